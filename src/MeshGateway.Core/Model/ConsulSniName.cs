@@ -526,12 +526,13 @@ public sealed record ConsulSniName : ISpanFormattable, IUtf8SpanFormattable
     private static bool TryParseServerForm(ReadOnlySpan<char> prefix, string domain, [NotNullWhen(true)] out ConsulSniName? result, out ConsulSniParseError error)
     {
         result = null;
-        Span<Range> ranges = stackalloc Range[4];
-        if (!TrySplit(prefix, ranges, out int count, out error))
+        Span<Range> ranges = stackalloc Range[5];
+        if (!TrySplit(prefix, ranges, out int count, out error) && error != ConsulSniParseError.WrongLabelCount)
         {
             return false;
         }
 
+        // Only "server.<dc>" and "<node>.server.<dc>" sit in front of the DNS domain; anything longer is not a Consul name here.
         if (count is < 2 or > 3)
         {
             error = ConsulSniParseError.WrongSuffix;
