@@ -42,6 +42,17 @@ public static class MeshGatewayModeHcl
     public static bool TryParse(string text, out MeshGatewayMode mode, [NotNullWhen(false)] out string? error)
     {
         ArgumentNullException.ThrowIfNull(text);
+        bool ok = TryParseCore(text, out mode, out error);
+        if (!ok)
+        {
+            mode = MeshGatewayMode.Unset;
+        }
+
+        return ok;
+    }
+
+    private static bool TryParseCore(string text, out MeshGatewayMode mode, [NotNullWhen(false)] out string? error)
+    {
         mode = MeshGatewayMode.Unset;
         var scanner = new Scanner(text);
 
@@ -109,7 +120,6 @@ public static class MeshGatewayModeHcl
 
         if (!scanner.AtEnd)
         {
-            mode = MeshGatewayMode.Unset;
             error = scanner.Error("unexpected text after the mesh_gateway block");
             return false;
         }

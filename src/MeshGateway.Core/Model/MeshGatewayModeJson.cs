@@ -112,6 +112,13 @@ public static class MeshGatewayModeJson
     /// <returns>Whether a mode was read.</returns>
     public static bool TryRead(ReadOnlySpan<byte> utf8Json, bool validate, out MeshGatewayMode mode, [NotNullWhen(false)] out string? error)
     {
+        if (utf8Json.Trim(" \t\r\n"u8).IsEmpty)
+        {
+            mode = MeshGatewayMode.Unset;
+            error = "MeshGateway JSON is empty.";
+            return false;
+        }
+
         var reader = new Utf8JsonReader(utf8Json, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip });
         try
         {
