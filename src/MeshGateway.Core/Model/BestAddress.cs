@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace MeshGateway.Model;
 
 /// <summary>Where <see cref="BestAddress"/> took an address from.</summary>
@@ -107,6 +109,7 @@ public readonly record struct BestAddress(string Address, int Port, BestAddressS
 
     /// <summary>The endpoint as <c>address:port</c>, with IPv6 addresses in brackets.</summary>
     /// <returns>The endpoint text.</returns>
-    public override string ToString() =>
-        Address.Contains(':', StringComparison.Ordinal) ? $"[{Address}]:{Port}" : $"{Address}:{Port}";
+    public override string ToString() => Address.Contains(':', StringComparison.Ordinal)
+        ? string.Create(CultureInfo.InvariantCulture, $"[{Address}]:{Port}")
+        : string.Create(CultureInfo.InvariantCulture, $"{Address}:{Port}");
 }
