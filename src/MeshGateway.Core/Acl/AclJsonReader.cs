@@ -142,7 +142,7 @@ internal sealed class AclJsonReader
                 {
                     foreach (JsonValue body in BodiesOf(labelled.Value))
                     {
-                        var block = new AclSyntaxNode(key, labelled.Line, labelled.Column, AclSyntaxKind.Block);
+                        var block = new AclSyntaxNode(key, labelled.Line, labelled.Column, AclSyntaxKind.Block) { KeyPosition = (line, column) };
                         block.Labels.Add(labelled.Key);
                         MapMembers(body, block.Body);
                         into.Add(block);

@@ -278,12 +278,14 @@ internal sealed class AclRuleInterpreter(AclParseOptions options)
 
     private void Unknown(AclSyntaxNode node, AclParseErrorKind kind, string message)
     {
+        (int line, int column) = node.KeyPosition.Line > 0 ? node.KeyPosition : (node.Line, node.Column);
+        var error = new AclParseError(kind, line, column, message);
         if (options.UnknownResources == AclUnknownResourceHandling.Reject)
         {
-            throw Error(node, kind, message);
+            throw new AclParseException(error);
         }
 
-        Warnings.Add(new AclParseError(kind, node.Line, node.Column, message));
+        Warnings.Add(error);
     }
 
     private static string Suggest(string key)

@@ -35,6 +35,9 @@ internal sealed class AclSyntaxNode
 
     public AclSyntaxKind Kind { get; }
 
+    /// <summary>Where the keyword itself is (differs from <see cref="Line"/> for JSON labelled blocks, which sit at their label).</summary>
+    public (int Line, int Column) KeyPosition { get; init; }
+
     public List<string> Labels { get; } = [];
 
     public string? Value { get; init; }
