@@ -28,6 +28,8 @@ public sealed class AclDenialParserTests
         { "ACL disabled", 401, "ACL support disabled", AclDenialKind.AclDisabled, null, null, false },
         { "root denied", 403, "Cannot resolve root ACL", AclDenialKind.RootDenied, null, null, false },
         { "malformed policy, parse", 500, "Failed to parse ACL rules: At 1:9: illegal char", AclDenialKind.MalformedPolicy, null, null, false },
+        { "malformed policy, wrapped", 500, "Unexpected response code: 500 (Invalid Policy: Failed to parse ACL rules: At 2:3: key 'x' expected start of object ('{') or assignment ('='))",
+          AclDenialKind.MalformedPolicy, null, null, false },
         { "malformed policy, validate", 500, "Invalid service policy: &acl.ServiceRule{Name:\"\", Policy:\"\"}", AclDenialKind.MalformedPolicy, null, null, false },
     };
 
