@@ -12,7 +12,8 @@ namespace MeshGateway.Acl;
 /// empty value and is dropped.</para>
 /// <para>Lookup: an exact rule on the name wins; otherwise the longest matching prefix (<c>getPolicy</c>). "All" checks
 /// (<c>allAllowed</c>) need the <c>""</c> prefix rule to allow and no rule to deny. <c>mesh</c> and <c>peering</c> fall
-/// back to <c>operator</c> when unset. No applicable rule is <see cref="AclDecision.Default"/>, which the default policy
+/// back to <c>operator</c> when unset. Service rules also grant intentions: their <c>intentions</c> value, else
+/// <c>read</c> when the policy is exactly <c>read</c> or <c>write</c>, else <c>deny</c>. No applicable rule is <see cref="AclDecision.Default"/>, which the default policy
 /// turns into allow or deny.</para>
 /// <para>Enterprise (Derived: the Enterprise authorizer is not public): nested blocks are consulted from the most specific
 /// to the least (exact partition, then partition prefixes longest first; inside each, exact namespace, namespace
@@ -256,13 +257,23 @@ public static class AclEvaluator
 
     private readonly record struct Verdict(AclDecision Decision, AclRule? Rule, string? PolicyName, bool FellBack);
 
-    private sealed class Kept(AclRule rule, string policyName)
+    private sealed class Kept(AclRule rule, string policyName, string? value = null)
     {
         public AclRule Rule { get; set; } = rule;
 
         public string PolicyName { get; set; } = policyName;
 
-        public AclAccessLevel Access => Rule.Access;
+        /// <summary>The kept access value (the rule's policy, or a service rule's derived intentions value).</summary>
+        public string Value { get; set; } = value ?? rule.Policy;
+
+        // Service rules only: the merged intentions value and the rule that supplied it.
+        public string Intentions { get; set; } = rule.Intentions ?? string.Empty;
+
+        public AclRule? IntentionsRule { get; set; } = rule.Intentions is null ? null : rule;
+
+        public string IntentionsPolicyName { get; set; } = policyName;
+
+        public AclAccessLevel Access => AclAccessLevels.TryParse(Value, out AclAccessLevel level) ? level : AclAccessLevel.Unknown;
     }
 
     /// <summary>The merged rules of one scope (Consul's <c>policyRulesMergeContext</c> plus the authorizer's radix leaves).</summary>
@@ -270,13 +281,14 @@ public static class AclEvaluator
     {
         private readonly Dictionary<AclResource, Kept> _scalars = [];
         private readonly Dictionary<(AclResource Resource, AclRuleKind Kind, string Segment), Kept> _named = [];
+        private bool _intentionsAdded;
 
         public void Merge(AclRule rule, string policyName)
         {
             if (rule.Kind == AclRuleKind.Scalar)
             {
                 // Scalars start from "" and only change when the new value takes precedence.
-                string current = _scalars.TryGetValue(rule.Resource, out Kept? kept) ? kept.Rule.Policy : string.Empty;
+                string current = _scalars.TryGetValue(rule.Resource, out Kept? kept) ? kept.Value : string.Empty;
                 if (TakesPrecedenceOver(rule.Policy, current))
                 {
                     _scalars[rule.Resource] = new Kept(rule, policyName);
@@ -289,20 +301,65 @@ public static class AclEvaluator
             if (!_named.TryGetValue(key, out Kept? existing))
             {
                 _named.Add(key, new Kept(rule, policyName));
+                return;
             }
-            else if (TakesPrecedenceOver(rule.Policy, existing.Rule.Policy))
+
+            if (TakesPrecedenceOver(rule.Policy, existing.Value))
             {
                 existing.Rule = rule;
                 existing.PolicyName = policyName;
+                existing.Value = rule.Policy;
+            }
+
+            // Service rules merge their intentions value separately (policy_merger.go).
+            if (TakesPrecedenceOver(rule.Intentions ?? string.Empty, existing.Intentions))
+            {
+                existing.Intentions = rule.Intentions!;
+                existing.IntentionsRule = rule;
+                existing.IntentionsPolicyName = policyName;
             }
         }
 
-        public Verdict Check(AclRequirement requirement) => requirement.Target switch
+        public Verdict Check(AclRequirement requirement)
         {
-            AclTargetKind.Scalar => CheckScalar(requirement.Resource, requirement.Access),
-            AclTargetKind.Named => CheckNamed(requirement.Resource, requirement.Name ?? string.Empty, requirement.Access),
-            _ => CheckAll(requirement.Resource, requirement.Access),
-        };
+            if (requirement.Resource == AclResource.Intention)
+            {
+                AddIntentionRules();
+            }
+
+            return requirement.Target switch
+            {
+                AclTargetKind.Scalar => CheckScalar(requirement.Resource, requirement.Access),
+                AclTargetKind.Named => CheckNamed(requirement.Resource, requirement.Name ?? string.Empty, requirement.Access),
+                _ => CheckAll(requirement.Resource, requirement.Access),
+            };
+        }
+
+        // policy_authorizer.go loadRules: each merged service rule also gives an intention rule on the same segment: its
+        // intentions value, or read when the policy is exactly "read" or "write" (an exact-string switch, so "WRITE"
+        // gives deny), else deny.
+        private void AddIntentionRules()
+        {
+            if (_intentionsAdded)
+            {
+                return;
+            }
+
+            _intentionsAdded = true;
+            foreach (KeyValuePair<(AclResource Resource, AclRuleKind Kind, string Segment), Kept> entry in _named.ToArray())
+            {
+                if (entry.Key.Resource != AclResource.Service)
+                {
+                    continue;
+                }
+
+                Kept service = entry.Value;
+                Kept intention = service.Intentions.Length > 0
+                    ? new Kept(service.IntentionsRule!, service.IntentionsPolicyName, service.Intentions)
+                    : new Kept(service.Rule, service.PolicyName, service.Value is "read" or "write" ? "read" : "deny");
+                _named[(AclResource.Intention, entry.Key.Kind, entry.Key.Segment)] = intention;
+            }
+        }
 
         private Verdict CheckScalar(AclResource resource, AclAccessLevel access)
         {

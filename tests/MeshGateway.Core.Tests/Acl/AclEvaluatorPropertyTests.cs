@@ -35,7 +35,7 @@ public sealed class AclEvaluatorPropertyTests
     private static readonly AclRequirement[] s_requirements =
     [
         .. MeshGatewayAcl.Requirements(new MeshGatewayAclOptions()),
-        .. s_segments.SelectMany(name => new[] { AclAccessLevel.Read, AclAccessLevel.Write }.SelectMany(access => new[] { AclResource.Service, AclResource.Node, AclResource.Agent }
+        .. s_segments.SelectMany(name => new[] { AclAccessLevel.Read, AclAccessLevel.Write }.SelectMany(access => new[] { AclResource.Service, AclResource.Node, AclResource.Agent, AclResource.Intention }
             .Select(resource => new AclRequirement { Resource = resource, Access = access, Target = AclTargetKind.Named, Name = name, Reason = "property" }))),
         new AclRequirement { Resource = AclResource.Operator, Access = AclAccessLevel.Write, Reason = "property" },
         new AclRequirement { Resource = AclResource.Peering, Access = AclAccessLevel.Write, Reason = "property" },

@@ -16,6 +16,9 @@ public sealed class AclEvaluatorTests
     private static AclRequirement Scalar(AclResource resource, AclAccessLevel access)
         => new() { Resource = resource, Access = access, Reason = "test" };
 
+    private static AclRequirement Intention(AclAccessLevel access, string name = "web")
+        => new() { Resource = AclResource.Intention, Access = access, Target = AclTargetKind.Named, Name = name, Reason = "test" };
+
     private static AclRequirementResult EvaluateOne(AclRequirement requirement, AclDefaultPolicy defaultPolicy, params string[] policies)
     {
         AclPolicy[] parsed = policies.Select((text, i) => AclPolicyParserTests.ParseOk(text, "p" + (i + 1))).ToArray();
@@ -95,6 +98,18 @@ public sealed class AclEvaluatorTests
           ["mesh = \"WRITE\"\noperator = \"write\""], true, AclDecision.Allow, "p1:2" },
         { "case: upper-case DENY does not override write", ServiceWrite(), AclDefaultPolicy.Deny,
           ["service \"mesh-gateway\" { policy = \"write\" }", "service \"mesh-gateway\" { policy = \"DENY\" }"], true, AclDecision.Allow, "p1:1" },
+        { "intentions: read implied by service read", Intention(AclAccessLevel.Read), AclDefaultPolicy.Deny,
+          ["service \"web\" { policy = \"read\" }"], true, AclDecision.Allow, "p1:1" },
+        { "intentions: service write implies only read", Intention(AclAccessLevel.Write), AclDefaultPolicy.Allow,
+          ["service \"web\" { policy = \"write\" }"], false, AclDecision.Deny, "p1:1" },
+        { "intentions: explicit write", Intention(AclAccessLevel.Write), AclDefaultPolicy.Deny,
+          ["service_prefix \"w\" { policy = \"read\" intentions = \"write\" }"], true, AclDecision.Allow, "p1:1" },
+        { "intentions: service deny implies deny", Intention(AclAccessLevel.Read), AclDefaultPolicy.Allow,
+          ["service \"web\" { policy = \"deny\" }"], false, AclDecision.Deny, "p1:1" },
+        { "intentions: WRITE implies deny (exact-string switch)", Intention(AclAccessLevel.Read), AclDefaultPolicy.Allow,
+          ["service \"web\" { policy = \"WRITE\" }"], false, AclDecision.Deny, "p1:1" },
+        { "intentions: merged separately from policy", Intention(AclAccessLevel.Write), AclDefaultPolicy.Deny,
+          ["service \"web\" { policy = \"write\" }", "service \"web\" { policy = \"read\" intentions = \"write\" }"], true, AclDecision.Allow, "p2:1" },
     };
 
     [Theory]
