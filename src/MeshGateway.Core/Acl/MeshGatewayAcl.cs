@@ -59,8 +59,8 @@ public static class MeshGatewayAcl
             },
             new()
             {
-                Resource = AclResource.Node, Access = AclAccessLevel.Read, Target = AclTargetKind.All,
-                Namespace = enterprise ? AclRequirement.Every : "default", Partition = partition,
+                // Nodes belong to a partition, not a namespace: Enterprise checks node rules in the default namespace.
+                Resource = AclResource.Node, Access = AclAccessLevel.Read, Target = AclTargetKind.All, Partition = partition,
                 Reason = "health results are filtered by node:read as well as service:read",
             },
             new()

@@ -223,6 +223,16 @@ public sealed class AclEvaluatorTests
     }
 
     [Fact]
+    public void Evaluate_Enterprise_TopLevelNodeRuleCoversNodesButTopLevelServiceRuleOnlyItsNamespace()
+    {
+        var options = new AclEvaluationOptions { Edition = ConsulEdition.Enterprise };
+        AclPolicy policy = AclPolicyParserTests.ParseOk(AclPolicyParserTests.DocumentedCommunityHcl);
+        AclEvaluationReport report = AclEvaluator.Evaluate([policy], MeshGatewayAcl.Requirements(new MeshGatewayAclOptions { Edition = ConsulEdition.Enterprise }), AclDefaultPolicy.Deny, options);
+        Assert.Equal(["service:read on all services", "peering:read"], report.Missing.Select(m => m.Requirement.Permission));
+        Assert.Equal([AclRequirement.Every, AclRequirement.Every], report.Missing.Select(m => m.Requirement.Resource == AclResource.Service ? m.Requirement.Namespace : m.Requirement.Partition));
+    }
+
+    [Fact]
     public void Evaluate_Enterprise_PartitionBlocksApplyToMatchingPartitions()
     {
         var options = new AclEvaluationOptions { Edition = ConsulEdition.Enterprise };
