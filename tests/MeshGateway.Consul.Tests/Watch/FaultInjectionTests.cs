@@ -68,6 +68,7 @@ public sealed class FaultInjectionTests(SingleDatacenterFixture fixture)
         await results.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30));
         string a = "fi-a-" + Guid.NewGuid().ToString("N")[..6];
         string b = "fi-b-" + Guid.NewGuid().ToString("N")[..6];
+        string c = "fi-c-" + Guid.NewGuid().ToString("N")[..6];
 
         // 1. The next answer (to the blocking request already in flight) claims index 1, below the last one:
         //    the loop must restart without an index.
@@ -78,18 +79,23 @@ public sealed class FaultInjectionTests(SingleDatacenterFixture fixture)
         await ConsulWait.UntilAsync(() => Task.FromResult(faults.Requests.Count >= before + 1), "the request after the index drop");
         string afterDrop = faults.Requests[before];
 
-        // 2. Three 5xx answers: the loop backs off, reports them, and picks up the change afterwards.
+        // 2. The three requests after the next answer get 5xx: the loop backs off, reports them, and picks up a later change.
         faults.FailNext(3);
-        await direct.RegisterServiceAsync(new ConsulServiceRegistration { ID = b, Name = b, Port = 1 });
+        await direct.RegisterServiceAsync(new ConsulServiceRegistration { ID = b, Name = b, Port = 1 }); // wakes the request in flight
         await ReadUntilAsync(results, r => r.ContainsKey(b));
+        await ConsulWait.UntilAsync(() => Task.FromResult(query.ErrorCount >= 3), "three injected failures");
+        await direct.RegisterServiceAsync(new ConsulServiceRegistration { ID = c, Name = c, Port = 1 });
+        await ReadUntilAsync(results, r => r.ContainsKey(c));
 
         await cts.CancelAsync();
         await run.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal("/v1/catalog/services", afterDrop);
         Assert.Equal(3, errors.Count);
+        Assert.Equal(3, query.ErrorCount);
         Assert.All(errors, e => Assert.Equal(HttpStatusCode.ServiceUnavailable, Assert.IsType<ConsulHttpException>(e).StatusCode));
         await direct.DeregisterServiceAsync(a);
         await direct.DeregisterServiceAsync(b);
+        await direct.DeregisterServiceAsync(c);
     }
 
     private static async Task ReadUntilAsync(System.Threading.Channels.Channel<IReadOnlyDictionary<string, List<string>>> results, Func<IReadOnlyDictionary<string, List<string>>, bool> predicate)
