@@ -44,8 +44,8 @@ public static class ConsulEndpointRules
     /// <summary>
     /// Health and weight per section 3 (<c>calculateEndpointHealthAndWeight</c>): start healthy with
     /// <c>Weights.Passing</c> (1 without weights); any critical check → unhealthy; with <paramref name="onlyPassing"/> any
-    /// non-passing check → unhealthy; a warning with weights present → <c>Weights.Warning</c>; weight &lt; 1 → unhealthy
-    /// and 1; weight &gt; 128 → 128.
+    /// non-passing check → unhealthy; a warning with weights present → <c>Weights.Warning</c> (even when it also made the
+    /// instance unhealthy); weight &lt; 1 → unhealthy and 1; weight &gt; 128 → 128. An unknown status string counts as critical.
     /// </summary>
     /// <param name="weights">The instance's weights, or null.</param>
     /// <param name="checks">The node and service checks.</param>
@@ -62,7 +62,9 @@ public static class ConsulEndpointRules
             {
                 healthy = false;
             }
-            else if (status == ConsulHealthStatus.Warning && weights is not null)
+
+            // Independent of the health decision, as in calculateEndpointHealthAndWeight.
+            if (status == ConsulHealthStatus.Warning && weights is not null)
             {
                 weight = weights.Warning;
             }
