@@ -115,4 +115,30 @@ public sealed class CatalogWatcherTests(SingleDatacenterFixture fixture, ITestOu
         Assert.Null(watcher.Current);
         Assert.True(watcher.ErrorCount > 0);
     }
+
+    [Fact]
+    public async Task View_SequentialRegistrations_LatencySamples()
+    {
+        using ConsulClient client = fixture.Agent.CreateClient();
+        await using var watcher = new ConsulCatalogWatcher(client, new ConsulCatalogWatcherOptions());
+        await watcher.StartAsync();
+        await watcher.WaitForFirstViewAsync(TimeSpan.FromSeconds(60));
+        string prefix = "lat-" + Guid.NewGuid().ToString("N")[..6] + "-";
+        var samples = new List<double>();
+
+        for (int i = 0; i < 6; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            await ViewWaiter.RegisterNativeAsync(client, prefix + i, prefix + i, 7500 + i);
+            var (_, latency) = await ViewWaiter.WaitForAsync(watcher, v => v.Services.ContainsKey(prefix + i), "registration " + i, since: t0);
+            samples.Add(latency.TotalMilliseconds);
+        }
+
+        output.WriteLine($"back-to-back registrations → view (ms, token bucket burst 2, refill 1/s): {string.Join(", ", samples.Select(s => s.ToString("0", System.Globalization.CultureInfo.InvariantCulture)))}");
+        Assert.All(samples, s => Assert.True(s < 30_000));
+        for (int i = 0; i < 6; i++)
+        {
+            await client.DeregisterServiceAsync(prefix + i);
+        }
+    }
 }

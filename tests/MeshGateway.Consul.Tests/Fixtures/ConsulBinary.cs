@@ -7,6 +7,9 @@ internal static class ConsulBinary
 
     public static string Path => s_path.Value;
 
+    private static string SourceDirectory([System.Runtime.CompilerServices.CallerFilePath] string file = "") =>
+        System.IO.Path.IsPathRooted(file) && Directory.Exists(System.IO.Path.GetDirectoryName(file)) ? System.IO.Path.GetDirectoryName(file)! : string.Empty;
+
     private static string Locate()
     {
         string? fromEnv = Environment.GetEnvironmentVariable("CONSUL_BIN");
@@ -26,12 +29,17 @@ internal static class ConsulBinary
             }
         }
 
-        for (DirectoryInfo? dir = new(Directory.GetCurrentDirectory()); dir is not null; dir = dir.Parent)
+        // The repository's .tools/consul/consul (eng/install-consul.sh), found from the working directory or from this
+        // source file's compile-time location (test output may live outside the repository, see MG_ARTIFACTS).
+        foreach (string start in new[] { Directory.GetCurrentDirectory(), SourceDirectory() })
         {
-            string candidate = System.IO.Path.Combine(dir.FullName, ".tools", "consul", "consul");
-            if (File.Exists(candidate))
+            for (DirectoryInfo? dir = string.IsNullOrEmpty(start) ? null : new(start); dir is not null; dir = dir.Parent)
             {
-                return candidate;
+                string candidate = System.IO.Path.Combine(dir.FullName, ".tools", "consul", "consul");
+                if (File.Exists(candidate))
+                {
+                    return candidate;
+                }
             }
         }
 
