@@ -11,7 +11,15 @@ public sealed class SingleDatacenterFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Agent = await ConsulAgent.StartAsync(new ConsulAgentSettings("dc1")).ConfigureAwait(false);
-        await ConsulWait.TrustDomainAsync(Agent).ConfigureAwait(false);
+        try
+        {
+            await ConsulWait.TrustDomainAsync(Agent).ConfigureAwait(false);
+        }
+        catch
+        {
+            await Agent.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 
     public async Task DisposeAsync() => await Agent.DisposeAsync().ConfigureAwait(false);
@@ -29,16 +37,24 @@ public sealed class TwoDatacenterFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Dc1 = await ConsulAgent.StartAsync(new ConsulAgentSettings("dc1")).ConfigureAwait(false);
-        Dc2 = await ConsulAgent.StartAsync(new ConsulAgentSettings("dc2") { PrimaryDatacenter = "dc1", JoinWanSerfPort = Dc1.SerfWanPort }).ConfigureAwait(false);
-        using ConsulClient c1 = Dc1.CreateClient();
-        using ConsulClient c2 = Dc2.CreateClient();
-        await ConsulWait.UntilAsync(async () => (await c1.GetDatacentersAsync().ConfigureAwait(false)).Value.Count == 2
-            && (await c2.GetDatacentersAsync().ConfigureAwait(false)).Value.Count == 2, "dc1 and dc2 WAN-joined", Dc2).ConfigureAwait(false);
-        TrustDomain = await ConsulWait.TrustDomainAsync(Dc1).ConfigureAwait(false);
-        string td2 = await ConsulWait.TrustDomainAsync(Dc2).ConfigureAwait(false);
-        if (td2 != TrustDomain)
+        try
         {
-            throw new InvalidOperationException($"dc2 trust domain {td2} differs from dc1's {TrustDomain}.");
+            Dc2 = await ConsulAgent.StartAsync(new ConsulAgentSettings("dc2") { PrimaryDatacenter = "dc1", JoinWanSerfPort = Dc1.SerfWanPort }).ConfigureAwait(false);
+            using ConsulClient c1 = Dc1.CreateClient();
+            using ConsulClient c2 = Dc2.CreateClient();
+            await ConsulWait.UntilAsync(async () => (await c1.GetDatacentersAsync().ConfigureAwait(false)).Value.Count == 2
+                && (await c2.GetDatacentersAsync().ConfigureAwait(false)).Value.Count == 2, "dc1 and dc2 WAN-joined", Dc2).ConfigureAwait(false);
+            TrustDomain = await ConsulWait.TrustDomainAsync(Dc1).ConfigureAwait(false);
+            string td2 = await ConsulWait.TrustDomainAsync(Dc2).ConfigureAwait(false);
+            if (td2 != TrustDomain)
+            {
+                throw new InvalidOperationException($"dc2 trust domain {td2} differs from dc1's {TrustDomain}.");
+            }
+        }
+        catch
+        {
+            await DisposeAsync().ConfigureAwait(false);
+            throw;
         }
     }
 
@@ -64,7 +80,15 @@ public sealed class AclAgentFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Agent = await ConsulAgent.StartAsync(new ConsulAgentSettings("dc1") { Acl = true }).ConfigureAwait(false);
-        await ConsulWait.TrustDomainAsync(Agent).ConfigureAwait(false);
+        try
+        {
+            await ConsulWait.TrustDomainAsync(Agent).ConfigureAwait(false);
+        }
+        catch
+        {
+            await Agent.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 
     public async Task DisposeAsync() => await Agent.DisposeAsync().ConfigureAwait(false);
