@@ -109,4 +109,10 @@ public sealed class ConnectTlsException : ConnectDialException
         : base(ConnectDialFailure.TlsFailure, message, path, innerException)
     {
     }
+
+    /// <summary>
+    /// <see langword="true"/> when the server proved the expected identity and then ended the handshake, i.e. it
+    /// refused the client certificate (with Consul's proxies: an intention denies the caller).
+    /// </summary>
+    public bool ServerRejectedClient { get; init; }
 }

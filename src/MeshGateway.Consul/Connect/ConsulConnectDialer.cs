@@ -434,6 +434,7 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
         var tls = new SslStream(network, leaveInnerStreamOpen: false);
         List<string>? mismatch = null;
         string? chainProblem = null;
+        bool serverVerified = false;
         var policy = new X509ChainPolicy
         {
             TrustMode = X509ChainTrustMode.CustomRootTrust,
@@ -467,6 +468,7 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
                     return false;
                 }
 
+                serverVerified = true;
                 return true;
             },
         };
@@ -490,13 +492,18 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
                 throw new ConnectIdentityMismatchException(path.ExpectedIdentity, mismatch, path, ex);
             }
 
+            bool rejectedClient = chainProblem is null && ex is not OperationCanceledException && (serverVerified || IsCertificateAlert(ex));
             string why = chainProblem is not null
                 ? "the server certificate does not chain to the Consul CA roots: " + chainProblem
                 : ex is OperationCanceledException
                     ? $"the handshake did not finish within {_options.HandshakeTimeout}"
-                    : ex.Message + (ex.InnerException is null ? string.Empty : " (" + ex.InnerException.Message + ")");
+                    : rejectedClient
+                        // The server ended the handshake over our certificate (a certificate alert, or after proving its own
+                        // identity). Consul's proxies do that when an intention denies the caller (connect/tls.go).
+                        ? $"the server refused the client certificate of '{_options.Service}': an intention may deny {_options.Service} → {path.Upstream.Name}, or the server does not trust this leaf ({Innermost(ex).Message})"
+                        : ex.Message + (ex.InnerException is null ? string.Empty : " (" + ex.InnerException.Message + ")");
             throw new ConnectTlsException(
-                $"TLS with {path.Upstream} at {path.Endpoint?.Address}:{path.Endpoint?.Port} (SNI {path.Sni}) failed: {why}.", path, ex);
+                $"TLS with {path.Upstream} at {path.Endpoint?.Address}:{path.Endpoint?.Port} (SNI {path.Sni}) failed: {why}.", path, ex) { ServerRejectedClient = rejectedClient };
         }
 
         path = path with
@@ -506,6 +513,39 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
             SetupTime = _time.GetElapsedTime(started),
         };
         return new ConsulConnectConnection(tls, path);
+    }
+
+    /// <summary>
+    /// Whether the handshake ended with a TLS alert about our certificate (RFC 8446 §6.2: bad_certificate,
+    /// certificate_unknown, unknown_ca, access_denied, certificate_required), as Go's TLS stack sends when
+    /// <c>VerifyPeerCertificate</c> (Consul's intention check) fails. The platform reports the alert only as text.
+    /// </summary>
+    private static Exception Innermost(Exception error)
+    {
+        while (error.InnerException is not null)
+        {
+            error = error.InnerException;
+        }
+
+        return error;
+    }
+
+    private static bool IsCertificateAlert(Exception error)
+    {
+        for (Exception? e = error; e is not null; e = e.InnerException)
+        {
+            string message = e.Message;
+            if (message.Contains("alert bad certificate", StringComparison.OrdinalIgnoreCase)
+                || message.Contains("alert certificate unknown", StringComparison.OrdinalIgnoreCase)
+                || message.Contains("alert unknown ca", StringComparison.OrdinalIgnoreCase)
+                || message.Contains("alert access denied", StringComparison.OrdinalIgnoreCase)
+                || message.Contains("certificate required", StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static CatalogServiceInstance ToInstance(ConsulHealthEntry entry, string fallbackDatacenter)

@@ -82,6 +82,43 @@ public sealed class ConsulConnectDialerTests : IDisposable
     }
 
     [Fact]
+    public async Task DialAsync_ServerAnswersWithBadCertificateAlert_ThrowsTlsFailureSayingTheClientWasRefused()
+    {
+        // What Go's TLS stack (Consul's proxy) sends when VerifyPeerCertificate fails: a fatal bad_certificate alert.
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        Task server = Task.Run(async () =>
+        {
+            using System.Net.Sockets.TcpClient peer = await listener.AcceptTcpClientAsync();
+            System.Net.Sockets.NetworkStream stream = peer.GetStream();
+            NetworkStreamReadHello(stream);
+            await stream.WriteAsync(new byte[] { 21, 3, 3, 0, 2, 2, 42 }); // alert record: fatal, bad_certificate (RFC 8446 §6)
+            peer.Client.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+            byte[] rest = new byte[1024];
+            using var bounded = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            while (await stream.ReadAsync(rest, bounded.Token) > 0)
+            {
+            }
+        });
+        FakeAgent agent = FakeAgent.Standard(_ca, _web);
+        agent.Set("/v1/health/connect/api", $"[{FakeAgent.Instance("api", "dc2", ((IPEndPoint)listener.LocalEndpoint).Port)}]");
+        await using var dialer = Dialer(agent);
+
+        ConnectTlsException error = await Assert.ThrowsAsync<ConnectTlsException>(() => dialer.DialAsync(new ConnectUpstream { Name = "api", Datacenter = "dc2" }));
+        await server.WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.True(error.ServerRejectedClient, error.Message);
+        Assert.Contains("refused the client certificate of 'web'", error.Message, StringComparison.Ordinal);
+    }
+
+    private static void NetworkStreamReadHello(Stream stream)
+    {
+        byte[] header = new byte[5];
+        stream.ReadExactly(header);
+        stream.ReadExactly(new byte[(header[3] << 8) | header[4]]);
+    }
+
+    [Fact]
     public async Task DialAsync_NoInstances_ThrowsNoHealthyInstances()
     {
         FakeAgent agent = FakeAgent.Standard(_ca, _web);

@@ -65,9 +65,12 @@ internal sealed class TestTlsServer : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
 
-    public TestTlsServer(X509Certificate2 certificate)
+    private readonly bool _rejectClients;
+
+    public TestTlsServer(X509Certificate2 certificate, bool rejectClients = false)
     {
         _certificate = certificate;
+        _rejectClients = rejectClients;
         _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         _listener.Listen(16);
         _loop = AcceptAsync();
@@ -112,7 +115,7 @@ internal sealed class TestTlsServer : IAsyncDisposable
             {
                 ServerCertificate = _certificate,
                 ClientCertificateRequired = true,
-                RemoteCertificateValidationCallback = (_, cert, _, _) => cert is not null,
+                RemoteCertificateValidationCallback = (_, cert, _, _) => cert is not null && !_rejectClients,
             }, _stop.Token);
             ServerNames.Enqueue(tls.TargetHostName);
             if (tls.RemoteCertificate is X509Certificate2 client)
