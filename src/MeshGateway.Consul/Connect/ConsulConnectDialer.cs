@@ -228,9 +228,10 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
                 {
                     await loop.ConfigureAwait(false);
                 }
-                catch (Exception ex) when (ex is OperationCanceledException or ConsulException or InvalidOperationException)
+                catch (Exception ex) when (ex is OperationCanceledException or ConsulException or InvalidOperationException
+                    or System.Security.Cryptography.CryptographicException or ArgumentException)
                 {
-                    // Stopping: the outcome of a start that never finished is of no interest.
+                    // Stopping: the outcome of a start that failed (and was reported to its callers) is of no interest.
                 }
             }
         }
