@@ -18,6 +18,7 @@ public static partial class ClientHelloReader
     private const ushort SupportedVersionsExtension = 43;              // RFC 8446 §4.2.1
     private const ushort EncryptedClientHelloExtension = 0xfe0d;       // draft-ietf-tls-esni
 
+    private const int ExtensionHeaderLength = 4;                       // extension_type(2) + extension_data length(2)
     private const byte HostNameType = 0;                               // RFC 6066 §3 NameType host_name(0)
     private const ushort Tls13 = 0x0304;
     private const int MaxHostNameLength = ClientHelloInfo.MaxHostNameLength;
@@ -41,6 +42,12 @@ public static partial class ClientHelloReader
         // Handshake header (msg_type, uint24 length): checked by the framing pass. Positions below are offsets into the
         // handshake message and `end` is its end, so every "end - c.Position" is what the parent still holds.
         c.Skip(HandshakeHeaderLength);
+        if (c.TryReadContiguous(end - c.Position, out ReadOnlySpan<byte> body))
+        {
+            return ParseContiguousBody(body, ref hello);
+        }
+
+        // The message crosses records or segments: the same steps as ParseContiguousBody, through the cursor.
 
         // RFC 8446 §4.1.2:
         // struct {
@@ -131,19 +138,152 @@ public static partial class ClientHelloReader
         return ParseExtensions(ref c, end, ref hello);
     }
 
+    /// <summary>
+    /// The ClientHello body (after the handshake header) when it is contiguous: the usual case, walked as a local span
+    /// so that every length read feeds the next step straight from a register. Same rules, same order, as the cursor
+    /// walk in <see cref="ParseBodyCore"/>; the property tests hold the two to the same answers.
+    /// </summary>
+    internal static ClientHelloError ParseContiguousBody(ReadOnlySpan<byte> body, ref ClientHelloInfo hello)
+    {
+        // ProtocolVersion legacy_version; Random random; opaque legacy_session_id<0..32>; (length byte)
+        if (body.Length < LegacyVersionLength + RandomLength + 1)
+        {
+            return ClientHelloError.LengthOutOfBounds;
+        }
+
+        hello.LegacyVersion = BinaryPrimitives.ReadUInt16BigEndian(body);
+        int sessionIdLength = body[LegacyVersionLength + RandomLength];
+        if (sessionIdLength > MaxSessionIdLength)
+        {
+            return ClientHelloError.SessionIdTooLong;
+        }
+
+        body = body[(LegacyVersionLength + RandomLength + 1)..];
+        if (body.Length < sessionIdLength + sizeof(ushort))
+        {
+            return ClientHelloError.LengthOutOfBounds;
+        }
+
+        // CipherSuite cipher_suites<2..2^16-2>;
+        int cipherSuitesLength = BinaryPrimitives.ReadUInt16BigEndian(body[sessionIdLength..]);
+        if (cipherSuitesLength == 0 || (cipherSuitesLength & 1) != 0)
+        {
+            return ClientHelloError.InvalidCipherSuites;
+        }
+
+        body = body[(sessionIdLength + sizeof(ushort))..];
+        if (body.Length < cipherSuitesLength + 1)
+        {
+            return ClientHelloError.LengthOutOfBounds;
+        }
+
+        hello.CipherSuiteCount = cipherSuitesLength >> 1;
+
+        // opaque legacy_compression_methods<1..2^8-1>;
+        int compressionLength = body[cipherSuitesLength];
+        if (compressionLength == 0)
+        {
+            return ClientHelloError.InvalidCompressionMethods;
+        }
+
+        body = body[(cipherSuitesLength + 1)..];
+        if (body.Length < compressionLength)
+        {
+            return ClientHelloError.LengthOutOfBounds;
+        }
+
+        // Extension extensions<8..2^16-1>; optional before TLS 1.3 (RFC 5246 §7.4.1.2), else it fills the rest exactly.
+        body = body[compressionLength..];
+        if (body.IsEmpty)
+        {
+            return ClientHelloError.None;
+        }
+
+        if (body.Length < sizeof(ushort))
+        {
+            return ClientHelloError.TrailingBytes;
+        }
+
+        int extensionsLength = BinaryPrimitives.ReadUInt16BigEndian(body);
+        body = body[sizeof(ushort)..];
+        if (extensionsLength > body.Length)
+        {
+            return ClientHelloError.LengthOutOfBounds;
+        }
+
+        if (extensionsLength < body.Length)
+        {
+            return ClientHelloError.TrailingBytes;
+        }
+
+        return ParseExtensionBlock(body, ref hello);
+    }
+
     private static ClientHelloError ParseExtensions<TSource>(ref HandshakeCursor<TSource> c, int end, ref ClientHelloInfo hello)
         where TSource : IChunkSource, allows ref struct
     {
-        // Duplicate detection without a per-type table: types below 64 get their own bit; the others share a 64-bit
-        // hashed filter and, on a filter hit (GREASE pairs, rare collisions), a scan of the types recorded so far.
-        ulong seenLow = 0;
-        ulong seenHashed = 0;
-        bool preSharedKeySeen = false;
+        // Usual case: the whole block lies in one chunk (always so for a hello in one record in one span), so it is
+        // walked as a local span; the few extensions that are parsed get a cursor of their own over their data.
+        if (c.TryReadContiguous(end - c.Position, out ReadOnlySpan<byte> block))
+        {
+            return ParseExtensionBlock(block, ref hello);
+        }
+
+        return ParseFragmentedExtensions(ref c, end, ref hello);
+    }
+
+    /// <summary>The extensions block (RFC 8446 §4.2) when it is contiguous.</summary>
+    private static ClientHelloError ParseExtensionBlock(ReadOnlySpan<byte> block, ref ClientHelloInfo hello)
+    {
+        var tracker = default(ExtensionTracker);
 
         // struct { ExtensionType extension_type; opaque extension_data<0..2^16-1>; } Extension;
+        while (!block.IsEmpty)
+        {
+            if (block.Length < ExtensionHeaderLength)
+            {
+                return ClientHelloError.LengthOutOfBounds;
+            }
+
+            ushort type = BinaryPrimitives.ReadUInt16BigEndian(block);
+            int length = BinaryPrimitives.ReadUInt16BigEndian(block[sizeof(ushort)..]);
+            block = block[ExtensionHeaderLength..];
+            if ((uint)length > (uint)block.Length)
+            {
+                return ClientHelloError.LengthOutOfBounds;
+            }
+
+            ClientHelloError error = tracker.Add(type, ref hello);
+            if (error == ClientHelloError.None && IsParsedExtension(type))
+            {
+                var data = new HandshakeCursor<NoMoreChunks>(block[..length], default);
+                error = ParseExtension(ref data, type, length, ref hello);
+                if (data.Overrun && error == ClientHelloError.None)
+                {
+                    error = ClientHelloError.LengthOutOfBounds;
+                }
+            }
+
+            if (error != ClientHelloError.None)
+            {
+                return error;
+            }
+
+            block = block[length..];
+        }
+
+        return ClientHelloError.None;
+    }
+
+    /// <summary>The extensions block when it crosses records or segments: the same rules, read through the cursor.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ClientHelloError ParseFragmentedExtensions<TSource>(ref HandshakeCursor<TSource> c, int end, ref ClientHelloInfo hello)
+        where TSource : IChunkSource, allows ref struct
+    {
+        var tracker = default(ExtensionTracker);
         while (c.Position < end)
         {
-            if (end - c.Position < 2 * sizeof(ushort))
+            if (end - c.Position < ExtensionHeaderLength)
             {
                 return ClientHelloError.LengthOutOfBounds;
             }
@@ -155,66 +295,18 @@ public static partial class ClientHelloReader
                 return ClientHelloError.LengthOutOfBounds;
             }
 
-            // RFC 8446 §4.2.11: pre_shared_key MUST be the last extension.
-            if (preSharedKeySeen)
+            ClientHelloError error = tracker.Add(type, ref hello);
+            if (error == ClientHelloError.None)
             {
-                return ClientHelloError.PreSharedKeyNotLast;
-            }
-
-            // RFC 8446 §4.2: "There MUST NOT be more than one extension of the same type in a given extension block."
-            if (type < 64)
-            {
-                ulong bit = 1UL << type;
-                if ((seenLow & bit) != 0)
+                if (IsParsedExtension(type))
                 {
-                    return ClientHelloError.DuplicateExtension;
+                    error = ParseExtension(ref c, type, length, ref hello);
                 }
-
-                seenLow |= bit;
-            }
-            else
-            {
-                ulong bit = 1UL << (int)((type * 0x9E3779B1u) >> 26);
-                if ((seenHashed & bit) != 0 && hello.ExtensionTypes.Contains(type))
+                else
                 {
-                    return ClientHelloError.DuplicateExtension;
-                }
-
-                seenHashed |= bit;
-            }
-
-            if (hello.ExtensionCount == ClientHelloInfo.MaxExtensions)
-            {
-                return ClientHelloError.TooManyExtensions;
-            }
-
-            hello.AddExtensionType(type);
-
-            ClientHelloError error;
-            switch (type)
-            {
-                case ServerNameExtension:
-                    error = ParseServerName(ref c, length, ref hello);
-                    break;
-                case AlpnExtension:
-                    error = ParseAlpn(ref c, length, ref hello);
-                    break;
-                case SupportedVersionsExtension:
-                    error = ParseSupportedVersions(ref c, length, ref hello);
-                    break;
-                case EncryptedClientHelloExtension:
-                    // The ECH payload is opaque to a router: its presence is what matters.
-                    hello.HasEncryptedClientHello = true;
-                    c.Skip(length);
-                    continue;
-                case PreSharedKeyExtension:
-                    preSharedKeySeen = true;
-                    c.Skip(length);
-                    continue;
-                default:
                     // Key shares (1.2 KB with X25519MLKEM768), padding, GREASE, ...: skipped without being read.
                     c.Skip(length);
-                    continue;
+                }
             }
 
             if (error != ClientHelloError.None)
@@ -224,6 +316,81 @@ public static partial class ClientHelloReader
         }
 
         return ClientHelloError.None;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool IsParsedExtension(ushort type) => type is ServerNameExtension or AlpnExtension or SupportedVersionsExtension;
+
+    /// <summary>Parses one of the extensions <see cref="IsParsedExtension"/> selects; the cursor is at its data.</summary>
+    private static ClientHelloError ParseExtension<TSource>(ref HandshakeCursor<TSource> c, ushort type, int length, ref ClientHelloInfo hello)
+        where TSource : IChunkSource, allows ref struct
+        => type switch
+        {
+            ServerNameExtension => ParseServerName(ref c, length, ref hello),
+            AlpnExtension => ParseAlpn(ref c, length, ref hello),
+            _ => ParseSupportedVersions(ref c, length, ref hello),
+        };
+
+    /// <summary>
+    /// The per-extension rules of RFC 8446 §4.2 shared by both walks: no duplicates, pre_shared_key last, at most
+    /// <see cref="ClientHelloInfo.MaxExtensions"/>; records the type, and notes ECH (whose payload is opaque to a router).
+    /// </summary>
+    private struct ExtensionTracker
+    {
+        // Duplicate detection without a per-type table: types below 64 get their own bit; the others share a 64-bit
+        // hashed filter and, on a filter hit (rare: distinct GREASE values, collisions), a scan of the types recorded.
+        private ulong _seenLow;
+        private ulong _seenHashed;
+        private bool _preSharedKeySeen;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public ClientHelloError Add(ushort type, ref ClientHelloInfo hello)
+        {
+            // RFC 8446 §4.2.11: "The "pre_shared_key" extension MUST be the last extension in the ClientHello".
+            if (_preSharedKeySeen)
+            {
+                return ClientHelloError.PreSharedKeyNotLast;
+            }
+
+            // RFC 8446 §4.2: "There MUST NOT be more than one extension of the same type in a given extension block."
+            if (type < 64)
+            {
+                ulong bit = 1UL << type;
+                if ((_seenLow & bit) != 0)
+                {
+                    return ClientHelloError.DuplicateExtension;
+                }
+
+                _seenLow |= bit;
+            }
+            else
+            {
+                ulong bit = 1UL << (int)((type * 0x9E3779B1u) >> 26);
+                if ((_seenHashed & bit) != 0 && hello.ExtensionTypes.Contains(type))
+                {
+                    return ClientHelloError.DuplicateExtension;
+                }
+
+                _seenHashed |= bit;
+            }
+
+            if (hello.ExtensionCount == ClientHelloInfo.MaxExtensions)
+            {
+                return ClientHelloError.TooManyExtensions;
+            }
+
+            hello.AddExtensionType(type);
+            if (type == PreSharedKeyExtension)
+            {
+                _preSharedKeySeen = true;
+            }
+            else if (type == EncryptedClientHelloExtension)
+            {
+                hello.HasEncryptedClientHello = true;
+            }
+
+            return ClientHelloError.None;
+        }
     }
 
     /// <summary>server_name, RFC 6066 §3.</summary>

@@ -62,16 +62,17 @@ public static partial class ClientHelloReader
     /// </returns>
     public static ClientHelloStatus TryRead(ReadOnlySpan<byte> input, in ClientHelloReaderOptions options, out ClientHelloInfo hello)
     {
-        hello = default;
+        // Only the ~40 bytes of scalars are cleared, not the 0.6 KB of inline buffers (which are read only up to those lengths).
+        Unsafe.SkipInit(out hello);
+        hello.Reset();
         int maxHelloSize = options.MaxHelloSize;
 
         // Fast path: the whole message in the first record, the whole record in the span.
         if (IsSingleRecordHello(input, maxHelloSize, out int recordLength))
         {
             hello.RecordVersion = BinaryPrimitives.ReadUInt16BigEndian(input[RecordVersionOffset..]);
-            ReadOnlySpan<byte> message = input.Slice(RecordHeaderLength, recordLength);
-            var cursor = new HandshakeCursor<NoMoreChunks>(message, default);
-            return Finish(ParseBody(ref cursor, recordLength, ref hello), RecordHeaderLength + recordLength, ref hello);
+            ReadOnlySpan<byte> helloBody = input.Slice(RecordHeaderLength + HandshakeHeaderLength, recordLength - HandshakeHeaderLength);
+            return Finish(ParseContiguousBody(helloBody, ref hello), RecordHeaderLength + recordLength, ref hello);
         }
 
         var framingInput = new SpanInput(input);
@@ -104,7 +105,9 @@ public static partial class ClientHelloReader
             return TryRead(input.FirstSpan, options, out hello);
         }
 
-        hello = default;
+        // Only the ~40 bytes of scalars are cleared, not the 0.6 KB of inline buffers (which are read only up to those lengths).
+        Unsafe.SkipInit(out hello);
+        hello.Reset();
         int maxHelloSize = options.MaxHelloSize;
 
         // The usual multi-segment case is a hello that arrived whole followed by more data: same fast path.
@@ -112,8 +115,8 @@ public static partial class ClientHelloReader
         if (IsSingleRecordHello(first, maxHelloSize, out int recordLength))
         {
             hello.RecordVersion = BinaryPrimitives.ReadUInt16BigEndian(first[RecordVersionOffset..]);
-            var cursor = new HandshakeCursor<NoMoreChunks>(first.Slice(RecordHeaderLength, recordLength), default);
-            return Finish(ParseBody(ref cursor, recordLength, ref hello), RecordHeaderLength + recordLength, ref hello);
+            ReadOnlySpan<byte> helloBody = first.Slice(RecordHeaderLength + HandshakeHeaderLength, recordLength - HandshakeHeaderLength);
+            return Finish(ParseContiguousBody(helloBody, ref hello), RecordHeaderLength + recordLength, ref hello);
         }
 
         var framingInput = new SequenceInput(input);
