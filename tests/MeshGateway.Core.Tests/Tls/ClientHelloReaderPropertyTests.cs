@@ -135,6 +135,34 @@ public sealed class ClientHelloReaderPropertyTests
             }).Check(s_config);
     }
 
+    [Fact]
+    public void TryRead_EveryBodyByteCorrupted_InPlaceAndFragmentedWalksAgree()
+    {
+        // The in-place walk (one record, one span) and the cursor walk (records/segments) implement the same rules
+        // twice for speed; every single-byte corruption of the body must get the same verdict from both.
+        foreach (byte[] hello in new[] { Tls12Small, ChromeLike, s_valid[3] })
+        {
+            byte[] message = Unrecord(hello);
+            for (int position = HandshakeHeaderLength; position < message.Length; position++)
+            {
+                foreach (int delta in new[] { 1, -1, 0x80 })
+                {
+                    byte[] corrupted = (byte[])message.Clone();
+                    corrupted[position] = (byte)(corrupted[position] + delta);
+                    byte[] oneRecord = Record(corrupted);
+                    byte[] sevenByteRecords = Record(corrupted, Enumerable.Repeat(7, corrupted.Length).ToArray());
+                    HelloResult inPlace = HelloResult.Read(oneRecord, s_large);
+                    HelloResult fragmented = HelloResult.Read(sevenByteRecords, s_large);
+                    HelloResult segmented = HelloResult.Read(TestSequence.Split(oneRecord, [position / 2, 1]), s_large);
+                    Assert.Equal(inPlace with { BytesConsumed = 0 }, fragmented with { BytesConsumed = 0 });
+                    Assert.Equal(inPlace, segmented);
+                }
+            }
+        }
+    }
+
+    private const int HandshakeHeaderLength = 4;
+
     private static byte[] Corrupt(byte[] input, IEnumerable<(int Position, int Value)> edits)
     {
         byte[] copy = (byte[])input.Clone();
