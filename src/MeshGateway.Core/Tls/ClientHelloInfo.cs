@@ -174,12 +174,6 @@ public struct ClientHelloInfo
         return written;
     }
 
-    internal void SetServerName(ReadOnlySpan<byte> name)
-    {
-        name.CopyTo(_serverName);
-        _state.ServerNameLength = name.Length;
-    }
-
     /// <summary>The whole inline host_name buffer, for the reader to fill before <see cref="SetServerNameLength"/>.</summary>
     [UnscopedRef]
     internal Span<byte> ServerNameBuffer => _serverName;
@@ -199,6 +193,30 @@ public struct ClientHelloInfo
         int count = _state.ExtensionCount;
         Unsafe.Add(ref _extensionTypes[0], count) = type;
         _state.ExtensionCount = count + 1;
+    }
+
+    /// <summary>Bit per extension type below 64 seen so far (reader scratch, kept here so the walk keeps its registers for the walk).</summary>
+    [UnscopedRef]
+    internal ref ulong SeenLowTypes => ref _state.SeenLowTypes;
+
+    /// <summary>Hashed filter of the other extension types seen so far (reader scratch).</summary>
+    [UnscopedRef]
+    internal ref ulong SeenHashedTypes => ref _state.SeenHashedTypes;
+
+    /// <summary>Whether <paramref name="type"/> was recorded already: a plain loop, so the reader's walk makes no call.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal readonly bool ContainsExtensionType(ushort type)
+    {
+        int count = _state.ExtensionCount;
+        for (int i = 0; i < count; i++)
+        {
+            if (Unsafe.Add(ref Unsafe.AsRef(in _extensionTypes[0]), i) == type)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Starts a new read: clears every scalar and length, leaving the inline buffers as they are (see remarks on the fields).</summary>
@@ -238,5 +256,9 @@ public struct ClientHelloInfo
         public bool HasEncryptedClientHello;
         public bool HasAlpn;
         public bool AlpnTruncated;
+
+        // Reader scratch: which extension types were seen (see ClientHelloReader.TrackExtension).
+        public ulong SeenLowTypes;
+        public ulong SeenHashedTypes;
     }
 }

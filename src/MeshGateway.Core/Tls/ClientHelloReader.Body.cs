@@ -233,43 +233,103 @@ public static partial class ClientHelloReader
     }
 
     /// <summary>The extensions block (RFC 8446 §4.2) when it is contiguous.</summary>
-    private static ClientHelloError ParseExtensionBlock(ReadOnlySpan<byte> block, ref ClientHelloInfo hello)
+    /// <remarks>
+    /// The walk is a chain of dependent loads (each extension's length gives the next one's offset), so the loop holds
+    /// nothing but that chain and the per-type bookkeeping: no calls, so nothing is spilled to the stack (an earlier shape
+    /// that called the parsers from inside the loop paid a store-to-load forward on every step; measured with perf).
+    /// The three extensions that are parsed (server_name, ALPN, supported_versions: each at most once, duplicates being
+    /// rejected) are parsed after the walk, in the order they were sent, and their errors take precedence over any
+    /// error the walk found after them, so the answer is exactly that of the in-order cursor walk.
+    /// </remarks>
+    private static ClientHelloError ParseExtensionBlock(ReadOnlySpan<byte> all, ref ClientHelloInfo hello)
     {
-        var tracker = default(ExtensionTracker);
+        ReadOnlySpan<byte> block = all;
+        int serverName = -1;            // offsets in `all` of the parsed extensions' headers
+        int alpn = -1;
+        int supportedVersions = -1;
+        ClientHelloError error = ClientHelloError.None;
 
         // struct { ExtensionType extension_type; opaque extension_data<0..2^16-1>; } Extension;
         while (!block.IsEmpty)
         {
             if (block.Length < ExtensionHeaderLength)
             {
-                return ClientHelloError.LengthOutOfBounds;
+                error = ClientHelloError.LengthOutOfBounds;
+                break;
             }
 
             ushort type = BinaryPrimitives.ReadUInt16BigEndian(block);
             int length = BinaryPrimitives.ReadUInt16BigEndian(block[sizeof(ushort)..]);
-            block = block[ExtensionHeaderLength..];
-            if ((uint)length > (uint)block.Length)
+            if ((uint)length > (uint)(block.Length - ExtensionHeaderLength))
             {
-                return ClientHelloError.LengthOutOfBounds;
+                error = ClientHelloError.LengthOutOfBounds;
+                break;
             }
 
-            ClientHelloError error = tracker.Add(type, ref hello);
-            if (error == ClientHelloError.None && IsParsedExtension(type))
+            error = TrackExtension(type, ref hello);
+            if (error != ClientHelloError.None)
             {
-                var data = new HandshakeCursor<NoMoreChunks>(block[..length], default);
-                error = ParseExtension(ref data, type, length, ref hello);
-                if (data.Overrun && error == ClientHelloError.None)
+                break;
+            }
+
+            if (IsParsedExtension(type))
+            {
+                int offset = all.Length - block.Length;
+                if (type == ServerNameExtension)
                 {
-                    error = ClientHelloError.LengthOutOfBounds;
+                    serverName = offset;
+                }
+                else if (type == AlpnExtension)
+                {
+                    alpn = offset;
+                }
+                else
+                {
+                    supportedVersions = offset;
                 }
             }
 
+            block = block[(ExtensionHeaderLength + length)..];
+        }
+
+        if ((serverName & alpn & supportedVersions) == -1)
+        {
+            return error;
+        }
+
+        ClientHelloError contentError = ParseRecordedExtensions(all, serverName, alpn, supportedVersions, ref hello);
+        return contentError != ClientHelloError.None ? contentError : error;
+    }
+
+    /// <summary>Parses the recorded extensions (offsets of their headers in <paramref name="all"/>, -1 when absent) in the order sent.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ClientHelloError ParseRecordedExtensions(ReadOnlySpan<byte> all, int serverName, int alpn, int supportedVersions, ref ClientHelloInfo hello)
+    {
+        // -1 has every bit set, so the AND is -1 exactly when none is left.
+        while ((serverName & alpn & supportedVersions) != -1)
+        {
+            // The smallest recorded offset (an absent one is -1, i.e. uint.MaxValue when compared unsigned).
+            int first = (int)Math.Min((uint)serverName, Math.Min((uint)alpn, (uint)supportedVersions));
+            if (first == serverName)
+            {
+                serverName = -1;
+            }
+            else if (first == alpn)
+            {
+                alpn = -1;
+            }
+            else
+            {
+                supportedVersions = -1;
+            }
+
+            ushort type = BinaryPrimitives.ReadUInt16BigEndian(all[first..]);
+            int length = BinaryPrimitives.ReadUInt16BigEndian(all[(first + sizeof(ushort))..]);
+            ClientHelloError error = ParseExtensionData(all.Slice(first + ExtensionHeaderLength, length), type, ref hello);
             if (error != ClientHelloError.None)
             {
                 return error;
             }
-
-            block = block[length..];
         }
 
         return ClientHelloError.None;
@@ -280,7 +340,6 @@ public static partial class ClientHelloReader
     private static ClientHelloError ParseFragmentedExtensions<TSource>(ref HandshakeCursor<TSource> c, int end, ref ClientHelloInfo hello)
         where TSource : IChunkSource, allows ref struct
     {
-        var tracker = default(ExtensionTracker);
         while (c.Position < end)
         {
             if (end - c.Position < ExtensionHeaderLength)
@@ -295,7 +354,7 @@ public static partial class ClientHelloReader
                 return ClientHelloError.LengthOutOfBounds;
             }
 
-            ClientHelloError error = tracker.Add(type, ref hello);
+            ClientHelloError error = TrackExtension(type, ref hello);
             if (error == ClientHelloError.None)
             {
                 if (IsParsedExtension(type))
@@ -321,6 +380,20 @@ public static partial class ClientHelloReader
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool IsParsedExtension(ushort type) => type is ServerNameExtension or AlpnExtension or SupportedVersionsExtension;
 
+    /// <summary>Parses a contiguous extension_data of one of the extensions <see cref="IsParsedExtension"/> selects.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ClientHelloError ParseExtensionData(ReadOnlySpan<byte> data, ushort type, ref ClientHelloInfo hello)
+    {
+        if (type == ServerNameExtension)
+        {
+            return ParseServerName(data, ref hello);
+        }
+
+        var cursor = new HandshakeCursor<NoMoreChunks>(data, default);
+        ClientHelloError error = ParseExtension(ref cursor, type, data.Length, ref hello);
+        return cursor.Overrun && error == ClientHelloError.None ? ClientHelloError.LengthOutOfBounds : error;
+    }
+
     /// <summary>Parses one of the extensions <see cref="IsParsedExtension"/> selects; the cursor is at its data.</summary>
     private static ClientHelloError ParseExtension<TSource>(ref HandshakeCursor<TSource> c, ushort type, int length, ref ClientHelloInfo hello)
         where TSource : IChunkSource, allows ref struct
@@ -332,65 +405,59 @@ public static partial class ClientHelloReader
         };
 
     /// <summary>
-    /// The per-extension rules of RFC 8446 §4.2 shared by both walks: no duplicates, pre_shared_key last, at most
-    /// <see cref="ClientHelloInfo.MaxExtensions"/>; records the type, and notes ECH (whose payload is opaque to a router).
+    /// The per-extension rules of RFC 8446 §4.2 shared by both walks: pre_shared_key last, no duplicates, at most
+    /// <see cref="ClientHelloInfo.MaxExtensions"/>; records the type and notes ECH (whose payload is opaque to a router).
     /// </summary>
-    private struct ExtensionTracker
+    /// <remarks>
+    /// Duplicate detection without a per-type table: types below 64 get their own bit; the others share a 64-bit
+    /// hashed filter and, on a filter hit (rare: distinct GREASE values, collisions), a scan of the
+    /// types recorded so far.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ClientHelloError TrackExtension(ushort type, ref ClientHelloInfo hello)
     {
-        // Duplicate detection without a per-type table: types below 64 get their own bit; the others share a 64-bit
-        // hashed filter and, on a filter hit (rare: distinct GREASE values, collisions), a scan of the types recorded.
-        private ulong _seenLow;
-        private ulong _seenHashed;
-        private bool _preSharedKeySeen;
+        ref ulong seenLow = ref hello.SeenLowTypes;
+        ref ulong seenHashed = ref hello.SeenHashedTypes;
 
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public ClientHelloError Add(ushort type, ref ClientHelloInfo hello)
+        // RFC 8446 §4.2.11: "The "pre_shared_key" extension MUST be the last extension in the ClientHello".
+        if ((seenLow & (1UL << PreSharedKeyExtension)) != 0)
         {
-            // RFC 8446 §4.2.11: "The "pre_shared_key" extension MUST be the last extension in the ClientHello".
-            if (_preSharedKeySeen)
+            return ClientHelloError.PreSharedKeyNotLast;
+        }
+
+        // RFC 8446 §4.2: "There MUST NOT be more than one extension of the same type in a given extension block."
+        if (type < 64)
+        {
+            ulong bit = 1UL << type;
+            if ((seenLow & bit) != 0)
             {
-                return ClientHelloError.PreSharedKeyNotLast;
+                return ClientHelloError.DuplicateExtension;
             }
 
-            // RFC 8446 §4.2: "There MUST NOT be more than one extension of the same type in a given extension block."
-            if (type < 64)
+            seenLow |= bit;
+        }
+        else
+        {
+            ulong bit = 1UL << (int)((type * 0x9E3779B1u) >> 26);
+            if ((seenHashed & bit) != 0 && hello.ContainsExtensionType(type))
             {
-                ulong bit = 1UL << type;
-                if ((_seenLow & bit) != 0)
-                {
-                    return ClientHelloError.DuplicateExtension;
-                }
-
-                _seenLow |= bit;
-            }
-            else
-            {
-                ulong bit = 1UL << (int)((type * 0x9E3779B1u) >> 26);
-                if ((_seenHashed & bit) != 0 && hello.ExtensionTypes.Contains(type))
-                {
-                    return ClientHelloError.DuplicateExtension;
-                }
-
-                _seenHashed |= bit;
+                return ClientHelloError.DuplicateExtension;
             }
 
-            if (hello.ExtensionCount == ClientHelloInfo.MaxExtensions)
-            {
-                return ClientHelloError.TooManyExtensions;
-            }
-
-            hello.AddExtensionType(type);
-            if (type == PreSharedKeyExtension)
-            {
-                _preSharedKeySeen = true;
-            }
-            else if (type == EncryptedClientHelloExtension)
+            seenHashed |= bit;
+            if (type == EncryptedClientHelloExtension)
             {
                 hello.HasEncryptedClientHello = true;
             }
-
-            return ClientHelloError.None;
         }
+
+        if (hello.ExtensionCount == ClientHelloInfo.MaxExtensions)
+        {
+            return ClientHelloError.TooManyExtensions;
+        }
+
+        hello.AddExtensionType(type);
+        return ClientHelloError.None;
     }
 
     /// <summary>server_name, RFC 6066 §3.</summary>
@@ -461,6 +528,74 @@ public static partial class ClientHelloReader
                 return ClientHelloError.InvalidHostNameCharacter;
             }
 
+            hello.SetServerNameLength(nameLength);
+        }
+
+        return ClientHelloError.None;
+    }
+
+    /// <summary>server_name (RFC 6066 §3) from contiguous extension_data: the same checks, in the same order, as the cursor version.</summary>
+    private static ClientHelloError ParseServerName(ReadOnlySpan<byte> data, ref ClientHelloInfo hello)
+    {
+        // struct { ServerName server_name_list<1..2^16-1> } ServerNameList;
+        if (data.Length < sizeof(ushort))
+        {
+            return ClientHelloError.InvalidServerNameExtension;
+        }
+
+        int listLength = BinaryPrimitives.ReadUInt16BigEndian(data);
+        ReadOnlySpan<byte> list = data[sizeof(ushort)..];
+        if (listLength == 0 || listLength != list.Length)
+        {
+            return ClientHelloError.InvalidServerNameExtension;
+        }
+
+        // struct { NameType name_type; select (name_type) { case host_name: HostName; } name; } ServerName;
+        bool hostNameSeen = false;
+        while (!list.IsEmpty)
+        {
+            if (list.Length < 1 + sizeof(ushort))
+            {
+                return ClientHelloError.InvalidServerNameExtension;
+            }
+
+            byte nameType = list[0];
+            int nameLength = BinaryPrimitives.ReadUInt16BigEndian(list[1..]);
+            list = list[(1 + sizeof(ushort))..];
+            if (nameLength > list.Length)
+            {
+                return ClientHelloError.InvalidServerNameExtension;
+            }
+
+            ReadOnlySpan<byte> name = list[..nameLength];
+            list = list[nameLength..];
+            if (nameType != HostNameType)
+            {
+                continue;
+            }
+
+            if (hostNameSeen)
+            {
+                return ClientHelloError.MultipleHostNames;
+            }
+
+            hostNameSeen = true;
+            if (nameLength == 0)
+            {
+                return ClientHelloError.EmptyHostName;
+            }
+
+            if (nameLength > MaxHostNameLength)
+            {
+                return ClientHelloError.HostNameTooLong;
+            }
+
+            if (name.ContainsAnyExceptInRange((byte)0x21, (byte)0x7E))
+            {
+                return ClientHelloError.InvalidHostNameCharacter;
+            }
+
+            name.CopyTo(hello.ServerNameBuffer);
             hello.SetServerNameLength(nameLength);
         }
 
