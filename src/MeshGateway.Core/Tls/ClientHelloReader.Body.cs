@@ -335,13 +335,36 @@ public static partial class ClientHelloReader
         return ClientHelloError.None;
     }
 
-    /// <summary>The extensions block when it crosses records or segments: the same rules, read through the cursor.</summary>
+    /// <summary>
+    /// The extensions block when it crosses records or segments: the same rules, in the same order. The extensions that
+    /// lie wholly inside the current chunk are walked as a span; only those that straddle a boundary go through the
+    /// cursor (a 1.2 KB key share cut by a record or TCP boundary is skipped there without being copied).
+    /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static ClientHelloError ParseFragmentedExtensions<TSource>(ref HandshakeCursor<TSource> c, int end, ref ClientHelloInfo hello)
         where TSource : IChunkSource, allows ref struct
     {
         while (c.Position < end)
         {
+            ReadOnlySpan<byte> chunk = c.CurrentChunk;
+            if (chunk.Length > end - c.Position)
+            {
+                chunk = chunk[..(end - c.Position)];
+            }
+
+            int walked = WalkWholeExtensions(chunk, ref hello, out ClientHelloError walkError);
+            c.Skip(walked);
+            if (walkError != ClientHelloError.None)
+            {
+                return walkError;
+            }
+
+            if (c.Position >= end)
+            {
+                break;
+            }
+
+            // One extension that does not fit the rest of the chunk: it straddles a boundary, or its length is bad.
             if (end - c.Position < ExtensionHeaderLength)
             {
                 return ClientHelloError.LengthOutOfBounds;
@@ -375,6 +398,41 @@ public static partial class ClientHelloReader
         }
 
         return ClientHelloError.None;
+    }
+
+    /// <summary>
+    /// Walks the extensions that lie wholly inside <paramref name="chunk"/>, parsing those that are parsed in place, in
+    /// order; stops before the first one that does not fit (the caller continues with the cursor) or at the first error.
+    /// </summary>
+    /// <returns>How many bytes of <paramref name="chunk"/> were consumed.</returns>
+    private static int WalkWholeExtensions(ReadOnlySpan<byte> chunk, ref ClientHelloInfo hello, out ClientHelloError error)
+    {
+        int offset = 0;
+        while (chunk.Length - offset >= ExtensionHeaderLength)
+        {
+            ushort type = BinaryPrimitives.ReadUInt16BigEndian(chunk[offset..]);
+            int length = BinaryPrimitives.ReadUInt16BigEndian(chunk[(offset + sizeof(ushort))..]);
+            if (length > chunk.Length - offset - ExtensionHeaderLength)
+            {
+                break;
+            }
+
+            error = TrackExtension(type, ref hello);
+            if (error == ClientHelloError.None && IsParsedExtension(type))
+            {
+                error = ParseExtensionData(chunk.Slice(offset + ExtensionHeaderLength, length), type, ref hello);
+            }
+
+            if (error != ClientHelloError.None)
+            {
+                return offset;
+            }
+
+            offset += ExtensionHeaderLength + length;
+        }
+
+        error = ClientHelloError.None;
+        return offset;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -154,7 +154,9 @@ public sealed class ClientHelloReaderPropertyTests
                     HelloResult inPlace = HelloResult.Read(oneRecord, s_large);
                     HelloResult fragmented = HelloResult.Read(sevenByteRecords, s_large);
                     HelloResult segmented = HelloResult.Read(TestSequence.Split(oneRecord, [position / 2, 1]), s_large);
+                    HelloResult largeRecords = HelloResult.Read(Record(corrupted, Enumerable.Repeat(97, corrupted.Length).ToArray()), s_large);
                     Assert.Equal(inPlace with { BytesConsumed = 0 }, fragmented with { BytesConsumed = 0 });
+                    Assert.Equal(inPlace with { BytesConsumed = 0 }, largeRecords with { BytesConsumed = 0 });
                     Assert.Equal(inPlace, segmented);
                 }
             }
