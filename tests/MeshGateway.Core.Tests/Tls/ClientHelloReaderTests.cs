@@ -87,6 +87,22 @@ public sealed class ClientHelloReaderTests
     }
 
     [Fact]
+    public void TryRead_LargeSingleRecordAcrossSegments_SameAnswerAsOneSpan()
+    {
+        // Over 2 KiB, a record cut by segment boundaries is walked piecewise instead of being copied to the stack.
+        byte[] input = PaddedPostQuantum;
+        Assert.InRange(input.Length, 3000, 4000);
+        HelloResult result = HelloResult.ReadEveryWay(input);
+        Assert.Equal(ClientHelloStatus.Done, result.Status);
+        Assert.Equal(ChromeHost, result.ServerName);
+        Assert.Contains("0015", result.ExtensionTypes.Split(','));
+        foreach (int cut in new[] { 100, 1448, 2000, 2896, 3000 })
+        {
+            Assert.Equal(result, HelloResult.Read(TestSequence.Split(input, [cut, 0, 7])));
+        }
+    }
+
+    [Fact]
     public void TryRead_OneByteRecords_Done()
     {
         byte[] message = Unrecord(ChromeLike);
