@@ -48,7 +48,6 @@ public static partial class ClientHelloReader
         }
 
         // The message crosses records or segments: the same steps as ParseContiguousBody, through the cursor.
-
         // RFC 8446 §4.1.2:
         // struct {
         //     ProtocolVersion legacy_version = 0x0303;    /* TLS v1.2 */
