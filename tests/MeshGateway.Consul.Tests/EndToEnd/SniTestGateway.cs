@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using MeshGateway.Tls;
 
 namespace MeshGateway.Consul.Tests.EndToEnd;
 
@@ -9,7 +10,7 @@ internal sealed record GatewayRoute(string Pattern, IReadOnlyList<IPEndPoint> Ta
 
 /// <summary>
 /// Interim gateway for the end-to-end test until <c>GatewayListener</c> (branch <c>dataplane</c>) is on main: it reads
-/// the ClientHello with <see cref="TestSniParser"/>, routes on the SNI name and splices the still-encrypted
+/// the ClientHello with Core's <see cref="ClientHelloReader"/>, routes on the SNI name and splices the still-encrypted
 /// bytes, counting them. It holds no key material and never decrypts.
 /// </summary>
 internal sealed class SniTestGateway : IAsyncDisposable
@@ -117,20 +118,15 @@ internal sealed class SniTestGateway : IAsyncDisposable
                     }
 
                     length += read;
-                    if (TestSniParser.TryRead(hello.AsSpan(0, length), out string? name))
+                    ClientHelloStatus status = ClientHelloReader.TryRead(hello.AsSpan(0, length), out ClientHelloInfo info);
+                    if (status == ClientHelloStatus.Done && info.HasServerName)
                     {
-                        if (name is null)
-                        {
-                            LastRejection = $"no SNI in the {length} B received";
-                            Interlocked.Increment(ref _rejected);
-                            return;
-                        }
-
-                        serverName = name;
+                        byte[] name = new byte[ClientHelloInfo.MaxHostNameLength];
+                        serverName = Encoding.ASCII.GetString(name, 0, info.CopyServerNameLowerCase(name));
                     }
-                    else if (length == MaxHello)
+                    else if (status != ClientHelloStatus.NeedMoreData || length == MaxHello)
                     {
-                        LastRejection = "ClientHello too large";
+                        LastRejection = $"{status} ({info.Error}) after {length} B";
                         Interlocked.Increment(ref _rejected);
                         return;
                     }
