@@ -151,9 +151,9 @@ public sealed class UpstreamCluster
 
         int second = Draw(exclude, now, strict, Random.Shared.NextInt64(total - _endpoints[first].Weight), skip: first);
 
-        // Fewer connections per unit of weight wins: (a + 1) / wa < (b + 1) / wb, without division.
-        long loadFirst = (long)(Volatile.Read(ref _active[first]) + 1) * _endpoints[second].Weight;
-        long loadSecond = (long)(Volatile.Read(ref _active[second]) + 1) * _endpoints[first].Weight;
+        // Fewer connections in flight wins; a tie keeps the first (weighted) draw, so idle traffic follows the weights.
+        int loadFirst = Volatile.Read(ref _active[first]);
+        int loadSecond = Volatile.Read(ref _active[second]);
         return loadSecond < loadFirst ? second : first;
     }
 

@@ -102,6 +102,12 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
         Close(_upstream, reset);
     }
 
+    protected override void ShutdownBoth()
+    {
+        Shutdown(_client, SocketShutdown.Both);
+        Shutdown(_upstream, SocketShutdown.Both);
+    }
+
     private static void Close(Socket socket, bool reset)
     {
         try
@@ -120,11 +126,13 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
         socket.Dispose();
     }
 
-    private static void ShutdownSend(Socket socket)
+    private static void ShutdownSend(Socket socket) => Shutdown(socket, SocketShutdown.Send);
+
+    private static void Shutdown(Socket socket, SocketShutdown how)
     {
         try
         {
-            socket.Shutdown(SocketShutdown.Send);
+            socket.Shutdown(how);
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {

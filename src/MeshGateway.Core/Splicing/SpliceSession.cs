@@ -57,7 +57,13 @@ internal abstract class SpliceSession
         finally
         {
             _timer?.Dispose();
-            TearDown(reset: false);
+            if (Interlocked.Exchange(ref _tornDown, 1) == 0)
+            {
+                Interlocked.Exchange(ref _end, _timeProvider.GetTimestamp());
+            }
+
+            // Both loops are done, so no operation is pending and closing sends FIN (unless a reset already happened).
+            CloseBoth(reset: false);
         }
 
         long end = Interlocked.Read(ref _end);
@@ -78,7 +84,11 @@ internal abstract class SpliceSession
 
     protected abstract Task PumpAsync(bool fromClient);
 
+    /// <summary>Closes both connections; with <paramref name="reset"/> the peers get RST. Must be idempotent.</summary>
     protected abstract void CloseBoth(bool reset);
+
+    /// <summary>Ends both connections cleanly (FIN both ways) so that both loops finish; <see cref="CloseBoth"/> follows.</summary>
+    protected abstract void ShutdownBoth();
 
     /// <summary>Counts bytes relayed in one direction and records activity for the idle timeout.</summary>
     protected void OnRelayed(bool fromClient, int count)
@@ -131,7 +141,16 @@ internal abstract class SpliceSession
         }
 
         Interlocked.Exchange(ref _end, _timeProvider.GetTimestamp());
-        CloseBoth(reset);
+        if (reset)
+        {
+            CloseBoth(reset: true);
+        }
+        else
+        {
+            // Closing a socket with a pending receive makes .NET disconnect it abortively (RST) on Linux; a shutdown
+            // sends FIN and ends the pending operations, and the sockets are closed once both loops have returned.
+            ShutdownBoth();
+        }
     }
 
     private void StartTimer()

@@ -86,9 +86,23 @@ internal sealed class StreamSplice : SpliceSession, IDisposable
 
     protected override void CloseBoth(bool reset)
     {
-        _cancellation.Cancel();
+        Cancel();
         Close(_client, reset);
         Close(_upstream, reset);
+    }
+
+    protected override void ShutdownBoth() => Cancel();
+
+    private void Cancel()
+    {
+        try
+        {
+            _cancellation.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The splice is over.
+        }
     }
 
     private static void Close(Stream stream, bool reset)
@@ -97,7 +111,9 @@ internal sealed class StreamSplice : SpliceSession, IDisposable
         {
             try
             {
+                // Close the socket itself first: NetworkStream.Dispose shuts it down (FIN) before closing it.
                 network.Socket.LingerState = new LingerOption(true, 0);
+                network.Socket.Dispose();
             }
             catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
             {
