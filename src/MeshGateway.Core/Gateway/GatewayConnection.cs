@@ -236,7 +236,20 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
             }
 
             IPEndPoint endPoint = cluster.Endpoints[index].EndPoint;
-            var upstream = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            Socket upstream;
+            try
+            {
+                upstream = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            }
+            catch (SocketException ex)
+            {
+                // Out of file descriptors (EMFILE/ENFILE) or buffers: not the endpoint's fault, so no ejection and no retry.
+                _owner.Counters.OnConnectFailed();
+                _owner.Metrics.ConnectFailed(timedOut: false);
+                _owner.Observer?.OnUpstreamConnectFailed(new UpstreamConnectFailedEvent(route, endPoint, attempt, false, ex.SocketErrorCode, panic));
+                break;
+            }
+
             Volatile.Write(ref _upstream, upstream);
             if (Volatile.Read(ref _aborted) != 0)
             {
