@@ -48,6 +48,9 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
 
     public IPEndPoint ListenerEndPoint { get; }
 
+    /// <summary>Whether <see cref="Abort"/> cut this connection.</summary>
+    public bool IsCut => Volatile.Read(ref _aborted) != 0;
+
     public void Execute() => _ = RunAsync();
 
     /// <summary>Releases the socket operations (the splice's, when there is one).</summary>

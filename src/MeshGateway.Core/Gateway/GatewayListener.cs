@@ -53,6 +53,7 @@ public sealed class GatewayListener : IAsyncDisposable
     private readonly object _gate = new();
     private Task<GatewayStopResult>? _stopTask;
     private int _active;
+    private int _drainedCount;
     private int _state;
 
     /// <summary>Creates a listener; call <see cref="Start"/> to bind.</summary>
@@ -194,6 +195,11 @@ public sealed class GatewayListener : IAsyncDisposable
     {
         _connections.TryRemove(connection, out _);
         _metrics.ConnectionEnded();
+        if (_stopping.IsCancellationRequested && !connection.IsCut)
+        {
+            Interlocked.Increment(ref _drainedCount);
+        }
+
         if (Interlocked.Decrement(ref _active) == 0 && _stopping.IsCancellationRequested)
         {
             _drained.TrySetResult();
@@ -202,7 +208,7 @@ public sealed class GatewayListener : IAsyncDisposable
 
     private async Task<GatewayStopResult> StopCoreAsync(TimeSpan drainTimeout, CancellationToken cancellationToken)
     {
-        await Task.Yield();
+        // Synchronous up to the first await: when StopAsync returns, accepting has stopped and the drain has begun.
         Volatile.Write(ref _state, 2);
         _stopping.Cancel();
         Task[] loops;
@@ -217,8 +223,7 @@ public sealed class GatewayListener : IAsyncDisposable
         }
 
         await Task.WhenAll(loops).ConfigureAwait(false);
-        int open = Volatile.Read(ref _active);
-        if (open == 0)
+        if (Volatile.Read(ref _active) == 0)
         {
             _drained.TrySetResult();
         }
@@ -259,7 +264,7 @@ public sealed class GatewayListener : IAsyncDisposable
             }
         }
 
-        var result = new GatewayStopResult(Math.Max(0, open - cut), cut);
+        var result = new GatewayStopResult(Volatile.Read(ref _drainedCount), cut);
         _observer?.OnStopped(result);
         return result;
     }
