@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Net.Sockets;
 
 namespace MeshGateway.Splicing;
@@ -46,7 +45,7 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
                         return;
                     }
 
-                    buffer = ArrayPool<byte>.Shared.Rent(Options.BufferSize);
+                    buffer = Options.BufferPool.Rent(Options.BufferSize);
                 }
 
                 int received = await operation.ReceiveAsync(from, buffer).ConfigureAwait(false);
@@ -82,7 +81,7 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
                 // A full buffer suggests more is queued: keep it. Otherwise give it back before waiting again.
                 if (received < buffer.Length)
                 {
-                    ArrayPool<byte>.Shared.Return(buffer);
+                    Options.BufferPool.Return(buffer);
                     buffer = null;
                 }
             }
@@ -91,7 +90,7 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
         {
             if (buffer is not null)
             {
-                ArrayPool<byte>.Shared.Return(buffer);
+                Options.BufferPool.Return(buffer);
             }
         }
     }

@@ -51,6 +51,9 @@ public sealed class SpliceOptions
         }
     }
 
+    /// <summary>Where buffers come from; <see cref="System.Buffers.ArrayPool{T}.Shared"/> except in tests that count rentals.</summary>
+    internal System.Buffers.ArrayPool<byte> BufferPool { get; init; } = System.Buffers.ArrayPool<byte>.Shared;
+
     private static TimeSpan CheckTimeout(TimeSpan value)
     {
         if (value != Timeout.InfiniteTimeSpan)

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Net.Sockets;
 
 namespace MeshGateway.Splicing;
@@ -38,7 +37,7 @@ internal sealed class StreamSplice : SpliceSession, IDisposable
                     // Zero-byte read: streams that support it (NetworkStream, SslStream) wait here without a buffer;
                     // others return 0 at once, which says nothing about EOF, so a real read always follows (YARP's StreamCopier).
                     await from.ReadAsync(Memory<byte>.Empty, token).ConfigureAwait(false);
-                    buffer = ArrayPool<byte>.Shared.Rent(Options.BufferSize);
+                    buffer = Options.BufferPool.Rent(Options.BufferSize);
                 }
 
                 int received = await from.ReadAsync(buffer, token).ConfigureAwait(false);
@@ -57,7 +56,7 @@ internal sealed class StreamSplice : SpliceSession, IDisposable
                 OnRelayed(fromClient, received);
                 if (received < buffer.Length)
                 {
-                    ArrayPool<byte>.Shared.Return(buffer);
+                    Options.BufferPool.Return(buffer);
                     buffer = null;
                 }
             }
@@ -79,7 +78,7 @@ internal sealed class StreamSplice : SpliceSession, IDisposable
         {
             if (buffer is not null)
             {
-                ArrayPool<byte>.Shared.Return(buffer);
+                Options.BufferPool.Return(buffer);
             }
         }
     }
