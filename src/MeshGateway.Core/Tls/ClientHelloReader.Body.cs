@@ -48,7 +48,6 @@ public static partial class ClientHelloReader
         }
 
         // The message crosses records or segments: the same steps as ParseContiguousBody, through the cursor.
-
         // RFC 8446 §4.1.2:
         // struct {
         //     ProtocolVersion legacy_version = 0x0303;    /* TLS v1.2 */
@@ -438,18 +437,19 @@ public static partial class ClientHelloReader
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool IsParsedExtension(ushort type) => type is ServerNameExtension or AlpnExtension or SupportedVersionsExtension;
 
-    /// <summary>Parses a contiguous extension_data of one of the extensions <see cref="IsParsedExtension"/> selects.</summary>
+    /// <summary>
+    /// Parses a contiguous extension_data of one of the extensions <see cref="IsParsedExtension"/> selects, with span
+    /// versions of the cursor parsers (same checks, same order; the tests hold them to the same answers).
+    /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static ClientHelloError ParseExtensionData(ReadOnlySpan<byte> data, ushort type, ref ClientHelloInfo hello)
     {
-        if (type == ServerNameExtension)
+        return type switch
         {
-            return ParseServerName(data, ref hello);
-        }
-
-        var cursor = new HandshakeCursor<NoMoreChunks>(data, default);
-        ClientHelloError error = ParseExtension(ref cursor, type, data.Length, ref hello);
-        return cursor.Overrun && error == ClientHelloError.None ? ClientHelloError.LengthOutOfBounds : error;
+            ServerNameExtension => ParseServerName(data, ref hello),
+            AlpnExtension => ParseAlpn(data, ref hello),
+            _ => ParseSupportedVersions(data, ref hello),
+        };
     }
 
     /// <summary>Parses one of the extensions <see cref="IsParsedExtension"/> selects; the cursor is at its data.</summary>
@@ -657,6 +657,88 @@ public static partial class ClientHelloReader
             hello.SetServerNameLength(nameLength);
         }
 
+        return ClientHelloError.None;
+    }
+
+    /// <summary>application_layer_protocol_negotiation (RFC 7301 §3.1) from contiguous extension_data.</summary>
+    private static ClientHelloError ParseAlpn(ReadOnlySpan<byte> data, ref ClientHelloInfo hello)
+    {
+        // struct { ProtocolName protocol_name_list<2..2^16-1> } ProtocolNameList; opaque ProtocolName<1..2^8-1>;
+        if (data.Length < sizeof(ushort))
+        {
+            return ClientHelloError.InvalidAlpnExtension;
+        }
+
+        int listLength = BinaryPrimitives.ReadUInt16BigEndian(data);
+        ReadOnlySpan<byte> list = data[sizeof(ushort)..];
+        if (listLength < 2 || listLength != list.Length)
+        {
+            return ClientHelloError.InvalidAlpnExtension;
+        }
+
+        hello.HasAlpn = true;
+        Span<byte> kept = hello.AlpnBufferSpan;
+        int keptLength = 0;
+        bool keeping = true;
+        for (int i = 0; i < list.Length;)
+        {
+            int nameLength = list[i];
+            if (nameLength == 0 || nameLength >= list.Length - i)
+            {
+                return ClientHelloError.InvalidAlpnExtension;
+            }
+
+            // Keep the leading protocols that fit whole (all of them, unless the list exceeds MaxAlpnLength).
+            int entry = 1 + nameLength;
+            if (keeping && entry <= kept.Length - keptLength)
+            {
+                keptLength += entry;
+            }
+            else
+            {
+                keeping = false;
+            }
+
+            i += entry;
+        }
+
+        list[..keptLength].CopyTo(kept);
+        hello.SetAlpnLength(keptLength);
+        hello.AlpnTruncated = keptLength < list.Length;
+        return ClientHelloError.None;
+    }
+
+    /// <summary>supported_versions (RFC 8446 §4.2.1) from contiguous extension_data.</summary>
+    private static ClientHelloError ParseSupportedVersions(ReadOnlySpan<byte> data, ref ClientHelloInfo hello)
+    {
+        // ProtocolVersion versions<2..254>;
+        if (data.Length < 1)
+        {
+            return ClientHelloError.InvalidSupportedVersionsExtension;
+        }
+
+        int listLength = data[0];
+        ReadOnlySpan<byte> versions = data[1..];
+        if (listLength < 2 || (listLength & 1) != 0 || listLength != versions.Length)
+        {
+            return ClientHelloError.InvalidSupportedVersionsExtension;
+        }
+
+        bool tls13 = false;
+        ushort max = 0;
+        for (int i = 0; i + 1 < versions.Length; i += 2)
+        {
+            ushort version = BinaryPrimitives.ReadUInt16BigEndian(versions[i..]);
+            tls13 |= version == Tls13;
+            if (!IsGrease(version) && version > max)
+            {
+                max = version;
+            }
+        }
+
+        hello.HasSupportedVersions = true;
+        hello.OffersTls13 = tls13;
+        hello.MaxSupportedVersion = max;
         return ClientHelloError.None;
     }
 

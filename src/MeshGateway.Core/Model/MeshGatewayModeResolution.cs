@@ -1,0 +1,136 @@
+namespace MeshGateway.Model;
+
+/// <summary>The configuration levels that can set a mesh gateway mode for an upstream, lowest precedence first.</summary>
+public enum MeshGatewayModeLevel
+{
+    /// <summary>No level set a mode: Consul's built-in default applies (direct for other datacenters, <c>remote</c> for peers).</summary>
+    BuiltInDefault = 0,
+
+    /// <summary>1. <c>proxy-defaults/global</c> <c>MeshGateway</c>.</summary>
+    ProxyDefaults,
+
+    /// <summary>2. The dialing service's <c>service-defaults</c> top-level <c>MeshGateway</c>.</summary>
+    ServiceDefaults,
+
+    /// <summary>3. The dialing service's <c>service-defaults</c> <c>UpstreamConfig.Defaults.MeshGateway</c>.</summary>
+    UpstreamDefaults,
+
+    /// <summary>4. The proxy registration's <c>Proxy.MeshGateway</c> (the "service instance" level of the documentation).</summary>
+    ProxyRegistration,
+
+    /// <summary>5. The dialing service's <c>service-defaults</c> <c>UpstreamConfig.Overrides[&lt;upstream&gt;].MeshGateway</c>.</summary>
+    UpstreamOverride,
+
+    /// <summary>6. The upstream definition's own <c>Proxy.Upstreams[].MeshGateway</c>.</summary>
+    Upstream,
+
+    /// <summary>
+    /// The destination service's own <c>service-defaults</c> <c>MeshGateway</c>, which the discovery-chain compiler uses only
+    /// when all six dialing-side levels are unset, and never for peered upstreams.
+    /// </summary>
+    DestinationServiceDefaults,
+}
+
+/// <summary>An upstream as a proxy registration defines it (<c>Proxy.Upstreams[]</c>). Immutable.</summary>
+public sealed record MeshUpstream
+{
+    /// <summary><c>DestinationName</c>: the service dialled.</summary>
+    public required string Name { get; init; }
+
+    /// <summary><c>DestinationNamespace</c>; null or empty means <c>default</c>.</summary>
+    public string? Namespace { get; init; }
+
+    /// <summary><c>DestinationPartition</c>; null or empty means the caller's partition. Ignored for peers (Consul uses the caller's).</summary>
+    public string? Partition { get; init; }
+
+    /// <summary><c>Datacenter</c>; null or empty means the caller's datacenter.</summary>
+    public string? Datacenter { get; init; }
+
+    /// <summary><c>DestinationPeer</c>; set for a service imported from a cluster peer.</summary>
+    public string? Peer { get; init; }
+
+    /// <summary>The service-resolver subset the upstream resolves to (from the discovery chain), or null.</summary>
+    public string? Subset { get; init; }
+
+    /// <summary>The upstream's own <c>MeshGateway</c> (level 6).</summary>
+    public MeshGatewayMode MeshGateway { get; init; }
+
+    /// <summary>Whether the upstream is a peered service.</summary>
+    public bool IsPeered => !string.IsNullOrEmpty(Peer);
+}
+
+/// <summary>One <c>UpstreamConfig.Overrides</c> entry of the dialing service's <c>service-defaults</c>. Immutable.</summary>
+public sealed record UpstreamModeOverride
+{
+    /// <summary><c>Name</c>; entries with an empty name are skipped, as Consul does (with a warning).</summary>
+    public required string Name { get; init; }
+
+    /// <summary><c>Namespace</c>; null or empty means <c>default</c>.</summary>
+    public string? Namespace { get; init; }
+
+    /// <summary><c>Partition</c>; null or empty means <c>default</c>.</summary>
+    public string? Partition { get; init; }
+
+    /// <summary><c>Peer</c> (Consul 1.15+); null or empty for a local service.</summary>
+    public string? Peer { get; init; }
+
+    /// <summary><c>MeshGateway</c>.</summary>
+    public MeshGatewayMode MeshGateway { get; init; }
+}
+
+/// <summary>Every dialing-side setting that can decide an upstream's mode, plus the destination's own service-defaults. Immutable.</summary>
+public sealed record MeshGatewayModeInputs
+{
+    /// <summary>Level 1: <c>proxy-defaults/global</c> <c>MeshGateway</c>.</summary>
+    public MeshGatewayMode ProxyDefaults { get; init; }
+
+    /// <summary>Level 2: the dialing service's <c>service-defaults</c> <c>MeshGateway</c>.</summary>
+    public MeshGatewayMode ServiceDefaults { get; init; }
+
+    /// <summary>Level 3: the dialing service's <c>service-defaults</c> <c>UpstreamConfig.Defaults.MeshGateway</c>.</summary>
+    public MeshGatewayMode UpstreamDefaults { get; init; }
+
+    /// <summary>Level 4: the proxy registration's <c>Proxy.MeshGateway</c>.</summary>
+    public MeshGatewayMode ProxyRegistration { get; init; }
+
+    /// <summary>Level 5 candidates: the dialing service's <c>UpstreamConfig.Overrides</c>, in their order.</summary>
+    public IReadOnlyList<UpstreamModeOverride> UpstreamOverrides { get; init; } = [];
+
+    /// <summary>The destination service's own <c>service-defaults</c> <c>MeshGateway</c>.</summary>
+    public MeshGatewayMode DestinationServiceDefaults { get; init; }
+
+    /// <summary>The dialing proxy's partition; null or empty means <c>default</c>. Used to match overrides.</summary>
+    public string? CallerPartition { get; init; }
+}
+
+/// <summary>The mode that applies to one upstream, which level decided it and why. Immutable.</summary>
+public sealed record MeshGatewayModeResolution
+{
+    /// <summary>The winning value exactly as stored (unset when no level set one).</summary>
+    public required MeshGatewayMode Mode { get; init; }
+
+    /// <summary>The level whose value won.</summary>
+    public required MeshGatewayModeLevel DecidedBy { get; init; }
+
+    /// <summary>The index in <see cref="MeshGatewayModeInputs.UpstreamOverrides"/> of the override that matched the upstream, or null.</summary>
+    public int? MatchedOverrideIndex { get; init; }
+
+    /// <summary>Whether the upstream is peered (its modes then mean something slightly different; see <see cref="EffectiveMode"/>).</summary>
+    public bool IsPeered { get; init; }
+
+    /// <summary>
+    /// What the sidecar does for a target outside its datacenter/partition: unset or unknown means <c>none</c> (direct) for
+    /// other datacenters and <c>remote</c> for peers; <c>none</c> means <c>remote</c> for peers. Never unset or unknown.
+    /// Targets in the caller's own datacenter and partition ignore the mode (see <see cref="UpstreamTargetPlanner"/>).
+    /// </summary>
+    public required MeshGatewayModeKind EffectiveMode { get; init; }
+
+    /// <summary>Whether the winning value is a string Consul's HTTP API accepted but is not a valid mode.</summary>
+    public bool DecidedByUnknownValue => !Mode.IsKnown;
+
+    /// <summary>Every considered level holding an unknown value (reported even when it did not win).</summary>
+    public IReadOnlyList<MeshGatewayModeLevel> LevelsWithUnknownValues { get; init; } = [];
+
+    /// <summary>A sentence saying which level decided and what that means.</summary>
+    public required string Explanation { get; init; }
+}
