@@ -1,0 +1,117 @@
+using System.Net;
+using System.Net.Sockets;
+using MeshGateway.Gateway;
+using MeshGateway.IntegrationTests.Infrastructure;
+using MeshGateway.Routing;
+
+namespace MeshGateway.IntegrationTests;
+
+public sealed class ListenerTests
+{
+    private const string Name = "web.default.dc1.internal.td.consul";
+
+    [Fact]
+    public async Task Start_NoObserverNoMeterFactory_RoutesAndCounts()
+    {
+        byte[] hello = TestHello.Create(Name);
+        await using RawBackend backend = RawBackend.Named("web", hello);
+        var options = new GatewayListenerOptions();
+        options.EndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
+        options.EndPoints.Add(new IPEndPoint(IPAddress.IPv6Loopback, 0));
+        await using var listener = new GatewayListener(options, new RouteTableSource(RouteTable.Create([TestGateway.Route(Name, backend.EndPoint)])));
+        listener.Start();
+        Assert.Equal(2, listener.LocalEndPoints.Count);
+        foreach (IPEndPoint endPoint in listener.LocalEndPoints)
+        {
+            Assert.NotEqual(0, endPoint.Port);
+            using var client = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            await client.ConnectAsync(endPoint).WaitAsync(TimeSpan.FromSeconds(30));
+            await client.SendAsync(hello);
+            client.Shutdown(SocketShutdown.Send);
+            Assert.Equal("web"u8.ToArray(), await RawBackend.ReadToEndAsync(client).WaitAsync(TimeSpan.FromSeconds(60)));
+        }
+
+        Assert.Equal(2, listener.Counters.Accepted);
+        Assert.Equal(2, listener.Counters.Routed);
+    }
+
+    [Fact]
+    public async Task Metrics_RoutedConnection_RecordsHelloAndConnectionDurations()
+    {
+        byte[] hello = TestHello.Create(Name);
+        await using RawBackend backend = RawBackend.Named("web", hello);
+        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)]);
+        using (Socket client = await gateway.ConnectAsync())
+        {
+            await client.SendAsync(hello);
+            client.Shutdown(SocketShutdown.Send);
+            await RawBackend.ReadToEndAsync(client).WaitAsync(TimeSpan.FromSeconds(60));
+        }
+
+        await gateway.Observer.WaitForEventsAsync(1);
+        Assert.Equal(1, gateway.Meters.Sum("meshgateway.hello.duration|count"));
+        Assert.Equal(1, gateway.Meters.Sum("meshgateway.connection.duration|count"));
+        Assert.Equal(1, gateway.Meters.Sum("meshgateway.connections.accepted"));
+        await gateway.WaitIdleAsync();
+        Assert.Equal(0, gateway.Meters.Sum("meshgateway.connections.active"));
+    }
+
+    [Fact]
+    public async Task Start_AddressInUse_ThrowsAndLeavesNothingBound()
+    {
+        using var taken = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        taken.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        taken.Listen(1);
+        using var free = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        free.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var freeEndPoint = (IPEndPoint)free.LocalEndPoint!;
+        free.Close();
+
+        var options = new GatewayListenerOptions();
+        options.EndPoints.Add(freeEndPoint);
+        options.EndPoints.Add((IPEndPoint)taken.LocalEndPoint!);
+        await using var listener = new GatewayListener(options, new RouteTableSource());
+        SocketException ex = Assert.Throws<SocketException>(listener.Start);
+        Assert.Equal(SocketError.AddressAlreadyInUse, ex.SocketErrorCode);
+        Assert.Empty(listener.LocalEndPoints);
+
+        // The first address was released again.
+        using var again = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        again.Bind(freeEndPoint);
+    }
+
+    [Fact]
+    public async Task Start_Twice_Throws()
+    {
+        var options = new GatewayListenerOptions();
+        options.EndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
+        await using var listener = new GatewayListener(options, new RouteTableSource());
+        listener.Start();
+        Assert.Throws<InvalidOperationException>(listener.Start);
+    }
+
+    [Fact]
+    public void Constructor_InvalidArguments_Throw()
+    {
+        Assert.Throws<ArgumentException>(() => new GatewayListener(new GatewayListenerOptions(), new RouteTableSource()));
+        Assert.Throws<ArgumentNullException>(() => new GatewayListener(null!, new RouteTableSource()));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new GatewayListenerOptions { HelloTimeout = TimeSpan.Zero });
+        Assert.Throws<ArgumentOutOfRangeException>(() => new GatewayListenerOptions { MaxHelloSize = 100 });
+        Assert.Throws<ArgumentOutOfRangeException>(() => new GatewayListenerOptions { MaxHelloSize = 70_000 });
+        Assert.Throws<ArgumentOutOfRangeException>(() => new GatewayListenerOptions { MaxConnections = 0 });
+        Assert.Equal(TimeSpan.FromSeconds(10), new GatewayListenerOptions().HelloTimeout);
+        Assert.Equal(16 * 1024, new GatewayListenerOptions().MaxHelloSize);
+    }
+
+    [Fact]
+    public async Task StopAsync_CalledTwice_ReturnsTheSameResult()
+    {
+        var options = new GatewayListenerOptions();
+        options.EndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
+        await using var listener = new GatewayListener(options, new RouteTableSource());
+        listener.Start();
+        Task<GatewayStopResult> first = listener.StopAsync(TimeSpan.FromSeconds(1));
+        Assert.Same(first, listener.StopAsync(TimeSpan.FromSeconds(5)));
+        Assert.Equal(new GatewayStopResult(0, 0), await first.WaitAsync(TimeSpan.FromSeconds(30)));
+    }
+}
