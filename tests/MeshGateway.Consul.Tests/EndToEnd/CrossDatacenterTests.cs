@@ -67,8 +67,8 @@ public sealed class CrossDatacenterTests(TwoDatacenterFixture fixture, ITestOutp
         var gw1Wan = new IPEndPoint(IPAddress.Parse("127.0.0.2"), FreePorts.Next());
         var gw2Lan = new IPEndPoint(IPAddress.Loopback, FreePorts.Next());
         var gw2Wan = new IPEndPoint(IPAddress.Parse("127.0.0.2"), FreePorts.Next());
-        await using var gateway1 = new SniTestGateway("dc1", gw1Lan, gw1Wan);
-        await using var gateway2 = new SniTestGateway("dc2", gw2Lan, gw2Wan);
+        await using var gateway1 = new GatewayUnderTest("dc1", gw1Lan, gw1Wan);
+        await using var gateway2 = new GatewayUnderTest("dc2", gw2Lan, gw2Wan);
         await using ConsulGatewayRegistrar registrar1 = new(dc1, GatewayRegistration(gw1Lan, gw1Wan));
         await using ConsulGatewayRegistrar registrar2 = new(dc2, GatewayRegistration(gw2Lan, gw2Wan));
         await registrar1.StartAsync();
@@ -98,7 +98,7 @@ public sealed class CrossDatacenterTests(TwoDatacenterFixture fixture, ITestOutp
         }
     }
 
-    private async Task ModesAndDenyAsync(ConsulConnectDialer dialer, ConnectUpstream api, ConsulConnectProxy proxy, SniTestGateway gateway1, SniTestGateway gateway2, IPEndPoint gw1Lan, IPEndPoint gw2Wan, int sidecarPort)
+    private async Task ModesAndDenyAsync(ConsulConnectDialer dialer, ConnectUpstream api, ConsulConnectProxy proxy, GatewayUnderTest gateway1, GatewayUnderTest gateway2, IPEndPoint gw1Lan, IPEndPoint gw2Wan, int sidecarPort)
     {
         string td = fixture.TrustDomain;
 
@@ -168,7 +168,7 @@ public sealed class CrossDatacenterTests(TwoDatacenterFixture fixture, ITestOutp
         CheckInterval = TimeSpan.FromSeconds(1),
     };
 
-    private async Task<Run> RunAsync(ConsulConnectDialer dialer, ConnectUpstream upstream, SniTestGateway gateway1, SniTestGateway gateway2, string label)
+    private async Task<Run> RunAsync(ConsulConnectDialer dialer, ConnectUpstream upstream, GatewayUnderTest gateway1, GatewayUnderTest gateway2, string label)
     {
         await WaitIdleAsync(gateway1, gateway2);
         (long g1, long g2) = (gateway1.BytesFromClient, gateway2.BytesFromClient);
@@ -245,7 +245,7 @@ public sealed class CrossDatacenterTests(TwoDatacenterFixture fixture, ITestOutp
         return clock.Elapsed;
     }
 
-    private static Task WaitIdleAsync(SniTestGateway gateway1, SniTestGateway gateway2) =>
+    private static Task WaitIdleAsync(GatewayUnderTest gateway1, GatewayUnderTest gateway2) =>
         ConsulWait.UntilAsync(() => Task.FromResult(gateway1.Active == 0 && gateway2.Active == 0), "the gateways to finish their connections", timeout: s_wait);
 
     private static double Median(List<double> values)
