@@ -1,5 +1,7 @@
 using System.Collections.Immutable;
 using System.Text.Json;
+using MeshGateway.Acl;
+using MeshGateway.Preflight;
 
 namespace MeshGateway.Consul;
 
@@ -158,6 +160,150 @@ public static class ConsulPreflight
         }
 
         return facts with { Errors = errors.ToImmutable() };
+    }
+
+    /// <summary>
+    /// Gathers the facts of the gateway's agent (and of <see cref="ConsulPreflightOptions.OtherDatacenters"/>), checks them
+    /// against the documented prerequisites with the model's <see cref="PreflightChecker"/>, and determines what it can
+    /// about the token's permissions against <see cref="MeshGatewayAcl.Requirements"/>. Never throws on Consul errors.
+    /// </summary>
+    /// <remarks>
+    /// Token permissions come from side-effect-free probes, because reading the token's policies needs <c>acl:read</c>,
+    /// which a gateway token does not hold: <c>service:read</c> from <c>/v1/catalog/services</c> (403 or filtered means
+    /// missing), <c>agent:read</c> from <c>/v1/agent/self</c>, <c>service:write</c> on the gateway's name from
+    /// <c>/v1/agent/connect/ca/leaf/&lt;name&gt;</c> (which requires it). The rest are reported as unknown, never assumed.
+    /// With ACLs disabled every permission counts as granted.
+    /// </remarks>
+    /// <param name="client">The client of the gateway's local agent.</param>
+    /// <param name="options">Settings; defaults when null.</param>
+    /// <param name="cancellationToken">Cancels the calls.</param>
+    /// <returns>The report.</returns>
+    public static async Task<ConsulPreflightReport> RunAsync(ConsulClient client, ConsulPreflightOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        options ??= new ConsulPreflightOptions();
+        ConsulPreflightFacts local = await GatherAsync(client, cancellationToken).ConfigureAwait(false);
+        var others = new List<ConsulPreflightFacts>();
+        foreach (ConsulClient other in options.OtherDatacenters)
+        {
+            others.Add(await GatherAsync(other, cancellationToken).ConfigureAwait(false));
+        }
+
+        ClusterFacts cluster = ToClusterFacts(local, others);
+        var findings = new List<PreflightFinding>(PreflightChecker.Check(cluster));
+        foreach (ConsulPreflightFacts facts in others.Prepend(local))
+        {
+            if (facts.PrimaryDatacenter is { } primary && !facts.Errors.ContainsKey("catalog/datacenters") && !facts.Datacenters.Contains(primary, StringComparer.Ordinal))
+            {
+                findings.Add(new PreflightFinding(PreflightCheck.PrimaryDatacenter, PreflightSeverity.Error, facts.Datacenter,
+                    $"The primary datacenter \"{primary}\" is not among the datacenters this agent knows over the WAN ({string.Join(", ", facts.Datacenters)}): "
+                    + "the primary owns the mesh CA and the ACL and config-entry replication, so this datacenter cannot federate with it.",
+                    $"WAN-join this datacenter's servers to \"{primary}\" (retry_join_wan or primary_gateways), or correct primary_datacenter if \"{primary}\" is misspelled."));
+            }
+
+            if (facts.TrustDomain is null && facts.ConnectEnabled != false)
+            {
+                findings.Add(new PreflightFinding(PreflightCheck.ConnectEnabled, PreflightSeverity.Error, facts.Datacenter,
+                    "The Connect CA has no trust domain yet (/v1/connect/ca/roots" + (facts.Errors.TryGetValue("connect/ca/roots", out ConsulException? e) ? " failed: " + e.Message : " is empty")
+                    + "), so no SNI names can be formed; a secondary datacenter gets its roots only from a reachable primary.",
+                    "Make sure the primary datacenter is up and WAN-joined, and that primary_datacenter names it on every agent."));
+            }
+        }
+
+        IReadOnlyList<ConsulTokenPermissionCheck> permissions = await CheckTokenAsync(client, local, options.Acl, cancellationToken).ConfigureAwait(false);
+        return new ConsulPreflightReport { Facts = local, OtherFacts = others, ClusterFacts = cluster, Findings = findings, TokenPermissions = permissions };
+    }
+
+    /// <summary>Converts gathered facts into the model's <see cref="ClusterFacts"/> (one entry per agent's datacenter).</summary>
+    /// <param name="local">The gateway's agent.</param>
+    /// <param name="others">Agents of other datacenters.</param>
+    /// <returns>The model facts; anything not gathered stays null ("could not determine").</returns>
+    public static ClusterFacts ToClusterFacts(ConsulPreflightFacts local, IEnumerable<ConsulPreflightFacts>? others = null)
+    {
+        ArgumentNullException.ThrowIfNull(local);
+        var gatewayModes = new List<GatewayModeSetting>();
+        if (local.ProxyDefaults?.MeshGateway?.Mode is { } mode)
+        {
+            gatewayModes.Add(new GatewayModeSetting(GatewayModeSource.ProxyDefaults, "proxy-defaults/global", mode));
+        }
+
+        return new ClusterFacts
+        {
+            Datacenters = [.. (others ?? []).Prepend(local).Select(ToDatacenterFacts)],
+            ModeSettings = gatewayModes,
+        };
+    }
+
+    private static DatacenterFacts ToDatacenterFacts(ConsulPreflightFacts facts) => new()
+    {
+        Name = facts.Datacenter ?? string.Empty,
+        ConsulVersion = facts.Version,
+        ConnectEnabled = facts.ConnectEnabled,
+        PrimaryDatacenter = facts.PrimaryDatacenter,
+        GrpcPort = facts.GrpcPort,
+        CentralServiceConfigEnabled = facts.CentralServiceConfig,
+        KnownDatacenters = facts.Errors.ContainsKey("catalog/datacenters") ? null : facts.Datacenters,
+    };
+
+    private static async Task<IReadOnlyList<ConsulTokenPermissionCheck>> CheckTokenAsync(ConsulClient client, ConsulPreflightFacts facts, MeshGatewayAclOptions acl, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<AclRequirement> requirements = MeshGatewayAcl.Requirements(acl);
+        bool aclsOff = facts.AclsEnabled == false;
+        Version? version = PreflightChecker.TryParseConsulVersion(facts.Version, out Version v) ? v : null;
+        (ConsulTokenPermissionStatus Status, string Evidence)? leaf = null;
+        var results = new List<ConsulTokenPermissionCheck>();
+        foreach (AclRequirement requirement in requirements)
+        {
+            (ConsulTokenPermissionStatus status, string evidence) = requirement switch
+            {
+                _ when aclsOff => (ConsulTokenPermissionStatus.Granted, "ACLs are disabled on this agent (DebugConfig.ACLsEnabled = false)."),
+
+                // Derived from Consul's changelogs: the mesh resource arrived in 1.11, peering in 1.13.
+                { Resource: AclResource.Mesh } when version is not null && version < new Version(1, 11, 0) =>
+                    (ConsulTokenPermissionStatus.NotApplicable, $"Consul {facts.Version} has no mesh ACL resource."),
+                { Resource: AclResource.Peering } when version is not null && version < new Version(1, 13, 0) =>
+                    (ConsulTokenPermissionStatus.NotApplicable, $"Consul {facts.Version} has no cluster peering."),
+                { Resource: AclResource.Service, Access: AclAccessLevel.Read, Target: AclTargetKind.All } => FromProbe(facts.ServiceRead, "GET /v1/catalog/services", facts, "catalog/services"),
+                { Resource: AclResource.Agent, Access: AclAccessLevel.Read } => FromProbe(facts.AgentRead, "GET /v1/agent/self", facts, "agent/self"),
+                { Resource: AclResource.Service, Access: AclAccessLevel.Write, Target: AclTargetKind.Named, Name: { } name } =>
+                    leaf ??= await ProbeLeafAsync(client, name, cancellationToken).ConfigureAwait(false),
+                _ => (ConsulTokenPermissionStatus.Unknown, "not determinable without acl:read to read the token's policies; no side-effect-free probe exists."),
+            };
+            results.Add(new ConsulTokenPermissionCheck(requirement, status, evidence));
+        }
+
+        return results;
+    }
+
+    private static (ConsulTokenPermissionStatus, string) FromProbe(ConsulPermissionProbe probe, string request, ConsulPreflightFacts facts, string key) => probe switch
+    {
+        ConsulPermissionProbe.Allowed => (ConsulTokenPermissionStatus.Granted, request + " answered in full."),
+        ConsulPermissionProbe.Filtered => (ConsulTokenPermissionStatus.Missing, request + " answered with entries removed by ACLs (the token cannot read every service)."),
+        ConsulPermissionProbe.Denied => (ConsulTokenPermissionStatus.Missing, request + " was denied: " + (facts.Errors.TryGetValue(key, out ConsulException? e) ? e.Message : "403")),
+        ConsulPermissionProbe.TokenNotFound => (ConsulTokenPermissionStatus.Missing, request + ": Consul does not know the token (ACL not found)."),
+        _ => (ConsulTokenPermissionStatus.Unknown, request + " failed: " + (facts.Errors.TryGetValue(key, out ConsulException? f) ? f.Message : "no answer")),
+    };
+
+    private static async Task<(ConsulTokenPermissionStatus, string)> ProbeLeafAsync(ConsulClient client, string service, CancellationToken cancellationToken)
+    {
+        string request = "GET /v1/agent/connect/ca/leaf/" + service;
+        try
+        {
+            _ = await client.GetLeafCertificateAsync(service, default, cancellationToken).ConfigureAwait(false);
+            return (ConsulTokenPermissionStatus.Granted, request + " (requires service:write) succeeded.");
+        }
+        catch (ConsulPermissionDeniedException ex)
+        {
+            return (ConsulTokenPermissionStatus.Missing, request + " was denied: " + ex.Message);
+        }
+        catch (ConsulAclNotFoundException ex)
+        {
+            return (ConsulTokenPermissionStatus.Missing, request + ": " + ex.Message);
+        }
+        catch (ConsulException ex)
+        {
+            return (ConsulTokenPermissionStatus.Unknown, request + " failed: " + ex.Message);
+        }
     }
 
     private static ConsulPermissionProbe Probe(ConsulException error) => error switch
