@@ -15,6 +15,34 @@ public sealed record ConsulRouteTableOptions
     /// <c>service-resolver</c> sets no <c>ConnectTimeout</c>. Default 5000 ms.
     /// </summary>
     public TimeSpan ConnectTimeout { get; init; } = UpstreamCluster.DefaultConnectTimeout;
+
+    /// <summary>
+    /// Enterprise: the admin partition the gateway serves. Null, empty or <c>default</c> gives the form-1/2 names
+    /// (<c>…&lt;dc&gt;.internal.&lt;TD&gt;</c>); another partition gives forms 3/4 (<c>…&lt;ap&gt;.&lt;dc&gt;.internal-v1.&lt;TD&gt;</c>)
+    /// for local services. Remote datacenters are always addressed through their default-partition gateways (form 5).
+    /// </summary>
+    public string? Partition { get; init; }
+}
+
+/// <summary>Inputs beyond the catalog view, for features newer than Consul 1.8 (reference sections 8.4 and 11).</summary>
+public sealed record ConsulRouteExtras
+{
+    /// <summary>
+    /// The partition's <c>exported-services</c> entry (Consul 1.13+), or null. For each exported local service with ≥ 1
+    /// instance and each <c>Peer</c> consumer: an exact form-8 route <c>&lt;svc&gt;.&lt;ns&gt;.&lt;ap&gt;.&lt;peer&gt;.external.&lt;TD&gt;</c>
+    /// to the service's instances (TCP passthrough, cluster <c>exported~&lt;local cluster&gt;</c>). <c>Name: "*"</c> exports
+    /// every service. <c>Partition</c> consumers need no route here; <c>SamenessGroup</c> consumers are reported, not resolved.
+    /// Limitation: HTTP-like services, which Consul's gateway terminates for peers, are passed through like TCP.
+    /// </summary>
+    public ConsulExportedServices? ExportedServices { get; init; }
+
+    /// <summary>
+    /// Instances of services imported from cluster peers (<c>/v1/health/connect/&lt;svc&gt;?peer=&lt;peer&gt;</c>, Consul 1.13+):
+    /// each is one of the exporter's mesh gateways with <c>Service.Connect.PeerMeta.SNI</c>. They become the importer's
+    /// outgoing clusters for sidecars in <c>local</c> mode: an exact route per <c>PeerMeta.SNI[0]</c> (form 8) to those
+    /// gateways at their WAN best address (reference section 3, clusters reachable through the default chain).
+    /// </summary>
+    public IReadOnlyList<ConsulHealthEntry> ImportedPeerInstances { get; init; } = [];
 }
 
 /// <summary>The outcome of one conversion: a complete table, or why none was built; plus what was left out and why.</summary>
@@ -64,15 +92,9 @@ public static class ConsulRouteTableBuilder
     /// <summary>Builds the table for <paramref name="view"/>.</summary>
     /// <param name="view">The catalog view.</param>
     /// <param name="options">Settings; defaults when null.</param>
-    /// <param name="exportedServices">
-    /// The partition's <c>exported-services</c> entry (Consul 1.13+), or null. For each exported local service with ≥ 1
-    /// instance and each <c>Peer</c> consumer, an exact form-8 route <c>&lt;svc&gt;.&lt;ns&gt;.&lt;ap&gt;.&lt;peer&gt;.external.&lt;TD&gt;</c>
-    /// to the service's instances (reference section 11, TCP passthrough); <c>Name: "*"</c> exports every service.
-    /// <c>Partition</c> consumers need no route here; <c>SamenessGroup</c> consumers are reported (not resolved).
-    /// Limitation: HTTP-like services, which Consul's gateway terminates for peers, are passed through like TCP.
-    /// </param>
+    /// <param name="extras">Exported services and peer imports (Consul 1.13+), or null.</param>
     /// <returns>The table (or the error) and the warnings.</returns>
-    public static ConsulRouteConversion Convert(ConsulCatalogView view, ConsulRouteTableOptions? options = null, ConsulExportedServices? exportedServices = null)
+    public static ConsulRouteConversion Convert(ConsulCatalogView view, ConsulRouteTableOptions? options = null, ConsulRouteExtras? extras = null)
     {
         ArgumentNullException.ThrowIfNull(view);
         options ??= new ConsulRouteTableOptions();
@@ -115,9 +137,14 @@ public static class ConsulRouteTableBuilder
                 routes.Add(new Route(name, cluster));
             }
 
-            if (exportedServices is not null)
+            if (extras?.ExportedServices is { } exportedServices)
             {
                 AddExported(view, exportedServices, options, routes, warnings);
+            }
+
+            if (extras?.ImportedPeerInstances is { Count: > 0 } imported)
+            {
+                AddImported(imported, options, routes, warnings);
             }
 
             var unique = new List<Route>(routes.Count);
@@ -152,7 +179,7 @@ public static class ConsulRouteTableBuilder
         string unnamed;
         try
         {
-            unnamed = ConsulSniName.ForService(service.Name, null, null, view.Datacenter, view.TrustDomain).ToString();
+            unnamed = ConsulSniName.ForService(service.Name, null, options.Partition, view.Datacenter, view.TrustDomain).ToString();
             _ = new Route(unnamed, new UpstreamCluster(unnamed, []));
         }
         catch (ArgumentException ex)
@@ -186,7 +213,7 @@ public static class ConsulRouteTableBuilder
                 string name;
                 try
                 {
-                    name = ConsulSniName.ForService(service.Name, null, null, view.Datacenter, view.TrustDomain, subsetName).ToString();
+                    name = ConsulSniName.ForService(service.Name, null, options.Partition, view.Datacenter, view.TrustDomain, subsetName).ToString();
                     _ = new Route(name, new UpstreamCluster(name, []));
                 }
                 catch (ArgumentException ex)
@@ -268,6 +295,49 @@ public static class ConsulRouteTableBuilder
                         ConnectTimeout = service.Resolver?.ConnectTimeout is { } t && t > TimeSpan.Zero ? t : options.ConnectTimeout,
                     }));
                 }
+            }
+        }
+    }
+
+    private static void AddImported(IReadOnlyList<ConsulHealthEntry> imported, ConsulRouteTableOptions options, List<Route> routes, ImmutableArray<string>.Builder warnings)
+    {
+        var bySni = new SortedDictionary<string, List<ConsulHealthEntry>>(StringComparer.OrdinalIgnoreCase);
+        foreach (ConsulHealthEntry entry in imported)
+        {
+            string id = entry.Service?.ID ?? "(no ID)";
+            if (entry.Service?.Connect?.PeerMeta?.SNI is not { Count: > 0 } sni || string.IsNullOrEmpty(sni[0]))
+            {
+                warnings.Add($"Imported instance '{id}' has no Service.Connect.PeerMeta.SNI, so it cannot be routed.");
+                continue;
+            }
+
+            if (string.IsNullOrEmpty(entry.Service.PeerName))
+            {
+                warnings.Add($"Instance '{id}' carries PeerMeta but no PeerName; it was not treated as imported.");
+                continue;
+            }
+
+            if (!bySni.TryGetValue(sni[0], out List<ConsulHealthEntry>? list))
+            {
+                list = [];
+                bySni.Add(sni[0], list);
+            }
+
+            list.Add(entry);
+        }
+
+        foreach ((string sni, List<ConsulHealthEntry> entries) in bySni)
+        {
+            // Consul dials PeerMeta.PrimarySNI() (SNI[0]); the instances are the exporter's gateways, reached over the WAN.
+            ImmutableArray<ConsulEndpoint> gateways = ConsulEndpointRules.ToEndpoints(entries, wan: true, fallbackDatacenter: string.Empty, gatewaysOnly: false);
+            try
+            {
+                var cluster = new UpstreamCluster(sni, ToEndpoints(sni, gateways, onlyPassing: false, warnings)) { ConnectTimeout = options.ConnectTimeout };
+                routes.Add(new Route(sni, cluster));
+            }
+            catch (ArgumentException ex)
+            {
+                warnings.Add($"The peer SNI '{sni}' cannot be a route: {ex.Message}");
             }
         }
     }
