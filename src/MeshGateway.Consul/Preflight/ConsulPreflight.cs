@@ -59,6 +59,9 @@ public sealed record ConsulPreflightFacts
     /// <summary>Whether ACLs are enabled (from <c>DebugConfig.ACLsEnabled</c>).</summary>
     public bool? AclsEnabled { get; init; }
 
+    /// <summary><c>acl.default_policy</c> (from <c>DebugConfig.ACLDefaultPolicy</c>): <c>allow</c> or <c>deny</c>.</summary>
+    public string? AclDefaultPolicy { get; init; }
+
     /// <summary>Known datacenters (<c>/v1/catalog/datacenters</c>); one entry means no WAN join.</summary>
     public ImmutableArray<string> Datacenters { get; init; } = [];
 
@@ -107,6 +110,7 @@ public static class ConsulPreflight
                 GrpcPort = Int(debug, "GRPCPort"),
                 CentralServiceConfig = Bool(debug, "EnableCentralServiceConfig"),
                 AclsEnabled = Bool(debug, "ACLsEnabled"),
+                AclDefaultPolicy = String(debug, "ACLDefaultPolicy"),
                 AgentRead = ConsulPermissionProbe.Allowed,
             };
         }
@@ -168,10 +172,12 @@ public static class ConsulPreflight
     /// about the token's permissions against <see cref="MeshGatewayAcl.Requirements"/>. Never throws on Consul errors.
     /// </summary>
     /// <remarks>
-    /// Token permissions come from side-effect-free probes, because reading the token's policies needs <c>acl:read</c>,
-    /// which a gateway token does not hold: <c>service:read</c> from <c>/v1/catalog/services</c> (403 or filtered means
-    /// missing), <c>agent:read</c> from <c>/v1/agent/self</c>, <c>service:write</c> on the gateway's name from
-    /// <c>/v1/agent/connect/ca/leaf/&lt;name&gt;</c> (which requires it). The rest are reported as unknown, never assumed.
+    /// Token permissions come first from side-effect-free probes: <c>service:read</c> from <c>/v1/catalog/services</c>
+    /// (403 or filtered means missing), <c>agent:read</c> from <c>/v1/agent/self</c>, <c>service:write</c> on the gateway's
+    /// name from <c>/v1/agent/connect/ca/leaf/&lt;name&gt;</c> (which requires it). What no probe settles is evaluated
+    /// from the token's own policies (<c>/v1/acl/token/self</c>, which any valid token may read, then its policies and
+    /// roles, which need <c>acl:read</c>; service and node identities and <c>global-management</c> need no read) with the
+    /// model's <see cref="AclEvaluator"/>; if they cannot be read, the permission is reported as unknown, never assumed.
     /// With ACLs disabled every permission counts as granted.
     /// </remarks>
     /// <param name="client">The client of the gateway's local agent.</param>
@@ -251,6 +257,7 @@ public static class ConsulPreflight
         bool aclsOff = facts.AclsEnabled == false;
         Version? version = PreflightChecker.TryParseConsulVersion(facts.Version, out Version v) ? v : null;
         (ConsulTokenPermissionStatus Status, string Evidence)? leaf = null;
+        (AclEvaluationReport? Report, string Note)? policies = null;
         var results = new List<ConsulTokenPermissionCheck>();
         foreach (AclRequirement requirement in requirements)
         {
@@ -267,13 +274,132 @@ public static class ConsulPreflight
                 { Resource: AclResource.Agent, Access: AclAccessLevel.Read } => FromProbe(facts.AgentRead, "GET /v1/agent/self", facts, "agent/self"),
                 { Resource: AclResource.Service, Access: AclAccessLevel.Write, Target: AclTargetKind.Named, Name: { } name } =>
                     leaf ??= await ProbeLeafAsync(client, name, cancellationToken).ConfigureAwait(false),
-                _ => (ConsulTokenPermissionStatus.Unknown, "not determinable without acl:read to read the token's policies; no side-effect-free probe exists."),
+                _ => (ConsulTokenPermissionStatus.Unknown, "no side-effect-free probe exists"),
             };
+
+            if (status == ConsulTokenPermissionStatus.Unknown)
+            {
+                // Probes could not tell: evaluate the token's own policies, if they can be read.
+                policies ??= await EvaluatePoliciesAsync(client, facts, requirements, acl, cancellationToken).ConfigureAwait(false);
+                AclRequirementResult? result = policies.Value.Report?.Results.FirstOrDefault(r => r.Requirement == requirement);
+                (status, evidence) = result is null
+                    ? (status, evidence + "; " + policies.Value.Note)
+                    : (result.Satisfied ? ConsulTokenPermissionStatus.Granted : ConsulTokenPermissionStatus.Missing, "from the token's policies: " + result.Explanation);
+            }
+
             results.Add(new ConsulTokenPermissionCheck(requirement, status, evidence));
         }
 
         return results;
     }
+
+    /// <summary>The built-in <c>global-management</c> policy's ID.</summary>
+    private const string GlobalManagementPolicyId = "00000000-0000-0000-0000-000000000001";
+
+    private static async Task<(AclEvaluationReport? Report, string Note)> EvaluatePoliciesAsync(
+        ConsulClient client, ConsulPreflightFacts facts, IReadOnlyList<AclRequirement> requirements, MeshGatewayAclOptions acl, CancellationToken cancellationToken)
+    {
+        ConsulAclToken token;
+        try
+        {
+            token = (await client.GetAclTokenSelfAsync(cancellationToken).ConfigureAwait(false)).Value;
+        }
+        catch (ConsulException ex)
+        {
+            return (null, "the token could not read itself (GET /v1/acl/token/self: " + ex.Message + ")");
+        }
+
+        string dc = facts.Datacenter ?? string.Empty;
+        var policies = new List<AclPolicy>();
+        var links = new List<ConsulAclLink>(token.Policies ?? []);
+        var serviceIdentities = new List<ConsulAclServiceIdentity>(token.ServiceIdentities ?? []);
+        var nodeIdentities = new List<ConsulAclNodeIdentity>(token.NodeIdentities ?? []);
+        try
+        {
+            foreach (ConsulAclLink roleLink in token.Roles ?? [])
+            {
+                ConsulAclRole role = (await client.GetAclRoleAsync(roleLink.ID ?? string.Empty, cancellationToken).ConfigureAwait(false)).Value;
+                links.AddRange(role.Policies ?? []);
+                serviceIdentities.AddRange(role.ServiceIdentities ?? []);
+                nodeIdentities.AddRange(role.NodeIdentities ?? []);
+            }
+
+            foreach (ConsulAclLink link in links)
+            {
+                if (link.ID == GlobalManagementPolicyId)
+                {
+                    policies.Add(AclPolicy.Parse(ManagementRules, link.Name ?? "global-management"));
+                    continue;
+                }
+
+                ConsulAclPolicy policy = (await client.GetAclPolicyAsync(link.ID ?? string.Empty, cancellationToken).ConfigureAwait(false)).Value;
+                if (policy.Datacenters is { Count: > 0 } only && !only.Contains(dc, StringComparer.Ordinal))
+                {
+                    continue;
+                }
+
+                policies.Add(AclPolicy.Parse(policy.Rules ?? string.Empty, policy.Name ?? link.Name ?? "policy"));
+            }
+        }
+        catch (ConsulException ex) when (ex is ConsulPermissionDeniedException or ConsulNotFoundException or ConsulAclNotFoundException)
+        {
+            return (null, $"the token's {links.Count} policies and {token.Roles?.Count ?? 0} roles cannot be read without acl:read ({ex.GetType().Name})");
+        }
+        catch (ConsulException ex)
+        {
+            return (null, "reading the token's policies failed: " + ex.Message);
+        }
+        catch (ArgumentException ex)
+        {
+            return (null, "a policy link had no ID: " + ex.Message);
+        }
+        catch (FormatException ex)
+        {
+            return (null, "a policy of the token could not be parsed: " + ex.Message);
+        }
+
+        // Synthetic policies of identities (Consul's ServiceIdentity/NodeIdentity SyntheticPolicy).
+        foreach (ConsulAclServiceIdentity identity in serviceIdentities)
+        {
+            if (!string.IsNullOrEmpty(identity.ServiceName) && (identity.Datacenters is not { Count: > 0 } only || only.Contains(dc, StringComparer.Ordinal)))
+            {
+                policies.Add(AclPolicy.Parse(
+                    $$"""
+                    service "{{identity.ServiceName}}" { policy = "write" }
+                    service "{{identity.ServiceName}}-sidecar-proxy" { policy = "write" }
+                    service_prefix "" { policy = "read" }
+                    node_prefix "" { policy = "read" }
+                    """, "service-identity:" + identity.ServiceName));
+            }
+        }
+
+        foreach (ConsulAclNodeIdentity identity in nodeIdentities)
+        {
+            if (!string.IsNullOrEmpty(identity.NodeName) && (string.IsNullOrEmpty(identity.Datacenter) || identity.Datacenter == dc))
+            {
+                policies.Add(AclPolicy.Parse(
+                    $$"""
+                    node "{{identity.NodeName}}" { policy = "write" }
+                    service_prefix "" { policy = "read" }
+                    """, "node-identity:" + identity.NodeName));
+            }
+        }
+
+        AclDefaultPolicy defaultPolicy = facts.AclDefaultPolicy == "allow" ? AclDefaultPolicy.Allow : AclDefaultPolicy.Deny;
+        AclEvaluationReport report = AclEvaluator.Evaluate(policies, requirements, defaultPolicy, new AclEvaluationOptions { Edition = acl.Edition });
+        return (report, "evaluated " + policies.Count + " policies");
+    }
+
+    private const string ManagementRules = """
+        acl = "write"
+        operator = "write"
+        mesh = "write"
+        peering = "write"
+        agent_prefix "" { policy = "write" }
+        node_prefix "" { policy = "write" }
+        service_prefix "" { policy = "write" }
+        key_prefix "" { policy = "write" }
+        """;
 
     private static (ConsulTokenPermissionStatus, string) FromProbe(ConsulPermissionProbe probe, string request, ConsulPreflightFacts facts, string key) => probe switch
     {

@@ -173,3 +173,54 @@ public sealed class PreflightTokenTests(AclAgentFixture fixture, ITestOutputHelp
         Assert.DoesNotContain(report.TokenPermissions, p => p.IsError);
     }
 }
+
+[Collection("consul-acl")]
+public sealed class PreflightTokenPolicyTests(AclAgentFixture fixture, ITestOutputHelper output)
+{
+    [Fact]
+    public async Task RunAsync_TokenAbleToReadItsPolicies_EvaluatesUnprobedPermissions()
+    {
+        // acl:read lets the preflight read the policies; node:read is missing and no probe could tell.
+        string token = await fixture.CreateTokenAsync("""
+            service "mesh-gateway" { policy = "write" }
+            service_prefix "" { policy = "read" }
+            acl = "read"
+            """);
+        using ConsulClient client = fixture.Agent.CreateClient(token);
+
+        ConsulPreflightReport report = await ConsulPreflight.RunAsync(client, new ConsulPreflightOptions { Acl = new MeshGatewayAclOptions { Peering = false, AgentRead = false } });
+        output.WriteLine(report.ToString());
+
+        ConsulTokenPermissionCheck node = report.TokenPermissions.Single(p => p.Requirement.Resource == AclResource.Node);
+        Assert.Equal(ConsulTokenPermissionStatus.Missing, node.Status);
+        Assert.StartsWith("from the token's policies", node.Evidence, StringComparison.Ordinal);
+        Assert.True(node.IsError);
+        Assert.Contains("node:read", node.Fix, StringComparison.Ordinal);
+        Assert.Equal(ConsulTokenPermissionStatus.Granted, report.TokenPermissions.Single(p => p.Requirement is { Resource: AclResource.Service, Access: AclAccessLevel.Read }).Status);
+        Assert.True(report.HasErrors);
+    }
+
+    [Fact]
+    public async Task RunAsync_TokenWithServiceIdentityOnly_EvaluatedWithoutAclRead()
+    {
+        System.Text.Json.Nodes.JsonNode? created = await fixture.Agent.PutJsonAsync("/v1/acl/token",
+            """{"Description": "identity token", "ServiceIdentities": [{"ServiceName": "mesh-gateway"}]}""");
+        string token = created!["SecretID"]!.GetValue<string>();
+        using ConsulClient client = fixture.Agent.CreateClient(token);
+
+        ConsulPreflightReport report = await ConsulPreflight.RunAsync(client, new ConsulPreflightOptions { Acl = new MeshGatewayAclOptions { Peering = false } });
+        output.WriteLine(report.ToString());
+
+        ConsulTokenPermissionCheck node = report.TokenPermissions.Single(p => p.Requirement.Resource == AclResource.Node);
+        Assert.Equal(ConsulTokenPermissionStatus.Granted, node.Status);
+        Assert.Contains("service-identity:mesh-gateway", node.Evidence, StringComparison.Ordinal);
+        Assert.Equal(ConsulTokenPermissionStatus.Granted, report.TokenPermissions.Single(p => p.Requirement is { Resource: AclResource.Service, Access: AclAccessLevel.Write }).Status);
+        Assert.Equal(ConsulTokenPermissionStatus.Granted, report.TokenPermissions.Single(p => p.Requirement is { Resource: AclResource.Service, Access: AclAccessLevel.Read }).Status);
+        // Without agent:read the Consul version is unknown, so mesh:write (1.11+) cannot be ruled out as not applicable:
+        // the identity does not grant it, and that is the only blocking gap reported.
+        ConsulTokenPermissionCheck blocking = Assert.Single(report.TokenPermissions, p => p.IsError);
+        Assert.Equal(AclResource.Mesh, blocking.Requirement.Resource);
+        Assert.Null(report.Facts.Version);
+        Assert.DoesNotContain(token, report.ToString(), StringComparison.Ordinal);
+    }
+}
