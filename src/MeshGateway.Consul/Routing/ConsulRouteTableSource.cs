@@ -172,7 +172,8 @@ public sealed class ConsulRouteTableSource : IAsyncDisposable
         }
     }
 
-    private void Apply(ConsulCatalogView view)
+    /// <summary>Converts and publishes one view (internal for tests).</summary>
+    internal void Apply(ConsulCatalogView view)
     {
         ConsulRouteConversion conversion;
         try
