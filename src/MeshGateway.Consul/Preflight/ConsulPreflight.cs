@@ -117,7 +117,7 @@ public static class ConsulPreflight
         catch (ConsulException ex)
         {
             errors["agent/self"] = ex;
-            facts = facts with { AgentRead = Probe(ex) };
+            facts = facts with { AgentRead = Probe(ex), Datacenter = NullIfEmpty(client.Options.Datacenter) }; // the configured DC, if any
         }
 
         try

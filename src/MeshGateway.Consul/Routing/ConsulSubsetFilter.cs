@@ -299,8 +299,14 @@ public sealed class ConsulSubsetFilter
                 _next++;
                 if (first.Kind == TokenKind.Word && !AtEnd && (_tokens[_next].Kind is TokenKind.Equal or TokenKind.NotEqual || IsKeyword("contains") || IsKeyword("is") || IsKeyword("matches")))
                 {
+                    // A word in selector position that is not a selector: name it (ParseSelector explains what is supported).
                     _next--;
-                    return ParseSelector(out error) is null ? null : throw new InvalidOperationException("unreachable");
+                    if (ParseSelector(out error) is not null)
+                    {
+                        error = $"the selector '{first.Text}' at position {first.Position + 1} is not supported by this gateway's subset filters";
+                    }
+
+                    return null;
                 }
 
                 bool negate = false;
