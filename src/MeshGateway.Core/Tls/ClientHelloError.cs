@@ -60,7 +60,7 @@ public enum ClientHelloError
     /// <summary>The host_name is empty.</summary>
     EmptyHostName,
 
-    /// <summary>The host_name contains a NUL or a byte outside printable ASCII.</summary>
+    /// <summary>The host_name contains a NUL, a control character, a space or a byte outside ASCII (only 0x21-0x7E are accepted).</summary>
     InvalidHostNameCharacter,
 
     /// <summary>The host_name is longer than 255 bytes.</summary>
@@ -71,4 +71,7 @@ public enum ClientHelloError
 
     /// <summary>The supported_versions extension is malformed (RFC 8446 §4.2.1).</summary>
     InvalidSupportedVersionsExtension,
+
+    /// <summary>An extension follows pre_shared_key, which must be the last extension (RFC 8446 §4.2.11).</summary>
+    PreSharedKeyNotLast,
 }

@@ -8,7 +8,21 @@ namespace MeshGateway.Tls;
 /// into the struct itself, so the result does not depend on the input buffer staying alive and is the same for
 /// single-record, multi-record and multi-segment input.
 /// </summary>
-/// <remarks>Only meaningful when the reader returned <see cref="ClientHelloStatus.Done"/>; otherwise see <see cref="Error"/>.</remarks>
+/// <remarks>
+/// <para>Only meaningful when the reader returned <see cref="ClientHelloStatus.Done"/>; otherwise see <see cref="Error"/>
+/// (the other members then hold whatever was read before the failure).</para>
+/// <para>Inline storage limits (the struct never refers to the caller's buffer):</para>
+/// <list type="bullet">
+/// <item>host_name: <see cref="MaxHostNameLength"/> bytes, the protocol maximum; a longer name is rejected
+/// (<see cref="ClientHelloError.HostNameTooLong"/>).</item>
+/// <item>ALPN: the protocol_name_list is kept up to <see cref="MaxAlpnLength"/> bytes. A longer (legal) list is still
+/// fully validated and accepted; the reader then keeps the leading protocols that fit whole and sets
+/// <see cref="AlpnTruncated"/>.</item>
+/// <item>Extension types: up to <see cref="MaxExtensions"/>; more is rejected as <see cref="ClientHelloError.TooManyExtensions"/>
+/// (no real client sends more than about 25; the bound keeps duplicate detection and storage fixed-size).</item>
+/// </list>
+/// <para>The struct is about 0.6 KB: pass it by <see langword="ref"/> or <see langword="in"/>, not by value.</para>
+/// </remarks>
 public struct ClientHelloInfo
 {
     /// <summary>The longest host_name the reader accepts (RFC 1035 / RFC 6066 §3): 255 bytes.</summary>
@@ -17,14 +31,51 @@ public struct ClientHelloInfo
     /// <summary>The most extensions the reader tracks in one hello; more is <see cref="ClientHelloError.TooManyExtensions"/>.</summary>
     public const int MaxExtensions = 64;
 
+    /// <summary>
+    /// How many bytes of the ALPN protocol_name_list (RFC 7301 §3.1, without its 2-byte length) are kept inline. Longer lists
+    /// are accepted; the protocols that fit whole are kept and <see cref="AlpnTruncated"/> is set.
+    /// </summary>
+    public const int MaxAlpnLength = 128;
+
     private HostNameBuffer _serverName;
+    private AlpnBuffer _alpn;
+    private ExtensionTypeBuffer _extensionTypes;
     private int _serverNameLength;
+    private int _alpnLength;
+    private int _extensionCount;
 
     /// <summary>How many input bytes the ClientHello occupied, record headers included. Forward exactly these (and whatever followed them).</summary>
     public int BytesConsumed { readonly get; internal set; }
 
     /// <summary>Why the input was rejected; <see cref="ClientHelloError.None"/> after <see cref="ClientHelloStatus.Done"/>.</summary>
     public ClientHelloError Error { readonly get; internal set; }
+
+    /// <summary>The legacy_record_version of the first record (RFC 8446 §5.1), e.g. 0x0301.</summary>
+    public ushort RecordVersion { readonly get; internal set; }
+
+    /// <summary>The ClientHello's legacy_version (RFC 8446 §4.1.2): 0x0303 for TLS 1.2 and 1.3 clients.</summary>
+    public ushort LegacyVersion { readonly get; internal set; }
+
+    /// <summary>Whether a supported_versions extension (RFC 8446 §4.2.1) was present.</summary>
+    public bool HasSupportedVersions { readonly get; internal set; }
+
+    /// <summary>Whether supported_versions offers TLS 1.3 (0x0304).</summary>
+    public bool OffersTls13 { readonly get; internal set; }
+
+    /// <summary>
+    /// The highest version in supported_versions, GREASE values (RFC 8701) excluded; 0 when the extension is absent
+    /// (the client then speaks at most <see cref="LegacyVersion"/>).
+    /// </summary>
+    public ushort MaxSupportedVersion { readonly get; internal set; }
+
+    /// <summary>
+    /// Whether an encrypted_client_hello extension (0xfe0d) is present. The <see cref="ServerName"/> is then the outer,
+    /// public name, not the name the client wants to reach.
+    /// </summary>
+    public bool HasEncryptedClientHello { readonly get; internal set; }
+
+    /// <summary>The number of entries in cipher_suites, GREASE values included.</summary>
+    public int CipherSuiteCount { readonly get; internal set; }
 
     /// <summary>Whether the hello carried a server_name extension with a host_name.</summary>
     public readonly bool HasServerName => _serverNameLength > 0;
@@ -35,6 +86,34 @@ public struct ClientHelloInfo
     /// <summary>The host_name bytes exactly as sent (ASCII). Empty when <see cref="HasServerName"/> is false.</summary>
     [UnscopedRef]
     public readonly ReadOnlySpan<byte> ServerName => ((ReadOnlySpan<byte>)_serverName)[.._serverNameLength];
+
+    /// <summary>Whether the hello carried an application_layer_protocol_negotiation extension (RFC 7301).</summary>
+    public bool HasAlpn { readonly get; internal set; }
+
+    /// <summary>
+    /// Whether the ALPN list was longer than <see cref="MaxAlpnLength"/>: <see cref="AlpnProtocolsRaw"/> then holds only the
+    /// leading protocols that fit whole. The full list was still validated.
+    /// </summary>
+    public bool AlpnTruncated { readonly get; internal set; }
+
+    /// <summary>
+    /// The ALPN protocol_name_list as sent, without its 2-byte length: each protocol is a 1-byte length and that many
+    /// bytes (RFC 7301 §3.1). Empty when <see cref="HasAlpn"/> is false. See <see cref="AlpnTruncated"/>.
+    /// </summary>
+    [UnscopedRef]
+    public readonly ReadOnlySpan<byte> AlpnProtocolsRaw => ((ReadOnlySpan<byte>)_alpn)[.._alpnLength];
+
+    /// <summary>The ALPN protocols in the client's order of preference, each as raw bytes (e.g. "h2", "http/1.1").</summary>
+    /// <example><code>foreach (ReadOnlySpan&lt;byte&gt; protocol in hello.AlpnProtocols) { ... }</code></example>
+    [UnscopedRef]
+    public readonly AlpnProtocolEnumerator AlpnProtocols => new(AlpnProtocolsRaw);
+
+    /// <summary>The number of extensions in the hello (at most <see cref="MaxExtensions"/>).</summary>
+    public readonly int ExtensionCount => _extensionCount;
+
+    /// <summary>The extension types in the order sent, GREASE values included: enough for JA3/JA4-style fingerprints.</summary>
+    [UnscopedRef]
+    public readonly ReadOnlySpan<ushort> ExtensionTypes => ((ReadOnlySpan<ushort>)_extensionTypes)[.._extensionCount];
 
     /// <summary>Copies the host_name into <paramref name="destination"/> with ASCII letters lower-cased, without allocating.</summary>
     /// <param name="destination">Receives the name; <see cref="MaxHostNameLength"/> bytes always suffice.</param>
@@ -57,9 +136,42 @@ public struct ClientHelloInfo
         _serverNameLength = name.Length;
     }
 
+    /// <summary>The whole inline host_name buffer, for the reader to fill before <see cref="SetServerNameLength"/>.</summary>
+    [UnscopedRef]
+    internal Span<byte> ServerNameBuffer => _serverName;
+
+    internal void SetServerNameLength(int length) => _serverNameLength = length;
+
+    /// <summary>The whole inline ALPN buffer, for the reader to fill before <see cref="SetAlpnLength"/>.</summary>
+    [UnscopedRef]
+    internal Span<byte> AlpnBufferSpan => _alpn;
+
+    internal void SetAlpnLength(int length) => _alpnLength = length;
+
+    /// <summary>Records the next extension type; the caller has checked <see cref="ExtensionCount"/> &lt; <see cref="MaxExtensions"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void AddExtensionType(ushort type)
+    {
+        int count = _extensionCount;
+        _extensionTypes[count] = type;
+        _extensionCount = count + 1;
+    }
+
     [InlineArray(MaxHostNameLength)]
     private struct HostNameBuffer
     {
         private byte _element0;
+    }
+
+    [InlineArray(MaxAlpnLength)]
+    private struct AlpnBuffer
+    {
+        private byte _element0;
+    }
+
+    [InlineArray(MaxExtensions)]
+    private struct ExtensionTypeBuffer
+    {
+        private ushort _element0;
     }
 }

@@ -1,0 +1,33 @@
+using System.Text;
+using MeshGateway.Gateway;
+
+namespace SniGateway;
+
+/// <summary>Writes rejections, connect failures and accept errors to stderr and, with <c>--access-log</c>, one line per connection to stdout.</summary>
+internal sealed class ConsoleObserver(bool accessLog) : GatewayObserver
+{
+    public override void OnConnectionClosed(in ConnectionClosedEvent connection)
+    {
+        if (accessLog)
+        {
+            Console.Out.WriteLine(
+                $"conn client={connection.ClientEndPoint} sni={Encoding.ASCII.GetString(connection.ServerName)} route={connection.Route.Pattern} " +
+                $"upstream={connection.UpstreamEndPoint} up={connection.BytesFromClient} down={connection.BytesFromUpstream} " +
+                $"ms={connection.Duration.TotalMilliseconds:F1} close={connection.CloseReason}");
+        }
+    }
+
+    public override void OnConnectionRejected(in ConnectionRejectedEvent rejection)
+        => Console.Error.WriteLine(
+            $"reject reason={rejection.Reason} client={rejection.ClientEndPoint} sni={Encoding.ASCII.GetString(rejection.ServerName)} hello_error={rejection.HelloError}");
+
+    public override void OnUpstreamConnectFailed(in UpstreamConnectFailedEvent failure)
+        => Console.Error.WriteLine(
+            $"connect-failed route={failure.Route.Pattern} upstream={failure.UpstreamEndPoint} attempt={failure.Attempt} timed_out={failure.TimedOut} error={failure.Error}");
+
+    public override void OnAcceptFailed(System.Net.IPEndPoint listener, System.Net.Sockets.SocketError socketError, TimeSpan retryDelay)
+        => Console.Error.WriteLine($"accept-failed listener={listener} error={socketError} retry_ms={retryDelay.TotalMilliseconds}");
+
+    public override void OnStopped(GatewayStopResult result)
+        => Console.Error.WriteLine($"stopped drained={result.Drained} cut={result.Cut}");
+}

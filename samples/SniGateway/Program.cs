@@ -1,0 +1,108 @@
+using System.Net;
+using System.Runtime.InteropServices;
+using MeshGateway.Gateway;
+using MeshGateway.Routing;
+using MeshGateway.Splicing;
+using SniGateway;
+
+const string Usage = """
+    SniGateway --listen ADDR:PORT [--listen ADDR:PORT ...] --routes FILE
+               [--connect-timeout-ms 5000] [--hello-timeout-ms 10000] [--idle-timeout-s 3600]
+               [--max-connections 50000] [--drain-s 5] [--access-log]
+
+    Routes TLS connections by SNI to the endpoints in FILE without decrypting them. Unknown or missing SNI is refused.
+    FILE: {"routes":[{"sni":"web.default.dc1.internal.<uuid>.consul","endpoints":["127.0.0.1:19440"]}]}
+    SIGTERM or Ctrl+C stops accepting, drains open connections for --drain-s seconds, then closes the rest.
+    """;
+
+var listen = new List<IPEndPoint>();
+string? routesPath = null;
+int connectTimeoutMs = 5000, helloTimeoutMs = 10_000, idleTimeoutS = 3600, maxConnections = GatewayListenerOptions.DefaultMaxConnections, drainS = 5;
+bool accessLog = false;
+try
+{
+    for (int i = 0; i < args.Length; i++)
+    {
+        string Value() => i + 1 < args.Length ? args[++i] : throw new FormatException($"{args[i]} needs a value.");
+        static int Positive(string name, string text) => int.TryParse(text, out int v) && v > 0 ? v : throw new FormatException($"{name} must be a positive integer, not '{text}'.");
+        switch (args[i])
+        {
+            case "--listen":
+                string text = Value();
+                listen.Add(IPEndPoint.TryParse(text, out IPEndPoint? endPoint) ? endPoint : throw new FormatException($"--listen needs IP:PORT, not '{text}'."));
+                break;
+            case "--routes": routesPath = Value(); break;
+            case "--connect-timeout-ms": connectTimeoutMs = Positive(args[i], Value()); break;
+            case "--hello-timeout-ms": helloTimeoutMs = Positive(args[i], Value()); break;
+            case "--idle-timeout-s": idleTimeoutS = Positive(args[i], Value()); break;
+            case "--max-connections": maxConnections = Positive(args[i], Value()); break;
+            case "--drain-s": drainS = Positive(args[i], Value()); break;
+            case "--access-log": accessLog = true; break;
+            case "-h" or "--help":
+                Console.WriteLine(Usage);
+                return 0;
+            default: throw new FormatException($"Unknown argument '{args[i]}'.");
+        }
+    }
+
+    if (listen.Count == 0 || routesPath is null)
+    {
+        throw new FormatException("--listen and --routes are required.");
+    }
+}
+catch (FormatException ex)
+{
+    Console.Error.WriteLine(ex.Message);
+    Console.Error.WriteLine(Usage);
+    return 2;
+}
+
+RouteTable table;
+try
+{
+    table = RoutesFile.Load(routesPath, TimeSpan.FromMilliseconds(connectTimeoutMs));
+}
+catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or ArgumentException or System.Text.Json.JsonException)
+{
+    Console.Error.WriteLine($"Cannot load routes from '{routesPath}': {ex.Message}");
+    return 2;
+}
+
+var options = new GatewayListenerOptions
+{
+    HelloTimeout = TimeSpan.FromMilliseconds(helloTimeoutMs),
+    MaxConnections = maxConnections,
+    Splice = new SpliceOptions { IdleTimeout = TimeSpan.FromSeconds(idleTimeoutS) },
+};
+foreach (IPEndPoint endPoint in listen)
+{
+    options.EndPoints.Add(endPoint);
+}
+
+var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+void OnSignal(PosixSignalContext context)
+{
+    context.Cancel = true;
+    stop.TrySetResult();
+}
+
+using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+
+await using var gateway = new GatewayListener(options, new RouteTableSource(table), new ConsoleObserver(accessLog));
+try
+{
+    gateway.Start();
+}
+catch (System.Net.Sockets.SocketException ex)
+{
+    Console.Error.WriteLine($"Cannot listen: {ex.Message}");
+    return 1;
+}
+
+Console.WriteLine($"SniGateway listening on {string.Join(", ", gateway.LocalEndPoints)} with {table.Routes.Count} routes");
+await stop.Task;
+Console.WriteLine("SniGateway stopping");
+GatewayStopResult result = await gateway.StopAsync(TimeSpan.FromSeconds(drainS));
+Console.WriteLine($"SniGateway stopped: {result.Drained} drained, {result.Cut} cut, {gateway.Counters.Routed} routed, {gateway.Counters.Rejected} rejected");
+return 0;

@@ -1,0 +1,399 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Sockets;
+using MeshGateway.Routing;
+using MeshGateway.Splicing;
+using MeshGateway.Tls;
+
+namespace MeshGateway.Gateway;
+
+/// <summary>One accepted connection: hello → route → connect (with retries) → replay → splice.</summary>
+/// <remarks>
+/// One <see cref="ITimer"/> serves the hello deadline and then each connect timeout. The timer and the pipeline race
+/// through <see cref="_phase"/> with compare-and-swap, so exactly one of them decides the outcome of a phase: the
+/// timer closes the socket only if the phase is still the one it was armed for.
+/// </remarks>
+internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
+{
+    private const int PhaseHello = 0;
+    private const int PhaseRouting = 1;
+    private const int PhaseConnecting = 2;
+    private const int PhaseSpliced = 3;
+    private const int PhaseTimedOut = 4;
+
+    private readonly GatewayListener _owner;
+    private readonly Socket _client;
+    private readonly TimeProvider _time;
+    private readonly SocketOperation _upOperation = new();
+    private readonly long _accepted;
+    private ITimer? _timer;
+    private long _deadline;
+    private int _phase;
+    private int _aborted;
+    private Socket? _upstream;
+    private SocketSplice? _splice;
+    private ClientHelloInfo _hello;
+
+    public GatewayConnection(GatewayListener owner, Socket client, IPEndPoint listener)
+    {
+        _owner = owner;
+        _client = client;
+        _time = owner.TimeProvider;
+        _accepted = _time.GetTimestamp();
+        ListenerEndPoint = listener;
+        ClientEndPoint = client.RemoteEndPoint;
+    }
+
+    public EndPoint? ClientEndPoint { get; }
+
+    public IPEndPoint ListenerEndPoint { get; }
+
+    public void Execute() => _ = RunAsync();
+
+    /// <summary>Releases the socket operations (the splice's, when there is one).</summary>
+    public void Dispose()
+    {
+        _upOperation.Dispose();
+        Volatile.Read(ref _splice)?.Dispose();
+    }
+
+    /// <summary>Cuts the connection (gateway stop past its deadline).</summary>
+    /// <returns>Whether this call cut it (false if it was already cut).</returns>
+    public bool Abort()
+    {
+        if (Interlocked.Exchange(ref _aborted, 1) != 0)
+        {
+            return false;
+        }
+
+        SocketSplice? splice = Volatile.Read(ref _splice);
+        if (splice is not null)
+        {
+            splice.Abort();
+        }
+        else
+        {
+            Reset(_client);
+            Socket? upstream = Volatile.Read(ref _upstream);
+            if (upstream is not null)
+            {
+                Reset(upstream);
+            }
+        }
+
+        return true;
+    }
+
+    private static void Reset(Socket socket)
+    {
+        try
+        {
+            socket.LingerState = new LingerOption(true, 0);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Already closed.
+        }
+
+        socket.Dispose();
+    }
+
+    private async Task RunAsync()
+    {
+        byte[]? buffer = null;
+        try
+        {
+            GatewayListenerOptions options = _owner.Options;
+            Arm(options.HelloTimeout, PhaseHello);
+
+            // Wait for the first bytes without a buffer: a silent connection holds no memory until its deadline.
+            int received = await _upOperation.ReceiveAsync(_client, Memory<byte>.Empty).ConfigureAwait(false);
+            if (received < 0)
+            {
+                RejectHelloFailure();
+                return;
+            }
+
+            buffer = ArrayPool<byte>.Shared.Rent(options.MaxHelloSize);
+            int filled = 0;
+            ClientHelloStatus status;
+            while (true)
+            {
+                received = await _upOperation.ReceiveAsync(_client, buffer.AsMemory(filled, options.MaxHelloSize - filled)).ConfigureAwait(false);
+                if (received <= 0)
+                {
+                    RejectHelloFailure();
+                    return;
+                }
+
+                filled += received;
+                status = ClientHelloReader.TryRead(buffer.AsSpan(0, filled), in _owner.ReaderOptions, out _hello);
+                if (status != ClientHelloStatus.NeedMoreData)
+                {
+                    break;
+                }
+
+                if (filled == options.MaxHelloSize)
+                {
+                    status = ClientHelloStatus.TooLarge;
+                    break;
+                }
+            }
+
+            if (Interlocked.CompareExchange(ref _phase, PhaseRouting, PhaseHello) != PhaseHello)
+            {
+                Reject(RejectionReason.HelloTimeout);
+                return;
+            }
+
+            _owner.Metrics.HelloRead(_time.GetElapsedTime(_accepted));
+            switch (status)
+            {
+                case ClientHelloStatus.Done:
+                    break;
+                case ClientHelloStatus.NotTls:
+                    Reject(RejectionReason.NotTls);
+                    return;
+                case ClientHelloStatus.TooLarge:
+                    Reject(RejectionReason.HelloTooLarge);
+                    return;
+                default:
+                    Reject(RejectionReason.InvalidHello);
+                    return;
+            }
+
+            if (!_hello.HasServerName)
+            {
+                Reject(RejectionReason.NoServerName);
+                return;
+            }
+
+            if (!_owner.Routes.Current.TryMatch(_hello.ServerName, out Route? route))
+            {
+                Reject(RejectionReason.NoRoute);
+                return;
+            }
+
+            if (route.Cluster.Endpoints.Count == 0)
+            {
+                Reject(RejectionReason.NoEndpoint, route);
+                return;
+            }
+
+            int endpointIndex = await ConnectAsync(route).ConfigureAwait(false);
+            if (endpointIndex < 0)
+            {
+                return;
+            }
+
+            await SpliceAsync(route, endpointIndex, buffer, filled).ConfigureAwait(false);
+            buffer = null;
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or InvalidOperationException)
+        {
+            // Never expected (socket errors are values here); the connection is closed below either way.
+            Reset(_client);
+        }
+        finally
+        {
+            _timer?.Dispose();
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+
+            Dispose();
+            _owner.OnConnectionEnded(this);
+        }
+    }
+
+    /// <summary>Dials endpoints of the route's cluster until one answers or the attempts run out.</summary>
+    /// <returns>The connected endpoint's index, or -1 after the connection was rejected.</returns>
+    private async Task<int> ConnectAsync(Route route)
+    {
+        UpstreamCluster cluster = route.Cluster;
+        TriedEndpoints tried = default;
+        int attempts = Math.Min(cluster.MaxConnectAttempts, cluster.Endpoints.Count);
+        for (int attempt = 1; attempt <= attempts; attempt++)
+        {
+            if (Volatile.Read(ref _aborted) != 0)
+            {
+                Reject(RejectionReason.Stopping, route);
+                return -1;
+            }
+
+            int index = cluster.Select(((ReadOnlySpan<int>)tried)[..(attempt - 1)], _time.GetTimestamp(), out bool panic);
+            if (index < 0)
+            {
+                break;
+            }
+
+            tried[attempt - 1] = index;
+            if (panic)
+            {
+                _owner.Counters.OnPanic();
+                _owner.Metrics.Panic();
+            }
+
+            IPEndPoint endPoint = cluster.Endpoints[index].EndPoint;
+            var upstream = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            Volatile.Write(ref _upstream, upstream);
+            if (Volatile.Read(ref _aborted) != 0)
+            {
+                upstream.Dispose();
+                Reject(RejectionReason.Stopping, route);
+                return -1;
+            }
+
+            Arm(cluster.ConnectTimeout, PhaseConnecting);
+            int result = await _upOperation.ConnectAsync(upstream, endPoint).ConfigureAwait(false);
+            bool timedOut = Interlocked.CompareExchange(ref _phase, PhaseRouting, PhaseConnecting) != PhaseConnecting;
+            SocketError error = _upOperation.SocketError;
+            _upOperation.RemoteEndPoint = null;
+            if (result >= 0 && !timedOut)
+            {
+                cluster.OnConnected(index);
+                return index;
+            }
+
+            upstream.Dispose();
+            Volatile.Write(ref _phase, PhaseRouting);
+            cluster.OnConnectFailed(index, _time.GetTimestamp(), _time.TimestampFrequency);
+            _owner.Counters.OnConnectFailed();
+            _owner.Metrics.ConnectFailed(timedOut);
+            _owner.Observer?.OnUpstreamConnectFailed(new UpstreamConnectFailedEvent(route, endPoint, attempt, timedOut, timedOut ? SocketError.TimedOut : error, panic));
+        }
+
+        Reject(Volatile.Read(ref _aborted) != 0 ? RejectionReason.Stopping : RejectionReason.UpstreamUnreachable, route);
+        return -1;
+    }
+
+    private async Task SpliceAsync(Route route, int endpointIndex, byte[] buffer, int filled)
+    {
+        UpstreamCluster cluster = route.Cluster;
+        Socket upstream = _upstream!;
+        Volatile.Write(ref _phase, PhaseSpliced);
+        _timer?.Dispose();
+        _timer = null;
+        _owner.Counters.OnRouted();
+        _owner.Metrics.Routed(route.Kind);
+        try
+        {
+            var splice = new SocketSplice(_client, upstream, _owner.Options.Splice, _time, _upOperation, new SocketOperation());
+            Volatile.Write(ref _splice, splice);
+            if (Volatile.Read(ref _aborted) != 0)
+            {
+                splice.Abort();
+            }
+
+            // Replay exactly the bytes read so far: the ClientHello and whatever followed it. No retry after this point.
+            int sent = 0;
+            while (sent < filled)
+            {
+                int n = await _upOperation.SendAsync(upstream, buffer.AsMemory(sent, filled - sent)).ConfigureAwait(false);
+                if (n <= 0)
+                {
+                    break;
+                }
+
+                sent += n;
+            }
+
+            ArrayPool<byte>.Shared.Return(buffer);
+            SpliceResult result;
+            if (sent < filled)
+            {
+                // The upstream failed before the replay completed: fail the splice the same way an error inside it would.
+                SocketError error = _upOperation.SocketError;
+                splice.Abort();
+                SpliceResult aborted = await splice.RunAsync().ConfigureAwait(false);
+                result = new SpliceResult(
+                    aborted.CloseReason == SpliceCloseReason.Aborted && Volatile.Read(ref _aborted) == 0 ? SpliceCloseReason.UpstreamError : aborted.CloseReason,
+                    0,
+                    0,
+                    error,
+                    aborted.Duration);
+            }
+            else
+            {
+                result = await splice.RunAsync().ConfigureAwait(false);
+            }
+
+            long bytesFromClient = result.BytesFromClient + sent;
+            TimeSpan duration = _time.GetElapsedTime(_accepted);
+            _owner.Metrics.Spliced(bytesFromClient, result.BytesFromUpstream, duration, result.CloseReason);
+            _owner.Observer?.OnConnectionClosed(new ConnectionClosedEvent(
+                ClientEndPoint, ListenerEndPoint, _hello.ServerName, route, cluster.Endpoints[endpointIndex].EndPoint, result, bytesFromClient, duration));
+        }
+        finally
+        {
+            cluster.OnDisconnected(endpointIndex);
+        }
+    }
+
+    private void RejectHelloFailure()
+    {
+        bool timedOut = Volatile.Read(ref _phase) == PhaseTimedOut;
+        Reject(timedOut ? RejectionReason.HelloTimeout : Volatile.Read(ref _aborted) != 0 ? RejectionReason.Stopping : RejectionReason.ClientClosed);
+    }
+
+    private void Reject(RejectionReason reason, Route? route = null)
+    {
+        _timer?.Dispose();
+        _timer = null;
+        ReadOnlySpan<byte> serverName = _hello.ServerName;
+        ClientHelloError helloError = reason is RejectionReason.NotTls or RejectionReason.InvalidHello or RejectionReason.HelloTooLarge ? _hello.Error : ClientHelloError.None;
+        _owner.Reject(reason, this, serverName, helloError, route);
+        _client.Dispose();
+    }
+
+    /// <summary>Arms the one timer for <paramref name="timeout"/> from now, for the given phase.</summary>
+    private void Arm(TimeSpan timeout, int phase)
+    {
+        Volatile.Write(ref _phase, phase);
+        long deadline = _time.GetTimestamp() + (long)(timeout.TotalSeconds * _time.TimestampFrequency);
+        Volatile.Write(ref _deadline, deadline);
+        if (_timer is null)
+        {
+            _timer = _time.CreateTimer(static s => ((GatewayConnection)s!).OnTimer(), this, timeout, Timeout.InfiniteTimeSpan);
+        }
+        else
+        {
+            _timer.Change(timeout, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private void OnTimer()
+    {
+        long remaining = Volatile.Read(ref _deadline) - _time.GetTimestamp();
+        if (remaining > 0)
+        {
+            // A late tick from an earlier phase: wait for this phase's own deadline.
+            try
+            {
+                _timer?.Change(TimeSpan.FromSeconds((double)remaining / _time.TimestampFrequency), Timeout.InfiniteTimeSpan);
+            }
+            catch (ObjectDisposedException)
+            {
+                // The connection moved on.
+            }
+
+            return;
+        }
+
+        if (Interlocked.CompareExchange(ref _phase, PhaseTimedOut, PhaseHello) == PhaseHello)
+        {
+            _client.Dispose();
+        }
+        else if (Interlocked.CompareExchange(ref _phase, PhaseTimedOut, PhaseConnecting) == PhaseConnecting)
+        {
+            Volatile.Read(ref _upstream)?.Dispose();
+        }
+    }
+
+    [System.Runtime.CompilerServices.InlineArray(UpstreamCluster.MaxAllowedConnectAttempts)]
+    private struct TriedEndpoints
+    {
+        private int _element0;
+    }
+}

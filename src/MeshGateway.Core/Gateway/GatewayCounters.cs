@@ -1,0 +1,69 @@
+namespace MeshGateway.Gateway;
+
+/// <summary>Running totals of one <see cref="GatewayListener"/>, readable at any time (the same facts as its metrics, without a metrics listener).</summary>
+public sealed class GatewayCounters
+{
+    private readonly long[] _rejected = new long[(int)RejectionReason.Stopping + 1];
+    private long _accepted;
+    private long _routed;
+    private long _connectFailures;
+    private long _panicSelections;
+    private long _acceptErrors;
+    private long _cut;
+
+    internal GatewayCounters()
+    {
+    }
+
+    /// <summary>Connections accepted (including those then rejected).</summary>
+    public long Accepted => Interlocked.Read(ref _accepted);
+
+    /// <summary>Connections routed and spliced.</summary>
+    public long Routed => Interlocked.Read(ref _routed);
+
+    /// <summary>Failed or timed-out connect attempts.</summary>
+    public long UpstreamConnectFailures => Interlocked.Read(ref _connectFailures);
+
+    /// <summary>Endpoint choices made in panic mode (no healthy endpoint).</summary>
+    public long PanicSelections => Interlocked.Read(ref _panicSelections);
+
+    /// <summary>Failed accepts (each followed by a back-off).</summary>
+    public long AcceptErrors => Interlocked.Read(ref _acceptErrors);
+
+    /// <summary>Connections cut at the end of a drain.</summary>
+    public long Cut => Interlocked.Read(ref _cut);
+
+    /// <summary>All rejections.</summary>
+    public long Rejected
+    {
+        get
+        {
+            long total = 0;
+            for (int i = 0; i < _rejected.Length; i++)
+            {
+                total += Interlocked.Read(ref _rejected[i]);
+            }
+
+            return total;
+        }
+    }
+
+    /// <summary>Rejections for one reason.</summary>
+    /// <param name="reason">The reason.</param>
+    /// <returns>The count.</returns>
+    public long GetRejected(RejectionReason reason) => Interlocked.Read(ref _rejected[(int)reason]);
+
+    internal void OnAccepted() => Interlocked.Increment(ref _accepted);
+
+    internal void OnRouted() => Interlocked.Increment(ref _routed);
+
+    internal void OnRejected(RejectionReason reason) => Interlocked.Increment(ref _rejected[(int)reason]);
+
+    internal void OnConnectFailed() => Interlocked.Increment(ref _connectFailures);
+
+    internal void OnPanic() => Interlocked.Increment(ref _panicSelections);
+
+    internal void OnAcceptError() => Interlocked.Increment(ref _acceptErrors);
+
+    internal void OnCut(int count) => Interlocked.Add(ref _cut, count);
+}

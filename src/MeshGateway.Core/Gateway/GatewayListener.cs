@@ -1,0 +1,350 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Net.Sockets;
+using MeshGateway.Routing;
+using MeshGateway.Splicing;
+using MeshGateway.Tls;
+
+namespace MeshGateway.Gateway;
+
+/// <summary>
+/// The gateway data plane: accepts connections, reads each ClientHello, routes its server name through the current
+/// <see cref="RouteTable"/>, dials an endpoint of the route's cluster, replays the bytes already read and splices both
+/// directions. It never decrypts and holds no key.
+/// </summary>
+/// <remarks>
+/// <para>Per connection: read until the ClientHello reader says done, within an absolute <see cref="GatewayListenerOptions.HelloTimeout"/>
+/// and <see cref="GatewayListenerOptions.MaxHelloSize"/>; route; connect (retrying other endpoints on a failed or
+/// timed-out connect, before any byte went upstream); send exactly the bytes read so far; splice with a
+/// <see cref="DuplexSplicer"/>-equivalent loop pair. A rejection closes the client without dialling anything and is
+/// counted by reason and reported once (<see cref="GatewayObserver.OnConnectionRejected"/>).</para>
+/// <para>Accept keeps working when the process runs out of file descriptors: it backs off (doubling from
+/// <see cref="GatewayListenerOptions.AcceptRetryDelay"/> to 1 s), reports, and tries again.</para>
+/// <para><see cref="StopAsync"/> stops accepting, lets open connections finish until a deadline, then cuts the rest.</para>
+/// </remarks>
+/// <example>
+/// <code>
+/// var routes = new RouteTableSource(RouteTable.Create([new Route("web.default.dc1.internal.td.consul", cluster)]));
+/// var options = new GatewayListenerOptions();
+/// options.EndPoints.Add(new IPEndPoint(IPAddress.Loopback, 8443));
+/// await using var gateway = new GatewayListener(options, routes);
+/// gateway.Start();
+/// </code>
+/// </example>
+public sealed class GatewayListener : IAsyncDisposable
+{
+    private static readonly TimeSpan s_maxAcceptRetryDelay = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan s_cutWait = TimeSpan.FromSeconds(10);
+
+    private readonly GatewayListenerOptions _options;
+    private readonly ClientHelloReaderOptions _readerOptions;
+    private readonly RouteTableSource _routes;
+    private readonly GatewayObserver? _observer;
+    private readonly TimeProvider _timeProvider;
+    private readonly GatewayMetrics _metrics;
+    private readonly GatewayCounters _counters = new();
+    private readonly ConcurrentDictionary<GatewayConnection, byte> _connections = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<Socket> _listenSockets = [];
+    private readonly List<IPEndPoint> _localEndPoints = [];
+    private readonly List<Task> _acceptLoops = [];
+    private readonly object _gate = new();
+    private Task<GatewayStopResult>? _stopTask;
+    private int _active;
+    private int _state;
+
+    /// <summary>Creates a listener; call <see cref="Start"/> to bind.</summary>
+    /// <param name="options">Addresses and limits.</param>
+    /// <param name="routes">Where the current routing table comes from.</param>
+    /// <param name="observer">Receives access-log and diagnostic events; none when null.</param>
+    /// <param name="meterFactory">Creates the <c>MeshGateway</c> meter; a plain <see cref="Meter"/> when null.</param>
+    /// <param name="timeProvider">The clock for every timeout; <see cref="TimeProvider.System"/> when null.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="options"/> or <paramref name="routes"/> is null.</exception>
+    /// <exception cref="ArgumentException"><see cref="GatewayListenerOptions.EndPoints"/> is empty.</exception>
+    public GatewayListener(GatewayListenerOptions options, RouteTableSource routes, GatewayObserver? observer = null, IMeterFactory? meterFactory = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(routes);
+        if (options.EndPoints.Count == 0)
+        {
+            throw new ArgumentException("GatewayListenerOptions.EndPoints needs at least one address to listen on.", nameof(options));
+        }
+
+        _options = options;
+        _readerOptions = new ClientHelloReaderOptions { MaxHelloSize = options.MaxHelloSize };
+        _routes = routes;
+        _observer = observer;
+        _timeProvider = timeProvider ?? TimeProvider.System;
+        _metrics = new GatewayMetrics(meterFactory);
+    }
+
+    /// <summary>The bound addresses, with the actual ports (after <see cref="Start"/>).</summary>
+    public IReadOnlyList<IPEndPoint> LocalEndPoints
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _localEndPoints];
+            }
+        }
+    }
+
+    /// <summary>Connections open now (reading a hello or spliced).</summary>
+    public int ActiveConnections => Volatile.Read(ref _active);
+
+    /// <summary>Running totals.</summary>
+    public GatewayCounters Counters => _counters;
+
+    internal GatewayListenerOptions Options => _options;
+
+    internal ref readonly ClientHelloReaderOptions ReaderOptions => ref _readerOptions;
+
+    internal RouteTableSource Routes => _routes;
+
+    internal GatewayObserver? Observer => _observer;
+
+    internal TimeProvider TimeProvider => _timeProvider;
+
+    internal GatewayMetrics Metrics => _metrics;
+
+    /// <summary>Binds every address and starts accepting. Either every address is bound or none stays bound.</summary>
+    /// <exception cref="InvalidOperationException">Already started or stopped.</exception>
+    /// <exception cref="SocketException">An address could not be bound (for example it is in use).</exception>
+    public void Start()
+    {
+        if (Interlocked.CompareExchange(ref _state, 1, 0) != 0)
+        {
+            throw new InvalidOperationException("The gateway listener was already started.");
+        }
+
+        var sockets = new List<Socket>();
+        try
+        {
+            foreach (IPEndPoint endPoint in _options.EndPoints)
+            {
+                var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                sockets.Add(socket);
+                if (endPoint.AddressFamily == AddressFamily.InterNetworkV6)
+                {
+                    socket.DualMode = false;
+                }
+
+                socket.Bind(endPoint);
+                socket.Listen(_options.ListenBacklog);
+            }
+        }
+        catch
+        {
+            foreach (Socket socket in sockets)
+            {
+                socket.Dispose();
+            }
+
+            Volatile.Write(ref _state, 3);
+            throw;
+        }
+
+        lock (_gate)
+        {
+            foreach (Socket socket in sockets)
+            {
+                var local = (IPEndPoint)socket.LocalEndPoint!;
+                _listenSockets.Add(socket);
+                _localEndPoints.Add(local);
+                _acceptLoops.Add(Task.Run(() => AcceptLoopAsync(socket, local)));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Stops accepting, waits until the open connections finish or <paramref name="drainTimeout"/> passes, then cuts
+    /// (resets) the rest. Calling it again returns the first call's result.
+    /// </summary>
+    /// <param name="drainTimeout">How long open connections may take to finish.</param>
+    /// <param name="cancellationToken">Ends the drain early (the rest is cut).</param>
+    /// <returns>How many connections drained and how many were cut.</returns>
+    public Task<GatewayStopResult> StopAsync(TimeSpan drainTimeout, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return _stopTask ??= StopCoreAsync(drainTimeout, cancellationToken);
+        }
+    }
+
+    /// <summary>Stops at once (no drain) and releases the meter.</summary>
+    /// <returns>A task that completes when every connection is closed.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync(TimeSpan.Zero).ConfigureAwait(false);
+        _metrics.Dispose();
+        _stopping.Dispose();
+    }
+
+    internal void Reject(RejectionReason reason, GatewayConnection connection, ReadOnlySpan<byte> serverName, ClientHelloError helloError, Route? route)
+    {
+        _counters.OnRejected(reason);
+        _metrics.Rejected(reason);
+        _observer?.OnConnectionRejected(new ConnectionRejectedEvent(reason, connection.ClientEndPoint, connection.ListenerEndPoint, serverName, helloError, route));
+    }
+
+    internal void OnConnectionEnded(GatewayConnection connection)
+    {
+        _connections.TryRemove(connection, out _);
+        _metrics.ConnectionEnded();
+        if (Interlocked.Decrement(ref _active) == 0 && _stopping.IsCancellationRequested)
+        {
+            _drained.TrySetResult();
+        }
+    }
+
+    private async Task<GatewayStopResult> StopCoreAsync(TimeSpan drainTimeout, CancellationToken cancellationToken)
+    {
+        await Task.Yield();
+        Volatile.Write(ref _state, 2);
+        _stopping.Cancel();
+        Task[] loops;
+        lock (_gate)
+        {
+            foreach (Socket socket in _listenSockets)
+            {
+                socket.Dispose();
+            }
+
+            loops = [.. _acceptLoops];
+        }
+
+        await Task.WhenAll(loops).ConfigureAwait(false);
+        int open = Volatile.Read(ref _active);
+        if (open == 0)
+        {
+            _drained.TrySetResult();
+        }
+
+        if (drainTimeout > TimeSpan.Zero)
+        {
+            try
+            {
+                await _drained.Task.WaitAsync(drainTimeout, _timeProvider, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+            {
+                // Deadline reached: cut what is left.
+            }
+        }
+
+        int cut = 0;
+        foreach (GatewayConnection connection in _connections.Keys)
+        {
+            if (connection.Abort())
+            {
+                cut++;
+            }
+        }
+
+        if (cut > 0)
+        {
+            _counters.OnCut(cut);
+            _metrics.Cut(cut);
+            try
+            {
+                // Aborted connections finish promptly (their sockets are closed); bounded in case one does not.
+                await _drained.Task.WaitAsync(s_cutWait, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // Reported through the result; nothing else to do.
+            }
+        }
+
+        var result = new GatewayStopResult(Math.Max(0, open - cut), cut);
+        _observer?.OnStopped(result);
+        return result;
+    }
+
+    private async Task AcceptLoopAsync(Socket listenSocket, IPEndPoint local)
+    {
+        CancellationToken stopping = _stopping.Token;
+        TimeSpan retryDelay = _options.AcceptRetryDelay;
+        while (!stopping.IsCancellationRequested)
+        {
+            Socket accepted;
+            try
+            {
+                accepted = await listenSocket.AcceptAsync(stopping).ConfigureAwait(false);
+                retryDelay = _options.AcceptRetryDelay;
+            }
+            catch (Exception) when (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionAborted or SocketError.ConnectionReset or SocketError.Interrupted)
+            {
+                // The client gave up while queued: nothing to report.
+                continue;
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+                // EMFILE/ENFILE (TooManyOpenSockets), ENOBUFS, ENOMEM...: wait and try again rather than spin or die.
+                SocketError error = ex is SocketException se ? se.SocketErrorCode : SocketError.OperationAborted;
+                _counters.OnAcceptError();
+                _metrics.AcceptFailed();
+                _observer?.OnAcceptFailed(local, error, retryDelay);
+                try
+                {
+                    await Task.Delay(retryDelay, _timeProvider, stopping).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                retryDelay = retryDelay * 2 > s_maxAcceptRetryDelay ? s_maxAcceptRetryDelay : retryDelay * 2;
+                continue;
+            }
+
+            OnAccepted(accepted, local);
+        }
+    }
+
+    private void OnAccepted(Socket accepted, IPEndPoint local)
+    {
+        _counters.OnAccepted();
+        _metrics.Accepted();
+        if (Interlocked.Increment(ref _active) > _options.MaxConnections || _stopping.IsCancellationRequested)
+        {
+            RejectNow(accepted, local, _stopping.IsCancellationRequested ? RejectionReason.Stopping : RejectionReason.ConnectionLimit);
+            if (Interlocked.Decrement(ref _active) == 0 && _stopping.IsCancellationRequested)
+            {
+                _drained.TrySetResult();
+            }
+
+            return;
+        }
+
+        _metrics.ConnectionOpened();
+        var connection = new GatewayConnection(this, accepted, local);
+        _connections.TryAdd(connection, 0);
+        ThreadPool.UnsafeQueueUserWorkItem(connection, preferLocal: false);
+    }
+
+    private void RejectNow(Socket accepted, IPEndPoint local, RejectionReason reason)
+    {
+        _counters.OnRejected(reason);
+        _metrics.Rejected(reason);
+        _observer?.OnConnectionRejected(new ConnectionRejectedEvent(reason, accepted.RemoteEndPoint, local, default, ClientHelloError.None, null));
+        try
+        {
+            // Reset: the refused connection frees its resources at once on both ends.
+            accepted.LingerState = new LingerOption(true, 0);
+        }
+        catch (SocketException)
+        {
+            // Already gone.
+        }
+
+        accepted.Dispose();
+    }
+}

@@ -1,0 +1,201 @@
+using System.Diagnostics.Metrics;
+using MeshGateway.Routing;
+using MeshGateway.Splicing;
+
+namespace MeshGateway.Gateway;
+
+/// <summary>The names of the gateway's <see cref="System.Diagnostics.Metrics"/> meter and instruments.</summary>
+public static class GatewayMetricNames
+{
+    /// <summary>The meter: <c>MeshGateway</c>.</summary>
+    public const string MeterName = "MeshGateway";
+
+    /// <summary>Up-down counter: connections open now (reading a hello or spliced).</summary>
+    public const string ActiveConnections = "meshgateway.connections.active";
+
+    /// <summary>Counter: connections accepted.</summary>
+    public const string AcceptedConnections = "meshgateway.connections.accepted";
+
+    /// <summary>Counter: connections closed without splicing; tag <c>reason</c>.</summary>
+    public const string RejectedConnections = "meshgateway.connections.rejected";
+
+    /// <summary>Counter: connections routed and spliced; tag <c>route.kind</c> (<c>exact</c>, <c>wildcard</c>).</summary>
+    public const string RoutedConnections = "meshgateway.connections.routed";
+
+    /// <summary>Counter: connections cut at the end of a drain.</summary>
+    public const string CutConnections = "meshgateway.connections.cut";
+
+    /// <summary>Counter: failed or timed-out upstream connect attempts; tag <c>timed_out</c>.</summary>
+    public const string UpstreamConnectFailures = "meshgateway.upstream.connect_failures";
+
+    /// <summary>Counter: endpoint choices made in panic mode (no healthy endpoint in the cluster).</summary>
+    public const string PanicSelections = "meshgateway.upstream.panic_selections";
+
+    /// <summary>Counter: bytes relayed, unit <c>By</c>; tag <c>direction</c> (<c>upstream</c>: client to upstream, <c>downstream</c>).</summary>
+    public const string Bytes = "meshgateway.bytes";
+
+    /// <summary>Histogram: spliced connection duration in seconds; tag <c>close.reason</c>.</summary>
+    public const string ConnectionDuration = "meshgateway.connection.duration";
+
+    /// <summary>Histogram: time from accept to a complete ClientHello, in seconds.</summary>
+    public const string HelloDuration = "meshgateway.hello.duration";
+
+    /// <summary>Counter: failed accepts (for example out of file descriptors).</summary>
+    public const string AcceptErrors = "meshgateway.accept.errors";
+}
+
+/// <summary>The instruments. Each records only when a listener is enabled, and tags are built from cached strings (no allocation).</summary>
+internal sealed class GatewayMetrics : IDisposable
+{
+    private static readonly string[] s_reasonTags =
+    [
+        "not_tls", "invalid_hello", "hello_too_large", "hello_timeout", "client_closed", "no_sni", "no_route", "no_endpoint",
+        "upstream_unreachable", "connection_limit", "stopping",
+    ];
+
+    private static readonly string[] s_closeTags =
+    [
+        "none", "client_closed", "upstream_closed", "client_error", "upstream_error", "idle_timeout", "max_duration", "aborted",
+    ];
+
+    private readonly Meter _meter;
+    private readonly bool _ownsMeter;
+    private readonly UpDownCounter<long> _active;
+    private readonly Counter<long> _accepted;
+    private readonly Counter<long> _rejected;
+    private readonly Counter<long> _routed;
+    private readonly Counter<long> _cut;
+    private readonly Counter<long> _connectFailures;
+    private readonly Counter<long> _panic;
+    private readonly Counter<long> _bytes;
+    private readonly Histogram<double> _duration;
+    private readonly Histogram<double> _helloDuration;
+    private readonly Counter<long> _acceptErrors;
+
+    public GatewayMetrics(IMeterFactory? meterFactory)
+    {
+        if (meterFactory is null)
+        {
+            _meter = new Meter(GatewayMetricNames.MeterName);
+            _ownsMeter = true;
+        }
+        else
+        {
+            _meter = meterFactory.Create(new MeterOptions(GatewayMetricNames.MeterName));
+        }
+
+        _active = _meter.CreateUpDownCounter<long>(GatewayMetricNames.ActiveConnections, "{connection}", "Connections open now.");
+        _accepted = _meter.CreateCounter<long>(GatewayMetricNames.AcceptedConnections, "{connection}", "Connections accepted.");
+        _rejected = _meter.CreateCounter<long>(GatewayMetricNames.RejectedConnections, "{connection}", "Connections closed without splicing.");
+        _routed = _meter.CreateCounter<long>(GatewayMetricNames.RoutedConnections, "{connection}", "Connections routed and spliced.");
+        _cut = _meter.CreateCounter<long>(GatewayMetricNames.CutConnections, "{connection}", "Connections cut at the end of a drain.");
+        _connectFailures = _meter.CreateCounter<long>(GatewayMetricNames.UpstreamConnectFailures, "{attempt}", "Failed or timed-out upstream connects.");
+        _panic = _meter.CreateCounter<long>(GatewayMetricNames.PanicSelections, "{selection}", "Endpoint choices made with no healthy endpoint.");
+        _bytes = _meter.CreateCounter<long>(GatewayMetricNames.Bytes, "By", "Bytes relayed.");
+        _duration = _meter.CreateHistogram<double>(GatewayMetricNames.ConnectionDuration, "s", "Duration of spliced connections.");
+        _helloDuration = _meter.CreateHistogram<double>(GatewayMetricNames.HelloDuration, "s", "Time from accept to a complete ClientHello.");
+        _acceptErrors = _meter.CreateCounter<long>(GatewayMetricNames.AcceptErrors, "{error}", "Failed accepts.");
+    }
+
+    public void Accepted()
+    {
+        if (_accepted.Enabled)
+        {
+            _accepted.Add(1);
+        }
+    }
+
+    public void ConnectionOpened()
+    {
+        if (_active.Enabled)
+        {
+            _active.Add(1);
+        }
+    }
+
+    public void ConnectionEnded()
+    {
+        if (_active.Enabled)
+        {
+            _active.Add(-1);
+        }
+    }
+
+    public void Rejected(RejectionReason reason)
+    {
+        if (_rejected.Enabled)
+        {
+            _rejected.Add(1, new KeyValuePair<string, object?>("reason", s_reasonTags[(int)reason]));
+        }
+    }
+
+    public void Routed(RouteKind kind)
+    {
+        if (_routed.Enabled)
+        {
+            _routed.Add(1, new KeyValuePair<string, object?>("route.kind", kind == RouteKind.Exact ? "exact" : "wildcard"));
+        }
+    }
+
+    public void Cut(int count)
+    {
+        if (_cut.Enabled)
+        {
+            _cut.Add(count);
+        }
+    }
+
+    public void ConnectFailed(bool timedOut)
+    {
+        if (_connectFailures.Enabled)
+        {
+            _connectFailures.Add(1, new KeyValuePair<string, object?>("timed_out", timedOut ? "true" : "false"));
+        }
+    }
+
+    public void Panic()
+    {
+        if (_panic.Enabled)
+        {
+            _panic.Add(1);
+        }
+    }
+
+    public void AcceptFailed()
+    {
+        if (_acceptErrors.Enabled)
+        {
+            _acceptErrors.Add(1);
+        }
+    }
+
+    public void HelloRead(TimeSpan elapsed)
+    {
+        if (_helloDuration.Enabled)
+        {
+            _helloDuration.Record(elapsed.TotalSeconds);
+        }
+    }
+
+    public void Spliced(long bytesFromClient, long bytesFromUpstream, TimeSpan duration, SpliceCloseReason reason)
+    {
+        if (_bytes.Enabled)
+        {
+            _bytes.Add(bytesFromClient, new KeyValuePair<string, object?>("direction", "upstream"));
+            _bytes.Add(bytesFromUpstream, new KeyValuePair<string, object?>("direction", "downstream"));
+        }
+
+        if (_duration.Enabled)
+        {
+            _duration.Record(duration.TotalSeconds, new KeyValuePair<string, object?>("close.reason", s_closeTags[(int)reason]));
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_ownsMeter)
+        {
+            _meter.Dispose();
+        }
+    }
+}

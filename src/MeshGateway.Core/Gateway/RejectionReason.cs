@@ -1,0 +1,38 @@
+namespace MeshGateway.Gateway;
+
+/// <summary>Why the gateway closed a connection without splicing it. Nothing was sent upstream for any of them.</summary>
+public enum RejectionReason
+{
+    /// <summary>The first byte is not a TLS handshake record.</summary>
+    NotTls = 0,
+
+    /// <summary>The ClientHello is malformed (see <see cref="ConnectionRejectedEvent.HelloError"/>).</summary>
+    InvalidHello,
+
+    /// <summary>The ClientHello is larger than <see cref="GatewayListenerOptions.MaxHelloSize"/>.</summary>
+    HelloTooLarge,
+
+    /// <summary>The ClientHello was not complete within <see cref="GatewayListenerOptions.HelloTimeout"/>.</summary>
+    HelloTimeout,
+
+    /// <summary>The client closed or reset the connection before its ClientHello was complete.</summary>
+    ClientClosed,
+
+    /// <summary>The ClientHello carries no server_name.</summary>
+    NoServerName,
+
+    /// <summary>No route matches the server name (a trailing dot never matches).</summary>
+    NoRoute,
+
+    /// <summary>The route's cluster has no endpoint.</summary>
+    NoEndpoint,
+
+    /// <summary>Every connect attempt failed or timed out.</summary>
+    UpstreamUnreachable,
+
+    /// <summary>The gateway already had <see cref="GatewayListenerOptions.MaxConnections"/> connections.</summary>
+    ConnectionLimit,
+
+    /// <summary>The gateway stopped before the connection was routed.</summary>
+    Stopping,
+}

@@ -1,0 +1,214 @@
+using System.Net.Sockets;
+
+namespace MeshGateway.Splicing;
+
+/// <summary>
+/// State shared by both directions of one splice: the close reason (recorded once, atomically), the idle and
+/// maximum-duration timer, byte counters and the teardown (once). Subclasses move the bytes.
+/// </summary>
+/// <remarks>
+/// Pattern from Pipelines.Sockets.Unofficial's <c>TrySetShutdown</c> and YARP's <c>HandleUpgradedResponse</c>: the
+/// first direction to end decides the reason; on failure the other direction is aborted and still awaited; on a clean
+/// FIN the peer is half-closed and the other direction drains under the idle timeout.
+/// </remarks>
+internal abstract class SpliceSession
+{
+    private readonly TimeProvider _timeProvider;
+    private readonly long _start;
+    private ITimer? _timer;
+    private long _lastActivity;
+    private int _reason;
+    private int _error;
+    private int _tornDown;
+    private long _end;
+    private long _bytesFromClient;
+    private long _bytesFromUpstream;
+
+    protected SpliceSession(SpliceOptions options, TimeProvider timeProvider)
+    {
+        Options = options;
+        _timeProvider = timeProvider;
+        _start = timeProvider.GetTimestamp();
+        _lastActivity = _start;
+    }
+
+    protected SpliceOptions Options { get; }
+
+    /// <summary>The reason recorded first.</summary>
+    public SpliceCloseReason CloseReason => (SpliceCloseReason)Volatile.Read(ref _reason);
+
+    /// <summary>Bytes relayed from the client so far.</summary>
+    public long BytesFromClient => Interlocked.Read(ref _bytesFromClient);
+
+    /// <summary>Bytes relayed from the upstream so far.</summary>
+    public long BytesFromUpstream => Interlocked.Read(ref _bytesFromUpstream);
+
+    /// <summary>Runs both directions to their end and tears the connection down.</summary>
+    public async Task<SpliceResult> RunAsync()
+    {
+        StartTimer();
+        try
+        {
+            Task upstream = PumpAsync(fromClient: true);
+            Task downstream = PumpAsync(fromClient: false);
+            await upstream.ConfigureAwait(false);
+            await downstream.ConfigureAwait(false);
+        }
+        finally
+        {
+            _timer?.Dispose();
+            if (Interlocked.Exchange(ref _tornDown, 1) == 0)
+            {
+                Interlocked.Exchange(ref _end, _timeProvider.GetTimestamp());
+            }
+
+            // Both loops are done, so no operation is pending and closing sends FIN (unless a reset already happened).
+            CloseBoth(reset: false);
+        }
+
+        long end = Interlocked.Read(ref _end);
+        return new SpliceResult(
+            CloseReason,
+            BytesFromClient,
+            BytesFromUpstream,
+            (SocketError)Volatile.Read(ref _error),
+            _timeProvider.GetElapsedTime(_start, end == 0 ? _timeProvider.GetTimestamp() : end));
+    }
+
+    /// <summary>Ends the splice now: both sides are reset and the reason becomes <see cref="SpliceCloseReason.Aborted"/> unless one was recorded already.</summary>
+    public void Abort()
+    {
+        TrySetReason(SpliceCloseReason.Aborted, SocketError.Success);
+        TearDown(reset: true);
+    }
+
+    protected abstract Task PumpAsync(bool fromClient);
+
+    /// <summary>Closes both connections; with <paramref name="reset"/> the peers get RST. Must be idempotent.</summary>
+    protected abstract void CloseBoth(bool reset);
+
+    /// <summary>Ends both connections cleanly (FIN both ways) so that both loops finish; <see cref="CloseBoth"/> follows.</summary>
+    protected abstract void ShutdownBoth();
+
+    /// <summary>Counts bytes relayed in one direction and records activity for the idle timeout.</summary>
+    protected void OnRelayed(bool fromClient, int count)
+    {
+        if (fromClient)
+        {
+            Interlocked.Add(ref _bytesFromClient, count);
+        }
+        else
+        {
+            Interlocked.Add(ref _bytesFromUpstream, count);
+        }
+
+        Touch();
+    }
+
+    /// <summary>Records activity for the idle timeout.</summary>
+    protected void Touch() => Volatile.Write(ref _lastActivity, _timeProvider.GetTimestamp());
+
+    /// <summary>Records a clean FIN from one side.</summary>
+    protected void OnEndOfStream(bool fromClient)
+        => TrySetReason(fromClient ? SpliceCloseReason.ClientClosed : SpliceCloseReason.UpstreamClosed, SocketError.Success);
+
+    /// <summary>Records a failure of one side and resets both.</summary>
+    protected void OnFailure(bool clientSide, SocketError error)
+    {
+        TrySetReason(clientSide ? SpliceCloseReason.ClientError : SpliceCloseReason.UpstreamError, error);
+        TearDown(reset: true);
+    }
+
+    /// <summary>Whether the teardown has begun (errors seen after it are its echo, not a cause).</summary>
+    protected bool IsTornDown => Volatile.Read(ref _tornDown) != 0;
+
+    private bool TrySetReason(SpliceCloseReason reason, SocketError error)
+    {
+        if (Interlocked.CompareExchange(ref _reason, (int)reason, (int)SpliceCloseReason.None) != (int)SpliceCloseReason.None)
+        {
+            return false;
+        }
+
+        Volatile.Write(ref _error, (int)error);
+        return true;
+    }
+
+    private void TearDown(bool reset)
+    {
+        if (Interlocked.Exchange(ref _tornDown, 1) != 0)
+        {
+            return;
+        }
+
+        Interlocked.Exchange(ref _end, _timeProvider.GetTimestamp());
+        if (reset)
+        {
+            CloseBoth(reset: true);
+        }
+        else
+        {
+            // Closing a socket with a pending receive makes .NET disconnect it abortively (RST) on Linux; a shutdown
+            // sends FIN and ends the pending operations, and the sockets are closed once both loops have returned.
+            ShutdownBoth();
+        }
+    }
+
+    private void StartTimer()
+    {
+        TimeSpan due = NextDue(_timeProvider.GetTimestamp());
+        if (due != Timeout.InfiniteTimeSpan)
+        {
+            _timer = _timeProvider.CreateTimer(static s => ((SpliceSession)s!).OnTimer(), this, due, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private TimeSpan NextDue(long now)
+    {
+        TimeSpan due = Timeout.InfiniteTimeSpan;
+        if (Options.IdleTimeout != Timeout.InfiniteTimeSpan)
+        {
+            due = Options.IdleTimeout - _timeProvider.GetElapsedTime(Volatile.Read(ref _lastActivity), now);
+        }
+
+        if (Options.MaxDuration != Timeout.InfiniteTimeSpan)
+        {
+            TimeSpan left = Options.MaxDuration - _timeProvider.GetElapsedTime(_start, now);
+            due = due == Timeout.InfiniteTimeSpan || left < due ? left : due;
+        }
+
+        return due;
+    }
+
+    private void OnTimer()
+    {
+        if (IsTornDown)
+        {
+            return;
+        }
+
+        long now = _timeProvider.GetTimestamp();
+        if (Options.MaxDuration != Timeout.InfiniteTimeSpan && _timeProvider.GetElapsedTime(_start, now) >= Options.MaxDuration)
+        {
+            TrySetReason(SpliceCloseReason.MaxDurationReached, SocketError.Success);
+            TearDown(reset: false);
+            return;
+        }
+
+        TimeSpan due = NextDue(now);
+        if (due <= TimeSpan.Zero)
+        {
+            TrySetReason(SpliceCloseReason.IdleTimeout, SocketError.Success);
+            TearDown(reset: false);
+            return;
+        }
+
+        try
+        {
+            _timer?.Change(due, Timeout.InfiniteTimeSpan);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The splice ended while the timer was firing.
+        }
+    }
+}

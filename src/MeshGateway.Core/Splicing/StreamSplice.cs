@@ -1,0 +1,152 @@
+using System.Buffers;
+using System.Net.Sockets;
+
+namespace MeshGateway.Splicing;
+
+/// <summary>Splices two streams with one loop per direction (see <see cref="DuplexSplicer"/>).</summary>
+internal sealed class StreamSplice : SpliceSession, IDisposable
+{
+    private readonly Stream _client;
+    private readonly Stream _upstream;
+    private readonly CancellationTokenSource _cancellation = new();
+
+    public StreamSplice(Stream client, Stream upstream, SpliceOptions options, TimeProvider timeProvider)
+        : base(options, timeProvider)
+    {
+        _client = client;
+        _upstream = upstream;
+    }
+
+    /// <summary>Releases the cancellation source once both loops ended.</summary>
+    public void Dispose() => _cancellation.Dispose();
+
+    protected override async Task PumpAsync(bool fromClient)
+    {
+        await Task.Yield();
+        Stream from = fromClient ? _client : _upstream;
+        Stream to = fromClient ? _upstream : _client;
+        CancellationToken token = _cancellation.Token;
+        byte[]? buffer = null;
+        bool readSide = true;
+        try
+        {
+            while (true)
+            {
+                readSide = true;
+                if (buffer is null)
+                {
+                    // Zero-byte read: streams that support it (NetworkStream, SslStream) wait here without a buffer;
+                    // others return 0 at once, which says nothing about EOF, so a real read always follows (YARP's StreamCopier).
+                    await from.ReadAsync(Memory<byte>.Empty, token).ConfigureAwait(false);
+                    buffer = ArrayPool<byte>.Shared.Rent(Options.BufferSize);
+                }
+
+                int received = await from.ReadAsync(buffer, token).ConfigureAwait(false);
+                if (received == 0)
+                {
+                    OnEndOfStream(fromClient);
+                    readSide = false;
+                    await ShutdownSendAsync(to).ConfigureAwait(false);
+                    return;
+                }
+
+                Touch();
+                readSide = false;
+                await to.WriteAsync(buffer.AsMemory(0, received), token).ConfigureAwait(false);
+                await to.FlushAsync(token).ConfigureAwait(false);
+                OnRelayed(fromClient, received);
+                if (received < buffer.Length)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = null;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException or NotSupportedException)
+        {
+            if (!IsTornDown)
+            {
+                bool clientSide = readSide == fromClient;
+                OnFailure(clientSide, ex switch
+                {
+                    SocketException se => se.SocketErrorCode,
+                    IOException { InnerException: SocketException se } => se.SocketErrorCode,
+                    _ => SocketError.SocketError,
+                });
+            }
+        }
+        finally
+        {
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+    }
+
+    protected override void CloseBoth(bool reset)
+    {
+        Cancel();
+        Close(_client, reset);
+        Close(_upstream, reset);
+    }
+
+    protected override void ShutdownBoth() => Cancel();
+
+    private void Cancel()
+    {
+        try
+        {
+            _cancellation.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The splice is over.
+        }
+    }
+
+    private static void Close(Stream stream, bool reset)
+    {
+        if (reset && stream is NetworkStream network)
+        {
+            try
+            {
+                // Close the socket itself first: NetworkStream.Dispose shuts it down (FIN) before closing it.
+                network.Socket.LingerState = new LingerOption(true, 0);
+                network.Socket.Dispose();
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+                // Already closed.
+            }
+        }
+
+        try
+        {
+            stream.Dispose();
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
+        {
+            // Disposing flushes some streams; a failed flush at teardown changes nothing.
+        }
+    }
+
+    private static async ValueTask ShutdownSendAsync(Stream stream)
+    {
+        try
+        {
+            if (stream is NetworkStream network)
+            {
+                network.Socket.Shutdown(SocketShutdown.Send);
+            }
+            else if (stream is System.Net.Security.SslStream ssl)
+            {
+                await ssl.ShutdownAsync().ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or InvalidOperationException)
+        {
+            // The other side is gone or the splice is being torn down; the other loop reports it.
+        }
+    }
+}

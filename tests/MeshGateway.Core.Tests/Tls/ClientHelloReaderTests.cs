@@ -1,0 +1,424 @@
+using System.Buffers;
+using System.Text;
+using MeshGateway.Tls;
+using static MeshGateway.Tests.Tls.ClientHelloFixtures;
+
+namespace MeshGateway.Tests.Tls;
+
+public sealed class ClientHelloReaderTests
+{
+    private static readonly ClientHelloReaderOptions s_large = new() { MaxHelloSize = ClientHelloReaderOptions.MaxAllowedHelloSize };
+
+    [Fact]
+    public void TryRead_Tls12Small_ReportsEveryField()
+    {
+        byte[] input = Tls12Small;
+        Assert.Equal(103, input.Length);
+
+        HelloResult result = HelloResult.ReadEveryWay(input);
+
+        Assert.Equal(ClientHelloStatus.Done, result.Status);
+        Assert.Equal(ClientHelloError.None, result.Error);
+        Assert.Equal(103, result.BytesConsumed);
+        Assert.Equal("Example.com", result.ServerName);
+        Assert.False(result.EndsWithDot);
+        Assert.Equal("", result.Alpn);
+        Assert.Equal(0x0301, result.RecordVersion);
+        Assert.Equal(0x0303, result.LegacyVersion);
+        Assert.False(result.OffersTls13);
+        Assert.Equal(0, result.MaxSupportedVersion);
+        Assert.False(result.Ech);
+        Assert.Equal(2, result.CipherSuiteCount);
+        Assert.Equal("0000,000a,000d,0017,ff01", result.ExtensionTypes);
+    }
+
+    [Fact]
+    public void TryRead_Tls12Small_LowerCasesIntoCallerBuffer()
+    {
+        Assert.Equal(ClientHelloStatus.Done, ClientHelloReader.TryRead(Tls12Small, out ClientHelloInfo hello));
+        Span<byte> name = stackalloc byte[ClientHelloInfo.MaxHostNameLength];
+        int written = hello.CopyServerNameLowerCase(name);
+        Assert.Equal("example.com", Encoding.ASCII.GetString(name[..written]));
+        Assert.Equal("Example.com", Encoding.ASCII.GetString(hello.ServerName));
+        Assert.Equal(-1, hello.CopyServerNameLowerCase(stackalloc byte[4]));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void TryRead_ChromeLike_ReportsFields(bool postQuantum)
+    {
+        byte[] input = postQuantum ? PostQuantum : ChromeLike;
+        if (postQuantum)
+        {
+            Assert.InRange(input.Length, 1700, 1900);
+        }
+        else
+        {
+            Assert.InRange(input.Length, 550, 650);
+        }
+
+        HelloResult result = HelloResult.ReadEveryWay(input);
+
+        Assert.Equal(ClientHelloStatus.Done, result.Status);
+        Assert.Equal(input.Length, result.BytesConsumed);
+        Assert.Equal(ChromeHost, result.ServerName);
+        Assert.Equal("alpn:h2,http/1.1,", result.Alpn);
+        Assert.False(result.AlpnTruncated);
+        Assert.True(result.OffersTls13);
+        Assert.Equal(0x0304, result.MaxSupportedVersion);
+        Assert.True(result.Ech);
+        Assert.Equal(16, result.CipherSuiteCount);
+        Assert.Equal("0a0a,0000,0017,ff01,000a,000b,0023,0010,0005,000d,0012,0033,002d,002b,001b,44cd,fe0d,1a1a", result.ExtensionTypes);
+        Assert.Equal(string.Join(",", ChromeLikeExtensionOrder(postQuantum).Select(t => t.ToString("x4", null))), result.ExtensionTypes);
+    }
+
+    [Fact]
+    public void TryRead_PostQuantumInManyRecords_SameAnswerAsOneRecord()
+    {
+        byte[] message = Unrecord(PostQuantum);
+        HelloResult one = HelloResult.Read(PostQuantum);
+        foreach (int[] sizes in new[] { new[] { 1000 }, new[] { 1, 1, 1, 1 }, new[] { 3, 700, 2 }, Enumerable.Repeat(7, 400).ToArray() })
+        {
+            byte[] records = Record(message, sizes);
+            HelloResult many = HelloResult.ReadEveryWay(records, s_large);
+            Assert.Equal(one with { BytesConsumed = records.Length }, many);
+        }
+    }
+
+    [Fact]
+    public void TryRead_OneByteRecords_Done()
+    {
+        byte[] message = Unrecord(ChromeLike);
+        byte[] records = Record(message, Enumerable.Repeat(1, message.Length).ToArray());
+        HelloResult result = HelloResult.ReadEveryWay(records);
+        Assert.Equal(ClientHelloStatus.Done, result.Status);
+        Assert.Equal(6 * message.Length, result.BytesConsumed);
+        Assert.Equal(ChromeHost, result.ServerName);
+    }
+
+    [Fact]
+    public void TryRead_DataAfterHello_ConsumesOnlyTheHello()
+    {
+        // A change_cipher_spec record (middlebox compatibility) and early data may follow the hello.
+        byte[] input = [.. Tls12Small, 0x14, 0x03, 0x03, 0x00, 0x01, 0x01, 0x17, 0x03, 0x03, 0x00, 0x02, 0xAB, 0xCD];
+        HelloResult result = HelloResult.ReadEveryWay(input);
+        Assert.Equal(ClientHelloStatus.Done, result.Status);
+        Assert.Equal(Tls12Small.Length, result.BytesConsumed);
+    }
+
+    [Fact]
+    public void TryRead_NoExtensionsBlock_Done()
+    {
+        var builder = new HelloBuilder { Extensions = null };
+        HelloResult result = HelloResult.ReadEveryWay(Record(builder.Message()));
+        Assert.Equal(ClientHelloStatus.Done, result.Status);
+        Assert.Null(result.ServerName);
+        Assert.Equal("", result.ExtensionTypes);
+    }
+
+    [Fact]
+    public void TryRead_TrailingDot_ReportedNotStripped()
+    {
+        HelloResult result = HelloResult.ReadEveryWay(Hello(b => b.Add(0, HelloBuilder.ServerName("web.example."))));
+        Assert.Equal(ClientHelloStatus.Done, result.Status);
+        Assert.Equal("web.example.", result.ServerName);
+        Assert.True(result.EndsWithDot);
+    }
+
+    [Fact]
+    public void TryRead_MaxLengthHostName_Done()
+    {
+        string name = new('a', 255);
+        HelloResult result = HelloResult.ReadEveryWay(Hello(b => b.Add(0, HelloBuilder.ServerName(name))));
+        Assert.Equal(name, result.ServerName);
+    }
+
+    [Fact]
+    public void TryRead_UnknownNameTypeBesideHostName_Skipped()
+    {
+        byte[] input = Hello(b => b.Add(0, HelloBuilder.ServerNameList((7, [1, 2, 3]), (0, "a.b"u8.ToArray()))));
+        Assert.Equal("a.b", HelloResult.ReadEveryWay(input).ServerName);
+    }
+
+    [Fact]
+    public void TryRead_GreaseEverywhere_Accepted()
+    {
+        byte[] input = Hello(b =>
+        {
+            b.CipherSuites = [0xDADA, 0x1301];
+            b.Add(0xFAFA, []).Add(43, [4, 0xEA, 0xEA, 0x03, 0x04]).Add(0x3A3A, [0]);
+        });
+        HelloResult result = HelloResult.ReadEveryWay(input);
+        Assert.Equal(ClientHelloStatus.Done, result.Status);
+        Assert.Equal(0x0304, result.MaxSupportedVersion);
+        Assert.Equal("fafa,002b,3a3a", result.ExtensionTypes);
+    }
+
+    [Fact]
+    public void TryRead_SupportedVersionsWithoutTls13_NotOffered()
+    {
+        HelloResult result = HelloResult.ReadEveryWay(Hello(b => b.Add(43, [4, 0x03, 0x03, 0x03, 0x02])));
+        Assert.False(result.OffersTls13);
+        Assert.Equal(0x0303, result.MaxSupportedVersion);
+    }
+
+    [Fact]
+    public void TryRead_LongAlpnList_AcceptedAndTruncatedToWholeProtocols()
+    {
+        string[] protocols = [.. Enumerable.Range(0, 40).Select(i => $"protocol-{i:D2}")];
+        HelloResult result = HelloResult.ReadEveryWay(Hello(b => b.Add(16, HelloBuilder.Alpn(protocols))));
+        Assert.Equal(ClientHelloStatus.Done, result.Status);
+        Assert.True(result.AlpnTruncated);
+        int kept = ClientHelloInfo.MaxAlpnLength / 12;   // each entry is 1 + 11 bytes
+        Assert.Equal("alpn:" + string.Concat(protocols.Take(kept).Select(p => p + ",")), result.Alpn);
+    }
+
+    [Fact]
+    public void TryRead_AlpnExactlyAtInlineLimit_NotTruncated()
+    {
+        // 8 entries of 1 + 15 bytes = 128 bytes.
+        string[] protocols = [.. Enumerable.Range(0, 8).Select(i => $"proto-{i:D9}")];
+        HelloResult result = HelloResult.ReadEveryWay(Hello(b => b.Add(16, HelloBuilder.Alpn(protocols))));
+        Assert.False(result.AlpnTruncated);
+        Assert.Equal("alpn:" + string.Concat(protocols.Select(p => p + ",")), result.Alpn);
+    }
+
+    [Fact]
+    public void TryRead_EmptyRecordsWithinCap_Done()
+    {
+        byte[] message = Unrecord(Tls12Small);
+        // Four empty records (the default cap) interleaved with the real ones.
+        byte[] input = [.. EmptyRecord, .. Record(message.AsSpan(0, 10)), .. EmptyRecord, .. EmptyRecord, .. EmptyRecord, .. Record(message.AsSpan(10))];
+        HelloResult result = HelloResult.ReadEveryWay(input);
+        Assert.Equal(ClientHelloStatus.Done, result.Status);
+        Assert.Equal(input.Length, result.BytesConsumed);
+        Assert.Equal("Example.com", result.ServerName);
+    }
+
+    [Fact]
+    public void TryRead_EveryStrictPrefix_NeedMoreData()
+    {
+        byte[] message = Unrecord(ChromeLike);
+        foreach (byte[] input in new[] { Tls12Small, ChromeLike, PostQuantum, Record(message, [1, 2, 3, 50, 200]) })
+        {
+            for (int length = 0; length < input.Length; length++)
+            {
+                Assert.Equal(ClientHelloStatus.NeedMoreData, ClientHelloReader.TryRead(input.AsSpan(0, length), out ClientHelloInfo info));
+                Assert.Equal(ClientHelloError.None, info.Error);
+                var sequence = TestSequence.Split(input.AsSpan(0, length), [length / 3, 0, 1]);
+                Assert.Equal(ClientHelloStatus.NeedMoreData, ClientHelloReader.TryRead(sequence, out _));
+            }
+
+            Assert.Equal(ClientHelloStatus.Done, ClientHelloReader.TryRead(input, out _));
+        }
+    }
+
+    public static TheoryData<string, byte[]> NotTlsInputs => new()
+    {
+        { "HTTP", "GET / HTTP/1.1\r\nHost: a\r\n\r\n"u8.ToArray() },
+        { "SSH", "SSH-2.0-OpenSSH_9.6\r\n"u8.ToArray() },
+        { "SSLv2 compatible hello", [0x80, 0x2E, 0x01, 0x03, 0x01, 0x00, 0x15] },
+        { "application data record", [0x17, 0x03, 0x03, 0x00, 0x01, 0x00] },
+        { "one byte", [0x00] },
+    };
+
+    [Theory]
+    [MemberData(nameof(NotTlsInputs))]
+    public void TryRead_NotTls_NotHandshakeRecord(string what, byte[] input)
+    {
+        HelloResult result = HelloResult.ReadEveryWay(input);
+        Assert.True(result.Status == ClientHelloStatus.NotTls, what);
+        Assert.Equal(ClientHelloError.NotHandshakeRecord, result.Error);
+    }
+
+    public static TheoryData<ClientHelloError, byte[]> InvalidInputs()
+    {
+        byte[] tls12 = Tls12Small;
+        byte[] message = Unrecord(tls12);
+        var data = new TheoryData<ClientHelloError, byte[]>
+        {
+            // Record layer (RFC 8446 §5.1)
+            { ClientHelloError.UnsupportedRecordVersion, [0x16, 0x02] },
+            { ClientHelloError.UnsupportedRecordVersion, [.. Record(message.AsSpan(0, 4)), 0x16, 0x04, 0x01] },
+            { ClientHelloError.RecordTooLong, [0x16, 0x03, 0x01, 0x40, 0x01] },
+            { ClientHelloError.UnexpectedRecordType, [.. Record(message.AsSpan(0, 20)), 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28] },
+            { ClientHelloError.UnexpectedRecordType, [.. Record(message.AsSpan(0, 2)), 0x14, 0x03, 0x03, 0x00, 0x01, 0x01] },
+            { ClientHelloError.TooManyEmptyRecords, [.. EmptyRecord, .. EmptyRecord, .. EmptyRecord, .. EmptyRecord, .. EmptyRecord] },
+            { ClientHelloError.NotClientHello, [0x16, 0x03, 0x01, 0x00, 0x04, 0x02] },
+            { ClientHelloError.NotClientHello, [.. EmptyRecord, 0x16, 0x03, 0x01, 0x00, 0x01, 0x00] },
+            { ClientHelloError.TrailingHandshakeData, Record([.. message, 0x0B, 0x00, 0x00, 0x00]) },
+            { ClientHelloError.TrailingHandshakeData, Record([.. message, 0x00], [message.Length - 3]) },
+
+            // ClientHello body (RFC 8446 §4.1.2)
+            { ClientHelloError.LengthOutOfBounds, Record(HelloBuilder.Handshake([0x03, 0x03, 0x00])) },
+            { ClientHelloError.LengthOutOfBounds, Record(HelloBuilder.Handshake([])) },
+            { ClientHelloError.SessionIdTooLong, Hello(b => b.SessionId = Filled(33, 1)) },
+            { ClientHelloError.InvalidCipherSuites, Hello(b => b.CipherSuites = []) },
+            { ClientHelloError.InvalidCipherSuites, Record(HelloBuilder.Handshake([.. new HelloBuilder().Body()[..35], 0x00, 0x03, 0x13, 0x01, 0x00, 0x01, 0x00])) },
+            { ClientHelloError.LengthOutOfBounds, Record(HelloBuilder.Handshake([.. new HelloBuilder().Body()[..35], 0x00, 0x08, 0x13, 0x01])) },
+            { ClientHelloError.InvalidCompressionMethods, Hello(b => b.CompressionMethods = []) },
+            { ClientHelloError.LengthOutOfBounds, Record(HelloBuilder.Handshake([.. new HelloBuilder { Extensions = null }.Body()[..^2], 0x05, 0x00])) },
+            { ClientHelloError.TrailingBytes, Record(HelloBuilder.Handshake([.. new HelloBuilder { Extensions = null }.Body(), 0x00])) },
+            { ClientHelloError.TrailingBytes, Record(HelloBuilder.Handshake([.. new HelloBuilder().Add(23, []).Body(), 0x00, 0x00])) },
+            { ClientHelloError.LengthOutOfBounds, Record(HelloBuilder.Handshake([.. new HelloBuilder().Add(23, []).Body()[..^4]])) },
+            { ClientHelloError.LengthOutOfBounds, Record(HelloBuilder.Handshake(ExtensionsBlock([0x00, 0x17, 0x00]))) },
+            { ClientHelloError.LengthOutOfBounds, Record(HelloBuilder.Handshake(ExtensionsBlock([0x00, 0x17, 0x00, 0x05, 0x00]))) },
+
+            // Extensions (RFC 8446 §4.2)
+            { ClientHelloError.DuplicateExtension, Hello(b => b.Add(23, []).Add(35, []).Add(23, [])) },
+            { ClientHelloError.DuplicateExtension, Hello(b => b.Add(0x0A0A, []).Add(0xFF01, [0]).Add(0x0A0A, [0])) },
+            { ClientHelloError.DuplicateExtension, Hello(b => b.Add(0, HelloBuilder.ServerName("a")).Add(0, HelloBuilder.ServerName("b"))) },
+            { ClientHelloError.TooManyExtensions, Hello(b => { for (int i = 0; i <= ClientHelloInfo.MaxExtensions; i++) { b.Add((ushort)(0x1000 + i), []); } }) },
+            { ClientHelloError.PreSharedKeyNotLast, Hello(b => b.Add(41, [0, 0, 0, 0]).Add(23, [])) },
+
+            // server_name (RFC 6066 §3)
+            { ClientHelloError.InvalidServerNameExtension, Hello(b => b.Add(0, [])) },
+            { ClientHelloError.InvalidServerNameExtension, Hello(b => b.Add(0, [0x00, 0x00])) },
+            { ClientHelloError.InvalidServerNameExtension, Hello(b => b.Add(0, [0x00, 0x05, 0x00, 0x00, 0x01, (byte)'a'])) },
+            { ClientHelloError.InvalidServerNameExtension, Hello(b => b.Add(0, [0x00, 0x02, 0x00, 0x00])) },
+            { ClientHelloError.InvalidServerNameExtension, Hello(b => b.Add(0, [0x00, 0x04, 0x00, 0x00, 0x05, (byte)'a'])) },
+            { ClientHelloError.MultipleHostNames, Hello(b => b.Add(0, HelloBuilder.ServerNameList((0, "a"u8.ToArray()), (0, "b"u8.ToArray())))) },
+            { ClientHelloError.EmptyHostName, Hello(b => b.Add(0, HelloBuilder.ServerNameList((0, [])))) },
+            { ClientHelloError.InvalidHostNameCharacter, Hello(b => b.Add(0, HelloBuilder.ServerNameList((0, "a\0b"u8.ToArray())))) },
+            { ClientHelloError.InvalidHostNameCharacter, Hello(b => b.Add(0, HelloBuilder.ServerNameList((0, [(byte)'a', 0xC3, 0xA9])))) },
+            { ClientHelloError.InvalidHostNameCharacter, Hello(b => b.Add(0, HelloBuilder.ServerName("a b"))) },
+            { ClientHelloError.HostNameTooLong, Hello(b => b.Add(0, HelloBuilder.ServerName(new string('a', 256)))) },
+
+            // application_layer_protocol_negotiation (RFC 7301 §3.1)
+            { ClientHelloError.InvalidAlpnExtension, Hello(b => b.Add(16, [])) },
+            { ClientHelloError.InvalidAlpnExtension, Hello(b => b.Add(16, [0x00, 0x00])) },
+            { ClientHelloError.InvalidAlpnExtension, Hello(b => b.Add(16, [0x00, 0x03, 0x02, (byte)'h', (byte)'2', 0x00])) },
+            { ClientHelloError.InvalidAlpnExtension, Hello(b => b.Add(16, [0x00, 0x03, 0x00, 0x01, (byte)'x'])) },
+            { ClientHelloError.InvalidAlpnExtension, Hello(b => b.Add(16, [0x00, 0x03, 0x01, (byte)'x', 0x05])) },
+            { ClientHelloError.InvalidAlpnExtension, Hello(b => b.Add(16, HelloBuilder.Vector16([.. HelloBuilder.Alpn([.. Enumerable.Repeat("protocol", 30)])[2..], 0x00]))) },
+
+            // supported_versions (RFC 8446 §4.2.1)
+            { ClientHelloError.InvalidSupportedVersionsExtension, Hello(b => b.Add(43, [])) },
+            { ClientHelloError.InvalidSupportedVersionsExtension, Hello(b => b.Add(43, [0])) },
+            { ClientHelloError.InvalidSupportedVersionsExtension, Hello(b => b.Add(43, [3, 0x03, 0x04, 0x03])) },
+            { ClientHelloError.InvalidSupportedVersionsExtension, Hello(b => b.Add(43, [4, 0x03, 0x04])) },
+        };
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(InvalidInputs))]
+    public void TryRead_MalformedInput_InvalidWithReason(ClientHelloError expected, byte[] input)
+    {
+        HelloResult result = HelloResult.ReadEveryWay(input);
+        Assert.Equal(ClientHelloStatus.Invalid, result.Status);
+        Assert.Equal(expected, result.Error);
+        Assert.Equal(0, result.BytesConsumed);
+    }
+
+    [Fact]
+    public void InvalidInputs_CoverEveryReasonCode()
+    {
+        var covered = new HashSet<ClientHelloError>(InvalidInputs().Select(row => (ClientHelloError)row[0]))
+        {
+            ClientHelloError.None,
+            ClientHelloError.NotHandshakeRecord,    // TryRead_NotTls_NotHandshakeRecord
+            ClientHelloError.HelloTooLarge,         // the TooLarge tests below
+        };
+        Assert.Equal(Enum.GetValues<ClientHelloError>().Order(), covered.Order());
+    }
+
+    [Fact]
+    public void TryRead_HandshakeLengthOverLimit_TooLargeFromTheFirstNineBytes()
+    {
+        // A declared 64 KiB message can never fit a 16 KiB limit: decided before any of it arrives.
+        byte[] input = [0x16, 0x03, 0x01, 0x00, 0x04, 0x01, 0x01, 0x00, 0x00];
+        HelloResult result = HelloResult.ReadEveryWay(input);
+        Assert.Equal(ClientHelloStatus.TooLarge, result.Status);
+        Assert.Equal(ClientHelloError.HelloTooLarge, result.Error);
+    }
+
+    [Fact]
+    public void TryRead_RecordPastLimit_TooLargeFromItsHeader()
+    {
+        var options = new ClientHelloReaderOptions { MaxHelloSize = 100 };
+        Assert.Equal(ClientHelloStatus.TooLarge, HelloResult.ReadEveryWay([0x16, 0x03, 0x01, 0x00, 0x60], options).Status);
+        Assert.Equal(ClientHelloStatus.NeedMoreData, HelloResult.ReadEveryWay([0x16, 0x03, 0x01, 0x00, 0x5F], options).Status);
+    }
+
+    [Fact]
+    public void TryRead_RecordOverheadPastLimit_TooLargeAsSoonAsCertain()
+    {
+        byte[] message = Unrecord(ChromeLike);
+        var options = new ClientHelloReaderOptions { MaxHelloSize = message.Length + 50 };
+        Assert.Equal(ClientHelloStatus.Done, HelloResult.ReadEveryWay(Record(message, [100, 100, 100]), options).Status);
+
+        // 1-byte records: once ten headers (50 bytes) plus the one the rest still needs exceed the 50 spare bytes, the
+        // hello cannot fit any more; that is certain as soon as the tenth record header is complete.
+        byte[] dribbled = Record(message, Enumerable.Repeat(1, 20).ToArray());
+        int decidedAt = 0;
+        for (int length = 1; length <= dribbled.Length; length++)
+        {
+            if (ClientHelloReader.TryRead(dribbled.AsSpan(0, length), options, out _) == ClientHelloStatus.TooLarge)
+            {
+                decidedAt = length;
+                break;
+            }
+        }
+
+        Assert.Equal((6 * 9) + 5, decidedAt);
+    }
+
+    [Fact]
+    public void TryRead_HelloExactlyAtLimit_Done()
+    {
+        byte[] input = ChromeLike;
+        Assert.Equal(ClientHelloStatus.Done, HelloResult.ReadEveryWay(input, new ClientHelloReaderOptions { MaxHelloSize = input.Length }).Status);
+        Assert.Equal(ClientHelloStatus.TooLarge, HelloResult.ReadEveryWay(input, new ClientHelloReaderOptions { MaxHelloSize = input.Length - 1 }).Status);
+    }
+
+    [Fact]
+    public void TryRead_NoEmptyRecordsOption_RejectsTheFirst()
+    {
+        var options = new ClientHelloReaderOptions { MaxEmptyRecords = ClientHelloReaderOptions.NoEmptyRecords };
+        Assert.Equal(ClientHelloError.TooManyEmptyRecords, HelloResult.ReadEveryWay(EmptyRecord, options).Error);
+        Assert.Equal(ClientHelloStatus.NeedMoreData, HelloResult.ReadEveryWay(EmptyRecord).Status);
+    }
+
+    [Fact]
+    public void Options_OutOfRange_Throw()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ClientHelloReaderOptions { MaxHelloSize = ClientHelloReaderOptions.MaxAllowedHelloSize + 1 });
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ClientHelloReaderOptions { MaxHelloSize = -1 });
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ClientHelloReaderOptions { MaxEmptyRecords = -2 });
+        Assert.Equal(ClientHelloReaderOptions.DefaultMaxHelloSize, default(ClientHelloReaderOptions).MaxHelloSize);
+    }
+
+    [Fact]
+    public void TryRead_EmptyInput_NeedMoreData()
+    {
+        Assert.Equal(ClientHelloStatus.NeedMoreData, ClientHelloReader.TryRead(ReadOnlySpan<byte>.Empty, out _));
+        Assert.Equal(ClientHelloStatus.NeedMoreData, ClientHelloReader.TryRead(ReadOnlySequence<byte>.Empty, out _));
+    }
+
+    [Fact]
+    public void AlpnProtocolEnumerator_MalformedList_StopsWithoutThrowing()
+    {
+        var protocols = new List<string>();
+        foreach (ReadOnlySpan<byte> protocol in new AlpnProtocolEnumerator([2, (byte)'h', (byte)'2', 9, (byte)'x']))
+        {
+            protocols.Add(Encoding.ASCII.GetString(protocol));
+        }
+
+        Assert.Equal(["h2"], protocols);
+    }
+
+    internal static byte[] EmptyRecord => [0x16, 0x03, 0x01, 0x00, 0x00];
+
+    /// <summary>A small valid hello (one cipher suite pair, null compression) with the extensions <paramref name="configure"/> adds.</summary>
+    internal static byte[] Hello(Action<HelloBuilder> configure)
+    {
+        var builder = new HelloBuilder();
+        configure(builder);
+        return Record(builder.Message());
+    }
+
+    /// <summary>A hello body whose extensions block holds exactly <paramref name="block"/> (possibly malformed).</summary>
+    private static byte[] ExtensionsBlock(byte[] block) => [.. new HelloBuilder { Extensions = null }.Body(), .. HelloBuilder.Vector16(block)];
+}

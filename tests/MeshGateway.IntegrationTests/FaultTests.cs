@@ -1,0 +1,370 @@
+using System.Net;
+using System.Net.Sockets;
+using MeshGateway.Gateway;
+using MeshGateway.IntegrationTests.Infrastructure;
+using MeshGateway.Routing;
+using MeshGateway.Splicing;
+using MeshGateway.Testing;
+
+namespace MeshGateway.IntegrationTests;
+
+/// <summary>Bad input and failures end in a counted rejection or a clean teardown, never a hang, a crash or a dial.</summary>
+public sealed class FaultTests
+{
+    private const string Name = "web.default.dc1.internal.td.consul";
+
+    private static Task<TimerArmed> WhenTimerArmed(ManualTimeProvider time)
+    {
+        var armed = new TaskCompletionSource<TimerArmed>(TaskCreationOptions.RunContinuationsAsynchronously);
+        time.TimerChanged += () => armed.TrySetResult(default);
+        return armed.Task;
+    }
+
+    private readonly struct TimerArmed;
+
+    /// <summary>A loopback port with nothing listening (connects are refused).</summary>
+    private static IPEndPoint DeadEndPoint()
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return (IPEndPoint)socket.LocalEndPoint!;
+    }
+
+    /// <summary>Reads until the gateway closes; returns whether it closed with a reset (otherwise a FIN).</summary>
+    private static async Task<int> ReadUntilClosedAsync(Socket client)
+    {
+        byte[] buffer = new byte[1024];
+        int total = 0;
+        try
+        {
+            int n;
+            while ((n = await client.ReceiveAsync(buffer.AsMemory(), SocketFlags.None).AsTask().WaitAsync(TimeSpan.FromSeconds(60))) > 0)
+            {
+                total += n;
+            }
+        }
+        catch (SocketException)
+        {
+            // A reset is a close too.
+        }
+
+        return total;
+    }
+
+    [Fact]
+    public async Task Gateway_NotTls_ClosedAndCountedWithoutDial()
+    {
+        await using RawBackend backend = RawBackend.Named("web");
+        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)]);
+        using Socket client = await gateway.ConnectAsync();
+        await client.SendAsync("GET / HTTP/1.1\r\nHost: web\r\n\r\n"u8.ToArray());
+        Assert.Equal(0, await ReadUntilClosedAsync(client));
+        await gateway.Observer.WaitForEventsAsync(1);
+        Assert.Equal(RejectionReason.NotTls, Assert.Single(gateway.Observer.Rejections).Reason);
+        Assert.Equal(0, backend.Accepted);
+    }
+
+    [Fact]
+    public async Task Gateway_TruncatedHelloThenSilence_ClosedAtHelloTimeoutWithoutDial()
+    {
+        var time = new ManualTimeProvider();
+        Task armed = WhenTimerArmed(time);
+        await using RawBackend backend = RawBackend.Named("web");
+        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)], timeProvider: time);
+        using Socket client = await gateway.ConnectAsync();
+        await client.SendAsync(TestHello.Create(Name).AsMemory(0, 20));
+        await armed.WaitAsync(TimeSpan.FromSeconds(30));
+
+        time.Advance(TimeSpan.FromSeconds(9.9));
+        Assert.Empty(gateway.Observer.Rejections);
+        time.Advance(TimeSpan.FromSeconds(0.1));
+        Assert.Equal(0, await ReadUntilClosedAsync(client));
+        await gateway.Observer.WaitForEventsAsync(1);
+        Assert.Equal(RejectionReason.HelloTimeout, Assert.Single(gateway.Observer.Rejections).Reason);
+        Assert.Equal(1, gateway.Meters.Sum("meshgateway.connections.rejected|reason=hello_timeout"));
+        Assert.Equal(0, backend.Accepted);
+    }
+
+    [Theory]
+    [InlineData(1024, 2000)]
+    [InlineData(16 * 1024, 20_000)]
+    public async Task Gateway_OversizedHello_ClosedAndCountedWithoutDial(int maxHelloSize, int padding)
+    {
+        await using RawBackend backend = RawBackend.Named("web");
+        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)], () => new GatewayListenerOptions { MaxHelloSize = maxHelloSize });
+        using Socket client = await gateway.ConnectAsync();
+        try
+        {
+            await client.SendAsync(TestHello.Create(Name, padding));
+        }
+        catch (SocketException)
+        {
+            // The gateway may close before the client finished writing.
+        }
+
+        Assert.Equal(0, await ReadUntilClosedAsync(client));
+        await gateway.Observer.WaitForEventsAsync(1);
+        Assert.Equal(RejectionReason.HelloTooLarge, Assert.Single(gateway.Observer.Rejections).Reason);
+        Assert.Equal(0, backend.Accepted);
+    }
+
+    [Fact]
+    public async Task Gateway_HelloOneBytePerWrite_RoutedAndReplayedExactly()
+    {
+        byte[] hello = TestHello.Create(Name);
+        await using RawBackend backend = RawBackend.Named("web", hello);
+        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)]);
+        using Socket client = await gateway.ConnectAsync();
+        for (int i = 0; i < hello.Length; i++)
+        {
+            await client.SendAsync(hello.AsMemory(i, 1));
+            if (i % 16 == 0)
+            {
+                await Task.Yield();
+            }
+        }
+
+        client.Shutdown(SocketShutdown.Send);
+        Assert.Equal("web"u8.ToArray(), await RawBackend.ReadToEndAsync(client).WaitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Equal(1, gateway.Listener.Counters.Routed);
+    }
+
+    [Fact]
+    public async Task Gateway_OnlyHealthyEndpointDown_RetriesOnTheOtherInPanicMode()
+    {
+        IPEndPoint dead = DeadEndPoint();
+        await using RawBackend backend = RawBackend.Named("live", TestHello.Create(Name));
+        var cluster = new UpstreamCluster(Name, [new UpstreamEndpoint(dead), new UpstreamEndpoint(backend.EndPoint, isHealthy: false)]);
+        await using TestGateway gateway = TestGateway.Start([new Route(Name, cluster)]);
+        using Socket client = await gateway.ConnectAsync();
+        await client.SendAsync(TestHello.Create(Name));
+        client.Shutdown(SocketShutdown.Send);
+        Assert.Equal("live"u8.ToArray(), await RawBackend.ReadToEndAsync(client).WaitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Equal(dead, Assert.Single(gateway.Observer.ConnectFailures).Upstream);
+        Assert.Equal(1, gateway.Listener.Counters.UpstreamConnectFailures);
+        Assert.Equal(1, gateway.Listener.Counters.PanicSelections);
+        Assert.True(cluster.IsEjected(0, TimeProvider.System));
+    }
+
+    [Fact]
+    public async Task Gateway_OneOfTwoEndpointsDown_EveryConnectionServedAndDeadOneEjected()
+    {
+        IPEndPoint dead = DeadEndPoint();
+        await using RawBackend backend = RawBackend.Named("live");
+        var cluster = new UpstreamCluster(Name, [new UpstreamEndpoint(dead, weight: 100), new UpstreamEndpoint(backend.EndPoint)]);
+        await using TestGateway gateway = TestGateway.Start([new Route(Name, cluster)]);
+        for (int i = 0; i < 20; i++)
+        {
+            using Socket client = await gateway.ConnectAsync();
+            await client.SendAsync(TestHello.Create(Name));
+            client.Shutdown(SocketShutdown.Send);
+            Assert.Equal("live"u8.ToArray(), await RawBackend.ReadToEndAsync(client).WaitAsync(TimeSpan.FromSeconds(60)));
+        }
+
+        // The dead endpoint fails at most once: after that it is ejected for 30 s.
+        Assert.InRange(gateway.Listener.Counters.UpstreamConnectFailures, 0, 1);
+        Assert.Equal(20, backend.Accepted);
+        Assert.Equal(0, gateway.Listener.Counters.PanicSelections);
+    }
+
+    [Fact]
+    public async Task Gateway_AllEndpointsDown_RejectedAsUnreachable()
+    {
+        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, DeadEndPoint(), DeadEndPoint())]);
+        using Socket client = await gateway.ConnectAsync();
+        await client.SendAsync(TestHello.Create(Name));
+        Assert.Equal(0, await ReadUntilClosedAsync(client));
+        await gateway.Observer.WaitForEventsAsync(1);
+        var rejection = Assert.Single(gateway.Observer.Rejections);
+        Assert.Equal(RejectionReason.UpstreamUnreachable, rejection.Reason);
+        Assert.Equal(Name, rejection.ServerName);
+        Assert.Equal(2, gateway.Listener.Counters.UpstreamConnectFailures);
+    }
+
+    [Fact]
+    public async Task Gateway_RouteWithEmptyCluster_RejectedAsNoEndpoint()
+    {
+        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name)]);
+        using Socket client = await gateway.ConnectAsync();
+        await client.SendAsync(TestHello.Create(Name));
+        Assert.Equal(0, await ReadUntilClosedAsync(client));
+        await gateway.Observer.WaitForEventsAsync(1);
+        Assert.Equal(RejectionReason.NoEndpoint, Assert.Single(gateway.Observer.Rejections).Reason);
+    }
+
+    [Fact]
+    public async Task Gateway_ConnectionLimitReached_ExcessClosedAtOnceAndCounted()
+    {
+        byte[] hello = TestHello.Create(Name);
+        await using RawBackend backend = RawBackend.Echo(hello);
+        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)], () => new GatewayListenerOptions { MaxConnections = 2 });
+        using Socket first = await gateway.ConnectAsync();
+        using Socket second = await gateway.ConnectAsync();
+        foreach (Socket socket in new[] { first, second })
+        {
+            await socket.SendAsync(hello);
+            await socket.SendAsync("1"u8.ToArray());
+            await RawBackend.ReadExactlyAsync(socket, new byte[1]).WaitAsync(TimeSpan.FromSeconds(60));
+        }
+
+        // The excess connection is reset at once: the client sees it at connect or at its first read.
+        try
+        {
+            using Socket third = await gateway.ConnectAsync();
+            Assert.Equal(0, await ReadUntilClosedAsync(third));
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionReset)
+        {
+        }
+
+        Assert.Equal(1, gateway.Listener.Counters.GetRejected(RejectionReason.ConnectionLimit));
+        first.Shutdown(SocketShutdown.Send);
+        await RawBackend.ReadToEndAsync(first).WaitAsync(TimeSpan.FromSeconds(60));
+        first.Dispose();
+        using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (gateway.Listener.ActiveConnections > 1)
+        {
+            await Task.Delay(10, wait.Token);
+        }
+
+        using Socket fourth = await gateway.ConnectAsync();
+        await fourth.SendAsync(hello);
+        await fourth.SendAsync("4"u8.ToArray());
+        byte[] echo = new byte[1];
+        await RawBackend.ReadExactlyAsync(fourth, echo).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal("4"u8.ToArray(), echo);
+    }
+
+    [Fact]
+    public async Task Gateway_ThousandConcurrentConnections_NoLeakedSocketsOrMemoryGrowth()
+    {
+        byte[] hello = TestHello.Create(Name);
+        await using RawBackend backend = RawBackend.Echo(hello);
+        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)]);
+
+        async Task RoundAsync(int count)
+        {
+            var sockets = new Socket[count];
+            using var parallel = new SemaphoreSlim(64);
+            try
+            {
+                await Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
+                {
+                    await parallel.WaitAsync();
+                    try
+                    {
+                        Socket socket = await gateway.ConnectAsync();
+                        sockets[i] = socket;
+                        await socket.SendAsync(hello);
+                        await socket.SendAsync(BitConverter.GetBytes(i));
+                        byte[] echo = new byte[4];
+                        await RawBackend.ReadExactlyAsync(socket, echo).WaitAsync(TimeSpan.FromSeconds(60));
+                        Assert.Equal(i, BitConverter.ToInt32(echo));
+                    }
+                    finally
+                    {
+                        parallel.Release();
+                    }
+                })).WaitAsync(TimeSpan.FromMinutes(2));
+
+                // All of them are open through the gateway at the same time.
+                Assert.Equal(count, gateway.Listener.ActiveConnections);
+            }
+            finally
+            {
+                foreach (Socket? socket in sockets)
+                {
+                    socket?.Dispose();
+                }
+            }
+
+            await gateway.WaitIdleAsync();
+        }
+
+        await RoundAsync(100);
+        (int fds, long memory) baseline = Measure();
+        await RoundAsync(1000);
+        await RoundAsync(1000);
+        (int fds, long memory) after = Measure();
+        using var settle = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (after.fds > baseline.fds + 16)
+        {
+            // The backend closes its side asynchronously after the gateway's FIN; wait for it, bounded.
+            await Task.Delay(50, settle.Token);
+            after = Measure();
+        }
+
+        Assert.InRange(after.fds, 0, baseline.fds + 16);
+        Assert.InRange(after.memory - baseline.memory, long.MinValue, 16L * 1024 * 1024);
+        Assert.Equal(0, gateway.Meters.Sum("meshgateway.connections.active"));
+        Assert.Equal(2100, gateway.Meters.Sum("meshgateway.connections.accepted"));
+        Assert.Equal(2100, gateway.Listener.Counters.Routed);
+    }
+
+    private static (int Fds, long Memory) Measure()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        return (Directory.GetFiles("/proc/self/fd").Length, GC.GetTotalMemory(forceFullCollection: true));
+    }
+
+    [Fact]
+    public async Task StopAsync_OpenConnectionFinishesDuringDrain_CountedAsDrained()
+    {
+        byte[] hello = TestHello.Create(Name);
+        await using RawBackend backend = RawBackend.Echo(hello);
+        TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)]);
+        await using (gateway)
+        {
+            IPEndPoint endPoint = gateway.EndPoint;
+            using Socket client = await gateway.ConnectAsync();
+            await client.SendAsync(hello);
+            await client.SendAsync("a"u8.ToArray());
+            await RawBackend.ReadExactlyAsync(client, new byte[1]).WaitAsync(TimeSpan.FromSeconds(60));
+
+            Task<GatewayStopResult> stop = gateway.Listener.StopAsync(TimeSpan.FromMinutes(2));
+            // The spliced connection still works during the drain, then ends cleanly.
+            await client.SendAsync("b"u8.ToArray());
+            byte[] echo = new byte[1];
+            await RawBackend.ReadExactlyAsync(client, echo).WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.Equal("b"u8.ToArray(), echo);
+            Assert.False(stop.IsCompleted);
+            client.Shutdown(SocketShutdown.Send);
+            await RawBackend.ReadToEndAsync(client).WaitAsync(TimeSpan.FromSeconds(60));
+            GatewayStopResult result = await stop.WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.Equal(new GatewayStopResult(1, 0), result);
+
+            // Accepting stopped: the address refuses connections.
+            using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            SocketException refused = await Assert.ThrowsAsync<SocketException>(() => probe.ConnectAsync(endPoint).WaitAsync(TimeSpan.FromSeconds(60)));
+            Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
+        }
+    }
+
+    [Fact]
+    public async Task StopAsync_ConnectionOutlivesDrainDeadline_CutWithReset()
+    {
+        var time = new ManualTimeProvider();
+        byte[] hello = TestHello.Create(Name);
+        await using RawBackend backend = RawBackend.Echo(hello);
+        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)], timeProvider: time);
+        using Socket client = await gateway.ConnectAsync();
+        await client.SendAsync(hello);
+        await client.SendAsync("a"u8.ToArray());
+        await RawBackend.ReadExactlyAsync(client, new byte[1]).WaitAsync(TimeSpan.FromSeconds(60));
+
+        Task armed = WhenTimerArmed(time);
+        Task<GatewayStopResult> stop = gateway.Listener.StopAsync(TimeSpan.FromSeconds(30));
+        await armed.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.False(stop.IsCompleted);
+        time.Advance(TimeSpan.FromSeconds(30));
+        GatewayStopResult result = await stop.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(new GatewayStopResult(0, 1), result);
+        SocketException ex = await Assert.ThrowsAsync<SocketException>(async () => await RawBackend.ReadToEndAsync(client).WaitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Equal(SocketError.ConnectionReset, ex.SocketErrorCode);
+        await gateway.Observer.WaitForEventsAsync(1);
+        Assert.Equal(SpliceCloseReason.Aborted, Assert.Single(gateway.Observer.Closed).Reason);
+        Assert.Equal(1, gateway.Listener.Counters.Cut);
+    }
+}

@@ -1,0 +1,168 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using MeshGateway.Gateway;
+using MeshGateway.Routing;
+
+namespace MeshGateway.IntegrationTests.Infrastructure;
+
+/// <summary>A started <see cref="GatewayListener"/> on 127.0.0.1:0 with a recording observer and its own meter scope.</summary>
+internal sealed class TestGateway : IAsyncDisposable
+{
+    private TestGateway(GatewayListener listener, RecordingObserver observer, RouteTableSource routes, TestMeterFactory meters)
+    {
+        Listener = listener;
+        Observer = observer;
+        Routes = routes;
+        Meters = meters;
+    }
+
+    public GatewayListener Listener { get; }
+
+    public RecordingObserver Observer { get; }
+
+    public RouteTableSource Routes { get; }
+
+    public TestMeterFactory Meters { get; }
+
+    public IPEndPoint EndPoint => Listener.LocalEndPoints[0];
+
+    public static TestGateway Start(IEnumerable<Route> routes, Func<GatewayListenerOptions>? options = null, TimeProvider? timeProvider = null, IPEndPoint? bind = null)
+    {
+        GatewayListenerOptions o = options?.Invoke() ?? new GatewayListenerOptions();
+        o.EndPoints.Add(bind ?? new IPEndPoint(IPAddress.Loopback, 0));
+        var source = new RouteTableSource(RouteTable.Create(routes));
+        var observer = new RecordingObserver();
+        var meters = new TestMeterFactory();
+        var listener = new GatewayListener(o, source, observer, meters, timeProvider);
+        listener.Start();
+        return new TestGateway(listener, observer, source, meters);
+    }
+
+    public static Route Route(string pattern, params IPEndPoint[] endpoints)
+        => new(pattern, new UpstreamCluster(pattern, endpoints.Select(e => new UpstreamEndpoint(e))));
+
+    public async Task<Socket> ConnectAsync()
+    {
+        var socket = new Socket(EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(EndPoint).WaitAsync(TimeSpan.FromSeconds(30));
+        return socket;
+    }
+
+    /// <summary>Waits until every connection has ended (the active gauge is back to 0).</summary>
+    public async Task WaitIdleAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (Listener.ActiveConnections != 0)
+        {
+            await Task.Delay(10, timeout.Token);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Listener.DisposeAsync();
+        Meters.Dispose();
+        Observer.Dispose();
+    }
+}
+
+/// <summary>Records every event; lets a test await the n-th rejection or close.</summary>
+internal sealed class RecordingObserver : GatewayObserver, IDisposable
+{
+    private readonly ConcurrentQueue<(RejectionReason Reason, string ServerName, EndPoint? Client)> _rejections = new();
+    private readonly ConcurrentQueue<(string ServerName, string Route, IPEndPoint Upstream, long Up, long Down, MeshGateway.Splicing.SpliceCloseReason Reason)> _closed = new();
+    private readonly ConcurrentQueue<(IPEndPoint Upstream, bool TimedOut)> _connectFailures = new();
+    private readonly SemaphoreSlim _events = new(0);
+
+    public IReadOnlyCollection<(RejectionReason Reason, string ServerName, EndPoint? Client)> Rejections => _rejections;
+
+    public IReadOnlyCollection<(string ServerName, string Route, IPEndPoint Upstream, long Up, long Down, MeshGateway.Splicing.SpliceCloseReason Reason)> Closed => _closed;
+
+    public IReadOnlyCollection<(IPEndPoint Upstream, bool TimedOut)> ConnectFailures => _connectFailures;
+
+    public override void OnConnectionRejected(in ConnectionRejectedEvent rejection)
+    {
+        _rejections.Enqueue((rejection.Reason, Encoding.ASCII.GetString(rejection.ServerName), rejection.ClientEndPoint));
+        _events.Release();
+    }
+
+    public override void OnConnectionClosed(in ConnectionClosedEvent connection)
+    {
+        _closed.Enqueue((Encoding.ASCII.GetString(connection.ServerName), connection.Route.Pattern, connection.UpstreamEndPoint, connection.BytesFromClient, connection.BytesFromUpstream, connection.CloseReason));
+        _events.Release();
+    }
+
+    public override void OnUpstreamConnectFailed(in UpstreamConnectFailedEvent failure) => _connectFailures.Enqueue((failure.UpstreamEndPoint, failure.TimedOut));
+
+    public void Dispose() => _events.Dispose();
+
+    /// <summary>Waits until at least <paramref name="count"/> rejections plus closes were recorded.</summary>
+    public async Task WaitForEventsAsync(int count)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (_rejections.Count + _closed.Count < count)
+        {
+            await _events.WaitAsync(timeout.Token);
+        }
+    }
+}
+
+/// <summary>An <see cref="IMeterFactory"/> whose meters carry this instance as scope, so a test listens to its own gateway only.</summary>
+internal sealed class TestMeterFactory : IMeterFactory
+{
+    private readonly List<Meter> _meters = [];
+    private readonly MeterListener _listener = new();
+    private readonly ConcurrentDictionary<string, long> _sums = new();
+
+    public TestMeterFactory()
+    {
+        _listener.InstrumentPublished = (instrument, listener) =>
+        {
+            if (ReferenceEquals(instrument.Meter.Scope, this))
+            {
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            _sums.AddOrUpdate(instrument.Name, value, (_, v) => v + value);
+            foreach (KeyValuePair<string, object?> tag in tags)
+            {
+                string key = $"{instrument.Name}|{tag.Key}={tag.Value}";
+                _sums.AddOrUpdate(key, value, (_, v) => v + value);
+            }
+        });
+        _listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) =>
+            _sums.AddOrUpdate(instrument.Name + "|count", 1, (_, v) => v + 1));
+        _listener.Start();
+    }
+
+    /// <summary>The sum of an instrument's measurements, optionally for one tag value (<c>name|tag=value</c>); histograms: <c>name|count</c>.</summary>
+    public long Sum(string key) => _sums.TryGetValue(key, out long v) ? v : 0;
+
+    public Meter Create(MeterOptions options)
+    {
+        var meter = new Meter(new MeterOptions(options.Name) { Version = options.Version, Tags = options.Tags, Scope = this });
+        lock (_meters)
+        {
+            _meters.Add(meter);
+        }
+
+        return meter;
+    }
+
+    public void Dispose()
+    {
+        _listener.Dispose();
+        lock (_meters)
+        {
+            foreach (Meter meter in _meters)
+            {
+                meter.Dispose();
+            }
+        }
+    }
+}
