@@ -25,6 +25,13 @@ internal static class ListenerPlan
             errors.Add($"Address is '{options.Address}' but must be an IP address (IPv4 or IPv6).");
         }
 
+        // An out-of-range port is reported by the generated validator (OptionRange on Port); here it only skips the listener.
+        bool portValid = options.Port is >= IPEndPoint.MinPort and <= IPEndPoint.MaxPort;
+        if (!portValid)
+        {
+            defaultAddress = null;
+        }
+
         if (!options.NoDefaultBind && defaultAddress is not null)
         {
             candidates.Add(new MeshGatewayListenerAddress("default", new IPEndPoint(defaultAddress, options.Port)));
@@ -72,7 +79,7 @@ internal static class ListenerPlan
             }
         }
 
-        if (result.Count == 0 && errors.Count == 0)
+        if (result.Count == 0 && errors.Count == 0 && portValid)
         {
             errors.Add("No listener: NoDefaultBind is true and neither BindTaggedAddresses nor BindAddresses adds one.");
         }

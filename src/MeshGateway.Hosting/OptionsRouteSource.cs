@@ -7,7 +7,7 @@ namespace MeshGateway.Hosting;
 /// <summary>Routes given in code (<c>UseStaticRoutes</c>), in configuration (<see cref="MeshGatewayOptions.Routes"/>) or in <see cref="MeshGatewayOptions.RoutesFile"/>.</summary>
 internal sealed class OptionsRouteSource : IMeshGatewayRouteSource, IDisposable
 {
-    private readonly MeshGatewayOptions _options;
+    private readonly IOptions<MeshGatewayOptions> _options;
     private readonly StaticRouteRegistry _registry;
     private readonly ILoggerFactory _loggerFactory;
     private readonly TimeProvider _timeProvider;
@@ -15,7 +15,7 @@ internal sealed class OptionsRouteSource : IMeshGatewayRouteSource, IDisposable
 
     public OptionsRouteSource(IOptions<MeshGatewayOptions> options, StaticRouteRegistry registry, ILoggerFactory loggerFactory, TimeProvider? timeProvider = null)
     {
-        _options = options.Value;
+        _options = options;
         _registry = registry;
         _loggerFactory = loggerFactory;
         _timeProvider = timeProvider ?? TimeProvider.System;
@@ -26,20 +26,21 @@ internal sealed class OptionsRouteSource : IMeshGatewayRouteSource, IDisposable
     public Task StartAsync(RouteTableSource routes, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(routes);
-        if (!string.IsNullOrEmpty(_options.RoutesFile))
+        MeshGatewayOptions options = _options.Value;
+        if (!string.IsNullOrEmpty(options.RoutesFile))
         {
             if (_registry.Routes.Count > 0)
             {
-                throw new InvalidOperationException($"RoutesFile is '{_options.RoutesFile}' and {_registry.Routes.Count} routes were given in code: choose one route source.");
+                throw new InvalidOperationException($"RoutesFile is '{options.RoutesFile}' and {_registry.Routes.Count} routes were given in code: choose one route source.");
             }
 
-            _watcher = new RoutesFileWatcher(_options.RoutesFile, _options.ConnectTimeout, _options.ConnectAttempts, routes, _loggerFactory.CreateLogger(MeshGatewayLog.RoutesCategory), _timeProvider);
+            _watcher = new RoutesFileWatcher(options.RoutesFile, options.ConnectTimeout, options.ConnectAttempts, routes, _loggerFactory.CreateLogger(MeshGatewayLog.RoutesCategory), _timeProvider);
             _watcher.Start();
             return Task.CompletedTask;
         }
 
         var errors = new List<string>();
-        List<Route>? built = StaticRoutes.TryBuild(_options.Routes, _registry.Routes, _options, errors);
+        List<Route>? built = StaticRoutes.TryBuild(options.Routes, _registry.Routes, options, errors);
         if (built is null)
         {
             throw new InvalidOperationException("Invalid static routes: " + string.Join(" ", errors));

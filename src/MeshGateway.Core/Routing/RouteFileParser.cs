@@ -42,7 +42,13 @@ public static class RouteFileParser
             error = null;
             return true;
         }
-        catch (Exception ex) when (ex is FormatException or JsonException or ArgumentException or InvalidOperationException)
+        catch (JsonException ex)
+        {
+            table = null;
+            error = "The routes file is not valid JSON: " + ex.Message;
+            return false;
+        }
+        catch (Exception ex) when (ex is FormatException or ArgumentException or InvalidOperationException)
         {
             table = null;
             error = ex.Message;
@@ -60,6 +66,11 @@ public static class RouteFileParser
     /// <exception cref="ArgumentException">A route pattern is invalid or appears twice.</exception>
     public static RouteTable Parse(ReadOnlySpan<byte> utf8Json, TimeSpan connectTimeout, int maxConnectAttempts)
     {
+        if (utf8Json.Trim(" \t\r\n"u8).IsEmpty)
+        {
+            throw new FormatException("The routes file is empty.");
+        }
+
         var reader = new Utf8JsonReader(utf8Json, s_readerOptions);
         var routes = new List<Route>();
         Expect(ref reader, JsonTokenType.StartObject, "the file must hold a JSON object");
