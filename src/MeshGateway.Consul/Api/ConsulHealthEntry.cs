@@ -1,0 +1,264 @@
+using System.Text.Json;
+
+namespace MeshGateway.Consul;
+
+/// <summary>One entry of <c>/v1/health/service/&lt;name&gt;</c> or <c>/v1/health/connect/&lt;name&gt;</c> (reference section 8.2).</summary>
+public sealed class ConsulHealthEntry
+{
+    /// <summary>The node the instance runs on.</summary>
+    public ConsulNode? Node { get; init; }
+
+    /// <summary>The service instance.</summary>
+    public ConsulService? Service { get; init; }
+
+    /// <summary>The node's and the instance's checks.</summary>
+    public IReadOnlyList<ConsulHealthCheck>? Checks { get; init; }
+}
+
+/// <summary>A catalog node.</summary>
+public sealed class ConsulNode
+{
+    /// <summary>Node UUID.</summary>
+    public string? ID { get; init; }
+
+    /// <summary>Node name.</summary>
+    public string? Node { get; init; }
+
+    /// <summary>Node address.</summary>
+    public string? Address { get; init; }
+
+    /// <summary>The node's datacenter.</summary>
+    public string? Datacenter { get; init; }
+
+    /// <summary>Admin partition (Enterprise).</summary>
+    public string? Partition { get; init; }
+
+    /// <summary>Peer the node was imported from.</summary>
+    public string? PeerName { get; init; }
+
+    /// <summary>Tagged addresses: name → address (strings, unlike the service's).</summary>
+    public IReadOnlyDictionary<string, string>? TaggedAddresses { get; init; }
+
+    /// <summary>Node metadata.</summary>
+    public IReadOnlyDictionary<string, string>? Meta { get; init; }
+
+    /// <summary>Raft index of creation.</summary>
+    public ulong CreateIndex { get; init; }
+
+    /// <summary>Raft index of the last change.</summary>
+    public ulong ModifyIndex { get; init; }
+}
+
+/// <summary>A service instance as the catalog, health and agent endpoints return it.</summary>
+public sealed class ConsulService
+{
+    /// <summary>Service kind: empty for a typical service, <c>connect-proxy</c>, <c>mesh-gateway</c>, … Kept as a string.</summary>
+    public string? Kind { get; init; }
+
+    /// <summary>Instance ID.</summary>
+    public string? ID { get; init; }
+
+    /// <summary>Service name.</summary>
+    public string? Service { get; init; }
+
+    /// <summary>Tags.</summary>
+    public IReadOnlyList<string>? Tags { get; init; }
+
+    /// <summary>Service address (may be empty: then the node address applies).</summary>
+    public string? Address { get; init; }
+
+    /// <summary>Service port.</summary>
+    public int Port { get; init; }
+
+    /// <summary>Tagged addresses: name → {Address, Port} (objects, unlike the node's).</summary>
+    public IReadOnlyDictionary<string, ConsulServiceAddress>? TaggedAddresses { get; init; }
+
+    /// <summary>Service metadata.</summary>
+    public IReadOnlyDictionary<string, string>? Meta { get; init; }
+
+    /// <summary>Load-balancing weights; null when the instance has none.</summary>
+    public ConsulWeights? Weights { get; init; }
+
+    /// <summary>Proxy configuration of proxies and gateways.</summary>
+    public ConsulProxy? Proxy { get; init; }
+
+    /// <summary>Connect settings (native, peer metadata).</summary>
+    public ConsulConnect? Connect { get; init; }
+
+    /// <summary>Namespace (Enterprise).</summary>
+    public string? Namespace { get; init; }
+
+    /// <summary>Admin partition (Enterprise).</summary>
+    public string? Partition { get; init; }
+
+    /// <summary>Peer the instance was imported from.</summary>
+    public string? PeerName { get; init; }
+
+    /// <summary>Unix socket path, when the service listens on one.</summary>
+    public string? SocketPath { get; init; }
+
+    /// <summary>Whether tag changes by other sources are allowed.</summary>
+    public bool EnableTagOverride { get; init; }
+
+    /// <summary>Datacenter (returned by the agent endpoints).</summary>
+    public string? Datacenter { get; init; }
+
+    /// <summary>Content hash (returned by <c>/v1/agent/service/&lt;id&gt;</c>).</summary>
+    public string? ContentHash { get; init; }
+
+    /// <summary>Raft index of creation.</summary>
+    public ulong CreateIndex { get; init; }
+
+    /// <summary>Raft index of the last change.</summary>
+    public ulong ModifyIndex { get; init; }
+}
+
+/// <summary>A service tagged address.</summary>
+public sealed class ConsulServiceAddress
+{
+    /// <summary>Address (IP or host name; may be empty).</summary>
+    public string? Address { get; init; }
+
+    /// <summary>Port (0 = not set).</summary>
+    public int Port { get; init; }
+}
+
+/// <summary>Service weights used by load balancing.</summary>
+public sealed class ConsulWeights
+{
+    /// <summary>Weight while all checks pass.</summary>
+    public int Passing { get; init; }
+
+    /// <summary>Weight while a check warns.</summary>
+    public int Warning { get; init; }
+}
+
+/// <summary>A health check result.</summary>
+public sealed class ConsulHealthCheck
+{
+    /// <summary>Node name.</summary>
+    public string? Node { get; init; }
+
+    /// <summary>Check ID.</summary>
+    public string? CheckID { get; init; }
+
+    /// <summary>Check name.</summary>
+    public string? Name { get; init; }
+
+    /// <summary><c>passing</c>, <c>warning</c> or <c>critical</c>.</summary>
+    public string? Status { get; init; }
+
+    /// <summary>Notes.</summary>
+    public string? Notes { get; init; }
+
+    /// <summary>Last output.</summary>
+    public string? Output { get; init; }
+
+    /// <summary>Service instance ID; empty for node checks.</summary>
+    public string? ServiceID { get; init; }
+
+    /// <summary>Service name; empty for node checks.</summary>
+    public string? ServiceName { get; init; }
+
+    /// <summary>Service tags.</summary>
+    public IReadOnlyList<string>? ServiceTags { get; init; }
+
+    /// <summary>Check type (<c>tcp</c>, <c>http</c>, <c>ttl</c>, …).</summary>
+    public string? Type { get; init; }
+
+    /// <summary>Raft index of creation.</summary>
+    public ulong CreateIndex { get; init; }
+
+    /// <summary>Raft index of the last change.</summary>
+    public ulong ModifyIndex { get; init; }
+}
+
+/// <summary>Proxy settings of a proxy or gateway registration.</summary>
+public sealed class ConsulProxy
+{
+    /// <summary>Destination service name (sidecars).</summary>
+    public string? DestinationServiceName { get; init; }
+
+    /// <summary>Destination service ID (sidecars).</summary>
+    public string? DestinationServiceID { get; init; }
+
+    /// <summary>Local service address (sidecars).</summary>
+    public string? LocalServiceAddress { get; init; }
+
+    /// <summary>Local service port (sidecars).</summary>
+    public int LocalServicePort { get; init; }
+
+    /// <summary>Opaque proxy configuration (gateway keys in reference section 6.1).</summary>
+    public IReadOnlyDictionary<string, JsonElement>? Config { get; init; }
+
+    /// <summary>Upstreams (sidecars).</summary>
+    public IReadOnlyList<ConsulUpstream>? Upstreams { get; init; }
+
+    /// <summary>The registration-level mesh gateway mode.</summary>
+    public ConsulMeshGatewayConfig? MeshGateway { get; init; }
+}
+
+/// <summary>A sidecar upstream definition.</summary>
+public sealed class ConsulUpstream
+{
+    /// <summary><c>service</c> (default) or <c>prepared_query</c>.</summary>
+    public string? DestinationType { get; init; }
+
+    /// <summary>Upstream service name.</summary>
+    public string? DestinationName { get; init; }
+
+    /// <summary>Upstream namespace.</summary>
+    public string? DestinationNamespace { get; init; }
+
+    /// <summary>Upstream partition.</summary>
+    public string? DestinationPartition { get; init; }
+
+    /// <summary>Upstream peer.</summary>
+    public string? DestinationPeer { get; init; }
+
+    /// <summary>Upstream datacenter (empty = the caller's).</summary>
+    public string? Datacenter { get; init; }
+
+    /// <summary>Local bind address.</summary>
+    public string? LocalBindAddress { get; init; }
+
+    /// <summary>Local bind port.</summary>
+    public int LocalBindPort { get; init; }
+
+    /// <summary>Opaque upstream configuration.</summary>
+    public IReadOnlyDictionary<string, JsonElement>? Config { get; init; }
+
+    /// <summary>The upstream's own mesh gateway mode (highest precedence).</summary>
+    public ConsulMeshGatewayConfig? MeshGateway { get; init; }
+}
+
+/// <summary><c>"MeshGateway": {"Mode": "…"}</c>.</summary>
+/// <remarks>The mode stays a raw string: Consul's HTTP API stores unknown values unchanged, so reading never fails on them.</remarks>
+public sealed class ConsulMeshGatewayConfig
+{
+    /// <summary><c>""</c>, <c>none</c>, <c>local</c>, <c>remote</c>, or any other string Consul stored.</summary>
+    public string? Mode { get; init; }
+}
+
+/// <summary>Connect settings of a service instance.</summary>
+public sealed class ConsulConnect
+{
+    /// <summary>Whether the instance is Connect-native.</summary>
+    public bool Native { get; init; }
+
+    /// <summary>Peer metadata of imported services.</summary>
+    public ConsulPeerMeta? PeerMeta { get; init; }
+}
+
+/// <summary>Metadata of a service imported from a cluster peer.</summary>
+public sealed class ConsulPeerMeta
+{
+    /// <summary>The SNI names to dial (form 8).</summary>
+    public IReadOnlyList<string>? SNI { get; init; }
+
+    /// <summary>The SPIFFE IDs to expect.</summary>
+    public IReadOnlyList<string>? SpiffeID { get; init; }
+
+    /// <summary>The exporter's protocol.</summary>
+    public string? Protocol { get; init; }
+}

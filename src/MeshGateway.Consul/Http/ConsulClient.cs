@@ -1,0 +1,455 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+
+namespace MeshGateway.Consul;
+
+/// <summary>
+/// A thin, typed, AOT-safe client for the parts of Consul's HTTP API a mesh gateway needs (reference section 8).
+/// </summary>
+/// <remarks>
+/// Thread-safe; create one per agent and share it. Read calls take a <see cref="ConsulQuery"/>: with a non-zero
+/// <see cref="ConsulQuery.Index"/> (or a <see cref="ConsulQuery.Hash"/>) the call blocks server-side for up to
+/// <c>wait</c> and the client timeout is <c>wait + wait/16 + RequestTimeout</c> (Consul adds up to wait/16 of jitter).
+/// Failures are raised as <see cref="ConsulException"/> subclasses; caller cancellation as
+/// <see cref="OperationCanceledException"/>. The ACL token is sent only in the <c>X-Consul-Token</c> header.
+/// </remarks>
+public sealed class ConsulClient : IDisposable
+{
+    private const int MaxErrorBodyChars = 4096;
+    private readonly HttpClient _http;
+    private readonly ConsulClientOptions _options;
+    private readonly string? _token;
+
+    /// <summary>Creates a client.</summary>
+    /// <param name="options">Address, token source, datacenter, TLS, timeouts.</param>
+    /// <exception cref="ArgumentException">An option is invalid.</exception>
+    /// <exception cref="IOException">The token file or CA file cannot be read.</exception>
+    public ConsulClient(ConsulClientOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _options = options;
+        _token = ResolveToken(options);
+        HttpMessageHandler handler = options.Handler ?? CreateHandler(options.CaFile);
+        _http = new HttpClient(handler, disposeHandler: options.Handler is null)
+        {
+            BaseAddress = options.Address.AbsoluteUri.EndsWith('/') ? options.Address : new Uri(options.Address.AbsoluteUri + "/"),
+            Timeout = Timeout.InfiniteTimeSpan,
+            MaxResponseContentBufferSize = 64 * 1024 * 1024,
+        };
+    }
+
+    /// <summary>The options the client was created with.</summary>
+    public ConsulClientOptions Options => _options;
+
+    /// <summary>Whether an ACL token is sent with every request (the token itself is never exposed).</summary>
+    public bool HasToken => _token is not null;
+
+    /// <summary><c>GET /v1/agent/self</c>: datacenter, primary datacenter, node name, version (needs <c>agent:read</c>).</summary>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The agent description.</returns>
+    public Task<ConsulResponse<ConsulAgentSelf>> GetAgentSelfAsync(CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, "v1/agent/self", default, null, ConsulJsonContext.Default.ConsulAgentSelf, agentLocal: true, cancellationToken);
+
+    /// <summary><c>GET /v1/status/leader</c>: the Raft leader's address, or empty while there is none.</summary>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The leader's <c>ip:port</c>, empty without a leader.</returns>
+    public Task<ConsulResponse<string>> GetLeaderAsync(CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, "v1/status/leader", default, null, ConsulJsonContext.Default.String, agentLocal: true, cancellationToken);
+
+    /// <summary><c>GET /v1/catalog/datacenters</c>: known datacenters, nearest first (needs no ACL, no leader).</summary>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The datacenter names.</returns>
+    public async Task<ConsulResponse<IReadOnlyList<string>>> GetDatacentersAsync(CancellationToken cancellationToken = default) =>
+        As<List<string>, IReadOnlyList<string>>(await SendAsync(HttpMethod.Get, "v1/catalog/datacenters", default, null, ConsulJsonContext.Default.ListString, agentLocal: true, cancellationToken).ConfigureAwait(false));
+
+    /// <summary><c>GET /v1/catalog/services</c>: service name → tags (blocking; filtered by ACLs).</summary>
+    /// <param name="query">Datacenter, index/wait, filter (ignored by Consul 1.8 on this endpoint).</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>Service names with their tags.</returns>
+    public async Task<ConsulResponse<IReadOnlyDictionary<string, List<string>>>> GetServicesAsync(ConsulQuery query = default, CancellationToken cancellationToken = default) =>
+        As<Dictionary<string, List<string>>, IReadOnlyDictionary<string, List<string>>>(await SendAsync(HttpMethod.Get, "v1/catalog/services", query, null, ConsulJsonContext.Default.DictionaryStringListString, agentLocal: false, cancellationToken).ConfigureAwait(false));
+
+    /// <summary><c>GET /v1/health/service/&lt;name&gt;</c>: all instances of a service with their checks (blocking).</summary>
+    /// <param name="service">Service name.</param>
+    /// <param name="passingOnly">Adds <c>?passing</c>: only instances whose checks all pass.</param>
+    /// <param name="query">Datacenter, index/wait, filter (e.g. <c>Service.Kind == "mesh-gateway"</c>).</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>Health entries.</returns>
+    public async Task<ConsulResponse<IReadOnlyList<ConsulHealthEntry>>> GetHealthServiceAsync(string service, bool passingOnly = false, ConsulQuery query = default, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(service);
+        return As<List<ConsulHealthEntry>, IReadOnlyList<ConsulHealthEntry>>(await SendAsync(HttpMethod.Get, "v1/health/service/" + Uri.EscapeDataString(service), query, passingOnly ? "passing=true" : null, ConsulJsonContext.Default.ListConsulHealthEntry, agentLocal: false, cancellationToken).ConfigureAwait(false));
+    }
+
+    /// <summary><c>GET /v1/health/connect/&lt;name&gt;</c>: mesh-capable instances (sidecars, native, linked terminating gateways).</summary>
+    /// <param name="service">Destination service name.</param>
+    /// <param name="query">Datacenter, index/wait, filter.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>Health entries.</returns>
+    public async Task<ConsulResponse<IReadOnlyList<ConsulHealthEntry>>> GetHealthConnectAsync(string service, ConsulQuery query = default, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(service);
+        return As<List<ConsulHealthEntry>, IReadOnlyList<ConsulHealthEntry>>(await SendAsync(HttpMethod.Get, "v1/health/connect/" + Uri.EscapeDataString(service), query, null, ConsulJsonContext.Default.ListConsulHealthEntry, agentLocal: false, cancellationToken).ConfigureAwait(false));
+    }
+
+    /// <summary><c>GET /v1/connect/ca/roots</c>: the trust domain and CA roots (blocking; needs no ACL).</summary>
+    /// <param name="query">Datacenter, index/wait.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The roots.</returns>
+    public Task<ConsulResponse<ConsulCaRoots>> GetCaRootsAsync(ConsulQuery query = default, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, "v1/connect/ca/roots", query, null, ConsulJsonContext.Default.ConsulCaRoots, agentLocal: false, cancellationToken);
+
+    /// <summary><c>GET /v1/agent/connect/ca/roots</c>: the agent-cached CA roots (blocking).</summary>
+    /// <param name="query">Index/wait.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The roots.</returns>
+    public Task<ConsulResponse<ConsulCaRoots>> GetAgentCaRootsAsync(ConsulQuery query = default, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, "v1/agent/connect/ca/roots", query, null, ConsulJsonContext.Default.ConsulCaRoots, agentLocal: true, cancellationToken);
+
+    /// <summary><c>GET /v1/agent/connect/ca/leaf/&lt;service&gt;</c>: a leaf certificate for the service (blocking; needs <c>service:write</c>).</summary>
+    /// <param name="service">Service name.</param>
+    /// <param name="query">Index/wait.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The certificate and key.</returns>
+    public Task<ConsulResponse<ConsulLeafCertificate>> GetLeafCertificateAsync(string service, ConsulQuery query = default, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(service);
+        return SendAsync(HttpMethod.Get, "v1/agent/connect/ca/leaf/" + Uri.EscapeDataString(service), query, null, ConsulJsonContext.Default.ConsulLeafCertificate, agentLocal: true, cancellationToken);
+    }
+
+    /// <summary><c>GET /v1/config/proxy-defaults/global</c>.</summary>
+    /// <param name="query">Datacenter, index/wait.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The entry.</returns>
+    /// <exception cref="ConsulNotFoundException">No such entry.</exception>
+    public Task<ConsulResponse<ConsulProxyDefaults>> GetProxyDefaultsAsync(ConsulQuery query = default, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, "v1/config/proxy-defaults/global", query, null, ConsulJsonContext.Default.ConsulProxyDefaults, agentLocal: false, cancellationToken);
+
+    /// <summary><c>GET /v1/config/service-defaults/&lt;name&gt;</c>.</summary>
+    /// <param name="service">Service name.</param>
+    /// <param name="query">Datacenter, index/wait.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The entry.</returns>
+    /// <exception cref="ConsulNotFoundException">No such entry.</exception>
+    public Task<ConsulResponse<ConsulServiceDefaults>> GetServiceDefaultsAsync(string service, ConsulQuery query = default, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(service);
+        return SendAsync(HttpMethod.Get, "v1/config/service-defaults/" + Uri.EscapeDataString(service), query, null, ConsulJsonContext.Default.ConsulServiceDefaults, agentLocal: false, cancellationToken);
+    }
+
+    /// <summary><c>GET /v1/config/service-defaults</c>: every entry of the kind (blocking).</summary>
+    /// <param name="query">Datacenter, index/wait.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The entries.</returns>
+    public async Task<ConsulResponse<IReadOnlyList<ConsulServiceDefaults>>> ListServiceDefaultsAsync(ConsulQuery query = default, CancellationToken cancellationToken = default) =>
+        As<List<ConsulServiceDefaults>, IReadOnlyList<ConsulServiceDefaults>>(await SendAsync(HttpMethod.Get, "v1/config/service-defaults", query, null, ConsulJsonContext.Default.ListConsulServiceDefaults, agentLocal: false, cancellationToken).ConfigureAwait(false));
+
+    /// <summary><c>GET /v1/config/service-resolver/&lt;name&gt;</c>.</summary>
+    /// <param name="service">Service name.</param>
+    /// <param name="query">Datacenter, index/wait.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The entry.</returns>
+    /// <exception cref="ConsulNotFoundException">No such entry.</exception>
+    public Task<ConsulResponse<ConsulServiceResolver>> GetServiceResolverAsync(string service, ConsulQuery query = default, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(service);
+        return SendAsync(HttpMethod.Get, "v1/config/service-resolver/" + Uri.EscapeDataString(service), query, null, ConsulJsonContext.Default.ConsulServiceResolver, agentLocal: false, cancellationToken);
+    }
+
+    /// <summary><c>GET /v1/config/service-resolver</c>: every resolver (blocking; filtered by <c>service:read</c>).</summary>
+    /// <param name="query">Datacenter, index/wait.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The entries.</returns>
+    public async Task<ConsulResponse<IReadOnlyList<ConsulServiceResolver>>> ListServiceResolversAsync(ConsulQuery query = default, CancellationToken cancellationToken = default) =>
+        As<List<ConsulServiceResolver>, IReadOnlyList<ConsulServiceResolver>>(await SendAsync(HttpMethod.Get, "v1/config/service-resolver", query, null, ConsulJsonContext.Default.ListConsulServiceResolver, agentLocal: false, cancellationToken).ConfigureAwait(false));
+
+    /// <summary><c>GET /v1/config/mesh/mesh</c> (Consul ≥ 1.10).</summary>
+    /// <param name="query">Datacenter, index/wait.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The entry.</returns>
+    /// <exception cref="ConsulNotFoundException">No such entry.</exception>
+    public Task<ConsulResponse<ConsulMeshConfigEntry>> GetMeshAsync(ConsulQuery query = default, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, "v1/config/mesh/mesh", query, null, ConsulJsonContext.Default.ConsulMeshConfigEntry, agentLocal: false, cancellationToken);
+
+    /// <summary><c>GET /v1/config/exported-services/&lt;partition&gt;</c> (Consul ≥ 1.13; needs <c>mesh:read</c>).</summary>
+    /// <param name="partition">The partition; <c>default</c> in CE.</param>
+    /// <param name="query">Datacenter, index/wait.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The entry.</returns>
+    /// <exception cref="ConsulNotFoundException">No such entry.</exception>
+    public Task<ConsulResponse<ConsulExportedServices>> GetExportedServicesAsync(string partition = "default", ConsulQuery query = default, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(partition);
+        return SendAsync(HttpMethod.Get, "v1/config/exported-services/" + Uri.EscapeDataString(partition), query, null, ConsulJsonContext.Default.ConsulExportedServices, agentLocal: false, cancellationToken);
+    }
+
+    /// <summary><c>GET /v1/agent/service/&lt;id&gt;</c>: a service registered with this agent (hash-blocking with <see cref="ConsulQuery.Hash"/>).</summary>
+    /// <param name="serviceId">Instance ID.</param>
+    /// <param name="query">Hash/wait.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The service; <see cref="ConsulResponse{T}.ContentHash"/> feeds the next call.</returns>
+    /// <exception cref="ConsulNotFoundException">The agent has no such service.</exception>
+    public Task<ConsulResponse<ConsulService>> GetAgentServiceAsync(string serviceId, ConsulQuery query = default, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(serviceId);
+        return SendAsync(HttpMethod.Get, "v1/agent/service/" + Uri.EscapeDataString(serviceId), query, null, ConsulJsonContext.Default.ConsulService, agentLocal: true, cancellationToken);
+    }
+
+    /// <summary><c>PUT /v1/agent/service/register</c> (needs <c>service:write</c> on the name).</summary>
+    /// <param name="registration">The service.</param>
+    /// <param name="replaceExistingChecks">Adds <c>?replace-existing-checks=true</c>.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>A task that completes when the agent accepted the registration.</returns>
+    public async Task RegisterServiceAsync(ConsulServiceRegistration registration, bool replaceExistingChecks = false, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(registration);
+        byte[] body = JsonSerializer.SerializeToUtf8Bytes(registration, ConsulJsonContext.Default.ConsulServiceRegistration);
+        await SendAsync<JsonElement>(HttpMethod.Put, "v1/agent/service/register", default, replaceExistingChecks ? "replace-existing-checks=true" : null, null, agentLocal: true, body, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary><c>PUT /v1/agent/service/deregister/&lt;id&gt;</c>.</summary>
+    /// <param name="serviceId">Instance ID.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>A task that completes when the agent removed the service.</returns>
+    public async Task DeregisterServiceAsync(string serviceId, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(serviceId);
+        await SendAsync<JsonElement>(HttpMethod.Put, "v1/agent/service/deregister/" + Uri.EscapeDataString(serviceId), default, null, null, agentLocal: true, [], cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _http.Dispose();
+
+    /// <inheritdoc />
+    public override string ToString() => _options.ToString();
+
+    private static ConsulResponse<TOut> As<TIn, TOut>(ConsulResponse<TIn> response)
+        where TIn : TOut =>
+        new(response.Value, response.Index)
+        {
+            KnownLeader = response.KnownLeader,
+            LastContact = response.LastContact,
+            ContentHash = response.ContentHash,
+            ResultsFilteredByAcls = response.ResultsFilteredByAcls,
+            BodyHash = response.BodyHash,
+        };
+
+    private Task<ConsulResponse<T>> SendAsync<T>(HttpMethod method, string path, ConsulQuery query, string? extra, JsonTypeInfo<T> typeInfo, bool agentLocal, CancellationToken cancellationToken) =>
+        SendAsync(method, path, query, extra, typeInfo, agentLocal, null, cancellationToken)!;
+
+    private async Task<ConsulResponse<T?>> SendAsync<T>(HttpMethod method, string path, ConsulQuery query, string? extra, JsonTypeInfo<T>? typeInfo, bool agentLocal, byte[]? body, CancellationToken cancellationToken)
+    {
+        string dc = query.Datacenter ?? (agentLocal ? null : _options.Datacenter) ?? string.Empty;
+        string relative = BuildPath(path, query, extra, dc);
+        string description = method.Method + " /" + relative;
+        TimeSpan wait = query.Wait ?? _options.BlockingWait;
+        TimeSpan timeout = query.IsBlocking ? wait + (wait / 16) + _options.RequestTimeout : _options.RequestTimeout;
+
+        using var timeoutCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeoutCts.CancelAfter(timeout);
+        using var request = new HttpRequestMessage(method, relative);
+        if (_token is not null)
+        {
+            request.Headers.TryAddWithoutValidation("X-Consul-Token", _token);
+        }
+
+        if (body is not null)
+        {
+            request.Content = new ByteArrayContent(body);
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        }
+
+        HttpResponseMessage response;
+        byte[] content;
+        try
+        {
+            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeoutCts.Token).ConfigureAwait(false);
+            content = await response.Content.ReadAsByteArrayAsync(timeoutCts.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (OperationCanceledException ex)
+        {
+            throw new ConsulTransportException($"Consul did not answer {description} within {timeout.TotalSeconds:0.#} s.", description, isTimeout: true, ex);
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new ConsulTransportException($"Consul request {description} to {_options.Address} failed: {ex.Message}", description, isTimeout: false, ex);
+        }
+
+        using (response)
+        {
+            if (!response.IsSuccessStatusCode)
+            {
+                throw CreateStatusException(description, response.StatusCode, content, dc);
+            }
+
+            T? value = default;
+            if (typeInfo is not null)
+            {
+                try
+                {
+                    value = JsonSerializer.Deserialize(content, typeInfo);
+                }
+                catch (JsonException ex)
+                {
+                    throw new ConsulTransportException($"Consul answered {description} with a body that is not the expected JSON: {ex.Message}", description, isTimeout: false, ex);
+                }
+
+                if (value is null)
+                {
+                    throw new ConsulTransportException($"Consul answered {description} with a JSON null.", description, isTimeout: false, null);
+                }
+            }
+
+            return new ConsulResponse<T?>(value, ParseUInt64(response, "X-Consul-Index"))
+            {
+                KnownLeader = string.Equals(Header(response, "X-Consul-KnownLeader"), "true", StringComparison.OrdinalIgnoreCase),
+                LastContact = TimeSpan.FromMilliseconds(ParseUInt64(response, "X-Consul-LastContact")),
+                ContentHash = Header(response, "X-Consul-ContentHash"),
+                ResultsFilteredByAcls = string.Equals(Header(response, "X-Consul-Results-Filtered-By-ACLs"), "true", StringComparison.OrdinalIgnoreCase),
+                BodyHash = Fnv1a(content),
+            };
+        }
+    }
+
+    private string BuildPath(string path, ConsulQuery query, string? extra, string dc)
+    {
+        var sb = new StringBuilder(path);
+        char sep = '?';
+        void Add(string name, string? value)
+        {
+            if (!string.IsNullOrEmpty(value))
+            {
+                sb.Append(sep).Append(name).Append('=').Append(Uri.EscapeDataString(value));
+                sep = '&';
+            }
+        }
+
+        Add("dc", dc);
+        Add("ns", _options.Namespace);
+        Add("partition", _options.Partition);
+        if (query.Index > 0)
+        {
+            Add("index", query.Index.ToString(CultureInfo.InvariantCulture));
+        }
+
+        if (query.Hash is not null)
+        {
+            Add("hash", query.Hash);
+        }
+
+        if (query.IsBlocking)
+        {
+            Add("wait", GoDuration.Format(query.Wait ?? _options.BlockingWait));
+        }
+
+        Add("filter", query.Filter);
+        if (extra is not null)
+        {
+            sb.Append(sep).Append(extra);
+        }
+
+        return sb.ToString();
+    }
+
+    private static ConsulException CreateStatusException(string description, HttpStatusCode status, byte[] content, string dc)
+    {
+        string body = Encoding.UTF8.GetString(content, 0, Math.Min(content.Length, MaxErrorBodyChars)).Trim();
+        return status switch
+        {
+            HttpStatusCode.Forbidden when body.Contains("ACL not found", StringComparison.OrdinalIgnoreCase) => new ConsulAclNotFoundException(description, body),
+            HttpStatusCode.Forbidden when body.Contains("Permission denied", StringComparison.OrdinalIgnoreCase) => new ConsulPermissionDeniedException(description, body),
+            HttpStatusCode.NotFound => new ConsulNotFoundException(description, body),
+            HttpStatusCode.InternalServerError when body.Contains("No path to datacenter", StringComparison.OrdinalIgnoreCase) =>
+                new ConsulNoPathToDatacenterException(description, dc.Length == 0 ? null : dc, body),
+            _ => new ConsulHttpException(description, status, body),
+        };
+    }
+
+    private static string? Header(HttpResponseMessage response, string name) =>
+        response.Headers.TryGetValues(name, out IEnumerable<string>? values) ? values.FirstOrDefault() : null;
+
+    private static ulong ParseUInt64(HttpResponseMessage response, string name) =>
+        ulong.TryParse(Header(response, name), NumberStyles.None, CultureInfo.InvariantCulture, out ulong value) ? value : 0;
+
+    private static ulong Fnv1a(ReadOnlySpan<byte> data)
+    {
+        ulong hash = 14695981039346656037UL;
+        foreach (byte b in data)
+        {
+            hash = (hash ^ b) * 1099511628211UL;
+        }
+
+        return hash;
+    }
+
+    private static string? ResolveToken(ConsulClientOptions options)
+    {
+        if (!string.IsNullOrEmpty(options.Token))
+        {
+            return options.Token.Trim();
+        }
+
+        if (!string.IsNullOrEmpty(options.TokenFile))
+        {
+            string fromFile = File.ReadAllText(options.TokenFile).Trim();
+            if (fromFile.Length == 0)
+            {
+                throw new ArgumentException($"The Consul token file '{options.TokenFile}' is empty.", nameof(options));
+            }
+
+            return fromFile;
+        }
+
+        string? env = Environment.GetEnvironmentVariable(ConsulClientOptions.TokenEnvironmentVariable);
+        return string.IsNullOrWhiteSpace(env) ? null : env.Trim();
+    }
+
+    private static SocketsHttpHandler CreateHandler(string? caFile)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+            ConnectTimeout = TimeSpan.FromSeconds(10),
+            UseProxy = false,
+        };
+        if (caFile is not null)
+        {
+            var roots = new X509Certificate2Collection();
+            roots.ImportFromPemFile(caFile);
+            if (roots.Count == 0)
+            {
+                throw new ArgumentException($"The Consul CA file '{caFile}' holds no PEM certificate.", nameof(caFile));
+            }
+
+            handler.SslOptions = new SslClientAuthenticationOptions
+            {
+                RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+                {
+                    if (certificate is null || (errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
+                    {
+                        return false;
+                    }
+
+                    using var chain = new X509Chain();
+                    chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+                    chain.ChainPolicy.CustomTrustStore.AddRange(roots);
+                    chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                    return chain.Build(certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
+                },
+            };
+        }
+
+        return handler;
+    }
+}

@@ -1,0 +1,32 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace MeshGateway.Consul;
+
+/// <summary>
+/// Source-generated (AOT-safe) JSON metadata for every DTO the client reads or writes. Property names match
+/// case-insensitively because Consul's casing varies (tagged addresses are documented lower-case but sent PascalCase).
+/// </summary>
+[JsonSourceGenerationOptions(
+    PropertyNameCaseInsensitive = true,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    ReadCommentHandling = JsonCommentHandling.Skip,
+    AllowTrailingCommas = true)]
+[JsonSerializable(typeof(List<ConsulHealthEntry>))]
+[JsonSerializable(typeof(ConsulCaRoots))]
+[JsonSerializable(typeof(ConsulLeafCertificate))]
+[JsonSerializable(typeof(ConsulAgentSelf))]
+[JsonSerializable(typeof(ConsulService))]
+[JsonSerializable(typeof(List<string>))]
+[JsonSerializable(typeof(Dictionary<string, List<string>>))]
+[JsonSerializable(typeof(ConsulProxyDefaults))]
+[JsonSerializable(typeof(ConsulServiceDefaults))]
+[JsonSerializable(typeof(List<ConsulServiceDefaults>))]
+[JsonSerializable(typeof(ConsulServiceResolver))]
+[JsonSerializable(typeof(List<ConsulServiceResolver>))]
+[JsonSerializable(typeof(ConsulMeshConfigEntry))]
+[JsonSerializable(typeof(ConsulExportedServices))]
+[JsonSerializable(typeof(ConsulServiceRegistration))]
+[JsonSerializable(typeof(JsonElement))]
+[JsonSerializable(typeof(string))]
+internal sealed partial class ConsulJsonContext : JsonSerializerContext;

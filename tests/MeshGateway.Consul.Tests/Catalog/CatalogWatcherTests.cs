@@ -1,0 +1,144 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using MeshGateway.Consul.Tests.Fixtures;
+using Xunit.Abstractions;
+
+namespace MeshGateway.Consul.Tests.Catalog;
+
+[Collection("consul-dc1")]
+public sealed class CatalogWatcherTests(SingleDatacenterFixture fixture, ITestOutputHelper output)
+{
+    [Fact]
+    public async Task View_ServiceRegisteredMadeCriticalWarnedAndDeregistered_FollowsTheAgent()
+    {
+        using ConsulClient client = fixture.Agent.CreateClient();
+        await using var watcher = new ConsulCatalogWatcher(client, new ConsulCatalogWatcherOptions());
+        await watcher.StartAsync();
+        ConsulCatalogView first = await watcher.WaitForFirstViewAsync(TimeSpan.FromSeconds(60));
+        string name = "api-" + Guid.NewGuid().ToString("N")[..8];
+        string id = name + "-1";
+
+        long t0 = Stopwatch.GetTimestamp();
+        await ViewWaiter.RegisterNativeAsync(client, name, id, 7001, weights: new ConsulWeights { Passing = 5, Warning = 2 }, meta: new Dictionary<string, string> { ["version"] = "v1" });
+        var (added, addLatency) = await ViewWaiter.WaitForAsync(watcher, v => v.Services.ContainsKey(name), "the new service", since: t0);
+
+        t0 = Stopwatch.GetTimestamp();
+        await fixture.Agent.PutJsonAsync($"/v1/agent/check/warn/ttl-{id}", string.Empty);
+        var (warned, warnLatency) = await ViewWaiter.WaitForAsync(watcher, v => v.Services.TryGetValue(name, out var s) && s.Instances[0].Status == ConsulHealthStatus.Warning, "the warning", since: t0);
+
+        t0 = Stopwatch.GetTimestamp();
+        await fixture.Agent.PutJsonAsync($"/v1/agent/check/fail/ttl-{id}", string.Empty);
+        var (failed, failLatency) = await ViewWaiter.WaitForAsync(watcher, v => v.Services.TryGetValue(name, out var s) && !s.Instances[0].Healthy, "the critical instance", since: t0);
+
+        t0 = Stopwatch.GetTimestamp();
+        await client.DeregisterServiceAsync(id);
+        var (removed, removeLatency) = await ViewWaiter.WaitForAsync(watcher, v => !v.Services.ContainsKey(name), "the removal", since: t0);
+
+        output.WriteLine($"catalog change → published view (default options): register {addLatency.TotalMilliseconds:0} ms, warning {warnLatency.TotalMilliseconds:0} ms, critical {failLatency.TotalMilliseconds:0} ms, deregister {removeLatency.TotalMilliseconds:0} ms");
+        Assert.Equal("dc1", first.Datacenter);
+        Assert.Equal(["dc1"], first.Datacenters.ToArray());
+        Assert.EndsWith(".consul", first.TrustDomain);
+        ConsulEndpoint instance = Assert.Single(added.Services[name].Instances);
+        Assert.Equal(("127.0.0.1", 7001, true, 5, ConsulHealthStatus.Passing), (instance.Address, instance.Port, instance.Healthy, instance.Weight, instance.Status));
+        Assert.Equal(id, instance.ServiceId);
+        Assert.Equal(fixture.Agent.NodeName, instance.Node);
+        Assert.Equal("v1", instance.Meta["version"]);
+        Assert.Equal((true, 2), (warned.Services[name].Instances[0].Healthy, warned.Services[name].Instances[0].Weight));
+        Assert.Equal(ConsulHealthStatus.Critical, failed.Services[name].Instances[0].Status);
+        Assert.DoesNotContain(name, removed.Services.Keys);
+    }
+
+    [Fact]
+    public async Task View_ServiceWithoutConnect_IsLeftOut()
+    {
+        using ConsulClient client = fixture.Agent.CreateClient();
+        string plain = "plain-" + Guid.NewGuid().ToString("N")[..8];
+        string native = "native-" + Guid.NewGuid().ToString("N")[..8];
+        await client.RegisterServiceAsync(new ConsulServiceRegistration { ID = plain, Name = plain, Port = 7100, Address = "127.0.0.1" });
+        await ViewWaiter.RegisterNativeAsync(client, native, native, 7101);
+        await using var watcher = new ConsulCatalogWatcher(client, ViewWaiter.FastOptions());
+        await watcher.StartAsync();
+
+        ConsulCatalogView view = await watcher.WaitForFirstViewAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Contains(native, view.Services.Keys);
+        Assert.DoesNotContain(plain, view.Services.Keys);
+        Assert.DoesNotContain("consul", view.Services.Keys);
+        await client.DeregisterServiceAsync(plain);
+        await client.DeregisterServiceAsync(native);
+    }
+
+    [Fact]
+    public async Task View_ServiceResolverWritten_CarriesSubsetsDefaultSubsetAndTimeout()
+    {
+        using ConsulClient client = fixture.Agent.CreateClient();
+        string name = "res-" + Guid.NewGuid().ToString("N")[..8];
+        await ViewWaiter.RegisterNativeAsync(client, name, name + "-1", 7201, meta: new Dictionary<string, string> { ["version"] = "v2" });
+        await using var watcher = new ConsulCatalogWatcher(client, ViewWaiter.FastOptions());
+        await watcher.StartAsync();
+        await watcher.WaitForFirstViewAsync(TimeSpan.FromSeconds(60));
+
+        long t0 = Stopwatch.GetTimestamp();
+        await fixture.Agent.PutJsonAsync("/v1/config", $$$"""
+            {"Kind": "service-resolver", "Name": "{{{name}}}", "DefaultSubset": "v1", "ConnectTimeout": "3s",
+             "Subsets": {"v1": {"Filter": "Service.Meta.version == v1"}, "v2": {"Filter": "Service.Meta.version == v2", "OnlyPassing": true} } }
+            """);
+        var (view, latency) = await ViewWaiter.WaitForAsync(watcher, v => v.Services.TryGetValue(name, out var s) && s.Resolver is not null, "the resolver", since: t0);
+        output.WriteLine($"service-resolver write → published view: {latency.TotalMilliseconds:0} ms");
+
+        ConsulResolverView resolver = view.Services[name].Resolver!;
+        Assert.Equal("v1", resolver.DefaultSubset);
+        Assert.Equal(TimeSpan.FromSeconds(3), resolver.ConnectTimeout);
+        Assert.Equal(new ConsulSubsetView("Service.Meta.version == v2", true), resolver.Subsets["v2"]);
+        Assert.Equal(new ConsulSubsetView("Service.Meta.version == v1", false), resolver.Subsets["v1"]);
+        await client.DeregisterServiceAsync(name + "-1");
+    }
+
+    [Fact]
+    public async Task WaitForFirstViewAsync_AgentUnreachable_TimesOutNamingWhatIsMissing()
+    {
+        int port;
+        using (var listener = new TcpListener(IPAddress.Loopback, 0))
+        {
+            listener.Start();
+            port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        }
+
+        using var client = new ConsulClient(new ConsulClientOptions { Address = new Uri($"http://127.0.0.1:{port}") });
+        await using var watcher = new ConsulCatalogWatcher(client, ViewWaiter.FastOptions("dc1"));
+        await watcher.StartAsync();
+
+        TimeoutException error = await Assert.ThrowsAsync<TimeoutException>(() => watcher.WaitForFirstViewAsync(TimeSpan.FromSeconds(2)));
+
+        Assert.Contains("trust domain", error.Message);
+        Assert.Null(watcher.Current);
+        Assert.True(watcher.ErrorCount > 0);
+    }
+
+    [Fact]
+    public async Task View_SequentialRegistrations_LatencySamples()
+    {
+        using ConsulClient client = fixture.Agent.CreateClient();
+        await using var watcher = new ConsulCatalogWatcher(client, new ConsulCatalogWatcherOptions());
+        await watcher.StartAsync();
+        await watcher.WaitForFirstViewAsync(TimeSpan.FromSeconds(60));
+        string prefix = "lat-" + Guid.NewGuid().ToString("N")[..6] + "-";
+        var samples = new List<double>();
+
+        for (int i = 0; i < 6; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            await ViewWaiter.RegisterNativeAsync(client, prefix + i, prefix + i, 7500 + i);
+            var (_, latency) = await ViewWaiter.WaitForAsync(watcher, v => v.Services.ContainsKey(prefix + i), "registration " + i, since: t0);
+            samples.Add(latency.TotalMilliseconds);
+        }
+
+        output.WriteLine($"back-to-back registrations → view (ms, token bucket burst 2, refill 1/s): {string.Join(", ", samples.Select(s => s.ToString("0", System.Globalization.CultureInfo.InvariantCulture)))}");
+        Assert.All(samples, s => Assert.True(s < 30_000));
+        for (int i = 0; i < 6; i++)
+        {
+            await client.DeregisterServiceAsync(prefix + i);
+        }
+    }
+}

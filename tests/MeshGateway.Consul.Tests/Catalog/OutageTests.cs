@@ -1,0 +1,43 @@
+using System.Diagnostics;
+using MeshGateway.Consul.Tests.Fixtures;
+using Xunit.Abstractions;
+
+namespace MeshGateway.Consul.Tests.Catalog;
+
+/// <summary>Stops and restarts its own agent, so it shares no fixture.</summary>
+public sealed class OutageTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task View_AgentStoppedAndRestarted_KeepsLastViewThenRecovers()
+    {
+        await using ConsulAgent agent = await ConsulAgent.StartAsync(new ConsulAgentSettings("dc1"));
+        await ConsulWait.TrustDomainAsync(agent);
+        using ConsulClient client = agent.CreateClient();
+        await ViewWaiter.RegisterNativeAsync(client, "before", "before-1", 7401);
+        await using var watcher = new ConsulCatalogWatcher(client, ViewWaiter.FastOptions());
+        await watcher.StartAsync();
+        var (beforeView, _) = await ViewWaiter.WaitForAsync(watcher, v => v.Services.ContainsKey("before"), "the first service");
+        ViewWaiter.Drain(watcher);
+        long published = watcher.PublishedCount;
+        long errors = watcher.ErrorCount;
+
+        await agent.StopAsync();
+        await ConsulWait.UntilAsync(() => Task.FromResult(watcher.ErrorCount >= errors + 5), "the watches to notice the outage");
+
+        Assert.Same(beforeView, watcher.Current);
+        Assert.Equal(published, watcher.PublishedCount);
+        Assert.False(watcher.Views.TryRead(out _));
+
+        long t0 = Stopwatch.GetTimestamp();
+        await agent.RestartAsync(); // same data dir: Raft state and local registrations survive
+        output.WriteLine($"restart until leader: {Stopwatch.GetElapsedTime(t0).TotalMilliseconds:0} ms");
+        await ConsulWait.TrustDomainAsync(agent);
+        output.WriteLine($"restart until CA roots: {Stopwatch.GetElapsedTime(t0).TotalMilliseconds:0} ms");
+        await ViewWaiter.RegisterNativeAsync(client, "after", "after-1", 7402);
+        var (afterView, latency) = await ViewWaiter.WaitForAsync(watcher, v => v.Services.ContainsKey("after"), "the service registered after the restart", since: t0);
+        output.WriteLine($"agent restart (incl. leader election) → recovered view: {latency.TotalMilliseconds:0} ms; errors during outage: {watcher.ErrorCount - errors}");
+
+        Assert.Contains("before", afterView.Services.Keys); // the agent restored its own registrations from its data dir
+        Assert.Equal(beforeView.TrustDomain, afterView.TrustDomain);
+    }
+}

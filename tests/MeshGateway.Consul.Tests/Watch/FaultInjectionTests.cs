@@ -1,0 +1,108 @@
+using System.Net;
+using MeshGateway.Consul.Tests.Fixtures;
+
+namespace MeshGateway.Consul.Tests.Watch;
+
+/// <summary>A handler in front of the real agent that can fail requests with 5xx or rewrite <c>X-Consul-Index</c>.</summary>
+internal sealed class FaultInjectingHandler() : DelegatingHandler(new SocketsHttpHandler())
+{
+    private int _failNext;
+    private long _rewriteIndexOnce = -1;
+
+    public List<string> Requests { get; } = [];
+
+    public void FailNext(int count) => Volatile.Write(ref _failNext, count);
+
+    public void RewriteNextIndex(ulong index) => Interlocked.Exchange(ref _rewriteIndexOnce, (long)index);
+
+    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        lock (Requests)
+        {
+            Requests.Add(request.RequestUri!.PathAndQuery);
+        }
+
+        if (Interlocked.Decrement(ref _failNext) >= 0)
+        {
+            return new HttpResponseMessage(HttpStatusCode.ServiceUnavailable) { Content = new StringContent("injected: no leader") };
+        }
+
+        HttpResponseMessage response = await base.SendAsync(request, cancellationToken);
+        long rewrite = Interlocked.Exchange(ref _rewriteIndexOnce, -1);
+        if (rewrite >= 0)
+        {
+            response.Headers.Remove("X-Consul-Index");
+            response.Headers.Add("X-Consul-Index", rewrite.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        return response;
+    }
+}
+
+[Collection("consul-dc1")]
+public sealed class FaultInjectionTests(SingleDatacenterFixture fixture)
+{
+    [Fact]
+    public async Task BlockingQuery_RealAgentBehindFaults_ResetsOnIndexDropAndRecoversFrom5xx()
+    {
+        using var faults = new FaultInjectingHandler();
+        using ConsulClient client = fixture.Agent.CreateClient(handler: faults);
+        using ConsulClient direct = fixture.Agent.CreateClient();
+        var options = new BlockingQueryOptions { Wait = TimeSpan.FromSeconds(30), RateLimitInterval = TimeSpan.FromMilliseconds(50), ErrorBackoffBase = TimeSpan.FromMilliseconds(50), ErrorBackoffMax = TimeSpan.FromMilliseconds(400) };
+        var query = new BlockingQuery<IReadOnlyDictionary<string, List<string>>>((q, ct) => client.GetServicesAsync(q, ct), options);
+        var errors = new List<Exception>();
+        query.ErrorObserved = (ex, _) =>
+        {
+            lock (errors)
+            {
+                errors.Add(ex);
+            }
+        };
+        var results = System.Threading.Channels.Channel.CreateUnbounded<IReadOnlyDictionary<string, List<string>>>();
+        using var cts = new CancellationTokenSource();
+        Task run = query.RunAsync((r, _) =>
+        {
+            results.Writer.TryWrite(r.Value);
+            return ValueTask.CompletedTask;
+        }, cts.Token);
+        await results.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+        string a = "fi-a-" + Guid.NewGuid().ToString("N")[..6];
+        string b = "fi-b-" + Guid.NewGuid().ToString("N")[..6];
+        string c = "fi-c-" + Guid.NewGuid().ToString("N")[..6];
+
+        // 1. The next answer (to the blocking request already in flight) claims index 1, below the last one:
+        //    the loop must restart without an index.
+        int before = faults.Requests.Count;
+        faults.RewriteNextIndex(1);
+        await direct.RegisterServiceAsync(new ConsulServiceRegistration { ID = a, Name = a, Port = 1 });
+        await ReadUntilAsync(results, r => r.ContainsKey(a));
+        await ConsulWait.UntilAsync(() => Task.FromResult(faults.Requests.Count >= before + 1), "the request after the index drop");
+        string afterDrop = faults.Requests[before];
+
+        // 2. The three requests after the next answer get 5xx: the loop backs off, reports them, and picks up a later change.
+        faults.FailNext(3);
+        await direct.RegisterServiceAsync(new ConsulServiceRegistration { ID = b, Name = b, Port = 1 }); // wakes the request in flight
+        await ReadUntilAsync(results, r => r.ContainsKey(b));
+        await ConsulWait.UntilAsync(() => Task.FromResult(query.ErrorCount >= 3), "three injected failures");
+        await direct.RegisterServiceAsync(new ConsulServiceRegistration { ID = c, Name = c, Port = 1 });
+        await ReadUntilAsync(results, r => r.ContainsKey(c));
+
+        await cts.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal("/v1/catalog/services", afterDrop);
+        Assert.Equal(3, errors.Count);
+        Assert.Equal(3, query.ErrorCount);
+        Assert.All(errors, e => Assert.Equal(HttpStatusCode.ServiceUnavailable, Assert.IsType<ConsulHttpException>(e).StatusCode));
+        await direct.DeregisterServiceAsync(a);
+        await direct.DeregisterServiceAsync(b);
+        await direct.DeregisterServiceAsync(c);
+    }
+
+    private static async Task ReadUntilAsync(System.Threading.Channels.Channel<IReadOnlyDictionary<string, List<string>>> results, Func<IReadOnlyDictionary<string, List<string>>, bool> predicate)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (!predicate(await results.Reader.ReadAsync(timeout.Token)))
+        {
+        }
+    }
+}
