@@ -61,6 +61,30 @@ public static class MeshGatewayBuilderExtensions
     }
 
     /// <summary>
+    /// Routes from Consul's catalog: the gateway watches its datacenter's Connect services and the other datacenters'
+    /// mesh gateways with blocking queries, routes each local service's SNI to its instances and each remote
+    /// datacenter's wildcard SNI to that datacenter's gateways, and (unless <see cref="MeshGatewayConsulOptions.Register"/>
+    /// is false) registers itself as a <c>mesh-gateway</c> while it listens. Settings: <see cref="MeshGatewayOptions.Consul"/>.
+    /// The token needs the mesh gateway ACL policy (<c>MeshGatewayAcl</c>; reference §7.1).
+    /// </summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="configure">Sets Consul options in code (after configuration binding); optional.</param>
+    /// <returns>The builder.</returns>
+    public static IMeshGatewayBuilder UseConsulCatalog(this IMeshGatewayBuilder builder, Action<MeshGatewayConsulOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        if (configure is not null)
+        {
+            builder.Services.Configure<MeshGatewayOptions>(o => configure(o.Consul));
+        }
+
+        return builder.UseRouteSource(static sp => new ConsulCatalogRouteSource(
+            sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<MeshGatewayOptions>>(),
+            sp.GetService<Microsoft.Extensions.Logging.ILoggerFactory>() ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance,
+            sp.GetService<TimeProvider>()));
+    }
+
+    /// <summary>
     /// Adds a readiness health check: healthy once every listener is bound and the first routing table arrived,
     /// unhealthy before and while stopping. Added once, however often it is called.
     /// </summary>

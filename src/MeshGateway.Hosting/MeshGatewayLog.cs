@@ -17,6 +17,7 @@ internal static partial class MeshGatewayLog
     public const string GatewayCategory = "MeshGateway.Gateway";
     public const string AccessLogCategory = "MeshGateway.AccessLog";
     public const string RoutesCategory = "MeshGateway.Routes";
+    public const string ConsulCategory = "MeshGateway.Consul";
 
     [LoggerMessage(EventId = 1, EventName = "Listening", Level = LogLevel.Information, Message = "Mesh gateway listening on {Listener} ({EndPoint})")]
     public static partial void Listening(ILogger logger, string listener, IPEndPoint endPoint);
@@ -47,6 +48,24 @@ internal static partial class MeshGatewayLog
 
     [LoggerMessage(EventId = 10, EventName = "ListenFailed", Level = LogLevel.Critical, Message = "Mesh gateway cannot listen on {Listener}: {SocketError}")]
     public static partial void ListenFailed(ILogger logger, string listener, SocketError socketError);
+
+    [LoggerMessage(EventId = 20, EventName = "ConsulPreflight", Level = LogLevel.Information, Message = "Consul agent {Address}: datacenter {Datacenter}, version {Version}, Connect enabled: {ConnectEnabled}, trust domain {TrustDomain}")]
+    public static partial void ConsulPreflight(ILogger logger, string address, string datacenter, string version, bool? connectEnabled, string trustDomain);
+
+    [LoggerMessage(EventId = 21, EventName = "ConsulPreflightProblem", Level = LogLevel.Warning, Message = "Consul preflight: {Check}: {Problem}")]
+    public static partial void ConsulPreflightProblem(ILogger logger, string check, string problem);
+
+    [LoggerMessage(EventId = 22, EventName = "ConsulWatchError", Level = LogLevel.Warning, Message = "Consul {What} failed (retrying with back-off; routes stay as they are): {Error}")]
+    public static partial void ConsulWatchError(ILogger logger, string what, string error);
+
+    [LoggerMessage(EventId = 23, EventName = "ConsulRoutesUpdated", Level = LogLevel.Information, Message = "Routes from Consul ({Datacenter}): {Routes} routes for {Services} services and {RemoteDatacenters} remote datacenters; left out: {SkippedHostnames} host-name endpoints, {SkippedSubsets} resolver subsets")]
+    public static partial void ConsulRoutesUpdated(ILogger logger, string datacenter, int routes, int services, int remoteDatacenters, int skippedHostnames, int skippedSubsets);
+
+    [LoggerMessage(EventId = 24, EventName = "ConsulRegistered", Level = LogLevel.Information, Message = "Registered mesh gateway {ServiceId} at {Address}:{Port} with the Consul agent")]
+    public static partial void ConsulRegistered(ILogger logger, string serviceId, string address, int port);
+
+    [LoggerMessage(EventId = 25, EventName = "ConsulDeregistered", Level = LogLevel.Information, Message = "Deregistered mesh gateway {ServiceId} from the Consul agent")]
+    public static partial void ConsulDeregistered(ILogger logger, string serviceId);
 }
 
 /// <summary>Maps Core's <see cref="GatewayObserver"/> events to <see cref="MeshGatewayLog"/>.</summary>

@@ -98,7 +98,7 @@ public sealed class MeshGatewayOptions
     [ValidateEnumeratedItems]
     public IList<MeshGatewayRouteOptions> Routes { get; } = new List<MeshGatewayRouteOptions>();
 
-    /// <summary>How to reach Consul and how to register the gateway (used by the Consul route source).</summary>
+    /// <summary>How to reach Consul and how to register the gateway (used by the Consul route source, <c>UseConsulCatalog</c>).</summary>
     [ValidateObjectMembers]
     public MeshGatewayConsulOptions Consul { get; } = new();
 }
@@ -141,6 +141,9 @@ public sealed class MeshGatewayConsulOptions
 
     /// <summary>Register the gateway with the agent at start and deregister it at stop. Default <see langword="true"/>.</summary>
     public bool Register { get; set; } = true;
+
+    /// <summary>Gather and log preflight facts (agent version, datacenter, Connect enabled, permission probes) at start. Default <see langword="true"/>.</summary>
+    public bool Preflight { get; set; } = true;
 
     /// <summary>The gateway's service name. Default <c>mesh-gateway</c>.</summary>
     [Required]

@@ -111,14 +111,24 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
         }
 
         Volatile.Write(ref _listeners, listeners);
+        if (_routeSource is IMeshGatewayRegistration registration)
+        {
+            await registration.RegisterAsync(listeners, cancellationToken).ConfigureAwait(false);
+        }
     }
 
-    /// <summary>Stops accepting, drains for <see cref="MeshGatewayOptions.DrainTimeout"/> (or until <paramref name="cancellationToken"/>), then stops the route source.</summary>
+    /// <summary>Deregisters (Consul), stops accepting, drains for <see cref="MeshGatewayOptions.DrainTimeout"/> (or until <paramref name="cancellationToken"/>), then stops the route source.</summary>
     /// <param name="cancellationToken">The host's shutdown deadline.</param>
     /// <returns>The drain result, or a zero result when the gateway never started.</returns>
     internal async Task<GatewayStopResult> StopAsync(CancellationToken cancellationToken)
     {
         Interlocked.Exchange(ref _stopping, 1);
+        if (_routeSource is IMeshGatewayRegistration registration)
+        {
+            // Deregister first, so Consul stops sending new connections before the listeners close (reference §6).
+            await registration.DeregisterAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         GatewayStopResult result = default;
         if (_listener is { } listener)
         {
