@@ -52,9 +52,9 @@ public sealed class DemoCaller : IHostedService
             Try it:   curl -k --resolve {GatewayHost.DemoServerName}:{gateway.Port}:{gateway.Address} https://{GatewayHost.DemoServerName}:{gateway.Port}/
             Routes:   --MeshGateway:RoutesFile=routes.json   ({"{"}"routes":[{"{"}"sni":"...","endpoints":["10.0.0.7:20000"]{"}"}]{"}"}, reloaded on change)
                       or MeshGateway:Routes in appsettings.json (see appsettings.example.json)
-            Consul:   settings live under MeshGateway:Consul (Address, Token or TokenFile, Datacenter, ServiceName, Meta);
-                      the token needs the mesh-gateway ACL policy (README: "How to use Consul"). The Consul route
-                      source plugs in through IMeshGatewayBuilder.UseRouteSource until UseConsulCatalog ships.
+            Consul:   --MeshGateway:Consul:Address=http://127.0.0.1:8500 --MeshGateway:Address=<this host's LAN IP>
+                      (+ Consul:TokenFile or CONSUL_HTTP_TOKEN-style MeshGateway__Consul__Token, Consul:Datacenter):
+                      routes from the catalog, registers as mesh-gateway. The token needs the mesh-gateway ACL policy.
             Listen:   --MeshGateway:Address=0.0.0.0 --MeshGateway:Port=8443 (WanAddress, BindTaggedAddresses, BindAddresses:<name>)
             """);
     }

@@ -8,8 +8,8 @@ using Microsoft.Extensions.Hosting;
 namespace GatewaySample;
 
 /// <summary>
-/// Builds the gateway host. With no route source configured (no <c>MeshGateway:RoutesFile</c>, no
-/// <c>MeshGateway:Routes</c>) it runs the embedded demo: a TLS demo backend on loopback, a static route to it, and one
+/// Builds the gateway host. With a <c>MeshGateway:Consul</c> section it routes from Consul's catalog and registers
+/// itself; with <c>MeshGateway:RoutesFile</c> or <c>MeshGateway:Routes</c> it routes statically. With none of them it runs the embedded demo: a TLS demo backend on loopback, a static route to it, and one
 /// call through the gateway at start so something visible happens. Otherwise it is a production gateway configured
 /// from appsettings.json, <c>MeshGateway__*</c> environment variables and <c>--MeshGateway:*</c> arguments.
 /// </summary>
@@ -22,10 +22,15 @@ public static class GatewayHost
     {
         HostApplicationBuilder builder = Host.CreateApplicationBuilder(args);
         IConfigurationSection section = builder.Configuration.GetSection(MeshGatewayOptions.DefaultSectionName);
-        bool embedded = string.IsNullOrEmpty(section["RoutesFile"]) && !section.GetSection("Routes").Exists();
+        bool consul = section.GetSection("Consul").Exists();
+        bool embedded = !consul && string.IsNullOrEmpty(section["RoutesFile"]) && !section.GetSection("Routes").Exists();
 
         IMeshGatewayBuilder gateway = builder.Services.AddMeshGateway().AddReadinessHealthCheck();
-        if (embedded)
+        if (consul)
+        {
+            gateway.UseConsulCatalog();
+        }
+        else if (embedded)
         {
             // Lowest precedence: any configured Address/Port still wins.
             builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource

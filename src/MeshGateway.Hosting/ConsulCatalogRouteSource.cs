@@ -23,6 +23,7 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
     private ConsulCatalogWatcher? _watcher;
     private ConsulGatewayRegistrar? _registrar;
     private Task _pump = Task.CompletedTask;
+    private int _disposed;
 
     public ConsulCatalogRouteSource(IOptions<MeshGatewayOptions> options, ILoggerFactory loggerFactory, TimeProvider? timeProvider, Func<ConsulClientOptions, ConsulClient>? clientFactory = null)
     {
@@ -106,6 +107,12 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
 
     public async ValueTask DisposeAsync()
     {
+        // Once only: StopAsync disposes, then the container does again (ConsulCatalogWatcher.DisposeAsync is not idempotent).
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         if (_registrar is { } registrar)
         {
             await registrar.DisposeAsync().ConfigureAwait(false);
