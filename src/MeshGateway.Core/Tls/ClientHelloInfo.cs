@@ -37,71 +37,115 @@ public struct ClientHelloInfo
     /// </summary>
     public const int MaxAlpnLength = 128;
 
+    // The buffers are only meaningful up to their lengths in _state; the reader resets _state alone (about 40 bytes),
+    // not the whole ~0.6 KB struct, so stale bytes past those lengths are never exposed.
     private HostNameBuffer _serverName;
     private AlpnBuffer _alpn;
     private ExtensionTypeBuffer _extensionTypes;
-    private int _serverNameLength;
-    private int _alpnLength;
-    private int _extensionCount;
+    private State _state;
 
     /// <summary>How many input bytes the ClientHello occupied, record headers included. Forward exactly these (and whatever followed them).</summary>
-    public int BytesConsumed { readonly get; internal set; }
+    public int BytesConsumed
+    {
+        readonly get => _state.BytesConsumed;
+        internal set => _state.BytesConsumed = value;
+    }
 
     /// <summary>Why the input was rejected; <see cref="ClientHelloError.None"/> after <see cref="ClientHelloStatus.Done"/>.</summary>
-    public ClientHelloError Error { readonly get; internal set; }
+    public ClientHelloError Error
+    {
+        readonly get => _state.Error;
+        internal set => _state.Error = value;
+    }
 
     /// <summary>The legacy_record_version of the first record (RFC 8446 §5.1), e.g. 0x0301.</summary>
-    public ushort RecordVersion { readonly get; internal set; }
+    public ushort RecordVersion
+    {
+        readonly get => _state.RecordVersion;
+        internal set => _state.RecordVersion = value;
+    }
 
     /// <summary>The ClientHello's legacy_version (RFC 8446 §4.1.2): 0x0303 for TLS 1.2 and 1.3 clients.</summary>
-    public ushort LegacyVersion { readonly get; internal set; }
+    public ushort LegacyVersion
+    {
+        readonly get => _state.LegacyVersion;
+        internal set => _state.LegacyVersion = value;
+    }
 
     /// <summary>Whether a supported_versions extension (RFC 8446 §4.2.1) was present.</summary>
-    public bool HasSupportedVersions { readonly get; internal set; }
+    public bool HasSupportedVersions
+    {
+        readonly get => _state.HasSupportedVersions;
+        internal set => _state.HasSupportedVersions = value;
+    }
 
     /// <summary>Whether supported_versions offers TLS 1.3 (0x0304).</summary>
-    public bool OffersTls13 { readonly get; internal set; }
+    public bool OffersTls13
+    {
+        readonly get => _state.OffersTls13;
+        internal set => _state.OffersTls13 = value;
+    }
 
     /// <summary>
     /// The highest version in supported_versions, GREASE values (RFC 8701) excluded; 0 when the extension is absent
     /// (the client then speaks at most <see cref="LegacyVersion"/>).
     /// </summary>
-    public ushort MaxSupportedVersion { readonly get; internal set; }
+    public ushort MaxSupportedVersion
+    {
+        readonly get => _state.MaxSupportedVersion;
+        internal set => _state.MaxSupportedVersion = value;
+    }
 
     /// <summary>
     /// Whether an encrypted_client_hello extension (0xfe0d) is present. The <see cref="ServerName"/> is then the outer,
     /// public name, not the name the client wants to reach.
     /// </summary>
-    public bool HasEncryptedClientHello { readonly get; internal set; }
+    public bool HasEncryptedClientHello
+    {
+        readonly get => _state.HasEncryptedClientHello;
+        internal set => _state.HasEncryptedClientHello = value;
+    }
 
     /// <summary>The number of entries in cipher_suites, GREASE values included.</summary>
-    public int CipherSuiteCount { readonly get; internal set; }
+    public int CipherSuiteCount
+    {
+        readonly get => _state.CipherSuiteCount;
+        internal set => _state.CipherSuiteCount = value;
+    }
 
     /// <summary>Whether the hello carried a server_name extension with a host_name.</summary>
-    public readonly bool HasServerName => _serverNameLength > 0;
+    public readonly bool HasServerName => _state.ServerNameLength > 0;
 
     /// <summary>Whether the host_name ends with a dot. RFC 6066 §3 forbids it; it is reported, never stripped.</summary>
-    public readonly bool ServerNameEndsWithDot => _serverNameLength > 0 && _serverName[_serverNameLength - 1] == (byte)'.';
+    public readonly bool ServerNameEndsWithDot => _state.ServerNameLength > 0 && _serverName[_state.ServerNameLength - 1] == (byte)'.';
 
     /// <summary>The host_name bytes exactly as sent (ASCII). Empty when <see cref="HasServerName"/> is false.</summary>
     [UnscopedRef]
-    public readonly ReadOnlySpan<byte> ServerName => ((ReadOnlySpan<byte>)_serverName)[.._serverNameLength];
+    public readonly ReadOnlySpan<byte> ServerName => ((ReadOnlySpan<byte>)_serverName)[.._state.ServerNameLength];
 
     /// <summary>Whether the hello carried an application_layer_protocol_negotiation extension (RFC 7301).</summary>
-    public bool HasAlpn { readonly get; internal set; }
+    public bool HasAlpn
+    {
+        readonly get => _state.HasAlpn;
+        internal set => _state.HasAlpn = value;
+    }
 
     /// <summary>
     /// Whether the ALPN list was longer than <see cref="MaxAlpnLength"/>: <see cref="AlpnProtocolsRaw"/> then holds only the
     /// leading protocols that fit whole. The full list was still validated.
     /// </summary>
-    public bool AlpnTruncated { readonly get; internal set; }
+    public bool AlpnTruncated
+    {
+        readonly get => _state.AlpnTruncated;
+        internal set => _state.AlpnTruncated = value;
+    }
 
     /// <summary>
     /// The ALPN protocol_name_list as sent, without its 2-byte length: each protocol is a 1-byte length and that many
     /// bytes (RFC 7301 §3.1). Empty when <see cref="HasAlpn"/> is false. See <see cref="AlpnTruncated"/>.
     /// </summary>
     [UnscopedRef]
-    public readonly ReadOnlySpan<byte> AlpnProtocolsRaw => ((ReadOnlySpan<byte>)_alpn)[.._alpnLength];
+    public readonly ReadOnlySpan<byte> AlpnProtocolsRaw => ((ReadOnlySpan<byte>)_alpn)[.._state.AlpnLength];
 
     /// <summary>The ALPN protocols in the client's order of preference, each as raw bytes (e.g. "h2", "http/1.1").</summary>
     /// <example><code>foreach (ReadOnlySpan&lt;byte&gt; protocol in hello.AlpnProtocols) { ... }</code></example>
@@ -109,11 +153,11 @@ public struct ClientHelloInfo
     public readonly AlpnProtocolEnumerator AlpnProtocols => new(AlpnProtocolsRaw);
 
     /// <summary>The number of extensions in the hello (at most <see cref="MaxExtensions"/>).</summary>
-    public readonly int ExtensionCount => _extensionCount;
+    public readonly int ExtensionCount => _state.ExtensionCount;
 
     /// <summary>The extension types in the order sent, GREASE values included: enough for JA3/JA4-style fingerprints.</summary>
     [UnscopedRef]
-    public readonly ReadOnlySpan<ushort> ExtensionTypes => ((ReadOnlySpan<ushort>)_extensionTypes)[.._extensionCount];
+    public readonly ReadOnlySpan<ushort> ExtensionTypes => ((ReadOnlySpan<ushort>)_extensionTypes)[.._state.ExtensionCount];
 
     /// <summary>Copies the host_name into <paramref name="destination"/> with ASCII letters lower-cased, without allocating.</summary>
     /// <param name="destination">Receives the name; <see cref="MaxHostNameLength"/> bytes always suffice.</param>
@@ -130,32 +174,53 @@ public struct ClientHelloInfo
         return written;
     }
 
-    internal void SetServerName(ReadOnlySpan<byte> name)
-    {
-        name.CopyTo(_serverName);
-        _serverNameLength = name.Length;
-    }
-
     /// <summary>The whole inline host_name buffer, for the reader to fill before <see cref="SetServerNameLength"/>.</summary>
     [UnscopedRef]
     internal Span<byte> ServerNameBuffer => _serverName;
 
-    internal void SetServerNameLength(int length) => _serverNameLength = length;
+    internal void SetServerNameLength(int length) => _state.ServerNameLength = length;
 
     /// <summary>The whole inline ALPN buffer, for the reader to fill before <see cref="SetAlpnLength"/>.</summary>
     [UnscopedRef]
     internal Span<byte> AlpnBufferSpan => _alpn;
 
-    internal void SetAlpnLength(int length) => _alpnLength = length;
+    internal void SetAlpnLength(int length) => _state.AlpnLength = length;
 
     /// <summary>Records the next extension type; the caller has checked <see cref="ExtensionCount"/> &lt; <see cref="MaxExtensions"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void AddExtensionType(ushort type)
     {
-        int count = _extensionCount;
-        _extensionTypes[count] = type;
-        _extensionCount = count + 1;
+        int count = _state.ExtensionCount;
+        Unsafe.Add(ref _extensionTypes[0], count) = type;
+        _state.ExtensionCount = count + 1;
     }
+
+    /// <summary>Bit per extension type below 64 seen so far (reader scratch, kept here so the walk keeps its registers for the walk).</summary>
+    [UnscopedRef]
+    internal ref ulong SeenLowTypes => ref _state.SeenLowTypes;
+
+    /// <summary>Hashed filter of the other extension types seen so far (reader scratch).</summary>
+    [UnscopedRef]
+    internal ref ulong SeenHashedTypes => ref _state.SeenHashedTypes;
+
+    /// <summary>Whether <paramref name="type"/> was recorded already: a plain loop, so the reader's walk makes no call.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal readonly bool ContainsExtensionType(ushort type)
+    {
+        int count = _state.ExtensionCount;
+        for (int i = 0; i < count; i++)
+        {
+            if (Unsafe.Add(ref Unsafe.AsRef(in _extensionTypes[0]), i) == type)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Starts a new read: clears every scalar and length, leaving the inline buffers as they are (see remarks on the fields).</summary>
+    internal void Reset() => _state = default;
 
     [InlineArray(MaxHostNameLength)]
     private struct HostNameBuffer
@@ -173,5 +238,27 @@ public struct ClientHelloInfo
     private struct ExtensionTypeBuffer
     {
         private ushort _element0;
+    }
+
+    private struct State
+    {
+        public int BytesConsumed;
+        public ClientHelloError Error;
+        public int CipherSuiteCount;
+        public int ServerNameLength;
+        public int AlpnLength;
+        public int ExtensionCount;
+        public ushort RecordVersion;
+        public ushort LegacyVersion;
+        public ushort MaxSupportedVersion;
+        public bool HasSupportedVersions;
+        public bool OffersTls13;
+        public bool HasEncryptedClientHello;
+        public bool HasAlpn;
+        public bool AlpnTruncated;
+
+        // Reader scratch: which extension types were seen (see ClientHelloReader.TrackExtension).
+        public ulong SeenLowTypes;
+        public ulong SeenHashedTypes;
     }
 }

@@ -18,6 +18,7 @@ public static partial class ClientHelloReader
     private const ushort SupportedVersionsExtension = 43;              // RFC 8446 §4.2.1
     private const ushort EncryptedClientHelloExtension = 0xfe0d;       // draft-ietf-tls-esni
 
+    private const int ExtensionHeaderLength = 4;                       // extension_type(2) + extension_data length(2)
     private const byte HostNameType = 0;                               // RFC 6066 §3 NameType host_name(0)
     private const ushort Tls13 = 0x0304;
     private const int MaxHostNameLength = ClientHelloInfo.MaxHostNameLength;
@@ -41,7 +42,12 @@ public static partial class ClientHelloReader
         // Handshake header (msg_type, uint24 length): checked by the framing pass. Positions below are offsets into the
         // handshake message and `end` is its end, so every "end - c.Position" is what the parent still holds.
         c.Skip(HandshakeHeaderLength);
+        if (c.TryReadContiguous(end - c.Position, out ReadOnlySpan<byte> body))
+        {
+            return ParseContiguousBody(body, ref hello);
+        }
 
+        // The message crosses records or segments: the same steps as ParseContiguousBody, through the cursor.
         // RFC 8446 §4.1.2:
         // struct {
         //     ProtocolVersion legacy_version = 0x0303;    /* TLS v1.2 */
@@ -131,19 +137,234 @@ public static partial class ClientHelloReader
         return ParseExtensions(ref c, end, ref hello);
     }
 
+    /// <summary>
+    /// The ClientHello body (after the handshake header) when it is contiguous: the usual case, walked as a local span
+    /// so that every length read feeds the next step straight from a register. Same rules, same order, as the cursor
+    /// walk in <see cref="ParseBodyCore"/>; the property tests hold the two to the same answers.
+    /// </summary>
+    internal static ClientHelloError ParseContiguousBody(ReadOnlySpan<byte> body, ref ClientHelloInfo hello)
+    {
+        // ProtocolVersion legacy_version; Random random; opaque legacy_session_id<0..32>; (length byte)
+        if (body.Length < LegacyVersionLength + RandomLength + 1)
+        {
+            return ClientHelloError.LengthOutOfBounds;
+        }
+
+        hello.LegacyVersion = BinaryPrimitives.ReadUInt16BigEndian(body);
+        int sessionIdLength = body[LegacyVersionLength + RandomLength];
+        if (sessionIdLength > MaxSessionIdLength)
+        {
+            return ClientHelloError.SessionIdTooLong;
+        }
+
+        body = body[(LegacyVersionLength + RandomLength + 1)..];
+        if (body.Length < sessionIdLength + sizeof(ushort))
+        {
+            return ClientHelloError.LengthOutOfBounds;
+        }
+
+        // CipherSuite cipher_suites<2..2^16-2>;
+        int cipherSuitesLength = BinaryPrimitives.ReadUInt16BigEndian(body[sessionIdLength..]);
+        if (cipherSuitesLength == 0 || (cipherSuitesLength & 1) != 0)
+        {
+            return ClientHelloError.InvalidCipherSuites;
+        }
+
+        body = body[(sessionIdLength + sizeof(ushort))..];
+        if (body.Length < cipherSuitesLength + 1)
+        {
+            return ClientHelloError.LengthOutOfBounds;
+        }
+
+        hello.CipherSuiteCount = cipherSuitesLength >> 1;
+
+        // opaque legacy_compression_methods<1..2^8-1>;
+        int compressionLength = body[cipherSuitesLength];
+        if (compressionLength == 0)
+        {
+            return ClientHelloError.InvalidCompressionMethods;
+        }
+
+        body = body[(cipherSuitesLength + 1)..];
+        if (body.Length < compressionLength)
+        {
+            return ClientHelloError.LengthOutOfBounds;
+        }
+
+        // Extension extensions<8..2^16-1>; optional before TLS 1.3 (RFC 5246 §7.4.1.2), else it fills the rest exactly.
+        body = body[compressionLength..];
+        if (body.IsEmpty)
+        {
+            return ClientHelloError.None;
+        }
+
+        if (body.Length < sizeof(ushort))
+        {
+            return ClientHelloError.TrailingBytes;
+        }
+
+        int extensionsLength = BinaryPrimitives.ReadUInt16BigEndian(body);
+        body = body[sizeof(ushort)..];
+        if (extensionsLength > body.Length)
+        {
+            return ClientHelloError.LengthOutOfBounds;
+        }
+
+        if (extensionsLength < body.Length)
+        {
+            return ClientHelloError.TrailingBytes;
+        }
+
+        return ParseExtensionBlock(body, ref hello);
+    }
+
     private static ClientHelloError ParseExtensions<TSource>(ref HandshakeCursor<TSource> c, int end, ref ClientHelloInfo hello)
         where TSource : IChunkSource, allows ref struct
     {
-        // Duplicate detection without a per-type table: types below 64 get their own bit; the others share a 64-bit
-        // hashed filter and, on a filter hit (GREASE pairs, rare collisions), a scan of the types recorded so far.
-        ulong seenLow = 0;
-        ulong seenHashed = 0;
-        bool preSharedKeySeen = false;
+        // Usual case: the whole block lies in one chunk (always so for a hello in one record in one span), so it is
+        // walked as a local span; the few extensions that are parsed get a cursor of their own over their data.
+        if (c.TryReadContiguous(end - c.Position, out ReadOnlySpan<byte> block))
+        {
+            return ParseExtensionBlock(block, ref hello);
+        }
+
+        return ParseFragmentedExtensions(ref c, end, ref hello);
+    }
+
+    /// <summary>The extensions block (RFC 8446 §4.2) when it is contiguous.</summary>
+    /// <remarks>
+    /// The walk is a chain of dependent loads (each extension's length gives the next one's offset), so the loop holds
+    /// nothing but that chain and the per-type bookkeeping: no calls, so nothing is spilled to the stack (an earlier shape
+    /// that called the parsers from inside the loop paid a store-to-load forward on every step; measured with perf).
+    /// The three extensions that are parsed (server_name, ALPN, supported_versions: each at most once, duplicates being
+    /// rejected) are parsed after the walk, in the order they were sent, and their errors take precedence over any
+    /// error the walk found after them, so the answer is exactly that of the in-order cursor walk.
+    /// </remarks>
+    private static ClientHelloError ParseExtensionBlock(ReadOnlySpan<byte> all, ref ClientHelloInfo hello)
+    {
+        ReadOnlySpan<byte> block = all;
+        int serverName = -1;            // offsets in `all` of the parsed extensions' headers
+        int alpn = -1;
+        int supportedVersions = -1;
+        ClientHelloError error = ClientHelloError.None;
 
         // struct { ExtensionType extension_type; opaque extension_data<0..2^16-1>; } Extension;
+        while (!block.IsEmpty)
+        {
+            if (block.Length < ExtensionHeaderLength)
+            {
+                error = ClientHelloError.LengthOutOfBounds;
+                break;
+            }
+
+            ushort type = BinaryPrimitives.ReadUInt16BigEndian(block);
+            int length = BinaryPrimitives.ReadUInt16BigEndian(block[sizeof(ushort)..]);
+            if ((uint)length > (uint)(block.Length - ExtensionHeaderLength))
+            {
+                error = ClientHelloError.LengthOutOfBounds;
+                break;
+            }
+
+            error = TrackExtension(type, ref hello);
+            if (error != ClientHelloError.None)
+            {
+                break;
+            }
+
+            if (IsParsedExtension(type))
+            {
+                int offset = all.Length - block.Length;
+                if (type == ServerNameExtension)
+                {
+                    serverName = offset;
+                }
+                else if (type == AlpnExtension)
+                {
+                    alpn = offset;
+                }
+                else
+                {
+                    supportedVersions = offset;
+                }
+            }
+
+            block = block[(ExtensionHeaderLength + length)..];
+        }
+
+        if ((serverName & alpn & supportedVersions) == -1)
+        {
+            return error;
+        }
+
+        ClientHelloError contentError = ParseRecordedExtensions(all, serverName, alpn, supportedVersions, ref hello);
+        return contentError != ClientHelloError.None ? contentError : error;
+    }
+
+    /// <summary>Parses the recorded extensions (offsets of their headers in <paramref name="all"/>, -1 when absent) in the order sent.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ClientHelloError ParseRecordedExtensions(ReadOnlySpan<byte> all, int serverName, int alpn, int supportedVersions, ref ClientHelloInfo hello)
+    {
+        // -1 has every bit set, so the AND is -1 exactly when none is left.
+        while ((serverName & alpn & supportedVersions) != -1)
+        {
+            // The smallest recorded offset (an absent one is -1, i.e. uint.MaxValue when compared unsigned).
+            int first = (int)Math.Min((uint)serverName, Math.Min((uint)alpn, (uint)supportedVersions));
+            if (first == serverName)
+            {
+                serverName = -1;
+            }
+            else if (first == alpn)
+            {
+                alpn = -1;
+            }
+            else
+            {
+                supportedVersions = -1;
+            }
+
+            ushort type = BinaryPrimitives.ReadUInt16BigEndian(all[first..]);
+            int length = BinaryPrimitives.ReadUInt16BigEndian(all[(first + sizeof(ushort))..]);
+            ClientHelloError error = ParseExtensionData(all.Slice(first + ExtensionHeaderLength, length), type, ref hello);
+            if (error != ClientHelloError.None)
+            {
+                return error;
+            }
+        }
+
+        return ClientHelloError.None;
+    }
+
+    /// <summary>
+    /// The extensions block when it crosses records or segments: the same rules, in the same order. The extensions that
+    /// lie wholly inside the current chunk are walked as a span; only those that straddle a boundary go through the
+    /// cursor (a 1.2 KB key share cut by a record or TCP boundary is skipped there without being copied).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ClientHelloError ParseFragmentedExtensions<TSource>(ref HandshakeCursor<TSource> c, int end, ref ClientHelloInfo hello)
+        where TSource : IChunkSource, allows ref struct
+    {
         while (c.Position < end)
         {
-            if (end - c.Position < 2 * sizeof(ushort))
+            ReadOnlySpan<byte> chunk = c.CurrentChunk;
+            if (chunk.Length > end - c.Position)
+            {
+                chunk = chunk[..(end - c.Position)];
+            }
+
+            int walked = WalkWholeExtensions(chunk, ref hello, out ClientHelloError walkError);
+            c.Skip(walked);
+            if (walkError != ClientHelloError.None)
+            {
+                return walkError;
+            }
+
+            if (c.Position >= end)
+            {
+                break;
+            }
+
+            // One extension that does not fit the rest of the chunk: it straddles a boundary, or its length is bad.
+            if (end - c.Position < ExtensionHeaderLength)
             {
                 return ClientHelloError.LengthOutOfBounds;
             }
@@ -155,66 +376,18 @@ public static partial class ClientHelloReader
                 return ClientHelloError.LengthOutOfBounds;
             }
 
-            // RFC 8446 §4.2.11: pre_shared_key MUST be the last extension.
-            if (preSharedKeySeen)
+            ClientHelloError error = TrackExtension(type, ref hello);
+            if (error == ClientHelloError.None)
             {
-                return ClientHelloError.PreSharedKeyNotLast;
-            }
-
-            // RFC 8446 §4.2: "There MUST NOT be more than one extension of the same type in a given extension block."
-            if (type < 64)
-            {
-                ulong bit = 1UL << type;
-                if ((seenLow & bit) != 0)
+                if (IsParsedExtension(type))
                 {
-                    return ClientHelloError.DuplicateExtension;
+                    error = ParseExtension(ref c, type, length, ref hello);
                 }
-
-                seenLow |= bit;
-            }
-            else
-            {
-                ulong bit = 1UL << (int)((type * 0x9E3779B1u) >> 26);
-                if ((seenHashed & bit) != 0 && hello.ExtensionTypes.Contains(type))
+                else
                 {
-                    return ClientHelloError.DuplicateExtension;
-                }
-
-                seenHashed |= bit;
-            }
-
-            if (hello.ExtensionCount == ClientHelloInfo.MaxExtensions)
-            {
-                return ClientHelloError.TooManyExtensions;
-            }
-
-            hello.AddExtensionType(type);
-
-            ClientHelloError error;
-            switch (type)
-            {
-                case ServerNameExtension:
-                    error = ParseServerName(ref c, length, ref hello);
-                    break;
-                case AlpnExtension:
-                    error = ParseAlpn(ref c, length, ref hello);
-                    break;
-                case SupportedVersionsExtension:
-                    error = ParseSupportedVersions(ref c, length, ref hello);
-                    break;
-                case EncryptedClientHelloExtension:
-                    // The ECH payload is opaque to a router: its presence is what matters.
-                    hello.HasEncryptedClientHello = true;
-                    c.Skip(length);
-                    continue;
-                case PreSharedKeyExtension:
-                    preSharedKeySeen = true;
-                    c.Skip(length);
-                    continue;
-                default:
                     // Key shares (1.2 KB with X25519MLKEM768), padding, GREASE, ...: skipped without being read.
                     c.Skip(length);
-                    continue;
+                }
             }
 
             if (error != ClientHelloError.None)
@@ -223,6 +396,125 @@ public static partial class ClientHelloReader
             }
         }
 
+        return ClientHelloError.None;
+    }
+
+    /// <summary>
+    /// Walks the extensions that lie wholly inside <paramref name="chunk"/>, parsing those that are parsed in place, in
+    /// order; stops before the first one that does not fit (the caller continues with the cursor) or at the first error.
+    /// </summary>
+    /// <returns>How many bytes of <paramref name="chunk"/> were consumed.</returns>
+    private static int WalkWholeExtensions(ReadOnlySpan<byte> chunk, ref ClientHelloInfo hello, out ClientHelloError error)
+    {
+        int offset = 0;
+        while (chunk.Length - offset >= ExtensionHeaderLength)
+        {
+            ushort type = BinaryPrimitives.ReadUInt16BigEndian(chunk[offset..]);
+            int length = BinaryPrimitives.ReadUInt16BigEndian(chunk[(offset + sizeof(ushort))..]);
+            if (length > chunk.Length - offset - ExtensionHeaderLength)
+            {
+                break;
+            }
+
+            error = TrackExtension(type, ref hello);
+            if (error == ClientHelloError.None && IsParsedExtension(type))
+            {
+                error = ParseExtensionData(chunk.Slice(offset + ExtensionHeaderLength, length), type, ref hello);
+            }
+
+            if (error != ClientHelloError.None)
+            {
+                return offset;
+            }
+
+            offset += ExtensionHeaderLength + length;
+        }
+
+        error = ClientHelloError.None;
+        return offset;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool IsParsedExtension(ushort type) => type is ServerNameExtension or AlpnExtension or SupportedVersionsExtension;
+
+    /// <summary>
+    /// Parses a contiguous extension_data of one of the extensions <see cref="IsParsedExtension"/> selects, with span
+    /// versions of the cursor parsers (same checks, same order; the tests hold them to the same answers).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ClientHelloError ParseExtensionData(ReadOnlySpan<byte> data, ushort type, ref ClientHelloInfo hello)
+    {
+        return type switch
+        {
+            ServerNameExtension => ParseServerName(data, ref hello),
+            AlpnExtension => ParseAlpn(data, ref hello),
+            _ => ParseSupportedVersions(data, ref hello),
+        };
+    }
+
+    /// <summary>Parses one of the extensions <see cref="IsParsedExtension"/> selects; the cursor is at its data.</summary>
+    private static ClientHelloError ParseExtension<TSource>(ref HandshakeCursor<TSource> c, ushort type, int length, ref ClientHelloInfo hello)
+        where TSource : IChunkSource, allows ref struct
+        => type switch
+        {
+            ServerNameExtension => ParseServerName(ref c, length, ref hello),
+            AlpnExtension => ParseAlpn(ref c, length, ref hello),
+            _ => ParseSupportedVersions(ref c, length, ref hello),
+        };
+
+    /// <summary>
+    /// The per-extension rules of RFC 8446 §4.2 shared by both walks: pre_shared_key last, no duplicates, at most
+    /// <see cref="ClientHelloInfo.MaxExtensions"/>; records the type and notes ECH (whose payload is opaque to a router).
+    /// </summary>
+    /// <remarks>
+    /// Duplicate detection without a per-type table: types below 64 get their own bit; the others share a 64-bit
+    /// hashed filter and, on a filter hit (rare: distinct GREASE values, collisions), a scan of the
+    /// types recorded so far.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ClientHelloError TrackExtension(ushort type, ref ClientHelloInfo hello)
+    {
+        ref ulong seenLow = ref hello.SeenLowTypes;
+        ref ulong seenHashed = ref hello.SeenHashedTypes;
+
+        // RFC 8446 §4.2.11: "The "pre_shared_key" extension MUST be the last extension in the ClientHello".
+        if ((seenLow & (1UL << PreSharedKeyExtension)) != 0)
+        {
+            return ClientHelloError.PreSharedKeyNotLast;
+        }
+
+        // RFC 8446 §4.2: "There MUST NOT be more than one extension of the same type in a given extension block."
+        if (type < 64)
+        {
+            ulong bit = 1UL << type;
+            if ((seenLow & bit) != 0)
+            {
+                return ClientHelloError.DuplicateExtension;
+            }
+
+            seenLow |= bit;
+        }
+        else
+        {
+            ulong bit = 1UL << (int)((type * 0x9E3779B1u) >> 26);
+            if ((seenHashed & bit) != 0 && hello.ContainsExtensionType(type))
+            {
+                return ClientHelloError.DuplicateExtension;
+            }
+
+            seenHashed |= bit;
+            if (type == EncryptedClientHelloExtension)
+            {
+                hello.HasEncryptedClientHello = true;
+            }
+        }
+
+        if (hello.ExtensionCount == ClientHelloInfo.MaxExtensions)
+        {
+            return ClientHelloError.TooManyExtensions;
+        }
+
+        hello.AddExtensionType(type);
         return ClientHelloError.None;
     }
 
@@ -297,6 +589,156 @@ public static partial class ClientHelloReader
             hello.SetServerNameLength(nameLength);
         }
 
+        return ClientHelloError.None;
+    }
+
+    /// <summary>server_name (RFC 6066 §3) from contiguous extension_data: the same checks, in the same order, as the cursor version.</summary>
+    private static ClientHelloError ParseServerName(ReadOnlySpan<byte> data, ref ClientHelloInfo hello)
+    {
+        // struct { ServerName server_name_list<1..2^16-1> } ServerNameList;
+        if (data.Length < sizeof(ushort))
+        {
+            return ClientHelloError.InvalidServerNameExtension;
+        }
+
+        int listLength = BinaryPrimitives.ReadUInt16BigEndian(data);
+        ReadOnlySpan<byte> list = data[sizeof(ushort)..];
+        if (listLength == 0 || listLength != list.Length)
+        {
+            return ClientHelloError.InvalidServerNameExtension;
+        }
+
+        // struct { NameType name_type; select (name_type) { case host_name: HostName; } name; } ServerName;
+        bool hostNameSeen = false;
+        while (!list.IsEmpty)
+        {
+            if (list.Length < 1 + sizeof(ushort))
+            {
+                return ClientHelloError.InvalidServerNameExtension;
+            }
+
+            byte nameType = list[0];
+            int nameLength = BinaryPrimitives.ReadUInt16BigEndian(list[1..]);
+            list = list[(1 + sizeof(ushort))..];
+            if (nameLength > list.Length)
+            {
+                return ClientHelloError.InvalidServerNameExtension;
+            }
+
+            ReadOnlySpan<byte> name = list[..nameLength];
+            list = list[nameLength..];
+            if (nameType != HostNameType)
+            {
+                continue;
+            }
+
+            if (hostNameSeen)
+            {
+                return ClientHelloError.MultipleHostNames;
+            }
+
+            hostNameSeen = true;
+            if (nameLength == 0)
+            {
+                return ClientHelloError.EmptyHostName;
+            }
+
+            if (nameLength > MaxHostNameLength)
+            {
+                return ClientHelloError.HostNameTooLong;
+            }
+
+            if (name.ContainsAnyExceptInRange((byte)0x21, (byte)0x7E))
+            {
+                return ClientHelloError.InvalidHostNameCharacter;
+            }
+
+            name.CopyTo(hello.ServerNameBuffer);
+            hello.SetServerNameLength(nameLength);
+        }
+
+        return ClientHelloError.None;
+    }
+
+    /// <summary>application_layer_protocol_negotiation (RFC 7301 §3.1) from contiguous extension_data.</summary>
+    private static ClientHelloError ParseAlpn(ReadOnlySpan<byte> data, ref ClientHelloInfo hello)
+    {
+        // struct { ProtocolName protocol_name_list<2..2^16-1> } ProtocolNameList; opaque ProtocolName<1..2^8-1>;
+        if (data.Length < sizeof(ushort))
+        {
+            return ClientHelloError.InvalidAlpnExtension;
+        }
+
+        int listLength = BinaryPrimitives.ReadUInt16BigEndian(data);
+        ReadOnlySpan<byte> list = data[sizeof(ushort)..];
+        if (listLength < 2 || listLength != list.Length)
+        {
+            return ClientHelloError.InvalidAlpnExtension;
+        }
+
+        hello.HasAlpn = true;
+        Span<byte> kept = hello.AlpnBufferSpan;
+        int keptLength = 0;
+        bool keeping = true;
+        for (int i = 0; i < list.Length;)
+        {
+            int nameLength = list[i];
+            if (nameLength == 0 || nameLength >= list.Length - i)
+            {
+                return ClientHelloError.InvalidAlpnExtension;
+            }
+
+            // Keep the leading protocols that fit whole (all of them, unless the list exceeds MaxAlpnLength).
+            int entry = 1 + nameLength;
+            if (keeping && entry <= kept.Length - keptLength)
+            {
+                keptLength += entry;
+            }
+            else
+            {
+                keeping = false;
+            }
+
+            i += entry;
+        }
+
+        list[..keptLength].CopyTo(kept);
+        hello.SetAlpnLength(keptLength);
+        hello.AlpnTruncated = keptLength < list.Length;
+        return ClientHelloError.None;
+    }
+
+    /// <summary>supported_versions (RFC 8446 §4.2.1) from contiguous extension_data.</summary>
+    private static ClientHelloError ParseSupportedVersions(ReadOnlySpan<byte> data, ref ClientHelloInfo hello)
+    {
+        // ProtocolVersion versions<2..254>;
+        if (data.Length < 1)
+        {
+            return ClientHelloError.InvalidSupportedVersionsExtension;
+        }
+
+        int listLength = data[0];
+        ReadOnlySpan<byte> versions = data[1..];
+        if (listLength < 2 || (listLength & 1) != 0 || listLength != versions.Length)
+        {
+            return ClientHelloError.InvalidSupportedVersionsExtension;
+        }
+
+        bool tls13 = false;
+        ushort max = 0;
+        for (int i = 0; i + 1 < versions.Length; i += 2)
+        {
+            ushort version = BinaryPrimitives.ReadUInt16BigEndian(versions[i..]);
+            tls13 |= version == Tls13;
+            if (!IsGrease(version) && version > max)
+            {
+                max = version;
+            }
+        }
+
+        hello.HasSupportedVersions = true;
+        hello.OffersTls13 = tls13;
+        hello.MaxSupportedVersion = max;
         return ClientHelloError.None;
     }
 

@@ -16,11 +16,12 @@ namespace MeshGateway.Tls;
 /// record holding the message's last byte. Every record-level rule and the size limit are decided here, as soon as the
 /// bytes that decide them are present; the answer is <see cref="ClientHelloStatus.NeedMoreData"/> until the whole
 /// message is there.</item>
-/// <item>Body: parse the ClientHello body (RFC 8446 §4.1.2) through a cursor that reads the handshake byte stream with
-/// the record headers skipped. When the message sits in one record in one contiguous span (the usual case) the
-/// cursor walks that span in place; otherwise it hops between record payloads and input segments. Nothing is copied
-/// except the fields kept in <see cref="ClientHelloInfo"/> (host_name, ALPN list), and large fields such as key
-/// shares are skipped without being touched.</item>
+/// <item>Body: parse the ClientHello body (RFC 8446 §4.1.2), the handshake byte stream with the record headers skipped.
+/// When the message sits in one record in one contiguous span (the usual case) the
+/// body is walked in place; otherwise a cursor hops between record payloads and input segments, walking whatever lies
+/// wholly inside one piece as a span. Nothing is copied except the fields kept in <see cref="ClientHelloInfo"/>
+/// (host_name, ALPN list), and large fields such as key shares are skipped without being touched; the one exception
+/// is a single record of at most 2 KiB cut by a segment boundary, which is cheaper to copy to the stack (measured).</item>
 /// </list>
 /// <para>The outcome depends only on the bytes, never on how they are split into segments. Each call starts from the
 /// beginning of the input: the state between calls is the input itself (as with <c>SslStream</c>'s own frame helper),
@@ -62,16 +63,17 @@ public static partial class ClientHelloReader
     /// </returns>
     public static ClientHelloStatus TryRead(ReadOnlySpan<byte> input, in ClientHelloReaderOptions options, out ClientHelloInfo hello)
     {
-        hello = default;
+        // Only the ~40 bytes of scalars are cleared, not the 0.6 KB of inline buffers (which are read only up to those lengths).
+        Unsafe.SkipInit(out hello);
+        hello.Reset();
         int maxHelloSize = options.MaxHelloSize;
 
         // Fast path: the whole message in the first record, the whole record in the span.
         if (IsSingleRecordHello(input, maxHelloSize, out int recordLength))
         {
             hello.RecordVersion = BinaryPrimitives.ReadUInt16BigEndian(input[RecordVersionOffset..]);
-            ReadOnlySpan<byte> message = input.Slice(RecordHeaderLength, recordLength);
-            var cursor = new HandshakeCursor<NoMoreChunks>(message, default);
-            return Finish(ParseBody(ref cursor, recordLength, ref hello), RecordHeaderLength + recordLength, ref hello);
+            ReadOnlySpan<byte> helloBody = input.Slice(RecordHeaderLength + HandshakeHeaderLength, recordLength - HandshakeHeaderLength);
+            return Finish(ParseContiguousBody(helloBody, ref hello), RecordHeaderLength + recordLength, ref hello);
         }
 
         var framingInput = new SpanInput(input);
@@ -104,7 +106,9 @@ public static partial class ClientHelloReader
             return TryRead(input.FirstSpan, options, out hello);
         }
 
-        hello = default;
+        // Only the ~40 bytes of scalars are cleared, not the 0.6 KB of inline buffers (which are read only up to those lengths).
+        Unsafe.SkipInit(out hello);
+        hello.Reset();
         int maxHelloSize = options.MaxHelloSize;
 
         // The usual multi-segment case is a hello that arrived whole followed by more data: same fast path.
@@ -112,8 +116,20 @@ public static partial class ClientHelloReader
         if (IsSingleRecordHello(first, maxHelloSize, out int recordLength))
         {
             hello.RecordVersion = BinaryPrimitives.ReadUInt16BigEndian(first[RecordVersionOffset..]);
-            var cursor = new HandshakeCursor<NoMoreChunks>(first.Slice(RecordHeaderLength, recordLength), default);
-            return Finish(ParseBody(ref cursor, recordLength, ref hello), RecordHeaderLength + recordLength, ref hello);
+            ReadOnlySpan<byte> helloBody = first.Slice(RecordHeaderLength + HandshakeHeaderLength, recordLength - HandshakeHeaderLength);
+            return Finish(ParseContiguousBody(helloBody, ref hello), RecordHeaderLength + recordLength, ref hello);
+        }
+
+        // A single-record hello cut by a segment boundary (a 1.8 KB post-quantum hello in two TCP reads) is cheaper to
+        // copy to the stack and parse in place than to walk piecewise; the bytes and so the answer are the same.
+        if (first.Length >= RecordHeaderLength && first[0] == HandshakeContentType)
+        {
+            int wholeRecord = RecordHeaderLength + BinaryPrimitives.ReadUInt16BigEndian(first[RecordLengthOffset..]);
+            if (wholeRecord <= MaxStackCopy && wholeRecord <= input.Length
+                && TryReadCopiedRecord(input, wholeRecord, maxHelloSize, ref hello, out ClientHelloStatus copied))
+            {
+                return copied;
+            }
         }
 
         var framingInput = new SequenceInput(input);
@@ -125,6 +141,28 @@ public static partial class ClientHelloReader
 
         var body = new HandshakeCursor<RecordChunks<SequenceInput>>(default, new RecordChunks<SequenceInput>(new SequenceInput(input)));
         return Finish(ParseBody(ref body, messageLength, ref hello), consumed, ref hello);
+    }
+
+    /// <summary>The largest record (header included) that a multi-segment read copies to the stack: 2 KiB + header.</summary>
+    private const int MaxStackCopy = 2048 + RecordHeaderLength;
+
+    /// <summary>Copies the first record to the stack and takes the in-place path when it holds the whole hello.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static bool TryReadCopiedRecord(in ReadOnlySequence<byte> input, int wholeRecord, int maxHelloSize, ref ClientHelloInfo hello, out ClientHelloStatus status)
+    {
+        Span<byte> copy = stackalloc byte[MaxStackCopy];
+        copy = copy[..wholeRecord];
+        input.Slice(0, wholeRecord).CopyTo(copy);
+        if (!IsSingleRecordHello(copy, maxHelloSize, out int recordLength))
+        {
+            status = default;
+            return false;
+        }
+
+        hello.RecordVersion = BinaryPrimitives.ReadUInt16BigEndian(copy[RecordVersionOffset..]);
+        ReadOnlySpan<byte> helloBody = copy.Slice(RecordHeaderLength + HandshakeHeaderLength, recordLength - HandshakeHeaderLength);
+        status = Finish(ParseContiguousBody(helloBody, ref hello), RecordHeaderLength + recordLength, ref hello);
+        return true;
     }
 
     /// <summary>

@@ -150,6 +150,9 @@ internal ref struct HandshakeCursor<TSource>
     /// <summary>How many handshake bytes have been read or skipped.</summary>
     public readonly int Position => _chunkEnd - _chunk.Length;
 
+    /// <summary>The unread rest of the current chunk (empty at a chunk boundary), for walking it as a span.</summary>
+    public readonly ReadOnlySpan<byte> CurrentChunk => _chunk;
+
     /// <summary>Whether a read went past the available input (never, unless the parser has a bug).</summary>
     public readonly bool Overrun => _overrun;
 

@@ -58,6 +58,17 @@ internal static class ClientHelloFixtures
     /// <summary>The Chrome-like hello with an X25519MLKEM768 key share (1216 + 32 bytes): about 1.8 KB, as Chrome 131+ sends.</summary>
     public static byte[] PostQuantum => Record(ChromeLikeBuilder(postQuantum: true).Message());
 
+    /// <summary>The post-quantum hello padded (padding extension, RFC 7685) to about 3.3 KB: one record, too big for the stack copy.</summary>
+    public static byte[] PaddedPostQuantum
+    {
+        get
+        {
+            HelloBuilder builder = ChromeLikeBuilder(postQuantum: true);
+            builder.Extensions!.Insert(builder.Extensions.Count - 1, (21, Filled(1500, 0)));   // padding before the last GREASE
+            return Record(builder.Message());
+        }
+    }
+
     /// <summary>Extension types the Chrome-like builder emits, in order (GREASE values at both ends).</summary>
     public static ushort[] ChromeLikeExtensionOrder(bool postQuantum) =>
         [.. ChromeLikeBuilder(postQuantum).Extensions!.Select(e => e.Type)];

@@ -87,6 +87,22 @@ public sealed class ClientHelloReaderTests
     }
 
     [Fact]
+    public void TryRead_LargeSingleRecordAcrossSegments_SameAnswerAsOneSpan()
+    {
+        // Over 2 KiB, a record cut by segment boundaries is walked piecewise instead of being copied to the stack.
+        byte[] input = PaddedPostQuantum;
+        Assert.InRange(input.Length, 3000, 4000);
+        HelloResult result = HelloResult.ReadEveryWay(input);
+        Assert.Equal(ClientHelloStatus.Done, result.Status);
+        Assert.Equal(ChromeHost, result.ServerName);
+        Assert.Contains("0015", result.ExtensionTypes.Split(','));
+        foreach (int cut in new[] { 100, 1448, 2000, 2896, 3000 })
+        {
+            Assert.Equal(result, HelloResult.Read(TestSequence.Split(input, [cut, 0, 7])));
+        }
+    }
+
+    [Fact]
     public void TryRead_OneByteRecords_Done()
     {
         byte[] message = Unrecord(ChromeLike);
@@ -272,6 +288,14 @@ public sealed class ClientHelloReaderTests
             { ClientHelloError.TooManyExtensions, Hello(b => { for (int i = 0; i <= ClientHelloInfo.MaxExtensions; i++) { b.Add((ushort)(0x1000 + i), []); } }) },
             { ClientHelloError.PreSharedKeyNotLast, Hello(b => b.Add(41, [0, 0, 0, 0]).Add(23, [])) },
 
+            // The first error in the order sent wins, whichever way the block is walked.
+            { ClientHelloError.InvalidHostNameCharacter, Hello(b => b.Add(0, HelloBuilder.ServerName("a\u0001")).Add(23, []).Add(23, [])) },
+            { ClientHelloError.DuplicateExtension, Hello(b => b.Add(23, []).Add(23, []).Add(0, HelloBuilder.ServerName("a\u0001"))) },
+            { ClientHelloError.InvalidAlpnExtension, Hello(b => b.Add(16, [0, 0]).Add(0, HelloBuilder.ServerName("a\u0001"))) },
+            { ClientHelloError.InvalidSupportedVersionsExtension, Hello(b => b.Add(43, [1, 3]).Add(16, [0, 0]).Add(0, [])) },
+            { ClientHelloError.InvalidHostNameCharacter, Record(HelloBuilder.Handshake(ExtensionsBlock([.. ExtensionBytes(0, HelloBuilder.ServerName("a b")), 0x00, 0x17, 0x00, 0x09]))) },
+            { ClientHelloError.LengthOutOfBounds, Record(HelloBuilder.Handshake(ExtensionsBlock([.. ExtensionBytes(0, HelloBuilder.ServerName("ok")), 0x00, 0x17, 0x00, 0x09]))) },
+
             // server_name (RFC 6066 §3)
             { ClientHelloError.InvalidServerNameExtension, Hello(b => b.Add(0, [])) },
             { ClientHelloError.InvalidServerNameExtension, Hello(b => b.Add(0, [0x00, 0x00])) },
@@ -418,6 +442,8 @@ public sealed class ClientHelloReaderTests
         configure(builder);
         return Record(builder.Message());
     }
+
+    private static byte[] ExtensionBytes(ushort type, byte[] data) => [(byte)(type >> 8), (byte)type, .. HelloBuilder.Vector16(data)];
 
     /// <summary>A hello body whose extensions block holds exactly <paramref name="block"/> (possibly malformed).</summary>
     private static byte[] ExtensionsBlock(byte[] block) => [.. new HelloBuilder { Extensions = null }.Body(), .. HelloBuilder.Vector16(block)];

@@ -1,0 +1,59 @@
+using System.Buffers;
+using MeshGateway.Tls;
+using static MeshGateway.Tests.Tls.ClientHelloFixtures;
+
+namespace MeshGateway.Tests.Tls;
+
+public sealed class ClientHelloReaderAllocationTests
+{
+    private const int Iterations = 2_000;
+
+    [Fact]
+    public void TryRead_ManyParsesOfEveryShape_AllocatesNothing()
+    {
+        var large = new ClientHelloReaderOptions { MaxHelloSize = ClientHelloReaderOptions.MaxAllowedHelloSize };
+        byte[] chromeMessage = Unrecord(ChromeLike);
+        byte[] pqMessage = Unrecord(PostQuantum);
+        byte[] chrome = ChromeLike;
+        byte[] postQuantum = PostQuantum;
+        byte[] pqTwoRecords = Record(pqMessage, [1000]);
+        byte[] chromeOneByteRecords = Record(chromeMessage, Enumerable.Repeat(1, chromeMessage.Length).ToArray());
+        byte[] longAlpn = ClientHelloReaderTests.Hello(b => b.Add(16, HelloBuilder.Alpn([.. Enumerable.Range(0, 30).Select(i => $"p{i:D8}")])));
+        byte[] invalid = ClientHelloReaderTests.Hello(b => b.Add(0, HelloBuilder.ServerNameList((0, "a"u8.ToArray()), (0, "b"u8.ToArray()))));
+        ReadOnlySequence<byte> pqTwoSegments = TestSequence.Split(postQuantum, [1400]);
+        ReadOnlySequence<byte> pqRecordsSegments = TestSequence.Split(pqTwoRecords, [3, 0, 700, 1]);
+        ReadOnlySequence<byte> chromeByteSegments = TestSequence.OneBytePerSegmentWithEmpties(chrome);
+        ReadOnlySequence<byte> tinyRecordsSegments = TestSequence.Split(chromeOneByteRecords, [7, 7, 7, 100, 3]);
+        ReadOnlySequence<byte> paddedSegments = TestSequence.Split(PaddedPostQuantum, [1448, 1448]);   // over the stack-copy size
+
+        int done = 0;
+        long allocated = 0;
+        for (int round = 0; round < 2; round++)
+        {
+            // Round 0 warms up (JIT tiers, static data); round 1 is measured.
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < Iterations; i++)
+            {
+                done += Count(ClientHelloReader.TryRead(chrome, out _));
+                done += Count(ClientHelloReader.TryRead(postQuantum, out _));
+                done += Count(ClientHelloReader.TryRead(pqTwoRecords, out _));
+                done += Count(ClientHelloReader.TryRead(chromeOneByteRecords, large, out _));
+                done += Count(ClientHelloReader.TryRead(longAlpn, out _));
+                done += Count(ClientHelloReader.TryRead(pqTwoSegments, out _));
+                done += Count(ClientHelloReader.TryRead(pqRecordsSegments, out _));
+                done += Count(ClientHelloReader.TryRead(chromeByteSegments, out _));
+                done += Count(ClientHelloReader.TryRead(tinyRecordsSegments, large, out _));
+                done += Count(ClientHelloReader.TryRead(paddedSegments, out _));
+                done -= Count(ClientHelloReader.TryRead(invalid, out _));
+                done -= Count(ClientHelloReader.TryRead(postQuantum.AsSpan(0, 1000), out _));
+            }
+
+            allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        }
+
+        Assert.Equal(2 * Iterations * 10, done);
+        Assert.Equal(0, allocated);
+    }
+
+    private static int Count(ClientHelloStatus status) => status == ClientHelloStatus.Done ? 1 : 0;
+}

@@ -1,0 +1,178 @@
+using System.Buffers;
+using FsCheck;
+using FsCheck.Fluent;
+using MeshGateway.Tls;
+using static MeshGateway.Tests.Tls.ClientHelloFixtures;
+
+namespace MeshGateway.Tests.Tls;
+
+/// <summary>FsCheck properties of the reader (FsCheck.Xunit is not served here, so each runs inside a [Fact]).</summary>
+public sealed class ClientHelloReaderPropertyTests
+{
+    private static readonly ClientHelloReaderOptions s_large = new() { MaxHelloSize = ClientHelloReaderOptions.MaxAllowedHelloSize };
+
+    private static readonly byte[][] s_valid = [Tls12Small, ChromeLike, PostQuantum, PaddedPostQuantum, ClientHelloReaderTests.Hello(b => b.Add(16, HelloBuilder.Alpn([.. Enumerable.Range(0, 30).Select(i => $"p{i:D8}")])))];
+
+    private static readonly Config s_config = Config.QuickThrowOnFailure.WithMaxTest(150);
+
+    private static Gen<byte[]> ValidHello => Gen.Elements(s_valid);
+
+    /// <summary>Sizes for splitting: mostly small (1-byte pieces included), some 0 (empty segments), some large.</summary>
+    private static Gen<int[]> Sizes(int max) =>
+        Gen.Frequency(
+            (4, Gen.Choose(1, 4)),
+            (1, Gen.Constant(0)),
+            (3, Gen.Choose(1, max)))
+        .ArrayOf();
+
+    /// <summary>An input that is a valid hello, with 0-3 bytes overwritten at random positions (about half unchanged).</summary>
+    private static Gen<byte[]> MaybeCorrupted =>
+        from hello in ValidHello
+        from edits in Gen.Choose(0, int.MaxValue).Zip(Gen.Choose(0, 255)).ArrayOf()
+        from count in Gen.Choose(0, 3)
+        select Corrupt(hello, edits.Take(count));
+
+    [Fact]
+    public void TryRead_AnySegmentation_SameAnswerAsOneSpan()
+    {
+        Prop.ForAll(
+            (from input in MaybeCorrupted from sizes in Sizes(600) select (input, sizes)).ToArbitrary(),
+            t =>
+            {
+                HelloResult expected = HelloResult.Read(t.input, s_large);
+                HelloResult actual = HelloResult.Read(TestSequence.Split(t.input, t.sizes, padding: t.sizes.Length % 3), s_large);
+                return expected == actual;
+            }).Check(s_config);
+    }
+
+    [Fact]
+    public void TryRead_AnyRecordSplit_SameAnswerAsOneRecord()
+    {
+        Prop.ForAll(
+            (from input in ValidHello
+             from recordSizes in Gen.Frequency((3, Gen.Choose(1, 3)), (2, Gen.Choose(1, 2000))).ArrayOf()
+             from segmentSizes in Sizes(400)
+             select (input, recordSizes, segmentSizes)).ToArbitrary(),
+            t =>
+            {
+                HelloResult oneRecord = HelloResult.Read(t.input, s_large);
+                byte[] records = Record(Unrecord(t.input), t.recordSizes);
+                HelloResult span = HelloResult.Read(records, s_large);
+                HelloResult segments = HelloResult.Read(TestSequence.Split(records, t.segmentSizes), s_large);
+                return oneRecord.Status == ClientHelloStatus.Done
+                    && span == oneRecord with { BytesConsumed = records.Length }
+                    && segments == span;
+            }).Check(s_config);
+    }
+
+    [Fact]
+    public void TryRead_StrictPrefix_NeedMoreData()
+    {
+        Prop.ForAll(
+            (from input in ValidHello
+             from recordSizes in Gen.Choose(1, 300).ArrayOf()
+             from cut in Gen.Choose(0, int.MaxValue)
+             from segmentSizes in Sizes(200)
+             select (input, recordSizes, cut, segmentSizes)).ToArbitrary(),
+            t =>
+            {
+                byte[] records = Record(Unrecord(t.input), t.recordSizes);
+                int length = t.cut % records.Length;
+                ClientHelloStatus span = ClientHelloReader.TryRead(records.AsSpan(0, length), s_large, out ClientHelloInfo info);
+                ReadOnlySequence<byte> prefix = TestSequence.Split(records.AsSpan(0, length), t.segmentSizes);
+                ClientHelloStatus sequence = ClientHelloReader.TryRead(prefix, s_large, out _);
+                return span == ClientHelloStatus.NeedMoreData && sequence == ClientHelloStatus.NeedMoreData
+                    && info.Error == ClientHelloError.None && info.BytesConsumed == 0;
+            }).Check(s_config);
+    }
+
+    [Fact]
+    public void TryRead_RandomCorruption_ClassifiedNeverThrows()
+    {
+        Prop.ForAll(
+            (from hello in ValidHello
+             from recordSizes in Gen.Frequency((1, Gen.Constant(Array.Empty<int>())), (1, Gen.Choose(1, 500).ArrayOf()))
+             from edits in Gen.Choose(0, int.MaxValue).Zip(Gen.Choose(0, 255)).ArrayOf()
+             from cut in Gen.Choose(0, int.MaxValue)
+             select (hello, recordSizes, edits, cut)).ToArbitrary(),
+            t =>
+            {
+                byte[] records = Corrupt(Record(Unrecord(t.hello), t.recordSizes), t.edits.Take(4));
+                byte[] input = records.AsSpan(0, records.Length - (t.cut % 2 == 0 ? 0 : t.cut % records.Length)).ToArray();
+                foreach (ClientHelloReaderOptions options in new[] { default, s_large })
+                {
+                    ClientHelloStatus status = ClientHelloReader.TryRead(input, options, out ClientHelloInfo info);
+                    bool classified = status switch
+                    {
+                        ClientHelloStatus.Done => info.Error == ClientHelloError.None && info.BytesConsumed > 0 && info.BytesConsumed <= input.Length,
+                        ClientHelloStatus.NeedMoreData => info.Error == ClientHelloError.None && info.BytesConsumed == 0,
+                        ClientHelloStatus.NotTls => info.Error == ClientHelloError.NotHandshakeRecord,
+                        ClientHelloStatus.TooLarge => info.Error == ClientHelloError.HelloTooLarge,
+                        ClientHelloStatus.Invalid => info.Error is not (ClientHelloError.None or ClientHelloError.NotHandshakeRecord or ClientHelloError.HelloTooLarge)
+                            && Enum.IsDefined(info.Error),
+                        _ => false,
+                    };
+                    if (!classified || HelloResult.Read(TestSequence.OneBytePerSegmentWithEmpties(input), options) != HelloResult.From(status, info))
+                    {
+                        return false;
+                    }
+                }
+
+                return true;
+            }).Check(s_config);
+    }
+
+    [Fact]
+    public void TryRead_RandomBytesAfterHandshakeByte_ClassifiedNeverThrows()
+    {
+        Prop.ForAll(
+            Gen.Choose(0, 255).Select(b => (byte)b).ArrayOf().Select(bytes => (byte[])[0x16, 0x03, .. bytes]).ToArbitrary(),
+            input =>
+            {
+                ClientHelloStatus status = ClientHelloReader.TryRead(input, out ClientHelloInfo info);
+                return Enum.IsDefined(status) && info.BytesConsumed <= input.Length
+                    && HelloResult.Read(TestSequence.Split(input, [1, 2, 0, 3]), default) == HelloResult.From(status, info);
+            }).Check(s_config);
+    }
+
+    [Fact]
+    public void TryRead_EveryBodyByteCorrupted_InPlaceAndFragmentedWalksAgree()
+    {
+        // The in-place walk (one record, one span) and the cursor walk (records/segments) implement the same rules
+        // twice for speed; every single-byte corruption of the body must get the same verdict from both.
+        foreach (byte[] hello in new[] { Tls12Small, ChromeLike, s_valid[4] })
+        {
+            byte[] message = Unrecord(hello);
+            for (int position = HandshakeHeaderLength; position < message.Length; position++)
+            {
+                foreach (int delta in new[] { 1, -1, 0x80 })
+                {
+                    byte[] corrupted = (byte[])message.Clone();
+                    corrupted[position] = (byte)(corrupted[position] + delta);
+                    byte[] oneRecord = Record(corrupted);
+                    byte[] sevenByteRecords = Record(corrupted, Enumerable.Repeat(7, corrupted.Length).ToArray());
+                    HelloResult inPlace = HelloResult.Read(oneRecord, s_large);
+                    HelloResult fragmented = HelloResult.Read(sevenByteRecords, s_large);
+                    HelloResult segmented = HelloResult.Read(TestSequence.Split(oneRecord, [position / 2, 1]), s_large);
+                    HelloResult largeRecords = HelloResult.Read(Record(corrupted, Enumerable.Repeat(97, corrupted.Length).ToArray()), s_large);
+                    Assert.Equal(inPlace with { BytesConsumed = 0 }, fragmented with { BytesConsumed = 0 });
+                    Assert.Equal(inPlace with { BytesConsumed = 0 }, largeRecords with { BytesConsumed = 0 });
+                    Assert.Equal(inPlace, segmented);
+                }
+            }
+        }
+    }
+
+    private const int HandshakeHeaderLength = 4;
+
+    private static byte[] Corrupt(byte[] input, IEnumerable<(int Position, int Value)> edits)
+    {
+        byte[] copy = (byte[])input.Clone();
+        foreach ((int position, int value) in edits)
+        {
+            copy[position % copy.Length] = (byte)value;
+        }
+
+        return copy;
+    }
+}
