@@ -53,7 +53,11 @@ public static class MeshGatewayServiceCollectionExtensions
         OptionsBuilder<MeshGatewayOptions> options = services.AddOptions<MeshGatewayOptions>();
         if (section is not null)
         {
-            services.AddSingleton<IConfigureOptions<MeshGatewayOptions>>(new BindSection(section));
+            // Binding appends to the Routes list: bind each section once however often AddMeshGateway(section) is called.
+            if (!services.Any(d => d.ImplementationInstance is BindSection b && ReferenceEquals(b.Section, section)))
+            {
+                services.AddSingleton<IConfigureOptions<MeshGatewayOptions>>(new BindSection(section));
+            }
         }
         else if (!services.Any(static d => d.ServiceType == typeof(IConfigureOptions<MeshGatewayOptions>) && d.ImplementationType == typeof(BindDefaultSection)))
         {
@@ -96,10 +100,10 @@ public static class MeshGatewayServiceCollectionExtensions
 
     private sealed class BindSection : IConfigureOptions<MeshGatewayOptions>
     {
-        private readonly IConfiguration _section;
+        public BindSection(IConfiguration section) => Section = section;
 
-        public BindSection(IConfiguration section) => _section = section;
+        public IConfiguration Section { get; }
 
-        public void Configure(MeshGatewayOptions options) => _section.Bind(options);
+        public void Configure(MeshGatewayOptions options) => Section.Bind(options);
     }
 }

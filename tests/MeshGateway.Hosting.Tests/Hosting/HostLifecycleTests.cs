@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using MeshGateway.Hosting;
 using MeshGateway.IntegrationTests.Infrastructure;
 using MeshGateway.Routing;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
@@ -214,6 +215,24 @@ public sealed class HostLifecycleTests
         Assert.Single(services, d => d.ServiceType == typeof(MeshGatewayRuntime));
         Assert.Single(services, d => d.ServiceType == typeof(IMeshGatewayRouteSource));
         Assert.Equal(2, services.Count(d => d.ServiceType == typeof(IValidateOptions<MeshGatewayOptions>)));
+    }
+
+    [Fact]
+    public void AddMeshGateway_SameSectionTwice_BindsRoutesOnce()
+    {
+        IConfiguration section = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Routes:0:Sni"] = Sni,
+            ["Routes:0:Endpoints:0"] = "127.0.0.1:9",
+        }).Build();
+        var services = new ServiceCollection();
+        services.AddMeshGateway(section);
+        services.AddMeshGateway(section);
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        MeshGatewayOptions options = provider.GetRequiredService<IOptions<MeshGatewayOptions>>().Value;
+
+        Assert.Single(options.Routes);
     }
 
     [Fact]

@@ -39,8 +39,10 @@ public sealed class RoutesFileReloadTests
         }
 
         await HostFixture.EchoAsync(established, "still flowing after the swap"u8.ToArray());
-        Assert.Equal(0, runtime.Counters!.Cut);
+        established.Shutdown(SocketShutdown.Send);
+        await RawBackend.ReadToEndAsync(established).WaitAsync(HostFixture.SafetyTimeout);
         await host.StopAsync();
+        Assert.Equal(0, runtime.Counters!.Cut);
     }
 
     [Fact]
