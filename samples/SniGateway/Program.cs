@@ -60,7 +60,7 @@ catch (FormatException ex)
 RouteTable table;
 try
 {
-    table = RoutesFile.Load(routesPath, TimeSpan.FromMilliseconds(connectTimeoutMs));
+    table = RouteFileParser.Parse(File.ReadAllBytes(routesPath), TimeSpan.FromMilliseconds(connectTimeoutMs), UpstreamCluster.DefaultMaxConnectAttempts);
 }
 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or ArgumentException or System.Text.Json.JsonException)
 {

@@ -57,6 +57,32 @@ public sealed class ConsulClient : IDisposable
     public Task<ConsulResponse<ConsulAgentSelf>> GetAgentSelfAsync(CancellationToken cancellationToken = default) =>
         SendAsync(HttpMethod.Get, "v1/agent/self", default, null, ConsulJsonContext.Default.ConsulAgentSelf, agentLocal: true, cancellationToken);
 
+    /// <summary><c>GET /v1/acl/token/self</c>: the links of the token in use (any valid token may read itself; its secret is not kept).</summary>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The token's policy, role and identity links.</returns>
+    public Task<ConsulResponse<ConsulAclToken>> GetAclTokenSelfAsync(CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, "v1/acl/token/self", default, null, ConsulJsonContext.Default.ConsulAclToken, agentLocal: true, cancellationToken);
+
+    /// <summary><c>GET /v1/acl/policy/&lt;id&gt;</c> (needs <c>acl:read</c>).</summary>
+    /// <param name="id">The policy ID.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The policy with its rules.</returns>
+    public Task<ConsulResponse<ConsulAclPolicy>> GetAclPolicyAsync(string id, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(id);
+        return SendAsync(HttpMethod.Get, "v1/acl/policy/" + Uri.EscapeDataString(id), default, null, ConsulJsonContext.Default.ConsulAclPolicy, agentLocal: true, cancellationToken);
+    }
+
+    /// <summary><c>GET /v1/acl/role/&lt;id&gt;</c> (needs <c>acl:read</c>).</summary>
+    /// <param name="id">The role ID.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The role.</returns>
+    public Task<ConsulResponse<ConsulAclRole>> GetAclRoleAsync(string id, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(id);
+        return SendAsync(HttpMethod.Get, "v1/acl/role/" + Uri.EscapeDataString(id), default, null, ConsulJsonContext.Default.ConsulAclRole, agentLocal: true, cancellationToken);
+    }
+
     /// <summary><c>GET /v1/status/leader</c>: the Raft leader's address, or empty while there is none.</summary>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The leader's <c>ip:port</c>, empty without a leader.</returns>

@@ -1,4 +1,5 @@
 using System.Net;
+using MeshGateway.Acl;
 
 namespace MeshGateway.Consul;
 
@@ -52,22 +53,44 @@ public abstract class ConsulStatusException : ConsulException
 
 /// <summary>HTTP 403 with a body containing <c>Permission denied</c> (section 7.3 of the reference).</summary>
 /// <remarks>The body (e.g. <c>Permission denied: token with AccessorID '…' lacks permission 'service:write' on "mesh-gateway"</c>)
-/// is kept so the ACL model can name the missing permission; it holds accessor IDs, never secrets.</remarks>
+/// is mapped through the ACL model (<see cref="AclDenialParser"/>) to <see cref="Denial"/>; the message names the missing
+/// permission and the fix. Bodies hold accessor IDs, never secrets; the token itself never appears.</remarks>
 public sealed class ConsulPermissionDeniedException : ConsulStatusException
 {
     internal ConsulPermissionDeniedException(string request, string body)
-        : base($"Consul denied {request}: {body}", request, HttpStatusCode.Forbidden, body)
+        : this(request, body, Parse(body))
     {
     }
+
+    private ConsulPermissionDeniedException(string request, string body, AclDenial? denial)
+        : base(denial is null ? $"Consul denied {request}: {body}" : $"Consul denied {request}: {denial.Message}.", request, HttpStatusCode.Forbidden, body)
+        => Denial = denial;
+
+    /// <summary>What the ACL model made of the body, or null if it did not recognise it.</summary>
+    public AclDenial? Denial { get; }
+
+    /// <summary>The missing permission in Consul's words, e.g. <c>service:read on "api"</c>, when Consul named it.</summary>
+    public string? MissingPermission => Denial?.Permission;
+
+    /// <summary>The resource whose permission is missing, when Consul named it.</summary>
+    public AclResource? Resource => Denial?.Resource;
+
+    /// <summary>The access level that is missing, when Consul named it.</summary>
+    public AclAccessLevel? Access => Denial?.Access;
+
+    private static AclDenial? Parse(string body) => AclDenialParser.TryParse(403, body, out AclDenial? denial) ? denial : null;
 }
 
 /// <summary>HTTP 403 <c>ACL not found</c>: the token is unknown (typo, deleted, expired, or from another cluster).</summary>
 public sealed class ConsulAclNotFoundException : ConsulStatusException
 {
     internal ConsulAclNotFoundException(string request, string body)
-        : base($"Consul rejected the ACL token on {request}: ACL not found (unknown, deleted or expired token).", request, HttpStatusCode.Forbidden, body)
-    {
-    }
+        : base($"Consul rejected the ACL token on {request}: " + (AclDenialParser.TryParse(403, body, out AclDenial? d) ? d.Message : "ACL not found (unknown, deleted or expired token)") + ".",
+            request, HttpStatusCode.Forbidden, body)
+        => Denial = AclDenialParser.TryParse(403, body, out AclDenial? denial) ? denial : null;
+
+    /// <summary>What the ACL model made of the body (<see cref="AclDenialKind.AclNotFound"/> or <see cref="AclDenialKind.AclNotBootstrapped"/>), or null.</summary>
+    public AclDenial? Denial { get; }
 }
 
 /// <summary>HTTP 404, e.g. <c>Config entry not found for "service-resolver" / "api"</c> or an unknown agent service.</summary>

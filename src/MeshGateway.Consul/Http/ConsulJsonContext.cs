@@ -27,6 +27,9 @@ namespace MeshGateway.Consul;
 [JsonSerializable(typeof(ConsulMeshConfigEntry))]
 [JsonSerializable(typeof(ConsulExportedServices))]
 [JsonSerializable(typeof(ConsulServiceRegistration))]
+[JsonSerializable(typeof(ConsulAclToken))]
+[JsonSerializable(typeof(ConsulAclPolicy))]
+[JsonSerializable(typeof(ConsulAclRole))]
 [JsonSerializable(typeof(JsonElement))]
 [JsonSerializable(typeof(string))]
 internal sealed partial class ConsulJsonContext : JsonSerializerContext;

@@ -1,5 +1,7 @@
 using System.Collections.Immutable;
 using System.Text.Json;
+using MeshGateway.Acl;
+using MeshGateway.Preflight;
 
 namespace MeshGateway.Consul;
 
@@ -57,6 +59,9 @@ public sealed record ConsulPreflightFacts
     /// <summary>Whether ACLs are enabled (from <c>DebugConfig.ACLsEnabled</c>).</summary>
     public bool? AclsEnabled { get; init; }
 
+    /// <summary><c>acl.default_policy</c> (from <c>DebugConfig.ACLDefaultPolicy</c>): <c>allow</c> or <c>deny</c>.</summary>
+    public string? AclDefaultPolicy { get; init; }
+
     /// <summary>Known datacenters (<c>/v1/catalog/datacenters</c>); one entry means no WAN join.</summary>
     public ImmutableArray<string> Datacenters { get; init; } = [];
 
@@ -105,13 +110,14 @@ public static class ConsulPreflight
                 GrpcPort = Int(debug, "GRPCPort"),
                 CentralServiceConfig = Bool(debug, "EnableCentralServiceConfig"),
                 AclsEnabled = Bool(debug, "ACLsEnabled"),
+                AclDefaultPolicy = String(debug, "ACLDefaultPolicy"),
                 AgentRead = ConsulPermissionProbe.Allowed,
             };
         }
         catch (ConsulException ex)
         {
             errors["agent/self"] = ex;
-            facts = facts with { AgentRead = Probe(ex) };
+            facts = facts with { AgentRead = Probe(ex), Datacenter = NullIfEmpty(client.Options.Datacenter) }; // the configured DC, if any
         }
 
         try
@@ -158,6 +164,272 @@ public static class ConsulPreflight
         }
 
         return facts with { Errors = errors.ToImmutable() };
+    }
+
+    /// <summary>
+    /// Gathers the facts of the gateway's agent (and of <see cref="ConsulPreflightOptions.OtherDatacenters"/>), checks them
+    /// against the documented prerequisites with the model's <see cref="PreflightChecker"/>, and determines what it can
+    /// about the token's permissions against <see cref="MeshGatewayAcl.Requirements"/>. Never throws on Consul errors.
+    /// </summary>
+    /// <remarks>
+    /// Token permissions come first from side-effect-free probes: <c>service:read</c> from <c>/v1/catalog/services</c>
+    /// (403 or filtered means missing), <c>agent:read</c> from <c>/v1/agent/self</c>, <c>service:write</c> on the gateway's
+    /// name from <c>/v1/agent/connect/ca/leaf/&lt;name&gt;</c> (which requires it). What no probe settles is evaluated
+    /// from the token's own policies (<c>/v1/acl/token/self</c>, which any valid token may read, then its policies and
+    /// roles, which need <c>acl:read</c>; service and node identities and <c>global-management</c> need no read) with the
+    /// model's <see cref="AclEvaluator"/>; if they cannot be read, the permission is reported as unknown, never assumed.
+    /// With ACLs disabled every permission counts as granted.
+    /// </remarks>
+    /// <param name="client">The client of the gateway's local agent.</param>
+    /// <param name="options">Settings; defaults when null.</param>
+    /// <param name="cancellationToken">Cancels the calls.</param>
+    /// <returns>The report.</returns>
+    public static async Task<ConsulPreflightReport> RunAsync(ConsulClient client, ConsulPreflightOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        options ??= new ConsulPreflightOptions();
+        ConsulPreflightFacts local = await GatherAsync(client, cancellationToken).ConfigureAwait(false);
+        var others = new List<ConsulPreflightFacts>();
+        foreach (ConsulClient other in options.OtherDatacenters)
+        {
+            others.Add(await GatherAsync(other, cancellationToken).ConfigureAwait(false));
+        }
+
+        ClusterFacts cluster = ToClusterFacts(local, others);
+        var findings = new List<PreflightFinding>(PreflightChecker.Check(cluster));
+        foreach (ConsulPreflightFacts facts in others.Prepend(local))
+        {
+            if (facts.PrimaryDatacenter is { } primary && !facts.Errors.ContainsKey("catalog/datacenters") && !facts.Datacenters.Contains(primary, StringComparer.Ordinal))
+            {
+                findings.Add(new PreflightFinding(PreflightCheck.PrimaryDatacenter, PreflightSeverity.Error, facts.Datacenter,
+                    $"The primary datacenter \"{primary}\" is not among the datacenters this agent knows over the WAN ({string.Join(", ", facts.Datacenters)}): "
+                    + "the primary owns the mesh CA and the ACL and config-entry replication, so this datacenter cannot federate with it.",
+                    $"WAN-join this datacenter's servers to \"{primary}\" (retry_join_wan or primary_gateways), or correct primary_datacenter if \"{primary}\" is misspelled."));
+            }
+
+            if (facts.TrustDomain is null && facts.ConnectEnabled != false)
+            {
+                findings.Add(new PreflightFinding(PreflightCheck.ConnectEnabled, PreflightSeverity.Error, facts.Datacenter,
+                    "The Connect CA has no trust domain yet (/v1/connect/ca/roots" + (facts.Errors.TryGetValue("connect/ca/roots", out ConsulException? e) ? " failed: " + e.Message : " is empty")
+                    + "), so no SNI names can be formed; a secondary datacenter gets its roots only from a reachable primary.",
+                    "Make sure the primary datacenter is up and WAN-joined, and that primary_datacenter names it on every agent."));
+            }
+        }
+
+        IReadOnlyList<ConsulTokenPermissionCheck> permissions = await CheckTokenAsync(client, local, options.Acl, cancellationToken).ConfigureAwait(false);
+        return new ConsulPreflightReport { Facts = local, OtherFacts = others, ClusterFacts = cluster, Findings = findings, TokenPermissions = permissions };
+    }
+
+    /// <summary>Converts gathered facts into the model's <see cref="ClusterFacts"/> (one entry per agent's datacenter).</summary>
+    /// <param name="local">The gateway's agent.</param>
+    /// <param name="others">Agents of other datacenters.</param>
+    /// <returns>The model facts; anything not gathered stays null ("could not determine").</returns>
+    public static ClusterFacts ToClusterFacts(ConsulPreflightFacts local, IEnumerable<ConsulPreflightFacts>? others = null)
+    {
+        ArgumentNullException.ThrowIfNull(local);
+        var gatewayModes = new List<GatewayModeSetting>();
+        if (local.ProxyDefaults?.MeshGateway?.Mode is { } mode)
+        {
+            gatewayModes.Add(new GatewayModeSetting(GatewayModeSource.ProxyDefaults, "proxy-defaults/global", mode));
+        }
+
+        return new ClusterFacts
+        {
+            Datacenters = [.. (others ?? []).Prepend(local).Select(ToDatacenterFacts)],
+            ModeSettings = gatewayModes,
+        };
+    }
+
+    private static DatacenterFacts ToDatacenterFacts(ConsulPreflightFacts facts) => new()
+    {
+        Name = facts.Datacenter ?? string.Empty,
+        ConsulVersion = facts.Version,
+        ConnectEnabled = facts.ConnectEnabled,
+        PrimaryDatacenter = facts.PrimaryDatacenter,
+        GrpcPort = facts.GrpcPort,
+        CentralServiceConfigEnabled = facts.CentralServiceConfig,
+        KnownDatacenters = facts.Errors.ContainsKey("catalog/datacenters") ? null : facts.Datacenters,
+    };
+
+    private static async Task<IReadOnlyList<ConsulTokenPermissionCheck>> CheckTokenAsync(ConsulClient client, ConsulPreflightFacts facts, MeshGatewayAclOptions acl, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<AclRequirement> requirements = MeshGatewayAcl.Requirements(acl);
+        bool aclsOff = facts.AclsEnabled == false;
+        Version? version = PreflightChecker.TryParseConsulVersion(facts.Version, out Version v) ? v : null;
+        (ConsulTokenPermissionStatus Status, string Evidence)? leaf = null;
+        (AclEvaluationReport? Report, string Note)? policies = null;
+        var results = new List<ConsulTokenPermissionCheck>();
+        foreach (AclRequirement requirement in requirements)
+        {
+            (ConsulTokenPermissionStatus status, string evidence) = requirement switch
+            {
+                _ when aclsOff => (ConsulTokenPermissionStatus.Granted, "ACLs are disabled on this agent (DebugConfig.ACLsEnabled = false)."),
+
+                // Derived from Consul's changelogs: the mesh resource arrived in 1.11, peering in 1.13.
+                { Resource: AclResource.Mesh } when version is not null && version < new Version(1, 11, 0) =>
+                    (ConsulTokenPermissionStatus.NotApplicable, $"Consul {facts.Version} has no mesh ACL resource."),
+                { Resource: AclResource.Peering } when version is not null && version < new Version(1, 13, 0) =>
+                    (ConsulTokenPermissionStatus.NotApplicable, $"Consul {facts.Version} has no cluster peering."),
+                { Resource: AclResource.Service, Access: AclAccessLevel.Read, Target: AclTargetKind.All } => FromProbe(facts.ServiceRead, "GET /v1/catalog/services", facts, "catalog/services"),
+                { Resource: AclResource.Agent, Access: AclAccessLevel.Read } => FromProbe(facts.AgentRead, "GET /v1/agent/self", facts, "agent/self"),
+                { Resource: AclResource.Service, Access: AclAccessLevel.Write, Target: AclTargetKind.Named, Name: { } name } =>
+                    leaf ??= await ProbeLeafAsync(client, name, cancellationToken).ConfigureAwait(false),
+                _ => (ConsulTokenPermissionStatus.Unknown, "no side-effect-free probe exists"),
+            };
+
+            if (status == ConsulTokenPermissionStatus.Unknown)
+            {
+                // Probes could not tell: evaluate the token's own policies, if they can be read.
+                policies ??= await EvaluatePoliciesAsync(client, facts, requirements, acl, cancellationToken).ConfigureAwait(false);
+                AclRequirementResult? result = policies.Value.Report?.Results.FirstOrDefault(r => r.Requirement == requirement);
+                (status, evidence) = result is null
+                    ? (status, evidence + "; " + policies.Value.Note)
+                    : (result.Satisfied ? ConsulTokenPermissionStatus.Granted : ConsulTokenPermissionStatus.Missing, "from the token's policies: " + result.Explanation);
+            }
+
+            results.Add(new ConsulTokenPermissionCheck(requirement, status, evidence));
+        }
+
+        return results;
+    }
+
+    /// <summary>The built-in <c>global-management</c> policy's ID.</summary>
+    private const string GlobalManagementPolicyId = "00000000-0000-0000-0000-000000000001";
+
+    private static async Task<(AclEvaluationReport? Report, string Note)> EvaluatePoliciesAsync(
+        ConsulClient client, ConsulPreflightFacts facts, IReadOnlyList<AclRequirement> requirements, MeshGatewayAclOptions acl, CancellationToken cancellationToken)
+    {
+        ConsulAclToken token;
+        try
+        {
+            token = (await client.GetAclTokenSelfAsync(cancellationToken).ConfigureAwait(false)).Value;
+        }
+        catch (ConsulException ex)
+        {
+            return (null, "the token could not read itself (GET /v1/acl/token/self: " + ex.Message + ")");
+        }
+
+        string dc = facts.Datacenter ?? string.Empty;
+        var policies = new List<AclPolicy>();
+        var links = new List<ConsulAclLink>(token.Policies ?? []);
+        var serviceIdentities = new List<ConsulAclServiceIdentity>(token.ServiceIdentities ?? []);
+        var nodeIdentities = new List<ConsulAclNodeIdentity>(token.NodeIdentities ?? []);
+        try
+        {
+            foreach (ConsulAclLink roleLink in token.Roles ?? [])
+            {
+                ConsulAclRole role = (await client.GetAclRoleAsync(roleLink.ID ?? string.Empty, cancellationToken).ConfigureAwait(false)).Value;
+                links.AddRange(role.Policies ?? []);
+                serviceIdentities.AddRange(role.ServiceIdentities ?? []);
+                nodeIdentities.AddRange(role.NodeIdentities ?? []);
+            }
+
+            foreach (ConsulAclLink link in links)
+            {
+                if (link.ID == GlobalManagementPolicyId)
+                {
+                    policies.Add(AclPolicy.Parse(ManagementRules, link.Name ?? "global-management"));
+                    continue;
+                }
+
+                ConsulAclPolicy policy = (await client.GetAclPolicyAsync(link.ID ?? string.Empty, cancellationToken).ConfigureAwait(false)).Value;
+                if (policy.Datacenters is { Count: > 0 } only && !only.Contains(dc, StringComparer.Ordinal))
+                {
+                    continue;
+                }
+
+                policies.Add(AclPolicy.Parse(policy.Rules ?? string.Empty, policy.Name ?? link.Name ?? "policy"));
+            }
+        }
+        catch (ConsulException ex) when (ex is ConsulPermissionDeniedException or ConsulNotFoundException or ConsulAclNotFoundException)
+        {
+            return (null, $"the token's {links.Count} policies and {token.Roles?.Count ?? 0} roles cannot be read without acl:read ({ex.GetType().Name})");
+        }
+        catch (ConsulException ex)
+        {
+            return (null, "reading the token's policies failed: " + ex.Message);
+        }
+        catch (ArgumentException ex)
+        {
+            return (null, "a policy link had no ID: " + ex.Message);
+        }
+        catch (FormatException ex)
+        {
+            return (null, "a policy of the token could not be parsed: " + ex.Message);
+        }
+
+        // Synthetic policies of identities (Consul's ServiceIdentity/NodeIdentity SyntheticPolicy).
+        foreach (ConsulAclServiceIdentity identity in serviceIdentities)
+        {
+            if (!string.IsNullOrEmpty(identity.ServiceName) && (identity.Datacenters is not { Count: > 0 } only || only.Contains(dc, StringComparer.Ordinal)))
+            {
+                policies.Add(AclPolicy.Parse(
+                    $$"""
+                    service "{{identity.ServiceName}}" { policy = "write" }
+                    service "{{identity.ServiceName}}-sidecar-proxy" { policy = "write" }
+                    service_prefix "" { policy = "read" }
+                    node_prefix "" { policy = "read" }
+                    """, "service-identity:" + identity.ServiceName));
+            }
+        }
+
+        foreach (ConsulAclNodeIdentity identity in nodeIdentities)
+        {
+            if (!string.IsNullOrEmpty(identity.NodeName) && (string.IsNullOrEmpty(identity.Datacenter) || identity.Datacenter == dc))
+            {
+                policies.Add(AclPolicy.Parse(
+                    $$"""
+                    node "{{identity.NodeName}}" { policy = "write" }
+                    service_prefix "" { policy = "read" }
+                    """, "node-identity:" + identity.NodeName));
+            }
+        }
+
+        AclDefaultPolicy defaultPolicy = facts.AclDefaultPolicy == "allow" ? AclDefaultPolicy.Allow : AclDefaultPolicy.Deny;
+        AclEvaluationReport report = AclEvaluator.Evaluate(policies, requirements, defaultPolicy, new AclEvaluationOptions { Edition = acl.Edition });
+        return (report, "evaluated " + policies.Count + " policies");
+    }
+
+    private const string ManagementRules = """
+        acl = "write"
+        operator = "write"
+        mesh = "write"
+        peering = "write"
+        agent_prefix "" { policy = "write" }
+        node_prefix "" { policy = "write" }
+        service_prefix "" { policy = "write" }
+        key_prefix "" { policy = "write" }
+        """;
+
+    private static (ConsulTokenPermissionStatus, string) FromProbe(ConsulPermissionProbe probe, string request, ConsulPreflightFacts facts, string key) => probe switch
+    {
+        ConsulPermissionProbe.Allowed => (ConsulTokenPermissionStatus.Granted, request + " answered in full."),
+        ConsulPermissionProbe.Filtered => (ConsulTokenPermissionStatus.Missing, request + " answered with entries removed by ACLs (the token cannot read every service)."),
+        ConsulPermissionProbe.Denied => (ConsulTokenPermissionStatus.Missing, request + " was denied: " + (facts.Errors.TryGetValue(key, out ConsulException? e) ? e.Message : "403")),
+        ConsulPermissionProbe.TokenNotFound => (ConsulTokenPermissionStatus.Missing, request + ": Consul does not know the token (ACL not found)."),
+        _ => (ConsulTokenPermissionStatus.Unknown, request + " failed: " + (facts.Errors.TryGetValue(key, out ConsulException? f) ? f.Message : "no answer")),
+    };
+
+    private static async Task<(ConsulTokenPermissionStatus, string)> ProbeLeafAsync(ConsulClient client, string service, CancellationToken cancellationToken)
+    {
+        string request = "GET /v1/agent/connect/ca/leaf/" + service;
+        try
+        {
+            _ = await client.GetLeafCertificateAsync(service, default, cancellationToken).ConfigureAwait(false);
+            return (ConsulTokenPermissionStatus.Granted, request + " (requires service:write) succeeded.");
+        }
+        catch (ConsulPermissionDeniedException ex)
+        {
+            return (ConsulTokenPermissionStatus.Missing, request + " was denied: " + ex.Message);
+        }
+        catch (ConsulAclNotFoundException ex)
+        {
+            return (ConsulTokenPermissionStatus.Missing, request + ": " + ex.Message);
+        }
+        catch (ConsulException ex)
+        {
+            return (ConsulTokenPermissionStatus.Unknown, request + " failed: " + ex.Message);
+        }
     }
 
     private static ConsulPermissionProbe Probe(ConsulException error) => error switch

@@ -92,6 +92,15 @@ public sealed class BlockingQuery<T>
                 {
                     Interlocked.Increment(ref _errors);
                     failures++;
+                    if (ex is ConsulTransportException { IsTimeout: false })
+                    {
+                        // No answer at all: the agent may be restarting. A dev or rebuilt server comes back with a lower
+                        // Raft index, and a query carrying the old, higher index would block for the whole wait before the
+                        // reset rule (index went backwards) could apply. Start over without an index; the comparison before
+                        // publishing keeps an unchanged result from being published again.
+                        NextIndex = 0;
+                    }
+
                     TimeSpan delay = BackoffDelay(failures);
                     ErrorObserved?.Invoke(ex, delay);
                     await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);

@@ -194,6 +194,37 @@ public sealed class BlockingQueryTests
     }
 
     [Fact]
+    public async Task RunAsync_ConnectionFailure_NextQueryStartsWithoutIndexButServerErrorKeepsIt()
+    {
+        var (query, handler, client, time) = Create(TimeSpan.Zero);
+        using var cts = new CancellationTokenSource();
+        int changes = 0;
+        Task run = query.RunAsync((_, _) => { changes++; return ValueTask.CompletedTask; }, cts.Token);
+        await handler.NextRequestAsync();
+        handler.Enqueue(HttpStatusCode.OK, """{"a":[]}""", index: 500);
+        Assert.Equal("/v1/catalog/services?index=500&wait=30s", (await handler.NextRequestAsync()).RequestUri!.PathAndQuery);
+
+        Task armed = WaitForTimerAsync(time);
+        handler.Enqueue(HttpStatusCode.InternalServerError, "rpc error: leader lost"); // the agent answered: index stays
+        await armed;
+        time.Advance(TimeSpan.FromSeconds(4));
+        Assert.Equal("/v1/catalog/services?index=500&wait=30s", (await handler.NextRequestAsync()).RequestUri!.PathAndQuery);
+
+        armed = WaitForTimerAsync(time);
+        handler.EnqueueFailure(new HttpRequestException("connection refused")); // agent down: it may return with lower indexes
+        await armed;
+        time.Advance(TimeSpan.FromSeconds(4));
+        Assert.Equal("/v1/catalog/services", (await handler.NextRequestAsync()).RequestUri!.PathAndQuery);
+        handler.Enqueue(HttpStatusCode.OK, """{"a":[]}""", index: 7); // same content after the restart
+        Assert.Equal("/v1/catalog/services?index=7&wait=30s", (await handler.NextRequestAsync()).RequestUri!.PathAndQuery);
+
+        await cts.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal(1, changes); // unchanged content is not published again
+        client.Dispose();
+    }
+
+    [Fact]
     public void BackoffDelay_AnyFailureCountAndJitter_StaysWithinHalfAndFullCeilingAndMax()
     {
         var options = new BlockingQueryOptions { ErrorBackoffBase = TimeSpan.FromMilliseconds(250), ErrorBackoffMax = TimeSpan.FromSeconds(30) };

@@ -1,0 +1,5 @@
+using GatewaySample;
+using Microsoft.Extensions.Hosting;
+
+using IHost host = GatewayHost.Build(args);
+await host.RunAsync();

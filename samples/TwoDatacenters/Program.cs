@@ -1,0 +1,3 @@
+using TwoDatacenters;
+
+return await TwoDatacentersDemo.RunAsync(Console.Out);

@@ -1,0 +1,369 @@
+using System.Collections.Immutable;
+using System.Diagnostics.CodeAnalysis;
+using System.Net;
+using MeshGateway.Model;
+using MeshGateway.Routing;
+using UpstreamEndpoint = MeshGateway.Routing.UpstreamEndpoint;
+
+namespace MeshGateway.Consul;
+
+/// <summary>Settings of <see cref="ConsulRouteTableBuilder"/>.</summary>
+public sealed record ConsulRouteTableOptions
+{
+    /// <summary>
+    /// The gateway's <c>connect_timeout_ms</c> (reference section 6.1): the connect timeout of every cluster whose
+    /// <c>service-resolver</c> sets no <c>ConnectTimeout</c>. Default 5000 ms.
+    /// </summary>
+    public TimeSpan ConnectTimeout { get; init; } = UpstreamCluster.DefaultConnectTimeout;
+
+    /// <summary>
+    /// Enterprise: the admin partition the gateway serves. Null, empty or <c>default</c> gives the form-1/2 names
+    /// (<c>…&lt;dc&gt;.internal.&lt;TD&gt;</c>); another partition gives forms 3/4 (<c>…&lt;ap&gt;.&lt;dc&gt;.internal-v1.&lt;TD&gt;</c>)
+    /// for local services. Remote datacenters are always addressed through their default-partition gateways (form 5).
+    /// </summary>
+    public string? Partition { get; init; }
+}
+
+/// <summary>Inputs beyond the catalog view, for features newer than Consul 1.8 (reference sections 8.4 and 11).</summary>
+public sealed record ConsulRouteExtras
+{
+    /// <summary>
+    /// The partition's <c>exported-services</c> entry (Consul 1.13+), or null. For each exported local service with ≥ 1
+    /// instance and each <c>Peer</c> consumer: an exact form-8 route <c>&lt;svc&gt;.&lt;ns&gt;.&lt;ap&gt;.&lt;peer&gt;.external.&lt;TD&gt;</c>
+    /// to the service's instances (TCP passthrough, cluster <c>exported~&lt;local cluster&gt;</c>). <c>Name: "*"</c> exports
+    /// every service. <c>Partition</c> consumers need no route here; <c>SamenessGroup</c> consumers are reported, not resolved.
+    /// Limitation: HTTP-like services, which Consul's gateway terminates for peers, are passed through like TCP.
+    /// </summary>
+    public ConsulExportedServices? ExportedServices { get; init; }
+
+    /// <summary>
+    /// Instances of services imported from cluster peers (<c>/v1/health/connect/&lt;svc&gt;?peer=&lt;peer&gt;</c>, Consul 1.13+):
+    /// each is one of the exporter's mesh gateways with <c>Service.Connect.PeerMeta.SNI</c>. They become the importer's
+    /// outgoing clusters for sidecars in <c>local</c> mode: an exact route per <c>PeerMeta.SNI[0]</c> (form 8) to those
+    /// gateways at their WAN best address (reference section 3, clusters reachable through the default chain).
+    /// </summary>
+    public IReadOnlyList<ConsulHealthEntry> ImportedPeerInstances { get; init; } = [];
+}
+
+/// <summary>The outcome of one conversion: a complete table, or why none was built; plus what was left out and why.</summary>
+public sealed record ConsulRouteConversion
+{
+    /// <summary>The table, or null when the conversion failed as a whole (see <see cref="Error"/>).</summary>
+    public RouteTable? Table { get; init; }
+
+    /// <summary>Why no table was built, or null.</summary>
+    public string? Error { get; init; }
+
+    /// <summary>Routes or endpoints left out (bad subset filter, host-name address, port 0, …), one sentence each.</summary>
+    public ImmutableArray<string> Warnings { get; init; } = [];
+
+    /// <summary>Whether <see cref="Table"/> was built.</summary>
+    [MemberNotNullWhen(true, nameof(Table))]
+    [MemberNotNullWhen(false, nameof(Error))]
+    public bool Succeeded => Table is not null;
+}
+
+/// <summary>
+/// Converts a <see cref="ConsulCatalogView"/> into the complete <see cref="RouteTable"/> Consul's own mesh gateway would
+/// build (reference section 3). Pure: no I/O, same view in, equal routes out.
+/// </summary>
+/// <remarks>
+/// <list type="bullet">
+/// <item>Every local service with ≥ 1 Connect-capable instance gets an exact route named by form 1
+/// (<c>&lt;svc&gt;.default.&lt;dc&gt;.internal.&lt;TD&gt;</c>) and one per <c>service-resolver</c> subset (form 2). Subset
+/// endpoints are the instances the subset <c>Filter</c> selects (<see cref="ConsulSubsetFilter"/>); with
+/// <c>OnlyPassing</c> any non-passing check makes an endpoint unhealthy; a <c>DefaultSubset</c> makes the unnamed cluster
+/// use that subset's endpoints (Consul's <c>endpointsFromServicesAndResolvers</c>).</item>
+/// <item>Endpoints: the LAN best address, with health and weight per <c>calculateEndpointHealthAndWeight</c>; unhealthy
+/// endpoints stay in the cluster (used only in panic mode).</item>
+/// <item>Connect timeout: the resolver's <c>ConnectTimeout</c>, else <see cref="ConsulRouteTableOptions.ConnectTimeout"/>.</item>
+/// <item>Every remote datacenter with ≥ 1 mesh gateway gets the wildcard <c>*.&lt;dc&gt;.internal.&lt;TD&gt;</c> and the
+/// exact gateway-cluster name <c>&lt;dc&gt;.internal.&lt;TD&gt;</c> (Envoy's default <c>sni_cluster</c> chain), both to one
+/// cluster of that datacenter's gateways at their WAN best address. No wildcard for the local datacenter.</item>
+/// </list>
+/// <para>Reported, not thrown (the rest of the table is still built): a subset filter outside the supported language
+/// (its route is left out; if it is the <c>DefaultSubset</c>, the unnamed cluster gets no endpoints rather than every
+/// instance), a <c>DefaultSubset</c> naming no subset (the unnamed cluster keeps every instance, as in Consul), an
+/// endpoint whose address is a host name (the data plane dials <see cref="IPEndPoint"/>s only, so it is left out) or
+/// that has port 0, and a service name that cannot form an SNI name.</para>
+/// </remarks>
+public static class ConsulRouteTableBuilder
+{
+    /// <summary>Builds the table for <paramref name="view"/>.</summary>
+    /// <param name="view">The catalog view.</param>
+    /// <param name="options">Settings; defaults when null.</param>
+    /// <param name="extras">Exported services and peer imports (Consul 1.13+), or null.</param>
+    /// <returns>The table (or the error) and the warnings.</returns>
+    public static ConsulRouteConversion Convert(ConsulCatalogView view, ConsulRouteTableOptions? options = null, ConsulRouteExtras? extras = null)
+    {
+        ArgumentNullException.ThrowIfNull(view);
+        options ??= new ConsulRouteTableOptions();
+        var warnings = ImmutableArray.CreateBuilder<string>();
+        if (string.IsNullOrEmpty(view.TrustDomain) || string.IsNullOrEmpty(view.Datacenter))
+        {
+            return new ConsulRouteConversion { Error = "the view has no trust domain or no datacenter" };
+        }
+
+        var routes = new List<Route>();
+        try
+        {
+            foreach (ConsulServiceView service in view.Services.Values)
+            {
+                AddService(view, service, options, routes, warnings);
+            }
+
+            foreach ((string dc, ImmutableArray<ConsulEndpoint> gateways) in view.RemoteGateways)
+            {
+                if (string.Equals(dc, view.Datacenter, StringComparison.Ordinal) || gateways.IsDefaultOrEmpty)
+                {
+                    continue;
+                }
+
+                string name;
+                string wildcard;
+                try
+                {
+                    name = ConsulSniName.ForGateway(dc, null, view.TrustDomain).ToString();
+                    wildcard = ConsulSniName.RemoteGatewayWildcard(dc, null, view.TrustDomain);
+                }
+                catch (ArgumentException ex)
+                {
+                    warnings.Add($"Datacenter '{dc}' was left out: its name cannot form a gateway SNI name ({ex.Message}).");
+                    continue;
+                }
+
+                var cluster = new UpstreamCluster(name, ToEndpoints(name, gateways, onlyPassing: false, warnings)) { ConnectTimeout = options.ConnectTimeout };
+                routes.Add(new Route(wildcard, cluster));
+                routes.Add(new Route(name, cluster));
+            }
+
+            if (extras?.ExportedServices is { } exportedServices)
+            {
+                AddExported(view, exportedServices, options, routes, warnings);
+            }
+
+            if (extras?.ImportedPeerInstances is { Count: > 0 } imported)
+            {
+                AddImported(imported, options, routes, warnings);
+            }
+
+            var unique = new List<Route>(routes.Count);
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            foreach (Route route in routes)
+            {
+                if (seen.Add(route.Pattern))
+                {
+                    unique.Add(route);
+                }
+                else
+                {
+                    warnings.Add($"The route '{route.Pattern}' (cluster '{route.Cluster.Name}') was left out: an earlier route has the same name (service names with dots make SNI names ambiguous).");
+                }
+            }
+
+            return new ConsulRouteConversion { Table = RouteTable.Create(unique), Warnings = warnings.ToImmutable() };
+        }
+        catch (ArgumentException ex)
+        {
+            return new ConsulRouteConversion { Error = ex.Message, Warnings = warnings.ToImmutable() };
+        }
+    }
+
+    private static void AddService(ConsulCatalogView view, ConsulServiceView service, ConsulRouteTableOptions options, List<Route> routes, ImmutableArray<string>.Builder warnings)
+    {
+        if (service.Instances.IsDefaultOrEmpty)
+        {
+            return;
+        }
+
+        string unnamed;
+        try
+        {
+            unnamed = ConsulSniName.ForService(service.Name, null, options.Partition, view.Datacenter, view.TrustDomain).ToString();
+            _ = new Route(unnamed, new UpstreamCluster(unnamed, []));
+        }
+        catch (ArgumentException ex)
+        {
+            warnings.Add($"Service '{service.Name}' was left out: its name cannot form an SNI route ({ex.Message}).");
+            return;
+        }
+
+        ConsulResolverView? resolver = service.Resolver;
+        TimeSpan timeout = resolver?.ConnectTimeout is { } t && t > TimeSpan.Zero ? t : options.ConnectTimeout;
+        IEnumerable<UpstreamEndpoint> unnamedEndpoints = ToEndpoints(unnamed, service.Instances, onlyPassing: false, warnings);
+        if (resolver is not null)
+        {
+            bool defaultFound = resolver.DefaultSubset is null or "";
+            foreach ((string subsetName, ConsulSubsetView subset) in resolver.Subsets)
+            {
+                bool isDefault = string.Equals(subsetName, resolver.DefaultSubset, StringComparison.Ordinal);
+                defaultFound |= isDefault;
+                if (!ConsulSubsetFilter.TryParse(subset.Filter, out ConsulSubsetFilter? filter, out string? error))
+                {
+                    warnings.Add($"Subset '{subsetName}' of service '{service.Name}' was left out: {ConsulSubsetFilter.Describe(subset.Filter, error)}."
+                        + (isDefault ? " It is the DefaultSubset, so the service's own route has no endpoints until the filter is fixed." : string.Empty));
+                    if (isDefault)
+                    {
+                        unnamedEndpoints = [];
+                    }
+
+                    continue;
+                }
+
+                string name;
+                try
+                {
+                    name = ConsulSniName.ForService(service.Name, null, options.Partition, view.Datacenter, view.TrustDomain, subsetName).ToString();
+                    _ = new Route(name, new UpstreamCluster(name, []));
+                }
+                catch (ArgumentException ex)
+                {
+                    warnings.Add($"Subset '{subsetName}' of service '{service.Name}' was left out: the name cannot form an SNI route ({ex.Message}).");
+                    continue;
+                }
+
+                ConsulEndpoint[] selected = [.. service.Instances.Where(filter.Matches)];
+                UpstreamEndpoint[] endpoints = [.. ToEndpoints(name, selected, subset.OnlyPassing, warnings)];
+                routes.Add(new Route(name, new UpstreamCluster(name, endpoints) { ConnectTimeout = timeout }));
+                if (isDefault)
+                {
+                    unnamedEndpoints = ToEndpoints(unnamed, selected, subset.OnlyPassing, warnings: null);
+                }
+            }
+
+            if (!defaultFound)
+            {
+                warnings.Add($"The service-resolver of '{service.Name}' names DefaultSubset '{resolver.DefaultSubset}', which is not one of its subsets; the service's own route uses every instance.");
+            }
+        }
+
+        routes.Add(new Route(unnamed, new UpstreamCluster(unnamed, unnamedEndpoints) { ConnectTimeout = timeout }));
+    }
+
+    private static void AddExported(ConsulCatalogView view, ConsulExportedServices exported, ConsulRouteTableOptions options, List<Route> routes, ImmutableArray<string>.Builder warnings)
+    {
+        // The entry's name is its partition (reference section 8.4); "" and "default" are the default partition.
+        string? partition = string.IsNullOrEmpty(exported.Partition) ? exported.Name : exported.Partition;
+        foreach (ConsulExportedService entry in exported.Services ?? [])
+        {
+            if (string.IsNullOrEmpty(entry.Name))
+            {
+                warnings.Add("An exported-services entry without a Name was ignored.");
+                continue;
+            }
+
+            IEnumerable<ConsulServiceView> targets = entry.Name == "*"
+                ? view.Services.Values
+                : view.Services.TryGetValue(entry.Name, out ConsulServiceView? one) ? [one] : [];
+            if (entry.Name != "*" && !view.Services.ContainsKey(entry.Name))
+            {
+                warnings.Add($"Exported service '{entry.Name}' has no Connect-capable instance here, so no peer route was built for it.");
+                continue;
+            }
+
+            foreach (ConsulExportedServiceConsumer consumer in entry.Consumers ?? [])
+            {
+                string? peer = string.IsNullOrEmpty(consumer.Peer) ? consumer.PeerName : consumer.Peer;
+                if (string.IsNullOrEmpty(peer))
+                {
+                    if (!string.IsNullOrEmpty(consumer.SamenessGroup))
+                    {
+                        warnings.Add($"Exported service '{entry.Name}': sameness group '{consumer.SamenessGroup}' consumers are not resolved to peers; no routes were built for them.");
+                    }
+
+                    continue;
+                }
+
+                foreach (ConsulServiceView service in targets)
+                {
+                    string name;
+                    try
+                    {
+                        name = ConsulSniName.ForPeeredService(service.Name, entry.Namespace, partition, peer, view.TrustDomain).ToString();
+                        _ = new Route(name, new UpstreamCluster(name, []));
+                    }
+                    catch (ArgumentException ex)
+                    {
+                        warnings.Add($"Exported service '{service.Name}' for peer '{peer}' was left out: the name cannot form an SNI route ({ex.Message}).");
+                        continue;
+                    }
+
+                    // Consul's cluster is exported~<local target cluster>: the service's own (unnamed) endpoints.
+                    string cluster = "exported~" + ConsulSniName.ForService(service.Name, entry.Namespace, partition, view.Datacenter, view.TrustDomain);
+                    routes.Add(new Route(name, new UpstreamCluster(cluster, ToEndpoints(cluster, service.Instances, onlyPassing: false, warnings))
+                    {
+                        ConnectTimeout = service.Resolver?.ConnectTimeout is { } t && t > TimeSpan.Zero ? t : options.ConnectTimeout,
+                    }));
+                }
+            }
+        }
+    }
+
+    private static void AddImported(IReadOnlyList<ConsulHealthEntry> imported, ConsulRouteTableOptions options, List<Route> routes, ImmutableArray<string>.Builder warnings)
+    {
+        var bySni = new SortedDictionary<string, List<ConsulHealthEntry>>(StringComparer.OrdinalIgnoreCase);
+        foreach (ConsulHealthEntry entry in imported)
+        {
+            string id = entry.Service?.ID ?? "(no ID)";
+            if (entry.Service?.Connect?.PeerMeta?.SNI is not { Count: > 0 } sni || string.IsNullOrEmpty(sni[0]))
+            {
+                warnings.Add($"Imported instance '{id}' has no Service.Connect.PeerMeta.SNI, so it cannot be routed.");
+                continue;
+            }
+
+            if (string.IsNullOrEmpty(entry.Service.PeerName))
+            {
+                warnings.Add($"Instance '{id}' carries PeerMeta but no PeerName; it was not treated as imported.");
+                continue;
+            }
+
+            if (!bySni.TryGetValue(sni[0], out List<ConsulHealthEntry>? list))
+            {
+                list = [];
+                bySni.Add(sni[0], list);
+            }
+
+            list.Add(entry);
+        }
+
+        foreach ((string sni, List<ConsulHealthEntry> entries) in bySni)
+        {
+            // Consul dials PeerMeta.PrimarySNI() (SNI[0]); the instances are the exporter's gateways, reached over the WAN.
+            ImmutableArray<ConsulEndpoint> gateways = ConsulEndpointRules.ToEndpoints(entries, wan: true, fallbackDatacenter: string.Empty, gatewaysOnly: false);
+            try
+            {
+                var cluster = new UpstreamCluster(sni, ToEndpoints(sni, gateways, onlyPassing: false, warnings)) { ConnectTimeout = options.ConnectTimeout };
+                routes.Add(new Route(sni, cluster));
+            }
+            catch (ArgumentException ex)
+            {
+                warnings.Add($"The peer SNI '{sni}' cannot be a route: {ex.Message}");
+            }
+        }
+    }
+
+    private static UpstreamEndpoint[] ToEndpoints(string cluster, IEnumerable<ConsulEndpoint> instances, bool onlyPassing, ImmutableArray<string>.Builder? warnings)
+    {
+        var endpoints = new List<UpstreamEndpoint>();
+        foreach (ConsulEndpoint instance in instances)
+        {
+            if (!IPAddress.TryParse(instance.Address, out IPAddress? address))
+            {
+                warnings?.Add($"Endpoint '{instance.ServiceId}' on node '{instance.Node}' of '{cluster}' was left out: its address '{instance.Address}' is not an IP address (host names are not dialled by the data plane).");
+                continue;
+            }
+
+            if (instance.Port is <= 0 or > IPEndPoint.MaxPort)
+            {
+                warnings?.Add($"Endpoint '{instance.ServiceId}' on node '{instance.Node}' of '{cluster}' was left out: port {instance.Port} is not dialable.");
+                continue;
+            }
+
+            bool healthy = instance.Healthy && (!onlyPassing || instance.Status == ConsulHealthStatus.Passing);
+            int weight = Math.Clamp(instance.Weight, 1, UpstreamEndpoint.MaxWeight);
+            endpoints.Add(new UpstreamEndpoint(new IPEndPoint(address, instance.Port), weight, healthy));
+        }
+
+        return [.. endpoints];
+    }
+}

@@ -1,0 +1,116 @@
+using System.Net;
+using System.Net.Sockets;
+using MeshGateway.Gateway;
+using MeshGateway.Splicing;
+using MeshGateway.Tls;
+using Microsoft.Extensions.Logging;
+
+namespace MeshGateway.Hosting;
+
+/// <summary>
+/// The hosted gateway's log events (source-generated, fixed ids). Categories: <see cref="GatewayCategory"/> for
+/// lifecycle, rejections and failures; <see cref="AccessLogCategory"/> for the one-line-per-connection access log;
+/// <see cref="RoutesCategory"/> for route sources.
+/// </summary>
+internal static partial class MeshGatewayLog
+{
+    public const string GatewayCategory = "MeshGateway.Gateway";
+    public const string AccessLogCategory = "MeshGateway.AccessLog";
+    public const string RoutesCategory = "MeshGateway.Routes";
+    public const string ConsulCategory = "MeshGateway.Consul";
+
+    [LoggerMessage(EventId = 1, EventName = "Listening", Level = LogLevel.Information, Message = "Mesh gateway listening on {Listener} ({EndPoint})")]
+    public static partial void Listening(ILogger logger, string listener, IPEndPoint endPoint);
+
+    [LoggerMessage(EventId = 2, EventName = "Stopped", Level = LogLevel.Information, Message = "Mesh gateway stopped: {Drained} connections finished during the drain, {Cut} were cut")]
+    public static partial void Stopped(ILogger logger, int drained, int cut);
+
+    [LoggerMessage(EventId = 3, EventName = "ConnectionClosed", Level = LogLevel.Information, Message = "{Client} -> {Listener} sni={ServerName} route={Route} upstream={Upstream} up={BytesFromClient} down={BytesFromUpstream} duration={DurationMs}ms close={CloseReason} error={SocketError}")]
+    public static partial void ConnectionClosed(ILogger logger, EndPoint? client, IPEndPoint listener, string serverName, string route, IPEndPoint upstream, long bytesFromClient, long bytesFromUpstream, double durationMs, SpliceCloseReason closeReason, SocketError socketError);
+
+    [LoggerMessage(EventId = 4, EventName = "ConnectionRejected", Level = LogLevel.Information, Message = "Rejected {Client} -> {Listener}: {Reason} sni={ServerName} hello={HelloError}")]
+    public static partial void ConnectionRejected(ILogger logger, EndPoint? client, IPEndPoint listener, RejectionReason reason, string serverName, ClientHelloError helloError);
+
+    [LoggerMessage(EventId = 5, EventName = "UpstreamConnectFailed", Level = LogLevel.Warning, Message = "Connect to {Upstream} for {Route} failed (attempt {Attempt}, timed out: {TimedOut}, error: {SocketError}, panic: {Panic}); the endpoint is ejected")]
+    public static partial void UpstreamConnectFailed(ILogger logger, IPEndPoint upstream, string route, int attempt, bool timedOut, SocketError socketError, bool panic);
+
+    [LoggerMessage(EventId = 6, EventName = "AcceptFailed", Level = LogLevel.Warning, Message = "Accept on {Listener} failed with {SocketError}; retrying in {RetryDelayMs} ms")]
+    public static partial void AcceptFailed(ILogger logger, IPEndPoint listener, SocketError socketError, double retryDelayMs);
+
+    [LoggerMessage(EventId = 7, EventName = "RoutesLoaded", Level = LogLevel.Information, Message = "Routes loaded from {Source}: {Count} routes")]
+    public static partial void RoutesLoaded(ILogger logger, string source, int count);
+
+    [LoggerMessage(EventId = 8, EventName = "RoutesReloadFailed", Level = LogLevel.Error, Message = "The routes file '{Path}' could not be reloaded; the last good routes stay in use: {Error}")]
+    public static partial void RoutesReloadFailed(ILogger logger, string path, string error);
+
+    [LoggerMessage(EventId = 9, EventName = "RoutesWatchError", Level = LogLevel.Warning, Message = "Watching the routes file '{Path}' failed; changes may be missed")]
+    public static partial void RoutesWatchError(ILogger logger, string path, Exception exception);
+
+    [LoggerMessage(EventId = 10, EventName = "ListenFailed", Level = LogLevel.Critical, Message = "Mesh gateway cannot listen on {Listener}: {SocketError}")]
+    public static partial void ListenFailed(ILogger logger, string listener, SocketError socketError);
+
+    [LoggerMessage(EventId = 20, EventName = "ConsulPreflight", Level = LogLevel.Information, Message = "Consul agent {Address}: datacenter {Datacenter}, version {Version}, Connect enabled: {ConnectEnabled}, trust domain {TrustDomain}")]
+    public static partial void ConsulPreflight(ILogger logger, string address, string datacenter, string version, bool? connectEnabled, string trustDomain);
+
+    [LoggerMessage(EventId = 21, EventName = "ConsulPreflightProblem", Level = LogLevel.Warning, Message = "Consul preflight: {Check}: {Problem}")]
+    public static partial void ConsulPreflightProblem(ILogger logger, string check, string problem);
+
+    [LoggerMessage(EventId = 22, EventName = "ConsulWatchError", Level = LogLevel.Warning, Message = "Consul {What} failed (retrying with back-off; routes stay as they are): {Error}")]
+    public static partial void ConsulWatchError(ILogger logger, string what, string error);
+
+    [LoggerMessage(EventId = 23, EventName = "ConsulRoutesUpdated", Level = LogLevel.Information, Message = "Routes from Consul ({Datacenter}): {Routes} routes for {Services} services and {RemoteDatacenters} remote datacenters; left out: {SkippedHostnames} host-name endpoints, {SkippedSubsets} resolver subsets")]
+    public static partial void ConsulRoutesUpdated(ILogger logger, string datacenter, int routes, int services, int remoteDatacenters, int skippedHostnames, int skippedSubsets);
+
+    [LoggerMessage(EventId = 24, EventName = "ConsulRegistered", Level = LogLevel.Information, Message = "Registered mesh gateway {ServiceId} at {Address}:{Port} with the Consul agent")]
+    public static partial void ConsulRegistered(ILogger logger, string serviceId, string address, int port);
+
+    [LoggerMessage(EventId = 25, EventName = "ConsulDeregistered", Level = LogLevel.Information, Message = "Deregistered mesh gateway {ServiceId} from the Consul agent")]
+    public static partial void ConsulDeregistered(ILogger logger, string serviceId);
+}
+
+/// <summary>Maps Core's <see cref="GatewayObserver"/> events to <see cref="MeshGatewayLog"/>.</summary>
+internal sealed class LoggingGatewayObserver : GatewayObserver
+{
+    private readonly ILogger _gateway;
+    private readonly ILogger _accessLog;
+
+    public LoggingGatewayObserver(ILoggerFactory loggerFactory)
+    {
+        _gateway = loggerFactory.CreateLogger(MeshGatewayLog.GatewayCategory);
+        _accessLog = loggerFactory.CreateLogger(MeshGatewayLog.AccessLogCategory);
+    }
+
+    public override void OnConnectionClosed(in ConnectionClosedEvent connection)
+    {
+        // The guard keeps the server-name string and the boxing off the path when the access log is off.
+        if (_accessLog.IsEnabled(LogLevel.Information))
+        {
+            string serverName = Ascii(connection.ServerName);
+            MeshGatewayLog.ConnectionClosed(_accessLog, connection.ClientEndPoint, connection.ListenerEndPoint, serverName, connection.Route.Pattern, connection.UpstreamEndPoint, connection.BytesFromClient, connection.BytesFromUpstream, connection.Duration.TotalMilliseconds, connection.CloseReason, connection.Error);
+        }
+    }
+
+    public override void OnConnectionRejected(in ConnectionRejectedEvent rejection)
+    {
+        if (_gateway.IsEnabled(LogLevel.Information))
+        {
+            string serverName = Ascii(rejection.ServerName);
+            MeshGatewayLog.ConnectionRejected(_gateway, rejection.ClientEndPoint, rejection.ListenerEndPoint, rejection.Reason, serverName, rejection.HelloError);
+        }
+    }
+
+    public override void OnUpstreamConnectFailed(in UpstreamConnectFailedEvent failure)
+    {
+        if (_gateway.IsEnabled(LogLevel.Warning))
+        {
+            MeshGatewayLog.UpstreamConnectFailed(_gateway, failure.UpstreamEndPoint, failure.Route.Pattern, failure.Attempt, failure.TimedOut, failure.Error, failure.Panic);
+        }
+    }
+
+    public override void OnAcceptFailed(IPEndPoint listener, SocketError socketError, TimeSpan retryDelay) =>
+        MeshGatewayLog.AcceptFailed(_gateway, listener, socketError, retryDelay.TotalMilliseconds);
+
+    public override void OnStopped(GatewayStopResult result) => MeshGatewayLog.Stopped(_gateway, result.Drained, result.Cut);
+
+    private static string Ascii(ReadOnlySpan<byte> name) => name.IsEmpty ? "-" : System.Text.Encoding.ASCII.GetString(name);
+}

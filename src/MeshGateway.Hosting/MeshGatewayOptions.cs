@@ -1,0 +1,160 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
+namespace MeshGateway.Hosting;
+
+/// <summary>
+/// Settings of the hosted mesh gateway, bound from the <c>MeshGateway</c> configuration section by default
+/// (see <see cref="MeshGatewayServiceCollectionExtensions"/>). Every value is validated when the host starts; an
+/// invalid value stops the start with a message naming the option and the value.
+/// </summary>
+/// <remarks>
+/// <para>Listeners follow Consul's gateway bind rules (reference §6.1): the <c>default</c> listener on
+/// <see cref="Address"/>:<see cref="Port"/> unless <see cref="NoDefaultBind"/>
+/// (<c>envoy_gateway_no_default_bind</c>); the <c>lan</c> and <c>wan</c> tagged addresses when
+/// <see cref="BindTaggedAddresses"/> (<c>envoy_gateway_bind_tagged_addresses</c>); and every entry of
+/// <see cref="BindAddresses"/> (<c>envoy_gateway_bind_addresses</c>). The set is sorted by name and a later duplicate
+/// of the same address and port is dropped, as Consul does.</para>
+/// </remarks>
+public sealed class MeshGatewayOptions
+{
+    /// <summary>The configuration section bound by default: <c>MeshGateway</c>.</summary>
+    public const string DefaultSectionName = "MeshGateway";
+
+    /// <summary>The IP address of the <c>default</c> listener (Consul's registration <c>Address</c>). Default <c>0.0.0.0</c>.</summary>
+    [Required]
+    public string Address { get; set; } = "0.0.0.0";
+
+    /// <summary>The port of the <c>default</c> listener (Consul's registration <c>Port</c>); 0 picks a free port. Default 8443.</summary>
+    [OptionRange("0", "65535")]
+    public int Port { get; set; } = 8443;
+
+    /// <summary>
+    /// The gateway's LAN address <c>ip:port</c> (Consul tagged address <c>lan</c>); bound as the <c>lan</c> listener when
+    /// <see cref="BindTaggedAddresses"/>. Default none: <see cref="Address"/>:<see cref="Port"/>.
+    /// </summary>
+    public string? LanAddress { get; set; }
+
+    /// <summary>
+    /// The gateway's WAN address <c>ip:port</c> (Consul tagged address <c>wan</c>, what other datacenters dial); bound as
+    /// the <c>wan</c> listener when <see cref="BindTaggedAddresses"/>. Default none.
+    /// </summary>
+    public string? WanAddress { get; set; }
+
+    /// <summary>Skip the <c>default</c> listener (Consul <c>envoy_gateway_no_default_bind</c>). Default <see langword="false"/>.</summary>
+    public bool NoDefaultBind { get; set; }
+
+    /// <summary>Add a listener per tagged address, <c>lan</c> and <c>wan</c> (Consul <c>envoy_gateway_bind_tagged_addresses</c>). Default <see langword="false"/>.</summary>
+    public bool BindTaggedAddresses { get; set; }
+
+    /// <summary>Extra named listeners, name → <c>ip:port</c> (Consul <c>envoy_gateway_bind_addresses</c>). Default empty.</summary>
+    public IDictionary<string, string> BindAddresses { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>The absolute deadline, from accept, for a complete ClientHello. Default 10 s; 1 ms to 10 min.</summary>
+    [OptionRange("00:00:00.001", "00:10:00")]
+    public TimeSpan HelloTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The most bytes a ClientHello may take (record headers included). Default 16384; 512 to 65536.</summary>
+    [OptionRange("512", "65536")]
+    public int MaxHelloSize { get; set; } = 16 * 1024;
+
+    /// <summary>The default timeout of one upstream connect attempt (a route may override it). Default 5 s (Consul's <c>connect_timeout_ms</c> default); 1 ms to 5 min.</summary>
+    [OptionRange("00:00:00.001", "00:05:00")]
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The default number of endpoints one connection may try when connects fail (a route may override it). Default 3; 1 to 16.</summary>
+    [OptionRange("1", "16")]
+    public int ConnectAttempts { get; set; } = 3;
+
+    /// <summary>How long a spliced connection may carry no byte in either direction before it is closed. Default 1 h; 1 s to 7 days.</summary>
+    [OptionRange("00:00:01", "7.00:00:00")]
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>The longest a connection may last, idle or not. Default none (no limit); when set, 1 s to 365 days.</summary>
+    public TimeSpan? MaxConnectionDuration { get; set; }
+
+    /// <summary>The most connections open at once; more are refused and counted. Default 50000; 1 to 10000000.</summary>
+    [OptionRange("1", "10000000")]
+    public int MaxConnections { get; set; } = 50_000;
+
+    /// <summary>The listen backlog of each listener. Default 1024; 1 to 65535.</summary>
+    [OptionRange("1", "65535")]
+    public int ListenBacklog { get; set; } = 1024;
+
+    /// <summary>
+    /// How long open connections may finish after the gateway stops accepting; the rest are cut. The host's shutdown
+    /// timeout (<c>HostOptions.ShutdownTimeout</c>, 30 s by default) bounds it as well. Default 25 s; 0 to 1 h.
+    /// </summary>
+    [OptionRange("00:00:00", "01:00:00")]
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(25);
+
+    /// <summary>
+    /// A routes file (see <c>RouteFileParser</c> for the format) used as the route source and reloaded when it
+    /// changes; a bad file keeps the last good table. Default none. Cannot be combined with <see cref="Routes"/>.
+    /// </summary>
+    public string? RoutesFile { get; set; }
+
+    /// <summary>Static routes from configuration (added to routes given in code). Default empty.</summary>
+    [ValidateEnumeratedItems]
+    public IList<MeshGatewayRouteOptions> Routes { get; } = new List<MeshGatewayRouteOptions>();
+
+    /// <summary>How to reach Consul and how to register the gateway (used by the Consul route source, <c>UseConsulCatalog</c>).</summary>
+    [ValidateObjectMembers]
+    public MeshGatewayConsulOptions Consul { get; } = new();
+}
+
+/// <summary>One static route: a server name (or <c>*.suffix</c>) and its endpoints.</summary>
+public sealed class MeshGatewayRouteOptions
+{
+    /// <summary>The SNI server name, or a wildcard <c>*.suffix</c>. Required.</summary>
+    [Required]
+    public string Sni { get; set; } = string.Empty;
+
+    /// <summary>The endpoints, each <c>ip:port</c>. Default empty (connections are refused as having no endpoint).</summary>
+    public IList<string> Endpoints { get; } = new List<string>();
+
+    /// <summary>The cluster name. Default: <see cref="Sni"/>.</summary>
+    public string? Cluster { get; set; }
+
+    /// <summary>Overrides <see cref="MeshGatewayOptions.ConnectTimeout"/> for this route. Default none.</summary>
+    public TimeSpan? ConnectTimeout { get; set; }
+
+    /// <summary>Overrides <see cref="MeshGatewayOptions.ConnectAttempts"/> for this route. Default none.</summary>
+    public int? ConnectAttempts { get; set; }
+}
+
+/// <summary>Consul settings: the agent, the ACL token, and the gateway's registration.</summary>
+public sealed class MeshGatewayConsulOptions
+{
+    /// <summary>The local agent's HTTP address. Default <c>http://127.0.0.1:8500</c> (Consul's <c>CONSUL_HTTP_ADDR</c> default).</summary>
+    [Required]
+    public string Address { get; set; } = "http://127.0.0.1:8500";
+
+    /// <summary>The ACL token (sent as <c>X-Consul-Token</c>). Default none. Cannot be combined with <see cref="TokenFile"/>.</summary>
+    public string? Token { get; set; }
+
+    /// <summary>A file holding the ACL token (read at start, trimmed). Default none.</summary>
+    public string? TokenFile { get; set; }
+
+    /// <summary>The datacenter to watch and register in. Default none: the agent's own datacenter.</summary>
+    public string? Datacenter { get; set; }
+
+    /// <summary>Register the gateway with the agent at start and deregister it at stop. Default <see langword="true"/>.</summary>
+    public bool Register { get; set; } = true;
+
+    /// <summary>Gather and log preflight facts (agent version, datacenter, Connect enabled, permission probes) at start. Default <see langword="true"/>.</summary>
+    public bool Preflight { get; set; } = true;
+
+    /// <summary>The gateway's service name. Default <c>mesh-gateway</c>.</summary>
+    [Required]
+    public string ServiceName { get; set; } = "mesh-gateway";
+
+    /// <summary>The gateway's service ID. Default: <see cref="ServiceName"/>.</summary>
+    public string? ServiceId { get; set; }
+
+    /// <summary>
+    /// Service metadata. Keys starting with <c>consul-</c> are reserved by Consul except <c>consul-wan-federation</c>
+    /// (reference §6). Default empty.
+    /// </summary>
+    public IDictionary<string, string> Meta { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
+}

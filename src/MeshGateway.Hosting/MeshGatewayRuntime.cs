@@ -1,0 +1,188 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Net.Sockets;
+using MeshGateway.Gateway;
+using MeshGateway.Routing;
+using MeshGateway.Splicing;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace MeshGateway.Hosting;
+
+/// <summary>
+/// The running hosted gateway: its listeners, routes and counters. Resolve it from the container to read the bound
+/// addresses (port 0 picks a free port), the counters, or readiness.
+/// </summary>
+/// <remarks>Started and stopped by the hosted service that <see cref="MeshGatewayServiceCollectionExtensions.AddMeshGateway(Microsoft.Extensions.DependencyInjection.IServiceCollection)"/> registers.</remarks>
+public sealed class MeshGatewayRuntime : IAsyncDisposable
+{
+    private readonly IOptions<MeshGatewayOptions> _options;
+    private readonly IMeshGatewayRouteSource _routeSource;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly IMeterFactory? _meterFactory;
+    private readonly TimeProvider _timeProvider;
+    private readonly ILogger _logger;
+    private GatewayListener? _listener;
+    private IReadOnlyList<MeshGatewayListenerAddress> _listeners = [];
+    private int _stopping;
+
+    internal MeshGatewayRuntime(IOptions<MeshGatewayOptions> options, IMeshGatewayRouteSource routeSource, ILoggerFactory loggerFactory, IMeterFactory? meterFactory, TimeProvider? timeProvider)
+    {
+        _options = options;
+        _routeSource = routeSource;
+        _loggerFactory = loggerFactory;
+        _meterFactory = meterFactory;
+        _timeProvider = timeProvider ?? TimeProvider.System;
+        _logger = loggerFactory.CreateLogger(MeshGatewayLog.GatewayCategory);
+    }
+
+    /// <summary>The routing table holder the gateway routes with (fed by the route source).</summary>
+    public RouteTableSource Routes { get; } = new();
+
+    /// <summary>The route source in use.</summary>
+    public IMeshGatewayRouteSource RouteSource => _routeSource;
+
+    /// <summary>The listeners, with the ports actually bound, once started; empty before.</summary>
+    public IReadOnlyList<MeshGatewayListenerAddress> Listeners => Volatile.Read(ref _listeners);
+
+    /// <summary>The data plane's running totals, once started; <see langword="null"/> before.</summary>
+    public GatewayCounters? Counters => _listener?.Counters;
+
+    /// <summary>Connections open now.</summary>
+    public int ActiveConnections => _listener?.ActiveConnections ?? 0;
+
+    /// <summary>Whether the listeners are bound and accepting and the route source published its first table.</summary>
+    public bool IsReady => Volatile.Read(ref _listeners).Count > 0 && _stopping == 0 && Routes.Version > 0;
+
+    /// <summary>Starts the route source, then binds every listener; throws (failing the host start) when either fails.</summary>
+    /// <param name="cancellationToken">Abandons the start.</param>
+    /// <returns>A task that completes when the gateway accepts connections.</returns>
+    /// <exception cref="InvalidOperationException">A listener could not be bound (the message names it) or the routes could not be loaded.</exception>
+    internal async Task StartAsync(CancellationToken cancellationToken)
+    {
+        MeshGatewayOptions options = _options.Value;
+        var errors = new List<string>();
+        List<MeshGatewayListenerAddress> plan = ListenerPlan.Build(options, errors);
+        if (errors.Count > 0)
+        {
+            throw new InvalidOperationException(string.Join(" ", errors));
+        }
+
+        await _routeSource.StartAsync(Routes, cancellationToken).ConfigureAwait(false);
+
+        var listenerOptions = new GatewayListenerOptions
+        {
+            HelloTimeout = options.HelloTimeout,
+            MaxHelloSize = options.MaxHelloSize,
+            MaxConnections = options.MaxConnections,
+            ListenBacklog = options.ListenBacklog,
+            Splice = new SpliceOptions
+            {
+                IdleTimeout = options.IdleTimeout,
+                MaxDuration = options.MaxConnectionDuration ?? Timeout.InfiniteTimeSpan,
+            },
+        };
+        foreach (MeshGatewayListenerAddress address in plan)
+        {
+            listenerOptions.EndPoints.Add(address.EndPoint);
+        }
+
+        var listener = new GatewayListener(listenerOptions, Routes, new LoggingGatewayObserver(_loggerFactory), _meterFactory, _timeProvider);
+        try
+        {
+            listener.Start();
+        }
+        catch (SocketException ex)
+        {
+            await listener.DisposeAsync().ConfigureAwait(false);
+            MeshGatewayListenerAddress culprit = FindUnbindable(plan) ?? plan[0];
+            string culpritName = culprit.ToString();
+            MeshGatewayLog.ListenFailed(_logger, culpritName, ex.SocketErrorCode);
+            throw new InvalidOperationException($"The mesh gateway cannot listen on '{culprit.Name}' ({culprit.EndPoint}): {ex.SocketErrorCode} ({ex.Message}). Check MeshGateway:Address/Port, LanAddress/WanAddress or BindAddresses.", ex);
+        }
+
+        _listener = listener;
+        IReadOnlyList<IPEndPoint> bound = listener.LocalEndPoints;
+        var listeners = new List<MeshGatewayListenerAddress>(plan.Count);
+        for (int i = 0; i < plan.Count; i++)
+        {
+            listeners.Add(plan[i] with { EndPoint = bound[i] });
+            MeshGatewayLog.Listening(_logger, plan[i].Name, bound[i]);
+        }
+
+        Volatile.Write(ref _listeners, listeners);
+        if (_routeSource is IMeshGatewayRegistration registration)
+        {
+            await registration.RegisterAsync(listeners, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Deregisters (Consul), stops accepting, drains for <see cref="MeshGatewayOptions.DrainTimeout"/> (or until <paramref name="cancellationToken"/>), then stops the route source.</summary>
+    /// <param name="cancellationToken">The host's shutdown deadline.</param>
+    /// <returns>The drain result, or a zero result when the gateway never started.</returns>
+    internal async Task<GatewayStopResult> StopAsync(CancellationToken cancellationToken)
+    {
+        Interlocked.Exchange(ref _stopping, 1);
+        if (_routeSource is IMeshGatewayRegistration registration)
+        {
+            // Deregister first, so Consul stops sending new connections before the listeners close (reference §6).
+            await registration.DeregisterAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        GatewayStopResult result = default;
+        if (_listener is { } listener)
+        {
+            result = await listener.StopAsync(_options.Value.DrainTimeout, cancellationToken).ConfigureAwait(false);
+        }
+
+        await _routeSource.StopAsync(cancellationToken).ConfigureAwait(false);
+        return result;
+    }
+
+    /// <summary>Stops at once (no drain).</summary>
+    /// <returns>A task that completes when every connection is closed.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        Interlocked.Exchange(ref _stopping, 1);
+        if (_listener is { } listener)
+        {
+            await listener.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    // Only on the failure path: GatewayListener binds all addresses together, so probe each to name the one that fails.
+    private static MeshGatewayListenerAddress? FindUnbindable(List<MeshGatewayListenerAddress> plan)
+    {
+        var probes = new List<Socket>();
+        try
+        {
+            foreach (MeshGatewayListenerAddress address in plan)
+            {
+                var socket = new Socket(address.EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                probes.Add(socket);
+                try
+                {
+                    if (address.EndPoint.AddressFamily == AddressFamily.InterNetworkV6)
+                    {
+                        socket.DualMode = false;
+                    }
+
+                    socket.Bind(address.EndPoint);
+                }
+                catch (SocketException)
+                {
+                    return address;
+                }
+            }
+
+            return null;
+        }
+        finally
+        {
+            foreach (Socket socket in probes)
+            {
+                socket.Dispose();
+            }
+        }
+    }
+}

@@ -1,0 +1,141 @@
+using System.Collections.Immutable;
+using System.Text.Json;
+using MeshGateway.Routing;
+using static MeshGateway.Consul.Tests.Routing.RouteTableBuilderTests;
+
+namespace MeshGateway.Consul.Tests.Routing;
+
+/// <summary>
+/// Consul features newer than 1.8 (exported-services, cluster peering, admin partitions) cannot run on the pinned agent;
+/// these JSON fixtures follow the reference's shapes (sections 8.2, 8.4 and 11), go through our DTOs and the converter.
+/// </summary>
+public sealed class NewerFeatureFixtureTests
+{
+    private const string ExporterTd = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee.consul";
+
+    // Section 8.4, extended with a wildcard name, a 1.13 PeerName consumer and a sameness group.
+    private const string ExportedServicesJson = """
+        {"Kind": "exported-services", "Name": "default",
+         "Services": [{"Name": "api", "Namespace": "default",
+                       "Consumers": [{"Peer": "cluster-02"}, {"Partition": "part1"}, {"PeerName": "cluster-03"}]},
+                      {"Name": "billing", "Consumers": [{"Peer": "cluster-02"}]},
+                      {"Name": "web", "Consumers": [{"SamenessGroup": "east"}]}],
+         "CreateIndex": 120, "ModifyIndex": 130}
+        """;
+
+    // Section 11, importing side: the peer's copy of "api" = one of the exporter's gateways, kind connect-proxy,
+    // <svc>-sidecar-proxy, one overall check, PeerMeta with the form-8 SNI; section 8.2 extra fields (PeerName, Partition).
+    private const string ImportedApiJson = $$$"""
+        [{"Node": {"ID": "", "Node": "cluster-01-gw-node", "Address": "10.1.0.9", "Datacenter": "dc1", "PeerName": "cluster-01", "Partition": "default",
+                   "TaggedAddresses": {"lan": "10.1.0.9", "wan": "203.0.113.9"}, "Meta": {}, "CreateIndex": 40, "ModifyIndex": 40},
+          "Service": {"Kind": "connect-proxy", "ID": "mesh-gateway", "Service": "api-sidecar-proxy", "Tags": [], "Address": "10.1.0.9", "Port": 8443,
+                      "TaggedAddresses": {"lan": {"Address": "10.1.0.9", "Port": 8443}, "wan": {"Address": "203.0.113.9", "Port": 443}},
+                      "Meta": {}, "Namespace": "default", "Partition": "default", "PeerName": "cluster-01",
+                      "Connect": {"PeerMeta": {"SNI": ["api.default.default.cluster-02.external.{{{ExporterTd}}}"],
+                                               "SpiffeID": ["spiffe://{{{ExporterTd}}}/ns/default/dc/dc1/svc/mesh-gateway"], "Protocol": "tcp"}},
+                      "CreateIndex": 41, "ModifyIndex": 41},
+          "Checks": [{"Node": "cluster-01-gw-node", "CheckID": "mesh-gateway:overall-check", "Name": "overall", "Status": "passing",
+                      "ServiceID": "mesh-gateway", "ServiceName": "api-sidecar-proxy", "PeerName": "cluster-01", "Type": "", "CreateIndex": 42, "ModifyIndex": 42}]},
+         {"Node": {"Node": "cluster-01-gw-node-2", "Address": "10.1.0.10", "PeerName": "cluster-01"},
+          "Service": {"Kind": "connect-proxy", "ID": "mesh-gateway-2", "Service": "api-sidecar-proxy", "Address": "10.1.0.10", "Port": 8443,
+                      "TaggedAddresses": {"wan": {"Address": "203.0.113.10", "Port": 443}}, "PeerName": "cluster-01",
+                      "Connect": {"PeerMeta": {"SNI": ["api.default.default.cluster-02.external.{{{ExporterTd}}}"], "Protocol": "tcp"} }},
+          "Checks": [{"CheckID": "mesh-gateway-2:overall-check", "Status": "critical", "ServiceID": "mesh-gateway-2"}]},
+         {"Node": {"Node": "local-node", "Address": "10.0.0.1"},
+          "Service": {"Kind": "connect-proxy", "ID": "no-meta", "Service": "other-sidecar-proxy", "Address": "10.0.0.1", "Port": 21000, "PeerName": "cluster-01"},
+          "Checks": []}]
+        """;
+
+    // Admin partitions: a health entry of a service in partition part1 (section 8.2 extra fields).
+    private const string PartitionEntryJson = """
+        [{"Node": {"Node": "n-p1", "Address": "10.2.0.5", "Datacenter": "dc1", "Partition": "part1"},
+          "Service": {"Kind": "connect-proxy", "ID": "api-sidecar-proxy-1", "Service": "api-sidecar-proxy", "Address": "10.2.0.5", "Port": 21000,
+                      "Namespace": "default", "Partition": "part1", "Meta": {"version": "v2"}, "Weights": {"Passing": 3, "Warning": 1}},
+          "Checks": [{"CheckID": "c", "Status": "passing", "ServiceID": "api-sidecar-proxy-1"}]}]
+        """;
+
+    private static List<ConsulHealthEntry> Entries(string json) => JsonSerializer.Deserialize(json, ConsulJsonContext.Default.ListConsulHealthEntry)!;
+
+    [Fact]
+    public void Convert_ExportedServices_Form8ExactRoutesPerPeerConsumerToLocalInstances()
+    {
+        ConsulExportedServices exported = JsonSerializer.Deserialize(ExportedServicesJson, ConsulJsonContext.Default.ConsulExportedServices)!;
+        ConsulCatalogView view = View([Service("api", null, SubsetFilterTests.Instance("api-1", address: "10.0.0.21", port: 21000)),
+                                       Service("web", null, SubsetFilterTests.Instance("web-1", address: "10.0.0.22", port: 21001))]);
+
+        ConsulRouteConversion result = ConsulRouteTableBuilder.Convert(view, extras: new ConsulRouteExtras { ExportedServices = exported });
+
+        Assert.True(result.Succeeded, result.Error);
+        Assert.Equal(("exported-services", "default", 3), (exported.Kind, exported.Name, exported.Services!.Count));
+        Route toPeer2 = Assert.IsType<Route>(Find(result.Table, $"api.default.default.cluster-02.external.{Td}"));
+        Route toPeer3 = Assert.IsType<Route>(Find(result.Table, $"api.default.default.cluster-03.external.{Td}")); // 1.13 "PeerName"
+        Assert.Equal(RouteKind.Exact, toPeer2.Kind);
+        Assert.Equal($"exported~api.default.dc1.internal.{Td}", toPeer2.Cluster.Name);
+        Assert.Equal("10.0.0.21:21000", Assert.Single(toPeer3.Cluster.Endpoints).EndPoint.ToString());
+        Assert.Null(Find(result.Table, $"api.default.default.part1.external.{Td}")); // partition consumers: no peer route
+        Assert.Null(Find(result.Table, $"api.default.default.cluster-09.external.{Td}")); // not a consumer
+        Assert.Contains(result.Warnings, w => w.Contains("'billing' has no Connect-capable instance", StringComparison.Ordinal));
+        Assert.Contains(result.Warnings, w => w.Contains("sameness group 'east'", StringComparison.Ordinal));
+        Assert.NotNull(Find(result.Table, $"api.default.dc1.internal.{Td}")); // local routes unchanged
+    }
+
+    [Fact]
+    public void Convert_ExportedWildcardName_ExportsEveryLocalService()
+    {
+        var exported = new ConsulExportedServices
+        {
+            Kind = "exported-services",
+            Name = "default",
+            Services = [new ConsulExportedService { Name = "*", Namespace = "default", Consumers = [new ConsulExportedServiceConsumer { Peer = "p1" }] }],
+        };
+        ConsulCatalogView view = View([Service("a", null, SubsetFilterTests.Instance("a1")), Service("b", null, SubsetFilterTests.Instance("b1"))]);
+
+        ConsulRouteConversion result = ConsulRouteTableBuilder.Convert(view, extras: new ConsulRouteExtras { ExportedServices = exported });
+
+        Assert.NotNull(Find(result.Table!, $"a.default.default.p1.external.{Td}"));
+        Assert.NotNull(Find(result.Table!, $"b.default.default.p1.external.{Td}"));
+        Assert.Empty(result.Warnings);
+    }
+
+    [Fact]
+    public void Convert_PeerImportedInstances_ExactRouteOnPeerSniToExporterGatewaysWanAddress()
+    {
+        List<ConsulHealthEntry> imported = Entries(ImportedApiJson);
+
+        ConsulRouteConversion result = ConsulRouteTableBuilder.Convert(View(), extras: new ConsulRouteExtras { ImportedPeerInstances = imported });
+
+        Assert.True(result.Succeeded, result.Error);
+        Assert.Equal("cluster-01", imported[0].Service!.PeerName);
+        Assert.Equal("tcp", imported[0].Service!.Connect!.PeerMeta!.Protocol);
+        string sni = $"api.default.default.cluster-02.external.{ExporterTd}";
+        Route route = Assert.IsType<Route>(Find(result.Table, sni));
+        Assert.Equal((RouteKind.Exact, sni), (route.Kind, route.Cluster.Name));
+        Assert.Equal([("203.0.113.9:443", true), ("203.0.113.10:443", false)], route.Cluster.Endpoints.Select(e => (e.EndPoint.ToString(), e.IsHealthy)).ToArray());
+        Assert.Contains("'no-meta' has no Service.Connect.PeerMeta.SNI", Assert.Single(result.Warnings), StringComparison.Ordinal);
+        Assert.Null(Find(result.Table, $"x.api.default.default.cluster-02.external.{ExporterTd}"));
+    }
+
+    [Fact]
+    public void Convert_NonDefaultPartition_Form3And4NamesFromPartitionEntries()
+    {
+        List<ConsulHealthEntry> entries = Entries(PartitionEntryJson);
+        ImmutableArray<ConsulEndpoint> instances = ConsulEndpointRules.ToEndpoints(entries, wan: false, "dc1", gatewaysOnly: false);
+        var resolver = new ConsulResolverView
+        {
+            Subsets = new Dictionary<string, ConsulSubsetView> { ["v2"] = new("Service.Meta.version == v2", false) }.ToImmutableSortedDictionary(StringComparer.Ordinal),
+        };
+        ConsulCatalogView view = View([new ConsulServiceView { Name = "api", Instances = instances, Resolver = resolver }]);
+
+        ConsulRouteConversion result = ConsulRouteTableBuilder.Convert(view, new ConsulRouteTableOptions { Partition = "part1" });
+
+        Assert.True(result.Succeeded, result.Error);
+        Assert.Equal(("part1", "part1"), (entries[0].Node!.Partition, entries[0].Service!.Partition));
+        Route service = Assert.IsType<Route>(Find(result.Table, $"api.default.part1.dc1.internal-v1.{Td}"));
+        Route subset = Assert.IsType<Route>(Find(result.Table, $"v2.api.default.part1.dc1.internal-v1.{Td}"));
+        Assert.Equal(("10.2.0.5:21000", 3), (Assert.Single(service.Cluster.Endpoints).EndPoint.ToString(), service.Cluster.Endpoints[0].Weight));
+        Assert.Single(subset.Cluster.Endpoints);
+        Assert.Null(Find(result.Table, $"api.default.dc1.internal.{Td}"));
+    }
+
+    private static Route? Find(RouteTable table, string sni) => table.TryMatch(sni.AsSpan(), out Route? route) ? route : null;
+}

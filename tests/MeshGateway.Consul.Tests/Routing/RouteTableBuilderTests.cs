@@ -1,0 +1,210 @@
+using System.Collections.Immutable;
+using System.Net;
+using MeshGateway.Routing;
+using static MeshGateway.Consul.Tests.Routing.SubsetFilterTests;
+
+namespace MeshGateway.Consul.Tests.Routing;
+
+public sealed class RouteTableBuilderTests
+{
+    internal const string Td = "11111111-2222-3333-4444-555555555555.consul";
+
+    internal static ConsulCatalogView View(IEnumerable<ConsulServiceView>? services = null, IDictionary<string, ConsulEndpoint[]>? remote = null, string dc = "dc1") => new()
+    {
+        TrustDomain = Td,
+        Datacenter = dc,
+        Datacenters = ["dc1", "dc2", "dc3"],
+        Services = (services ?? []).ToImmutableSortedDictionary(s => s.Name, s => s, StringComparer.Ordinal),
+        LocalGateways = [],
+        RemoteGateways = (remote ?? new Dictionary<string, ConsulEndpoint[]>()).ToImmutableSortedDictionary(p => p.Key, p => p.Value.ToImmutableArray(), StringComparer.Ordinal),
+    };
+
+    internal static ConsulServiceView Service(string name, ConsulResolverView? resolver = null, params ConsulEndpoint[] instances) =>
+        new() { Name = name, Instances = [.. instances], Resolver = resolver };
+
+    private static Route Match(RouteTable table, string sni)
+    {
+        Assert.True(table.TryMatch(sni.AsSpan(), out Route? route), $"no route for {sni}; routes: {string.Join(", ", table.Routes)}");
+        return route;
+    }
+
+    [Fact]
+    public void Convert_LocalService_ExactForm1RouteWithLanEndpointsHealthAndWeight()
+    {
+        ConsulCatalogView view = View([Service("api", null,
+            Instance("a1", address: "10.0.0.1", port: 21000, weight: 5),
+            Instance("a2", address: "10.0.0.2", port: 21000, healthy: false, status: ConsulHealthStatus.Critical))]);
+
+        ConsulRouteConversion result = ConsulRouteTableBuilder.Convert(view);
+
+        Assert.True(result.Succeeded, result.Error);
+        Assert.Empty(result.Warnings);
+        Route route = Match(result.Table, $"api.default.dc1.internal.{Td}");
+        Assert.Equal(RouteKind.Exact, route.Kind);
+        Assert.Equal($"api.default.dc1.internal.{Td}", route.Cluster.Name);
+        Assert.Equal(UpstreamCluster.DefaultConnectTimeout, route.Cluster.ConnectTimeout);
+        Assert.Equal(
+            [(new IPEndPoint(IPAddress.Parse("10.0.0.1"), 21000), 5, true), (new IPEndPoint(IPAddress.Parse("10.0.0.2"), 21000), 1, false)],
+            route.Cluster.Endpoints.Select(e => (e.EndPoint, e.Weight, e.IsHealthy)).ToArray());
+        Assert.Equal(1, result.Table.ExactCount);
+        Assert.Equal(0, result.Table.WildcardCount);
+        Assert.False(result.Table.TryMatch($"web.default.dc1.internal.{Td}".AsSpan(), out _));
+        Assert.False(result.Table.TryMatch($"x.api.default.dc1.internal.{Td}".AsSpan(), out _)); // no wildcard for the local DC
+    }
+
+    [Fact]
+    public void Convert_ResolverSubsets_Form2RoutesFilteredOnlyPassingAndTimeout()
+    {
+        var resolver = new ConsulResolverView
+        {
+            ConnectTimeout = TimeSpan.FromSeconds(3),
+            Subsets = new Dictionary<string, ConsulSubsetView>
+            {
+                ["v1"] = new("Service.Meta.version == v1", false),
+                ["v2"] = new("Service.Meta.version == v2", true),
+            }.ToImmutableSortedDictionary(StringComparer.Ordinal),
+        };
+        ConsulCatalogView view = View([Service("api", resolver,
+            Instance("a1", new Dictionary<string, string> { ["version"] = "v1" }, address: "10.0.0.1", status: ConsulHealthStatus.Warning, weight: 2),
+            Instance("a2", new Dictionary<string, string> { ["version"] = "v2" }, address: "10.0.0.2", status: ConsulHealthStatus.Warning, weight: 2),
+            Instance("a3", new Dictionary<string, string> { ["version"] = "v2" }, address: "10.0.0.3"))]);
+
+        ConsulRouteConversion result = ConsulRouteTableBuilder.Convert(view, new ConsulRouteTableOptions { ConnectTimeout = TimeSpan.FromSeconds(9) });
+
+        Assert.True(result.Succeeded, result.Error);
+        Route all = Match(result.Table, $"api.default.dc1.internal.{Td}");
+        Route v1 = Match(result.Table, $"v1.api.default.dc1.internal.{Td}");
+        Route v2 = Match(result.Table, $"V2.API.default.dc1.internal.{Td}");
+        Assert.Equal(3, all.Cluster.Endpoints.Count);
+        Assert.Equal([("10.0.0.1", true)], v1.Cluster.Endpoints.Select(e => (e.EndPoint.Address.ToString(), e.IsHealthy)).ToArray());
+        Assert.Equal([("10.0.0.2", false, 2), ("10.0.0.3", true, 1)], v2.Cluster.Endpoints.Select(e => (e.EndPoint.Address.ToString(), e.IsHealthy, e.Weight)).ToArray());
+        Assert.All([all, v1, v2], r => Assert.Equal(TimeSpan.FromSeconds(3), r.Cluster.ConnectTimeout));
+        Assert.Equal($"v2.api.default.dc1.internal.{Td}", v2.Cluster.Name);
+    }
+
+    [Fact]
+    public void Convert_DefaultSubset_UnnamedClusterUsesThatSubset()
+    {
+        var resolver = new ConsulResolverView
+        {
+            DefaultSubset = "v2",
+            Subsets = new Dictionary<string, ConsulSubsetView> { ["v2"] = new("Service.Meta.version == v2", true) }.ToImmutableSortedDictionary(StringComparer.Ordinal),
+        };
+        ConsulCatalogView view = View([Service("api", resolver,
+            Instance("a1", new Dictionary<string, string> { ["version"] = "v1" }, address: "10.0.0.1"),
+            Instance("a2", new Dictionary<string, string> { ["version"] = "v2" }, address: "10.0.0.2", status: ConsulHealthStatus.Warning))]);
+
+        ConsulRouteConversion result = ConsulRouteTableBuilder.Convert(view, new ConsulRouteTableOptions { ConnectTimeout = TimeSpan.FromMilliseconds(1234) });
+
+        UpstreamEndpoint only = Assert.Single(Match(result.Table!, $"api.default.dc1.internal.{Td}").Cluster.Endpoints);
+        Assert.Equal(("10.0.0.2", false), (only.EndPoint.Address.ToString(), only.IsHealthy)); // OnlyPassing of the default subset applies
+        Assert.Equal(TimeSpan.FromMilliseconds(1234), Match(result.Table!, $"api.default.dc1.internal.{Td}").Cluster.ConnectTimeout);
+    }
+
+    [Fact]
+    public void Convert_BadSubsetFilter_ReportedAndOnlyThatSubsetLeftOut()
+    {
+        var resolver = new ConsulResolverView
+        {
+            DefaultSubset = "bad",
+            Subsets = new Dictionary<string, ConsulSubsetView>
+            {
+                ["bad"] = new("Service.Meta.version matches \"v.*\"", false),
+                ["ok"] = new("Service.Tags contains canary", false),
+            }.ToImmutableSortedDictionary(StringComparer.Ordinal),
+        };
+        ConsulCatalogView view = View([Service("api", resolver, Instance("a1", tags: ["canary"]))]);
+
+        ConsulRouteConversion result = ConsulRouteTableBuilder.Convert(view);
+
+        Assert.True(result.Succeeded, result.Error);
+        Assert.False(result.Table.TryMatch($"bad.api.default.dc1.internal.{Td}".AsSpan(), out _));
+        Assert.Single(Match(result.Table, $"ok.api.default.dc1.internal.{Td}").Cluster.Endpoints);
+        Assert.Empty(Match(result.Table, $"api.default.dc1.internal.{Td}").Cluster.Endpoints); // fails closed: DefaultSubset unusable
+        string warning = Assert.Single(result.Warnings);
+        Assert.Contains("Subset 'bad' of service 'api'", warning, StringComparison.Ordinal);
+        Assert.Contains("'matches'", warning, StringComparison.Ordinal);
+        Assert.Contains("DefaultSubset", warning, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Convert_DefaultSubsetNotDefined_UnnamedKeepsEveryInstanceAndWarns()
+    {
+        var resolver = new ConsulResolverView { DefaultSubset = "nope", Subsets = ImmutableSortedDictionary<string, ConsulSubsetView>.Empty };
+        ConsulCatalogView view = View([Service("api", resolver, Instance("a1"), Instance("a2", address: "10.0.0.2"))]);
+
+        ConsulRouteConversion result = ConsulRouteTableBuilder.Convert(view);
+
+        Assert.Equal(2, Match(result.Table!, $"api.default.dc1.internal.{Td}").Cluster.Endpoints.Count);
+        Assert.Contains("DefaultSubset 'nope'", Assert.Single(result.Warnings), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Convert_RemoteGateways_WildcardAndExactGatewayRoutePerDatacenterWithWanAddresses()
+    {
+        ConsulCatalogView view = View(
+            [Service("api", null, Instance("a1"))],
+            new Dictionary<string, ConsulEndpoint[]>
+            {
+                ["dc2"] = [Instance("gw-a", address: "198.51.100.5", port: 443, dc: "dc2"), Instance("gw-b", address: "198.51.100.6", port: 443, weight: 3, dc: "dc2")],
+                ["dc3"] = [Instance("gw-c", address: "2001:db8::7", port: 8443, dc: "dc3")],
+                ["dc1"] = [Instance("self", address: "10.9.9.9", port: 1)], // defensive: never a wildcard for the local DC
+            });
+
+        ConsulRouteConversion result = ConsulRouteTableBuilder.Convert(view);
+
+        Assert.True(result.Succeeded, result.Error);
+        Assert.Equal(2, result.Table.WildcardCount);
+        Route viaWildcard = Match(result.Table, $"v2.web.default.dc2.internal.{Td}");
+        Route exact = Match(result.Table, $"dc2.internal.{Td}");
+        Assert.Equal(RouteKind.Wildcard, viaWildcard.Kind);
+        Assert.Equal($"*.dc2.internal.{Td}", viaWildcard.Pattern);
+        Assert.Equal(RouteKind.Exact, exact.Kind);
+        Assert.Same(viaWildcard.Cluster, exact.Cluster);
+        Assert.Equal($"dc2.internal.{Td}", exact.Cluster.Name);
+        Assert.Equal(["198.51.100.5:443", "198.51.100.6:443"], exact.Cluster.Endpoints.Select(e => e.EndPoint.ToString()).ToArray());
+        Assert.Equal("[2001:db8::7]:8443", Assert.Single(Match(result.Table, $"api.default.dc3.internal.{Td}").Cluster.Endpoints).EndPoint.ToString());
+        Assert.False(result.Table.TryMatch($"x.default.dc1.internal.{Td}".AsSpan(), out _));
+        Assert.False(result.Table.TryMatch($"dc1.internal.{Td}".AsSpan(), out _));
+        Assert.False(result.Table.TryMatch($"api.default.dc4.internal.{Td}".AsSpan(), out _)); // DC without gateways: no route
+    }
+
+    [Fact]
+    public void Convert_HostNameAndPortZeroEndpoints_LeftOutWithWarnings()
+    {
+        ConsulCatalogView view = View(
+            [Service("api", null, Instance("a1", address: "api.internal.example", port: 80), Instance("a2", port: 0), Instance("a3"))],
+            new Dictionary<string, ConsulEndpoint[]> { ["dc2"] = [Instance("gw", address: "gw.dc2.example.com", port: 443)] });
+
+        ConsulRouteConversion result = ConsulRouteTableBuilder.Convert(view);
+
+        Assert.True(result.Succeeded, result.Error);
+        Assert.Single(Match(result.Table, $"api.default.dc1.internal.{Td}").Cluster.Endpoints);
+        Assert.Empty(Match(result.Table, $"dc2.internal.{Td}").Cluster.Endpoints);
+        Assert.Equal(3, result.Warnings.Length);
+        Assert.Contains(result.Warnings, w => w.Contains("'api.internal.example' is not an IP address", StringComparison.Ordinal));
+        Assert.Contains(result.Warnings, w => w.Contains("port 0", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Convert_SameView_EqualRoutes()
+    {
+        ConsulCatalogView view = View([Service("b", null, Instance("b1")), Service("a", null, Instance("a1"))],
+            new Dictionary<string, ConsulEndpoint[]> { ["dc2"] = [Instance("gw", address: "192.0.2.1", port: 443)] });
+
+        string[] first = [.. ConsulRouteTableBuilder.Convert(view).Table!.Routes.Select(r => r.ToString())];
+        string[] second = [.. ConsulRouteTableBuilder.Convert(view).Table!.Routes.Select(r => r.ToString())];
+
+        Assert.Equal(first, second);
+        Assert.Equal(4, first.Length);
+    }
+
+    [Fact]
+    public void Convert_EmptyTrustDomain_FailsWithReason()
+    {
+        ConsulRouteConversion result = ConsulRouteTableBuilder.Convert(View() with { TrustDomain = string.Empty });
+
+        Assert.False(result.Succeeded);
+        Assert.Contains("trust domain", result.Error, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,56 @@
+using System.Net.Sockets;
+using System.Text.Json.Nodes;
+using MeshGateway.Consul.Tests.Fixtures;
+using MeshGateway.Hosting;
+using MeshGateway.IntegrationTests.Infrastructure;
+using MeshGateway.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace MeshGateway.Tests.Hosting;
+
+/// <summary>The hosted gateway against a real Consul dev agent: routes from the catalog, registration while listening.</summary>
+public sealed class ConsulHostTests
+{
+    [Fact]
+    public async Task UseConsulCatalog_RealAgent_RoutesCatalogServiceRegistersAndDeregisters()
+    {
+        await using ConsulAgent agent = await ConsulAgent.StartAsync(new ConsulAgentSettings("dc1"));
+        JsonNode roots = (await agent.GetJsonAsync("/v1/connect/ca/roots"))!;
+        string trustDomain = roots["TrustDomain"]!.GetValue<string>();
+        string sni = $"api.default.dc1.internal.{trustDomain}";
+        byte[] hello = TestHello.Create(sni);
+        await using RawBackend api = RawBackend.Echo(hello);
+        await agent.PutJsonAsync("/v1/agent/service/register", $$$"""{"ID":"api-1","Name":"api","Address":"127.0.0.1","Port":{{{api.EndPoint.Port}}},"Connect":{"Native":true}}""");
+
+        using IHost host = HostFixture.Build(g => g.UseConsulCatalog(c => c.Address = agent.HttpAddress.ToString()));
+        await host.StartAsync();
+        MeshGatewayRuntime runtime = host.Services.GetRequiredService<MeshGatewayRuntime>();
+
+        // The first catalog view arrives asynchronously (blocking queries); bounded wait on the routing table.
+        Route? route = null;
+        using (var deadline = new CancellationTokenSource(HostFixture.SafetyTimeout))
+        {
+            while (!runtime.Routes.Current.TryMatch(sni, out route))
+            {
+                await Task.Delay(50, deadline.Token);
+            }
+        }
+
+        Assert.True(runtime.IsReady);
+        Assert.Equal(api.EndPoint, Assert.Single(route.Cluster.Endpoints).EndPoint);
+        using (Socket client = await HostFixture.ConnectAsync(HostFixture.GatewayEndPoint(host), hello))
+        {
+            await HostFixture.EchoAsync(client, "through consul routes"u8.ToArray());
+        }
+
+        JsonNode registered = (await agent.GetJsonAsync("/v1/agent/service/mesh-gateway"))!;
+        Assert.Equal("mesh-gateway", registered["Kind"]!.GetValue<string>());
+        Assert.Equal(HostFixture.GatewayEndPoint(host).Port, registered["Port"]!.GetValue<int>());
+
+        await host.StopAsync();
+        JsonNode services = (await agent.GetJsonAsync("/v1/agent/services"))!;
+        Assert.Null(services["mesh-gateway"]);
+        Assert.NotNull(services["api-1"]);
+    }
+}

@@ -1,0 +1,63 @@
+using System.Net;
+using System.Net.Sockets;
+using MeshGateway.Hosting;
+using MeshGateway.IntegrationTests.Infrastructure;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace MeshGateway.Tests.Hosting;
+
+/// <summary>Builds small hosts around <c>AddMeshGateway</c> and talks to the gateway over loopback.</summary>
+internal static class HostFixture
+{
+    public static readonly TimeSpan SafetyTimeout = TimeSpan.FromSeconds(60);
+
+    public static IHost Build(Action<IMeshGatewayBuilder> configure, Dictionary<string, string?>? configuration = null, Action<MeshGatewayOptions>? options = null)
+    {
+        HostApplicationBuilder builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["MeshGateway:Address"] = "127.0.0.1",
+            ["MeshGateway:Port"] = "0",
+        });
+        if (configuration is not null)
+        {
+            builder.Configuration.AddInMemoryCollection(configuration);
+        }
+
+        builder.Services.AddLogging(logging => logging.SetMinimumLevel(LogLevel.Warning));
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = SafetyTimeout);
+        IMeshGatewayBuilder gateway = options is null ? builder.Services.AddMeshGateway() : builder.Services.AddMeshGateway(options);
+        configure(gateway);
+        return builder.Build();
+    }
+
+    public static IPEndPoint GatewayEndPoint(IHost host) => host.Services.GetRequiredService<MeshGatewayRuntime>().Listeners[0].EndPoint;
+
+    /// <summary>Connects, sends a ClientHello for <paramref name="sni"/> and returns the connected socket.</summary>
+    public static async Task<Socket> ConnectAsync(IPEndPoint gateway, byte[] hello)
+    {
+        var socket = new Socket(gateway.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(gateway);
+        await socket.SendAsync(hello, SocketFlags.None);
+        return socket;
+    }
+
+    /// <summary>Sends <paramref name="payload"/> and expects it echoed back exactly.</summary>
+    public static async Task EchoAsync(Socket socket, byte[] payload)
+    {
+        await socket.SendAsync(payload, SocketFlags.None);
+        byte[] back = new byte[payload.Length];
+        await RawBackend.ReadExactlyAsync(socket, back).WaitAsync(SafetyTimeout);
+        Assert.Equal(payload, back);
+    }
+
+    /// <summary>Reads what a <see cref="RawBackend.Named"/> backend answers.</summary>
+    public static async Task<string> ReadNameAsync(Socket socket)
+    {
+        byte[] all = await RawBackend.ReadToEndAsync(socket).WaitAsync(SafetyTimeout);
+        return System.Text.Encoding.ASCII.GetString(all);
+    }
+}
