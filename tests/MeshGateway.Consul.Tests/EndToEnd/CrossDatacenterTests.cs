@@ -6,6 +6,7 @@ using System.Net.Security;
 using System.Text.Json.Nodes;
 using MeshGateway.Consul.Tests.Fixtures;
 using MeshGateway.Model;
+using MeshGateway.Routing;
 using Xunit.Abstractions;
 
 namespace MeshGateway.Consul.Tests.EndToEnd;
@@ -67,8 +68,10 @@ public sealed class CrossDatacenterTests(TwoDatacenterFixture fixture, ITestOutp
         var gw1Wan = new IPEndPoint(IPAddress.Parse("127.0.0.2"), FreePorts.Next());
         var gw2Lan = new IPEndPoint(IPAddress.Loopback, FreePorts.Next());
         var gw2Wan = new IPEndPoint(IPAddress.Parse("127.0.0.2"), FreePorts.Next());
-        await using var gateway1 = new GatewayUnderTest("dc1", gw1Lan, gw1Wan);
-        await using var gateway2 = new GatewayUnderTest("dc2", gw2Lan, gw2Wan);
+        var routes1 = new RouteTableSource();
+        var routes2 = new RouteTableSource();
+        await using var gateway1 = new GatewayUnderTest("dc1", routes1, gw1Lan, gw1Wan);
+        await using var gateway2 = new GatewayUnderTest("dc2", routes2, gw2Lan, gw2Wan);
         await using ConsulGatewayRegistrar registrar1 = new(dc1, GatewayRegistration(gw1Lan, gw1Wan));
         await using ConsulGatewayRegistrar registrar2 = new(dc2, GatewayRegistration(gw2Lan, gw2Wan));
         await registrar1.StartAsync();
@@ -76,15 +79,17 @@ public sealed class CrossDatacenterTests(TwoDatacenterFixture fixture, ITestOutp
         Assert.Null(registrar1.Registration.Connect);
         Assert.Null(registrar2.Registration.Connect);
 
-        await ConsulWait.UntilAsync(async () =>
-        {
-            gateway1.Routes = await CatalogRoutes.BuildAsync(dc1, "dc1", td, ["dc2"]);
-            gateway2.Routes = await CatalogRoutes.BuildAsync(dc2, "dc2", td, ["dc1"]);
-            return gateway1.Routes.Any(r => r.Pattern == $"*.dc2.internal.{td}" && r.Targets.Contains(gw2Wan))
-                && gateway2.Routes.Any(r => r.Pattern == $"api.default.dc2.internal.{td}" && r.Targets.Contains(new IPEndPoint(IPAddress.Loopback, sidecarPort)));
-        }, "both gateways' route tables from the catalog", fixture.Dc2);
-        output.WriteLine("dc1 gateway routes: " + string.Join("; ", gateway1.Routes.Select(r => $"{r.Pattern} -> {string.Join(",", r.Targets)}")));
-        output.WriteLine("dc2 gateway routes: " + string.Join("; ", gateway2.Routes.Select(r => $"{r.Pattern} -> {string.Join(",", r.Targets)}")));
+        // Each gateway's routes come from the adapter: catalog watch → route table → the listener's RouteTableSource.
+        await using var source1 = new ConsulRouteTableSource(dc1, routes1, new ConsulRouteTableSourceOptions { Watcher = ViewWaiter.FastOptions() });
+        await using var source2 = new ConsulRouteTableSource(dc2, routes2, new ConsulRouteTableSourceOptions { Watcher = ViewWaiter.FastOptions() });
+        await Task.WhenAll(source1.StartAsync(), source2.StartAsync());
+        string apiSni = $"api.default.dc2.internal.{td}";
+        await ConsulWait.UntilAsync(() => Task.FromResult(
+            routes1.Current.TryMatch(apiSni, out Route? viaDc1) && viaDc1.Kind == RouteKind.Wildcard && viaDc1.Cluster.Endpoints.Any(e => e.EndPoint.Equals(gw2Wan))
+            && routes2.Current.TryMatch(apiSni, out Route? inDc2) && inDc2.Kind == RouteKind.Exact
+            && inDc2.Cluster.Endpoints.Any(e => e.EndPoint.Equals(new IPEndPoint(IPAddress.Loopback, sidecarPort)) && e.IsHealthy)), "both gateways' route tables from the adapter", fixture.Dc2);
+        output.WriteLine("dc1 gateway routes: " + string.Join("; ", gateway1.Routes.Routes.Select(r => $"{r.Pattern} -> {string.Join(",", r.Cluster.Endpoints.Select(e => e.EndPoint))}")));
+        output.WriteLine("dc2 gateway routes: " + string.Join("; ", gateway2.Routes.Routes.Select(r => $"{r.Pattern} -> {string.Join(",", r.Cluster.Endpoints.Select(e => e.EndPoint))}")));
 
         try
         {

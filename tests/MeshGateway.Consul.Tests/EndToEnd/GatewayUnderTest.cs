@@ -4,24 +4,21 @@ using MeshGateway.Routing;
 
 namespace MeshGateway.Consul.Tests.EndToEnd;
 
-/// <summary>A route of the gateway under test: an exact SNI name or <c>*.suffix</c>, to upstream endpoints.</summary>
-internal sealed record GatewayRoute(string Pattern, IReadOnlyList<IPEndPoint> Targets);
-
 /// <summary>
-/// The product's <see cref="GatewayListener"/> as the end-to-end test's mesh gateway: routes from the catalog are
-/// pushed into its <see cref="RouteTableSource"/>, and its own observer events count the bytes it relayed. It is
-/// given no certificate or key: it reads the ClientHello's SNI and splices.
+/// The product's <see cref="GatewayListener"/> as the end-to-end test's mesh gateway, reading its routes from a
+/// <see cref="RouteTableSource"/> (fed by <c>ConsulRouteTableSource</c>); its own observer events count the bytes it
+/// relayed. It is given no certificate or key: it reads the ClientHello's SNI and splices.
 /// </summary>
 internal sealed class GatewayUnderTest : IAsyncDisposable
 {
-    private readonly RouteTableSource _routes = new();
+    private readonly RouteTableSource _routes;
     private readonly ByteObserver _observer = new();
     private readonly GatewayListener _listener;
-    private IReadOnlyList<GatewayRoute> _current = [];
 
-    public GatewayUnderTest(string name, params IPEndPoint[] bindings)
+    public GatewayUnderTest(string name, RouteTableSource routes, params IPEndPoint[] bindings)
     {
         Name = name;
+        _routes = routes;
         var options = new GatewayListenerOptions();
         foreach (IPEndPoint binding in bindings)
         {
@@ -44,15 +41,7 @@ internal sealed class GatewayUnderTest : IAsyncDisposable
 
     public long Active => _listener.ActiveConnections;
 
-    public IReadOnlyList<GatewayRoute> Routes
-    {
-        get => _current;
-        set
-        {
-            _routes.Update(RouteTable.Create(value.Select(r => new Route(r.Pattern, new UpstreamCluster(r.Pattern, r.Targets.Select(t => new UpstreamEndpoint(t)))))));
-            _current = value;
-        }
-    }
+    public RouteTable Routes => _routes.Current;
 
     public async ValueTask DisposeAsync() => await _listener.DisposeAsync();
 
