@@ -1,0 +1,629 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using MeshGateway.Model;
+
+namespace MeshGateway.Consul;
+
+/// <summary>
+/// A Connect-native upstream dialer: for a service identity registered with the local agent it dials an upstream
+/// the way a Consul sidecar would (gateway mode, target, SNI) and returns a mutually authenticated TLS stream.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Per dial: the mode is resolved with <see cref="MeshGatewayModeResolver"/> from <c>proxy-defaults/global</c>, the
+/// caller's <c>service-defaults</c> (top level and <c>UpstreamConfig</c>), the caller's registration
+/// (<c>Proxy.MeshGateway</c>, or <see cref="ConsulConnectDialerOptions.ProxyMeshGateway"/>), the upstream definition
+/// and, when all of those are unset, the destination's <c>service-defaults</c> (reference §5.1). The target comes
+/// from the catalog (<c>/v1/health/connect/&lt;name&gt;?dc=</c> for instances, kind-filtered
+/// <c>mesh-gateway</c> services of the caller's or the target's datacenter for gateways) through
+/// <see cref="UpstreamTargetPlanner"/> (§5.2), and the SNI from <see cref="ConsulSniName"/>.
+/// </para>
+/// <para>
+/// The client certificate and the CA roots come from the local agent (<c>/v1/agent/connect/ca/leaf/&lt;service&gt;</c>,
+/// <c>/v1/agent/connect/ca/roots</c>) and are kept current by blocking queries (the agent rotates leaves before
+/// expiry); a leaf within <see cref="ConsulConnectDialerOptions.RenewBeforeExpiry"/> of expiry is fetched again
+/// before use. The server is accepted only if its chain ends in a Consul root (custom trust store, no system roots)
+/// and its URI SAN is the expected <c>spiffe://&lt;td&gt;/ns/&lt;ns&gt;/dc/&lt;dc&gt;/svc/&lt;name&gt;</c>; the host
+/// name is not checked, as in Consul's own client (<c>connect/tls.go</c>).
+/// </para>
+/// <para>Peered upstreams are not supported yet (<see cref="ConnectDialFailure.Unsupported"/>). Thread-safe.</para>
+/// </remarks>
+public sealed class ConsulConnectDialer : IAsyncDisposable
+{
+    private const string GatewayKind = "mesh-gateway";
+    private const string GatewayCatalogFilter = "ServiceKind == \"mesh-gateway\"";
+    private const string GatewayHealthFilter = "Service.Kind == \"mesh-gateway\"";
+
+    private readonly ConsulClient _client;
+    private readonly ConsulConnectDialerOptions _options;
+    private readonly TimeProvider _time;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Lock _startGate = new();
+    private Task? _start;
+    private Task? _leafLoop;
+    private Task? _rootsLoop;
+    private volatile ConnectLeaf? _leaf;
+    private volatile ConnectRoots? _roots;
+    private string _datacenter = string.Empty;
+    private string? _partition;
+    private long _leafUpdates;
+    private long _rootsUpdates;
+
+    /// <summary>Creates a dialer; nothing is fetched until <see cref="StartAsync"/> or the first dial.</summary>
+    /// <param name="client">A client of the local agent (not disposed by the dialer).</param>
+    /// <param name="options">The options (validated here).</param>
+    public ConsulConnectDialer(ConsulClient client, ConsulConnectDialerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _client = client;
+        _options = options;
+        _time = options.TimeProvider;
+    }
+
+    /// <summary>The local agent's datacenter (known after start).</summary>
+    public string Datacenter => _datacenter;
+
+    /// <summary>The trust domain of the current roots (known after start).</summary>
+    public string? TrustDomain => _roots?.TrustDomain;
+
+    /// <summary>The current client certificate (known after start).</summary>
+    public X509Certificate2? Certificate => _leaf?.Certificate;
+
+    /// <summary>How many times a leaf certificate was installed (the first included).</summary>
+    public long LeafUpdates => Interlocked.Read(ref _leafUpdates);
+
+    /// <summary>How many times a roots answer was installed (the first included).</summary>
+    public long RootsUpdates => Interlocked.Read(ref _rootsUpdates);
+
+    /// <summary>
+    /// Reads the agent's datacenter, the first leaf certificate and roots, and starts the blocking watches that keep
+    /// them current. Called by the first dial when not called before; calling it again returns the same task.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels waiting (not the start itself once begun).</param>
+    /// <returns>A task that completes when the dialer can dial.</returns>
+    public Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_startGate)
+        {
+            ObjectDisposedException.ThrowIf(_stop.IsCancellationRequested, this);
+            if (_start is null || _start.IsFaulted || _start.IsCanceled)
+            {
+                _start = StartCoreAsync(_stop.Token);
+            }
+
+            return _start.WaitAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>Dials <paramref name="upstream"/> and completes the mutual TLS handshake.</summary>
+    /// <param name="upstream">The upstream.</param>
+    /// <param name="cancellationToken">Cancels the dial.</param>
+    /// <returns>The connection and a description of its path.</returns>
+    /// <exception cref="ConnectNoGatewaysException">The mode needs gateways and none are registered.</exception>
+    /// <exception cref="ConnectNoHealthyInstancesException">The target has no healthy instance.</exception>
+    /// <exception cref="ConnectIdentityMismatchException">The server is not the expected service.</exception>
+    /// <exception cref="ConnectTlsException">The handshake failed otherwise.</exception>
+    /// <exception cref="ConnectDialException">No endpoint accepted the connection, or the upstream is unsupported.</exception>
+    /// <exception cref="ConsulException">The agent could not be asked.</exception>
+    public async Task<ConsulConnectConnection> DialAsync(ConnectUpstream upstream, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(upstream);
+        ArgumentException.ThrowIfNullOrEmpty(upstream.Name);
+        long started = _time.GetTimestamp();
+        await StartAsync(cancellationToken).ConfigureAwait(false);
+        if (!string.IsNullOrEmpty(upstream.Peer))
+        {
+            throw new ConnectDialException(ConnectDialFailure.Unsupported,
+                $"Upstream {upstream} is imported from a peer; this dialer does not read peered catalog data (?peer=) yet.");
+        }
+
+        ConnectLeaf leaf = await CurrentLeafAsync(cancellationToken).ConfigureAwait(false);
+        ConnectRoots roots = _roots!;
+        string callerDc = _datacenter;
+        string targetDc = string.IsNullOrEmpty(upstream.Datacenter) ? callerDc : upstream.Datacenter;
+        bool crossDc = !string.Equals(targetDc, callerDc, StringComparison.Ordinal);
+
+        Task<ConsulProxyDefaults?> proxyDefaults = OrNull(_client.GetProxyDefaultsAsync(default, cancellationToken));
+        Task<ConsulServiceDefaults?> callerDefaults = OrNull(_client.GetServiceDefaultsAsync(_options.Service, default, cancellationToken));
+        Task<ConsulServiceDefaults?> destinationDefaults = OrNull(_client.GetServiceDefaultsAsync(upstream.Name, default, cancellationToken));
+        Task<ConsulService?> registration = OrNull(_client.GetAgentServiceAsync(_options.ServiceId ?? _options.Service, default, cancellationToken));
+        Task<ConsulResponse<IReadOnlyList<ConsulHealthEntry>>> instances =
+            _client.GetHealthConnectAsync(upstream.Name, new ConsulQuery { Datacenter = crossDc ? targetDc : null }, cancellationToken);
+        await Task.WhenAll(proxyDefaults, callerDefaults, destinationDefaults, registration, instances).ConfigureAwait(false);
+
+        MeshUpstream model = Definition(upstream, registration.Result, callerDc);
+        MeshGatewayModeInputs inputs = Inputs(proxyDefaults.Result, callerDefaults.Result, destinationDefaults.Result, registration.Result);
+        MeshGatewayModeResolution resolution = MeshGatewayModeResolver.Resolve(inputs, model);
+
+        IReadOnlyList<CatalogServiceInstance> localGateways = [];
+        var remoteGateways = new Dictionary<GatewayKey, IReadOnlyList<CatalogServiceInstance>>();
+        if (crossDc && resolution.EffectiveMode == MeshGatewayModeKind.Local)
+        {
+            localGateways = await GatewaysAsync(null, cancellationToken).ConfigureAwait(false);
+        }
+        else if (crossDc && resolution.EffectiveMode == MeshGatewayModeKind.Remote)
+        {
+            remoteGateways[new GatewayKey(targetDc, model.Partition)] = await GatewaysAsync(targetDc, cancellationToken).ConfigureAwait(false);
+        }
+
+        var catalog = new MeshCatalogView
+        {
+            TargetInstances = [.. instances.Result.Value.Select(e => ToInstance(e, targetDc))],
+            LocalGateways = localGateways,
+            RemoteGateways = remoteGateways,
+        };
+        UpstreamTarget target = UpstreamTargetPlanner.Plan(
+            new UpstreamTargetRequest
+            {
+                CallerDatacenter = callerDc,
+                CallerPartition = _partition,
+                TrustDomain = roots.TrustDomain,
+                Upstream = model,
+                Mode = resolution.Mode,
+                OnlyPassing = _options.OnlyPassing,
+            },
+            catalog);
+
+        var path = new ConnectDialPath
+        {
+            Upstream = upstream,
+            CallerDatacenter = callerDc,
+            TargetDatacenter = targetDc,
+            Resolution = resolution,
+            DialKind = target.DialKind,
+            Explanation = target.Explanation,
+            Sni = target.Sni,
+            ExpectedIdentity = ConsulSpiffeId.ForService(roots.TrustDomain, upstream.Namespace, targetDc, upstream.Name, upstream.Partition),
+        };
+
+        if (!target.IsRoutable)
+        {
+            throw target.Error switch
+            {
+                UpstreamTargetError.NoLocalGateways or UpstreamTargetError.NoTargetGateways => new ConnectNoGatewaysException(target.Explanation, path),
+                UpstreamTargetError.NoTargetInstances => new ConnectNoHealthyInstancesException(
+                    $"{upstream} has no Connect-capable instance in {targetDc} (sidecar proxy or Connect-native). {target.Explanation}", path),
+                _ => new ConnectDialException(ConnectDialFailure.Unsupported, target.Explanation, path),
+            };
+        }
+
+        List<UpstreamEndpoint> healthy = [.. target.Endpoints.Where(e => e.Healthy)];
+        if (healthy.Count == 0)
+        {
+            throw new ConnectNoHealthyInstancesException(
+                $"{upstream} has no healthy instance in {targetDc}{(target.DialKind is UpstreamDialKind.LocalGateways or UpstreamDialKind.TargetGateways ? ", so every gateway endpoint is unhealthy" : string.Empty)}. {target.Explanation}",
+                path);
+        }
+
+        (Socket socket, UpstreamEndpoint endpoint) = await ConnectAnyAsync(healthy, path, cancellationToken).ConfigureAwait(false);
+        path = path with { Endpoint = endpoint };
+        return await HandshakeAsync(socket, leaf, roots, path, started, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Stops the certificate and roots watches.</summary>
+    /// <returns>A task that completes when the watches stopped.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        lock (_startGate)
+        {
+            if (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+
+            _stop.Cancel();
+        }
+
+        foreach (Task? loop in (Task?[])[_start, _leafLoop, _rootsLoop])
+        {
+            if (loop is not null)
+            {
+                try
+                {
+                    await loop.ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is OperationCanceledException or ConsulException or InvalidOperationException
+                    or System.Security.Cryptography.CryptographicException or ArgumentException)
+                {
+                    // Stopping: the outcome of a start that failed (and was reported to its callers) is of no interest.
+                }
+            }
+        }
+
+        _stop.Dispose();
+    }
+
+    private async Task StartCoreAsync(CancellationToken stop)
+    {
+        ConsulAgentConfig config = (await _client.GetAgentSelfAsync(stop).ConfigureAwait(false)).Value.Config
+            ?? throw new InvalidOperationException("The agent's /v1/agent/self answer has no Config.");
+        _datacenter = config.Datacenter ?? throw new InvalidOperationException("The agent's /v1/agent/self answer names no Datacenter.");
+        _partition = string.IsNullOrEmpty(config.Partition) ? null : config.Partition;
+
+        Task<ConsulResponse<ConsulLeafCertificate>> leaf = _client.GetLeafCertificateAsync(_options.Service, default, stop);
+        Task<ConsulResponse<ConsulCaRoots>> roots = _client.GetAgentCaRootsAsync(default, stop);
+        await Task.WhenAll(leaf, roots).ConfigureAwait(false);
+        Install(roots.Result.Value);
+        Install(leaf.Result.Value);
+
+        var leafQuery = new BlockingQuery<ConsulLeafCertificate>(
+            (q, ct) => _client.GetLeafCertificateAsync(_options.Service, q, ct), _options.Watch, LeafComparer.Instance, _time);
+        var rootsQuery = new BlockingQuery<ConsulCaRoots>((q, ct) => _client.GetAgentCaRootsAsync(q, ct), _options.Watch, null, _time);
+        _leafLoop = leafQuery.RunAsync((r, _) => { Install(r.Value); return ValueTask.CompletedTask; }, stop);
+        _rootsLoop = rootsQuery.RunAsync((r, _) => { InstallRootsQuietly(r.Value); return ValueTask.CompletedTask; }, stop);
+    }
+
+    private void Install(ConsulLeafCertificate answer)
+    {
+        ConnectLeaf? current = _leaf;
+        if (current is not null && string.Equals(current.Serial, answer.SerialNumber, StringComparison.Ordinal))
+        {
+            return;
+        }
+
+        try
+        {
+            _leaf = ConnectLeaf.From(answer);
+            Interlocked.Increment(ref _leafUpdates);
+        }
+        catch (Exception ex) when (current is not null && ex is InvalidOperationException or System.Security.Cryptography.CryptographicException or ArgumentException)
+        {
+            // Keep the last good certificate; a bad answer never replaces it.
+        }
+    }
+
+    private void Install(ConsulCaRoots answer)
+    {
+        _roots = ConnectRoots.From(answer);
+        Interlocked.Increment(ref _rootsUpdates);
+    }
+
+    private void InstallRootsQuietly(ConsulCaRoots answer)
+    {
+        try
+        {
+            Install(answer);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or System.Security.Cryptography.CryptographicException)
+        {
+            // Keep the last good roots.
+        }
+    }
+
+    private async Task<ConnectLeaf> CurrentLeafAsync(CancellationToken cancellationToken)
+    {
+        ConnectLeaf leaf = _leaf!;
+        if (_time.GetUtcNow() < leaf.ValidBefore - _options.RenewBeforeExpiry)
+        {
+            return leaf;
+        }
+
+        // The watch has not delivered a successor in time (agent unreachable for a while, or a short-lived leaf):
+        // ask directly rather than dial with a certificate about to expire.
+        Install((await _client.GetLeafCertificateAsync(_options.Service, default, cancellationToken).ConfigureAwait(false)).Value);
+        return _leaf!;
+    }
+
+    private MeshUpstream Definition(ConnectUpstream upstream, ConsulService? registration, string callerDc)
+    {
+        MeshUpstream model = upstream.ToModel();
+        if (model.MeshGateway.IsSet)
+        {
+            return model;
+        }
+
+        foreach (ConsulUpstream candidate in registration?.Proxy?.Upstreams ?? [])
+        {
+            if (candidate.DestinationType is null or "" or "service"
+                && Same(candidate.DestinationName, upstream.Name)
+                && SameDatacenter(candidate.Datacenter, upstream.Datacenter, callerDc)
+                && SameOrDefault(candidate.DestinationNamespace, upstream.Namespace)
+                && SameOrDefault(candidate.DestinationPartition, upstream.Partition)
+                && Same(candidate.DestinationPeer ?? string.Empty, upstream.Peer ?? string.Empty)
+                && MeshGatewayMode.FromConsul(candidate.MeshGateway?.Mode) is { IsSet: true } fromRegistration)
+            {
+                return model with { MeshGateway = fromRegistration };
+            }
+        }
+
+        foreach (ConnectUpstream candidate in _options.Upstreams)
+        {
+            if (Same(candidate.Name, upstream.Name)
+                && SameDatacenter(candidate.Datacenter, upstream.Datacenter, callerDc)
+                && SameOrDefault(candidate.Namespace, upstream.Namespace)
+                && SameOrDefault(candidate.Partition, upstream.Partition)
+                && candidate.MeshGateway.IsSet)
+            {
+                return model with { MeshGateway = candidate.MeshGateway };
+            }
+        }
+
+        return model;
+    }
+
+    private MeshGatewayModeInputs Inputs(ConsulProxyDefaults? proxyDefaults, ConsulServiceDefaults? callerDefaults, ConsulServiceDefaults? destinationDefaults, ConsulService? registration)
+    {
+        var overrides = new List<UpstreamModeOverride>();
+        foreach (ConsulUpstreamConfig entry in callerDefaults?.UpstreamConfig?.Overrides ?? [])
+        {
+            overrides.Add(new UpstreamModeOverride
+            {
+                Name = entry.Name ?? string.Empty,
+                Namespace = entry.Namespace,
+                Partition = entry.Partition,
+                Peer = entry.Peer ?? entry.PeerName,
+                MeshGateway = MeshGatewayMode.FromConsul(entry.MeshGateway?.Mode),
+            });
+        }
+
+        return new MeshGatewayModeInputs
+        {
+            ProxyDefaults = MeshGatewayMode.FromConsul(proxyDefaults?.MeshGateway?.Mode),
+            ServiceDefaults = MeshGatewayMode.FromConsul(callerDefaults?.MeshGateway?.Mode),
+            UpstreamDefaults = MeshGatewayMode.FromConsul(callerDefaults?.UpstreamConfig?.Defaults?.MeshGateway?.Mode),
+            ProxyRegistration = _options.ProxyMeshGateway.IsSet ? _options.ProxyMeshGateway : MeshGatewayMode.FromConsul(registration?.Proxy?.MeshGateway?.Mode),
+            UpstreamOverrides = overrides,
+            DestinationServiceDefaults = MeshGatewayMode.FromConsul(destinationDefaults?.MeshGateway?.Mode),
+            CallerPartition = _partition,
+        };
+    }
+
+    private async Task<IReadOnlyList<CatalogServiceInstance>> GatewaysAsync(string? datacenter, CancellationToken cancellationToken)
+    {
+        // Reference §8.3: kind-filtered service names, then kind-filtered health entries per name.
+        IReadOnlyDictionary<string, List<string>> names = (await _client.GetServicesAsync(
+            new ConsulQuery { Datacenter = datacenter, Filter = GatewayCatalogFilter }, cancellationToken).ConfigureAwait(false)).Value;
+        var gateways = new List<CatalogServiceInstance>();
+        foreach (string name in names.Keys.Order(StringComparer.Ordinal))
+        {
+            IReadOnlyList<ConsulHealthEntry> entries = (await _client.GetHealthServiceAsync(
+                name, passingOnly: false, new ConsulQuery { Datacenter = datacenter, Filter = GatewayHealthFilter }, cancellationToken).ConfigureAwait(false)).Value;
+            foreach (ConsulHealthEntry entry in entries)
+            {
+                if (entry.Service?.Kind == GatewayKind)
+                {
+                    gateways.Add(ToInstance(entry, datacenter ?? _datacenter));
+                }
+            }
+        }
+
+        return gateways;
+    }
+
+    private async Task<(Socket Socket, UpstreamEndpoint Endpoint)> ConnectAnyAsync(List<UpstreamEndpoint> endpoints, ConnectDialPath path, CancellationToken cancellationToken)
+    {
+        // Start at a random endpoint so callers spread over instances/gateways, then try the others in order.
+        int first = Random.Shared.Next(endpoints.Count);
+        var errors = new List<string>();
+        for (int i = 0; i < endpoints.Count; i++)
+        {
+            UpstreamEndpoint endpoint = endpoints[(first + i) % endpoints.Count];
+            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(_options.ConnectTimeout);
+            try
+            {
+                EndPoint remote = IPAddress.TryParse(endpoint.Address, out IPAddress? ip) ? new IPEndPoint(ip, endpoint.Port) : new DnsEndPoint(endpoint.Address, endpoint.Port);
+                await socket.ConnectAsync(remote, timeout.Token).ConfigureAwait(false);
+                return (socket, endpoint);
+            }
+            catch (Exception ex) when (ex is SocketException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+            {
+                socket.Dispose();
+                errors.Add($"{endpoint.Address}:{endpoint.Port} ({(ex is SocketException se ? se.SocketErrorCode.ToString() : "timed out after " + _options.ConnectTimeout)})");
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
+
+        throw new ConnectDialException(ConnectDialFailure.Unreachable,
+            $"No endpoint for {path.Upstream} accepted a connection ({path.DialKind}): {string.Join(", ", errors)}.", path);
+    }
+
+    private async Task<ConsulConnectConnection> HandshakeAsync(Socket socket, ConnectLeaf leaf, ConnectRoots roots, ConnectDialPath path, long started, CancellationToken cancellationToken)
+    {
+        var network = new NetworkStream(socket, ownsSocket: true);
+        var tls = new SslStream(network, leaveInnerStreamOpen: false);
+        List<string>? mismatch = null;
+        string? chainProblem = null;
+        bool serverVerified = false;
+        var policy = new X509ChainPolicy
+        {
+            TrustMode = X509ChainTrustMode.CustomRootTrust,
+            RevocationMode = X509RevocationMode.NoCheck,
+            DisableCertificateDownloads = true,
+        };
+        policy.CustomTrustStore.AddRange(roots.Roots);
+        policy.ExtraStore.AddRange(roots.Intermediates);
+        var options = new SslClientAuthenticationOptions
+        {
+            // The SNI is the routing key of every mesh gateway on the way (reference §2, §3).
+            TargetHost = path.Sni,
+            ClientCertificateContext = leaf.Context,
+            CertificateChainPolicy = policy,
+            EnabledSslProtocols = _options.EnabledSslProtocols,
+            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
+            {
+                // The host name is not part of a Connect identity: only the chain and the SPIFFE URI count.
+                SslPolicyErrors relevant = errors & ~SslPolicyErrors.RemoteCertificateNameMismatch;
+                if (relevant != SslPolicyErrors.None || certificate is not X509Certificate2 presented)
+                {
+                    chainProblem = $"{relevant}{(chain is null ? string.Empty : " (" + string.Join("; ", chain.ChainStatus.Select(s => s.Status + ": " + s.StatusInformation.Trim())) + ")")}";
+                    return false;
+                }
+
+                List<string> uris = SpiffeUriSan.Read(presented);
+                if (!uris.Exists(u => SpiffeUriSan.Matches(u, path.ExpectedIdentity)))
+                {
+                    mismatch = uris;
+                    return false;
+                }
+
+                serverVerified = true;
+                return true;
+            },
+        };
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.HandshakeTimeout);
+        try
+        {
+            await tls.AuthenticateAsClientAsync(options, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException)
+        {
+            await tls.DisposeAsync().ConfigureAwait(false);
+            if (ex is OperationCanceledException && cancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+
+            if (mismatch is not null)
+            {
+                throw new ConnectIdentityMismatchException(path.ExpectedIdentity, mismatch, path, ex);
+            }
+
+            bool rejectedClient = chainProblem is null && ex is not OperationCanceledException && (serverVerified || IsCertificateAlert(ex));
+            string why = chainProblem is not null
+                ? "the server certificate does not chain to the Consul CA roots: " + chainProblem
+                : ex is OperationCanceledException
+                    ? $"the handshake did not finish within {_options.HandshakeTimeout}"
+                    : rejectedClient
+                        // The server ended the handshake over our certificate (a certificate alert, or after proving its own
+                        // identity). Consul's proxies do that when an intention denies the caller (connect/tls.go).
+                        ? $"the server refused the client certificate of '{_options.Service}': an intention may deny {_options.Service} → {path.Upstream.Name}, or the server does not trust this leaf ({Innermost(ex).Message})"
+                        : ex.Message + (ex.InnerException is null ? string.Empty : " (" + ex.InnerException.Message + ")");
+            throw new ConnectTlsException(
+                $"TLS with {path.Upstream} at {path.Endpoint?.Address}:{path.Endpoint?.Port} (SNI {path.Sni}) failed: {why}.", path, ex) { ServerRejectedClient = rejectedClient };
+        }
+
+        path = path with
+        {
+            Protocol = tls.SslProtocol,
+            CipherSuite = tls.NegotiatedCipherSuite,
+            SetupTime = _time.GetElapsedTime(started),
+        };
+        return new ConsulConnectConnection(tls, path);
+    }
+
+    /// <summary>
+    /// Whether the handshake ended with a TLS alert about our certificate (RFC 8446 §6.2: bad_certificate,
+    /// certificate_unknown, unknown_ca, access_denied, certificate_required), as Go's TLS stack sends when
+    /// <c>VerifyPeerCertificate</c> (Consul's intention check) fails. The platform reports the alert only as text.
+    /// </summary>
+    private static Exception Innermost(Exception error)
+    {
+        while (error.InnerException is not null)
+        {
+            error = error.InnerException;
+        }
+
+        return error;
+    }
+
+    private static bool IsCertificateAlert(Exception error)
+    {
+        for (Exception? e = error; e is not null; e = e.InnerException)
+        {
+            string message = e.Message;
+            if (message.Contains("alert bad certificate", StringComparison.OrdinalIgnoreCase)
+                || message.Contains("alert certificate unknown", StringComparison.OrdinalIgnoreCase)
+                || message.Contains("alert unknown ca", StringComparison.OrdinalIgnoreCase)
+                || message.Contains("alert access denied", StringComparison.OrdinalIgnoreCase)
+                || message.Contains("certificate required", StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static CatalogServiceInstance ToInstance(ConsulHealthEntry entry, string fallbackDatacenter)
+    {
+        ConsulNode node = entry.Node ?? new ConsulNode();
+        ConsulService service = entry.Service ?? new ConsulService();
+        var tagged = new Dictionary<string, CatalogTaggedAddress>(StringComparer.Ordinal);
+        foreach (KeyValuePair<string, ConsulServiceAddress> pair in service.TaggedAddresses ?? new Dictionary<string, ConsulServiceAddress>())
+        {
+            tagged[pair.Key] = new CatalogTaggedAddress(pair.Value.Address ?? string.Empty, pair.Value.Port);
+        }
+
+        var checks = new List<CatalogHealthStatus>();
+        foreach (ConsulHealthCheck check in entry.Checks ?? [])
+        {
+            checks.Add(check.Status switch
+            {
+                "passing" => CatalogHealthStatus.Passing,
+                "warning" => CatalogHealthStatus.Warning,
+                _ => CatalogHealthStatus.Critical,
+            });
+        }
+
+        return new CatalogServiceInstance
+        {
+            Node = new CatalogNode
+            {
+                Name = node.Node ?? string.Empty,
+                Address = node.Address ?? string.Empty,
+                Datacenter = string.IsNullOrEmpty(node.Datacenter) ? fallbackDatacenter : node.Datacenter,
+                Partition = node.Partition,
+                TaggedAddresses = node.TaggedAddresses ?? new Dictionary<string, string>(StringComparer.Ordinal),
+            },
+            Service = new CatalogService
+            {
+                Id = service.ID ?? string.Empty,
+                Name = service.Service ?? string.Empty,
+                Address = service.Address ?? string.Empty,
+                Port = service.Port,
+                TaggedAddresses = tagged,
+                Namespace = service.Namespace,
+                Partition = service.Partition,
+                PeerName = service.PeerName,
+                PeerSni = service.Connect?.PeerMeta?.SNI ?? [],
+            },
+            Checks = checks,
+        };
+    }
+
+    private static async Task<T?> OrNull<T>(Task<ConsulResponse<T>> request)
+        where T : class
+    {
+        try
+        {
+            return (await request.ConfigureAwait(false)).Value;
+        }
+        catch (ConsulNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    private static bool Same(string? a, string? b) => string.Equals(a, b, StringComparison.Ordinal);
+
+    private static bool SameOrDefault(string? a, string? b) =>
+        string.Equals(string.IsNullOrEmpty(a) ? ConsulSniName.DefaultName : a, string.IsNullOrEmpty(b) ? ConsulSniName.DefaultName : b, StringComparison.Ordinal);
+
+    private static bool SameDatacenter(string? a, string? b, string callerDc) =>
+        string.Equals(string.IsNullOrEmpty(a) ? callerDc : a, string.IsNullOrEmpty(b) ? callerDc : b, StringComparison.Ordinal);
+
+    private sealed class LeafComparer : IEqualityComparer<ConsulLeafCertificate>
+    {
+        public static readonly LeafComparer Instance = new();
+
+        public bool Equals(ConsulLeafCertificate? x, ConsulLeafCertificate? y) =>
+            string.Equals(x?.SerialNumber, y?.SerialNumber, StringComparison.Ordinal) && string.Equals(x?.CertPEM, y?.CertPEM, StringComparison.Ordinal);
+
+        public int GetHashCode(ConsulLeafCertificate obj) => StringComparer.Ordinal.GetHashCode(obj.SerialNumber ?? string.Empty);
+    }
+}
