@@ -173,22 +173,27 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
             Acl = new MeshGatewayAclOptions { ServiceName = consul.ServiceName, Peering = false, Partition = NullIfEmpty(consul.Partition) ?? "default" },
         };
         ConsulPreflightReport report = await ConsulPreflight.RunAsync(client, preflightOptions, cancellationToken).ConfigureAwait(false);
+        LogPreflight(_logger, consul.Address, report);
+        return report;
+    }
+
+    /// <summary>Logs the report's facts, then each finding: error findings at level Error, the others as warnings.</summary>
+    internal static void LogPreflight(ILogger logger, string address, ConsulPreflightReport report)
+    {
         ConsulPreflightFacts facts = report.Facts;
-        MeshGatewayLog.ConsulPreflight(_logger, consul.Address, facts.Datacenter ?? "?", facts.Version ?? "?", facts.ConnectEnabled, facts.TrustDomain ?? "?");
+        MeshGatewayLog.ConsulPreflight(logger, address, facts.Datacenter ?? "?", facts.Version ?? "?", facts.ConnectEnabled, facts.TrustDomain ?? "?");
         foreach (PreflightFinding finding in report.Findings)
         {
             string datacenter = finding.Datacenter ?? "(all)";
             if (finding.Severity == PreflightSeverity.Error)
             {
-                MeshGatewayLog.ConsulPreflightError(_logger, finding.Check, datacenter, finding.Message, finding.Fix);
+                MeshGatewayLog.ConsulPreflightError(logger, finding.Check, datacenter, finding.Message, finding.Fix);
             }
             else
             {
-                MeshGatewayLog.ConsulPreflightProblem(_logger, finding.Check, datacenter, finding.Message, finding.Fix);
+                MeshGatewayLog.ConsulPreflightProblem(logger, finding.Check, datacenter, finding.Message, finding.Fix);
             }
         }
-
-        return report;
     }
 
     /// <summary>Logs one conversion: failures as errors, each warning once while it persists, the route count.</summary>

@@ -1,6 +1,8 @@
 using System.Net;
 using MeshGateway.Consul;
 using MeshGateway.Hosting;
+using MeshGateway.Preflight;
+using Microsoft.Extensions.Logging;
 
 namespace MeshGateway.Tests.Hosting;
 
@@ -60,5 +62,45 @@ public sealed class ConsulCatalogRouteSourceTests
 
         Assert.Contains("LanAddress", ex.Message, StringComparison.Ordinal);
         Assert.Contains("0.0.0.0", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void LogPreflight_ErrorAndWarningFindings_LoggedAtTheirLevelsWithFix()
+    {
+        var report = new ConsulPreflightReport
+        {
+            Facts = new ConsulPreflightFacts { Datacenter = "dc1", Version = "1.21.0", ConnectEnabled = true, TrustDomain = "td.consul" },
+            ClusterFacts = new ClusterFacts { Datacenters = [] },
+            Findings =
+            [
+                new PreflightFinding(PreflightCheck.TokenPermissions, PreflightSeverity.Error, "dc1", "The gateway's token lacks service:read.", "Grant service:read."),
+                new PreflightFinding(PreflightCheck.PrimaryDatacenter, PreflightSeverity.Warning, null, "Could not determine the primary datacenter.", "Check agent:read."),
+            ],
+            TokenPermissions = [],
+        };
+        var logger = new ListLogger();
+
+        ConsulCatalogRouteSource.LogPreflight(logger, "http://127.0.0.1:8500", report);
+
+        Assert.Equal(3, logger.Entries.Count);
+        Assert.Contains("dc1", logger.Entries[0].Message, StringComparison.Ordinal);
+        Assert.Equal((LogLevel.Error, "ConsulPreflightError"), (logger.Entries[1].Level, logger.Entries[1].EventName));
+        Assert.Contains("TokenPermissions", logger.Entries[1].Message, StringComparison.Ordinal);
+        Assert.Contains("Fix: Grant service:read.", logger.Entries[1].Message, StringComparison.Ordinal);
+        Assert.Equal((LogLevel.Warning, "ConsulPreflightProblem"), (logger.Entries[2].Level, logger.Entries[2].EventName));
+        Assert.Contains("(all)", logger.Entries[2].Message, StringComparison.Ordinal);
+    }
+
+    private sealed class ListLogger : ILogger
+    {
+        public List<(LogLevel Level, string? EventName, string Message)> Entries { get; } = [];
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            => Entries.Add((logLevel, eventId.Name, formatter(state, exception)));
     }
 }
