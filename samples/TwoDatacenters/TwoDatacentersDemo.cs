@@ -7,7 +7,6 @@ using System.Text;
 using MeshGateway.Gateway;
 using MeshGateway.Model;
 using MeshGateway.Routing;
-using RouteEndpoint = MeshGateway.Routing.UpstreamEndpoint;
 
 namespace TwoDatacenters;
 
@@ -35,7 +34,7 @@ public static class TwoDatacentersDemo
 
         // dc2's gateway routes its own services by exact SNI (Consul's per-service SNI, reference §3).
         using var dc2Observer = new ByteCounter();
-        var dc2Routes = new RouteTableSource(RouteTable.Create([new Route(apiSni, new UpstreamCluster("api.dc2", [new RouteEndpoint(api.EndPoint)]))]));
+        var dc2Routes = new RouteTableSource(RouteTable.Create([new Route(apiSni, new UpstreamCluster("api.dc2", [new UpstreamEndpoint(api.EndPoint)]))]));
         await using var dc2Gateway = new GatewayListener(Loopback(), dc2Routes, dc2Observer);
         dc2Gateway.Start();
         IPEndPoint dc2GatewayEndPoint = dc2Gateway.LocalEndPoints[0];
@@ -43,7 +42,7 @@ public static class TwoDatacentersDemo
         // dc1's gateway forwards anything for dc2 to dc2's gateways (the remote-datacenter wildcard).
         string dc2Wildcard = ConsulSniName.RemoteGatewayWildcard("dc2", null, trustDomain);
         using var dc1Observer = new ByteCounter();
-        var dc1Routes = new RouteTableSource(RouteTable.Create([new Route(dc2Wildcard, new UpstreamCluster("gateways.dc2", [new RouteEndpoint(dc2GatewayEndPoint)]))]));
+        var dc1Routes = new RouteTableSource(RouteTable.Create([new Route(dc2Wildcard, new UpstreamCluster("gateways.dc2", [new UpstreamEndpoint(dc2GatewayEndPoint)]))]));
         await using var dc1Gateway = new GatewayListener(Loopback(), dc1Routes, dc1Observer);
         dc1Gateway.Start();
         IPEndPoint dc1GatewayEndPoint = dc1Gateway.LocalEndPoints[0];

@@ -1,5 +1,7 @@
 using System.Net;
+using MeshGateway.Acl;
 using MeshGateway.Consul;
+using MeshGateway.Preflight;
 using MeshGateway.Routing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -7,23 +9,29 @@ using Microsoft.Extensions.Options;
 namespace MeshGateway.Hosting;
 
 /// <summary>
-/// Routes from Consul's catalog (<see cref="ConsulCatalogWatcher"/>, blocking queries), with the gateway registered in
-/// Consul while it listens. Start: preflight facts are gathered and logged, the watcher starts (the gateway is ready once
-/// the first complete view arrived). After the listeners are bound the gateway registers (so its TCP check passes at once);
-/// on stop it deregisters before it stops accepting.
+/// Routes from Consul's catalog through the Consul package's <see cref="ConsulRouteTableSource"/> (blocking-query watch,
+/// <see cref="ConsulRouteTableBuilder"/> conversion, last good table kept on failure), with the gateway registered in
+/// Consul while it listens. Start: <see cref="ConsulPreflight.RunAsync"/> (when enabled) and each finding is logged, then
+/// the watch starts and start waits for the first complete table. After the listeners are bound the gateway registers
+/// (so its TCP check passes at once); on stop it deregisters before it stops accepting.
 /// </summary>
+/// <remarks>
+/// Preflight error findings are logged as errors but do not fail the start: many are "could not determine" probes
+/// (a token that may not read its own policies, a primary that is briefly unreachable) and the gateway may still work.
+/// What really prevents it from working fails the start anyway, with a specific message: no first routing table within
+/// the start-up timeout (<see cref="TimeoutException"/> naming what is missing), an unreachable agent or a refused
+/// registration (<see cref="ConsulException"/>).
+/// </remarks>
 internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshGatewayRegistration, IAsyncDisposable
 {
     private readonly IOptions<MeshGatewayOptions> _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _timeProvider;
     private readonly Func<ConsulClientOptions, ConsulClient> _clientFactory;
-    private readonly CancellationTokenSource _stop = new();
     private ConsulClient? _client;
-    private ConsulCatalogWatcher? _watcher;
+    private ConsulRouteTableSource? _source;
     private ConsulGatewayRegistrar? _registrar;
-    private Task _pump = Task.CompletedTask;
-    private int _disposed;
+    private HashSet<string> _loggedWarnings = new(StringComparer.Ordinal);
 
     public ConsulCatalogRouteSource(IOptions<MeshGatewayOptions> options, ILoggerFactory loggerFactory, TimeProvider? timeProvider, Func<ConsulClientOptions, ConsulClient>? clientFactory = null)
     {
@@ -35,41 +43,26 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
 
     internal ConsulGatewayRegistrar? Registrar => _registrar;
 
+    internal ConsulRouteTableSource? Source => _source;
+
+    /// <summary>The report of the start's preflight, or null when preflight is off or start did not get that far.</summary>
+    internal ConsulPreflightReport? PreflightReport { get; private set; }
+
     public async Task StartAsync(RouteTableSource routes, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(routes);
         MeshGatewayOptions options = _options.Value;
         MeshGatewayConsulOptions consul = options.Consul;
-        var clientOptions = new ConsulClientOptions
-        {
-            Address = new Uri(consul.Address),
-            Token = string.IsNullOrEmpty(consul.Token) ? null : consul.Token,
-            TokenFile = string.IsNullOrEmpty(consul.TokenFile) ? null : consul.TokenFile,
-            Datacenter = string.IsNullOrEmpty(consul.Datacenter) ? null : consul.Datacenter,
-        };
-        _client = _clientFactory(clientOptions);
+        _client = _clientFactory(ClientOptionsFor(consul));
 
         if (consul.Preflight)
         {
-            ConsulPreflightFacts facts = await ConsulPreflight.GatherAsync(_client, cancellationToken).ConfigureAwait(false);
-            MeshGatewayLog.ConsulPreflight(_logger, consul.Address, facts.Datacenter ?? "?", facts.Version ?? "?", facts.ConnectEnabled, facts.TrustDomain ?? "?");
-            foreach (KeyValuePair<string, ConsulException> error in facts.Errors)
-            {
-                MeshGatewayLog.ConsulPreflightProblem(_logger, error.Key, error.Value.Message);
-            }
-
-            if (facts.ConnectEnabled == false)
-            {
-                MeshGatewayLog.ConsulPreflightProblem(_logger, "connect", "Connect is disabled on the agent (connect { enabled = true } is required for a mesh gateway).");
-            }
+            PreflightReport = await RunPreflightAsync(_client, consul, cancellationToken).ConfigureAwait(false);
         }
 
-        _watcher = new ConsulCatalogWatcher(_client, new ConsulCatalogWatcherOptions { Datacenter = clientOptions.Datacenter }, _timeProvider)
-        {
-            ErrorObserved = (what, ex) => MeshGatewayLog.ConsulWatchError(_logger, what, ex.Message),
-        };
-        await _watcher.StartAsync(cancellationToken).ConfigureAwait(false);
-        _pump = PumpAsync(_watcher, routes, options, _stop.Token);
+        _source = new ConsulRouteTableSource(_client, routes, SourceOptionsFor(options), _timeProvider) { Converted = OnConverted };
+        _source.Watcher.ErrorObserved = (what, ex) => MeshGatewayLog.ConsulWatchError(_logger, what, ex.Message);
+        await _source.StartAsync(cancellationToken).ConfigureAwait(false);
     }
 
     public async Task RegisterAsync(IReadOnlyList<MeshGatewayListenerAddress> listeners, CancellationToken cancellationToken)
@@ -98,34 +91,46 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
         }
     }
 
-    public async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await _stop.CancelAsync().ConfigureAwait(false);
-        await _pump.ConfigureAwait(false);
-        await DisposeAsync().ConfigureAwait(false);
-    }
+    public async Task StopAsync(CancellationToken cancellationToken) => await DisposeAsync().ConfigureAwait(false);
 
     public async ValueTask DisposeAsync()
     {
-        // Once only: StopAsync disposes, then the container does again (ConsulCatalogWatcher.DisposeAsync is not idempotent).
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
+        // Each part's dispose is idempotent, so StopAsync and the container may both call this.
         if (_registrar is { } registrar)
         {
             await registrar.DisposeAsync().ConfigureAwait(false);
         }
 
-        if (_watcher is { } watcher)
+        if (_source is { } source)
         {
-            await watcher.DisposeAsync().ConfigureAwait(false);
+            await source.DisposeAsync().ConfigureAwait(false);
         }
 
         _client?.Dispose();
-        _stop.Dispose();
     }
+
+    /// <summary>The client settings from the Hosting options (empty strings mean "not set").</summary>
+    internal static ConsulClientOptions ClientOptionsFor(MeshGatewayConsulOptions consul) => new()
+    {
+        Address = new Uri(consul.Address),
+        Token = NullIfEmpty(consul.Token),
+        TokenFile = NullIfEmpty(consul.TokenFile),
+        Datacenter = NullIfEmpty(consul.Datacenter),
+        Partition = NullIfEmpty(consul.Partition),
+    };
+
+    /// <summary>The route table source's settings from the Hosting options.</summary>
+    internal static ConsulRouteTableSourceOptions SourceOptionsFor(MeshGatewayOptions options) => new()
+    {
+        Watcher = new ConsulCatalogWatcherOptions { Datacenter = NullIfEmpty(options.Consul.Datacenter) },
+        Routes = new ConsulRouteTableOptions
+        {
+            ConnectTimeout = options.ConnectTimeout,
+            MaxConnectAttempts = options.ConnectAttempts,
+            Partition = NullIfEmpty(options.Consul.Partition),
+        },
+        StartupTimeout = options.Consul.StartupTimeout,
+    };
 
     /// <summary>What the registration says, from the options and the bound listeners (reference §6).</summary>
     internal static ConsulGatewayRegistrationOptions RegistrationFor(MeshGatewayOptions options, IReadOnlyList<MeshGatewayListenerAddress> listeners)
@@ -159,22 +164,58 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
 
     private static IPEndPoint? ListenerEndPoint(string? text) => string.IsNullOrEmpty(text) || !IPEndPoint.TryParse(text, out IPEndPoint? endPoint) ? null : endPoint;
 
-    private async Task PumpAsync(ConsulCatalogWatcher watcher, RouteTableSource routes, MeshGatewayOptions options, CancellationToken stopping)
+    private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
+
+    private async Task<ConsulPreflightReport> RunPreflightAsync(ConsulClient client, MeshGatewayConsulOptions consul, CancellationToken cancellationToken)
     {
-        await Task.Yield();
-        try
+        var preflightOptions = new ConsulPreflightOptions
         {
-            await foreach (ConsulCatalogView view in watcher.Views.ReadAllAsync(stopping).ConfigureAwait(false))
+            Acl = new MeshGatewayAclOptions { ServiceName = consul.ServiceName, Peering = false, Partition = NullIfEmpty(consul.Partition) ?? "default" },
+        };
+        ConsulPreflightReport report = await ConsulPreflight.RunAsync(client, preflightOptions, cancellationToken).ConfigureAwait(false);
+        LogPreflight(_logger, consul.Address, report);
+        return report;
+    }
+
+    /// <summary>Logs the report's facts, then each finding: error findings at level Error, the others as warnings.</summary>
+    internal static void LogPreflight(ILogger logger, string address, ConsulPreflightReport report)
+    {
+        ConsulPreflightFacts facts = report.Facts;
+        MeshGatewayLog.ConsulPreflight(logger, address, facts.Datacenter ?? "?", facts.Version ?? "?", facts.ConnectEnabled, facts.TrustDomain ?? "?");
+        foreach (PreflightFinding finding in report.Findings)
+        {
+            string datacenter = finding.Datacenter ?? "(all)";
+            if (finding.Severity == PreflightSeverity.Error)
             {
-                RouteTable table = ConsulRouteTables.Build(view, options.ConnectTimeout, options.ConnectAttempts, out ConversionStats stats);
-                routes.Update(table);
-                MeshGatewayLog.ConsulRoutesUpdated(_logger, view.Datacenter, stats.Routes, view.Services.Count, view.RemoteGateways.Count, stats.SkippedHostnameEndpoints, stats.SkippedSubsets);
+                MeshGatewayLog.ConsulPreflightError(logger, finding.Check, datacenter, finding.Message, finding.Fix);
+            }
+            else
+            {
+                MeshGatewayLog.ConsulPreflightProblem(logger, finding.Check, datacenter, finding.Message, finding.Fix);
             }
         }
-        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+    }
+
+    /// <summary>Logs one conversion: failures as errors, each warning once while it persists, the route count.</summary>
+    private void OnConverted(ConsulRouteConversion conversion)
+    {
+        if (!conversion.Succeeded)
         {
-            // Stopping.
+            MeshGatewayLog.ConsulRoutesFailed(_logger, conversion.Error);
+            return;
         }
+
+        var current = new HashSet<string>(conversion.Warnings, StringComparer.Ordinal);
+        foreach (string warning in conversion.Warnings)
+        {
+            if (!_loggedWarnings.Contains(warning))
+            {
+                MeshGatewayLog.ConsulRouteWarning(_logger, warning);
+            }
+        }
+
+        _loggedWarnings = current;
+        MeshGatewayLog.ConsulRoutesUpdated(_logger, conversion.Table.Routes.Count, conversion.Warnings.Length);
     }
 }
 

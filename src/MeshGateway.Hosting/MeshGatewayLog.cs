@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using MeshGateway.Gateway;
+using MeshGateway.Preflight;
 using MeshGateway.Splicing;
 using MeshGateway.Tls;
 using Microsoft.Extensions.Logging;
@@ -52,14 +53,23 @@ internal static partial class MeshGatewayLog
     [LoggerMessage(EventId = 20, EventName = "ConsulPreflight", Level = LogLevel.Information, Message = "Consul agent {Address}: datacenter {Datacenter}, version {Version}, Connect enabled: {ConnectEnabled}, trust domain {TrustDomain}")]
     public static partial void ConsulPreflight(ILogger logger, string address, string datacenter, string version, bool? connectEnabled, string trustDomain);
 
-    [LoggerMessage(EventId = 21, EventName = "ConsulPreflightProblem", Level = LogLevel.Warning, Message = "Consul preflight: {Check}: {Problem}")]
-    public static partial void ConsulPreflightProblem(ILogger logger, string check, string problem);
+    [LoggerMessage(EventId = 21, EventName = "ConsulPreflightProblem", Level = LogLevel.Warning, Message = "Consul preflight warning ({Check}, datacenter {Datacenter}): {Problem} Fix: {Fix}")]
+    public static partial void ConsulPreflightProblem(ILogger logger, PreflightCheck check, string datacenter, string problem, string fix);
+
+    [LoggerMessage(EventId = 26, EventName = "ConsulPreflightError", Level = LogLevel.Error, Message = "Consul preflight error ({Check}, datacenter {Datacenter}): {Problem} Fix: {Fix}")]
+    public static partial void ConsulPreflightError(ILogger logger, PreflightCheck check, string datacenter, string problem, string fix);
 
     [LoggerMessage(EventId = 22, EventName = "ConsulWatchError", Level = LogLevel.Warning, Message = "Consul {What} failed (retrying with back-off; routes stay as they are): {Error}")]
     public static partial void ConsulWatchError(ILogger logger, string what, string error);
 
-    [LoggerMessage(EventId = 23, EventName = "ConsulRoutesUpdated", Level = LogLevel.Information, Message = "Routes from Consul ({Datacenter}): {Routes} routes for {Services} services and {RemoteDatacenters} remote datacenters; left out: {SkippedHostnames} host-name endpoints, {SkippedSubsets} resolver subsets")]
-    public static partial void ConsulRoutesUpdated(ILogger logger, string datacenter, int routes, int services, int remoteDatacenters, int skippedHostnames, int skippedSubsets);
+    [LoggerMessage(EventId = 23, EventName = "ConsulRoutesUpdated", Level = LogLevel.Information, Message = "Routes from Consul: {Routes} routes; {Warnings} things left out (logged as warnings when they first appear)")]
+    public static partial void ConsulRoutesUpdated(ILogger logger, int routes, int warnings);
+
+    [LoggerMessage(EventId = 27, EventName = "ConsulRouteWarning", Level = LogLevel.Warning, Message = "Routes from Consul: {Warning}")]
+    public static partial void ConsulRouteWarning(ILogger logger, string warning);
+
+    [LoggerMessage(EventId = 28, EventName = "ConsulRoutesFailed", Level = LogLevel.Error, Message = "A Consul catalog view could not be converted into routes; the last good routes stay in use: {Error}")]
+    public static partial void ConsulRoutesFailed(ILogger logger, string error);
 
     [LoggerMessage(EventId = 24, EventName = "ConsulRegistered", Level = LogLevel.Information, Message = "Registered mesh gateway {ServiceId} at {Address}:{Port} with the Consul agent")]
     public static partial void ConsulRegistered(ILogger logger, string serviceId, string address, int port);

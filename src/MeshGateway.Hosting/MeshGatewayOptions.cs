@@ -139,10 +139,28 @@ public sealed class MeshGatewayConsulOptions
     /// <summary>The datacenter to watch and register in. Default none: the agent's own datacenter.</summary>
     public string? Datacenter { get; set; }
 
+    /// <summary>
+    /// Enterprise: the admin partition the gateway serves (sent as <c>?partition=</c>; a partition other than
+    /// <c>default</c> gives local services the partition SNI forms). Default none: the <c>default</c> partition.
+    /// </summary>
+    public string? Partition { get; set; }
+
+    /// <summary>
+    /// How long start waits for the first complete routing table from Consul before it fails with a message naming what
+    /// is missing. Default 60 s; 1 s to 10 min.
+    /// </summary>
+    [OptionRange("00:00:01", "00:10:00")]
+    public TimeSpan StartupTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
     /// <summary>Register the gateway with the agent at start and deregister it at stop. Default <see langword="true"/>.</summary>
     public bool Register { get; set; } = true;
 
-    /// <summary>Gather and log preflight facts (agent version, datacenter, Connect enabled, permission probes) at start. Default <see langword="true"/>.</summary>
+    /// <summary>
+    /// Run <c>ConsulPreflight.RunAsync</c> at start (agent version, datacenter, Connect, trust domain, primary, token
+    /// permissions) and log each finding: errors at level Error, the rest as warnings. Findings do not fail the start (many
+    /// are "could not determine" probes); what really blocks the gateway fails the start on its own, with a specific error
+    /// (no first routing table in <see cref="StartupTimeout"/>, unreachable agent, refused registration). Default <see langword="true"/>.
+    /// </summary>
     public bool Preflight { get; set; } = true;
 
     /// <summary>The gateway's service name. Default <c>mesh-gateway</c>.</summary>

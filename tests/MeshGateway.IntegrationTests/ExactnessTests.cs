@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using MeshGateway.Testing;
 using MeshGateway.IntegrationTests.Infrastructure;
 using MeshGateway.Splicing;
 

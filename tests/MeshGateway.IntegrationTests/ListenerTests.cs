@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using MeshGateway.Testing;
 using MeshGateway.Gateway;
 using MeshGateway.IntegrationTests.Infrastructure;
 using MeshGateway.Routing;

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using MeshGateway.Testing;
 using MeshGateway.Gateway;
 using MeshGateway.IntegrationTests.Infrastructure;
 using MeshGateway.Routing;

@@ -35,6 +35,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
 
     private readonly Lock _gate = new();
     private readonly CancellationTokenSource _stop = new();
+    private readonly DisposeOnce _dispose = new();
     private readonly List<Task> _loops = [];
     private readonly TaskCompletionSource<ConsulCatalogView> _first = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Dictionary<string, ServiceState> _services = new(StringComparer.Ordinal);
@@ -140,9 +141,11 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops every watch and completes <see cref="Views"/>.</summary>
+    /// <summary>Stops every watch and completes <see cref="Views"/>. Idempotent: later (or concurrent) calls wait for the first.</summary>
     /// <returns>A task that completes when all loops ended.</returns>
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync() => _dispose.RunAsync(DisposeCoreAsync);
+
+    private async ValueTask DisposeCoreAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
         Task[] loops;

@@ -201,7 +201,7 @@ public static class ConsulPreflight
         {
             if (facts.PrimaryDatacenter is { } primary && !facts.Errors.ContainsKey("catalog/datacenters") && !facts.Datacenters.Contains(primary, StringComparer.Ordinal))
             {
-                findings.Add(new PreflightFinding(PreflightCheck.PrimaryDatacenter, PreflightSeverity.Error, facts.Datacenter,
+                findings.Add(new PreflightFinding(PreflightCheck.PrimaryReachable, PreflightSeverity.Error, facts.Datacenter,
                     $"The primary datacenter \"{primary}\" is not among the datacenters this agent knows over the WAN ({string.Join(", ", facts.Datacenters)}): "
                     + "the primary owns the mesh CA and the ACL and config-entry replication, so this datacenter cannot federate with it.",
                     $"WAN-join this datacenter's servers to \"{primary}\" (retry_join_wan or primary_gateways), or correct primary_datacenter if \"{primary}\" is misspelled."));
@@ -209,7 +209,7 @@ public static class ConsulPreflight
 
             if (facts.TrustDomain is null && facts.ConnectEnabled != false)
             {
-                findings.Add(new PreflightFinding(PreflightCheck.ConnectEnabled, PreflightSeverity.Error, facts.Datacenter,
+                findings.Add(new PreflightFinding(PreflightCheck.TrustDomain, PreflightSeverity.Error, facts.Datacenter,
                     "The Connect CA has no trust domain yet (/v1/connect/ca/roots" + (facts.Errors.TryGetValue("connect/ca/roots", out ConsulException? e) ? " failed: " + e.Message : " is empty")
                     + "), so no SNI names can be formed; a secondary datacenter gets its roots only from a reachable primary.",
                     "Make sure the primary datacenter is up and WAN-joined, and that primary_datacenter names it on every agent."));
@@ -217,7 +217,28 @@ public static class ConsulPreflight
         }
 
         IReadOnlyList<ConsulTokenPermissionCheck> permissions = await CheckTokenAsync(client, local, options.Acl, cancellationToken).ConfigureAwait(false);
+        findings.AddRange(TokenFindings(permissions, local.Datacenter));
         return new ConsulPreflightReport { Facts = local, OtherFacts = others, ClusterFacts = cluster, Findings = findings, TokenPermissions = permissions };
+    }
+
+    /// <summary>
+    /// One <see cref="PreflightCheck.TokenPermissions"/> finding per permission that is not shown to be held: error for a
+    /// missing required one, warning for a missing optional one or an undeterminable one.
+    /// </summary>
+    private static IEnumerable<PreflightFinding> TokenFindings(IReadOnlyList<ConsulTokenPermissionCheck> permissions, string? datacenter)
+    {
+        foreach (ConsulTokenPermissionCheck permission in permissions)
+        {
+            if (permission.Fix is not { } fix)
+            {
+                continue;
+            }
+
+            string what = permission.Status == ConsulTokenPermissionStatus.Missing
+                ? $"The gateway's token lacks {permission.Requirement.Permission}{(permission.Requirement.IsOptional ? " (optional)" : string.Empty)}: {permission.Evidence}"
+                : $"Could not determine whether the gateway's token holds {permission.Requirement.Permission}: {permission.Evidence}";
+            yield return new PreflightFinding(PreflightCheck.TokenPermissions, permission.IsError ? PreflightSeverity.Error : PreflightSeverity.Warning, datacenter, what, fix);
+        }
     }
 
     /// <summary>Converts gathered facts into the model's <see cref="ClusterFacts"/> (one entry per agent's datacenter).</summary>

@@ -64,7 +64,11 @@ public sealed record ConsulPreflightReport
     /// <summary>The facts as the model's <see cref="PreflightChecker"/> saw them.</summary>
     public required ClusterFacts ClusterFacts { get; init; }
 
-    /// <summary>Unmet or undeterminable prerequisites (the model's findings, plus a missing trust domain), each with a fix.</summary>
+    /// <summary>
+    /// Unmet or undeterminable prerequisites, each with a fix: the model's findings, plus the adapter's own under
+    /// <see cref="PreflightCheck.TrustDomain"/>, <see cref="PreflightCheck.PrimaryReachable"/> and <see cref="PreflightCheck.TokenPermissions"/>
+    /// (one per entry of <see cref="TokenPermissions"/> that is missing or unknown).
+    /// </summary>
     public required IReadOnlyList<PreflightFinding> Findings { get; init; }
 
     /// <summary>Each permission the gateway's token needs and what was found about it.</summary>
@@ -80,7 +84,7 @@ public sealed record ConsulPreflightReport
         var sb = new StringBuilder();
         sb.Append("Consul preflight for datacenter ").Append(Facts.Datacenter ?? "(unknown)").Append(": ")
             .Append(HasErrors ? "PROBLEMS FOUND" : "ok").AppendLine();
-        foreach (PreflightFinding finding in Findings)
+        foreach (PreflightFinding finding in Findings.Where(f => f.Check != PreflightCheck.TokenPermissions)) // listed below with evidence
         {
             sb.Append("  ").AppendLine(finding.ToString());
         }

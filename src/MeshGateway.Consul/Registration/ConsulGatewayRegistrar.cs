@@ -15,6 +15,7 @@ public sealed class ConsulGatewayRegistrar : IAsyncDisposable
     private readonly BlockingQueryOptions _queryOptions;
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stop = new();
+    private readonly DisposeOnce _dispose = new();
     private Task _keeper = Task.CompletedTask;
     private long _registrations;
     private int _state; // 0 new, 1 started, 2 stopped
@@ -79,9 +80,11 @@ public sealed class ConsulGatewayRegistrar : IAsyncDisposable
         await _client.DeregisterServiceAsync(_options.ServiceId, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Stops and deregisters (errors of the final deregistration are reported, not thrown).</summary>
+    /// <summary>Stops and deregisters (errors of the final deregistration are reported, not thrown). Idempotent: later (or concurrent) calls wait for the first.</summary>
     /// <returns>A task that completes when stopped.</returns>
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync() => _dispose.RunAsync(DisposeCoreAsync);
+
+    private async ValueTask DisposeCoreAsync()
     {
         try
         {

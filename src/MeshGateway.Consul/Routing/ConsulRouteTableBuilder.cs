@@ -3,7 +3,6 @@ using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using MeshGateway.Model;
 using MeshGateway.Routing;
-using UpstreamEndpoint = MeshGateway.Routing.UpstreamEndpoint;
 
 namespace MeshGateway.Consul;
 
@@ -15,6 +14,12 @@ public sealed record ConsulRouteTableOptions
     /// <c>service-resolver</c> sets no <c>ConnectTimeout</c>. Default 5000 ms.
     /// </summary>
     public TimeSpan ConnectTimeout { get; init; } = UpstreamCluster.DefaultConnectTimeout;
+
+    /// <summary>
+    /// How many upstream connect attempts every cluster makes (<see cref="UpstreamCluster.MaxConnectAttempts"/>). Default
+    /// <see cref="UpstreamCluster.DefaultMaxConnectAttempts"/>; 1 to <see cref="UpstreamCluster.MaxAllowedConnectAttempts"/>.
+    /// </summary>
+    public int MaxConnectAttempts { get; init; } = UpstreamCluster.DefaultMaxConnectAttempts;
 
     /// <summary>
     /// Enterprise: the admin partition the gateway serves. Null, empty or <c>default</c> gives the form-1/2 names
@@ -132,7 +137,7 @@ public static class ConsulRouteTableBuilder
                     continue;
                 }
 
-                var cluster = new UpstreamCluster(name, ToEndpoints(name, gateways, onlyPassing: false, warnings)) { ConnectTimeout = options.ConnectTimeout };
+                var cluster = new UpstreamCluster(name, ToEndpoints(name, gateways, onlyPassing: false, warnings)) { ConnectTimeout = options.ConnectTimeout, MaxConnectAttempts = options.MaxConnectAttempts };
                 routes.Add(new Route(wildcard, cluster));
                 routes.Add(new Route(name, cluster));
             }
@@ -224,7 +229,7 @@ public static class ConsulRouteTableBuilder
 
                 ConsulEndpoint[] selected = [.. service.Instances.Where(filter.Matches)];
                 UpstreamEndpoint[] endpoints = [.. ToEndpoints(name, selected, subset.OnlyPassing, warnings)];
-                routes.Add(new Route(name, new UpstreamCluster(name, endpoints) { ConnectTimeout = timeout }));
+                routes.Add(new Route(name, new UpstreamCluster(name, endpoints) { ConnectTimeout = timeout, MaxConnectAttempts = options.MaxConnectAttempts }));
                 if (isDefault)
                 {
                     unnamedEndpoints = ToEndpoints(unnamed, selected, subset.OnlyPassing, warnings: null);
@@ -237,7 +242,7 @@ public static class ConsulRouteTableBuilder
             }
         }
 
-        routes.Add(new Route(unnamed, new UpstreamCluster(unnamed, unnamedEndpoints) { ConnectTimeout = timeout }));
+        routes.Add(new Route(unnamed, new UpstreamCluster(unnamed, unnamedEndpoints) { ConnectTimeout = timeout, MaxConnectAttempts = options.MaxConnectAttempts }));
     }
 
     private static void AddExported(ConsulCatalogView view, ConsulExportedServices exported, ConsulRouteTableOptions options, List<Route> routes, ImmutableArray<string>.Builder warnings)
@@ -293,6 +298,7 @@ public static class ConsulRouteTableBuilder
                     routes.Add(new Route(name, new UpstreamCluster(cluster, ToEndpoints(cluster, service.Instances, onlyPassing: false, warnings))
                     {
                         ConnectTimeout = service.Resolver?.ConnectTimeout is { } t && t > TimeSpan.Zero ? t : options.ConnectTimeout,
+                        MaxConnectAttempts = options.MaxConnectAttempts,
                     }));
                 }
             }
@@ -332,7 +338,7 @@ public static class ConsulRouteTableBuilder
             ImmutableArray<ConsulEndpoint> gateways = ConsulEndpointRules.ToEndpoints(entries, wan: true, fallbackDatacenter: string.Empty, gatewaysOnly: false);
             try
             {
-                var cluster = new UpstreamCluster(sni, ToEndpoints(sni, gateways, onlyPassing: false, warnings)) { ConnectTimeout = options.ConnectTimeout };
+                var cluster = new UpstreamCluster(sni, ToEndpoints(sni, gateways, onlyPassing: false, warnings)) { ConnectTimeout = options.ConnectTimeout, MaxConnectAttempts = options.MaxConnectAttempts };
                 routes.Add(new Route(sni, cluster));
             }
             catch (ArgumentException ex)

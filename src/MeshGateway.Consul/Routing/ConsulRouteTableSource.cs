@@ -32,6 +32,7 @@ public sealed class ConsulRouteTableSource : IAsyncDisposable
     private readonly TaskCompletionSource<RouteTable> _first = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stop = new();
     private readonly Lock _gate = new();
+    private readonly DisposeOnce _dispose = new();
     private Task _loop = Task.CompletedTask;
     private ConsulRouteConversion? _last;
     private string? _lastError;
@@ -121,9 +122,11 @@ public sealed class ConsulRouteTableSource : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops the watch; the last table stays in <see cref="Target"/>.</summary>
+    /// <summary>Stops the watch; the last table stays in <see cref="Target"/>. Idempotent: later (or concurrent) calls wait for the first.</summary>
     /// <returns>A task that completes when every loop has ended.</returns>
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync() => _dispose.RunAsync(DisposeCoreAsync);
+
+    private async ValueTask DisposeCoreAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
         await Watcher.DisposeAsync().ConfigureAwait(false);

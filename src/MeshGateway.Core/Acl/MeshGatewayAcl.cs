@@ -1,4 +1,5 @@
 using System.Text;
+using MeshGateway.Model;
 
 namespace MeshGateway.Acl;
 
@@ -115,7 +116,7 @@ public static class MeshGatewayAcl
             hcl.Append("peering = \"read\"\n");
         }
 
-        string name = QuoteHcl(options.ServiceName);
+        string name = HclQuote.Quote(options.ServiceName);
         if (options.Edition == ConsulEdition.Community)
         {
             AppendHclRule(hcl, "service", name, "write", "");
@@ -244,35 +245,5 @@ public static class MeshGatewayAcl
         json.WriteEndObject();
         json.WriteEndArray();
         json.WriteEndObject();
-    }
-
-    /// <summary>Quotes a string for HCL v1, escaping quotes, backslashes and control characters.</summary>
-    internal static string QuoteHcl(string value)
-    {
-        var builder = new StringBuilder(value.Length + 2).Append('"');
-        foreach (char c in value)
-        {
-            switch (c)
-            {
-                case '"': builder.Append("\\\""); break;
-                case '\\': builder.Append("\\\\"); break;
-                case '\n': builder.Append("\\n"); break;
-                case '\r': builder.Append("\\r"); break;
-                case '\t': builder.Append("\\t"); break;
-                default:
-                    if (char.IsControl(c))
-                    {
-                        builder.Append("\\u").Append(((int)c).ToString("x4", System.Globalization.CultureInfo.InvariantCulture));
-                    }
-                    else
-                    {
-                        builder.Append(c);
-                    }
-
-                    break;
-            }
-        }
-
-        return builder.Append('"').ToString();
     }
 }

@@ -28,7 +28,7 @@ public static class MeshGatewayModeHcl
             return pad + "mesh_gateway {}";
         }
 
-        return $"{pad}mesh_gateway {{\n{pad}  mode = {QuoteHcl(mode.RawValue)}\n{pad}}}";
+        return $"{pad}mesh_gateway {{\n{pad}  mode = {HclQuote.Quote(mode.RawValue)}\n{pad}}}";
     }
 
     /// <summary>Parses one <c>mesh_gateway</c> block. Never throws.</summary>
@@ -126,35 +126,6 @@ public static class MeshGatewayModeHcl
 
         error = null;
         return true;
-    }
-
-    private static string QuoteHcl(string value)
-    {
-        var builder = new StringBuilder(value.Length + 2).Append('"');
-        foreach (char c in value)
-        {
-            switch (c)
-            {
-                case '"': builder.Append("\\\""); break;
-                case '\\': builder.Append("\\\\"); break;
-                case '\n': builder.Append("\\n"); break;
-                case '\r': builder.Append("\\r"); break;
-                case '\t': builder.Append("\\t"); break;
-                default:
-                    if (c < ' ' || c == '\x7f')
-                    {
-                        builder.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
-                    }
-                    else
-                    {
-                        builder.Append(c);
-                    }
-
-                    break;
-            }
-        }
-
-        return builder.Append('"').ToString();
     }
 
     private ref struct Scanner

@@ -38,14 +38,14 @@ public enum UpstreamTargetError
     NoPeerSni,
 }
 
-/// <summary>One address a sidecar dials for an upstream.</summary>
+/// <summary>One address a sidecar dials for an upstream (the dial endpoint of an <see cref="UpstreamTarget"/>; not the data plane's <see cref="Routing.UpstreamEndpoint"/>).</summary>
 /// <param name="Address">The chosen address (see <see cref="BestAddress"/>).</param>
 /// <param name="Port">The chosen port.</param>
 /// <param name="Healthy">Whether Consul would mark the endpoint healthy; through gateways: whether any real target instance is healthy.</param>
 /// <param name="AddressSource">Where the address came from.</param>
 /// <param name="Node">The node name of the instance or gateway.</param>
 /// <param name="ServiceId">The service ID of the instance or gateway.</param>
-public sealed record UpstreamEndpoint(string Address, int Port, bool Healthy, BestAddressSource AddressSource, string Node, string ServiceId);
+public sealed record UpstreamDialEndpoint(string Address, int Port, bool Healthy, BestAddressSource AddressSource, string Node, string ServiceId);
 
 /// <summary>The input of <see cref="UpstreamTargetPlanner.Plan"/>. Immutable.</summary>
 public sealed record UpstreamTargetRequest
@@ -79,7 +79,7 @@ public sealed record UpstreamTarget
     public UpstreamTargetError Error { get; init; }
 
     /// <summary>The addresses to dial, in catalog order.</summary>
-    public IReadOnlyList<UpstreamEndpoint> Endpoints { get; init; } = [];
+    public IReadOnlyList<UpstreamDialEndpoint> Endpoints { get; init; } = [];
 
     /// <summary>Whether <see cref="Endpoints"/> hold WAN best addresses.</summary>
     public bool UsesWanAddresses { get; init; }

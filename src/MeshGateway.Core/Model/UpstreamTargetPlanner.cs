@@ -117,7 +117,7 @@ public static class UpstreamTargetPlanner
                     $"{where} needs the mesh gateways of {caller} (mode local) but none are registered; Consul does not fall back.");
             }
 
-            List<UpstreamEndpoint> local = Endpoints(catalog.LocalGateways, caller, forceWan: false, request.OnlyPassing, overrideHealth: null, out bool localWan);
+            List<UpstreamDialEndpoint> local = Endpoints(catalog.LocalGateways, caller, forceWan: false, request.OnlyPassing, overrideHealth: null, out bool localWan);
             return new UpstreamTarget
             {
                 DialKind = UpstreamDialKind.LocalGateways,
@@ -129,7 +129,7 @@ public static class UpstreamTargetPlanner
             };
         }
 
-        List<UpstreamEndpoint> endpoints = Endpoints(catalog.TargetInstances, caller, forceWan: true, request.OnlyPassing, overrideHealth: null, out _);
+        List<UpstreamDialEndpoint> endpoints = Endpoints(catalog.TargetInstances, caller, forceWan: true, request.OnlyPassing, overrideHealth: null, out _);
         string why = request.Mode.Kind switch
         {
             MeshGatewayModeKind.Remote => "mode remote",
@@ -157,7 +157,7 @@ public static class UpstreamTargetPlanner
             return Unroutable(UpstreamTargetError.NoTargetInstances, sni, MeshGatewayModeKind.None, unknown, explanation + ", but it has no instances.") with { ModeIgnored = modeIgnored };
         }
 
-        List<UpstreamEndpoint> endpoints = Endpoints(catalog.TargetInstances, caller, forceWan: false, request.OnlyPassing, overrideHealth: null, out bool wan);
+        List<UpstreamDialEndpoint> endpoints = Endpoints(catalog.TargetInstances, caller, forceWan: false, request.OnlyPassing, overrideHealth: null, out bool wan);
         return new UpstreamTarget
         {
             DialKind = UpstreamDialKind.TargetInstances,
@@ -192,7 +192,7 @@ public static class UpstreamTargetPlanner
             }
         }
 
-        List<UpstreamEndpoint> endpoints = Endpoints(gateways, caller, forceWan: false, request.OnlyPassing, anyHealthy, out bool wan);
+        List<UpstreamDialEndpoint> endpoints = Endpoints(gateways, caller, forceWan: false, request.OnlyPassing, anyHealthy, out bool wan);
         return new UpstreamTarget
         {
             DialKind = kind,
@@ -204,7 +204,7 @@ public static class UpstreamTargetPlanner
         };
     }
 
-    private static List<UpstreamEndpoint> Endpoints(
+    private static List<UpstreamDialEndpoint> Endpoints(
         IReadOnlyList<CatalogServiceInstance> instances,
         GatewayKey caller,
         bool forceWan,
@@ -213,13 +213,13 @@ public static class UpstreamTargetPlanner
         out bool anyWan)
     {
         anyWan = false;
-        var endpoints = new List<UpstreamEndpoint>(instances.Count);
+        var endpoints = new List<UpstreamDialEndpoint>(instances.Count);
         foreach (CatalogServiceInstance instance in instances)
         {
             bool wan = forceWan || BestAddress.IsWan(caller, instance);
             anyWan |= wan;
             BestAddress best = BestAddress.Select(instance, wan);
-            endpoints.Add(new UpstreamEndpoint(best.Address, best.Port, overrideHealth ?? instance.IsHealthy(onlyPassing), best.AddressSource, instance.Node.Name, instance.Service.Id));
+            endpoints.Add(new UpstreamDialEndpoint(best.Address, best.Port, overrideHealth ?? instance.IsHealthy(onlyPassing), best.AddressSource, instance.Node.Name, instance.Service.Id));
         }
 
         return endpoints;

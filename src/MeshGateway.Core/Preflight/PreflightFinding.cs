@@ -48,6 +48,26 @@ public enum PreflightCheck
 
     /// <summary>A mesh-gateway mode value Consul does not define.</summary>
     GatewayModeValue,
+
+    /// <summary>
+    /// The gateway's ACL token holds the permissions of <c>MeshGatewayAcl.Requirements</c>: error for a missing required
+    /// permission, warning for a missing optional one or one that could not be determined. Filed by adapters that can
+    /// probe or read the token (the model's <see cref="PreflightChecker"/> has no token facts).
+    /// </summary>
+    TokenPermissions,
+
+    /// <summary>
+    /// The Connect CA has a trust domain (<c>/v1/connect/ca/roots</c> names one): without it no SNI name can be formed.
+    /// A secondary datacenter gets it only from a reachable primary. Filed by adapters.
+    /// </summary>
+    TrustDomain,
+
+    /// <summary>
+    /// The primary datacenter is reachable from this datacenter over the WAN (it is among the datacenters the agent knows):
+    /// the primary owns the mesh CA and the ACL and config-entry replication. Filed by adapters; distinct from
+    /// <see cref="PrimaryDatacenter"/>, which is about every datacenter naming the same primary.
+    /// </summary>
+    PrimaryReachable,
 }
 
 /// <summary>One unmet (or undeterminable) prerequisite, with the fix.</summary>

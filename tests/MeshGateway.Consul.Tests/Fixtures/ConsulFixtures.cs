@@ -10,16 +10,7 @@ public sealed class SingleDatacenterFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Agent = await ConsulAgent.StartAsync(new ConsulAgentSettings("dc1")).ConfigureAwait(false);
-        try
-        {
-            await ConsulWait.TrustDomainAsync(Agent).ConfigureAwait(false);
-        }
-        catch
-        {
-            await Agent.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
+        Agent = await ConsulWait.StartWithCaAsync(new ConsulAgentSettings("dc1")).ConfigureAwait(false);
     }
 
     public async Task DisposeAsync() => await Agent.DisposeAsync().ConfigureAwait(false);
@@ -79,16 +70,7 @@ public sealed class AclAgentFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Agent = await ConsulAgent.StartAsync(new ConsulAgentSettings("dc1") { Acl = true }).ConfigureAwait(false);
-        try
-        {
-            await ConsulWait.TrustDomainAsync(Agent).ConfigureAwait(false);
-        }
-        catch
-        {
-            await Agent.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
+        Agent = await ConsulWait.StartWithCaAsync(new ConsulAgentSettings("dc1") { Acl = true }).ConfigureAwait(false);
     }
 
     public async Task DisposeAsync() => await Agent.DisposeAsync().ConfigureAwait(false);
@@ -141,6 +123,22 @@ internal static class ConsulWait
         }
 
         throw new TimeoutException($"Timed out waiting for {what}. Last error: {last?.Message}. {(agent is null ? string.Empty : "Log " + agent.LogPath + ":\n" + agent.LogTail())}");
+    }
+
+    /// <summary>Starts a dev agent and waits until its Connect CA has a trust domain; stops it again if that fails.</summary>
+    public static async Task<ConsulAgent> StartWithCaAsync(ConsulAgentSettings settings)
+    {
+        ConsulAgent agent = await ConsulAgent.StartAsync(settings).ConfigureAwait(false);
+        try
+        {
+            await TrustDomainAsync(agent).ConfigureAwait(false);
+            return agent;
+        }
+        catch
+        {
+            await agent.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 
     public static async Task<string> TrustDomainAsync(ConsulAgent agent)

@@ -67,8 +67,9 @@ public sealed class PreflightUnjoinedTests(UnjoinedDatacentersFixture fixture, I
         Assert.Contains("\"dcb\"", wan.Single(f => f.Datacenter == "dca").Message, StringComparison.Ordinal);
         Assert.Contains("retry_join_wan", wan[0].Fix, StringComparison.Ordinal);
         Assert.DoesNotContain(report.Findings, f => f.Message.Contains("disagree", StringComparison.Ordinal)); // both name dca
-        PreflightFinding primary = Assert.Single(report.Findings, f => f.Check == PreflightCheck.PrimaryDatacenter);
+        PreflightFinding primary = Assert.Single(report.Findings, f => f.Check == PreflightCheck.PrimaryReachable);
         Assert.Equal("dcb", primary.Datacenter); // dcb cannot reach its primary
+        Assert.DoesNotContain(report.Findings, f => f.Check == PreflightCheck.PrimaryDatacenter);
         Assert.Equal(["dca"], report.ClusterFacts.Datacenters[0].KnownDatacenters!.ToArray());
     }
 
@@ -81,7 +82,9 @@ public sealed class PreflightUnjoinedTests(UnjoinedDatacentersFixture fixture, I
         output.WriteLine(report.ToString());
 
         PreflightFinding[] primary = [.. report.Findings.Where(f => f.Check == PreflightCheck.PrimaryDatacenter)];
-        PreflightFinding unreachable = Assert.Single(primary, f => f.Severity == PreflightSeverity.Error);
+        PreflightFinding unreachable = Assert.Single(report.Findings, f => f.Check == PreflightCheck.PrimaryReachable);
+        Assert.Equal(PreflightSeverity.Error, unreachable.Severity);
+        Assert.DoesNotContain(primary, f => f.Severity == PreflightSeverity.Error);
         Assert.Equal("dcc", unreachable.Datacenter);
         Assert.Contains("\"dc-gone\" is not among the datacenters this agent knows over the WAN", unreachable.Message, StringComparison.Ordinal);
         Assert.Contains("primary_datacenter", unreachable.Fix, StringComparison.Ordinal);
@@ -147,6 +150,9 @@ public sealed class PreflightTokenTests(AclAgentFixture fixture, ITestOutputHelp
         Assert.Equal(ConsulTokenPermissionStatus.Granted, write.Status); // leaf-certificate probe
         ConsulTokenPermissionCheck agent = report.TokenPermissions.Single(p => p.Requirement.Resource == AclResource.Agent);
         Assert.Equal((ConsulTokenPermissionStatus.Missing, false), (agent.Status, agent.IsError)); // optional
+        PreflightFinding[] tokenFindings = [.. report.Findings.Where(f => f.Check == PreflightCheck.TokenPermissions)];
+        Assert.Contains(tokenFindings, f => f.Severity == PreflightSeverity.Error && f.Message.Contains(serviceRead.Requirement.Permission, StringComparison.Ordinal));
+        Assert.Contains(tokenFindings, f => f.Severity == PreflightSeverity.Warning && f.Message.Contains(agent.Requirement.Permission, StringComparison.Ordinal));
         Assert.True(report.HasErrors);
         Assert.DoesNotContain(token, report.ToString(), StringComparison.Ordinal);
     }

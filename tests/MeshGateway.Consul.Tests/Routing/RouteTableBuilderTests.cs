@@ -187,6 +187,32 @@ public sealed class RouteTableBuilderTests
     }
 
     [Fact]
+    public void Convert_WeightAboveMaximum_ClampedToMaxWeight()
+    {
+        ConsulCatalogView view = View([Service("api", null, Instance("a1", address: "10.0.0.9", port: 20000, weight: 1000))]);
+
+        ConsulRouteConversion result = ConsulRouteTableBuilder.Convert(view);
+
+        Assert.True(result.Succeeded, result.Error);
+        UpstreamEndpoint only = Assert.Single(Match(result.Table, $"api.default.dc1.internal.{Td}").Cluster.Endpoints);
+        Assert.Equal(UpstreamEndpoint.MaxWeight, only.Weight);
+    }
+
+    [Fact]
+    public void Convert_MaxConnectAttemptsOption_AppliedToLocalAndRemoteClusters()
+    {
+        ConsulCatalogView view = View(
+            [Service("api", null, Instance("a1"))],
+            new Dictionary<string, ConsulEndpoint[]> { ["dc2"] = [Instance("gw", address: "203.0.113.9", port: 443, dc: "dc2")] });
+
+        ConsulRouteConversion result = ConsulRouteTableBuilder.Convert(view, new ConsulRouteTableOptions { MaxConnectAttempts = 5, ConnectTimeout = TimeSpan.FromSeconds(2) });
+
+        Assert.True(result.Succeeded, result.Error);
+        Assert.All(result.Table.Routes, r => Assert.Equal((5, TimeSpan.FromSeconds(2)), (r.Cluster.MaxConnectAttempts, r.Cluster.ConnectTimeout)));
+        Assert.Equal(3, result.Table.Routes.Count); // api exact, dc2 wildcard, dc2 exact gateway cluster
+    }
+
+    [Fact]
     public void Convert_SameView_EqualRoutes()
     {
         ConsulCatalogView view = View([Service("b", null, Instance("b1")), Service("a", null, Instance("a1"))],

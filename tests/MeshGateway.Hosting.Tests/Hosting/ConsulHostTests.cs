@@ -2,7 +2,7 @@ using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using MeshGateway.Consul.Tests.Fixtures;
 using MeshGateway.Hosting;
-using MeshGateway.IntegrationTests.Infrastructure;
+using MeshGateway.Testing;
 using MeshGateway.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using MeshGateway.Hosting;
-using MeshGateway.IntegrationTests.Infrastructure;
+using MeshGateway.Testing;
 using MeshGateway.Routing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;

@@ -2,7 +2,7 @@ using System.Diagnostics.Metrics;
 using System.Net.Sockets;
 using MeshGateway.Gateway;
 using MeshGateway.Hosting;
-using MeshGateway.IntegrationTests.Infrastructure;
+using MeshGateway.Testing;
 using MeshGateway.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;

@@ -1,6 +1,6 @@
 using System.Net.Sockets;
 using MeshGateway.Hosting;
-using MeshGateway.IntegrationTests.Infrastructure;
+using MeshGateway.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace MeshGateway.Consul.Tests.Fixtures;
+namespace MeshGateway.Testing;
 
 /// <summary>Hands out loopback ports free for both TCP and UDP (Consul's DNS and Serf use both), never the same twice per run.</summary>
 internal static class FreePorts

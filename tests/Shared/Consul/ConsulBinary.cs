@@ -1,4 +1,4 @@
-namespace MeshGateway.Consul.Tests.Fixtures;
+namespace MeshGateway.Testing;
 
 /// <summary>Finds the Consul binary the real-agent tests run: <c>CONSUL_BIN</c>, then PATH, then the repo's <c>.tools/consul/consul</c>.</summary>
 internal static class ConsulBinary

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace MeshGateway.IntegrationTests.Infrastructure;
+namespace MeshGateway.Testing;
 
 /// <summary>Builds TLS ClientHello records (RFC 8446 §4.1.2, RFC 6066 §3) for tests that do not need a real TLS stack.</summary>
 internal static class TestHello

@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 
-namespace MeshGateway.IntegrationTests.Infrastructure;
+namespace MeshGateway.Testing;
 
 /// <summary>A loopback TCP server running <paramref name="handler"/> per connection; counts accepts. Stopped on dispose.</summary>
 internal sealed class RawBackend : IAsyncDisposable

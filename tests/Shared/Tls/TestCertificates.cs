@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
-namespace MeshGateway.IntegrationTests.Infrastructure;
+namespace MeshGateway.Testing;
 
 /// <summary>A throw-away CA and a leaf certificate for the backend names, made in the test run (ECDSA P-256, Consul's default key type).</summary>
 internal sealed class TestCertificates : IDisposable

@@ -1,0 +1,106 @@
+using System.Net;
+using MeshGateway.Consul;
+using MeshGateway.Hosting;
+using MeshGateway.Preflight;
+using Microsoft.Extensions.Logging;
+
+namespace MeshGateway.Tests.Hosting;
+
+/// <summary>How the Hosting options map onto the Consul package's route table source and registrar.</summary>
+public sealed class ConsulCatalogRouteSourceTests
+{
+    [Fact]
+    public void SourceOptionsFor_HostingOptions_MapsConnectSettingsDatacenterPartitionAndStartupTimeout()
+    {
+        var options = new MeshGatewayOptions { ConnectTimeout = TimeSpan.FromMilliseconds(1500), ConnectAttempts = 4 };
+        options.Consul.Datacenter = "dc7";
+        options.Consul.Partition = "team-a";
+        options.Consul.StartupTimeout = TimeSpan.FromSeconds(9);
+
+        ConsulRouteTableSourceOptions mapped = ConsulCatalogRouteSource.SourceOptionsFor(options);
+
+        Assert.Equal((TimeSpan.FromMilliseconds(1500), 4, "team-a"), (mapped.Routes.ConnectTimeout, mapped.Routes.MaxConnectAttempts, mapped.Routes.Partition));
+        Assert.Equal("dc7", mapped.Watcher.Datacenter);
+        Assert.Equal(TimeSpan.FromSeconds(9), mapped.StartupTimeout);
+    }
+
+    [Fact]
+    public void ClientOptionsFor_EmptyStrings_MeanNotSet()
+    {
+        var consul = new MeshGatewayOptions().Consul;
+        consul.Address = "http://127.0.0.1:8501";
+        consul.Token = string.Empty;
+        consul.Datacenter = string.Empty;
+        consul.Partition = "team-a";
+
+        ConsulClientOptions mapped = ConsulCatalogRouteSource.ClientOptionsFor(consul);
+
+        Assert.Equal(new Uri("http://127.0.0.1:8501"), mapped.Address);
+        Assert.Equal((null, null, null, "team-a"), (mapped.Token, mapped.TokenFile, mapped.Datacenter, mapped.Partition));
+    }
+
+    [Fact]
+    public void RegistrationFor_Listeners_UsesBoundPortAndWanAddress()
+    {
+        var options = new MeshGatewayOptions { Address = "10.0.0.5", WanAddress = "203.0.113.7:443", BindTaggedAddresses = true };
+        options.Consul.ServiceName = "mgw";
+        options.Consul.Meta["consul-wan-federation"] = "1";
+
+        var registration = ConsulCatalogRouteSource.RegistrationFor(options, [new MeshGatewayListenerAddress("default", new IPEndPoint(IPAddress.Parse("10.0.0.5"), 8443))]);
+
+        Assert.Equal(("mgw", "mgw", "10.0.0.5", 8443, "203.0.113.7", 443), (registration.ServiceName, registration.ServiceId, registration.LanAddress, registration.LanPort, registration.WanAddress, registration.WanPort));
+        Assert.True(registration.BindTaggedAddresses);
+        Assert.Equal("1", registration.Meta["consul-wan-federation"]);
+    }
+
+    [Fact]
+    public void RegistrationFor_WildcardAddressWithoutLanAddress_FailsNamingTheOptions()
+    {
+        var options = new MeshGatewayOptions();
+
+        var ex = Assert.Throws<InvalidOperationException>(() => ConsulCatalogRouteSource.RegistrationFor(options, [new MeshGatewayListenerAddress("default", new IPEndPoint(IPAddress.Any, 8443))]));
+
+        Assert.Contains("LanAddress", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("0.0.0.0", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void LogPreflight_ErrorAndWarningFindings_LoggedAtTheirLevelsWithFix()
+    {
+        var report = new ConsulPreflightReport
+        {
+            Facts = new ConsulPreflightFacts { Datacenter = "dc1", Version = "1.21.0", ConnectEnabled = true, TrustDomain = "td.consul" },
+            ClusterFacts = new ClusterFacts { Datacenters = [] },
+            Findings =
+            [
+                new PreflightFinding(PreflightCheck.TokenPermissions, PreflightSeverity.Error, "dc1", "The gateway's token lacks service:read.", "Grant service:read."),
+                new PreflightFinding(PreflightCheck.PrimaryDatacenter, PreflightSeverity.Warning, null, "Could not determine the primary datacenter.", "Check agent:read."),
+            ],
+            TokenPermissions = [],
+        };
+        var logger = new ListLogger();
+
+        ConsulCatalogRouteSource.LogPreflight(logger, "http://127.0.0.1:8500", report);
+
+        Assert.Equal(3, logger.Entries.Count);
+        Assert.Contains("dc1", logger.Entries[0].Message, StringComparison.Ordinal);
+        Assert.Equal((LogLevel.Error, "ConsulPreflightError"), (logger.Entries[1].Level, logger.Entries[1].EventName));
+        Assert.Contains("TokenPermissions", logger.Entries[1].Message, StringComparison.Ordinal);
+        Assert.Contains("Fix: Grant service:read.", logger.Entries[1].Message, StringComparison.Ordinal);
+        Assert.Equal((LogLevel.Warning, "ConsulPreflightProblem"), (logger.Entries[2].Level, logger.Entries[2].EventName));
+        Assert.Contains("(all)", logger.Entries[2].Message, StringComparison.Ordinal);
+    }
+
+    private sealed class ListLogger : ILogger
+    {
+        public List<(LogLevel Level, string? EventName, string Message)> Entries { get; } = [];
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            => Entries.Add((logLevel, eventId.Name, formatter(state, exception)));
+    }
+}
