@@ -6,6 +6,7 @@ using System.Text.Json.Nodes;
 using MeshGateway.Consul;
 using MeshGateway.Consul.Tests.EndToEnd;
 using MeshGateway.Consul.Tests.Fixtures;
+using MeshGateway.Testing;
 using MeshGateway.Hosting;
 using MeshGateway.Model;
 using Microsoft.Extensions.DependencyInjection;

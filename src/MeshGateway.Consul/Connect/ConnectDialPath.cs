@@ -31,7 +31,7 @@ public sealed record ConnectDialPath
     public required string ExpectedIdentity { get; init; }
 
     /// <summary>The endpoint connected to; <see langword="null"/> when the dial failed before connecting.</summary>
-    public UpstreamEndpoint? Endpoint { get; init; }
+    public UpstreamDialEndpoint? Endpoint { get; init; }
 
     /// <summary>The TLS version negotiated, once the handshake succeeded.</summary>
     public System.Security.Authentication.SslProtocols Protocol { get; init; }

@@ -193,7 +193,7 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
             };
         }
 
-        List<UpstreamEndpoint> healthy = [.. target.Endpoints.Where(e => e.Healthy)];
+        List<UpstreamDialEndpoint> healthy = [.. target.Endpoints.Where(e => e.Healthy)];
         if (healthy.Count == 0)
         {
             throw new ConnectNoHealthyInstancesException(
@@ -201,7 +201,7 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
                 path);
         }
 
-        (Socket socket, UpstreamEndpoint endpoint) = await ConnectAnyAsync(healthy, path, cancellationToken).ConfigureAwait(false);
+        (Socket socket, UpstreamDialEndpoint endpoint) = await ConnectAnyAsync(healthy, path, cancellationToken).ConfigureAwait(false);
         path = path with { Endpoint = endpoint };
         return await HandshakeAsync(socket, leaf, roots, path, started, cancellationToken).ConfigureAwait(false);
     }
@@ -396,14 +396,14 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
         return gateways;
     }
 
-    private async Task<(Socket Socket, UpstreamEndpoint Endpoint)> ConnectAnyAsync(List<UpstreamEndpoint> endpoints, ConnectDialPath path, CancellationToken cancellationToken)
+    private async Task<(Socket Socket, UpstreamDialEndpoint Endpoint)> ConnectAnyAsync(List<UpstreamDialEndpoint> endpoints, ConnectDialPath path, CancellationToken cancellationToken)
     {
         // Start at a random endpoint so callers spread over instances/gateways, then try the others in order.
         int first = Random.Shared.Next(endpoints.Count);
         var errors = new List<string>();
         for (int i = 0; i < endpoints.Count; i++)
         {
-            UpstreamEndpoint endpoint = endpoints[(first + i) % endpoints.Count];
+            UpstreamDialEndpoint endpoint = endpoints[(first + i) % endpoints.Count];
             var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(_options.ConnectTimeout);

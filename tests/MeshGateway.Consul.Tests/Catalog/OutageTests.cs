@@ -37,7 +37,12 @@ public sealed class OutageTests(ITestOutputHelper output)
         var (afterView, latency) = await ViewWaiter.WaitForAsync(watcher, v => v.Services.ContainsKey("after"), "the service registered after the restart", since: t0);
         output.WriteLine($"agent restart (incl. leader election) → recovered view: {latency.TotalMilliseconds:0} ms; errors during outage: {watcher.ErrorCount - errors}");
 
-        Assert.Contains("before", afterView.Services.Keys); // the agent restored its own registrations from its data dir
+        // The agent restores its own registrations from its data dir, but re-syncs them to the catalog on its first
+        // anti-entropy run, which can come after the new registration: wait for the view that has both.
+        var (bothView, _) = await ViewWaiter.WaitForAsync(
+            watcher, v => v.Services.ContainsKey("before") && v.Services.ContainsKey("after"), "the restored registration", since: t0);
+        Assert.Contains("before", bothView.Services.Keys);
+        Assert.Contains("after", afterView.Services.Keys);
         // A dev agent keeps its Raft state in memory: it comes back with a new CA (new trust domain) and lower indexes.
         // The watches must follow both rather than block on their old index.
         var (recovered, _) = await ViewWaiter.WaitForAsync(watcher, v => v.TrustDomain == trustDomainAfter, "the new trust domain");

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using MeshGateway.Consul.Tests.Fixtures;
+using MeshGateway.Testing;
 
 namespace MeshGateway.Consul.Tests.EndToEnd;
 

@@ -5,6 +5,7 @@ using System.Net.Http.Json;
 using System.Net.Security;
 using System.Text.Json.Nodes;
 using MeshGateway.Consul.Tests.Fixtures;
+using MeshGateway.Testing;
 using MeshGateway.Model;
 using MeshGateway.Routing;
 using Xunit.Abstractions;
