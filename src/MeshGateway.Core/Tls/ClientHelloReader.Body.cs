@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace MeshGateway.Tls;
 
@@ -242,55 +243,99 @@ public static partial class ClientHelloReader
     /// </remarks>
     private static ClientHelloError ParseExtensionBlock(ReadOnlySpan<byte> all, ref ClientHelloInfo hello)
     {
-        ReadOnlySpan<byte> block = all;
+        // The walk works on a ref and an unsigned offset rather than slicing spans (each slice is a bounds check and a
+        // two-register update on the load chain), reads each 4-byte header with one big-endian load, and keeps the
+        // duplicate bitmap and the type count in registers, writing them back once. Every access is guarded by the
+        // explicit length checks below, which are those of RFC 8446 §4.2 and the same as in TrackExtension.
+        ref byte start = ref MemoryMarshal.GetReference(all);
+        nuint end = (nuint)all.Length;
+        nuint offset = 0;
+        ref ushort types = ref hello.ExtensionTypeStorage;
+        int count = hello.ExtensionCount;
+        ulong seenLow = hello.SeenLowTypes;
         int serverName = -1;            // offsets in `all` of the parsed extensions' headers
         int alpn = -1;
         int supportedVersions = -1;
         ClientHelloError error = ClientHelloError.None;
 
         // struct { ExtensionType extension_type; opaque extension_data<0..2^16-1>; } Extension;
-        while (!block.IsEmpty)
+        while (offset != end)
         {
-            if (block.Length < ExtensionHeaderLength)
+            nuint left = end - offset;
+            if (left < ExtensionHeaderLength)
             {
                 error = ClientHelloError.LengthOutOfBounds;
                 break;
             }
 
-            ushort type = BinaryPrimitives.ReadUInt16BigEndian(block);
-            int length = BinaryPrimitives.ReadUInt16BigEndian(block[sizeof(ushort)..]);
-            if ((uint)length > (uint)(block.Length - ExtensionHeaderLength))
+            // extension_type in the high half, the extension_data length in the low half.
+            uint header = BinaryPrimitives.ReverseEndianness(Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref start, offset)));
+            ushort type = (ushort)(header >> 16);
+            nuint length = header & 0xFFFF;
+            if (length > left - ExtensionHeaderLength)
             {
                 error = ClientHelloError.LengthOutOfBounds;
                 break;
             }
 
-            error = TrackExtension(type, ref hello);
-            if (error != ClientHelloError.None)
+            // RFC 8446 §4.2.11: "The "pre_shared_key" extension MUST be the last extension in the ClientHello".
+            if ((seenLow & (1UL << PreSharedKeyExtension)) != 0)
             {
+                error = ClientHelloError.PreSharedKeyNotLast;
                 break;
             }
 
+            // RFC 8446 §4.2: "There MUST NOT be more than one extension of the same type in a given extension block."
+            // Types below 64 get their own bit; the others (GREASE, ECH, renegotiation_info, ...) go through the
+            // hashed filter of TrackExtension, which stays in the result struct (it is off the common path).
+            if (type < 64)
+            {
+                ulong bit = 1UL << type;
+                if ((seenLow & bit) != 0)
+                {
+                    error = ClientHelloError.DuplicateExtension;
+                    break;
+                }
+
+                seenLow |= bit;
+            }
+            else
+            {
+                error = TrackHashedExtension(type, ref types, count, ref hello);
+                if (error != ClientHelloError.None)
+                {
+                    break;
+                }
+            }
+
+            if (count == ClientHelloInfo.MaxExtensions)
+            {
+                error = ClientHelloError.TooManyExtensions;
+                break;
+            }
+
+            Unsafe.Add(ref types, count++) = type;
             if (IsParsedExtension(type))
             {
-                int offset = all.Length - block.Length;
                 if (type == ServerNameExtension)
                 {
-                    serverName = offset;
+                    serverName = (int)offset;
                 }
                 else if (type == AlpnExtension)
                 {
-                    alpn = offset;
+                    alpn = (int)offset;
                 }
                 else
                 {
-                    supportedVersions = offset;
+                    supportedVersions = (int)offset;
                 }
             }
 
-            block = block[(ExtensionHeaderLength + length)..];
+            offset += ExtensionHeaderLength + length;
         }
 
+        hello.SetExtensionCount(count);
+        hello.SeenLowTypes = seenLow;
         if ((serverName & alpn & supportedVersions) == -1)
         {
             return error;
@@ -298,6 +343,34 @@ public static partial class ClientHelloReader
 
         ClientHelloError contentError = ParseRecordedExtensions(all, serverName, alpn, supportedVersions, ref hello);
         return contentError != ClientHelloError.None ? contentError : error;
+    }
+
+    /// <summary>
+    /// Duplicate detection for a type of 64 or more in the contiguous walk: the hashed filter of
+    /// <see cref="TrackExtension"/>, confirmed on a hit by a scan of the <paramref name="count"/> types recorded so far.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ClientHelloError TrackHashedExtension(ushort type, ref ushort types, int count, ref ClientHelloInfo hello)
+    {
+        ulong bit = 1UL << (int)((type * 0x9E3779B1u) >> 26);
+        if ((hello.SeenHashedTypes & bit) != 0)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                if (Unsafe.Add(ref types, i) == type)
+                {
+                    return ClientHelloError.DuplicateExtension;
+                }
+            }
+        }
+
+        hello.SeenHashedTypes |= bit;
+        if (type == EncryptedClientHelloExtension)
+        {
+            hello.HasEncryptedClientHello = true;
+        }
+
+        return ClientHelloError.None;
     }
 
     /// <summary>Parses the recorded extensions (offsets of their headers in <paramref name="all"/>, -1 when absent) in the order sent.</summary>
