@@ -253,6 +253,7 @@ public static partial class ClientHelloReader
         ref ushort types = ref hello.ExtensionTypeStorage;
         int count = hello.ExtensionCount;
         ulong seenLow = hello.SeenLowTypes;
+        ulong seenHashed = hello.SeenHashedTypes;
         int serverName = -1;            // offsets in `all` of the parsed extensions' headers
         int alpn = -1;
         int supportedVersions = -1;
@@ -286,8 +287,9 @@ public static partial class ClientHelloReader
             }
 
             // RFC 8446 §4.2: "There MUST NOT be more than one extension of the same type in a given extension block."
-            // Types below 64 get their own bit; the others (GREASE, ECH, renegotiation_info, ...) go through the
-            // hashed filter of TrackExtension, which stays in the result struct (it is off the common path).
+            // As in TrackExtension: types below 64 get their own bit; the others (GREASE, ECH, renegotiation_info, ...)
+            // share a hashed filter, confirmed on a hit by a scan of the types recorded so far. The scan is written out
+            // here rather than called: a call in the loop would force the chain's values out of registers (measured).
             if (type < 64)
             {
                 ulong bit = 1UL << type;
@@ -301,10 +303,26 @@ public static partial class ClientHelloReader
             }
             else
             {
-                error = TrackHashedExtension(type, ref types, count, ref hello);
-                if (error != ClientHelloError.None)
+                ulong bit = 1UL << (int)((type * 0x9E3779B1u) >> 26);
+                if ((seenHashed & bit) != 0)
                 {
-                    break;
+                    int i = 0;
+                    while (i < count && Unsafe.Add(ref types, i) != type)
+                    {
+                        i++;
+                    }
+
+                    if (i < count)
+                    {
+                        error = ClientHelloError.DuplicateExtension;
+                        break;
+                    }
+                }
+
+                seenHashed |= bit;
+                if (type == EncryptedClientHelloExtension)
+                {
+                    hello.HasEncryptedClientHello = true;
                 }
             }
 
@@ -336,6 +354,7 @@ public static partial class ClientHelloReader
 
         hello.SetExtensionCount(count);
         hello.SeenLowTypes = seenLow;
+        hello.SeenHashedTypes = seenHashed;
         if ((serverName & alpn & supportedVersions) == -1)
         {
             return error;
@@ -343,34 +362,6 @@ public static partial class ClientHelloReader
 
         ClientHelloError contentError = ParseRecordedExtensions(all, serverName, alpn, supportedVersions, ref hello);
         return contentError != ClientHelloError.None ? contentError : error;
-    }
-
-    /// <summary>
-    /// Duplicate detection for a type of 64 or more in the contiguous walk: the hashed filter of
-    /// <see cref="TrackExtension"/>, confirmed on a hit by a scan of the <paramref name="count"/> types recorded so far.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static ClientHelloError TrackHashedExtension(ushort type, ref ushort types, int count, ref ClientHelloInfo hello)
-    {
-        ulong bit = 1UL << (int)((type * 0x9E3779B1u) >> 26);
-        if ((hello.SeenHashedTypes & bit) != 0)
-        {
-            for (int i = 0; i < count; i++)
-            {
-                if (Unsafe.Add(ref types, i) == type)
-                {
-                    return ClientHelloError.DuplicateExtension;
-                }
-            }
-        }
-
-        hello.SeenHashedTypes |= bit;
-        if (type == EncryptedClientHelloExtension)
-        {
-            hello.HasEncryptedClientHello = true;
-        }
-
-        return ClientHelloError.None;
     }
 
     /// <summary>Parses the recorded extensions (offsets of their headers in <paramref name="all"/>, -1 when absent) in the order sent.</summary>
