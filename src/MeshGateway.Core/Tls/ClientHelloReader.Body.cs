@@ -19,6 +19,9 @@ public static partial class ClientHelloReader
     private const ushort SupportedVersionsExtension = 43;              // RFC 8446 §4.2.1
     private const ushort EncryptedClientHelloExtension = 0xfe0d;       // draft-ietf-tls-esni
 
+    /// <summary>Bits (of types below 64) of the extensions the contiguous walk does more with than detecting duplicates.</summary>
+    private const ulong SpecialTypes = (1UL << ServerNameExtension) | (1UL << AlpnExtension) | (1UL << PreSharedKeyExtension) | (1UL << SupportedVersionsExtension);
+
     private const int ExtensionHeaderLength = 4;                       // extension_type(2) + extension_data length(2)
     private const byte HostNameType = 0;                               // RFC 6066 §3 NameType host_name(0)
     private const ushort Tls13 = 0x0304;
@@ -243,15 +246,18 @@ public static partial class ClientHelloReader
     /// </remarks>
     private static ClientHelloError ParseExtensionBlock(ReadOnlySpan<byte> all, ref ClientHelloInfo hello)
     {
-        // The walk works on a ref and an unsigned offset rather than slicing spans (each slice is a bounds check and a
-        // two-register update on the load chain), reads each 4-byte header with one big-endian load, and keeps the
-        // duplicate bitmap and the type count in registers, writing them back once. Every access is guarded by the
-        // explicit length checks below, which are those of RFC 8446 §4.2 and the same as in TrackExtension.
+        // The walk works on a ref and a signed offset rather than slicing spans (each slice is a bounds check and a
+        // two-register update on the load chain), reads each 4-byte header with one big-endian load, keeps the duplicate
+        // bitmaps and the type count in registers (written back once), and tests the four types that need more than
+        // duplicate detection (server_name, ALPN, pre_shared_key, supported_versions) with one mask. Every access is
+        // guarded by the explicit length checks below, which are those of RFC 8446 §4.2, in the order of TrackExtension.
+        // The block is a whole extensions field, so the tracking state starts empty (as Reset left it).
         ref byte start = ref MemoryMarshal.GetReference(all);
-        nuint end = (nuint)all.Length;
-        nuint offset = 0;
+        nint end = all.Length;
+        nint lastHeader = end - ExtensionHeaderLength;   // the last offset at which a whole header fits (may be < 0)
+        nint offset = 0;
         ref ushort types = ref hello.ExtensionTypeStorage;
-        int count = hello.ExtensionCount;
+        nint count = hello.ExtensionCount;
         ulong seenLow = hello.SeenLowTypes;
         ulong seenHashed = hello.SeenHashedTypes;
         int serverName = -1;            // offsets in `all` of the parsed extensions' headers
@@ -262,8 +268,7 @@ public static partial class ClientHelloReader
         // struct { ExtensionType extension_type; opaque extension_data<0..2^16-1>; } Extension;
         while (offset != end)
         {
-            nuint left = end - offset;
-            if (left < ExtensionHeaderLength)
+            if (offset > lastHeader)
             {
                 error = ClientHelloError.LengthOutOfBounds;
                 break;
@@ -271,18 +276,11 @@ public static partial class ClientHelloReader
 
             // extension_type in the high half, the extension_data length in the low half.
             uint header = BinaryPrimitives.ReverseEndianness(Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref start, offset)));
-            ushort type = (ushort)(header >> 16);
-            nuint length = header & 0xFFFF;
-            if (length > left - ExtensionHeaderLength)
+            uint type = header >> 16;
+            nint next = offset + ExtensionHeaderLength + (nint)(header & 0xFFFF);
+            if (next > end)
             {
                 error = ClientHelloError.LengthOutOfBounds;
-                break;
-            }
-
-            // RFC 8446 §4.2.11: "The "pre_shared_key" extension MUST be the last extension in the ClientHello".
-            if ((seenLow & (1UL << PreSharedKeyExtension)) != 0)
-            {
-                error = ClientHelloError.PreSharedKeyNotLast;
                 break;
             }
 
@@ -290,9 +288,10 @@ public static partial class ClientHelloReader
             // As in TrackExtension: types below 64 get their own bit; the others (GREASE, ECH, renegotiation_info, ...)
             // share a hashed filter, confirmed on a hit by a scan of the types recorded so far. The scan is written out
             // here rather than called: a call in the loop would force the chain's values out of registers (measured).
+            ulong special = 0;
             if (type < 64)
             {
-                ulong bit = 1UL << type;
+                ulong bit = 1UL << (int)type;
                 if ((seenLow & bit) != 0)
                 {
                     error = ClientHelloError.DuplicateExtension;
@@ -300,13 +299,14 @@ public static partial class ClientHelloReader
                 }
 
                 seenLow |= bit;
+                special = bit & SpecialTypes;
             }
             else
             {
                 ulong bit = 1UL << (int)((type * 0x9E3779B1u) >> 26);
                 if ((seenHashed & bit) != 0)
                 {
-                    int i = 0;
+                    nint i = 0;
                     while (i < count && Unsafe.Add(ref types, i) != type)
                     {
                         i++;
@@ -332,8 +332,8 @@ public static partial class ClientHelloReader
                 break;
             }
 
-            Unsafe.Add(ref types, count++) = type;
-            if (IsParsedExtension(type))
+            Unsafe.Add(ref types, count++) = (ushort)type;
+            if (special != 0)
             {
                 if (type == ServerNameExtension)
                 {
@@ -343,16 +343,27 @@ public static partial class ClientHelloReader
                 {
                     alpn = (int)offset;
                 }
-                else
+                else if (type == SupportedVersionsExtension)
                 {
                     supportedVersions = (int)offset;
                 }
+                else if (next != end)
+                {
+                    // RFC 8446 §4.2.11: "The "pre_shared_key" extension MUST be the last extension in the ClientHello".
+                    // TrackExtension reports this when it meets the next extension, after that one's length checks,
+                    // so a next extension that overruns the block is LengthOutOfBounds, as there.
+                    error = next > lastHeader
+                            || next + ExtensionHeaderLength + BinaryPrimitives.ReadUInt16BigEndian(all[(int)(next + sizeof(ushort))..]) > end
+                        ? ClientHelloError.LengthOutOfBounds
+                        : ClientHelloError.PreSharedKeyNotLast;
+                    break;
+                }
             }
 
-            offset += ExtensionHeaderLength + length;
+            offset = next;
         }
 
-        hello.SetExtensionCount(count);
+        hello.SetExtensionCount((int)count);
         hello.SeenLowTypes = seenLow;
         hello.SeenHashedTypes = seenHashed;
         if ((serverName & alpn & supportedVersions) == -1)
