@@ -382,24 +382,27 @@ public static partial class ClientHelloReader
         // -1 has every bit set, so the AND is -1 exactly when none is left.
         while ((serverName & alpn & supportedVersions) != -1)
         {
-            // The smallest recorded offset (an absent one is -1, i.e. uint.MaxValue when compared unsigned).
+            // The smallest recorded offset (an absent one is -1, i.e. uint.MaxValue when compared unsigned); the
+            // walk checked its header and length, and which parser applies is known here, so it is called directly.
             int first = (int)Math.Min((uint)serverName, Math.Min((uint)alpn, (uint)supportedVersions));
+            ReadOnlySpan<byte> data = all.Slice(first + ExtensionHeaderLength, BinaryPrimitives.ReadUInt16BigEndian(all[(first + sizeof(ushort))..]));
+            ClientHelloError error;
             if (first == serverName)
             {
                 serverName = -1;
+                error = ParseServerName(data, ref hello);
             }
             else if (first == alpn)
             {
                 alpn = -1;
+                error = ParseAlpn(data, ref hello);
             }
             else
             {
                 supportedVersions = -1;
+                error = ParseSupportedVersions(data, ref hello);
             }
 
-            ushort type = BinaryPrimitives.ReadUInt16BigEndian(all[first..]);
-            int length = BinaryPrimitives.ReadUInt16BigEndian(all[(first + sizeof(ushort))..]);
-            ClientHelloError error = ParseExtensionData(all.Slice(first + ExtensionHeaderLength, length), type, ref hello);
             if (error != ClientHelloError.None)
             {
                 return error;
@@ -799,11 +802,13 @@ public static partial class ClientHelloReader
             return ClientHelloError.InvalidSupportedVersionsExtension;
         }
 
+        // The length was checked to be even and to match, so each 2-byte read below lies inside `versions`.
         bool tls13 = false;
         ushort max = 0;
-        for (int i = 0; i + 1 < versions.Length; i += 2)
+        ref byte first = ref MemoryMarshal.GetReference(versions);
+        for (nint i = 0; i < listLength; i += sizeof(ushort))
         {
-            ushort version = BinaryPrimitives.ReadUInt16BigEndian(versions[i..]);
+            ushort version = BinaryPrimitives.ReverseEndianness(Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref first, i)));
             tls13 |= version == Tls13;
             if (!IsGrease(version) && version > max)
             {
