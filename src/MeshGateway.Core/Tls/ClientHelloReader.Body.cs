@@ -541,8 +541,9 @@ public static partial class ClientHelloReader
         };
 
     /// <summary>
-    /// The per-extension rules of RFC 8446 §4.2 shared by both walks: pre_shared_key last, no duplicates, at most
+    /// The per-extension rules of RFC 8446 §4.2 for the piecewise walk: pre_shared_key last, no duplicates, at most
     /// <see cref="ClientHelloInfo.MaxExtensions"/>; records the type and notes ECH (whose payload is opaque to a router).
+    /// <see cref="ParseExtensionBlock"/> applies the same rules, in the same order, with its state in registers.
     /// </summary>
     /// <remarks>
     /// Duplicate detection without a per-type table: types below 64 get their own bit; the others share a 64-bit
