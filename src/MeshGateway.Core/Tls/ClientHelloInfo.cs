@@ -195,6 +195,13 @@ public struct ClientHelloInfo
         _state.ExtensionCount = count + 1;
     }
 
+    /// <summary>The first slot of the inline extension type list, for the contiguous walk to fill with its own count.</summary>
+    [UnscopedRef]
+    internal ref ushort ExtensionTypeStorage => ref _extensionTypes[0];
+
+    /// <summary>Sets how many slots of <see cref="ExtensionTypeStorage"/> hold recorded types (at most <see cref="MaxExtensions"/>).</summary>
+    internal void SetExtensionCount(int count) => _state.ExtensionCount = count;
+
     /// <summary>Bit per extension type below 64 seen so far (reader scratch, kept here so the walk keeps its registers for the walk).</summary>
     [UnscopedRef]
     internal ref ulong SeenLowTypes => ref _state.SeenLowTypes;

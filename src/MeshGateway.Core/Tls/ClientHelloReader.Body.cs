@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace MeshGateway.Tls;
 
@@ -17,6 +18,9 @@ public static partial class ClientHelloReader
     private const ushort PreSharedKeyExtension = 41;                   // RFC 8446 §4.2.11
     private const ushort SupportedVersionsExtension = 43;              // RFC 8446 §4.2.1
     private const ushort EncryptedClientHelloExtension = 0xfe0d;       // draft-ietf-tls-esni
+
+    /// <summary>Bits (of types below 64) of the extensions the contiguous walk does more with than detecting duplicates.</summary>
+    private const ulong SpecialTypes = (1UL << ServerNameExtension) | (1UL << AlpnExtension) | (1UL << PreSharedKeyExtension) | (1UL << SupportedVersionsExtension);
 
     private const int ExtensionHeaderLength = 4;                       // extension_type(2) + extension_data length(2)
     private const byte HostNameType = 0;                               // RFC 6066 §3 NameType host_name(0)
@@ -242,55 +246,126 @@ public static partial class ClientHelloReader
     /// </remarks>
     private static ClientHelloError ParseExtensionBlock(ReadOnlySpan<byte> all, ref ClientHelloInfo hello)
     {
-        ReadOnlySpan<byte> block = all;
+        // The walk works on a ref and a signed offset rather than slicing spans (each slice is a bounds check and a
+        // two-register update on the load chain), reads each 4-byte header with one big-endian load, keeps the duplicate
+        // bitmaps and the type count in registers (written back once), and tests the four types that need more than
+        // duplicate detection (server_name, ALPN, pre_shared_key, supported_versions) with one mask. Every access is
+        // guarded by the explicit length checks below, which are those of RFC 8446 §4.2, in the order of TrackExtension.
+        // The block is a whole extensions field, so the tracking state starts empty (as Reset left it).
+        ref byte start = ref MemoryMarshal.GetReference(all);
+        nint end = all.Length;
+        nint lastHeader = end - ExtensionHeaderLength;   // the last offset at which a whole header fits (may be < 0)
+        nint offset = 0;
+        ref ushort types = ref hello.ExtensionTypeStorage;
+        nint count = hello.ExtensionCount;
+        ulong seenLow = hello.SeenLowTypes;
+        ulong seenHashed = hello.SeenHashedTypes;
         int serverName = -1;            // offsets in `all` of the parsed extensions' headers
         int alpn = -1;
         int supportedVersions = -1;
         ClientHelloError error = ClientHelloError.None;
 
         // struct { ExtensionType extension_type; opaque extension_data<0..2^16-1>; } Extension;
-        while (!block.IsEmpty)
+        while (offset != end)
         {
-            if (block.Length < ExtensionHeaderLength)
+            if (offset > lastHeader)
             {
                 error = ClientHelloError.LengthOutOfBounds;
                 break;
             }
 
-            ushort type = BinaryPrimitives.ReadUInt16BigEndian(block);
-            int length = BinaryPrimitives.ReadUInt16BigEndian(block[sizeof(ushort)..]);
-            if ((uint)length > (uint)(block.Length - ExtensionHeaderLength))
+            // extension_type in the high half, the extension_data length in the low half.
+            uint header = BinaryPrimitives.ReverseEndianness(Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref start, offset)));
+            uint type = header >> 16;
+            nint next = offset + ExtensionHeaderLength + (nint)(header & 0xFFFF);
+            if (next > end)
             {
                 error = ClientHelloError.LengthOutOfBounds;
                 break;
             }
 
-            error = TrackExtension(type, ref hello);
-            if (error != ClientHelloError.None)
+            // RFC 8446 §4.2: "There MUST NOT be more than one extension of the same type in a given extension block."
+            // As in TrackExtension: types below 64 get their own bit; the others (GREASE, ECH, renegotiation_info, ...)
+            // share a hashed filter, confirmed on a hit by a scan of the types recorded so far. The scan is written out
+            // here rather than called: a call in the loop would force the chain's values out of registers (measured).
+            ulong special = 0;
+            if (type < 64)
             {
+                ulong bit = 1UL << (int)type;
+                if ((seenLow & bit) != 0)
+                {
+                    error = ClientHelloError.DuplicateExtension;
+                    break;
+                }
+
+                seenLow |= bit;
+                special = bit & SpecialTypes;
+            }
+            else
+            {
+                ulong bit = 1UL << (int)((type * 0x9E3779B1u) >> 26);
+                if ((seenHashed & bit) != 0)
+                {
+                    nint i = 0;
+                    while (i < count && Unsafe.Add(ref types, i) != type)
+                    {
+                        i++;
+                    }
+
+                    if (i < count)
+                    {
+                        error = ClientHelloError.DuplicateExtension;
+                        break;
+                    }
+                }
+
+                seenHashed |= bit;
+                if (type == EncryptedClientHelloExtension)
+                {
+                    hello.HasEncryptedClientHello = true;
+                }
+            }
+
+            if (count == ClientHelloInfo.MaxExtensions)
+            {
+                error = ClientHelloError.TooManyExtensions;
                 break;
             }
 
-            if (IsParsedExtension(type))
+            Unsafe.Add(ref types, count++) = (ushort)type;
+            if (special != 0)
             {
-                int offset = all.Length - block.Length;
                 if (type == ServerNameExtension)
                 {
-                    serverName = offset;
+                    serverName = (int)offset;
                 }
                 else if (type == AlpnExtension)
                 {
-                    alpn = offset;
+                    alpn = (int)offset;
                 }
-                else
+                else if (type == SupportedVersionsExtension)
                 {
-                    supportedVersions = offset;
+                    supportedVersions = (int)offset;
+                }
+                else if (next != end)
+                {
+                    // RFC 8446 §4.2.11: "The "pre_shared_key" extension MUST be the last extension in the ClientHello".
+                    // TrackExtension reports this when it meets the next extension, after that one's length checks,
+                    // so a next extension that overruns the block is LengthOutOfBounds, as there.
+                    error = next > lastHeader
+                            || next + ExtensionHeaderLength + BinaryPrimitives.ReadUInt16BigEndian(all[(int)(next + sizeof(ushort))..]) > end
+                        ? ClientHelloError.LengthOutOfBounds
+                        : ClientHelloError.PreSharedKeyNotLast;
+                    break;
                 }
             }
 
-            block = block[(ExtensionHeaderLength + length)..];
+            offset = next;
         }
 
+        hello.SetExtensionCount((int)count);
+        hello.SeenLowTypes = seenLow;
+        hello.SeenHashedTypes = seenHashed;
         if ((serverName & alpn & supportedVersions) == -1)
         {
             return error;
@@ -307,24 +382,27 @@ public static partial class ClientHelloReader
         // -1 has every bit set, so the AND is -1 exactly when none is left.
         while ((serverName & alpn & supportedVersions) != -1)
         {
-            // The smallest recorded offset (an absent one is -1, i.e. uint.MaxValue when compared unsigned).
+            // The smallest recorded offset (an absent one is -1, i.e. uint.MaxValue when compared unsigned); the
+            // walk checked its header and length, and which parser applies is known here, so it is called directly.
             int first = (int)Math.Min((uint)serverName, Math.Min((uint)alpn, (uint)supportedVersions));
+            ReadOnlySpan<byte> data = all.Slice(first + ExtensionHeaderLength, BinaryPrimitives.ReadUInt16BigEndian(all[(first + sizeof(ushort))..]));
+            ClientHelloError error;
             if (first == serverName)
             {
                 serverName = -1;
+                error = ParseServerName(data, ref hello);
             }
             else if (first == alpn)
             {
                 alpn = -1;
+                error = ParseAlpn(data, ref hello);
             }
             else
             {
                 supportedVersions = -1;
+                error = ParseSupportedVersions(data, ref hello);
             }
 
-            ushort type = BinaryPrimitives.ReadUInt16BigEndian(all[first..]);
-            int length = BinaryPrimitives.ReadUInt16BigEndian(all[(first + sizeof(ushort))..]);
-            ClientHelloError error = ParseExtensionData(all.Slice(first + ExtensionHeaderLength, length), type, ref hello);
             if (error != ClientHelloError.None)
             {
                 return error;
@@ -463,8 +541,9 @@ public static partial class ClientHelloReader
         };
 
     /// <summary>
-    /// The per-extension rules of RFC 8446 §4.2 shared by both walks: pre_shared_key last, no duplicates, at most
+    /// The per-extension rules of RFC 8446 §4.2 for the piecewise walk: pre_shared_key last, no duplicates, at most
     /// <see cref="ClientHelloInfo.MaxExtensions"/>; records the type and notes ECH (whose payload is opaque to a router).
+    /// <see cref="ParseExtensionBlock"/> applies the same rules, in the same order, with its state in registers.
     /// </summary>
     /// <remarks>
     /// Duplicate detection without a per-type table: types below 64 get their own bit; the others share a 64-bit
@@ -724,11 +803,13 @@ public static partial class ClientHelloReader
             return ClientHelloError.InvalidSupportedVersionsExtension;
         }
 
+        // The length was checked to be even and to match, so each 2-byte read below lies inside `versions`.
         bool tls13 = false;
         ushort max = 0;
-        for (int i = 0; i + 1 < versions.Length; i += 2)
+        ref byte first = ref MemoryMarshal.GetReference(versions);
+        for (nint i = 0; i < listLength; i += sizeof(ushort))
         {
-            ushort version = BinaryPrimitives.ReadUInt16BigEndian(versions[i..]);
+            ushort version = BinaryPrimitives.ReverseEndianness(Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref first, i)));
             tls13 |= version == Tls13;
             if (!IsGrease(version) && version > max)
             {
