@@ -189,8 +189,10 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
                 return;
             }
 
-            await SpliceAsync(route, endpointIndex, buffer, filled).ConfigureAwait(false);
+            // The splice owns the buffer from here and returns it to the pool exactly once, whatever happens after.
+            byte[] hello = buffer;
             buffer = null;
+            await SpliceAsync(route, endpointIndex, hello, filled).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException or InvalidOperationException)
         {
@@ -304,18 +306,24 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
 
             // Replay exactly the bytes read so far: the ClientHello and whatever followed it. No retry after this point.
             int sent = 0;
-            while (sent < filled)
+            try
             {
-                int n = await _upOperation.SendAsync(upstream, buffer.AsMemory(sent, filled - sent)).ConfigureAwait(false);
-                if (n <= 0)
+                while (sent < filled)
                 {
-                    break;
-                }
+                    int n = await _upOperation.SendAsync(upstream, buffer.AsMemory(sent, filled - sent)).ConfigureAwait(false);
+                    if (n <= 0)
+                    {
+                        break;
+                    }
 
-                sent += n;
+                    sent += n;
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
             }
 
-            ArrayPool<byte>.Shared.Return(buffer);
             SpliceResult result;
             if (sent < filled)
             {
