@@ -255,7 +255,8 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
                 break;
             }
 
-            Volatile.Write(ref _upstream, upstream);
+            // Full fence (store then load, against Abort's exchange then load): either Abort sees the socket or we see the abort.
+            Interlocked.Exchange(ref _upstream, upstream);
             if (Volatile.Read(ref _aborted) != 0)
             {
                 upstream.Dispose();
@@ -298,7 +299,7 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
         try
         {
             var splice = new SocketSplice(_client, upstream, _owner.Options.Splice, _time, _upOperation, new SocketOperation());
-            Volatile.Write(ref _splice, splice);
+            Interlocked.Exchange(ref _splice, splice);
             if (Volatile.Read(ref _aborted) != 0)
             {
                 splice.Abort();
