@@ -368,8 +368,15 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
         _timer = null;
         ReadOnlySpan<byte> serverName = _hello.ServerName;
         ClientHelloError helloError = reason is RejectionReason.NotTls or RejectionReason.InvalidHello or RejectionReason.HelloTooLarge ? _hello.Error : ClientHelloError.None;
-        _owner.Reject(reason, this, serverName, helloError, route);
-        _client.Dispose();
+        try
+        {
+            _owner.Reject(reason, this, serverName, helloError, route);
+        }
+        finally
+        {
+            // Closed even when the observer breaks its no-throw contract: the socket must not wait for the finalizer.
+            _client.Dispose();
+        }
     }
 
     /// <summary>Arms the one timer for <paramref name="timeout"/> from now, for the given phase.</summary>
