@@ -87,19 +87,7 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
         return true;
     }
 
-    private static void Reset(Socket socket)
-    {
-        try
-        {
-            socket.LingerState = new LingerOption(true, 0);
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-            // Already closed.
-        }
-
-        socket.Dispose();
-    }
+    private static void Reset(Socket socket) => SocketSplice.Close(socket, reset: true);
 
     private async Task RunAsync()
     {
