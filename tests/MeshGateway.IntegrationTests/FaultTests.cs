@@ -65,6 +65,28 @@ public sealed class FaultTests
     }
 
     [Fact]
+    public async Task Gateway_ObserverThrowsOnRejection_ClientStillClosedAndConnectionEnded()
+    {
+        var options = new GatewayListenerOptions();
+        options.EndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
+        var routes = new RouteTableSource(RouteTable.Create([]));
+        await using var listener = new GatewayListener(options, routes, new ThrowingObserver());
+        listener.Start();
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(listener.LocalEndPoints[0]).WaitAsync(TimeSpan.FromSeconds(30));
+        await client.SendAsync("GET / HTTP/1.1\r\nHost: web\r\n\r\n"u8.ToArray());
+
+        // The observer breaks its no-throw contract; the gateway must still close the client rather than leave it open.
+        Assert.Equal(0, await ReadUntilClosedAsync(client));
+        Assert.Equal(1L, listener.Counters.Rejected);
+    }
+
+    private sealed class ThrowingObserver : GatewayObserver
+    {
+        public override void OnConnectionRejected(in ConnectionRejectedEvent rejection) => throw new NotSupportedException("observer bug");
+    }
+
+    [Fact]
     public async Task Gateway_TruncatedHelloThenSilence_ClosedAtHelloTimeoutWithoutDial()
     {
         var time = new ManualTimeProvider();

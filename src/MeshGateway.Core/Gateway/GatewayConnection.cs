@@ -87,19 +87,7 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
         return true;
     }
 
-    private static void Reset(Socket socket)
-    {
-        try
-        {
-            socket.LingerState = new LingerOption(true, 0);
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-            // Already closed.
-        }
-
-        socket.Dispose();
-    }
+    private static void Reset(Socket socket) => SocketSplice.Close(socket, reset: true);
 
     private async Task RunAsync()
     {
@@ -189,8 +177,10 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
                 return;
             }
 
-            await SpliceAsync(route, endpointIndex, buffer, filled).ConfigureAwait(false);
+            // The splice owns the buffer from here and returns it to the pool exactly once, whatever happens after.
+            byte[] hello = buffer;
             buffer = null;
+            await SpliceAsync(route, endpointIndex, hello, filled).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException or InvalidOperationException)
         {
@@ -253,7 +243,8 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
                 break;
             }
 
-            Volatile.Write(ref _upstream, upstream);
+            // Full fence (store then load, against Abort's exchange then load): either Abort sees the socket or we see the abort.
+            Interlocked.Exchange(ref _upstream, upstream);
             if (Volatile.Read(ref _aborted) != 0)
             {
                 upstream.Dispose();
@@ -296,7 +287,7 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
         try
         {
             var splice = new SocketSplice(_client, upstream, _owner.Options.Splice, _time, _upOperation, new SocketOperation());
-            Volatile.Write(ref _splice, splice);
+            Interlocked.Exchange(ref _splice, splice);
             if (Volatile.Read(ref _aborted) != 0)
             {
                 splice.Abort();
@@ -304,18 +295,24 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
 
             // Replay exactly the bytes read so far: the ClientHello and whatever followed it. No retry after this point.
             int sent = 0;
-            while (sent < filled)
+            try
             {
-                int n = await _upOperation.SendAsync(upstream, buffer.AsMemory(sent, filled - sent)).ConfigureAwait(false);
-                if (n <= 0)
+                while (sent < filled)
                 {
-                    break;
-                }
+                    int n = await _upOperation.SendAsync(upstream, buffer.AsMemory(sent, filled - sent)).ConfigureAwait(false);
+                    if (n <= 0)
+                    {
+                        break;
+                    }
 
-                sent += n;
+                    sent += n;
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
             }
 
-            ArrayPool<byte>.Shared.Return(buffer);
             SpliceResult result;
             if (sent < filled)
             {
@@ -359,8 +356,15 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
         _timer = null;
         ReadOnlySpan<byte> serverName = _hello.ServerName;
         ClientHelloError helloError = reason is RejectionReason.NotTls or RejectionReason.InvalidHello or RejectionReason.HelloTooLarge ? _hello.Error : ClientHelloError.None;
-        _owner.Reject(reason, this, serverName, helloError, route);
-        _client.Dispose();
+        try
+        {
+            _owner.Reject(reason, this, serverName, helloError, route);
+        }
+        finally
+        {
+            // Closed even when the observer breaks its no-throw contract: the socket must not wait for the finalizer.
+            _client.Dispose();
+        }
     }
 
     /// <summary>Arms the one timer for <paramref name="timeout"/> from now, for the given phase.</summary>

@@ -339,17 +339,14 @@ public sealed class GatewayListener : IAsyncDisposable
     {
         _counters.OnRejected(reason);
         _metrics.Rejected(reason);
-        _observer?.OnConnectionRejected(new ConnectionRejectedEvent(reason, accepted.RemoteEndPoint, local, default, ClientHelloError.None, null));
         try
         {
-            // Reset: the refused connection frees its resources at once on both ends.
-            accepted.LingerState = new LingerOption(true, 0);
+            _observer?.OnConnectionRejected(new ConnectionRejectedEvent(reason, accepted.RemoteEndPoint, local, default, ClientHelloError.None, null));
         }
-        catch (SocketException)
+        finally
         {
-            // Already gone.
+            // Reset: the refused connection frees its resources at once on both ends.
+            SocketSplice.Close(accepted, reset: true);
         }
-
-        accepted.Dispose();
     }
 }

@@ -107,7 +107,8 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
         Shutdown(_upstream, SocketShutdown.Both);
     }
 
-    private static void Close(Socket socket, bool reset)
+    /// <summary>Closes <paramref name="socket"/>; with <paramref name="reset"/> SO_LINGER 0 makes the kernel send RST. Never throws.</summary>
+    internal static void Close(Socket socket, bool reset)
     {
         try
         {
