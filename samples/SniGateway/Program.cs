@@ -57,14 +57,20 @@ catch (FormatException ex)
     return 2;
 }
 
-RouteTable table;
+byte[] routesJson;
 try
 {
-    table = RouteFileParser.Parse(File.ReadAllBytes(routesPath), TimeSpan.FromMilliseconds(connectTimeoutMs), UpstreamCluster.DefaultMaxConnectAttempts);
+    routesJson = File.ReadAllBytes(routesPath);
 }
-catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or ArgumentException or System.Text.Json.JsonException)
+catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
 {
-    Console.Error.WriteLine($"Cannot load routes from '{routesPath}': {ex.Message}");
+    Console.Error.WriteLine($"Cannot read routes from '{routesPath}': {ex.Message}");
+    return 2;
+}
+
+if (!RouteFileParser.TryParse(routesJson, TimeSpan.FromMilliseconds(connectTimeoutMs), UpstreamCluster.DefaultMaxConnectAttempts, out RouteTable? table, out string? routesError))
+{
+    Console.Error.WriteLine($"Cannot load routes from '{routesPath}': {routesError}");
     return 2;
 }
 

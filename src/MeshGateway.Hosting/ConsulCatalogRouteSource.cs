@@ -86,8 +86,19 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
     {
         if (_registrar is { } registrar)
         {
-            await registrar.StopAsync(cancellationToken).ConfigureAwait(false);
-            MeshGatewayLog.ConsulDeregistered(_logger, registrar.Registration.ID ?? registrar.Registration.Name);
+            string serviceId = registrar.Registration.ID ?? registrar.Registration.Name;
+            try
+            {
+                await registrar.StopAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is ConsulException or OperationCanceledException)
+            {
+                // An agent that is down (or a shutdown deadline) must not stop the drain that follows: log and go on.
+                MeshGatewayLog.ConsulDeregisterFailed(_logger, serviceId, ex.Message);
+                return;
+            }
+
+            MeshGatewayLog.ConsulDeregistered(_logger, serviceId);
         }
     }
 

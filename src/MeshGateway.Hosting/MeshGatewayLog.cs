@@ -76,6 +76,9 @@ internal static partial class MeshGatewayLog
 
     [LoggerMessage(EventId = 25, EventName = "ConsulDeregistered", Level = LogLevel.Information, Message = "Deregistered mesh gateway {ServiceId} from the Consul agent")]
     public static partial void ConsulDeregistered(ILogger logger, string serviceId);
+
+    [LoggerMessage(EventId = 29, EventName = "ConsulDeregisterFailed", Level = LogLevel.Warning, Message = "Deregistering mesh gateway {ServiceId} from the Consul agent failed; draining anyway (the agent's check marks it critical once the listeners close): {Error}")]
+    public static partial void ConsulDeregisterFailed(ILogger logger, string serviceId, string error);
 }
 
 /// <summary>Maps Core's <see cref="GatewayObserver"/> events to <see cref="MeshGatewayLog"/>.</summary>

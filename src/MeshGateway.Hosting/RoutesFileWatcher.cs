@@ -19,6 +19,7 @@ internal sealed class RoutesFileWatcher : IDisposable
     private readonly ILogger _logger;
     private readonly TimeProvider _timeProvider;
     private readonly object _gate = new();
+    private readonly object _reloadGate = new();
     private FileSystemWatcher? _watcher;
     private ITimer? _timer;
     private bool _disposed;
@@ -64,7 +65,21 @@ internal sealed class RoutesFileWatcher : IDisposable
     /// <summary>Reloads now (what a change notification leads to after the debounce).</summary>
     internal void Reload()
     {
-        bool ok = TryLoad(out string? error);
+        bool ok;
+        string? error;
+
+        // One reload at a time: a change during a slow read re-arms the timer, and two overlapping loads could
+        // otherwise publish the older file last. None after Dispose (a callback may already be queued).
+        lock (_reloadGate)
+        {
+            if (Volatile.Read(ref _disposed))
+            {
+                return;
+            }
+
+            ok = TryLoad(out error);
+        }
+
         if (!ok)
         {
             MeshGatewayLog.RoutesReloadFailed(_logger, _path, error!);
@@ -77,7 +92,7 @@ internal sealed class RoutesFileWatcher : IDisposable
     {
         lock (_gate)
         {
-            _disposed = true;
+            Volatile.Write(ref _disposed, true);
             _watcher?.Dispose();
             _timer?.Dispose();
         }
