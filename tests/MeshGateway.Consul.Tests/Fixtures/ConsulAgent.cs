@@ -270,9 +270,12 @@ internal sealed class ConsulAgent : IAsyncDisposable
             _log = new StreamWriter(new FileStream(LogPath, FileMode.Append, FileAccess.Write, FileShare.ReadWrite)) { AutoFlush = true };
         }
 
+        // Completed by the output reader when the dev server logs that it won its election, so start-up awaits the
+        // event instead of polling /v1/status/leader (the HTTP server is already listening by then).
+        var leader = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var process = new Process { StartInfo = psi };
-        process.OutputDataReceived += (_, e) => WriteLog(e.Data);
-        process.ErrorDataReceived += (_, e) => WriteLog(e.Data);
+        process.OutputDataReceived += (_, e) => OnOutput(e.Data, leader);
+        process.ErrorDataReceived += (_, e) => OnOutput(e.Data, leader);
         if (!process.Start())
         {
             throw new InvalidOperationException($"Could not start {ConsulBinary.Path}.");
@@ -289,7 +292,18 @@ internal sealed class ConsulAgent : IAsyncDisposable
 
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        await WaitForLeaderAsync(process).ConfigureAwait(false);
+        await WaitForLeaderAsync(process, leader.Task).ConfigureAwait(false);
+    }
+
+    private void OnOutput(string? line, TaskCompletionSource leader)
+    {
+        // Consul 1.8 logs "agent.server: cluster leadership acquired" then "agent.server: New leader elected".
+        if (line is not null && (line.Contains("cluster leadership acquired", StringComparison.Ordinal) || line.Contains("New leader elected", StringComparison.Ordinal)))
+        {
+            leader.TrySetResult();
+        }
+
+        WriteLog(line);
     }
 
     private void WriteLog(string? line)
@@ -305,38 +319,27 @@ internal sealed class ConsulAgent : IAsyncDisposable
         }
     }
 
-    private async Task WaitForLeaderAsync(Process process)
+    private async Task WaitForLeaderAsync(Process process, Task leaderLogged)
     {
-        using var http = new HttpClient { BaseAddress = HttpAddress, Timeout = TimeSpan.FromSeconds(5) };
-        var deadline = Stopwatch.StartNew();
-        while (deadline.Elapsed < TimeSpan.FromSeconds(90))
+        Task exited = process.WaitForExitAsync();
+        Task first = await Task.WhenAny(leaderLogged, exited, Task.Delay(TimeSpan.FromSeconds(90))).ConfigureAwait(false);
+        if (first == exited || process.HasExited)
         {
-            if (process.HasExited)
-            {
-                throw new InvalidOperationException($"consul agent ({Datacenter}) exited with {process.ExitCode} during start-up. Log {LogPath}:\n{LogTail()}");
-            }
-
-            try
-            {
-                string leader = await http.GetStringAsync("/v1/status/leader").ConfigureAwait(false);
-                if (leader.Trim().Trim('"').Length > 0)
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException)
-            {
-                // Not listening yet.
-            }
-            catch (TaskCanceledException)
-            {
-                // Slow machine: try again.
-            }
-
-            await Task.Delay(100).ConfigureAwait(false);
+            throw new InvalidOperationException($"consul agent ({Datacenter}) exited with {process.ExitCode} during start-up. Log {LogPath}:\n{LogTail()}");
         }
 
-        throw new TimeoutException($"consul agent ({Datacenter}) elected no leader within 90 s. Log {LogPath}:\n{LogTail()}");
+        if (first != leaderLogged)
+        {
+            throw new TimeoutException($"consul agent ({Datacenter}) elected no leader within 90 s. Log {LogPath}:\n{LogTail()}");
+        }
+
+        // Confirmation over HTTP: the log line follows raft's leader state, which /v1/status/leader reports.
+        using var http = new HttpClient { BaseAddress = HttpAddress, Timeout = TimeSpan.FromSeconds(30) };
+        string reported = await http.GetStringAsync("/v1/status/leader").ConfigureAwait(false);
+        if (reported.Trim().Trim('"').Length == 0)
+        {
+            throw new InvalidOperationException($"consul agent ({Datacenter}) logged a leader but /v1/status/leader is empty. Log {LogPath}:\n{LogTail()}");
+        }
     }
 
     private static void KillAll()

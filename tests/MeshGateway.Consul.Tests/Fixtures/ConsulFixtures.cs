@@ -98,9 +98,49 @@ public sealed class TwoDatacenterGroup : ICollectionFixture<TwoDatacenterFixture
 [CollectionDefinition("consul-acl")]
 public sealed class AclAgentGroup : ICollectionFixture<AclAgentFixture>;
 
-/// <summary>Bounded polling of a condition against a real agent (safety-net timeouts, no fixed sleeps).</summary>
+/// <summary>Waits for a real agent's state: blocking queries where Consul has them, bounded polling otherwise.</summary>
 internal static class ConsulWait
 {
+    /// <summary>
+    /// Waits for Consul state through a blocking query (<c>?index=&amp;wait=</c>): each call returns as soon as the
+    /// watched result changes, so there is no polling interval. Follows Consul's index rules: a smaller index than the
+    /// last one resets the wait to 0 (https://developer.hashicorp.com/consul/api-docs/features/blocking).
+    /// </summary>
+    public static async Task<T> UntilChangedAsync<T>(Func<ConsulQuery, Task<ConsulResponse<T>>> query, Func<T, bool> done, string what, ConsulAgent? agent = null, TimeSpan? timeout = null)
+    {
+        var clock = Stopwatch.StartNew();
+        TimeSpan limit = timeout ?? TimeSpan.FromSeconds(60);
+        ulong index = 0;
+        Exception? last = null;
+        while (clock.Elapsed < limit)
+        {
+            try
+            {
+                ConsulResponse<T> response = await query(new ConsulQuery { Index = index, Wait = TimeSpan.FromSeconds(5) }).ConfigureAwait(false);
+                if (done(response.Value))
+                {
+                    return response.Value;
+                }
+
+                index = response.Index < index ? 0 : response.Index;
+            }
+            catch (Exception ex) when (ex is ConsulException or HttpRequestException or InvalidOperationException)
+            {
+                // The endpoint is not serving yet (e.g. the CA is still bootstrapping): nothing to block on, retry shortly.
+                last = ex;
+                index = 0;
+                await Task.Delay(100).ConfigureAwait(false);
+            }
+        }
+
+        throw new TimeoutException($"Timed out waiting for {what}. Last error: {last?.Message}. {(agent is null ? string.Empty : "Log " + agent.LogPath + ":\n" + agent.LogTail())}");
+    }
+
+    /// <summary>
+    /// Bounded polling of a condition. Only for conditions with no Consul blocking query behind them: in-process counters
+    /// of the code under test (errors, updates, active connections) or the log of a child process, none of which raise
+    /// an event a test can await. For Consul state use <see cref="UntilChangedAsync{T}"/>.
+    /// </summary>
     public static async Task UntilAsync(Func<Task<bool>> condition, string what, ConsulAgent? agent = null, TimeSpan? timeout = null)
     {
         var clock = Stopwatch.StartNew();
@@ -144,13 +184,11 @@ internal static class ConsulWait
     public static async Task<string> TrustDomainAsync(ConsulAgent agent)
     {
         using ConsulClient client = agent.CreateClient();
-        string trustDomain = string.Empty;
-        await UntilAsync(async () =>
-        {
-            ConsulCaRoots roots = (await client.GetCaRootsAsync().ConfigureAwait(false)).Value;
-            trustDomain = roots.TrustDomain ?? string.Empty;
-            return trustDomain.Length > 0 && roots.Roots is { Count: > 0 };
-        }, $"the Connect CA of {agent.Datacenter}", agent).ConfigureAwait(false);
-        return trustDomain;
+        ConsulCaRoots roots = await UntilChangedAsync(
+            q => client.GetCaRootsAsync(q),
+            r => !string.IsNullOrEmpty(r.TrustDomain) && r.Roots is { Count: > 0 },
+            $"the Connect CA of {agent.Datacenter}",
+            agent).ConfigureAwait(false);
+        return roots.TrustDomain!;
     }
 }

@@ -28,7 +28,7 @@ public sealed class RegistrarTests(SingleDatacenterFixture fixture, ITestOutputH
         });
 
         await registrar.StartAsync();
-        await ConsulWait.UntilAsync(async () => (await client.GetHealthServiceAsync(name, passingOnly: true)).Value.Count == 1, "a passing TCP check", fixture.Agent);
+        await ConsulWait.UntilChangedAsync(q => client.GetHealthServiceAsync(name, passingOnly: true, q), e => e.Count == 1, "a passing TCP check", fixture.Agent);
         ConsulHealthEntry entry = Assert.Single((await client.GetHealthServiceAsync(name)).Value);
         var (view, _) = await ViewWaiter.WaitForAsync(watcher, v => v.LocalGateways.Any(g => g.ServiceId == name && g.Healthy), "the local gateway");
         await registrar.StopAsync();

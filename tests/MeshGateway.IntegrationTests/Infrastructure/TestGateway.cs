@@ -76,6 +76,7 @@ internal sealed class RecordingObserver : GatewayObserver, IDisposable
     private readonly ConcurrentQueue<(string ServerName, string Route, IPEndPoint Upstream, long Up, long Down, MeshGateway.Splicing.SpliceCloseReason Reason)> _closed = new();
     private readonly ConcurrentQueue<(IPEndPoint Upstream, bool TimedOut)> _connectFailures = new();
     private readonly SemaphoreSlim _events = new(0);
+    private readonly TaskCompletionSource<SocketError> _acceptFailed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public IReadOnlyCollection<(RejectionReason Reason, string ServerName, EndPoint? Client)> Rejections => _rejections;
 
@@ -96,6 +97,11 @@ internal sealed class RecordingObserver : GatewayObserver, IDisposable
     }
 
     public override void OnUpstreamConnectFailed(in UpstreamConnectFailedEvent failure) => _connectFailures.Enqueue((failure.UpstreamEndPoint, failure.TimedOut));
+
+    /// <summary>Completes with the error of the first failed accept.</summary>
+    public Task<SocketError> FirstAcceptFailure => _acceptFailed.Task;
+
+    public override void OnAcceptFailed(IPEndPoint listener, SocketError socketError, TimeSpan retryDelay) => _acceptFailed.TrySetResult(socketError);
 
     public void Dispose() => _events.Dispose();
 
