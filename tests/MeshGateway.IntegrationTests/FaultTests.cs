@@ -81,6 +81,35 @@ public sealed class FaultTests
         Assert.Equal(1L, listener.Counters.Rejected);
     }
 
+    [Fact]
+    public async Task Gateway_ObserverThrowsOnLimitRejection_AcceptLoopKeepsRunning()
+    {
+        var options = new GatewayListenerOptions { MaxConnections = 1 };
+        options.EndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
+        var routes = new RouteTableSource(RouteTable.Create([]));
+        await using var listener = new GatewayListener(options, routes, new ThrowingObserver());
+        listener.Start();
+        using var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await holder.ConnectAsync(listener.LocalEndPoints[0]).WaitAsync(TimeSpan.FromSeconds(30)); // takes the only slot (no hello yet)
+
+        // Each excess connection is rejected on the accept loop itself, where the observer throws; the loop must survive.
+        for (int i = 1; i <= 3; i++)
+        {
+            using var excess = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                await excess.ConnectAsync(listener.LocalEndPoints[0]).WaitAsync(TimeSpan.FromSeconds(30));
+                Assert.Equal(0, await ReadUntilClosedAsync(excess));
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionReset)
+            {
+            }
+
+            Assert.Equal(i, listener.Counters.GetRejected(RejectionReason.ConnectionLimit));
+            Assert.Equal(i, listener.Counters.ObserverErrors);
+        }
+    }
+
     private sealed class ThrowingObserver : GatewayObserver
     {
         public override void OnConnectionRejected(in ConnectionRejectedEvent rejection) => throw new NotSupportedException("observer bug");

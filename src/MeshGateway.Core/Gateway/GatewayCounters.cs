@@ -10,6 +10,7 @@ public sealed class GatewayCounters
     private long _panicSelections;
     private long _acceptErrors;
     private long _cut;
+    private long _observerErrors;
 
     internal GatewayCounters()
     {
@@ -32,6 +33,12 @@ public sealed class GatewayCounters
 
     /// <summary>Connections cut at the end of a drain.</summary>
     public long Cut => Interlocked.Read(ref _cut);
+
+    /// <summary>
+    /// Exceptions thrown by the <see cref="GatewayObserver"/> where the gateway must go on regardless (on the accept
+    /// path). An observer must not throw; this counts the ones that did, so a faulty observer is visible.
+    /// </summary>
+    public long ObserverErrors => Interlocked.Read(ref _observerErrors);
 
     /// <summary>All rejections.</summary>
     public long Rejected
@@ -64,6 +71,8 @@ public sealed class GatewayCounters
     internal void OnPanic() => Interlocked.Increment(ref _panicSelections);
 
     internal void OnAcceptError() => Interlocked.Increment(ref _acceptErrors);
+
+    internal void OnObserverError() => Interlocked.Increment(ref _observerErrors);
 
     internal void OnCut(int count) => Interlocked.Add(ref _cut, count);
 }

@@ -343,6 +343,12 @@ public sealed class GatewayListener : IAsyncDisposable
         {
             _observer?.OnConnectionRejected(new ConnectionRejectedEvent(reason, accepted.RemoteEndPoint, local, default, ClientHelloError.None, null));
         }
+        catch (Exception)
+        {
+            // This runs on the accept loop: an observer that breaks its no-throw contract must not stop accepting on
+            // this address (nor leak the connection count). Counted so the faulty observer is visible.
+            _counters.OnObserverError();
+        }
         finally
         {
             // Reset: the refused connection frees its resources at once on both ends.
