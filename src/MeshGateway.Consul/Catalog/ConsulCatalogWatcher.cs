@@ -343,12 +343,17 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     private void OnGatewayCatalog(DatacenterState state, IReadOnlyDictionary<string, List<string>> names)
     {
         List<string> toProbe;
+        CancellationToken cancel;
         lock (_gate)
         {
             if (state.Cancel.IsCancellationRequested)
             {
                 return;
             }
+
+            // Taken under the lock while the source is live: a retired datacenter's source is disposed once its loop
+            // ends, and reading .Token then would throw ObjectDisposedException inside the probe.
+            cancel = state.Cancel.Token;
 
             foreach (string gone in state.Names.Keys.Where(n => !names.ContainsKey(n)).ToList())
             {
@@ -365,11 +370,11 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
 
         if (toProbe.Count > 0)
         {
-            _ = Task.Run(() => ProbeAsync(state, toProbe), CancellationToken.None);
+            _ = Task.Run(() => ProbeAsync(state, toProbe, cancel), CancellationToken.None);
         }
     }
 
-    private async Task ProbeAsync(DatacenterState state, List<string> names)
+    private async Task ProbeAsync(DatacenterState state, List<string> names, CancellationToken cancellationToken)
     {
         foreach (string name in names)
         {
@@ -377,10 +382,10 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             try
             {
                 ConsulResponse<IReadOnlyList<ConsulHealthEntry>> probe = await _client.GetHealthServiceAsync(
-                    name, passingOnly: false, new ConsulQuery { Datacenter = state.Datacenter, Filter = GatewayHealthFilter }, state.Cancel.Token).ConfigureAwait(false);
+                    name, passingOnly: false, new ConsulQuery { Datacenter = state.Datacenter, Filter = GatewayHealthFilter }, cancellationToken).ConfigureAwait(false);
                 isGateway = probe.Value.Any(e => e.Service?.Kind == "mesh-gateway");
             }
-            catch (OperationCanceledException) when (state.Cancel.IsCancellationRequested)
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
                 return;
             }

@@ -297,7 +297,17 @@ public sealed class ConsulClient : IDisposable
         try
         {
             response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeoutCts.Token).ConfigureAwait(false);
-            content = await response.Content.ReadAsByteArrayAsync(timeoutCts.Token).ConfigureAwait(false);
+            try
+            {
+                content = await response.Content.ReadAsByteArrayAsync(timeoutCts.Token).ConfigureAwait(false);
+            }
+            catch
+            {
+                // A response whose body could not be read (timeout, cancellation, reset) would otherwise hold its
+                // pooled connection until finalisation.
+                response.Dispose();
+                throw;
+            }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {

@@ -215,4 +215,38 @@ public sealed class ConsulClientUnitTests
         Assert.Equal("10.0.0.5:8443", (string?)json["Check"]!["TCP"]);
         Assert.Equal("10s", (string?)json["Check"]!["Interval"]);
     }
+
+    [Fact]
+    public async Task SendAsync_BodyReadFails_DisposesResponseAndThrowsTransportError()
+    {
+        var handler = new FakeConsulHandler();
+        var content = new FailingContent();
+        handler.Enqueue(HttpStatusCode.OK, "\"x\"", index: 1, r => r.Content = content);
+        using ConsulClient client = Client(handler);
+
+        await Assert.ThrowsAsync<ConsulTransportException>(() => client.GetLeaderAsync());
+
+        // The response (and with it the pooled connection) must be released, not left to the finaliser.
+        Assert.True(content.Disposed);
+    }
+
+    private sealed class FailingContent : HttpContent
+    {
+        public bool Disposed { get; private set; }
+
+        protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
+            Task.FromException(new IOException("connection reset while reading the body"));
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            Disposed = true;
+            base.Dispose(disposing);
+        }
+    }
 }
