@@ -31,6 +31,7 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
     private int _phase;
     private int _aborted;
     private Socket? _upstream;
+    private IPEndPoint? _upstreamEndPoint;
     private SocketSplice? _splice;
     private ClientHelloInfo _hello;
 
@@ -171,8 +172,8 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
                 return;
             }
 
-            int endpointIndex = await ConnectAsync(route).ConfigureAwait(false);
-            if (endpointIndex < 0)
+            EndpointState? endpoint = await ConnectAsync(route).ConfigureAwait(false);
+            if (endpoint is null)
             {
                 return;
             }
@@ -180,7 +181,7 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
             // The splice owns the buffer from here and returns it to the pool exactly once, whatever happens after.
             byte[] hello = buffer;
             buffer = null;
-            await SpliceAsync(route, endpointIndex, hello, filled).ConfigureAwait(false);
+            await SpliceAsync(route, endpoint, hello, filled).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException or InvalidOperationException)
         {
@@ -201,8 +202,11 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
     }
 
     /// <summary>Dials endpoints of the route's cluster until one answers or the attempts run out.</summary>
-    /// <returns>The connected endpoint's index, or -1 after the connection was rejected.</returns>
-    private async Task<int> ConnectAsync(Route route)
+    /// <returns>
+    /// The connected endpoint's state, counted on (the connection releases this very object when it ends, even if a
+    /// newer table is current by then), or null after the connection was rejected.
+    /// </returns>
+    private async Task<EndpointState?> ConnectAsync(Route route)
     {
         UpstreamCluster cluster = route.Cluster;
         TriedEndpoints tried = default;
@@ -212,23 +216,35 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
             if (Volatile.Read(ref _aborted) != 0)
             {
                 Reject(RejectionReason.Stopping, route);
-                return -1;
+                return null;
             }
 
             int index = cluster.Select(((ReadOnlySpan<int>)tried)[..(attempt - 1)], _time.GetTimestamp(), out bool panic);
             if (index < 0)
             {
+                if (attempt == 1)
+                {
+                    // Nothing excluded yet, so no endpoint has an address: host names not resolved (yet), or failing.
+                    Reject(RejectionReason.EndpointUnresolved, route);
+                    return null;
+                }
+
                 break;
             }
 
             tried[attempt - 1] = index;
+            IPEndPoint? endPoint = cluster.GetState(index).Address;
+            if (endPoint is null)
+            {
+                // The address was cleared (failed re-resolution) after the choice: try another endpoint, no ejection.
+                continue;
+            }
+
             if (panic)
             {
                 _owner.Counters.OnPanic();
                 _owner.Metrics.Panic();
             }
-
-            IPEndPoint endPoint = cluster.Endpoints[index].EndPoint;
             Socket upstream;
             try
             {
@@ -249,7 +265,7 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
             {
                 upstream.Dispose();
                 Reject(RejectionReason.Stopping, route);
-                return -1;
+                return null;
             }
 
             Arm(cluster.ConnectTimeout, PhaseConnecting);
@@ -259,8 +275,8 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
             _upOperation.RemoteEndPoint = null;
             if (result >= 0 && !timedOut)
             {
-                cluster.OnConnected(index);
-                return index;
+                _upstreamEndPoint = endPoint;
+                return cluster.OnConnected(index);
             }
 
             upstream.Dispose();
@@ -272,12 +288,11 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
         }
 
         Reject(Volatile.Read(ref _aborted) != 0 ? RejectionReason.Stopping : RejectionReason.UpstreamUnreachable, route);
-        return -1;
+        return null;
     }
 
-    private async Task SpliceAsync(Route route, int endpointIndex, byte[] buffer, int filled)
+    private async Task SpliceAsync(Route route, EndpointState endpoint, byte[] buffer, int filled)
     {
-        UpstreamCluster cluster = route.Cluster;
         Socket upstream = _upstream!;
         Volatile.Write(ref _phase, PhaseSpliced);
         _timer?.Dispose();
@@ -336,11 +351,11 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
             TimeSpan duration = _time.GetElapsedTime(_accepted);
             _owner.Metrics.Spliced(bytesFromClient, result.BytesFromUpstream, duration, result.CloseReason);
             _owner.Observer?.OnConnectionClosed(new ConnectionClosedEvent(
-                ClientEndPoint, ListenerEndPoint, _hello.ServerName, route, cluster.Endpoints[endpointIndex].EndPoint, result, bytesFromClient, duration));
+                ClientEndPoint, ListenerEndPoint, _hello.ServerName, route, _upstreamEndPoint!, result, bytesFromClient, duration));
         }
         finally
         {
-            cluster.OnDisconnected(endpointIndex);
+            endpoint.OnDisconnected();
         }
     }
 

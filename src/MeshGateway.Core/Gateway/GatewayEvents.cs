@@ -83,7 +83,7 @@ public readonly ref struct ConnectionRejectedEvent
     /// <summary>The reader's specific error for <see cref="RejectionReason.NotTls"/>, <see cref="RejectionReason.InvalidHello"/> and <see cref="RejectionReason.HelloTooLarge"/>.</summary>
     public ClientHelloError HelloError { get; }
 
-    /// <summary>The matched route for <see cref="RejectionReason.NoEndpoint"/> and <see cref="RejectionReason.UpstreamUnreachable"/>.</summary>
+    /// <summary>The matched route for <see cref="RejectionReason.NoEndpoint"/>, <see cref="RejectionReason.EndpointUnresolved"/> and <see cref="RejectionReason.UpstreamUnreachable"/>.</summary>
     public Route? Route { get; }
 }
 

@@ -35,4 +35,10 @@ public enum RejectionReason
 
     /// <summary>The gateway stopped before the connection was routed.</summary>
     Stopping,
+
+    /// <summary>
+    /// No endpoint of the route's cluster has an address to dial: its host names are not resolved yet, or their last
+    /// resolution failed (see <see cref="MeshGateway.Routing.EndpointState.LastResolutionError"/>).
+    /// </summary>
+    EndpointUnresolved,
 }

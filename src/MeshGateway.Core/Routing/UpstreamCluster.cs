@@ -18,7 +18,16 @@ namespace MeshGateway.Routing;
 /// (panic mode, as Envoy does when too few hosts are healthy) and the caller counts it. An endpoint whose connect
 /// fails or times out is ejected for <see cref="EjectionTime"/>; a later successful connect clears the ejection.
 /// </para>
-/// <para>Instances are safe for concurrent use. The live state belongs to this instance: a new routing snapshot with new clusters starts fresh.</para>
+/// <para>
+/// Endpoints without an address (a host name not resolved yet, or whose last resolution failed) are never candidates,
+/// not even in panic mode: there is nothing to dial.
+/// </para>
+/// <para>
+/// Instances are safe for concurrent use. The live state of each endpoint is an <see cref="EndpointState"/>; when a
+/// <see cref="RouteTableSource"/> publishes a new table, endpoints that were already present (same cluster
+/// <see cref="Name"/>, same <see cref="UpstreamEndpoint.Key"/>) take over the previous table's state objects, so
+/// ejections, connection counts and resolved addresses survive the swap.
+/// </para>
 /// </remarks>
 public sealed class UpstreamCluster
 {
@@ -35,8 +44,7 @@ public sealed class UpstreamCluster
     public const int MaxAllowedConnectAttempts = 16;
 
     private readonly UpstreamEndpoint[] _endpoints;
-    private readonly int[] _active;
-    private readonly long[] _ejectedUntil;
+    private readonly EndpointState[] _states;
     private readonly TimeSpan _connectTimeout = DefaultConnectTimeout;
     private readonly TimeSpan _ejectionTime = DefaultEjectionTime;
     private readonly int _maxConnectAttempts = DefaultMaxConnectAttempts;
@@ -57,8 +65,12 @@ public sealed class UpstreamCluster
         }
 
         Name = name;
-        _active = new int[_endpoints.Length];
-        _ejectedUntil = new long[_endpoints.Length];
+        _states = new EndpointState[_endpoints.Length];
+        for (int i = 0; i < _endpoints.Length; i++)
+        {
+            _states[i] = new EndpointState(_endpoints[i]);
+            HasHostNames |= _endpoints[i].HostName is not null;
+        }
     }
 
     /// <summary>The cluster name.</summary>
@@ -66,6 +78,9 @@ public sealed class UpstreamCluster
 
     /// <summary>The endpoints, in the order given.</summary>
     public IReadOnlyList<UpstreamEndpoint> Endpoints => _endpoints;
+
+    /// <summary>Whether any endpoint is a host name (resolved in the background by a <see cref="HostNameRefresher"/>).</summary>
+    public bool HasHostNames { get; }
 
     /// <summary>How long one connect attempt may take before it counts as failed. Default <see cref="DefaultConnectTimeout"/>.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is not positive.</exception>
@@ -107,20 +122,30 @@ public sealed class UpstreamCluster
         }
     }
 
+    /// <summary>The live state of the endpoint at <paramref name="index"/> of <see cref="Endpoints"/> (shared with later tables, see the type's remarks).</summary>
+    /// <param name="index">The endpoint's index.</param>
+    /// <returns>The state.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="index"/> is outside <see cref="Endpoints"/>.</exception>
+    public EndpointState GetState(int index)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, _states.Length);
+        return Volatile.Read(ref _states[index]);
+    }
+
     /// <summary>The number of connections currently spliced to the endpoint at <paramref name="index"/> of <see cref="Endpoints"/>.</summary>
     /// <param name="index">The endpoint's index.</param>
     /// <returns>The count.</returns>
-    public int GetActiveConnections(int index) => Volatile.Read(ref _active[index]);
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="index"/> is outside <see cref="Endpoints"/>.</exception>
+    public int GetActiveConnections(int index) => GetState(index).ActiveConnections;
 
     /// <summary>Whether the endpoint at <paramref name="index"/> is currently ejected after a failed connect.</summary>
     /// <param name="index">The endpoint's index.</param>
     /// <param name="timeProvider">The clock the ejection was measured with.</param>
     /// <returns><see langword="true"/> while the ejection lasts.</returns>
-    public bool IsEjected(int index, TimeProvider timeProvider)
-    {
-        ArgumentNullException.ThrowIfNull(timeProvider);
-        return Volatile.Read(ref _ejectedUntil[index]) > timeProvider.GetTimestamp();
-    }
+    /// <exception cref="ArgumentNullException"><paramref name="timeProvider"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="index"/> is outside <see cref="Endpoints"/>.</exception>
+    public bool IsEjected(int index, TimeProvider timeProvider) => GetState(index).IsEjected(timeProvider);
 
     /// <summary>Chooses an endpoint for a new connection (see the type's remarks). Allocates nothing.</summary>
     /// <param name="exclude">Endpoint indexes already tried by this connection.</param>
@@ -144,39 +169,69 @@ public sealed class UpstreamCluster
 
         bool strict = !panic;
         int first = Draw(exclude, now, strict, Random.Shared.NextInt64(total), skip: -1);
-        if (count == 1)
+        long rest = first < 0 ? 0 : total - _endpoints[first].Weight;
+        if (count == 1 || rest <= 0)
+        {
+            // rest <= 0 (or first < 0) only when the state changed between the sum and the draw (an ejection ended,
+            // an address was cleared): keep the first draw rather than drawing from an empty range.
+            return first;
+        }
+
+        int second = Draw(exclude, now, strict, Random.Shared.NextInt64(rest), skip: first);
+        if (second < 0)
         {
             return first;
         }
 
-        int second = Draw(exclude, now, strict, Random.Shared.NextInt64(total - _endpoints[first].Weight), skip: first);
-
         // Fewer connections in flight wins; a tie keeps the first (weighted) draw, so idle traffic follows the weights.
-        int loadFirst = Volatile.Read(ref _active[first]);
-        int loadSecond = Volatile.Read(ref _active[second]);
+        int loadFirst = Volatile.Read(ref _states[first]).ActiveConnections;
+        int loadSecond = Volatile.Read(ref _states[second]).ActiveConnections;
         return loadSecond < loadFirst ? second : first;
     }
 
     /// <summary>Records a successful connect to the endpoint: one more active connection, ejection cleared.</summary>
-    internal void OnConnected(int index)
+    /// <returns>The state counted on; the connection releases exactly this object with <see cref="EndpointState.OnDisconnected"/>.</returns>
+    internal EndpointState OnConnected(int index)
     {
-        Interlocked.Increment(ref _active[index]);
-        if (Volatile.Read(ref _ejectedUntil[index]) != 0)
-        {
-            Volatile.Write(ref _ejectedUntil[index], 0);
-        }
+        EndpointState state = Volatile.Read(ref _states[index]);
+        state.OnConnected();
+        return state;
     }
-
-    /// <summary>Records the end of a connection counted by <see cref="OnConnected"/>.</summary>
-    internal void OnDisconnected(int index) => Interlocked.Decrement(ref _active[index]);
 
     /// <summary>Records a failed or timed-out connect: the endpoint is ejected for <see cref="EjectionTime"/>.</summary>
     internal void OnConnectFailed(int index, long now, long timestampFrequency)
     {
-        if (_ejectionTime > TimeSpan.Zero)
+        long until = _ejectionTime > TimeSpan.Zero ? Math.Max(now + (long)(_ejectionTime.TotalSeconds * timestampFrequency), 1) : 0;
+        Volatile.Read(ref _states[index]).OnConnectFailed(until);
+    }
+
+    /// <summary>
+    /// Takes over the states of endpoints already known under this cluster's name (see the type's remarks) and adds
+    /// this cluster's own states for the others. Called by <see cref="RouteTableSource"/> before it publishes a table.
+    /// </summary>
+    /// <param name="known">States by (cluster name, endpoint key), from the previous table and the clusters of the new one adopted so far.</param>
+    internal void AdoptStates(Dictionary<(string Cluster, string Endpoint), EndpointState> known)
+    {
+        for (int i = 0; i < _endpoints.Length; i++)
         {
-            long until = now + (long)(_ejectionTime.TotalSeconds * timestampFrequency);
-            Volatile.Write(ref _ejectedUntil[index], Math.Max(until, 1));
+            (string, string) key = (Name, _endpoints[i].Key);
+            if (known.TryGetValue(key, out EndpointState? state))
+            {
+                Volatile.Write(ref _states[i], state);
+            }
+            else
+            {
+                known.Add(key, Volatile.Read(ref _states[i]));
+            }
+        }
+    }
+
+    /// <summary>Adds this cluster's states to <paramref name="known"/> (the first state seen for a key wins).</summary>
+    internal void CollectStates(Dictionary<(string Cluster, string Endpoint), EndpointState> known)
+    {
+        for (int i = 0; i < _endpoints.Length; i++)
+        {
+            known.TryAdd((Name, _endpoints[i].Key), Volatile.Read(ref _states[i]));
         }
     }
 
@@ -187,7 +242,13 @@ public sealed class UpstreamCluster
             return false;
         }
 
-        return !strict || (_endpoints[index].IsHealthy && Volatile.Read(ref _ejectedUntil[index]) <= now);
+        EndpointState state = Volatile.Read(ref _states[index]);
+        if (state.Address is null)
+        {
+            return false;
+        }
+
+        return !strict || (_endpoints[index].IsHealthy && state.EjectedUntil <= now);
     }
 
     private long SumWeights(ReadOnlySpan<int> exclude, long now, bool strict, out int count)
@@ -224,7 +285,8 @@ public sealed class UpstreamCluster
             }
         }
 
-        // Only reachable if the state changed between the sum and the draw (an ejection ended): take the last candidate.
+        // Only reachable if the state changed between the sum and the draw (an ejection ended, an address was
+        // cleared): take the last candidate, else the skipped one (-1 for the first draw).
         return last >= 0 ? last : skip;
     }
 }

@@ -1,0 +1,135 @@
+using System.Net;
+
+namespace MeshGateway.Routing;
+
+/// <summary>
+/// The live, mutable state of one <see cref="UpstreamEndpoint"/> of one cluster: connections in flight, ejection after
+/// failed connects, running counters and, for a host-name endpoint, the last resolved address.
+/// </summary>
+/// <remarks>
+/// <para>
+/// <b>Shared across routing snapshots.</b> Every catalog change builds a new <see cref="RouteTable"/> with new
+/// <see cref="UpstreamCluster"/>s. When <see cref="RouteTableSource"/> publishes it, each endpoint that was already
+/// there (same cluster name, same <see cref="UpstreamEndpoint.Key"/>) takes over the state object of the previous
+/// table, so ejections hold, connection counts stay exact and a resolved host name stays resolved under churn. An
+/// endpoint that leaves the table drops its state: if it comes back later it starts fresh, and no other endpoint
+/// ever receives it.
+/// </para>
+/// <para>
+/// A connection keeps the state object it counted itself on and releases that same object when it ends, whichever
+/// table is current by then; the count can neither leak nor go negative.
+/// </para>
+/// <para>Every member is thread-safe, lock-free and allocation-free.</para>
+/// </remarks>
+public sealed class EndpointState
+{
+    private readonly bool _fixedAddress;
+    private IPEndPoint? _address;
+    private int _active;
+    private long _ejectedUntil;
+    private long _connections;
+    private long _connectFailures;
+    private long _resolutionFailures;
+    private string? _lastResolutionError;
+    private int _resolutionAttempted;
+
+    internal EndpointState(UpstreamEndpoint endpoint)
+    {
+        _address = endpoint.EndPoint;
+        _fixedAddress = endpoint.EndPoint is not null;
+    }
+
+    /// <summary>
+    /// The address connections are dialled at: the endpoint's <see cref="UpstreamEndpoint.EndPoint"/>, or for a
+    /// host-name endpoint the last address resolved in the background (<see langword="null"/> before the first
+    /// successful resolution and after a failed one: the endpoint is then not chosen, not even in panic mode).
+    /// </summary>
+    public IPEndPoint? Address => Volatile.Read(ref _address);
+
+    /// <summary>Connections currently spliced to the endpoint.</summary>
+    public int ActiveConnections => Volatile.Read(ref _active);
+
+    /// <summary>Successful connects to the endpoint since its state was created.</summary>
+    public long Connections => Interlocked.Read(ref _connections);
+
+    /// <summary>Failed or timed-out connects to the endpoint since its state was created.</summary>
+    public long ConnectFailures => Interlocked.Read(ref _connectFailures);
+
+    /// <summary>Failed resolutions of a host-name endpoint (always 0 for an IP endpoint).</summary>
+    public long ResolutionFailures => Interlocked.Read(ref _resolutionFailures);
+
+    /// <summary>Why the last resolution of a host-name endpoint failed; <see langword="null"/> after a success or for an IP endpoint.</summary>
+    public string? LastResolutionError => Volatile.Read(ref _lastResolutionError);
+
+    /// <summary>Whether a resolution of this host-name endpoint has completed (successfully or not).</summary>
+    internal bool ResolutionAttempted => Volatile.Read(ref _resolutionAttempted) != 0;
+
+    /// <summary>The <see cref="TimeProvider.GetTimestamp"/> until which the endpoint is ejected; 0 when it is not.</summary>
+    internal long EjectedUntil => Volatile.Read(ref _ejectedUntil);
+
+    /// <summary>Whether the endpoint is currently ejected after a failed connect.</summary>
+    /// <param name="timeProvider">The clock the ejection was measured with.</param>
+    /// <returns><see langword="true"/> while the ejection lasts.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="timeProvider"/> is null.</exception>
+    public bool IsEjected(TimeProvider timeProvider)
+    {
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        return Volatile.Read(ref _ejectedUntil) > timeProvider.GetTimestamp();
+    }
+
+    /// <summary>Records a successful connect: one more active connection, ejection cleared.</summary>
+    internal void OnConnected()
+    {
+        Interlocked.Increment(ref _active);
+        Interlocked.Increment(ref _connections);
+        if (Volatile.Read(ref _ejectedUntil) != 0)
+        {
+            Volatile.Write(ref _ejectedUntil, 0);
+        }
+    }
+
+    /// <summary>Records the end of a connection counted by <see cref="OnConnected"/> on this same object.</summary>
+    internal void OnDisconnected() => Interlocked.Decrement(ref _active);
+
+    /// <summary>Records a failed connect; ejects until <paramref name="until"/> when it is positive.</summary>
+    internal void OnConnectFailed(long until)
+    {
+        Interlocked.Increment(ref _connectFailures);
+        if (until > 0)
+        {
+            Volatile.Write(ref _ejectedUntil, until);
+        }
+    }
+
+    /// <summary>Publishes a resolved address (host-name endpoints only; ignored for a fixed IP).</summary>
+    internal void OnResolved(IPEndPoint address)
+    {
+        if (_fixedAddress)
+        {
+            return;
+        }
+
+        IPEndPoint? current = Volatile.Read(ref _address);
+        if (current is null || !current.Equals(address))
+        {
+            Volatile.Write(ref _address, address);
+        }
+
+        Volatile.Write(ref _lastResolutionError, null);
+        Volatile.Write(ref _resolutionAttempted, 1);
+    }
+
+    /// <summary>Records a failed resolution: the endpoint becomes unavailable until the next success.</summary>
+    internal void OnResolutionFailed(string error)
+    {
+        if (_fixedAddress)
+        {
+            return;
+        }
+
+        Interlocked.Increment(ref _resolutionFailures);
+        Volatile.Write(ref _lastResolutionError, error);
+        Volatile.Write(ref _address, null);
+        Volatile.Write(ref _resolutionAttempted, 1);
+    }
+}
