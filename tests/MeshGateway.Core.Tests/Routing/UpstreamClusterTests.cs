@@ -72,9 +72,10 @@ public sealed class UpstreamClusterTests
     public void Select_LoadedEndpoint_LeastConnectionsWins()
     {
         var cluster = new UpstreamCluster("c", [Endpoint(1), Endpoint(2)]);
+        var held = new List<EndpointState>();
         for (int i = 0; i < 5; i++)
         {
-            cluster.OnConnected(0);
+            held.Add(cluster.OnConnected(0));
         }
 
         for (int i = 0; i < 200; i++)
@@ -83,9 +84,10 @@ public sealed class UpstreamClusterTests
         }
 
         Assert.Equal(5, cluster.GetActiveConnections(0));
-        for (int i = 0; i < 5; i++)
+        Assert.All(held, state => Assert.Same(cluster.GetState(0), state));
+        foreach (EndpointState state in held)
         {
-            cluster.OnDisconnected(0);
+            state.OnDisconnected();
         }
 
         Assert.Equal(0, cluster.GetActiveConnections(0));
