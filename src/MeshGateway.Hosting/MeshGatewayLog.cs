@@ -65,6 +65,12 @@ internal static partial class MeshGatewayLog
     [LoggerMessage(EventId = 23, EventName = "ConsulRoutesUpdated", Level = LogLevel.Information, Message = "Routes from Consul: {Routes} routes; {Warnings} things left out (logged as warnings when they first appear)")]
     public static partial void ConsulRoutesUpdated(ILogger logger, int routes, int warnings);
 
+    [LoggerMessage(EventId = 11, EventName = "HostNameUnresolved", Level = LogLevel.Warning, Message = "Host-name endpoint {HostName} cannot be resolved, so it takes no connections until it resolves: {Error}")]
+    public static partial void HostNameUnresolved(ILogger logger, string hostName, string error);
+
+    [LoggerMessage(EventId = 12, EventName = "HostNameStillUnresolved", Level = LogLevel.Debug, Message = "Host-name endpoint {HostName} still cannot be resolved: {Error}")]
+    public static partial void HostNameStillUnresolved(ILogger logger, string hostName, string error);
+
     [LoggerMessage(EventId = 27, EventName = "ConsulRouteWarning", Level = LogLevel.Warning, Message = "Routes from Consul: {Warning}")]
     public static partial void ConsulRouteWarning(ILogger logger, string warning);
 

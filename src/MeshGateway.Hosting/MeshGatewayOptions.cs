@@ -1,3 +1,4 @@
+using MeshGateway.Routing;
 using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Options;
 
@@ -65,6 +66,14 @@ public sealed class MeshGatewayOptions
     /// <summary>The default number of endpoints one connection may try when connects fail (a route may override it). Default 3; 1 to 16.</summary>
     [OptionRange("1", "16")]
     public int ConnectAttempts { get; set; } = 3;
+
+    /// <summary>
+    /// How often host-name endpoints (a cloud load balancer's DNS name as a gateway or service address) are resolved
+    /// again in the background; a new name is resolved as soon as its routes are published. Default 10 s (the refresh
+    /// rate Consul gives Envoy's DNS clusters); 1 s to 1 h.
+    /// </summary>
+    [OptionRange("00:00:01", "01:00:00")]
+    public TimeSpan HostNameRefreshInterval { get; set; } = HostNameRefresherOptions.DefaultRefreshInterval;
 
     /// <summary>How long a spliced connection may carry no byte in either direction before it is closed. Default 1 h; 1 s to 7 days.</summary>
     [OptionRange("00:00:01", "7.00:00:00")]

@@ -23,6 +23,7 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
     private GatewayListener? _listener;
+    private HostNameRefresher? _hostNames;
     private IReadOnlyList<MeshGatewayListenerAddress> _listeners = [];
     private int _stopping;
 
@@ -68,6 +69,23 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
             throw new InvalidOperationException(string.Join(" ", errors));
         }
 
+        // Started before the route source, so the first table's host names are resolved as soon as it is published.
+        ILogger routesLogger = _loggerFactory.CreateLogger(MeshGatewayLog.RoutesCategory);
+        _hostNames = new HostNameRefresher(Routes, new HostNameRefresherOptions { RefreshInterval = options.HostNameRefreshInterval }, _timeProvider)
+        {
+            ResolutionFailed = failure =>
+            {
+                if (failure.IsFirst)
+                {
+                    MeshGatewayLog.HostNameUnresolved(routesLogger, failure.HostName, failure.Error);
+                }
+                else
+                {
+                    MeshGatewayLog.HostNameStillUnresolved(routesLogger, failure.HostName, failure.Error);
+                }
+            },
+        };
+        _hostNames.Start();
         await _routeSource.StartAsync(Routes, cancellationToken).ConfigureAwait(false);
 
         var listenerOptions = new GatewayListenerOptions
@@ -136,6 +154,11 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
         }
 
         await _routeSource.StopAsync(cancellationToken).ConfigureAwait(false);
+        if (_hostNames is { } hostNames)
+        {
+            await hostNames.DisposeAsync().ConfigureAwait(false);
+        }
+
         return result;
     }
 
@@ -147,6 +170,11 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
         if (_listener is { } listener)
         {
             await listener.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_hostNames is { } hostNames)
+        {
+            await hostNames.DisposeAsync().ConfigureAwait(false);
         }
     }
 

@@ -60,7 +60,7 @@ public sealed class HostedCrossDatacenterTests(TwoDatacenterFixture fixture, ITe
                 string apiSni = $"api.default.dc2.internal.{td}";
                 await ConsulWait.UntilAsync(() => Task.FromResult(
                     runtime1.Routes.Current.TryMatch(apiSni, out _)
-                    && runtime2.Routes.Current.TryMatch(apiSni, out Routing.Route? inDc2) && inDc2.Cluster.Endpoints.Any(e => e.EndPoint.Port == sidecarPort && e.IsHealthy)), "both hosted gateways routing api", fixture.Dc2);
+                    && runtime2.Routes.Current.TryMatch(apiSni, out Routing.Route? inDc2) && inDc2.Cluster.Endpoints.Any(e => e.Port == sidecarPort && e.IsHealthy)), "both hosted gateways routing api", fixture.Dc2);
 
                 await using var dialer = new ConsulConnectDialer(dc1, new ConsulConnectDialerOptions { Service = "web" });
                 var api = new ConnectUpstream { Name = "api", Datacenter = "dc2" };

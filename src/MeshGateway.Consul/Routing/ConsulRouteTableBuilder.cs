@@ -59,7 +59,7 @@ public sealed record ConsulRouteConversion
     /// <summary>Why no table was built, or null.</summary>
     public string? Error { get; init; }
 
-    /// <summary>Routes or endpoints left out (bad subset filter, host-name address, port 0, …), one sentence each.</summary>
+    /// <summary>Routes or endpoints left out (bad subset filter, port 0, IP addresses beside host names, …), one sentence each.</summary>
     public ImmutableArray<string> Warnings { get; init; } = [];
 
     /// <summary>Whether <see cref="Table"/> was built.</summary>
@@ -89,8 +89,11 @@ public sealed record ConsulRouteConversion
 /// <para>Reported, not thrown (the rest of the table is still built): a subset filter outside the supported language
 /// (its route is left out; if it is the <c>DefaultSubset</c>, the unnamed cluster gets no endpoints rather than every
 /// instance), a <c>DefaultSubset</c> naming no subset (the unnamed cluster keeps every instance, as in Consul), an
-/// endpoint whose address is a host name (the data plane dials <see cref="IPEndPoint"/>s only, so it is left out) or
-/// that has port 0, and a service name that cannot form an SNI name.</para>
+/// endpoint that has port 0 or an invalid host name, IP endpoints left out beside host names and host names beyond the
+/// one used (below), and a service name that cannot form an SNI name.</para>
+/// <para>Host-name addresses (a cloud load balancer) follow Consul's DNS clusters (reference §3): when a cluster's
+/// instances have host names, it gets one host-name endpoint, the first healthy one (else the last unhealthy one),
+/// resolved in the background by a <see cref="HostNameRefresher"/>; IP instances beside host names are left out.</para>
 /// </remarks>
 public static class ConsulRouteTableBuilder
 {
@@ -351,14 +354,9 @@ public static class ConsulRouteTableBuilder
     private static UpstreamEndpoint[] ToEndpoints(string cluster, IEnumerable<ConsulEndpoint> instances, bool onlyPassing, ImmutableArray<string>.Builder? warnings)
     {
         var endpoints = new List<UpstreamEndpoint>();
+        var hostNames = new List<UpstreamEndpoint>();
         foreach (ConsulEndpoint instance in instances)
         {
-            if (!IPAddress.TryParse(instance.Address, out IPAddress? address))
-            {
-                warnings?.Add($"Endpoint '{instance.ServiceId}' on node '{instance.Node}' of '{cluster}' was left out: its address '{instance.Address}' is not an IP address (host names are not dialled by the data plane).");
-                continue;
-            }
-
             if (instance.Port is <= 0 or > IPEndPoint.MaxPort)
             {
                 warnings?.Add($"Endpoint '{instance.ServiceId}' on node '{instance.Node}' of '{cluster}' was left out: port {instance.Port} is not dialable.");
@@ -367,9 +365,43 @@ public static class ConsulRouteTableBuilder
 
             bool healthy = instance.Healthy && (!onlyPassing || instance.Status == ConsulHealthStatus.Passing);
             int weight = Math.Clamp(instance.Weight, 1, UpstreamEndpoint.MaxWeight);
-            endpoints.Add(new UpstreamEndpoint(new IPEndPoint(address, instance.Port), weight, healthy));
+            if (IPAddress.TryParse(instance.Address, out IPAddress? address))
+            {
+                endpoints.Add(new UpstreamEndpoint(new IPEndPoint(address, instance.Port), weight, healthy));
+                continue;
+            }
+
+            try
+            {
+                hostNames.Add(new UpstreamEndpoint(instance.Address, instance.Port, weight, healthy));
+            }
+            catch (ArgumentException ex)
+            {
+                warnings?.Add($"Endpoint '{instance.ServiceId}' on node '{instance.Node}' of '{cluster}' was left out: {ex.Message}");
+            }
         }
 
-        return [.. endpoints];
+        return hostNames.Count == 0 ? [.. endpoints] : [HostNameEndpoint(cluster, hostNames, ipCount: endpoints.Count, warnings)];
+    }
+
+    /// <summary>
+    /// Consul's DNS-cluster rule (reference §3, <c>makeGatewayCluster</c>): one host name, the first healthy one, else the
+    /// last unhealthy one; IP instances beside host names are dropped with a warning.
+    /// </summary>
+    private static UpstreamEndpoint HostNameEndpoint(string cluster, List<UpstreamEndpoint> hostNames, int ipCount, ImmutableArray<string>.Builder? warnings)
+    {
+        UpstreamEndpoint chosen = hostNames.Find(static e => e.IsHealthy) ?? hostNames[^1];
+        if (ipCount > 0)
+        {
+            warnings?.Add($"'{cluster}' mixes host names and IP addresses: only the host names are used, as in Consul ({ipCount} IP endpoints left out).");
+        }
+
+        int others = hostNames.Count(e => e.Key != chosen.Key);
+        if (others > 0)
+        {
+            warnings?.Add($"'{cluster}' has several host-name endpoints: only '{chosen.Key}' is used, as in Consul ({others} others left out).");
+        }
+
+        return chosen;
     }
 }

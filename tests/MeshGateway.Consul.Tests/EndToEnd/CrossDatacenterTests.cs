@@ -86,9 +86,9 @@ public sealed class CrossDatacenterTests(TwoDatacenterFixture fixture, ITestOutp
         await Task.WhenAll(source1.StartAsync(), source2.StartAsync());
         string apiSni = $"api.default.dc2.internal.{td}";
         await ConsulWait.UntilAsync(() => Task.FromResult(
-            routes1.Current.TryMatch(apiSni, out Route? viaDc1) && viaDc1.Kind == RouteKind.Wildcard && viaDc1.Cluster.Endpoints.Any(e => e.EndPoint.Equals(gw2Wan))
+            routes1.Current.TryMatch(apiSni, out Route? viaDc1) && viaDc1.Kind == RouteKind.Wildcard && viaDc1.Cluster.Endpoints.Any(e => e.EndPoint!.Equals(gw2Wan))
             && routes2.Current.TryMatch(apiSni, out Route? inDc2) && inDc2.Kind == RouteKind.Exact
-            && inDc2.Cluster.Endpoints.Any(e => e.EndPoint.Equals(new IPEndPoint(IPAddress.Loopback, sidecarPort)) && e.IsHealthy)), "both gateways' route tables from the adapter", fixture.Dc2);
+            && inDc2.Cluster.Endpoints.Any(e => e.EndPoint!.Equals(new IPEndPoint(IPAddress.Loopback, sidecarPort)) && e.IsHealthy)), "both gateways' route tables from the adapter", fixture.Dc2);
         output.WriteLine("dc1 gateway routes: " + string.Join("; ", gateway1.Routes.Routes.Select(r => $"{r.Pattern} -> {string.Join(",", r.Cluster.Endpoints.Select(e => e.EndPoint))}")));
         output.WriteLine("dc2 gateway routes: " + string.Join("; ", gateway2.Routes.Routes.Select(r => $"{r.Pattern} -> {string.Join(",", r.Cluster.Endpoints.Select(e => e.EndPoint))}")));
 

@@ -71,7 +71,7 @@ public sealed class NewerFeatureFixtureTests
         Route toPeer3 = Assert.IsType<Route>(Find(result.Table, $"api.default.default.cluster-03.external.{Td}")); // 1.13 "PeerName"
         Assert.Equal(RouteKind.Exact, toPeer2.Kind);
         Assert.Equal($"exported~api.default.dc1.internal.{Td}", toPeer2.Cluster.Name);
-        Assert.Equal("10.0.0.21:21000", Assert.Single(toPeer3.Cluster.Endpoints).EndPoint.ToString());
+        Assert.Equal("10.0.0.21:21000", Assert.Single(toPeer3.Cluster.Endpoints).Key);
         Assert.Null(Find(result.Table, $"api.default.default.part1.external.{Td}")); // partition consumers: no peer route
         Assert.Null(Find(result.Table, $"api.default.default.cluster-09.external.{Td}")); // not a consumer
         Assert.Contains(result.Warnings, w => w.Contains("'billing' has no Connect-capable instance", StringComparison.Ordinal));
@@ -110,7 +110,7 @@ public sealed class NewerFeatureFixtureTests
         string sni = $"api.default.default.cluster-02.external.{ExporterTd}";
         Route route = Assert.IsType<Route>(Find(result.Table, sni));
         Assert.Equal((RouteKind.Exact, sni), (route.Kind, route.Cluster.Name));
-        Assert.Equal([("203.0.113.9:443", true), ("203.0.113.10:443", false)], route.Cluster.Endpoints.Select(e => (e.EndPoint.ToString(), e.IsHealthy)).ToArray());
+        Assert.Equal([("203.0.113.9:443", true), ("203.0.113.10:443", false)], route.Cluster.Endpoints.Select(e => (e.Key, e.IsHealthy)).ToArray());
         Assert.Contains("'no-meta' has no Service.Connect.PeerMeta.SNI", Assert.Single(result.Warnings), StringComparison.Ordinal);
         Assert.Null(Find(result.Table, $"x.api.default.default.cluster-02.external.{ExporterTd}"));
     }
@@ -132,7 +132,7 @@ public sealed class NewerFeatureFixtureTests
         Assert.Equal(("part1", "part1"), (entries[0].Node!.Partition, entries[0].Service!.Partition));
         Route service = Assert.IsType<Route>(Find(result.Table, $"api.default.part1.dc1.internal-v1.{Td}"));
         Route subset = Assert.IsType<Route>(Find(result.Table, $"v2.api.default.part1.dc1.internal-v1.{Td}"));
-        Assert.Equal(("10.2.0.5:21000", 3), (Assert.Single(service.Cluster.Endpoints).EndPoint.ToString(), service.Cluster.Endpoints[0].Weight));
+        Assert.Equal(("10.2.0.5:21000", 3), (Assert.Single(service.Cluster.Endpoints).Key, service.Cluster.Endpoints[0].Weight));
         Assert.Single(subset.Cluster.Endpoints);
         Assert.Null(Find(result.Table, $"api.default.dc1.internal.{Td}"));
     }

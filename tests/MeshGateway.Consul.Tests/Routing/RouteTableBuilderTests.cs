@@ -76,8 +76,8 @@ public sealed class RouteTableBuilderTests
         Route v1 = Match(result.Table, $"v1.api.default.dc1.internal.{Td}");
         Route v2 = Match(result.Table, $"V2.API.default.dc1.internal.{Td}");
         Assert.Equal(3, all.Cluster.Endpoints.Count);
-        Assert.Equal([("10.0.0.1", true)], v1.Cluster.Endpoints.Select(e => (e.EndPoint.Address.ToString(), e.IsHealthy)).ToArray());
-        Assert.Equal([("10.0.0.2", false, 2), ("10.0.0.3", true, 1)], v2.Cluster.Endpoints.Select(e => (e.EndPoint.Address.ToString(), e.IsHealthy, e.Weight)).ToArray());
+        Assert.Equal([("10.0.0.1", true)], v1.Cluster.Endpoints.Select(e => (e.EndPoint!.Address.ToString(), e.IsHealthy)).ToArray());
+        Assert.Equal([("10.0.0.2", false, 2), ("10.0.0.3", true, 1)], v2.Cluster.Endpoints.Select(e => (e.EndPoint!.Address.ToString(), e.IsHealthy, e.Weight)).ToArray());
         Assert.All([all, v1, v2], r => Assert.Equal(TimeSpan.FromSeconds(3), r.Cluster.ConnectTimeout));
         Assert.Equal($"v2.api.default.dc1.internal.{Td}", v2.Cluster.Name);
     }
@@ -97,7 +97,7 @@ public sealed class RouteTableBuilderTests
         ConsulRouteConversion result = ConsulRouteTableBuilder.Convert(view, new ConsulRouteTableOptions { ConnectTimeout = TimeSpan.FromMilliseconds(1234) });
 
         UpstreamEndpoint only = Assert.Single(Match(result.Table!, $"api.default.dc1.internal.{Td}").Cluster.Endpoints);
-        Assert.Equal(("10.0.0.2", false), (only.EndPoint.Address.ToString(), only.IsHealthy)); // OnlyPassing of the default subset applies
+        Assert.Equal(("10.0.0.2", false), (only.EndPoint!.Address.ToString(), only.IsHealthy)); // OnlyPassing of the default subset applies
         Assert.Equal(TimeSpan.FromMilliseconds(1234), Match(result.Table!, $"api.default.dc1.internal.{Td}").Cluster.ConnectTimeout);
     }
 
@@ -162,28 +162,61 @@ public sealed class RouteTableBuilderTests
         Assert.Equal(RouteKind.Exact, exact.Kind);
         Assert.Same(viaWildcard.Cluster, exact.Cluster);
         Assert.Equal($"dc2.internal.{Td}", exact.Cluster.Name);
-        Assert.Equal(["198.51.100.5:443", "198.51.100.6:443"], exact.Cluster.Endpoints.Select(e => e.EndPoint.ToString()).ToArray());
-        Assert.Equal("[2001:db8::7]:8443", Assert.Single(Match(result.Table, $"api.default.dc3.internal.{Td}").Cluster.Endpoints).EndPoint.ToString());
+        Assert.Equal(["198.51.100.5:443", "198.51.100.6:443"], exact.Cluster.Endpoints.Select(e => e.Key).ToArray());
+        Assert.Equal("[2001:db8::7]:8443", Assert.Single(Match(result.Table, $"api.default.dc3.internal.{Td}").Cluster.Endpoints).Key);
         Assert.False(result.Table.TryMatch($"x.default.dc1.internal.{Td}".AsSpan(), out _));
         Assert.False(result.Table.TryMatch($"dc1.internal.{Td}".AsSpan(), out _));
         Assert.False(result.Table.TryMatch($"api.default.dc4.internal.{Td}".AsSpan(), out _)); // DC without gateways: no route
     }
 
     [Fact]
-    public void Convert_HostNameAndPortZeroEndpoints_LeftOutWithWarnings()
+    public void Convert_HostNameGateway_BecomesHostNameEndpoint()
     {
         ConsulCatalogView view = View(
-            [Service("api", null, Instance("a1", address: "api.internal.example", port: 80), Instance("a2", port: 0), Instance("a3"))],
+            [Service("api", null, Instance("a1", address: "API.internal.example", port: 80, weight: 3))],
             new Dictionary<string, ConsulEndpoint[]> { ["dc2"] = [Instance("gw", address: "gw.dc2.example.com", port: 443)] });
 
         ConsulRouteConversion result = ConsulRouteTableBuilder.Convert(view);
 
         Assert.True(result.Succeeded, result.Error);
-        Assert.Single(Match(result.Table, $"api.default.dc1.internal.{Td}").Cluster.Endpoints);
-        Assert.Empty(Match(result.Table, $"dc2.internal.{Td}").Cluster.Endpoints);
-        Assert.Equal(3, result.Warnings.Length);
-        Assert.Contains(result.Warnings, w => w.Contains("'api.internal.example' is not an IP address", StringComparison.Ordinal));
+        Assert.Empty(result.Warnings);
+        UpstreamEndpoint api = Assert.Single(Match(result.Table, $"api.default.dc1.internal.{Td}").Cluster.Endpoints);
+        Assert.Equal(("api.internal.example", 80, 3, (IPEndPoint?)null), (api.HostName, api.Port, api.Weight, api.EndPoint));
+        UpstreamEndpoint gateway = Assert.Single(Match(result.Table, $"dc2.internal.{Td}").Cluster.Endpoints);
+        Assert.Equal("gw.dc2.example.com:443", gateway.Key);
+        Assert.True(Match(result.Table, $"dc2.internal.{Td}").Cluster.HasHostNames);
+    }
+
+    [Fact]
+    public void Convert_HostNamesMixedWithIPs_OnlyFirstHealthyHostNameUsedWithWarnings()
+    {
+        ConsulCatalogView view = View(
+        [
+            Service(
+                "api",
+                null,
+                Instance("a0", address: "10.0.0.1"),
+                Instance("a1", address: "down.example", healthy: false),
+                Instance("a2", address: "up.example"),
+                Instance("a3", address: "later.example"),
+                Instance("a4", port: 0),
+                Instance("a5", address: "bad_host!.example")),
+            Service("web", null, Instance("w1", address: "first-down.example", healthy: false), Instance("w2", address: "last-down.example", healthy: false)),
+        ]);
+
+        ConsulRouteConversion result = ConsulRouteTableBuilder.Convert(view);
+
+        Assert.True(result.Succeeded, result.Error);
+        UpstreamEndpoint api = Assert.Single(Match(result.Table, $"api.default.dc1.internal.{Td}").Cluster.Endpoints);
+        Assert.Equal(("up.example", true), (api.HostName, api.IsHealthy));
+        UpstreamEndpoint web = Assert.Single(Match(result.Table, $"web.default.dc1.internal.{Td}").Cluster.Endpoints);
+        Assert.Equal(("last-down.example", false), (web.HostName, web.IsHealthy)); // no healthy one: the last unhealthy one
+        Assert.Contains(result.Warnings, w => w.Contains("mixes host names and IP addresses", StringComparison.Ordinal) && w.Contains("1 IP endpoints", StringComparison.Ordinal));
+        Assert.Contains(result.Warnings, w => w.Contains("only 'up.example:8080' is used", StringComparison.Ordinal) && w.Contains("2 others", StringComparison.Ordinal));
         Assert.Contains(result.Warnings, w => w.Contains("port 0", StringComparison.Ordinal));
+        Assert.Contains(result.Warnings, w => w.Contains("'bad_host!.example' is not a DNS host name", StringComparison.Ordinal));
+        Assert.Contains(result.Warnings, w => w.Contains("only 'last-down.example:8080' is used", StringComparison.Ordinal));
+        Assert.Equal(5, result.Warnings.Length);
     }
 
     [Fact]

@@ -75,8 +75,8 @@ public sealed class RouteTableSourceAgentTests(SingleDatacenterFixture fixture, 
 
         Route unnamed = TableWaiter.Find(table, $"{name}.default.dc1.internal.{td}")!;
         Route v2 = TableWaiter.Find(table, $"v2.{name}.default.dc1.internal.{td}")!;
-        Assert.Equal([7611], unnamed.Cluster.Endpoints.Select(e => e.EndPoint.Port).ToArray()); // DefaultSubset v1
-        Assert.Equal([(7612, false)], v2.Cluster.Endpoints.Select(e => (e.EndPoint.Port, e.IsHealthy)).ToArray()); // warning + OnlyPassing
+        Assert.Equal([7611], unnamed.Cluster.Endpoints.Select(e => e.Port).ToArray()); // DefaultSubset v1
+        Assert.Equal([(7612, false)], v2.Cluster.Endpoints.Select(e => (e.Port, e.IsHealthy)).ToArray()); // warning + OnlyPassing
         Assert.Equal(TimeSpan.FromSeconds(2), v2.Cluster.ConnectTimeout);
         await client.DeregisterServiceAsync(name + "-1");
         await client.DeregisterServiceAsync(name + "-2");

@@ -34,7 +34,7 @@ public sealed class RouteTableTwoDatacenterTests(TwoDatacenterFixture fixture, I
         });
         await registrar.StartAsync();
         var (table, latency) = await TableWaiter.WaitForAsync(source,
-            t => TableWaiter.Find(t, $"dc2.internal.{td}") is { } r && r.Cluster.Endpoints.Any(e => e.EndPoint.Port == 29443), "the dc2 gateway", t0);
+            t => TableWaiter.Find(t, $"dc2.internal.{td}") is { } r && r.Cluster.Endpoints.Any(e => e.Port == 29443), "the dc2 gateway", t0);
         output.WriteLine($"gateway registered in dc2 → dc1 route table: {latency.TotalMilliseconds:0} ms");
 
         Route wildcard = TableWaiter.Find(table, $"web.default.dc2.internal.{td}")!;
@@ -47,7 +47,7 @@ public sealed class RouteTableTwoDatacenterTests(TwoDatacenterFixture fixture, I
         t0 = Stopwatch.GetTimestamp();
         await registrar.StopAsync();
         var (_, goneLatency) = await TableWaiter.WaitForAsync(source,
-            t => TableWaiter.Find(t, $"dc2.internal.{td}") is not { } r || r.Cluster.Endpoints.All(e => e.EndPoint.Port != 29443), "the dc2 gateway gone", t0);
+            t => TableWaiter.Find(t, $"dc2.internal.{td}") is not { } r || r.Cluster.Endpoints.All(e => e.Port != 29443), "the dc2 gateway gone", t0);
         output.WriteLine($"gateway deregistered in dc2 → dc1 route table: {goneLatency.TotalMilliseconds:0} ms");
     }
 }
