@@ -1,13 +1,21 @@
 using System.Collections.Immutable;
+using MeshGateway.Model;
 
 namespace MeshGateway.Consul;
 
 /// <summary>
 /// A complete, immutable picture of what a mesh gateway routes on, read from Consul (reference section 8.3).
-/// Model-neutral: names and addresses as Consul reports them, health and weights already computed (section 3),
-/// remote gateways addressed by their WAN best address (section 4). Conversion into routing snapshots is separate.
+/// Instances are the catalog model itself (<see cref="CatalogServiceInstance"/>), exactly as Consul reported them; the address,
+/// health and weight Consul would use are derived from them by one routine each (<see cref="BestAddress.Select(CatalogServiceInstance, bool)"/>,
+/// <see cref="CatalogServiceInstance.HealthAndWeight"/>): LAN for <see cref="Services"/> and <see cref="LocalGateways"/>, WAN for
+/// <see cref="RemoteGateways"/>. Conversion into routing snapshots is separate (<see cref="ConsulRouteTableBuilder"/>).
 /// </summary>
-/// <remarks>Equality is structural over every member, so an unchanged catalog yields an equal view.</remarks>
+/// <remarks>
+/// <para>Equality is structural over every member, so an unchanged catalog yields an equal view.</para>
+/// <para>Why no precomputed address/health per instance: a view slot is one reference (8 bytes) instead of a struct of ~32 bytes,
+/// nothing derived can drift from the model, and the derivation is a few field reads plus one pass over the check statuses,
+/// done once per view by the route builder. Which address applies is fixed by the collection an instance is in.</para>
+/// </remarks>
 public sealed record ConsulCatalogView
 {
     /// <summary>The trust domain from <c>/v1/connect/ca/roots</c>, e.g. <c>7f42f496-….consul</c>.</summary>
@@ -22,11 +30,11 @@ public sealed record ConsulCatalogView
     /// <summary>Local services with at least one Connect-capable instance, by name.</summary>
     public required ImmutableSortedDictionary<string, ConsulServiceView> Services { get; init; }
 
-    /// <summary>Mesh gateways of the local datacenter, addressed by their LAN best address.</summary>
-    public required ImmutableArray<ConsulEndpoint> LocalGateways { get; init; }
+    /// <summary>Mesh gateways of the local datacenter (addressed by their LAN best address), sorted by node then ID.</summary>
+    public required ImmutableArray<CatalogServiceInstance> LocalGateways { get; init; }
 
-    /// <summary>Mesh gateways per remote datacenter, addressed by their WAN best address; only datacenters with ≥ 1 gateway.</summary>
-    public required ImmutableSortedDictionary<string, ImmutableArray<ConsulEndpoint>> RemoteGateways { get; init; }
+    /// <summary>Mesh gateways per remote datacenter (addressed by their WAN best address), sorted by node then ID; only datacenters with ≥ 1 gateway.</summary>
+    public required ImmutableSortedDictionary<string, ImmutableArray<CatalogServiceInstance>> RemoteGateways { get; init; }
 
     /// <inheritdoc />
     public bool Equals(ConsulCatalogView? other) =>
@@ -50,7 +58,7 @@ public sealed record ConsulServiceView
 
     /// <summary>Instances from <c>/v1/health/connect/&lt;name&gt;</c> (sidecars, native instances, linked terminating
     /// gateways), addressed by LAN best address, sorted by node then ID.</summary>
-    public required ImmutableArray<ConsulEndpoint> Instances { get; init; }
+    public required ImmutableArray<CatalogServiceInstance> Instances { get; init; }
 
     /// <summary>The service's <c>service-resolver</c>, if any.</summary>
     public ConsulResolverView? Resolver { get; init; }
@@ -89,67 +97,18 @@ public sealed record ConsulResolverView
 /// <param name="OnlyPassing">Whether any non-passing check makes an instance unhealthy.</param>
 public sealed record ConsulSubsetView(string? Filter, bool OnlyPassing);
 
-/// <summary>One routable instance or gateway with the address chosen for this gateway, its health and weight.</summary>
-public sealed record ConsulEndpoint
+/// <summary>Orders and filters health entries for the view.</summary>
+internal static class CatalogInstances
 {
-    /// <summary>Instance ID.</summary>
-    public required string ServiceId { get; init; }
+    /// <summary>The kind of mesh gateways.</summary>
+    public const string MeshGatewayKind = "mesh-gateway";
 
-    /// <summary>Service name of the instance (for sidecars, the proxy's own name).</summary>
-    public required string ServiceName { get; init; }
-
-    /// <summary>Service kind as Consul reports it (<c>""</c>, <c>connect-proxy</c>, <c>mesh-gateway</c>, …).</summary>
-    public required string Kind { get; init; }
-
-    /// <summary>Node name.</summary>
-    public required string Node { get; init; }
-
-    /// <summary>The instance's datacenter.</summary>
-    public required string Datacenter { get; init; }
-
-    /// <summary>The best address (section 4): LAN for local instances and gateways, WAN for remote gateways. May be a host name.</summary>
-    public required string Address { get; init; }
-
-    /// <summary>The port that goes with <see cref="Address"/>.</summary>
-    public required int Port { get; init; }
-
-    /// <summary>Health per section 3 (any critical check, or a weight below 1, makes it unhealthy).</summary>
-    public required bool Healthy { get; init; }
-
-    /// <summary>Load-balancing weight per section 3, in [1, 128].</summary>
-    public required int Weight { get; init; }
-
-    /// <summary>The worst check status; for <c>OnlyPassing</c> subsets anything but <see cref="ConsulHealthStatus.Passing"/> is unhealthy.</summary>
-    public required ConsulHealthStatus Status { get; init; }
-
-    /// <summary>Service tags (for subset filters).</summary>
-    public ImmutableArray<string> Tags { get; init; } = [];
-
-    /// <summary>Service metadata (for subset filters).</summary>
-    public ImmutableSortedDictionary<string, string> Meta { get; init; } = ImmutableSortedDictionary<string, string>.Empty;
-
-    /// <inheritdoc />
-    public bool Equals(ConsulEndpoint? other) =>
-        other is not null && ServiceId == other.ServiceId && ServiceName == other.ServiceName && Kind == other.Kind && Node == other.Node
-        && Datacenter == other.Datacenter && Address == other.Address && Port == other.Port && Healthy == other.Healthy
-        && Weight == other.Weight && Status == other.Status && Tags.SequenceEqual(other.Tags)
-        && ViewEquality.DictionaryEquals(Meta, other.Meta, static (a, b) => a == b);
-
-    /// <inheritdoc />
-    public override int GetHashCode() => HashCode.Combine(ServiceId, Node, Address, Port, Healthy, Weight);
-}
-
-/// <summary>Aggregated check status of an instance.</summary>
-public enum ConsulHealthStatus
-{
-    /// <summary>All checks pass (or there are none).</summary>
-    Passing = 0,
-
-    /// <summary>At least one check warns, none is critical.</summary>
-    Warning = 1,
-
-    /// <summary>At least one check is critical (maintenance counts as critical), or a status is unknown.</summary>
-    Critical = 2,
+    /// <summary>The instances sorted by node name then service ID (ordinal), optionally only mesh gateways.</summary>
+    public static ImmutableArray<CatalogServiceInstance> Sorted(IEnumerable<CatalogServiceInstance> instances, bool gatewaysOnly) =>
+        [.. instances
+            .Where(i => !gatewaysOnly || i.Service.Kind == MeshGatewayKind)
+            .OrderBy(i => i.Node.Name, StringComparer.Ordinal)
+            .ThenBy(i => i.Service.Id, StringComparer.Ordinal)];
 }
 
 internal static class ViewEquality

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Threading.Channels;
+using MeshGateway.Model;
 
 namespace MeshGateway.Consul;
 
@@ -250,7 +251,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         }
     }
 
-    private void OnServiceInstances(string name, ServiceState state, IReadOnlyList<ConsulHealthEntry> entries)
+    private void OnServiceInstances(string name, ServiceState state, IReadOnlyList<CatalogServiceInstance> entries)
     {
         lock (_gate)
         {
@@ -259,7 +260,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
                 return;
             }
 
-            state.Instances = ConsulEndpointRules.ToEndpoints(entries, wan: false, _datacenter!, gatewaysOnly: false);
+            state.Instances = CatalogInstances.Sorted(entries, gatewaysOnly: false);
             PublishLocked();
         }
     }
@@ -381,9 +382,9 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             bool isGateway = false;
             try
             {
-                ConsulResponse<IReadOnlyList<ConsulHealthEntry>> probe = await _client.GetHealthServiceAsync(
+                ConsulResponse<IReadOnlyList<CatalogServiceInstance>> probe = await _client.GetHealthServiceAsync(
                     name, passingOnly: false, new ConsulQuery { Datacenter = state.Datacenter, Filter = GatewayHealthFilter }, cancellationToken).ConfigureAwait(false);
-                isGateway = probe.Value.Any(e => e.Service?.Kind == "mesh-gateway");
+                isGateway = probe.Value.Any(e => e.Service.Kind == CatalogInstances.MeshGatewayKind);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -435,7 +436,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         }
     }
 
-    private void OnGateways(DatacenterState state, string name, GatewayNameState nameState, IReadOnlyList<ConsulHealthEntry> entries)
+    private void OnGateways(DatacenterState state, string name, GatewayNameState nameState, IReadOnlyList<CatalogServiceInstance> entries)
     {
         lock (_gate)
         {
@@ -444,8 +445,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
                 return;
             }
 
-            bool wan = state.Datacenter != _datacenter;
-            nameState.Gateways = ConsulEndpointRules.ToEndpoints(entries, wan, state.Datacenter, gatewaysOnly: true);
+            nameState.Gateways = CatalogInstances.Sorted(entries, gatewaysOnly: true);
             nameState.Answered = true;
             PublishLocked();
         }
@@ -478,12 +478,11 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             }
         }
 
-        var remote = ImmutableSortedDictionary.CreateBuilder<string, ImmutableArray<ConsulEndpoint>>(StringComparer.Ordinal);
-        ImmutableArray<ConsulEndpoint> local = [];
+        var remote = ImmutableSortedDictionary.CreateBuilder<string, ImmutableArray<CatalogServiceInstance>>(StringComparer.Ordinal);
+        ImmutableArray<CatalogServiceInstance> local = [];
         foreach ((string dc, DatacenterState state) in _gatewayDcs)
         {
-            ImmutableArray<ConsulEndpoint> gateways = [.. state.Names.Values.SelectMany(n => n.Gateways)
-                .OrderBy(e => e.Node, StringComparer.Ordinal).ThenBy(e => e.ServiceId, StringComparer.Ordinal)];
+            ImmutableArray<CatalogServiceInstance> gateways = CatalogInstances.Sorted(state.Names.Values.SelectMany(n => n.Gateways), gatewaysOnly: false);
             if (dc == _datacenter)
             {
                 local = gateways;
@@ -565,7 +564,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
 
         public Task Loop { get; set; } = Task.CompletedTask;
 
-        public ImmutableArray<ConsulEndpoint>? Instances { get; set; }
+        public ImmutableArray<CatalogServiceInstance>? Instances { get; set; }
     }
 
     private sealed class DatacenterState(string datacenter, CancellationTokenSource cancel)
@@ -593,6 +592,6 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
 
         public bool Answered { get; set; }
 
-        public ImmutableArray<ConsulEndpoint> Gateways { get; set; } = [];
+        public ImmutableArray<CatalogServiceInstance> Gateways { get; set; } = [];
     }
 }

@@ -132,8 +132,8 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
         Task<ConsulProxyDefaults?> proxyDefaults = OrNull(_client.GetProxyDefaultsAsync(default, cancellationToken));
         Task<ConsulServiceDefaults?> callerDefaults = OrNull(_client.GetServiceDefaultsAsync(_options.Service, default, cancellationToken));
         Task<ConsulServiceDefaults?> destinationDefaults = OrNull(_client.GetServiceDefaultsAsync(upstream.Name, default, cancellationToken));
-        Task<ConsulService?> registration = OrNull(_client.GetAgentServiceAsync(_options.ServiceId ?? _options.Service, default, cancellationToken));
-        Task<ConsulResponse<IReadOnlyList<ConsulHealthEntry>>> instances =
+        Task<ConsulAgentService?> registration = OrNull(_client.GetAgentServiceAsync(_options.ServiceId ?? _options.Service, default, cancellationToken));
+        Task<ConsulResponse<IReadOnlyList<CatalogServiceInstance>>> instances =
             _client.GetHealthConnectAsync(upstream.Name, new ConsulQuery { Datacenter = crossDc ? targetDc : null }, cancellationToken);
         await Task.WhenAll(proxyDefaults, callerDefaults, destinationDefaults, registration, instances).ConfigureAwait(false);
 
@@ -154,7 +154,7 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
 
         var catalog = new MeshCatalogView
         {
-            TargetInstances = [.. instances.Result.Value.Select(e => ToInstance(e, targetDc))],
+            TargetInstances = [.. instances.Result.Value.Select(e => WithDatacenter(e, targetDc))],
             LocalGateways = localGateways,
             RemoteGateways = remoteGateways,
         };
@@ -310,7 +310,7 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
         return _leaf!;
     }
 
-    private MeshUpstream Definition(ConnectUpstream upstream, ConsulService? registration, string callerDc)
+    private MeshUpstream Definition(ConnectUpstream upstream, ConsulAgentService? registration, string callerDc)
     {
         MeshUpstream model = upstream.ToModel();
         if (model.MeshGateway.IsSet)
@@ -347,7 +347,7 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
         return model;
     }
 
-    private MeshGatewayModeInputs Inputs(ConsulProxyDefaults? proxyDefaults, ConsulServiceDefaults? callerDefaults, ConsulServiceDefaults? destinationDefaults, ConsulService? registration)
+    private MeshGatewayModeInputs Inputs(ConsulProxyDefaults? proxyDefaults, ConsulServiceDefaults? callerDefaults, ConsulServiceDefaults? destinationDefaults, ConsulAgentService? registration)
     {
         var overrides = new List<UpstreamModeOverride>();
         foreach (ConsulUpstreamConfig entry in callerDefaults?.UpstreamConfig?.Overrides ?? [])
@@ -382,13 +382,13 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
         var gateways = new List<CatalogServiceInstance>();
         foreach (string name in names.Keys.Order(StringComparer.Ordinal))
         {
-            IReadOnlyList<ConsulHealthEntry> entries = (await _client.GetHealthServiceAsync(
+            IReadOnlyList<CatalogServiceInstance> entries = (await _client.GetHealthServiceAsync(
                 name, passingOnly: false, new ConsulQuery { Datacenter = datacenter, Filter = GatewayHealthFilter }, cancellationToken).ConfigureAwait(false)).Value;
-            foreach (ConsulHealthEntry entry in entries)
+            foreach (CatalogServiceInstance entry in entries)
             {
-                if (entry.Service?.Kind == GatewayKind)
+                if (entry.Service.Kind == GatewayKind)
                 {
-                    gateways.Add(ToInstance(entry, datacenter ?? _datacenter));
+                    gateways.Add(WithDatacenter(entry, datacenter ?? _datacenter));
                 }
             }
         }
@@ -549,52 +549,9 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
         return false;
     }
 
-    private static CatalogServiceInstance ToInstance(ConsulHealthEntry entry, string fallbackDatacenter)
-    {
-        ConsulNode node = entry.Node ?? new ConsulNode();
-        ConsulService service = entry.Service ?? new ConsulService();
-        var tagged = new Dictionary<string, CatalogTaggedAddress>(StringComparer.Ordinal);
-        foreach (KeyValuePair<string, ConsulServiceAddress> pair in service.TaggedAddresses ?? new Dictionary<string, ConsulServiceAddress>())
-        {
-            tagged[pair.Key] = new CatalogTaggedAddress(pair.Value.Address ?? string.Empty, pair.Value.Port);
-        }
-
-        var checks = new List<CatalogHealthStatus>();
-        foreach (ConsulHealthCheck check in entry.Checks ?? [])
-        {
-            checks.Add(check.Status switch
-            {
-                "passing" => CatalogHealthStatus.Passing,
-                "warning" => CatalogHealthStatus.Warning,
-                _ => CatalogHealthStatus.Critical,
-            });
-        }
-
-        return new CatalogServiceInstance
-        {
-            Node = new CatalogNode
-            {
-                Name = node.Node ?? string.Empty,
-                Address = node.Address ?? string.Empty,
-                Datacenter = string.IsNullOrEmpty(node.Datacenter) ? fallbackDatacenter : node.Datacenter,
-                Partition = node.Partition,
-                TaggedAddresses = node.TaggedAddresses ?? new Dictionary<string, string>(StringComparer.Ordinal),
-            },
-            Service = new CatalogService
-            {
-                Id = service.ID ?? string.Empty,
-                Name = service.Service ?? string.Empty,
-                Address = service.Address ?? string.Empty,
-                Port = service.Port,
-                TaggedAddresses = tagged,
-                Namespace = service.Namespace,
-                Partition = service.Partition,
-                PeerName = service.PeerName,
-                PeerSni = service.Connect?.PeerMeta?.SNI ?? [],
-            },
-            Checks = checks,
-        };
-    }
+    // Consul always reports Node.Datacenter; an entry without one belongs to the datacenter it was read from.
+    private static CatalogServiceInstance WithDatacenter(CatalogServiceInstance instance, string datacenter) =>
+        instance.Node.Datacenter.Length == 0 ? instance with { Node = instance.Node with { Datacenter = datacenter } } : instance;
 
     private static async Task<T?> OrNull<T>(Task<ConsulResponse<T>> request)
         where T : class

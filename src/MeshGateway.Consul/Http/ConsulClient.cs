@@ -6,6 +6,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using MeshGateway.Model;
 
 namespace MeshGateway.Consul;
 
@@ -107,22 +108,22 @@ public sealed class ConsulClient : IDisposable
     /// <param name="passingOnly">Adds <c>?passing</c>: only instances whose checks all pass.</param>
     /// <param name="query">Datacenter, index/wait, filter (e.g. <c>Service.Kind == "mesh-gateway"</c>).</param>
     /// <param name="cancellationToken">Cancels the call.</param>
-    /// <returns>Health entries.</returns>
-    public async Task<ConsulResponse<IReadOnlyList<ConsulHealthEntry>>> GetHealthServiceAsync(string service, bool passingOnly = false, ConsulQuery query = default, CancellationToken cancellationToken = default)
+    /// <returns>The health entries as catalog instances (entries without a <c>Service</c> are dropped).</returns>
+    public Task<ConsulResponse<IReadOnlyList<CatalogServiceInstance>>> GetHealthServiceAsync(string service, bool passingOnly = false, ConsulQuery query = default, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(service);
-        return As<List<ConsulHealthEntry>, IReadOnlyList<ConsulHealthEntry>>(await SendAsync(HttpMethod.Get, "v1/health/service/" + Uri.EscapeDataString(service), query, passingOnly ? "passing=true" : null, ConsulJsonContext.Default.ListConsulHealthEntry, agentLocal: false, cancellationToken).ConfigureAwait(false));
+        return SendAsync(HttpMethod.Get, "v1/health/service/" + Uri.EscapeDataString(service), query, passingOnly ? "passing=true" : null, ConsulJsonContext.Default.IReadOnlyListCatalogServiceInstance, agentLocal: false, cancellationToken);
     }
 
     /// <summary><c>GET /v1/health/connect/&lt;name&gt;</c>: mesh-capable instances (sidecars, native, linked terminating gateways).</summary>
     /// <param name="service">Destination service name.</param>
     /// <param name="query">Datacenter, index/wait, filter.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
-    /// <returns>Health entries.</returns>
-    public async Task<ConsulResponse<IReadOnlyList<ConsulHealthEntry>>> GetHealthConnectAsync(string service, ConsulQuery query = default, CancellationToken cancellationToken = default)
+    /// <returns>The health entries as catalog instances (entries without a <c>Service</c> are dropped).</returns>
+    public Task<ConsulResponse<IReadOnlyList<CatalogServiceInstance>>> GetHealthConnectAsync(string service, ConsulQuery query = default, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(service);
-        return As<List<ConsulHealthEntry>, IReadOnlyList<ConsulHealthEntry>>(await SendAsync(HttpMethod.Get, "v1/health/connect/" + Uri.EscapeDataString(service), query, null, ConsulJsonContext.Default.ListConsulHealthEntry, agentLocal: false, cancellationToken).ConfigureAwait(false));
+        return SendAsync(HttpMethod.Get, "v1/health/connect/" + Uri.EscapeDataString(service), query, null, ConsulJsonContext.Default.IReadOnlyListCatalogServiceInstance, agentLocal: false, cancellationToken);
     }
 
     /// <summary><c>GET /v1/connect/ca/roots</c>: the trust domain and CA roots (blocking; needs no ACL).</summary>
@@ -222,10 +223,10 @@ public sealed class ConsulClient : IDisposable
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The service; <see cref="ConsulResponse{T}.ContentHash"/> feeds the next call.</returns>
     /// <exception cref="ConsulNotFoundException">The agent has no such service.</exception>
-    public Task<ConsulResponse<ConsulService>> GetAgentServiceAsync(string serviceId, ConsulQuery query = default, CancellationToken cancellationToken = default)
+    public Task<ConsulResponse<ConsulAgentService>> GetAgentServiceAsync(string serviceId, ConsulQuery query = default, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(serviceId);
-        return SendAsync(HttpMethod.Get, "v1/agent/service/" + Uri.EscapeDataString(serviceId), query, null, ConsulJsonContext.Default.ConsulService, agentLocal: true, cancellationToken);
+        return SendAsync(HttpMethod.Get, "v1/agent/service/" + Uri.EscapeDataString(serviceId), query, null, ConsulJsonContext.Default.ConsulAgentService, agentLocal: true, cancellationToken);
     }
 
     /// <summary><c>PUT /v1/agent/service/register</c> (needs <c>service:write</c> on the name).</summary>

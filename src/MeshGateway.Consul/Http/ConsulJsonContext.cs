@@ -1,22 +1,25 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using MeshGateway.Model;
 
 namespace MeshGateway.Consul;
 
 /// <summary>
 /// Source-generated (AOT-safe) JSON metadata for every DTO the client reads or writes. Property names match
 /// case-insensitively because Consul's casing varies (tagged addresses are documented lower-case but sent PascalCase).
+/// Health entries are read straight into the catalog model by <see cref="CatalogHealthJsonConverter"/>.
 /// </summary>
 [JsonSourceGenerationOptions(
     PropertyNameCaseInsensitive = true,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     ReadCommentHandling = JsonCommentHandling.Skip,
-    AllowTrailingCommas = true)]
-[JsonSerializable(typeof(List<ConsulHealthEntry>))]
+    AllowTrailingCommas = true,
+    Converters = [typeof(CatalogHealthJsonConverter)])]
+[JsonSerializable(typeof(IReadOnlyList<CatalogServiceInstance>))]
 [JsonSerializable(typeof(ConsulCaRoots))]
 [JsonSerializable(typeof(ConsulLeafCertificate))]
 [JsonSerializable(typeof(ConsulAgentSelf))]
-[JsonSerializable(typeof(ConsulService))]
+[JsonSerializable(typeof(ConsulAgentService))]
 [JsonSerializable(typeof(List<string>))]
 [JsonSerializable(typeof(Dictionary<string, List<string>>))]
 [JsonSerializable(typeof(ConsulProxyDefaults))]

@@ -119,7 +119,7 @@ public sealed class ConsulGatewayRegistrar : IAsyncDisposable
                 await bucket.TakeAsync(cancellationToken).ConfigureAwait(false);
                 try
                 {
-                    ConsulResponse<ConsulService> response = await _client.GetAgentServiceAsync(
+                    ConsulResponse<ConsulAgentService> response = await _client.GetAgentServiceAsync(
                         _options.ServiceId, new ConsulQuery { Hash = hash, Wait = hash is null ? null : _queryOptions.Wait }, cancellationToken).ConfigureAwait(false);
                     hash = response.ContentHash;
                     failures = 0;

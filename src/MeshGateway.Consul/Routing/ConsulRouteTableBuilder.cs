@@ -45,9 +45,10 @@ public sealed record ConsulRouteExtras
     /// Instances of services imported from cluster peers (<c>/v1/health/connect/&lt;svc&gt;?peer=&lt;peer&gt;</c>, Consul 1.13+):
     /// each is one of the exporter's mesh gateways with <c>Service.Connect.PeerMeta.SNI</c>. They become the importer's
     /// outgoing clusters for sidecars in <c>local</c> mode: an exact route per <c>PeerMeta.SNI[0]</c> (form 8) to those
-    /// gateways at their WAN best address (reference section 3, clusters reachable through the default chain).
+    /// gateways at their WAN best address (reference section 3, clusters reachable through the default chain). Read them with
+    /// <see cref="ConsulClient.GetHealthConnectAsync"/>.
     /// </summary>
-    public IReadOnlyList<ConsulHealthEntry> ImportedPeerInstances { get; init; } = [];
+    public IReadOnlyList<CatalogServiceInstance> ImportedPeerInstances { get; init; } = [];
 }
 
 /// <summary>The outcome of one conversion: a complete table, or why none was built; plus what was left out and why.</summary>
@@ -120,7 +121,7 @@ public static class ConsulRouteTableBuilder
                 AddService(view, service, options, routes, warnings);
             }
 
-            foreach ((string dc, ImmutableArray<ConsulEndpoint> gateways) in view.RemoteGateways)
+            foreach ((string dc, ImmutableArray<CatalogServiceInstance> gateways) in view.RemoteGateways)
             {
                 if (string.Equals(dc, view.Datacenter, StringComparison.Ordinal) || gateways.IsDefaultOrEmpty)
                 {
@@ -140,7 +141,7 @@ public static class ConsulRouteTableBuilder
                     continue;
                 }
 
-                var cluster = new UpstreamCluster(name, ToEndpoints(name, gateways, onlyPassing: false, warnings)) { ConnectTimeout = options.ConnectTimeout, MaxConnectAttempts = options.MaxConnectAttempts };
+                var cluster = new UpstreamCluster(name, ToEndpoints(name, gateways, wan: true, onlyPassing: false, warnings)) { ConnectTimeout = options.ConnectTimeout, MaxConnectAttempts = options.MaxConnectAttempts };
                 routes.Add(new Route(wildcard, cluster));
                 routes.Add(new Route(name, cluster));
             }
@@ -198,7 +199,7 @@ public static class ConsulRouteTableBuilder
 
         ConsulResolverView? resolver = service.Resolver;
         TimeSpan timeout = resolver?.ConnectTimeout is { } t && t > TimeSpan.Zero ? t : options.ConnectTimeout;
-        IEnumerable<UpstreamEndpoint> unnamedEndpoints = ToEndpoints(unnamed, service.Instances, onlyPassing: false, warnings);
+        IEnumerable<UpstreamEndpoint> unnamedEndpoints = ToEndpoints(unnamed, service.Instances, wan: false, onlyPassing: false, warnings);
         if (resolver is not null)
         {
             bool defaultFound = resolver.DefaultSubset is null or "";
@@ -230,12 +231,12 @@ public static class ConsulRouteTableBuilder
                     continue;
                 }
 
-                ConsulEndpoint[] selected = [.. service.Instances.Where(filter.Matches)];
-                UpstreamEndpoint[] endpoints = [.. ToEndpoints(name, selected, subset.OnlyPassing, warnings)];
+                CatalogServiceInstance[] selected = [.. service.Instances.Where(filter.Matches)];
+                UpstreamEndpoint[] endpoints = [.. ToEndpoints(name, selected, wan: false, subset.OnlyPassing, warnings)];
                 routes.Add(new Route(name, new UpstreamCluster(name, endpoints) { ConnectTimeout = timeout, MaxConnectAttempts = options.MaxConnectAttempts }));
                 if (isDefault)
                 {
-                    unnamedEndpoints = ToEndpoints(unnamed, selected, subset.OnlyPassing, warnings: null);
+                    unnamedEndpoints = ToEndpoints(unnamed, selected, wan: false, subset.OnlyPassing, warnings: null);
                 }
             }
 
@@ -298,7 +299,7 @@ public static class ConsulRouteTableBuilder
 
                     // Consul's cluster is exported~<local target cluster>: the service's own (unnamed) endpoints.
                     string cluster = "exported~" + ConsulSniName.ForService(service.Name, entry.Namespace, partition, view.Datacenter, view.TrustDomain);
-                    routes.Add(new Route(name, new UpstreamCluster(cluster, ToEndpoints(cluster, service.Instances, onlyPassing: false, warnings))
+                    routes.Add(new Route(name, new UpstreamCluster(cluster, ToEndpoints(cluster, service.Instances, wan: false, onlyPassing: false, warnings))
                     {
                         ConnectTimeout = service.Resolver?.ConnectTimeout is { } t && t > TimeSpan.Zero ? t : options.ConnectTimeout,
                         MaxConnectAttempts = options.MaxConnectAttempts,
@@ -308,13 +309,13 @@ public static class ConsulRouteTableBuilder
         }
     }
 
-    private static void AddImported(IReadOnlyList<ConsulHealthEntry> imported, ConsulRouteTableOptions options, List<Route> routes, ImmutableArray<string>.Builder warnings)
+    private static void AddImported(IReadOnlyList<CatalogServiceInstance> imported, ConsulRouteTableOptions options, List<Route> routes, ImmutableArray<string>.Builder warnings)
     {
-        var bySni = new SortedDictionary<string, List<ConsulHealthEntry>>(StringComparer.OrdinalIgnoreCase);
-        foreach (ConsulHealthEntry entry in imported)
+        var bySni = new SortedDictionary<string, List<CatalogServiceInstance>>(StringComparer.OrdinalIgnoreCase);
+        foreach (CatalogServiceInstance entry in imported)
         {
-            string id = entry.Service?.ID ?? "(no ID)";
-            if (entry.Service?.Connect?.PeerMeta?.SNI is not { Count: > 0 } sni || string.IsNullOrEmpty(sni[0]))
+            string id = entry.Service.Id.Length == 0 ? "(no ID)" : entry.Service.Id;
+            if (entry.Service.PeerSni is not { Count: > 0 } sni || string.IsNullOrEmpty(sni[0]))
             {
                 warnings.Add($"Imported instance '{id}' has no Service.Connect.PeerMeta.SNI, so it cannot be routed.");
                 continue;
@@ -326,7 +327,7 @@ public static class ConsulRouteTableBuilder
                 continue;
             }
 
-            if (!bySni.TryGetValue(sni[0], out List<ConsulHealthEntry>? list))
+            if (!bySni.TryGetValue(sni[0], out List<CatalogServiceInstance>? list))
             {
                 list = [];
                 bySni.Add(sni[0], list);
@@ -335,13 +336,13 @@ public static class ConsulRouteTableBuilder
             list.Add(entry);
         }
 
-        foreach ((string sni, List<ConsulHealthEntry> entries) in bySni)
+        foreach ((string sni, List<CatalogServiceInstance> entries) in bySni)
         {
             // Consul dials PeerMeta.PrimarySNI() (SNI[0]); the instances are the exporter's gateways, reached over the WAN.
-            ImmutableArray<ConsulEndpoint> gateways = ConsulEndpointRules.ToEndpoints(entries, wan: true, fallbackDatacenter: string.Empty, gatewaysOnly: false);
+            ImmutableArray<CatalogServiceInstance> gateways = CatalogInstances.Sorted(entries, gatewaysOnly: false);
             try
             {
-                var cluster = new UpstreamCluster(sni, ToEndpoints(sni, gateways, onlyPassing: false, warnings)) { ConnectTimeout = options.ConnectTimeout, MaxConnectAttempts = options.MaxConnectAttempts };
+                var cluster = new UpstreamCluster(sni, ToEndpoints(sni, gateways, wan: true, onlyPassing: false, warnings)) { ConnectTimeout = options.ConnectTimeout, MaxConnectAttempts = options.MaxConnectAttempts };
                 routes.Add(new Route(sni, cluster));
             }
             catch (ArgumentException ex)
@@ -351,33 +352,35 @@ public static class ConsulRouteTableBuilder
         }
     }
 
-    private static UpstreamEndpoint[] ToEndpoints(string cluster, IEnumerable<ConsulEndpoint> instances, bool onlyPassing, ImmutableArray<string>.Builder? warnings)
+    private static UpstreamEndpoint[] ToEndpoints(string cluster, IEnumerable<CatalogServiceInstance> instances, bool wan, bool onlyPassing, ImmutableArray<string>.Builder? warnings)
     {
         var endpoints = new List<UpstreamEndpoint>();
         var hostNames = new List<UpstreamEndpoint>();
-        foreach (ConsulEndpoint instance in instances)
+        foreach (CatalogServiceInstance instance in instances)
         {
-            if (instance.Port is <= 0 or > IPEndPoint.MaxPort)
+            // The one best-address and the one health/weight routine of the model (reference sections 4 and 3).
+            BestAddress best = BestAddress.Select(instance, wan);
+            (bool healthy, int weight) = instance.HealthAndWeight(onlyPassing);
+            if (best.Port is <= 0 or > IPEndPoint.MaxPort)
             {
-                warnings?.Add($"Endpoint '{instance.ServiceId}' on node '{instance.Node}' of '{cluster}' was left out: port {instance.Port} is not dialable.");
+                warnings?.Add($"Endpoint '{instance.Service.Id}' on node '{instance.Node.Name}' of '{cluster}' was left out: port {best.Port} is not dialable.");
                 continue;
             }
 
-            bool healthy = instance.Healthy && (!onlyPassing || instance.Status == ConsulHealthStatus.Passing);
-            int weight = Math.Clamp(instance.Weight, 1, UpstreamEndpoint.MaxWeight);
-            if (IPAddress.TryParse(instance.Address, out IPAddress? address))
+            weight = Math.Clamp(weight, 1, UpstreamEndpoint.MaxWeight);
+            if (IPAddress.TryParse(best.Address, out IPAddress? address))
             {
-                endpoints.Add(new UpstreamEndpoint(new IPEndPoint(address, instance.Port), weight, healthy));
+                endpoints.Add(new UpstreamEndpoint(new IPEndPoint(address, best.Port), weight, healthy));
                 continue;
             }
 
             try
             {
-                hostNames.Add(new UpstreamEndpoint(instance.Address, instance.Port, weight, healthy));
+                hostNames.Add(new UpstreamEndpoint(best.Address, best.Port, weight, healthy));
             }
             catch (ArgumentException ex)
             {
-                warnings?.Add($"Endpoint '{instance.ServiceId}' on node '{instance.Node}' of '{cluster}' was left out: {ex.Message}");
+                warnings?.Add($"Endpoint '{instance.Service.Id}' on node '{instance.Node.Name}' of '{cluster}' was left out: {ex.Message}");
             }
         }
 

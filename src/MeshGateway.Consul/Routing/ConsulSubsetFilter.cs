@@ -1,12 +1,13 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Text;
+using MeshGateway.Model;
 
 namespace MeshGateway.Consul;
 
 /// <summary>
 /// A compiled <c>service-resolver</c> subset <c>Filter</c>: the part of the go-bexpr language resolvers realistically use,
-/// evaluated against a <see cref="ConsulEndpoint"/> (reference section 3, "Subset endpoints").
+/// evaluated against a <see cref="CatalogServiceInstance"/> (reference section 3, "Subset endpoints").
 /// </summary>
 /// <remarks>
 /// <para>Supported (go-bexpr grammar, keywords lower-case as in go-bexpr):</para>
@@ -26,9 +27,9 @@ public sealed class ConsulSubsetFilter
     private const int MaxLength = 4096;
     private const int MaxDepth = 32;
 
-    private readonly Func<ConsulEndpoint, bool> _predicate;
+    private readonly Func<CatalogServiceInstance, bool> _predicate;
 
-    private ConsulSubsetFilter(string text, Func<ConsulEndpoint, bool> predicate)
+    private ConsulSubsetFilter(string text, Func<CatalogServiceInstance, bool> predicate)
     {
         Text = text;
         _predicate = predicate;
@@ -65,7 +66,7 @@ public sealed class ConsulSubsetFilter
             return false;
         }
 
-        Func<ConsulEndpoint, bool>? predicate = parser.ParseExpression(0, out error);
+        Func<CatalogServiceInstance, bool>? predicate = parser.ParseExpression(0, out error);
         if (predicate is null)
         {
             error ??= "the filter could not be parsed";
@@ -86,7 +87,7 @@ public sealed class ConsulSubsetFilter
     /// <summary>Whether the instance belongs to the subset.</summary>
     /// <param name="endpoint">The instance.</param>
     /// <returns><see langword="true"/> when the filter selects it.</returns>
-    public bool Matches(ConsulEndpoint endpoint)
+    public bool Matches(CatalogServiceInstance endpoint)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
         return _predicate(endpoint);
@@ -109,7 +110,7 @@ public sealed class ConsulSubsetFilter
 
     private abstract record Selector(string Path);
 
-    private sealed record StringSelector(string Path, Func<ConsulEndpoint, string> Read) : Selector(Path);
+    private sealed record StringSelector(string Path, Func<CatalogServiceInstance, string> Read) : Selector(Path);
 
     private sealed record TagsSelector() : Selector("Service.Tags");
 
@@ -202,7 +203,7 @@ public sealed class ConsulSubsetFilter
             : $"expected {expected} at position {_tokens[_next].Position + 1} but found '{_tokens[_next].Text}'";
 
         // or := and ('or' and)*
-        public Func<ConsulEndpoint, bool>? ParseExpression(int depth, out string? error)
+        public Func<CatalogServiceInstance, bool>? ParseExpression(int depth, out string? error)
         {
             if (depth > MaxDepth)
             {
@@ -210,17 +211,17 @@ public sealed class ConsulSubsetFilter
                 return null;
             }
 
-            Func<ConsulEndpoint, bool>? left = ParseAnd(depth, out error);
+            Func<CatalogServiceInstance, bool>? left = ParseAnd(depth, out error);
             while (left is not null && IsKeyword("or"))
             {
                 _next++;
-                Func<ConsulEndpoint, bool>? right = ParseAnd(depth, out error);
+                Func<CatalogServiceInstance, bool>? right = ParseAnd(depth, out error);
                 if (right is null)
                 {
                     return null;
                 }
 
-                Func<ConsulEndpoint, bool> l = left;
+                Func<CatalogServiceInstance, bool> l = left;
                 left = e => l(e) || right(e);
             }
 
@@ -233,38 +234,38 @@ public sealed class ConsulSubsetFilter
 
         private bool IsKeyword(string keyword) => !AtEnd && _tokens[_next] is { Kind: TokenKind.Word } t && t.Text == keyword;
 
-        private Func<ConsulEndpoint, bool>? ParseAnd(int depth, out string? error)
+        private Func<CatalogServiceInstance, bool>? ParseAnd(int depth, out string? error)
         {
-            Func<ConsulEndpoint, bool>? left = ParseUnary(depth, out error);
+            Func<CatalogServiceInstance, bool>? left = ParseUnary(depth, out error);
             while (left is not null && IsKeyword("and"))
             {
                 _next++;
-                Func<ConsulEndpoint, bool>? right = ParseUnary(depth, out error);
+                Func<CatalogServiceInstance, bool>? right = ParseUnary(depth, out error);
                 if (right is null)
                 {
                     return null;
                 }
 
-                Func<ConsulEndpoint, bool> l = left;
+                Func<CatalogServiceInstance, bool> l = left;
                 left = e => l(e) && right(e);
             }
 
             return left;
         }
 
-        private Func<ConsulEndpoint, bool>? ParseUnary(int depth, out string? error)
+        private Func<CatalogServiceInstance, bool>? ParseUnary(int depth, out string? error)
         {
             if (IsKeyword("not"))
             {
                 _next++;
-                Func<ConsulEndpoint, bool>? inner = ParseUnary(depth + 1, out error);
+                Func<CatalogServiceInstance, bool>? inner = ParseUnary(depth + 1, out error);
                 return inner is null ? null : e => !inner(e);
             }
 
             if (!AtEnd && _tokens[_next].Kind == TokenKind.Open)
             {
                 _next++;
-                Func<ConsulEndpoint, bool>? inner = ParseExpression(depth + 1, out error);
+                Func<CatalogServiceInstance, bool>? inner = ParseExpression(depth + 1, out error);
                 if (inner is null)
                 {
                     return null;
@@ -283,7 +284,7 @@ public sealed class ConsulSubsetFilter
             return ParseMatch(out error);
         }
 
-        private Func<ConsulEndpoint, bool>? ParseMatch(out string? error)
+        private Func<CatalogServiceInstance, bool>? ParseMatch(out string? error)
         {
             if (AtEnd)
             {
@@ -329,7 +330,7 @@ public sealed class ConsulSubsetFilter
                     return null;
                 }
 
-                Func<ConsulEndpoint, bool> contains = Contains(selector, first.Text);
+                Func<CatalogServiceInstance, bool> contains = Contains(selector, first.Text);
                 return negate ? e => !contains(e) : contains;
             }
 
@@ -362,7 +363,7 @@ public sealed class ConsulSubsetFilter
                         return null;
                     }
 
-                    Func<ConsulEndpoint, string> read = scalar.Read;
+                    Func<CatalogServiceInstance, string> read = scalar.Read;
                     return op.Kind == TokenKind.Equal
                         ? e => string.Equals(read(e), value, StringComparison.Ordinal)
                         : e => !string.Equals(read(e), value, StringComparison.Ordinal);
@@ -384,7 +385,7 @@ public sealed class ConsulSubsetFilter
                     }
 
                     _next++;
-                    Func<ConsulEndpoint, bool> empty = IsEmpty(target);
+                    Func<CatalogServiceInstance, bool> empty = IsEmpty(target);
                     error = null;
                     return negate ? e => !empty(e) : empty;
                 }
@@ -409,7 +410,7 @@ public sealed class ConsulSubsetFilter
                         return null;
                     }
 
-                    Func<ConsulEndpoint, bool> contains = Contains(target, value);
+                    Func<CatalogServiceInstance, bool> contains = Contains(target, value);
                     return negate ? e => !contains(e) : contains;
                 }
 
@@ -463,22 +464,22 @@ public sealed class ConsulSubsetFilter
                 case "Service.Meta":
                     return new MetaSelector();
                 case "Service.ID":
-                    return new StringSelector(token.Text, static e => e.ServiceId);
+                    return new StringSelector(token.Text, static e => e.Service.Id);
                 case "Service.Service":
-                    return new StringSelector(token.Text, static e => e.ServiceName);
+                    return new StringSelector(token.Text, static e => e.Service.Name);
                 case "Service.Kind":
-                    return new StringSelector(token.Text, static e => e.Kind);
+                    return new StringSelector(token.Text, static e => e.Service.Kind);
                 case "Node.Node":
-                    return new StringSelector(token.Text, static e => e.Node);
+                    return new StringSelector(token.Text, static e => e.Node.Name);
                 case "Node.Datacenter":
-                    return new StringSelector(token.Text, static e => e.Datacenter);
+                    return new StringSelector(token.Text, static e => e.Node.Datacenter);
             }
 
             const string MetaPrefix = "Service.Meta.";
             if (token.Text.StartsWith(MetaPrefix, StringComparison.Ordinal) && token.Text.Length > MetaPrefix.Length)
             {
                 string key = token.Text[MetaPrefix.Length..];
-                return new StringSelector(token.Text, e => e.Meta.TryGetValue(key, out string? v) ? v : string.Empty);
+                return new StringSelector(token.Text, e => e.Service.Meta.TryGetValue(key, out string? v) ? v : string.Empty);
             }
 
             error = $"the selector '{token.Text}' at position {token.Position + 1} is not supported by this gateway's subset filters "
@@ -486,18 +487,18 @@ public sealed class ConsulSubsetFilter
             return null;
         }
 
-        private static Func<ConsulEndpoint, bool> Contains(Selector selector, string value) => selector switch
+        private static Func<CatalogServiceInstance, bool> Contains(Selector selector, string value) => selector switch
         {
-            TagsSelector => e => e.Tags.Contains(value, StringComparer.Ordinal),
-            MetaSelector => e => e.Meta.ContainsKey(value),
+            TagsSelector => e => e.Service.Tags.Contains(value, StringComparer.Ordinal),
+            MetaSelector => e => e.Service.Meta.ContainsKey(value),
             StringSelector s => e => s.Read(e).Contains(value, StringComparison.Ordinal),
             _ => static _ => false,
         };
 
-        private static Func<ConsulEndpoint, bool> IsEmpty(Selector selector) => selector switch
+        private static Func<CatalogServiceInstance, bool> IsEmpty(Selector selector) => selector switch
         {
-            TagsSelector => static e => e.Tags.IsDefaultOrEmpty,
-            MetaSelector => static e => e.Meta.Count == 0,
+            TagsSelector => static e => e.Service.Tags.Count == 0,
+            MetaSelector => static e => e.Service.Meta.Count == 0,
             StringSelector s => e => s.Read(e).Length == 0,
             _ => static _ => true,
         };

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using MeshGateway.Consul.Tests.Fixtures;
 using Xunit.Abstractions;
+using MeshGateway.Model;
 
 namespace MeshGateway.Consul.Tests.Catalog;
 
@@ -25,11 +26,11 @@ public sealed class CatalogWatcherTests(SingleDatacenterFixture fixture, ITestOu
 
         t0 = Stopwatch.GetTimestamp();
         await fixture.Agent.PutJsonAsync($"/v1/agent/check/warn/ttl-{id}", string.Empty);
-        var (warned, warnLatency) = await ViewWaiter.WaitForAsync(watcher, v => v.Services.TryGetValue(name, out var s) && s.Instances[0].Status == ConsulHealthStatus.Warning, "the warning", since: t0);
+        var (warned, warnLatency) = await ViewWaiter.WaitForAsync(watcher, v => v.Services.TryGetValue(name, out var s) && s.Instances[0].WorstStatus == CatalogHealthStatus.Warning, "the warning", since: t0);
 
         t0 = Stopwatch.GetTimestamp();
         await fixture.Agent.PutJsonAsync($"/v1/agent/check/fail/ttl-{id}", string.Empty);
-        var (failed, failLatency) = await ViewWaiter.WaitForAsync(watcher, v => v.Services.TryGetValue(name, out var s) && !s.Instances[0].Healthy, "the critical instance", since: t0);
+        var (failed, failLatency) = await ViewWaiter.WaitForAsync(watcher, v => v.Services.TryGetValue(name, out var s) && !s.Instances[0].HealthAndWeight(onlyPassing: false).Healthy, "the critical instance", since: t0);
 
         t0 = Stopwatch.GetTimestamp();
         await client.DeregisterServiceAsync(id);
@@ -39,13 +40,15 @@ public sealed class CatalogWatcherTests(SingleDatacenterFixture fixture, ITestOu
         Assert.Equal("dc1", first.Datacenter);
         Assert.Equal(["dc1"], first.Datacenters.ToArray());
         Assert.EndsWith(".consul", first.TrustDomain);
-        ConsulEndpoint instance = Assert.Single(added.Services[name].Instances);
-        Assert.Equal(("127.0.0.1", 7001, true, 5, ConsulHealthStatus.Passing), (instance.Address, instance.Port, instance.Healthy, instance.Weight, instance.Status));
-        Assert.Equal(id, instance.ServiceId);
-        Assert.Equal(fixture.Agent.NodeName, instance.Node);
-        Assert.Equal("v1", instance.Meta["version"]);
-        Assert.Equal((true, 2), (warned.Services[name].Instances[0].Healthy, warned.Services[name].Instances[0].Weight));
-        Assert.Equal(ConsulHealthStatus.Critical, failed.Services[name].Instances[0].Status);
+        CatalogServiceInstance instance = Assert.Single(added.Services[name].Instances);
+        BestAddress lan = BestAddress.Select(instance, wan: false);
+        (bool healthy, int weight) = instance.HealthAndWeight(onlyPassing: false);
+        Assert.Equal(("127.0.0.1", 7001, true, 5, CatalogHealthStatus.Passing), (lan.Address, lan.Port, healthy, weight, instance.WorstStatus));
+        Assert.Equal(id, instance.Service.Id);
+        Assert.Equal(fixture.Agent.NodeName, instance.Node.Name);
+        Assert.Equal("v1", instance.Service.Meta["version"]);
+        Assert.Equal((true, 2), warned.Services[name].Instances[0].HealthAndWeight(onlyPassing: false));
+        Assert.Equal(CatalogHealthStatus.Critical, failed.Services[name].Instances[0].WorstStatus);
         Assert.DoesNotContain(name, removed.Services.Keys);
     }
 

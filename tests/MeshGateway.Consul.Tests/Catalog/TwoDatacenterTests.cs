@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using MeshGateway.Consul.Tests.Fixtures;
 using Xunit.Abstractions;
+using MeshGateway.Model;
 
 namespace MeshGateway.Consul.Tests.Catalog;
 
@@ -30,18 +31,19 @@ public sealed class TwoDatacenterTests(TwoDatacenterFixture fixture, ITestOutput
             WanPort = 28443,
         });
         await registrar.StartAsync();
-        var (view, latency) = await ViewWaiter.WaitForAsync(watcher, v => v.RemoteGateways.TryGetValue("dc2", out var g) && g.Any(e => e.ServiceId == name), "the dc2 gateway", since: t0);
+        var (view, latency) = await ViewWaiter.WaitForAsync(watcher, v => v.RemoteGateways.TryGetValue("dc2", out var g) && g.Any(e => e.Service.Id == name), "the dc2 gateway", since: t0);
         output.WriteLine($"gateway registered in dc2 → dc1 view: {latency.TotalMilliseconds:0} ms (new name: catalog watch + probe + health watch)");
 
         Assert.Equal(fixture.TrustDomain, first.TrustDomain);
         Assert.Equal(["dc1", "dc2"], first.Datacenters.ToArray());
-        ConsulEndpoint gateway = Assert.Single(view.RemoteGateways["dc2"], e => e.ServiceId == name);
-        Assert.Equal(("127.0.0.2", 28443, "dc2", "mesh-gateway"), (gateway.Address, gateway.Port, gateway.Datacenter, gateway.Kind));
-        Assert.DoesNotContain(view.LocalGateways, e => e.ServiceId == name);
+        CatalogServiceInstance gateway = Assert.Single(view.RemoteGateways["dc2"], e => e.Service.Id == name);
+        BestAddress wan = BestAddress.Select(gateway, wan: true);
+        Assert.Equal(("127.0.0.2", 28443, "dc2", "mesh-gateway"), (wan.Address, wan.Port, gateway.Node.Datacenter, gateway.Service.Kind));
+        Assert.DoesNotContain(view.LocalGateways, e => e.Service.Id == name);
 
         t0 = Stopwatch.GetTimestamp();
         await registrar.StopAsync();
-        var (_, goneLatency) = await ViewWaiter.WaitForAsync(watcher, v => !v.RemoteGateways.TryGetValue("dc2", out var g) || g.All(e => e.ServiceId != name), "the dc2 gateway gone", since: t0);
+        var (_, goneLatency) = await ViewWaiter.WaitForAsync(watcher, v => !v.RemoteGateways.TryGetValue("dc2", out var g) || g.All(e => e.Service.Id != name), "the dc2 gateway gone", since: t0);
         output.WriteLine($"gateway deregistered in dc2 → dc1 view: {goneLatency.TotalMilliseconds:0} ms");
     }
 
@@ -65,10 +67,11 @@ public sealed class TwoDatacenterTests(TwoDatacenterFixture fixture, ITestOutput
             await using var watcher = new ConsulCatalogWatcher(dc1, ViewWaiter.FastOptions());
             await watcher.StartAsync();
 
-            var (view, _) = await ViewWaiter.WaitForAsync(watcher, v => v.RemoteGateways.TryGetValue("dc2", out var g) && g.Any(e => e.ServiceId == name), "the dc2 gateway");
+            var (view, _) = await ViewWaiter.WaitForAsync(watcher, v => v.RemoteGateways.TryGetValue("dc2", out var g) && g.Any(e => e.Service.Id == name), "the dc2 gateway");
 
-            ConsulEndpoint gateway = Assert.Single(view.RemoteGateways["dc2"], e => e.ServiceId == name);
-            Assert.Equal(("127.0.0.3", 29443, true), (gateway.Address, gateway.Port, gateway.Healthy));
+            CatalogServiceInstance gateway = Assert.Single(view.RemoteGateways["dc2"], e => e.Service.Id == name);
+            BestAddress wan = BestAddress.Select(gateway, wan: true);
+            Assert.Equal(("127.0.0.3", 29443, true), (wan.Address, wan.Port, gateway.HealthAndWeight(onlyPassing: false).Healthy));
         }
         finally
         {

@@ -52,7 +52,7 @@ public sealed class CrossDatacenterTests(TwoDatacenterFixture fixture, ITestOutp
         // web in dc1: Connect-native; its leaf comes from the dc1 agent.
         await fixture.Dc1.PutJsonAsync("/v1/agent/service/register", """{"ID": "web", "Name": "web", "Address": "127.0.0.1", "Port": 9, "Connect": {"Native": true}}""");
         await ConsulWait.UntilChangedAsync(q => dc1.GetHealthConnectAsync("api", q with { Datacenter = "dc2" }),
-            entries => entries.Any(e => e.Service?.Port == sidecarPort && e.Checks?.All(c => c.Status == "passing") == true), "api's sidecar passing in dc2", fixture.Dc2);
+            entries => entries.Any(e => e.Service.Port == sidecarPort && e.WorstStatus == CatalogHealthStatus.Passing), "api's sidecar passing in dc2", fixture.Dc2);
 
         await using var dialer = new ConsulConnectDialer(dc1, new ConsulConnectDialerOptions { Service = "web" });
         await dialer.StartAsync();

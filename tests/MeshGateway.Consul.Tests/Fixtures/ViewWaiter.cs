@@ -45,7 +45,7 @@ internal static class ViewWaiter
     public static string Describe(ConsulCatalogView? view) => view is null
         ? "(none)"
         : $"td={view.TrustDomain} dc={view.Datacenter} dcs=[{string.Join(',', view.Datacenters)}] services=[{string.Join(',', view.Services.Keys)}] " +
-          $"local gw={view.LocalGateways.Length} remote=[{string.Join(',', view.RemoteGateways.Select(p => p.Key + ":" + string.Join('|', p.Value.Select(e => e.Address + ":" + e.Port))))}]";
+          $"local gw={view.LocalGateways.Length} remote=[{string.Join(',', view.RemoteGateways.Select(p => p.Key + ":" + string.Join('|', p.Value.Select(e => Model.BestAddress.Select(e, wan: true).ToString()))))}]";
 
     public static ConsulCatalogWatcherOptions FastOptions(string? datacenter = null) => new()
     {

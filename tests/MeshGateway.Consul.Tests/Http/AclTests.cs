@@ -1,5 +1,6 @@
 using System.Net;
 using MeshGateway.Consul.Tests.Fixtures;
+using MeshGateway.Model;
 
 namespace MeshGateway.Consul.Tests.Http;
 
@@ -29,7 +30,7 @@ public sealed class AclTests(AclAgentFixture fixture)
             () => limited.RegisterServiceAsync(new ConsulServiceRegistration { Name = "web", Port = 1 }));
         ConsulPermissionDeniedException self = await Assert.ThrowsAsync<ConsulPermissionDeniedException>(() => limited.GetAgentSelfAsync());
         IReadOnlyDictionary<string, List<string>> filtered = (await limited.GetServicesAsync()).Value;
-        IReadOnlyList<ConsulHealthEntry> filteredHealth = (await limited.GetHealthConnectAsync(secretService)).Value;
+        IReadOnlyList<CatalogServiceInstance> filteredHealth = (await limited.GetHealthConnectAsync(secretService)).Value;
         IReadOnlyDictionary<string, List<string>> all = (await master.GetServicesAsync()).Value;
 
         Assert.StartsWith("Permission denied", register.Body);
@@ -69,10 +70,10 @@ public sealed class AclTests(AclAgentFixture fixture)
 
         await registrar.StartAsync();
         await watcher.StartAsync();
-        var (view, _) = await ViewWaiter.WaitForAsync(watcher, v => v.Services.ContainsKey(service) && v.LocalGateways.Any(g => g.ServiceId == "mesh-gateway"), "the service and the gateway");
+        var (view, _) = await ViewWaiter.WaitForAsync(watcher, v => v.Services.ContainsKey(service) && v.LocalGateways.Any(g => g.Service.Id == "mesh-gateway"), "the service and the gateway");
 
         Assert.Equal("dc1", view.Datacenter);
-        Assert.Equal(7302, Assert.Single(view.Services[service].Instances).Port);
+        Assert.Equal(7302, Assert.Single(view.Services[service].Instances).Service.Port);
         await registrar.StopAsync();
         await master.DeregisterServiceAsync(service);
     }

@@ -1,4 +1,5 @@
 using MeshGateway.Consul.Tests.Fixtures;
+using MeshGateway.Model;
 
 namespace MeshGateway.Consul.Tests.Http;
 
@@ -48,8 +49,8 @@ public sealed class ConsulClientAgentTests(SingleDatacenterFixture fixture)
         Task<ConsulResponse<IReadOnlyDictionary<string, List<string>>>> blocked = client.GetServicesAsync(new ConsulQuery { Index = before.Index, Wait = TimeSpan.FromSeconds(60) });
         await ViewWaiter.RegisterNativeAsync(client, name, name + "-1", 9999, meta: new Dictionary<string, string> { ["version"] = "v1" });
         ConsulResponse<IReadOnlyDictionary<string, List<string>>> after = await blocked.WaitAsync(TimeSpan.FromSeconds(50));
-        ConsulResponse<ConsulService> agentService = await client.GetAgentServiceAsync(name + "-1");
-        IReadOnlyList<ConsulHealthEntry> connect = (await client.GetHealthConnectAsync(name)).Value;
+        ConsulResponse<ConsulAgentService> agentService = await client.GetAgentServiceAsync(name + "-1");
+        IReadOnlyList<CatalogServiceInstance> connect = (await client.GetHealthConnectAsync(name)).Value;
         await client.DeregisterServiceAsync(name + "-1");
 
         Assert.True(after.Index > before.Index);
@@ -57,7 +58,8 @@ public sealed class ConsulClientAgentTests(SingleDatacenterFixture fixture)
         Assert.Equal(name, agentService.Value.Service);
         Assert.False(string.IsNullOrEmpty(agentService.ContentHash));
         Assert.Equal("v1", agentService.Value.Meta!["version"]);
-        Assert.True(Assert.Single(connect).Service!.Connect!.Native);
+        Assert.True(agentService.Value.Connect!.Native);
+        Assert.Equal((name + "-1", name, string.Empty, 9999), (Assert.Single(connect).Service.Id, connect[0].Service.Name, connect[0].Service.Kind, connect[0].Service.Port)); // native: in /health/connect as itself
         await Assert.ThrowsAsync<ConsulNotFoundException>(() => client.GetAgentServiceAsync(name + "-1"));
     }
 }

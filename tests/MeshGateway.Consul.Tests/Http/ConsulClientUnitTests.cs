@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using MeshGateway.Consul.Tests.Fixtures;
+using MeshGateway.Model;
 
 namespace MeshGateway.Consul.Tests.Http;
 
@@ -12,19 +13,22 @@ public sealed class ConsulClientUnitTests
         new(new ConsulClientOptions { Address = new Uri("http://127.0.0.1:8500"), Token = token, Handler = handler, Datacenter = dc });
 
     [Fact]
-    public async Task GetHealthServiceAsync_SectionEightTwoShape_DecodesBothTaggedAddressFormsAndUnknownMode()
+    public async Task GetHealthServiceAsync_SectionEightTwoShape_DecodesBothTaggedAddressFormsIntoTheModel()
     {
         // Section 8.2 sample; the service tagged addresses use lower-case keys inside, as some docs show.
-        const string body = """
+        const string service = """
+            {"Kind": "mesh-gateway", "ID": "mesh-gateway", "Service": "mesh-gateway", "Tags": [], "Address": "10.0.1.5", "Port": 8443,
+             "TaggedAddresses": {"lan": {"address": "10.0.1.5", "port": 8443}, "wan": {"Address": "198.51.100.5", "Port": 443}},
+             "Meta": {}, "Weights": {"Passing": 3, "Warning": 1},
+             "Proxy": {"Config": {"envoy_gateway_bind_tagged_addresses": true}, "MeshGateway": {"Mode": "LOCAL-ish"},
+                       "Upstreams": [{"DestinationName": "api", "Datacenter": "dc9", "MeshGateway": {"Mode": "bogus"}}]},
+             "Connect": {"PeerMeta": {"SNI": ["api.default.default.peer.external.td"], "SpiffeID": ["spiffe://td/ns/default/dc/dc1/svc/api"], "Protocol": "tcp"}},
+             "CreateIndex": 10, "ModifyIndex": 10, "SomeFutureField": {"x": 1}}
+            """;
+        const string body = $$"""
             [{"Node": {"ID": "uuid", "Node": "node-1", "Address": "10.0.1.5", "Datacenter": "dc2",
                        "TaggedAddresses": {"lan": "10.0.1.5", "wan": "198.51.100.5"}, "Meta": {}, "CreateIndex": 5, "ModifyIndex": 9},
-              "Service": {"Kind": "mesh-gateway", "ID": "mesh-gateway", "Service": "mesh-gateway", "Tags": [], "Address": "10.0.1.5", "Port": 8443,
-                          "TaggedAddresses": {"lan": {"address": "10.0.1.5", "port": 8443}, "wan": {"Address": "198.51.100.5", "Port": 443}},
-                          "Meta": {}, "Weights": {"Passing": 3, "Warning": 1},
-                          "Proxy": {"Config": {"envoy_gateway_bind_tagged_addresses": true}, "MeshGateway": {"Mode": "LOCAL-ish"},
-                                    "Upstreams": [{"DestinationName": "api", "Datacenter": "dc9", "MeshGateway": {"Mode": "bogus"}}]},
-                          "Connect": {"PeerMeta": {"SNI": ["api.default.default.peer.external.td"], "SpiffeID": ["spiffe://td/ns/default/dc/dc1/svc/api"], "Protocol": "tcp"}},
-                          "CreateIndex": 10, "ModifyIndex": 10, "SomeFutureField": {"x": 1}},
+              "Service": {{service}},
               "Checks": [{"Node": "node-1", "CheckID": "service:mesh-gateway", "Name": "x", "Status": "passing", "ServiceID": "mesh-gateway",
                           "ServiceName": "mesh-gateway", "ServiceTags": [], "Type": "tcp", "CreateIndex": 11, "ModifyIndex": 11}]}]
             """;
@@ -34,24 +38,28 @@ public sealed class ConsulClientUnitTests
             r.Headers.Add("X-Consul-KnownLeader", "true");
             r.Headers.Add("X-Consul-LastContact", "15");
         });
+        handler.Enqueue(HttpStatusCode.OK, service); // the same registration as /v1/agent/service/<id> shows it
         using ConsulClient client = Client(handler);
 
-        ConsulResponse<IReadOnlyList<ConsulHealthEntry>> response = await client.GetHealthServiceAsync("mesh-gateway", passingOnly: true, new ConsulQuery { Datacenter = "dc2", Filter = "Service.Kind == \"mesh-gateway\"" });
+        ConsulResponse<IReadOnlyList<CatalogServiceInstance>> response = await client.GetHealthServiceAsync("mesh-gateway", passingOnly: true, new ConsulQuery { Datacenter = "dc2", Filter = "Service.Kind == \"mesh-gateway\"" });
+        ConsulAgentService agent = (await client.GetAgentServiceAsync("mesh-gateway")).Value;
 
-        ConsulHealthEntry entry = Assert.Single(response.Value);
+        CatalogServiceInstance entry = Assert.Single(response.Value);
         Assert.Equal(42UL, response.Index);
         Assert.True(response.KnownLeader);
         Assert.Equal(TimeSpan.FromMilliseconds(15), response.LastContact);
-        Assert.Equal("198.51.100.5", entry.Node!.TaggedAddresses!["wan"]);
-        Assert.Equal("10.0.1.5", entry.Service!.TaggedAddresses!["lan"].Address);
+        Assert.Equal(("node-1", "10.0.1.5", "dc2", 9UL), (entry.Node.Name, entry.Node.Address, entry.Node.Datacenter, entry.Node.ModifyIndex));
+        Assert.Equal("198.51.100.5", entry.Node.TaggedAddresses["wan"]);
+        Assert.Equal("10.0.1.5", entry.Service.TaggedAddresses["lan"].Address);
         Assert.Equal(8443, entry.Service.TaggedAddresses["lan"].Port);
         Assert.Equal(443, entry.Service.TaggedAddresses["wan"].Port);
-        Assert.Equal("LOCAL-ish", entry.Service.Proxy!.MeshGateway!.Mode);
-        Assert.Equal("bogus", entry.Service.Proxy.Upstreams![0].MeshGateway!.Mode);
-        Assert.True(entry.Service.Proxy.Config!["envoy_gateway_bind_tagged_addresses"].GetBoolean());
-        Assert.Equal("tcp", entry.Service.Connect!.PeerMeta!.Protocol);
-        Assert.Equal(3, entry.Service.Weights!.Passing);
-        Assert.Equal("passing", entry.Checks![0].Status);
+        Assert.Equal(("mesh-gateway", "mesh-gateway", "mesh-gateway", 10UL), (entry.Service.Kind, entry.Service.Id, entry.Service.Name, entry.Service.ModifyIndex));
+        Assert.Equal(["api.default.default.peer.external.td"], entry.Service.PeerSni);
+        Assert.Equal(new CatalogWeights(3, 1), entry.Service.Weights);
+        Assert.Equal([CatalogHealthStatus.Passing], entry.Checks);
+        Assert.Equal("LOCAL-ish", agent.Proxy!.MeshGateway!.Mode);
+        Assert.Equal("bogus", agent.Proxy.Upstreams![0].MeshGateway!.Mode);
+        Assert.True(agent.Proxy.Config!["envoy_gateway_bind_tagged_addresses"].GetBoolean());
         string uri = handler.Requests[0].PathAndQuery;
         Assert.StartsWith("/v1/health/service/mesh-gateway?dc=dc2&filter=Service.Kind%20%3D%3D%20%22mesh-gateway%22&passing=true", uri);
         Assert.Equal(Secret, handler.Tokens[0]);

@@ -1,6 +1,7 @@
 using System.Net;
 using MeshGateway.Consul.Tests.Fixtures;
 using Xunit.Abstractions;
+using MeshGateway.Model;
 
 namespace MeshGateway.Consul.Tests.Registration;
 
@@ -29,19 +30,19 @@ public sealed class RegistrarTests(SingleDatacenterFixture fixture, ITestOutputH
 
         await registrar.StartAsync();
         await ConsulWait.UntilChangedAsync(q => client.GetHealthServiceAsync(name, passingOnly: true, q), e => e.Count == 1, "a passing TCP check", fixture.Agent);
-        ConsulHealthEntry entry = Assert.Single((await client.GetHealthServiceAsync(name)).Value);
-        var (view, _) = await ViewWaiter.WaitForAsync(watcher, v => v.LocalGateways.Any(g => g.ServiceId == name && g.Healthy), "the local gateway");
+        CatalogServiceInstance entry = Assert.Single((await client.GetHealthServiceAsync(name)).Value);
+        var (view, _) = await ViewWaiter.WaitForAsync(watcher, v => v.LocalGateways.Any(g => g.Service.Id == name && g.HealthAndWeight(onlyPassing: false).Healthy), "the local gateway");
         await registrar.StopAsync();
-        IReadOnlyList<ConsulHealthEntry> afterStop = (await client.GetHealthServiceAsync(name)).Value;
+        IReadOnlyList<CatalogServiceInstance> afterStop = (await client.GetHealthServiceAsync(name)).Value;
 
-        Assert.Equal("mesh-gateway", entry.Service!.Kind);
+        Assert.Equal("mesh-gateway", entry.Service.Kind);
         Assert.Equal(("127.0.0.1", port.Port()), (entry.Service.Address, entry.Service.Port));
-        Assert.Equal(("127.0.0.1", port.Port()), (entry.Service.TaggedAddresses!["lan"].Address, entry.Service.TaggedAddresses["lan"].Port));
+        Assert.Equal(("127.0.0.1", port.Port()), (entry.Service.TaggedAddresses["lan"].Address, entry.Service.TaggedAddresses["lan"].Port));
         Assert.Equal(("127.0.0.2", 18443), (entry.Service.TaggedAddresses["wan"].Address, entry.Service.TaggedAddresses["wan"].Port));
-        ConsulHealthCheck check = Assert.Single(entry.Checks!, c => c.ServiceID == name);
-        Assert.Equal(("tcp", "passing"), (check.Type, check.Status));
-        ConsulEndpoint local = Assert.Single(view.LocalGateways, g => g.ServiceId == name);
-        Assert.Equal(("127.0.0.1", port.Port()), (local.Address, local.Port)); // LAN best address for the local DC
+        Assert.Equal([CatalogHealthStatus.Passing, CatalogHealthStatus.Passing], entry.Checks); // serfHealth and the registrar's TCP check
+        CatalogServiceInstance local = Assert.Single(view.LocalGateways, g => g.Service.Id == name);
+        BestAddress lan = BestAddress.Select(local, wan: false);
+        Assert.Equal(("127.0.0.1", port.Port()), (lan.Address, lan.Port)); // LAN best address for the local DC
         Assert.Empty(afterStop);
         Assert.Equal(1, registrar.RegistrationCount);
         await registrar.DisposeAsync();
@@ -69,7 +70,7 @@ public sealed class RegistrarTests(SingleDatacenterFixture fixture, ITestOutputH
         await reregistered.Task.WaitAsync(TimeSpan.FromSeconds(60));
         output.WriteLine($"deregistered behind its back → registered again: {clock.Elapsed.TotalMilliseconds:0} ms");
 
-        ConsulService again = (await client.GetAgentServiceAsync(name)).Value;
+        ConsulAgentService again = (await client.GetAgentServiceAsync(name)).Value;
         Assert.Equal("mesh-gateway", again.Kind);
         Assert.Equal(2, registrar.RegistrationCount);
     }

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Text.Json;
+using MeshGateway.Model;
 using MeshGateway.Routing;
 using static MeshGateway.Consul.Tests.Routing.RouteTableBuilderTests;
 
@@ -7,7 +8,7 @@ namespace MeshGateway.Consul.Tests.Routing;
 
 /// <summary>
 /// Consul features newer than 1.8 (exported-services, cluster peering, admin partitions) cannot run on the pinned agent;
-/// these JSON fixtures follow the reference's shapes (sections 8.2, 8.4 and 11), go through our DTOs and the converter.
+/// these JSON fixtures follow the reference's shapes (sections 8.2, 8.4 and 11), go through our JSON readers and the converter.
 /// </summary>
 public sealed class NewerFeatureFixtureTests
 {
@@ -54,7 +55,7 @@ public sealed class NewerFeatureFixtureTests
           "Checks": [{"CheckID": "c", "Status": "passing", "ServiceID": "api-sidecar-proxy-1"}]}]
         """;
 
-    private static List<ConsulHealthEntry> Entries(string json) => JsonSerializer.Deserialize(json, ConsulJsonContext.Default.ListConsulHealthEntry)!;
+    private static IReadOnlyList<CatalogServiceInstance> Entries(string json) => JsonSerializer.Deserialize(json, ConsulJsonContext.Default.IReadOnlyListCatalogServiceInstance)!;
 
     [Fact]
     public void Convert_ExportedServices_Form8ExactRoutesPerPeerConsumerToLocalInstances()
@@ -100,13 +101,13 @@ public sealed class NewerFeatureFixtureTests
     [Fact]
     public void Convert_PeerImportedInstances_ExactRouteOnPeerSniToExporterGatewaysWanAddress()
     {
-        List<ConsulHealthEntry> imported = Entries(ImportedApiJson);
+        IReadOnlyList<CatalogServiceInstance> imported = Entries(ImportedApiJson);
 
         ConsulRouteConversion result = ConsulRouteTableBuilder.Convert(View(), extras: new ConsulRouteExtras { ImportedPeerInstances = imported });
 
         Assert.True(result.Succeeded, result.Error);
-        Assert.Equal("cluster-01", imported[0].Service!.PeerName);
-        Assert.Equal("tcp", imported[0].Service!.Connect!.PeerMeta!.Protocol);
+        Assert.Equal("cluster-01", imported[0].Service.PeerName);
+        Assert.Equal([$"api.default.default.cluster-02.external.{ExporterTd}"], imported[0].Service.PeerSni);
         string sni = $"api.default.default.cluster-02.external.{ExporterTd}";
         Route route = Assert.IsType<Route>(Find(result.Table, sni));
         Assert.Equal((RouteKind.Exact, sni), (route.Kind, route.Cluster.Name));
@@ -118,8 +119,8 @@ public sealed class NewerFeatureFixtureTests
     [Fact]
     public void Convert_NonDefaultPartition_Form3And4NamesFromPartitionEntries()
     {
-        List<ConsulHealthEntry> entries = Entries(PartitionEntryJson);
-        ImmutableArray<ConsulEndpoint> instances = ConsulEndpointRules.ToEndpoints(entries, wan: false, "dc1", gatewaysOnly: false);
+        IReadOnlyList<CatalogServiceInstance> entries = Entries(PartitionEntryJson);
+        ImmutableArray<CatalogServiceInstance> instances = CatalogInstances.Sorted(entries, gatewaysOnly: false);
         var resolver = new ConsulResolverView
         {
             Subsets = new Dictionary<string, ConsulSubsetView> { ["v2"] = new("Service.Meta.version == v2", false) }.ToImmutableSortedDictionary(StringComparer.Ordinal),
@@ -129,7 +130,7 @@ public sealed class NewerFeatureFixtureTests
         ConsulRouteConversion result = ConsulRouteTableBuilder.Convert(view, new ConsulRouteTableOptions { Partition = "part1" });
 
         Assert.True(result.Succeeded, result.Error);
-        Assert.Equal(("part1", "part1"), (entries[0].Node!.Partition, entries[0].Service!.Partition));
+        Assert.Equal(("part1", "part1"), (entries[0].Node.Partition, entries[0].Service.Partition));
         Route service = Assert.IsType<Route>(Find(result.Table, $"api.default.part1.dc1.internal-v1.{Td}"));
         Route subset = Assert.IsType<Route>(Find(result.Table, $"v2.api.default.part1.dc1.internal-v1.{Td}"));
         Assert.Equal(("10.2.0.5:21000", 3), (Assert.Single(service.Cluster.Endpoints).Key, service.Cluster.Endpoints[0].Weight));

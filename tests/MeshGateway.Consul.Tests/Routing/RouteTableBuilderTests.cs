@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Net;
+using MeshGateway.Model;
 using MeshGateway.Routing;
 using static MeshGateway.Consul.Tests.Routing.SubsetFilterTests;
 
@@ -9,17 +10,17 @@ public sealed class RouteTableBuilderTests
 {
     internal const string Td = "11111111-2222-3333-4444-555555555555.consul";
 
-    internal static ConsulCatalogView View(IEnumerable<ConsulServiceView>? services = null, IDictionary<string, ConsulEndpoint[]>? remote = null, string dc = "dc1") => new()
+    internal static ConsulCatalogView View(IEnumerable<ConsulServiceView>? services = null, IDictionary<string, CatalogServiceInstance[]>? remote = null, string dc = "dc1") => new()
     {
         TrustDomain = Td,
         Datacenter = dc,
         Datacenters = ["dc1", "dc2", "dc3"],
         Services = (services ?? []).ToImmutableSortedDictionary(s => s.Name, s => s, StringComparer.Ordinal),
         LocalGateways = [],
-        RemoteGateways = (remote ?? new Dictionary<string, ConsulEndpoint[]>()).ToImmutableSortedDictionary(p => p.Key, p => p.Value.ToImmutableArray(), StringComparer.Ordinal),
+        RemoteGateways = (remote ?? new Dictionary<string, CatalogServiceInstance[]>()).ToImmutableSortedDictionary(p => p.Key, p => p.Value.ToImmutableArray(), StringComparer.Ordinal),
     };
 
-    internal static ConsulServiceView Service(string name, ConsulResolverView? resolver = null, params ConsulEndpoint[] instances) =>
+    internal static ConsulServiceView Service(string name, ConsulResolverView? resolver = null, params CatalogServiceInstance[] instances) =>
         new() { Name = name, Instances = [.. instances], Resolver = resolver };
 
     private static Route Match(RouteTable table, string sni)
@@ -33,7 +34,7 @@ public sealed class RouteTableBuilderTests
     {
         ConsulCatalogView view = View([Service("api", null,
             Instance("a1", address: "10.0.0.1", port: 21000, weight: 5),
-            Instance("a2", address: "10.0.0.2", port: 21000, healthy: false, status: ConsulHealthStatus.Critical))]);
+            Instance("a2", address: "10.0.0.2", port: 21000, healthy: false, status: CatalogHealthStatus.Critical))]);
 
         ConsulRouteConversion result = ConsulRouteTableBuilder.Convert(view);
 
@@ -65,8 +66,8 @@ public sealed class RouteTableBuilderTests
             }.ToImmutableSortedDictionary(StringComparer.Ordinal),
         };
         ConsulCatalogView view = View([Service("api", resolver,
-            Instance("a1", new Dictionary<string, string> { ["version"] = "v1" }, address: "10.0.0.1", status: ConsulHealthStatus.Warning, weight: 2),
-            Instance("a2", new Dictionary<string, string> { ["version"] = "v2" }, address: "10.0.0.2", status: ConsulHealthStatus.Warning, weight: 2),
+            Instance("a1", new Dictionary<string, string> { ["version"] = "v1" }, address: "10.0.0.1", status: CatalogHealthStatus.Warning, weight: 2),
+            Instance("a2", new Dictionary<string, string> { ["version"] = "v2" }, address: "10.0.0.2", status: CatalogHealthStatus.Warning, weight: 2),
             Instance("a3", new Dictionary<string, string> { ["version"] = "v2" }, address: "10.0.0.3"))]);
 
         ConsulRouteConversion result = ConsulRouteTableBuilder.Convert(view, new ConsulRouteTableOptions { ConnectTimeout = TimeSpan.FromSeconds(9) });
@@ -92,7 +93,7 @@ public sealed class RouteTableBuilderTests
         };
         ConsulCatalogView view = View([Service("api", resolver,
             Instance("a1", new Dictionary<string, string> { ["version"] = "v1" }, address: "10.0.0.1"),
-            Instance("a2", new Dictionary<string, string> { ["version"] = "v2" }, address: "10.0.0.2", status: ConsulHealthStatus.Warning))]);
+            Instance("a2", new Dictionary<string, string> { ["version"] = "v2" }, address: "10.0.0.2", status: CatalogHealthStatus.Warning))]);
 
         ConsulRouteConversion result = ConsulRouteTableBuilder.Convert(view, new ConsulRouteTableOptions { ConnectTimeout = TimeSpan.FromMilliseconds(1234) });
 
@@ -144,7 +145,7 @@ public sealed class RouteTableBuilderTests
     {
         ConsulCatalogView view = View(
             [Service("api", null, Instance("a1"))],
-            new Dictionary<string, ConsulEndpoint[]>
+            new Dictionary<string, CatalogServiceInstance[]>
             {
                 ["dc2"] = [Instance("gw-a", address: "198.51.100.5", port: 443, dc: "dc2"), Instance("gw-b", address: "198.51.100.6", port: 443, weight: 3, dc: "dc2")],
                 ["dc3"] = [Instance("gw-c", address: "2001:db8::7", port: 8443, dc: "dc3")],
@@ -174,7 +175,7 @@ public sealed class RouteTableBuilderTests
     {
         ConsulCatalogView view = View(
             [Service("api", null, Instance("a1", address: "API.internal.example", port: 80, weight: 3))],
-            new Dictionary<string, ConsulEndpoint[]> { ["dc2"] = [Instance("gw", address: "gw.dc2.example.com", port: 443)] });
+            new Dictionary<string, CatalogServiceInstance[]> { ["dc2"] = [Instance("gw", address: "gw.dc2.example.com", port: 443)] });
 
         ConsulRouteConversion result = ConsulRouteTableBuilder.Convert(view);
 
@@ -220,6 +221,26 @@ public sealed class RouteTableBuilderTests
     }
 
     [Fact]
+    public void Convert_EmptyNodeWanTag_TakenAsIsForRemoteGatewaysLikeConsul()
+    {
+        // Reference section 4: Node.BestAddress(wan) returns the node's wan tag whenever the key exists, even when it is empty;
+        // only the LAN view falls back to Node.Address. The same node serves a local service and a dc2 gateway here.
+        CatalogServiceInstance local = Instance("a1", address: "", port: 21000, nodeAddress: "10.0.0.9", nodeWan: "");
+        CatalogServiceInstance gateway = Instance("gw", address: "", port: 443, dc: "dc2", nodeAddress: "10.0.0.9", nodeWan: "");
+        CatalogServiceInstance withWan = Instance("gw-2", address: "", port: 443, dc: "dc2", node: "n2", nodeAddress: "10.0.0.8", nodeWan: "198.51.100.8");
+        ConsulCatalogView view = View([Service("api", null, local)], new Dictionary<string, CatalogServiceInstance[]> { ["dc2"] = [gateway, withWan] });
+
+        ConsulRouteConversion result = ConsulRouteTableBuilder.Convert(view);
+
+        Assert.True(result.Succeeded, result.Error);
+        Assert.Equal("10.0.0.9:21000", Assert.Single(Match(result.Table, $"api.default.dc1.internal.{Td}").Cluster.Endpoints).EndPoint!.ToString());
+        Assert.Equal("198.51.100.8:443", Assert.Single(Match(result.Table, $"dc2.internal.{Td}").Cluster.Endpoints).EndPoint!.ToString());
+        string warning = Assert.Single(result.Warnings);
+        Assert.Contains("Endpoint 'gw' on node 'n1'", warning, StringComparison.Ordinal);
+        Assert.Contains("was left out", warning, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Convert_WeightAboveMaximum_ClampedToMaxWeight()
     {
         ConsulCatalogView view = View([Service("api", null, Instance("a1", address: "10.0.0.9", port: 20000, weight: 1000))]);
@@ -236,7 +257,7 @@ public sealed class RouteTableBuilderTests
     {
         ConsulCatalogView view = View(
             [Service("api", null, Instance("a1"))],
-            new Dictionary<string, ConsulEndpoint[]> { ["dc2"] = [Instance("gw", address: "203.0.113.9", port: 443, dc: "dc2")] });
+            new Dictionary<string, CatalogServiceInstance[]> { ["dc2"] = [Instance("gw", address: "203.0.113.9", port: 443, dc: "dc2")] });
 
         ConsulRouteConversion result = ConsulRouteTableBuilder.Convert(view, new ConsulRouteTableOptions { MaxConnectAttempts = 5, ConnectTimeout = TimeSpan.FromSeconds(2) });
 
@@ -249,7 +270,7 @@ public sealed class RouteTableBuilderTests
     public void Convert_SameView_EqualRoutes()
     {
         ConsulCatalogView view = View([Service("b", null, Instance("b1")), Service("a", null, Instance("a1"))],
-            new Dictionary<string, ConsulEndpoint[]> { ["dc2"] = [Instance("gw", address: "192.0.2.1", port: 443)] });
+            new Dictionary<string, CatalogServiceInstance[]> { ["dc2"] = [Instance("gw", address: "192.0.2.1", port: 443)] });
 
         string[] first = [.. ConsulRouteTableBuilder.Convert(view).Table!.Routes.Select(r => r.ToString())];
         string[] second = [.. ConsulRouteTableBuilder.Convert(view).Table!.Routes.Select(r => r.ToString())];

@@ -1,29 +1,43 @@
 using System.Collections.Immutable;
 using FsCheck;
 using FsCheck.Fluent;
+using MeshGateway.Model;
 
 namespace MeshGateway.Consul.Tests.Routing;
 
 public sealed class SubsetFilterTests
 {
-    internal static ConsulEndpoint Instance(string id, IReadOnlyDictionary<string, string>? meta = null, string[]? tags = null, string address = "10.0.0.1", int port = 8080,
-        bool healthy = true, int weight = 1, ConsulHealthStatus status = ConsulHealthStatus.Passing, string node = "n1", string dc = "dc1") => new()
+    /// <summary>A sidecar instance whose LAN best address is <paramref name="address"/> (and WAN too, unless <paramref name="serviceWan"/> is set);
+    /// <paramref name="healthy"/> false without a non-passing <paramref name="status"/> adds a critical check; <paramref name="weight"/>
+    /// is both Weights.Passing and Weights.Warning.</summary>
+    internal static CatalogServiceInstance Instance(string id, IReadOnlyDictionary<string, string>? meta = null, string[]? tags = null, string address = "10.0.0.1", int port = 8080,
+        bool healthy = true, int weight = 1, CatalogHealthStatus status = CatalogHealthStatus.Passing, string node = "n1", string dc = "dc1",
+        string nodeAddress = "192.0.2.250", string? nodeWan = null, CatalogTaggedAddress? serviceWan = null) => new()
         {
-            ServiceId = id,
-            ServiceName = "api-sidecar-proxy",
-            Kind = "connect-proxy",
-            Node = node,
-            Datacenter = dc,
-            Address = address,
-            Port = port,
-            Healthy = healthy,
-            Weight = weight,
-            Status = status,
-            Tags = tags is null ? [] : [.. tags],
-            Meta = (meta ?? new Dictionary<string, string>()).ToImmutableSortedDictionary(StringComparer.Ordinal),
+            Node = new CatalogNode
+            {
+                Name = node,
+                Address = nodeAddress,
+                Datacenter = dc,
+                TaggedAddresses = nodeWan is null ? CatalogDictionaries.Empty<string>() : CatalogDictionaries.Create<string>([new("wan", nodeWan)]),
+            },
+            Service = new CatalogService
+            {
+                Id = id,
+                Name = "api-sidecar-proxy",
+                Kind = "connect-proxy",
+                Address = address,
+                Port = port,
+                TaggedAddresses = serviceWan is null ? CatalogDictionaries.Empty<CatalogTaggedAddress>() : CatalogDictionaries.Create<CatalogTaggedAddress>([new("wan", serviceWan)]),
+                Tags = tags ?? [],
+                Meta = meta ?? CatalogDictionaries.Empty<string>(),
+                Weights = new CatalogWeights(weight, weight),
+                ProxyDestinationServiceName = "api",
+            },
+            Checks = [healthy || status != CatalogHealthStatus.Passing ? status : CatalogHealthStatus.Critical],
         };
 
-    private static bool Eval(string filter, ConsulEndpoint e)
+    private static bool Eval(string filter, CatalogServiceInstance e)
     {
         Assert.True(ConsulSubsetFilter.TryParse(filter, out ConsulSubsetFilter? f, out string? error), error);
         return f.Matches(e);
@@ -55,7 +69,7 @@ public sealed class SubsetFilterTests
     [InlineData("", true)]
     public void Matches_SupportedExpressions_EvaluateLikeGoBexpr(string filter, bool expected)
     {
-        ConsulEndpoint e = Instance("api-1", new Dictionary<string, string> { ["version"] = "v2", ["zone"] = "a" }, ["canary", "http"]);
+        CatalogServiceInstance e = Instance("api-1", new Dictionary<string, string> { ["version"] = "v2", ["zone"] = "a" }, ["canary", "http"]);
 
         Assert.Equal(expected, Eval(filter, e));
     }
@@ -109,7 +123,7 @@ public sealed class SubsetFilterTests
             select (v, c, w);
         Prop.ForAll(gen.ToArbitrary(), t =>
         {
-            ConsulEndpoint e = Instance("i", new Dictionary<string, string> { ["version"] = t.Version }, t.Canary ? ["canary"] : []);
+            CatalogServiceInstance e = Instance("i", new Dictionary<string, string> { ["version"] = t.Version }, t.Canary ? ["canary"] : []);
             bool expected = t.Version == t.Wanted || !t.Canary;
             return Eval($"Service.Meta.version == {t.Wanted} or not Service.Tags contains canary", e) == expected;
         }).QuickCheckThrowOnFailure();

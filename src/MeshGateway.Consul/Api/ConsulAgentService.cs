@@ -2,55 +2,12 @@ using System.Text.Json;
 
 namespace MeshGateway.Consul;
 
-/// <summary>One entry of <c>/v1/health/service/&lt;name&gt;</c> or <c>/v1/health/connect/&lt;name&gt;</c> (reference section 8.2).</summary>
-public sealed class ConsulHealthEntry
-{
-    /// <summary>The node the instance runs on.</summary>
-    public ConsulNode? Node { get; init; }
-
-    /// <summary>The service instance.</summary>
-    public ConsulService? Service { get; init; }
-
-    /// <summary>The node's and the instance's checks.</summary>
-    public IReadOnlyList<ConsulHealthCheck>? Checks { get; init; }
-}
-
-/// <summary>A catalog node.</summary>
-public sealed class ConsulNode
-{
-    /// <summary>Node UUID.</summary>
-    public string? ID { get; init; }
-
-    /// <summary>Node name.</summary>
-    public string? Node { get; init; }
-
-    /// <summary>Node address.</summary>
-    public string? Address { get; init; }
-
-    /// <summary>The node's datacenter.</summary>
-    public string? Datacenter { get; init; }
-
-    /// <summary>Admin partition (Enterprise).</summary>
-    public string? Partition { get; init; }
-
-    /// <summary>Peer the node was imported from.</summary>
-    public string? PeerName { get; init; }
-
-    /// <summary>Tagged addresses: name → address (strings, unlike the service's).</summary>
-    public IReadOnlyDictionary<string, string>? TaggedAddresses { get; init; }
-
-    /// <summary>Node metadata.</summary>
-    public IReadOnlyDictionary<string, string>? Meta { get; init; }
-
-    /// <summary>Raft index of creation.</summary>
-    public ulong CreateIndex { get; init; }
-
-    /// <summary>Raft index of the last change.</summary>
-    public ulong ModifyIndex { get; init; }
-}
-
-/// <summary>A service instance as the catalog, health and agent endpoints return it.</summary>
-public sealed class ConsulService
+/// <summary>
+/// A local agent's service registration as <c>GET /v1/agent/service/&lt;id&gt;</c> returns it (the registrar's hash-blocking
+/// watch, the Connect dialer's upstream definitions). Not a health entry: those are read straight into
+/// <see cref="MeshGateway.Model.CatalogServiceInstance"/>.
+/// </summary>
+public sealed class ConsulAgentService
 {
     /// <summary>Service kind: empty for a typical service, <c>connect-proxy</c>, <c>mesh-gateway</c>, … Kept as a string.</summary>
     public string? Kind { get; init; }
@@ -133,46 +90,6 @@ public sealed class ConsulWeights
     public int Warning { get; init; }
 }
 
-/// <summary>A health check result.</summary>
-public sealed class ConsulHealthCheck
-{
-    /// <summary>Node name.</summary>
-    public string? Node { get; init; }
-
-    /// <summary>Check ID.</summary>
-    public string? CheckID { get; init; }
-
-    /// <summary>Check name.</summary>
-    public string? Name { get; init; }
-
-    /// <summary><c>passing</c>, <c>warning</c> or <c>critical</c>.</summary>
-    public string? Status { get; init; }
-
-    /// <summary>Notes.</summary>
-    public string? Notes { get; init; }
-
-    /// <summary>Last output.</summary>
-    public string? Output { get; init; }
-
-    /// <summary>Service instance ID; empty for node checks.</summary>
-    public string? ServiceID { get; init; }
-
-    /// <summary>Service name; empty for node checks.</summary>
-    public string? ServiceName { get; init; }
-
-    /// <summary>Service tags.</summary>
-    public IReadOnlyList<string>? ServiceTags { get; init; }
-
-    /// <summary>Check type (<c>tcp</c>, <c>http</c>, <c>ttl</c>, …).</summary>
-    public string? Type { get; init; }
-
-    /// <summary>Raft index of creation.</summary>
-    public ulong CreateIndex { get; init; }
-
-    /// <summary>Raft index of the last change.</summary>
-    public ulong ModifyIndex { get; init; }
-}
-
 /// <summary>Proxy settings of a proxy or gateway registration.</summary>
 public sealed class ConsulProxy
 {
@@ -245,20 +162,4 @@ public sealed class ConsulConnect
 {
     /// <summary>Whether the instance is Connect-native.</summary>
     public bool Native { get; init; }
-
-    /// <summary>Peer metadata of imported services.</summary>
-    public ConsulPeerMeta? PeerMeta { get; init; }
-}
-
-/// <summary>Metadata of a service imported from a cluster peer.</summary>
-public sealed class ConsulPeerMeta
-{
-    /// <summary>The SNI names to dial (form 8).</summary>
-    public IReadOnlyList<string>? SNI { get; init; }
-
-    /// <summary>The SPIFFE IDs to expect.</summary>
-    public IReadOnlyList<string>? SpiffeID { get; init; }
-
-    /// <summary>The exporter's protocol.</summary>
-    public string? Protocol { get; init; }
 }
