@@ -66,6 +66,9 @@ public sealed class ConsulClient : IDisposable
     /// </summary>
     public bool ServerCertificateVerificationDisabled => _connection.UseTls && !_connection.VerifyServerCertificate && _options.Handler is null;
 
+    /// <summary>The HTTP version of the last response (tests measure whether the agent negotiated HTTP/2).</summary>
+    internal Version? LastResponseVersion { get; private set; }
+
     /// <summary><c>GET /v1/agent/self</c>: datacenter, primary datacenter, node name, version (needs <c>agent:read</c>).</summary>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The agent description.</returns>
@@ -363,6 +366,7 @@ public sealed class ConsulClient : IDisposable
 
         using (response)
         {
+            LastResponseVersion = response.Version;
             if (!response.IsSuccessStatusCode)
             {
                 throw CreateStatusException(description, response.StatusCode, content, dc);
