@@ -102,8 +102,21 @@ internal sealed class ConsulAgent : IAsyncDisposable
     }
 
     /// <summary>A client for this agent (the master token on an ACL agent unless another token is given).</summary>
+    /// <remarks>
+    /// MaxConnections is the maximum (64), not the default 8: over plain HTTP/1.1 each blocking query holds a connection, and
+    /// the current catalog watcher keeps one per watched service, so 8 would queue the tests' other calls behind them.
+    /// </remarks>
     public ConsulClient CreateClient(string? token = null, HttpMessageHandler? handler = null, string? datacenter = null) =>
-        new(new ConsulClientOptions { Address = HttpAddress, Token = token ?? MasterToken, Handler = handler, Datacenter = datacenter, RequestTimeout = TimeSpan.FromSeconds(20) });
+        new(new ConsulClientOptions
+        {
+            Address = HttpAddress,
+            Token = token ?? MasterToken,
+            Handler = handler,
+            Datacenter = datacenter,
+            RequestTimeout = TimeSpan.FromSeconds(20),
+            MaxConnections = ConsulClientOptions.MaxMaxConnections,
+            EnvironmentVariables = static _ => null,
+        });
 
     /// <summary>A raw HTTP client for set-up calls the adapter does not offer (ACLs, TTL checks, config writes).</summary>
     public HttpClient CreateRawClient(string? token = null)
