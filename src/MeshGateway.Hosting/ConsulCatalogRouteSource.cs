@@ -54,6 +54,10 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
         MeshGatewayOptions options = _options.Value;
         MeshGatewayConsulOptions consul = options.Consul;
         _client = _clientFactory(ClientOptionsFor(consul));
+        if (_client.ServerCertificateVerificationDisabled)
+        {
+            MeshGatewayLog.ConsulTlsVerificationDisabled(_logger, _client.Address);
+        }
 
         if (consul.Preflight)
         {
@@ -123,11 +127,20 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
     /// <summary>The client settings from the Hosting options (empty strings mean "not set").</summary>
     internal static ConsulClientOptions ClientOptionsFor(MeshGatewayConsulOptions consul) => new()
     {
-        Address = new Uri(consul.Address),
+        // A scheme-less address parses as http://; the client upgrades it when UseHttps or CONSUL_HTTP_SSL asks for TLS.
+        Address = string.IsNullOrEmpty(consul.Address) ? null : ConsulClientOptions.ParseAddress(consul.Address),
+        UseHttps = consul.UseHttps,
         Token = NullIfEmpty(consul.Token),
         TokenFile = NullIfEmpty(consul.TokenFile),
         Datacenter = NullIfEmpty(consul.Datacenter),
         Partition = NullIfEmpty(consul.Partition),
+        CaFile = NullIfEmpty(consul.CaFile),
+        CaPath = NullIfEmpty(consul.CaPath),
+        ClientCertificateFile = NullIfEmpty(consul.ClientCertificateFile),
+        ClientKeyFile = NullIfEmpty(consul.ClientKeyFile),
+        TlsServerName = NullIfEmpty(consul.TlsServerName),
+        VerifyServerCertificate = consul.VerifyServerCertificate,
+        MaxConnections = consul.MaxConnections,
     };
 
     /// <summary>The route table source's settings from the Hosting options.</summary>
@@ -184,7 +197,7 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
             Acl = new MeshGatewayAclOptions { ServiceName = consul.ServiceName, Peering = false, Partition = NullIfEmpty(consul.Partition) ?? "default" },
         };
         ConsulPreflightReport report = await ConsulPreflight.RunAsync(client, preflightOptions, cancellationToken).ConfigureAwait(false);
-        LogPreflight(_logger, consul.Address, report);
+        LogPreflight(_logger, client.Address, report);
         return report;
     }
 

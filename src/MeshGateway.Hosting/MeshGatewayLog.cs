@@ -50,6 +50,9 @@ internal static partial class MeshGatewayLog
     [LoggerMessage(EventId = 10, EventName = "ListenFailed", Level = LogLevel.Critical, Message = "Mesh gateway cannot listen on {Listener}: {SocketError}")]
     public static partial void ListenFailed(ILogger logger, string listener, SocketError socketError);
 
+    [LoggerMessage(EventId = 41, EventName = "ConsulTlsVerificationDisabled", Level = LogLevel.Warning, Message = "TLS VERIFICATION OF THE CONSUL AGENT IS DISABLED for {Address} (Consul:VerifyServerCertificate=false or CONSUL_HTTP_SSL_VERIFY=false): anyone on the path can impersonate the agent and read the ACL token")]
+    public static partial void ConsulTlsVerificationDisabled(ILogger logger, string address);
+
     [LoggerMessage(EventId = 20, EventName = "ConsulPreflight", Level = LogLevel.Information, Message = "Consul agent {Address}: datacenter {Datacenter}, version {Version}, Connect enabled: {ConnectEnabled}, trust domain {TrustDomain}")]
     public static partial void ConsulPreflight(ILogger logger, string address, string datacenter, string version, bool? connectEnabled, string trustDomain);
 

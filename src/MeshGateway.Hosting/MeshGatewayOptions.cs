@@ -1,5 +1,6 @@
 using MeshGateway.Routing;
 using System.ComponentModel.DataAnnotations;
+using MeshGateway.Consul;
 using Microsoft.Extensions.Options;
 
 namespace MeshGateway.Hosting;
@@ -135,15 +136,55 @@ public sealed class MeshGatewayRouteOptions
 /// <summary>Consul settings: the agent, the ACL token, and the gateway's registration.</summary>
 public sealed class MeshGatewayConsulOptions
 {
-    /// <summary>The local agent's HTTP address. Default <c>http://127.0.0.1:8500</c> (Consul's <c>CONSUL_HTTP_ADDR</c> default).</summary>
-    [Required]
-    public string Address { get; set; } = "http://127.0.0.1:8500";
+    /// <summary>
+    /// The local agent's address in any form <c>CONSUL_HTTP_ADDR</c> takes: <c>127.0.0.1:8500</c>, <c>http://…</c>,
+    /// <c>https://…</c> or <c>unix:///path/to/consul.sock</c>. Default none: <c>CONSUL_HTTP_ADDR</c>, else
+    /// <c>http://127.0.0.1:8500</c>. Credentials in the address (<c>user:pass@</c>) are rejected.
+    /// </summary>
+    public string? Address { get; set; }
 
-    /// <summary>The ACL token (sent as <c>X-Consul-Token</c>). Default none. Cannot be combined with <see cref="TokenFile"/>.</summary>
+    /// <summary>Use HTTPS for an address without a scheme (or <c>http://</c>). Default none: <c>CONSUL_HTTP_SSL</c>, else false.</summary>
+    public bool? UseHttps { get; set; }
+
+    /// <summary>
+    /// The ACL token (sent as <c>X-Consul-Token</c>). Default none: <c>CONSUL_HTTP_TOKEN_FILE</c>, then
+    /// <c>CONSUL_HTTP_TOKEN</c>, else the agent's default token. Cannot be combined with <see cref="TokenFile"/>.
+    /// </summary>
     public string? Token { get; set; }
 
     /// <summary>A file holding the ACL token (read at start, trimmed). Default none.</summary>
     public string? TokenFile { get; set; }
+
+    /// <summary>A PEM file of CA certificates for an HTTPS agent. Default none: <c>CONSUL_CACERT</c>/<c>CONSUL_CAPATH</c>, else system trust.</summary>
+    public string? CaFile { get; set; }
+
+    /// <summary>A directory of PEM CA files. Default none: <c>CONSUL_CAPATH</c>.</summary>
+    public string? CaPath { get; set; }
+
+    /// <summary>
+    /// The client certificate (PEM) for an agent with <c>verify_incoming = true</c>; needs <see cref="ClientKeyFile"/>.
+    /// Default none: <c>CONSUL_CLIENT_CERT</c>.
+    /// </summary>
+    public string? ClientCertificateFile { get; set; }
+
+    /// <summary>The client certificate's private key (PEM). Default none: <c>CONSUL_CLIENT_KEY</c>.</summary>
+    public string? ClientKeyFile { get; set; }
+
+    /// <summary>The TLS server name (SNI and certificate name check). Default none: <c>CONSUL_TLS_SERVER_NAME</c>, else the address's host.</summary>
+    public string? TlsServerName { get; set; }
+
+    /// <summary>
+    /// Verify the agent's certificate. <see langword="false"/> is insecure and logged as a warning at start. Default none:
+    /// <c>CONSUL_HTTP_SSL_VERIFY</c>, else <see langword="true"/>.
+    /// </summary>
+    public bool? VerifyServerCertificate { get; set; }
+
+    /// <summary>
+    /// The most connections to the agent at once (more requests queue). Default 8; 2 to 64. Keep it at most a quarter of the
+    /// agent's <c>limits.http_max_conns_per_client</c> (200 by default).
+    /// </summary>
+    [OptionRange("2", "64")]
+    public int MaxConnections { get; set; } = ConsulClientOptions.DefaultMaxConnections;
 
     /// <summary>The datacenter to watch and register in. Default none: the agent's own datacenter.</summary>
     public string? Datacenter { get; set; }

@@ -1,4 +1,5 @@
 using System.Net;
+using MeshGateway.Consul;
 using MeshGateway.Routing;
 using Microsoft.Extensions.Options;
 
@@ -34,9 +35,22 @@ internal sealed class MeshGatewayOptionsCrossValidator : IValidateOptions<MeshGa
 
     private static void ValidateConsul(MeshGatewayConsulOptions consul, List<string> errors)
     {
-        if (!Uri.TryCreate(consul.Address, UriKind.Absolute, out Uri? uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+        if (!string.IsNullOrEmpty(consul.Address))
         {
-            errors.Add($"Consul:Address is '{consul.Address}' but must be an absolute http:// or https:// URL.");
+            try
+            {
+                ConsulClientOptions.ParseAddress(consul.Address);
+            }
+            catch (ArgumentException ex)
+            {
+                // ParseAddress's message shows the address without credentials.
+                errors.Add($"Consul:Address is invalid: {ex.Message.Split(" (Parameter", 2)[0]}");
+            }
+        }
+
+        if (string.IsNullOrEmpty(consul.ClientCertificateFile) != string.IsNullOrEmpty(consul.ClientKeyFile))
+        {
+            errors.Add($"Consul:ClientCertificateFile and Consul:ClientKeyFile must be set together (only {(string.IsNullOrEmpty(consul.ClientKeyFile) ? "ClientCertificateFile" : "ClientKeyFile")} is).");
         }
 
         if (!string.IsNullOrEmpty(consul.Token) && !string.IsNullOrEmpty(consul.TokenFile))

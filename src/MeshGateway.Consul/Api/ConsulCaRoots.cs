@@ -102,6 +102,19 @@ public sealed class ConsulAgentSelf
 
     /// <summary>The full runtime configuration (unstable shape; read defensively).</summary>
     public System.Text.Json.JsonElement? DebugConfig { get; init; }
+
+    /// <summary>
+    /// The agent's limit on concurrent HTTP(S) connections per client IP (<c>limits.http_max_conns_per_client</c>, default
+    /// 200; <c>DebugConfig.HTTPMaxConnsPerClient</c> in Consul 1.8), or null when the agent does not report it.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public int? HttpMaxConnsPerClient =>
+        DebugConfig is { ValueKind: System.Text.Json.JsonValueKind.Object } debug
+        && debug.TryGetProperty("HTTPMaxConnsPerClient", out System.Text.Json.JsonElement value)
+        && value.ValueKind == System.Text.Json.JsonValueKind.Number
+        && value.TryGetInt32(out int limit)
+            ? limit
+            : null;
 }
 
 /// <summary><c>Config</c> of <c>/v1/agent/self</c>.</summary>

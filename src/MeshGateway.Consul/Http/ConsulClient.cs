@@ -25,22 +25,25 @@ public sealed class ConsulClient : IDisposable
     private const int MaxErrorBodyChars = 4096;
     private readonly HttpClient _http;
     private readonly ConsulClientOptions _options;
+    private readonly ConsulAgentConnection _connection;
     private readonly string? _token;
 
     /// <summary>Creates a client.</summary>
-    /// <param name="options">Address, token source, datacenter, TLS, timeouts.</param>
-    /// <exception cref="ArgumentException">An option is invalid.</exception>
-    /// <exception cref="IOException">The token file or CA file cannot be read.</exception>
+    /// <param name="options">Address, token source, datacenter, TLS, connection bound, timeouts; unset connection options
+    /// fall back to the <c>CONSUL_*</c> environment variables (see <see cref="ConsulClientOptions"/>).</param>
+    /// <exception cref="ArgumentException">An option or <c>CONSUL_*</c> variable is invalid; the message names it.</exception>
+    /// <exception cref="IOException">The token file cannot be read.</exception>
     public ConsulClient(ConsulClientOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         _options = options;
-        _token = ResolveToken(options);
-        HttpMessageHandler handler = options.Handler ?? CreateHandler(options.CaFile);
+        _connection = ConsulAgentConnection.Resolve(options);
+        _token = _connection.Token;
+        HttpMessageHandler handler = options.Handler ?? _connection.CreateHandler(options.MaxConnections);
         _http = new HttpClient(handler, disposeHandler: options.Handler is null)
         {
-            BaseAddress = options.Address.AbsoluteUri.EndsWith('/') ? options.Address : new Uri(options.Address.AbsoluteUri + "/"),
+            BaseAddress = _connection.BaseAddress,
             Timeout = Timeout.InfiniteTimeSpan,
             MaxResponseContentBufferSize = 64 * 1024 * 1024,
         };
@@ -52,11 +55,36 @@ public sealed class ConsulClient : IDisposable
     /// <summary>Whether an ACL token is sent with every request (the token itself is never exposed).</summary>
     public bool HasToken => _token is not null;
 
+    /// <summary>Where the token came from: an option or variable name (never the value).</summary>
+    public string TokenSource => _connection.TokenSource;
+
+    /// <summary>The agent address in use after options and environment are merged, without credentials (<c>unix:///path</c> for a socket).</summary>
+    public string Address => _connection.Display;
+
+    /// <summary>
+    /// <see langword="true"/> when TLS is in use and the agent's certificate is not verified
+    /// (<see cref="ConsulClientOptions.VerifyServerCertificate"/> or <c>CONSUL_HTTP_SSL_VERIFY=false</c>): insecure, log it.
+    /// </summary>
+    public bool ServerCertificateVerificationDisabled => _connection.UseTls && !_connection.VerifyServerCertificate && _options.Handler is null;
+
+    /// <summary>The HTTP version of the last response (tests measure whether the agent negotiated HTTP/2).</summary>
+    internal Version? LastResponseVersion { get; private set; }
+
     /// <summary><c>GET /v1/agent/self</c>: datacenter, primary datacenter, node name, version (needs <c>agent:read</c>).</summary>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The agent description.</returns>
     public Task<ConsulResponse<ConsulAgentSelf>> GetAgentSelfAsync(CancellationToken cancellationToken = default) =>
         SendAsync(HttpMethod.Get, "v1/agent/self", default, null, ConsulJsonContext.Default.ConsulAgentSelf, agentLocal: true, cancellationToken);
+
+    /// <summary>
+    /// Reads the agent's limit on concurrent HTTP connections per client IP (<c>limits.http_max_conns_per_client</c>, reported
+    /// as <c>DebugConfig.HTTPMaxConnsPerClient</c> by <c>/v1/agent/self</c>; 200 unless configured). Feed it to
+    /// <see cref="ConsulClientOptions.ValidateAgainstAgentLimit"/>.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The limit, or null when the agent does not report it.</returns>
+    public async Task<int?> GetAgentHttpMaxConnsPerClientAsync(CancellationToken cancellationToken = default) =>
+        (await GetAgentSelfAsync(cancellationToken).ConfigureAwait(false)).Value.HttpMaxConnsPerClient;
 
     /// <summary><c>GET /v1/acl/token/self</c>: the links of the token in use (any valid token may read itself; its secret is not kept).</summary>
     /// <param name="cancellationToken">Cancels the call.</param>
@@ -255,7 +283,9 @@ public sealed class ConsulClient : IDisposable
     public void Dispose() => _http.Dispose();
 
     /// <inheritdoc />
-    public override string ToString() => _options.ToString();
+    public override string ToString() =>
+        $"Consul {_connection.Display} dc={_options.Datacenter ?? "(agent)"} maxConnections={_options.MaxConnections} token={(_token is null ? "(none)" : "(from " + _connection.TokenSource + ")")}" +
+        (ServerCertificateVerificationDisabled ? " TLS-VERIFICATION-DISABLED" : string.Empty);
 
     private static ConsulResponse<TOut> As<TIn, TOut>(ConsulResponse<TIn> response)
         where TIn : TOut =>
@@ -282,6 +312,18 @@ public sealed class ConsulClient : IDisposable
         using var timeoutCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeoutCts.CancelAfter(timeout);
         using var request = new HttpRequestMessage(method, relative);
+        if (_connection.UseTls)
+        {
+            // Go's net/http server (the agent) speaks HTTP/2 over TLS: ask for it so requests share one connection.
+            request.Version = HttpVersion.Version20;
+            request.VersionPolicy = HttpVersionPolicy.RequestVersionOrLower;
+            if (_connection.TlsServerName is { } serverName)
+            {
+                // SocketsHttpHandler takes SNI and the certificate name check from the Host header (SetupTLSConfig's ServerName).
+                request.Headers.Host = serverName;
+            }
+        }
+
         if (_token is not null)
         {
             request.Headers.TryAddWithoutValidation("X-Consul-Token", _token);
@@ -320,11 +362,12 @@ public sealed class ConsulClient : IDisposable
         }
         catch (HttpRequestException ex)
         {
-            throw new ConsulTransportException($"Consul request {description} to {_options.Address} failed: {ex.Message}", description, isTimeout: false, ex);
+            throw new ConsulTransportException(Scrub(TransportFailureMessage(description, ex)), description, isTimeout: false, ex);
         }
 
         using (response)
         {
+            LastResponseVersion = response.Version;
             if (!response.IsSuccessStatusCode)
             {
                 throw CreateStatusException(description, response.StatusCode, content, dc);
@@ -399,6 +442,40 @@ public sealed class ConsulClient : IDisposable
         return sb.ToString();
     }
 
+    /// <summary>
+    /// The message of a failed exchange: the request, the agent, every inner message (the outer one alone says only "an
+    /// error occurred"), and what to do when the agent closed the TLS session without a client certificate.
+    /// </summary>
+    private string TransportFailureMessage(string description, HttpRequestException ex)
+    {
+        var message = new StringBuilder("Consul request ").Append(description).Append(" to ").Append(_connection.Display).Append(" failed: ").Append(ex.Message);
+        bool tlsRefused = false;
+        for (Exception? inner = ex.InnerException; inner is not null; inner = inner.InnerException)
+        {
+            message.Append(" → ").Append(inner.Message);
+            tlsRefused |= inner is System.Security.Authentication.AuthenticationException || (inner is IOException && inner.InnerException is not System.Net.Sockets.SocketException);
+        }
+
+        if (ex.HttpRequestError == HttpRequestError.SecureConnectionError)
+        {
+            tlsRefused = true;
+        }
+
+        if (_connection.UseTls && _connection.ClientCertificate is null && _options.Handler is null && tlsRefused)
+        {
+            message.Append(". The TLS session to the agent failed and no client certificate was presented: an agent with verify_incoming = true refuses clients without one. Set ")
+                .Append(nameof(ConsulClientOptions.ClientCertificateFile)).Append(" and ").Append(nameof(ConsulClientOptions.ClientKeyFile))
+                .Append(" (or ").Append(ConsulClientOptions.ClientCertificateEnvironmentVariable).Append(" and ").Append(ConsulClientOptions.ClientKeyEnvironmentVariable)
+                .Append(") to a certificate signed by the agent's CA (consul tls cert create -client).");
+        }
+
+        return message.ToString();
+    }
+
+    /// <summary>Defence in depth: no message built here may carry the token, whatever a lower layer put in it.</summary>
+    private string Scrub(string message) =>
+        _token is { Length: > 0 } token ? message.Replace(token, "(token)", StringComparison.Ordinal) : message;
+
     private static ConsulException CreateStatusException(string description, HttpStatusCode status, byte[] content, string dc)
     {
         string body = Encoding.UTF8.GetString(content, 0, Math.Min(content.Length, MaxErrorBodyChars)).Trim();
@@ -428,65 +505,5 @@ public sealed class ConsulClient : IDisposable
         }
 
         return hash;
-    }
-
-    private static string? ResolveToken(ConsulClientOptions options)
-    {
-        if (!string.IsNullOrEmpty(options.Token))
-        {
-            return options.Token.Trim();
-        }
-
-        if (!string.IsNullOrEmpty(options.TokenFile))
-        {
-            string fromFile = File.ReadAllText(options.TokenFile).Trim();
-            if (fromFile.Length == 0)
-            {
-                throw new ArgumentException($"The Consul token file '{options.TokenFile}' is empty.", nameof(options));
-            }
-
-            return fromFile;
-        }
-
-        string? env = Environment.GetEnvironmentVariable(ConsulClientOptions.TokenEnvironmentVariable);
-        return string.IsNullOrWhiteSpace(env) ? null : env.Trim();
-    }
-
-    private static SocketsHttpHandler CreateHandler(string? caFile)
-    {
-        var handler = new SocketsHttpHandler
-        {
-            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-            ConnectTimeout = TimeSpan.FromSeconds(10),
-            UseProxy = false,
-        };
-        if (caFile is not null)
-        {
-            var roots = new X509Certificate2Collection();
-            roots.ImportFromPemFile(caFile);
-            if (roots.Count == 0)
-            {
-                throw new ArgumentException($"The Consul CA file '{caFile}' holds no PEM certificate.", nameof(caFile));
-            }
-
-            handler.SslOptions = new SslClientAuthenticationOptions
-            {
-                RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
-                {
-                    if (certificate is null || (errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
-                    {
-                        return false;
-                    }
-
-                    using var chain = new X509Chain();
-                    chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                    chain.ChainPolicy.CustomTrustStore.AddRange(roots);
-                    chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                    return chain.Build(certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
-                },
-            };
-        }
-
-        return handler;
     }
 }

@@ -14,6 +14,15 @@ internal sealed record ConsulAgentSettings(string Datacenter)
     public int? JoinWanSerfPort { get; init; }
 
     public bool Acl { get; init; }
+
+    /// <summary>Serve the HTTP API over HTTPS only (<c>ports { http = -1, https = HttpsPort }</c>) with this TLS material.</summary>
+    public ConsulTlsMaterial? HttpsOnly { get; init; }
+
+    /// <summary>Serve the HTTP API on this Unix domain socket (<c>addresses { http = "unix://…" }</c>) instead of TCP.</summary>
+    public string? UnixSocket { get; init; }
+
+    /// <summary>Extra top-level configuration merged over the generated file (e.g. <c>limits</c>).</summary>
+    public JsonObject? ExtraConfig { get; init; }
 }
 
 /// <summary>
@@ -45,6 +54,7 @@ internal sealed class ConsulAgent : IAsyncDisposable
         SerfWanPort = FreePorts.Next();
         ServerPort = FreePorts.Next();
         GrpcPort = FreePorts.Next();
+        HttpsPort = settings.HttpsOnly is null ? -1 : FreePorts.Next();
     }
 
     public string Datacenter => _settings.Datacenter;
@@ -64,6 +74,9 @@ internal sealed class ConsulAgent : IAsyncDisposable
     public int ServerPort { get; }
 
     public int GrpcPort { get; }
+
+    /// <summary>The HTTPS port, or -1 when HTTPS is off.</summary>
+    public int HttpsPort { get; }
 
     public string LogPath { get; }
 
@@ -89,8 +102,21 @@ internal sealed class ConsulAgent : IAsyncDisposable
     }
 
     /// <summary>A client for this agent (the master token on an ACL agent unless another token is given).</summary>
+    /// <remarks>
+    /// MaxConnections is the maximum (64), not the default 8: over plain HTTP/1.1 each blocking query holds a connection, and
+    /// the current catalog watcher keeps one per watched service, so 8 would queue the tests' other calls behind them.
+    /// </remarks>
     public ConsulClient CreateClient(string? token = null, HttpMessageHandler? handler = null, string? datacenter = null) =>
-        new(new ConsulClientOptions { Address = HttpAddress, Token = token ?? MasterToken, Handler = handler, Datacenter = datacenter, RequestTimeout = TimeSpan.FromSeconds(20) });
+        new(new ConsulClientOptions
+        {
+            Address = HttpAddress,
+            Token = token ?? MasterToken,
+            Handler = handler,
+            Datacenter = datacenter,
+            RequestTimeout = TimeSpan.FromSeconds(20),
+            MaxConnections = ConsulClientOptions.MaxMaxConnections,
+            EnvironmentVariables = static _ => null,
+        });
 
     /// <summary>A raw HTTP client for set-up calls the adapter does not offer (ACLs, TTL checks, config writes).</summary>
     public HttpClient CreateRawClient(string? token = null)
@@ -217,8 +243,8 @@ internal sealed class ConsulAgent : IAsyncDisposable
             ["connect"] = new JsonObject { ["enabled"] = true },
             ["ports"] = new JsonObject
             {
-                ["http"] = HttpPort,
-                ["https"] = -1,
+                ["http"] = _settings.HttpsOnly is null ? HttpPort : -1,
+                ["https"] = HttpsPort,
                 ["dns"] = DnsPort,
                 ["serf_lan"] = SerfLanPort,
                 ["serf_wan"] = SerfWanPort,
@@ -241,6 +267,25 @@ internal sealed class ConsulAgent : IAsyncDisposable
                 ["enable_token_persistence"] = false,
                 ["tokens"] = new JsonObject { ["master"] = MasterToken },
             };
+        }
+
+        if (_settings.HttpsOnly is { } tls)
+        {
+            config["verify_incoming"] = true;
+            config["verify_outgoing"] = true;
+            config["ca_file"] = tls.CaFile;
+            config["cert_file"] = tls.ServerCertificateFile;
+            config["key_file"] = tls.ServerKeyFile;
+        }
+
+        if (_settings.UnixSocket is { } socket)
+        {
+            config["addresses"] = new JsonObject { ["http"] = "unix://" + socket };
+        }
+
+        foreach (KeyValuePair<string, JsonNode?> extra in _settings.ExtraConfig ?? [])
+        {
+            config[extra.Key] = extra.Value?.DeepClone();
         }
 
         File.WriteAllText(_configPath, config.ToJsonString());
@@ -331,6 +376,12 @@ internal sealed class ConsulAgent : IAsyncDisposable
         if (first != leaderLogged)
         {
             throw new TimeoutException($"consul agent ({Datacenter}) elected no leader within 90 s. Log {LogPath}:\n{LogTail()}");
+        }
+
+        if (_settings.HttpsOnly is not null || _settings.UnixSocket is not null)
+        {
+            // No plain-TCP HTTP listener to confirm on: the tests' first request confirms through the client under test.
+            return;
         }
 
         // Confirmation over HTTP: the log line follows raft's leader state, which /v1/status/leader reports.

@@ -3,6 +3,7 @@ using MeshGateway.Consul;
 using MeshGateway.Hosting;
 using MeshGateway.Preflight;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace MeshGateway.Tests.Hosting;
 
@@ -37,6 +38,43 @@ public sealed class ConsulCatalogRouteSourceTests
 
         Assert.Equal(new Uri("http://127.0.0.1:8501"), mapped.Address);
         Assert.Equal((null, null, null, "team-a"), (mapped.Token, mapped.TokenFile, mapped.Datacenter, mapped.Partition));
+    }
+
+    [Fact]
+    public void ClientOptionsFor_ConnectionOptions_AreMappedAndConsulAddressFormsParse()
+    {
+        var consul = new MeshGatewayOptions().Consul;
+        consul.Address = "10.0.0.9:8501";
+        consul.UseHttps = true;
+        consul.CaPath = "/etc/consul/cas";
+        consul.ClientCertificateFile = "/etc/consul/c.pem";
+        consul.ClientKeyFile = "/etc/consul/k.pem";
+        consul.TlsServerName = "server.dc1.consul";
+        consul.VerifyServerCertificate = false;
+        consul.MaxConnections = 12;
+
+        ConsulClientOptions mapped = ConsulCatalogRouteSource.ClientOptionsFor(consul);
+
+        Assert.Equal(new Uri("http://10.0.0.9:8501"), mapped.Address); // upgraded to https by UseHttps in the client
+        Assert.Equal((true, "/etc/consul/cas", "/etc/consul/c.pem", "/etc/consul/k.pem", "server.dc1.consul", false, 12),
+            (mapped.UseHttps, mapped.CaPath, mapped.ClientCertificateFile, mapped.ClientKeyFile, mapped.TlsServerName, mapped.VerifyServerCertificate, mapped.MaxConnections));
+        Assert.Null(ConsulCatalogRouteSource.ClientOptionsFor(new MeshGatewayOptions().Consul).Address);
+    }
+
+    [Fact]
+    public void CrossValidator_AddressWithCredentials_FailsWithoutShowingThem()
+    {
+        var options = new MeshGatewayOptions();
+        options.Consul.Address = "http://ops:s3cr3t@127.0.0.1:8500";
+        options.Consul.ClientCertificateFile = "/c.pem";
+
+        ValidateOptionsResult result = new MeshGatewayOptionsCrossValidator().Validate(null, options);
+
+        Assert.True(result.Failed);
+        Assert.Contains("credentials", result.FailureMessage);
+        Assert.Contains("ClientKeyFile", result.FailureMessage);
+        Assert.DoesNotContain("s3cr3t", result.FailureMessage);
+        Assert.DoesNotContain("ops:", result.FailureMessage);
     }
 
     [Fact]

@@ -98,7 +98,7 @@ public sealed class HostLifecycleTests
     [InlineData("MeshGateway:Address", "not-an-ip", "Address")]
     [InlineData("MeshGateway:BindAddresses:extra", "10.0.0.1", "BindAddresses:extra")]
     [InlineData("MeshGateway:MaxConnectionDuration", "00:00:00.5", "MaxConnectionDuration")]
-    [InlineData("MeshGateway:Consul:Address", "consul:8500", "Consul:Address")]
+    [InlineData("MeshGateway:Consul:Address", "ftp://consul:8500", "Consul:Address")]
     [InlineData("MeshGateway:Consul:Meta:consul-version", "1", "consul-version")]
     [InlineData("MeshGateway:Routes:0:Endpoints:0", "127.0.0.1", "Routes:0:Endpoints:0")]
     public async Task Start_InvalidOption_FailsNamingOptionAndValue(string key, string value, string expectedName)
@@ -254,7 +254,8 @@ public sealed class HostLifecycleTests
         Assert.Null(options.MaxConnectionDuration);
         Assert.Equal(50_000, options.MaxConnections);
         Assert.Equal(TimeSpan.FromSeconds(25), options.DrainTimeout);
-        Assert.Equal("http://127.0.0.1:8500", options.Consul.Address);
+        Assert.Null(options.Consul.Address); // CONSUL_HTTP_ADDR, else 127.0.0.1:8500
+        Assert.Equal(8, options.Consul.MaxConnections);
         Assert.Equal("mesh-gateway", options.Consul.ServiceName);
     }
 }
