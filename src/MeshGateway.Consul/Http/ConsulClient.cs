@@ -36,7 +36,7 @@ public sealed class ConsulClient : IDisposable
         options.Validate();
         _options = options;
         _token = ResolveToken(options);
-        HttpMessageHandler handler = options.Handler ?? CreateHandler(options.CaFile);
+        HttpMessageHandler handler = options.Handler ?? CreateHandler(options.CaFile, options.MaxConnections);
         _http = new HttpClient(handler, disposeHandler: options.Handler is null)
         {
             BaseAddress = options.Address.AbsoluteUri.EndsWith('/') ? options.Address : new Uri(options.Address.AbsoluteUri + "/"),
@@ -256,6 +256,33 @@ public sealed class ConsulClient : IDisposable
     /// <inheritdoc />
     public override string ToString() => _options.ToString();
 
+    /// <summary>
+    /// <c>GET /v1/health/state/&lt;state&gt;</c>: every check of the datacenter in that state (<c>any</c>, <c>passing</c>,
+    /// <c>warning</c>, <c>critical</c>); blocking. Its index moves on any check change, which makes <c>any</c> the change
+    /// trigger for health across the whole catalog in one long-poll.
+    /// </summary>
+    /// <param name="state"><c>any</c>, <c>passing</c>, <c>warning</c> or <c>critical</c>.</param>
+    /// <param name="query">Datacenter, index/wait, filter.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The checks.</returns>
+    public async Task<ConsulResponse<IReadOnlyList<ConsulCheckState>>> GetHealthStateAsync(string state = "any", ConsulQuery query = default, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(state);
+        return As<List<ConsulCheckState>, IReadOnlyList<ConsulCheckState>>(await SendAsync(HttpMethod.Get, "v1/health/state/" + Uri.EscapeDataString(state), query, null, ConsulJsonContext.Default.ListConsulCheckState, agentLocal: false, cancellationToken).ConfigureAwait(false));
+    }
+
+    /// <summary>
+    /// <c>GET /v1/config/proxy-defaults</c>: the <c>proxy-defaults</c> entries (zero or one, named <c>global</c>); blocking,
+    /// and unlike <c>/v1/config/proxy-defaults/global</c> it answers <c>[]</c> instead of 404 when there is none. Every
+    /// <c>/v1/config/&lt;kind&gt;</c> list shares the config-entry table's index, so a long-poll on this one wakes on a
+    /// write of any kind (measured on Consul 1.8.7: a <c>service-defaults</c> write moved this index too).
+    /// </summary>
+    /// <param name="query">Datacenter, index/wait.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The entries.</returns>
+    public async Task<ConsulResponse<IReadOnlyList<ConsulProxyDefaults>>> ListProxyDefaultsAsync(ConsulQuery query = default, CancellationToken cancellationToken = default) =>
+        As<List<ConsulProxyDefaults>, IReadOnlyList<ConsulProxyDefaults>>(await SendAsync(HttpMethod.Get, "v1/config/proxy-defaults", query, null, ConsulJsonContext.Default.ListConsulProxyDefaults, agentLocal: false, cancellationToken).ConfigureAwait(false));
+
     private static ConsulResponse<TOut> As<TIn, TOut>(ConsulResponse<TIn> response)
         where TIn : TOut =>
         new(response.Value, response.Index)
@@ -451,10 +478,12 @@ public sealed class ConsulClient : IDisposable
         return string.IsNullOrWhiteSpace(env) ? null : env.Trim();
     }
 
-    private static SocketsHttpHandler CreateHandler(string? caFile)
+    private static SocketsHttpHandler CreateHandler(string? caFile, int maxConnections)
     {
         var handler = new SocketsHttpHandler
         {
+            // The hard bound on agent connections (ConsulClientOptions.MaxConnections): requests beyond it queue.
+            MaxConnectionsPerServer = maxConnections,
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
             ConnectTimeout = TimeSpan.FromSeconds(10),
             UseProxy = false,

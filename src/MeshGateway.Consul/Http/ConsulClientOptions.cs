@@ -39,6 +39,17 @@ public sealed class ConsulClientOptions
     /// </summary>
     public HttpMessageHandler? Handler { get; set; }
 
+    /// <summary>
+    /// Most HTTP connections this client opens to the agent at once (HTTP/1.1 carries one request per connection, so
+    /// also the most requests in flight; more wait for a free connection). Default 8, valid 2 to 64. Consul's agent
+    /// allows one client address <c>limits.http_max_conns_per_client</c> (default 200) connections and resets the
+    /// excess, which would starve every other local client: the catalog watcher refuses a value above a quarter of it.
+    /// </summary>
+    public int MaxConnections { get; set; } = DefaultMaxConnections;
+
+    /// <summary>Default of <see cref="MaxConnections"/>.</summary>
+    public const int DefaultMaxConnections = 8;
+
     /// <summary>Timeout of a non-blocking request, and the margin added to <c>wait + wait/16</c> of a blocking one. Default 15 s.</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(15);
 
@@ -56,6 +67,11 @@ public sealed class ConsulClientOptions
         if (!Address.IsAbsoluteUri || (Address.Scheme != Uri.UriSchemeHttp && Address.Scheme != Uri.UriSchemeHttps))
         {
             throw new ArgumentException($"Consul address '{Address}' must be an absolute http:// or https:// URI.", nameof(Address));
+        }
+
+        if (MaxConnections is < 2 or > 64)
+        {
+            throw new ArgumentException($"MaxConnections must be between 2 and 64 (was {MaxConnections}).", nameof(MaxConnections));
         }
 
         if (RequestTimeout <= TimeSpan.Zero)
