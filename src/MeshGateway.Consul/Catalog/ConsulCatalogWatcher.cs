@@ -40,6 +40,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     private const string GatewayKind = "mesh-gateway";
     private const string ProxyKind = "connect-proxy";
     private const string RefetchSource = "health/connect/*";
+    private const string SidecarSuffix = "-sidecar-proxy";
 
     private readonly ConsulClient _client;
     private readonly ConsulCatalogWatcherOptions _options;
@@ -86,6 +87,11 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     private long _refetches;
     private long _sweeps;
     private bool _started;
+    private bool _localNamesSettled;
+    private readonly Dictionary<string, Func<string>> _triggerDiagnostics = new(StringComparer.Ordinal);
+    private readonly List<CancellationTokenSource> _generations = [];
+    private int _unreachable;
+    private bool _resyncPending;
 
     /// <summary>Creates a watcher; nothing runs until <see cref="StartAsync"/>.</summary>
     /// <param name="client">The Consul client (not disposed by the watcher); its <see cref="ConsulClientOptions.MaxConnections"/> is the connection bound.</param>
@@ -265,6 +271,18 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         _lanes?.Dispose();
     }
 
+    /// <summary>For diagnostics in tests: the state of every loop and the pending work.</summary>
+    internal string Diagnostics()
+    {
+        lock (_gate)
+        {
+            return $"loops=[{string.Join(", ", _loops.Select(l => l.IsFaulted ? "FAULTED " + l.Exception?.InnerException : l.Status.ToString()))}] " +
+                $"names={_names.Count} dirty={_dirty.Count} proxies={_proxyTargets.Count} servicesIndex={_servicesIndex} checksIndex={_checksIndex} " +
+                $"unexplained={_unexplainedIndex} sweep={_sweepRequested} refetches={RefetchCount} sweeps={SweepCount} missing={DescribeMissingLocked() ?? "-"} " +
+                string.Join("; ", _triggerDiagnostics.Values.Select(d => d()));
+        }
+    }
+
     private static int? AgentConnectionLimit(ConsulAgentSelf? self)
     {
         if (self?.DebugConfig is { ValueKind: System.Text.Json.JsonValueKind.Object } debug
@@ -277,24 +295,76 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         return null;
     }
 
-    private Task RunTrigger<T>(string source, Func<ConsulQuery, CancellationToken, Task<ConsulResponse<T>>> fetch, Action<ConsulResponse<T>> onChange, CancellationToken cancellationToken)
+    private Task RunTrigger<T>(string source, Func<ConsulQuery, CancellationToken, Task<ConsulResponse<T>>> fetch, Action<ConsulResponse<T>> onChange, CancellationToken cancellationToken) =>
+        Task.Run(async () =>
+        {
+            // One BlockingQuery per generation: Resync() ends the generation, and the next starts again without an index.
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                using var generation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                lock (_gate)
+                {
+                    _generations.Add(generation);
+                }
+
+                // Every answer is passed on (the comparer says "changed"), because an index that moved with an unchanged
+                // body is itself the signal for the catalog trigger; the handlers compare bodies themselves.
+                var query = new BlockingQuery<T>(fetch, _options.BlockingQuery, NeverEqual<T>.Instance, _time)
+                {
+                    ErrorObserved = (ex, _) => Fail(source, ex),
+                };
+                Func<string> describe = () => $"{source}: next={query.NextIndex} requests={query.RequestCount} errors={query.ErrorCount}";
+                lock (_gate)
+                {
+                    _triggerDiagnostics[source] = describe;
+                }
+
+                await query.RunAsync((r, _) =>
+                {
+                    Succeed(source);
+                    onChange(r);
+                    return ValueTask.CompletedTask;
+                }, generation.Token).ConfigureAwait(false);
+                lock (_gate)
+                {
+                    _generations.Remove(generation);
+                }
+            }
+        }, CancellationToken.None);
+
+    /// <summary>
+    /// Restarts every long-poll without an index. Called when the agent answers again after it could not be reached:
+    /// a long-poll that reaches a restarted agent with the old, higher index would otherwise block for its whole wait
+    /// (Consul answers a blocking query only when its index exceeds the one sent) before the reset rule could apply.
+    /// </summary>
+    private void Resync()
     {
-        // Every answer is passed on (the comparer says "changed"), because an index that moved with an unchanged body is
-        // itself the signal for the catalog trigger; the handlers compare bodies themselves.
-        var query = new BlockingQuery<T>(fetch, _options.BlockingQuery, NeverEqual<T>.Instance, _time)
+        List<CancellationTokenSource> generations;
+        lock (_gate)
         {
-            ErrorObserved = (ex, _) => Fail(source, ex),
-        };
-        return Task.Run(() => query.RunAsync((r, _) =>
+            generations = [.. _generations];
+        }
+
+        foreach (CancellationTokenSource generation in generations)
         {
-            Succeed(source);
-            onChange(r);
-            return ValueTask.CompletedTask;
-        }, cancellationToken), CancellationToken.None);
+            try
+            {
+                generation.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // That generation already ended.
+            }
+        }
     }
 
     private void Fail(string source, Exception error)
     {
+        if (error is ConsulTransportException { IsTimeout: false } or IOException)
+        {
+            Volatile.Write(ref _unreachable, 1);
+        }
+
         if (_errors.Fail(source, error))
         {
             ErrorObserved?.Invoke(source, error);
@@ -303,6 +373,11 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
 
     private void Succeed(string source)
     {
+        if (Volatile.Read(ref _unreachable) == 1 && Interlocked.Exchange(ref _unreachable, 0) == 1)
+        {
+            Resync();
+        }
+
         long failures = _errors.Succeed(source);
         if (failures > 0)
         {
@@ -310,7 +385,22 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         }
     }
 
-    private void Wake() => _wake.Writer.TryWrite(true);
+    private void Wake()
+    {
+        bool resync;
+        lock (_gate)
+        {
+            resync = _resyncPending;
+            _resyncPending = false;
+        }
+
+        if (resync)
+        {
+            Resync();
+        }
+
+        _wake.Writer.TryWrite(true);
+    }
 
     private void OnRoots(ConsulResponse<ConsulCaRoots> roots)
     {
@@ -344,8 +434,10 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             bool explained = false;
             if (_servicesKnown && response.Index < _servicesIndex)
             {
-                // The index went backwards: a restarted or rebuilt agent. Everything may differ; refetch everything.
+                // The index went backwards: a restarted or rebuilt agent. Everything may differ; refetch everything, and
+                // restart the other long-polls, which may be blocking on indexes the rebuilt agent has not reached.
                 _sweepRequested = true;
+                _resyncPending = true;
             }
 
             foreach (string gone in _names.Keys.Where(n => !services.ContainsKey(n)).ToList())
@@ -441,6 +533,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             if (_checksKnown && response.Index < _checksIndex)
             {
                 _sweepRequested = true;
+                _resyncPending = true;
             }
             else if (_checksKnown)
             {
@@ -570,7 +663,9 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             _sweepRequested = false;
             unexplained = _unexplainedIndex;
             _unexplainedIndex = 0;
-            batch = [.. _dirty.Order(StringComparer.Ordinal)];
+            // Names that look like sidecars (Consul's default "<service>-sidecar-proxy") go last: by then their destination's
+            // answer has usually named them as proxies, and they are skipped. Only the order depends on the convention.
+            batch = [.. _dirty.OrderBy(n => n.EndsWith(SidecarSuffix, StringComparison.Ordinal)).ThenBy(n => n, StringComparer.Ordinal)];
             _dirty.Clear();
         }
 
@@ -601,9 +696,17 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             }
         }
 
+        bool wakeGateways;
         lock (_gate)
         {
             PublishLocked();
+            wakeGateways = !_localNamesSettled && PendingLocked(out _) == 0;
+            _localNamesSettled |= wakeGateways;
+        }
+
+        if (wakeGateways)
+        {
+            _gatewayWake.Writer.TryWrite(true);
         }
 
         return failed;
@@ -965,6 +1068,19 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         try
         {
             bool local = state.Datacenter == _datacenter;
+            if (local)
+            {
+                lock (_gate)
+                {
+                    if (!_servicesKnown || PendingLocked(out _) > 0)
+                    {
+                        // Local names are probed only once the local services are known, so that Connect services and
+                        // sidecars are not probed one by one; the reconciler wakes this loop when they are.
+                        return;
+                    }
+                }
+            }
+
             IReadOnlyDictionary<string, List<string>> names = (await WithLaneAsync(
                 () => _client.GetServicesAsync(new ConsulQuery { Datacenter = state.Datacenter, Filter = GatewayCatalogFilter }, stop), stop).ConfigureAwait(false)).Value;
             List<string> toRead;
@@ -1117,8 +1233,20 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             return "no answer yet from /v1/config/service-resolver";
         }
 
+        int pending = PendingLocked(out string? example);
+        if (pending > 0)
+        {
+            return $"no answer yet from /v1/health/connect/<name> for {pending} of {_names.Count} services (e.g. '{example}')";
+        }
+
+        DatacenterState? dc = _gatewayDcs.Values.FirstOrDefault(d => !d.Answered);
+        return dc is null ? null : $"mesh gateways of datacenter '{dc.Datacenter}' not discovered yet";
+    }
+
+    private int PendingLocked(out string? example)
+    {
         int pending = 0;
-        string? example = null;
+        example = null;
         foreach ((string name, NameState state) in _names)
         {
             if (!state.Fetched && !_proxyTargets.ContainsKey(name))
@@ -1128,13 +1256,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             }
         }
 
-        if (pending > 0)
-        {
-            return $"no answer yet from /v1/health/connect/<name> for {pending} of {_names.Count} services (e.g. '{example}')";
-        }
-
-        DatacenterState? dc = _gatewayDcs.Values.FirstOrDefault(d => !d.Answered);
-        return dc is null ? null : $"mesh gateways of datacenter '{dc.Datacenter}' not discovered yet";
+        return pending;
     }
 
     private sealed class NameState

@@ -14,6 +14,10 @@ internal sealed record ConsulAgentSettings(string Datacenter)
     public int? JoinWanSerfPort { get; init; }
 
     public bool Acl { get; init; }
+
+    /// <summary>A real single-server agent (<c>-server -bootstrap-expect=1</c>) with its Raft state on disk, instead of
+    /// <c>-dev</c> (whose state lives in memory): a restart on the same data dir keeps the catalog and its indexes.</summary>
+    public bool Persistent { get; init; }
 }
 
 /// <summary>
@@ -30,6 +34,7 @@ internal sealed class ConsulAgent : IAsyncDisposable
     private readonly Lock _logGate = new();
     private Process? _process;
     private StreamWriter? _log;
+    private int _dataGeneration;
 
     private ConsulAgent(ConsulAgentSettings settings)
     {
@@ -163,6 +168,13 @@ internal sealed class ConsulAgent : IAsyncDisposable
     /// <summary>Starts the agent again on the same ports and configuration (dev mode: with empty state).</summary>
     public Task RestartAsync() => StartProcessAsync();
 
+    /// <summary>Starts a <see cref="ConsulAgentSettings.Persistent"/> agent again on a new, empty data dir (a rebuilt server: new Raft history, lower indexes).</summary>
+    public Task RestartWithNewDataDirAsync()
+    {
+        _dataGeneration++;
+        return StartProcessAsync();
+    }
+
     public string LogTail(int lines = 40)
     {
         lock (_logGate)
@@ -226,6 +238,12 @@ internal sealed class ConsulAgent : IAsyncDisposable
                 ["grpc"] = GrpcPort,
             },
         };
+        if (_settings.Persistent)
+        {
+            // As fast as -dev at electing itself and at anti-entropy.
+            config["performance"] = new JsonObject { ["raft_multiplier"] = 1 };
+        }
+
         if (_settings.JoinWanSerfPort is { } wan)
         {
             config["retry_join_wan"] = new JsonArray($"127.0.0.1:{wan}");
@@ -260,7 +278,10 @@ internal sealed class ConsulAgent : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = _dir,
         };
-        foreach (string arg in new[] { "agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1", "-config-file", _configPath })
+        string[] mode = _settings.Persistent
+            ? ["-server", "-bootstrap-expect=1", "-data-dir", Path.Combine(_dir, "data" + _dataGeneration)]
+            : ["-dev"];
+        foreach (string arg in (string[])["agent", .. mode, "-bind", "127.0.0.1", "-client", "127.0.0.1", "-config-file", _configPath])
         {
             psi.ArgumentList.Add(arg);
         }
