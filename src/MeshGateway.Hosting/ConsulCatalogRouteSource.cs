@@ -66,6 +66,7 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
 
         _source = new ConsulRouteTableSource(_client, routes, SourceOptionsFor(options), _timeProvider) { Converted = OnConverted };
         _source.Watcher.ErrorObserved = (what, ex) => MeshGatewayLog.ConsulWatchError(_logger, what, ex.Message);
+        _source.Watcher.Recovered = (what, failures) => MeshGatewayLog.ConsulWatchRecovered(_logger, what, failures);
         await _source.StartAsync(cancellationToken).ConfigureAwait(false);
     }
 

@@ -62,8 +62,11 @@ internal static partial class MeshGatewayLog
     [LoggerMessage(EventId = 26, EventName = "ConsulPreflightError", Level = LogLevel.Error, Message = "Consul preflight error ({Check}, datacenter {Datacenter}): {Problem} Fix: {Fix}")]
     public static partial void ConsulPreflightError(ILogger logger, PreflightCheck check, string datacenter, string problem, string fix);
 
-    [LoggerMessage(EventId = 22, EventName = "ConsulWatchError", Level = LogLevel.Warning, Message = "Consul {What} failed (retrying with back-off; routes stay as they are): {Error}")]
+    [LoggerMessage(EventId = 22, EventName = "ConsulWatchError", Level = LogLevel.Warning, Message = "Consul {What} failed (logged once per cause; retrying with back-off; routes stay as they are): {Error}")]
     public static partial void ConsulWatchError(ILogger logger, string what, string error);
+
+    [LoggerMessage(EventId = 30, EventName = "ConsulWatchRecovered", Level = LogLevel.Information, Message = "Consul {What} answers again after {Failures} failed requests")]
+    public static partial void ConsulWatchRecovered(ILogger logger, string what, long failures);
 
     [LoggerMessage(EventId = 23, EventName = "ConsulRoutesUpdated", Level = LogLevel.Information, Message = "Routes from Consul: {Routes} routes; {Warnings} things left out (logged as warnings when they first appear)")]
     public static partial void ConsulRoutesUpdated(ILogger logger, int routes, int warnings);

@@ -163,3 +163,25 @@ public sealed class ConsulConnect
     /// <summary>Whether the instance is Connect-native.</summary>
     public bool Native { get; init; }
 }
+
+/// <summary>One check as <c>/v1/health/state/&lt;state&gt;</c> lists it (only what a change trigger needs).</summary>
+public sealed class ConsulCheckState
+{
+    /// <summary>Node name.</summary>
+    public string? Node { get; init; }
+
+    /// <summary>Check ID (unique per node).</summary>
+    public string? CheckID { get; init; }
+
+    /// <summary><c>passing</c>, <c>warning</c> or <c>critical</c>.</summary>
+    public string? Status { get; init; }
+
+    /// <summary>Service instance ID; empty for node checks.</summary>
+    public string? ServiceID { get; init; }
+
+    /// <summary>Service name; empty for node checks.</summary>
+    public string? ServiceName { get; init; }
+
+    /// <summary>Raft index of the last change.</summary>
+    public ulong ModifyIndex { get; init; }
+}

@@ -5,63 +5,117 @@ using MeshGateway.Model;
 namespace MeshGateway.Consul;
 
 /// <summary>
-/// Keeps a <see cref="ConsulCatalogView"/> current from Consul with blocking queries (reference section 8.3) and
-/// publishes each changed, complete view on <see cref="Views"/> (bounded(1), drop-oldest: a slow reader only ever
-/// sees the newest view).
+/// Keeps a <see cref="ConsulCatalogView"/> current from Consul within a small, fixed number of agent connections
+/// whatever the catalog size, and publishes each changed, complete view on <see cref="Views"/> (bounded(1),
+/// drop-oldest: a slow reader only ever sees the newest view).
 /// </summary>
 /// <remarks>
-/// <para>Watches, each a <see cref="BlockingQuery{T}"/>: <c>/v1/connect/ca/roots</c> (trust domain);
-/// <c>/v1/catalog/services</c> then <c>/v1/health/connect/&lt;name&gt;</c> per name (added and removed as services come
-/// and go; names without Connect-capable instances are left out); <c>/v1/config/service-resolver</c>; and per
-/// datacenter (remote, plus the local one when <see cref="ConsulCatalogWatcherOptions.WatchLocalGateways"/>)
-/// <c>/v1/catalog/services?dc=&lt;dc&gt;&amp;filter=ServiceKind == "mesh-gateway"</c> followed by
-/// <c>/v1/health/service/&lt;name&gt;?dc=&lt;dc&gt;&amp;filter=Service.Kind == "mesh-gateway"</c> for names that have gateways.
-/// Consul 1.8 ignores that <c>filter</c> on the catalog endpoint, so each new name is probed once and the <c>Kind</c>
-/// field is checked client-side. Limitation: with such an agent, a gateway registered under a name already used by
-/// non-gateway instances is found only when the name list changes. <c>/v1/catalog/datacenters</c> is polled.</para>
+/// <para>Design (measured against the alternatives in docs/consul-watch.md): <b>change triggers plus bounded refetches</b>.
+/// Exactly <see cref="ConsulCatalogWatcherOptions.LongPollCount"/> blocking queries stay open: <c>/v1/catalog/services</c>
+/// (names and tags; its index moves on any registration change), <c>/v1/health/state/any</c> (every check; its index moves
+/// on any check change, and the check list says which service or node changed), <c>/v1/config/proxy-defaults</c> (every
+/// config-entry kind shares its index, so it wakes on a <c>service-resolver</c> or <c>service-defaults</c> write too) and
+/// <c>/v1/connect/ca/roots</c> (trust domain). What changed is then refetched with non-blocking queries
+/// (<c>/v1/health/connect/&lt;name&gt;</c> per changed service, the config-entry lists) through
+/// <c>MaxConnections − LongPollCount − 1</c> lanes (<see cref="ConsulClientOptions.MaxConnections"/>; one connection
+/// stays free for registration and other calls). A registration that moves the service index but shows in neither the
+/// names nor the checks (a port, address, weight or metadata change) is found by a sweep: every service is refetched,
+/// within the same lanes. Mesh gateways of every datacenter are polled
+/// (<see cref="ConsulCatalogWatcherOptions.GatewayPollInterval"/>), as is <c>/v1/catalog/datacenters</c>.</para>
+/// <para>Failures: each long-poll backs off with jittered exponential delays (<see cref="BlockingQueryOptions"/>), the
+/// refetches as one unit, each datacenter's gateway poll on its own; the error rate is therefore bounded by the number of
+/// loops, not by the catalog size. Every failure is counted (<see cref="ErrorCount"/>); <see cref="ErrorObserved"/> is
+/// called once per distinct cause of a source, and <see cref="Recovered"/> once when it answers again. The last view
+/// stays in force during an outage; the watches resume by themselves and a lower index (a restarted or rebuilt agent)
+/// resynchronises everything.</para>
 /// <para>A view is published only once complete (trust domain, datacenters, every local service's instances,
-/// resolvers, and a first answer, or failure, from every datacenter's gateway discovery) and only when it differs from
-/// the previous one. During an outage the watches back off and the last view stays in force; they resume by themselves.</para>
+/// config entries, and a first answer, or failure, from every datacenter's gateway discovery) and only when it differs
+/// from the previous one. Consul 1.8 ignores a <c>filter</c> on <c>/v1/catalog/services</c>, so each name of a
+/// datacenter is probed once (<c>/v1/health/service/&lt;name&gt;?filter=Service.Kind == "mesh-gateway"</c>) to learn
+/// whether it holds gateways; local names already known as Connect services or sidecars are not probed.</para>
 /// </remarks>
 public sealed class ConsulCatalogWatcher : IAsyncDisposable
 {
     private const string GatewayCatalogFilter = "ServiceKind == \"mesh-gateway\"";
     private const string GatewayHealthFilter = "Service.Kind == \"mesh-gateway\"";
+    private const string GatewayKind = "mesh-gateway";
+    private const string ProxyKind = "connect-proxy";
+    private const string RefetchSource = "health/connect/*";
+    private const string SidecarSuffix = "-sidecar-proxy";
 
     private readonly ConsulClient _client;
     private readonly ConsulCatalogWatcherOptions _options;
     private readonly TimeProvider _time;
     private readonly Channel<ConsulCatalogView> _views = Channel.CreateBounded<ConsulCatalogView>(
-        new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true, SingleWriter = true });
+        new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true, SingleWriter = false });
 
+    private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    private readonly Channel<bool> _gatewayWake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly Lock _gate = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly DisposeOnce _dispose = new();
     private readonly List<Task> _loops = [];
     private readonly TaskCompletionSource<ConsulCatalogView> _first = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly Dictionary<string, ServiceState> _services = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, DatacenterState> _gatewayDcs = new(StringComparer.Ordinal);
+    private readonly WatchErrorLedger _errors = new();
 
+    // Local catalog state, under _gate.
+    private readonly Dictionary<string, NameState> _names = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _dirty = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, HashSet<string>> _proxyTargets = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, HashSet<string>> _nodeNames = new(StringComparer.Ordinal);
+    private Dictionary<(string Node, string Check), ConsulCheckState> _checks = [];
+    private readonly Dictionary<string, DatacenterState> _gatewayDcs = new(StringComparer.Ordinal);
+    private ImmutableSortedDictionary<string, ConsulServiceView> _serviceViews = ImmutableSortedDictionary.Create<string, ConsulServiceView>(StringComparer.Ordinal);
+    private TaskCompletionSource _checksAdvanced = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private SemaphoreSlim? _lanes;
+    private int _laneCount;
     private string? _datacenter;
     private string? _trustDomain;
     private ImmutableArray<string>? _datacenters;
-    private bool _catalogReady;
+    private bool _servicesKnown;
+    private ulong _servicesIndex;
+    private bool _checksKnown;
+    private ulong _checksIndex;
+    private ulong _unexplainedIndex;
+    private bool _sweepRequested;
+    private bool _configDirty = true;
+    private ConsulProxyDefaults? _proxyDefaults;
     private ImmutableSortedDictionary<string, ConsulResolverView>? _resolvers;
+    private ConsulConfigSnapshot? _config;
     private ConsulCatalogView? _current;
     private long _published;
-    private long _errors;
+    private long _refetches;
+    private long _sweeps;
     private bool _started;
+    private bool _localNamesSettled;
+    private readonly Dictionary<string, Func<string>> _triggerDiagnostics = new(StringComparer.Ordinal);
+    private readonly List<CancellationTokenSource> _generations = [];
+    private int _unreachable;
+    private bool _resyncPending;
 
     /// <summary>Creates a watcher; nothing runs until <see cref="StartAsync"/>.</summary>
-    /// <param name="client">The Consul client (not disposed by the watcher).</param>
+    /// <param name="client">The Consul client (not disposed by the watcher); its <see cref="ConsulClientOptions.MaxConnections"/> is the connection bound.</param>
     /// <param name="options">Settings; defaults when null.</param>
     /// <param name="timeProvider">Clock for rate limits, backoff and polling; <see cref="TimeProvider.System"/> when null.</param>
+    /// <exception cref="ArgumentException">A setting is out of range, or the client allows fewer than
+    /// <see cref="ConsulCatalogWatcherOptions.MinimumAgentConnections"/> connections.</exception>
     public ConsulCatalogWatcher(ConsulClient client, ConsulCatalogWatcherOptions? options = null, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(client);
         _client = client;
         _options = options ?? new ConsulCatalogWatcherOptions();
-        _options.BlockingQuery.Validate();
+        _options.Validate();
+        int max = client.Options.MaxConnections;
+        if (max < ConsulCatalogWatcherOptions.MinimumAgentConnections)
+        {
+            throw new ArgumentException(
+                $"The catalog watch needs MaxConnections >= {ConsulCatalogWatcherOptions.MinimumAgentConnections} " +
+                $"({ConsulCatalogWatcherOptions.LongPollCount} long-polls, 1 refetch lane, 1 free connection); MaxConnections is {max}.",
+                nameof(client));
+        }
+
+        _laneCount = max - ConsulCatalogWatcherOptions.LongPollCount - 1;
         _time = timeProvider ?? TimeProvider.System;
     }
 
@@ -80,21 +134,50 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         }
     }
 
+    /// <summary>The config entries last read (proxy-defaults, service-defaults, service-resolvers), or null before the first read.</summary>
+    public ConsulConfigSnapshot? ConfigEntries
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _config;
+            }
+        }
+    }
+
     /// <summary>How many views have been published.</summary>
     public long PublishedCount => Interlocked.Read(ref _published);
 
-    /// <summary>How many Consul requests failed so far (each is also reported to <see cref="ErrorObserved"/>).</summary>
-    public long ErrorCount => Interlocked.Read(ref _errors);
+    /// <summary>How many Consul requests failed so far (every failure, also those not reported again to <see cref="ErrorObserved"/>).</summary>
+    public long ErrorCount => _errors.Total;
 
-    /// <summary>Called for each failed request with what was being watched (e.g. <c>health/connect/api</c>) and the error. Must not throw.</summary>
+    /// <summary>How many non-blocking per-service refetches were made.</summary>
+    public long RefetchCount => Interlocked.Read(ref _refetches);
+
+    /// <summary>How many sweeps (refetch of every service after an unexplained index move or an index reset) were made.</summary>
+    public long SweepCount => Interlocked.Read(ref _sweeps);
+
+    /// <summary>Non-blocking requests that may run at once (<c>MaxConnections − LongPollCount − 1</c>).</summary>
+    public int RefetchLanes => _laneCount;
+
+    /// <summary>
+    /// Called once per distinct failure cause of a source (e.g. <c>health/connect/*</c>, <c>catalog/services</c>,
+    /// <c>gateways dc2</c>) with the first error of that cause; repeats of the same cause are only counted. Must not throw.
+    /// </summary>
     public Action<string, Exception>? ErrorObserved { get; set; }
 
-    /// <summary>Resolves the local datacenter and starts every watch in the background.</summary>
+    /// <summary>Called once when a source that had failed answers again, with how many failures it had. Must not throw.</summary>
+    public Action<string, long>? Recovered { get; set; }
+
+    /// <summary>Resolves the local datacenter, checks the connection bound against the agent's limit and starts every watch in the background.</summary>
     /// <param name="cancellationToken">Cancels the start (not the watches: <see cref="DisposeAsync"/> stops those).</param>
     /// <returns>A task that completes once the watches run.</returns>
     /// <exception cref="ConsulException">The local datacenter could not be read from <c>/v1/agent/self</c>
     /// (set <see cref="ConsulCatalogWatcherOptions.Datacenter"/> or grant <c>agent:read</c>).</exception>
     /// <exception cref="InvalidOperationException">Already started.</exception>
+    /// <exception cref="ArgumentException"><see cref="ConsulClientOptions.MaxConnections"/> is above a quarter of the
+    /// agent's <c>limits.http_max_conns_per_client</c> (the message names both).</exception>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         lock (_gate)
@@ -108,20 +191,42 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         }
 
         string dc = _options.Datacenter ?? string.Empty;
+        ConsulAgentSelf? self = null;
+        if (dc.Length == 0 || _options.ValidateAgentConnectionLimit)
+        {
+            try
+            {
+                self = (await _client.GetAgentSelfAsync(cancellationToken).ConfigureAwait(false)).Value;
+            }
+            catch (ConsulException) when (dc.Length > 0)
+            {
+                // The datacenter is configured, so the watch can start without the agent (it retries); the limit is
+                // checked only where /v1/agent/self answers at start (no agent:read, or the agent is down: not checked).
+            }
+        }
+
         if (dc.Length == 0)
         {
-            ConsulResponse<ConsulAgentSelf> self = await _client.GetAgentSelfAsync(cancellationToken).ConfigureAwait(false);
-            dc = self.Value.Config?.Datacenter ?? throw new InvalidOperationException("/v1/agent/self has no Config.Datacenter.");
+            dc = self?.Config?.Datacenter ?? throw new InvalidOperationException("/v1/agent/self has no Config.Datacenter.");
+        }
+
+        if (_options.ValidateAgentConnectionLimit)
+        {
+            ConsulClientOptions.ValidateAgainstAgentLimit(_client.Options.MaxConnections, self?.HttpMaxConnsPerClient);
         }
 
         CancellationToken stop = _stop.Token;
         lock (_gate)
         {
             _datacenter = dc;
-            _loops.Add(RunQuery("connect/ca/roots", (q, ct) => _client.GetCaRootsAsync(q, ct), OnRoots, null, stop));
-            _loops.Add(RunQuery("catalog/services", (q, ct) => _client.GetServicesAsync(q, ct), OnLocalCatalog, null, stop));
-            _loops.Add(RunQuery("config/service-resolver", (q, ct) => _client.ListServiceResolversAsync(q, ct), OnResolvers, null, stop));
+            _lanes = new SemaphoreSlim(_laneCount, _laneCount);
+            _loops.Add(RunTrigger("connect/ca/roots", (q, ct) => _client.GetCaRootsAsync(q, ct), OnRoots, stop));
+            _loops.Add(RunTrigger("catalog/services", (q, ct) => _client.GetServicesAsync(q, ct), OnServices, stop));
+            _loops.Add(RunTrigger("health/state/any", (q, ct) => _client.GetHealthStateAsync("any", q, ct), OnChecks, stop));
+            _loops.Add(RunTrigger("config", (q, ct) => _client.ListProxyDefaultsAsync(q, ct), OnConfigTrigger, stop));
+            _loops.Add(Task.Run(() => ReconcileAsync(stop), CancellationToken.None));
             _loops.Add(Task.Run(() => PollDatacentersAsync(stop), CancellationToken.None));
+            _loops.Add(Task.Run(() => PollGatewaysAsync(stop), CancellationToken.None));
         }
     }
 
@@ -152,47 +257,674 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         Task[] loops;
         lock (_gate)
         {
-            loops = [.. _loops, .. _services.Values.Select(s => s.Loop), .. _gatewayDcs.Values.SelectMany(d => d.Names.Values.Select(n => n.Loop).Append(d.Loop))];
+            loops = [.. _loops];
         }
 
-        await Task.WhenAll(loops.Where(t => t is not null)).ConfigureAwait(false);
+        await Task.WhenAll(loops).ConfigureAwait(false);
         _views.Writer.TryComplete();
         _first.TrySetCanceled(CancellationToken.None);
         _stop.Dispose();
+        _lanes?.Dispose();
     }
 
-    private Task RunQuery<T>(string source, Func<ConsulQuery, CancellationToken, Task<ConsulResponse<T>>> fetch, Action<T> onChange, Action? onError, CancellationToken cancellationToken)
-    {
-        var query = new BlockingQuery<T>(fetch, _options.BlockingQuery, null, _time)
-        {
-            ErrorObserved = (ex, _) =>
-            {
-                Interlocked.Increment(ref _errors);
-                ErrorObserved?.Invoke(source, ex);
-                onError?.Invoke();
-            },
-        };
-        return Task.Run(() => query.RunAsync((r, _) =>
-        {
-            onChange(r.Value);
-            return ValueTask.CompletedTask;
-        }, cancellationToken), CancellationToken.None);
-    }
-
-    private void OnRoots(ConsulCaRoots roots)
+    /// <summary>For diagnostics in tests: the state of every loop and the pending work.</summary>
+    internal string Diagnostics()
     {
         lock (_gate)
         {
-            if (!string.IsNullOrEmpty(roots.TrustDomain))
+            return $"loops=[{string.Join(", ", _loops.Select(l => l.IsFaulted ? "FAULTED " + l.Exception?.InnerException : l.Status.ToString()))}] " +
+                $"names={_names.Count} dirty={_dirty.Count} proxies={_proxyTargets.Count} servicesIndex={_servicesIndex} checksIndex={_checksIndex} " +
+                $"unexplained={_unexplainedIndex} sweep={_sweepRequested} refetches={RefetchCount} sweeps={SweepCount} missing={DescribeMissingLocked() ?? "-"} " +
+                string.Join("; ", _triggerDiagnostics.Values.Select(d => d()));
+        }
+    }
+
+    private Task RunTrigger<T>(string source, Func<ConsulQuery, CancellationToken, Task<ConsulResponse<T>>> fetch, Action<ConsulResponse<T>> onChange, CancellationToken cancellationToken) =>
+        Task.Run(async () =>
+        {
+            // One BlockingQuery per generation: Resync() ends the generation, and the next starts again without an index.
+            while (!cancellationToken.IsCancellationRequested)
             {
-                _trustDomain = roots.TrustDomain;
+                using var generation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                lock (_gate)
+                {
+                    _generations.Add(generation);
+                }
+
+                // Every answer is passed on (the comparer says "changed"), because an index that moved with an unchanged
+                // body is itself the signal for the catalog trigger; the handlers compare bodies themselves.
+                var query = new BlockingQuery<T>(fetch, _options.BlockingQuery, NeverEqual<T>.Instance, _time)
+                {
+                    ErrorObserved = (ex, _) => Fail(source, ex),
+                };
+                Func<string> describe = () => $"{source}: next={query.NextIndex} requests={query.RequestCount} errors={query.ErrorCount}";
+                lock (_gate)
+                {
+                    _triggerDiagnostics[source] = describe;
+                }
+
+                await query.RunAsync((r, _) =>
+                {
+                    Succeed(source);
+                    onChange(r);
+                    return ValueTask.CompletedTask;
+                }, generation.Token).ConfigureAwait(false);
+                lock (_gate)
+                {
+                    _generations.Remove(generation);
+                }
+            }
+        }, CancellationToken.None);
+
+    /// <summary>
+    /// Restarts every long-poll without an index. Called when the agent answers again after it could not be reached:
+    /// a long-poll that reaches a restarted agent with the old, higher index would otherwise block for its whole wait
+    /// (Consul answers a blocking query only when its index exceeds the one sent) before the reset rule could apply.
+    /// </summary>
+    private void Resync()
+    {
+        List<CancellationTokenSource> generations;
+        lock (_gate)
+        {
+            generations = [.. _generations];
+        }
+
+        foreach (CancellationTokenSource generation in generations)
+        {
+            try
+            {
+                generation.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // That generation already ended.
+            }
+        }
+    }
+
+    private void Fail(string source, Exception error)
+    {
+        if (error is ConsulTransportException { IsTimeout: false } or IOException)
+        {
+            Volatile.Write(ref _unreachable, 1);
+        }
+
+        if (_errors.Fail(source, error))
+        {
+            ErrorObserved?.Invoke(source, error);
+        }
+    }
+
+    private void Succeed(string source)
+    {
+        if (Volatile.Read(ref _unreachable) == 1 && Interlocked.Exchange(ref _unreachable, 0) == 1)
+        {
+            Resync();
+        }
+
+        long failures = _errors.Succeed(source);
+        if (failures > 0)
+        {
+            Recovered?.Invoke(source, failures);
+        }
+    }
+
+    private void Wake()
+    {
+        bool resync;
+        lock (_gate)
+        {
+            resync = _resyncPending;
+            _resyncPending = false;
+        }
+
+        if (resync)
+        {
+            Resync();
+        }
+
+        _wake.Writer.TryWrite(true);
+    }
+
+    private void OnRoots(ConsulResponse<ConsulCaRoots> roots)
+    {
+        lock (_gate)
+        {
+            if (!string.IsNullOrEmpty(roots.Value.TrustDomain))
+            {
+                _trustDomain = roots.Value.TrustDomain;
             }
 
             PublishLocked();
         }
     }
 
-    private void OnResolvers(IReadOnlyList<ConsulServiceResolver> resolvers)
+    private void OnConfigTrigger(ConsulResponse<IReadOnlyList<ConsulProxyDefaults>> entries)
+    {
+        lock (_gate)
+        {
+            _proxyDefaults = entries.Value.FirstOrDefault(e => e.Name == "global") ?? (entries.Value.Count > 0 ? entries.Value[0] : null);
+            _configDirty = true;
+        }
+
+        Wake();
+    }
+
+    private void OnServices(ConsulResponse<IReadOnlyDictionary<string, List<string>>> response)
+    {
+        IReadOnlyDictionary<string, List<string>> services = response.Value;
+        lock (_gate)
+        {
+            bool explained = false;
+            if (_servicesKnown && response.Index < _servicesIndex)
+            {
+                // The index went backwards: a restarted or rebuilt agent. Everything may differ; refetch everything, and
+                // restart the other long-polls, which may be blocking on indexes the rebuilt agent has not reached.
+                _sweepRequested = true;
+                _resyncPending = true;
+            }
+
+            foreach (string gone in _names.Keys.Where(n => !services.ContainsKey(n)).ToList())
+            {
+                RemoveName(gone);
+                explained = true;
+            }
+
+            foreach ((string name, List<string> tags) in services)
+            {
+                if (!_names.TryGetValue(name, out NameState? state))
+                {
+                    _names[name] = new NameState { Tags = [.. tags ?? []] };
+                    _dirty.Add(name);
+                    explained = true;
+                }
+                else if (!state.Tags.AsSpan().SequenceEqual(CollectionsMarshalTags(tags)))
+                {
+                    state.Tags = [.. tags ?? []];
+                    MarkAffected(name);
+                    explained = true;
+                }
+            }
+
+            if (_servicesKnown && response.Index > _servicesIndex && !explained)
+            {
+                _unexplainedIndex = Math.Max(_unexplainedIndex, response.Index);
+            }
+
+            _servicesIndex = response.Index;
+            _servicesKnown = true;
+        }
+
+        Wake();
+    }
+
+    private static ReadOnlySpan<string> CollectionsMarshalTags(List<string>? tags) =>
+        tags is null ? [] : System.Runtime.InteropServices.CollectionsMarshal.AsSpan(tags);
+
+    private void RemoveName(string name)
+    {
+        NameState state = _names[name];
+        _names.Remove(name);
+        _dirty.Remove(name);
+        if (_proxyTargets.Remove(name, out HashSet<string>? targets))
+        {
+            // A proxy name went away: its destinations lost instances.
+            foreach (string target in targets)
+            {
+                if (_names.ContainsKey(target))
+                {
+                    _dirty.Add(target);
+                }
+            }
+        }
+
+        SetNodes(name, state, []);
+        if (_serviceViews.ContainsKey(name))
+        {
+            _serviceViews = _serviceViews.Remove(name);
+        }
+    }
+
+    private void MarkAffected(string name)
+    {
+        if (_proxyTargets.TryGetValue(name, out HashSet<string>? targets))
+        {
+            foreach (string target in targets)
+            {
+                if (_names.ContainsKey(target))
+                {
+                    _dirty.Add(target);
+                }
+            }
+        }
+        else if (_names.ContainsKey(name))
+        {
+            _dirty.Add(name);
+        }
+    }
+
+    private void OnChecks(ConsulResponse<IReadOnlyList<ConsulCheckState>> response)
+    {
+        var next = new Dictionary<(string, string), ConsulCheckState>(response.Value.Count);
+        foreach (ConsulCheckState check in response.Value)
+        {
+            next[(check.Node ?? string.Empty, check.CheckID ?? string.Empty)] = check;
+        }
+
+        TaskCompletionSource advanced;
+        lock (_gate)
+        {
+            if (_checksKnown && response.Index < _checksIndex)
+            {
+                _sweepRequested = true;
+                _resyncPending = true;
+            }
+            else if (_checksKnown)
+            {
+                foreach (((string, string) key, ConsulCheckState check) in next)
+                {
+                    if (!_checks.TryGetValue(key, out ConsulCheckState? old) || old.Status != check.Status || old.ModifyIndex != check.ModifyIndex
+                        || old.ServiceID != check.ServiceID)
+                    {
+                        Affect(check);
+                        if (old is not null && old.ServiceName != check.ServiceName)
+                        {
+                            Affect(old);
+                        }
+                    }
+                }
+
+                foreach (((string, string) key, ConsulCheckState old) in _checks)
+                {
+                    if (!next.ContainsKey(key))
+                    {
+                        Affect(old);
+                    }
+                }
+            }
+
+            _checks = next;
+            _checksKnown = true;
+            _checksIndex = Math.Max(response.Index, 1);
+            advanced = _checksAdvanced;
+            _checksAdvanced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        advanced.TrySetResult();
+        Wake();
+    }
+
+    private void Affect(ConsulCheckState check)
+    {
+        if (!string.IsNullOrEmpty(check.ServiceName))
+        {
+            MarkAffected(check.ServiceName);
+        }
+        else if (check.Node is not null && _nodeNames.TryGetValue(check.Node, out HashSet<string>? names))
+        {
+            // A node check: every service with an instance on that node.
+            _dirty.UnionWith(names);
+        }
+    }
+
+    private async Task ReconcileAsync(CancellationToken stop)
+    {
+        int failures = 0;
+        try
+        {
+            while (await _wake.Reader.WaitToReadAsync(stop).ConfigureAwait(false))
+            {
+                _wake.Reader.TryRead(out _);
+                bool failed = await ReconcileOnceAsync(stop).ConfigureAwait(false);
+                if (!failed)
+                {
+                    failures = 0;
+                    continue;
+                }
+
+                TimeSpan delay = BlockingQuery<int>.BackoffDelay(_options.BlockingQuery, ++failures, Random.Shared.NextDouble());
+                await Task.Delay(delay, _time, stop).ConfigureAwait(false);
+                Wake();
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // Stopped.
+        }
+    }
+
+    /// <summary>One pass: config entries, dirty services, a sweep if something is unexplained; then publish. True if a request failed.</summary>
+    private async Task<bool> ReconcileOnceAsync(CancellationToken stop)
+    {
+        ulong unexplained;
+        Task checksAdvanced;
+        lock (_gate)
+        {
+            if (!_servicesKnown)
+            {
+                return false;
+            }
+
+            unexplained = _unexplainedIndex;
+            checksAdvanced = _checksAdvanced.Task;
+            if (unexplained > 0 && _checksIndex >= unexplained)
+            {
+                checksAdvanced = Task.CompletedTask;
+            }
+        }
+
+        if (unexplained > 0 && !checksAdvanced.IsCompleted && _options.UnexplainedChangeSettle > TimeSpan.Zero)
+        {
+            // A registration with checks moves both indexes; give the checks trigger a moment to say which service it was.
+            try
+            {
+                await checksAdvanced.WaitAsync(_options.UnexplainedChangeSettle, _time, stop).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // Still unexplained: the sweep below decides.
+            }
+        }
+
+        bool failed = false;
+        bool configDirty;
+        lock (_gate)
+        {
+            configDirty = _configDirty;
+            _configDirty = false;
+        }
+
+        if (configDirty && !await RefreshConfigAsync(stop).ConfigureAwait(false))
+        {
+            failed = true;
+        }
+
+        List<string> batch;
+        bool sweep;
+        lock (_gate)
+        {
+            sweep = _sweepRequested;
+            _sweepRequested = false;
+            unexplained = _unexplainedIndex;
+            _unexplainedIndex = 0;
+            // Names that look like sidecars (Consul's default "<service>-sidecar-proxy") go last: by then their destination's
+            // answer has usually named them as proxies, and they are skipped. Only the order depends on the convention.
+            batch = [.. _dirty.OrderBy(n => n.EndsWith(SidecarSuffix, StringComparison.Ordinal)).ThenBy(n => n, StringComparer.Ordinal)];
+            _dirty.Clear();
+        }
+
+        (bool batchFailed, ulong highest) = await RefetchAsync(batch, stop).ConfigureAwait(false);
+        failed |= batchFailed;
+        if (unexplained > 0 && highest < unexplained)
+        {
+            sweep = true;
+        }
+
+        if (sweep)
+        {
+            Interlocked.Increment(ref _sweeps);
+            List<string> all;
+            lock (_gate)
+            {
+                all = [.. _names.Keys.Where(n => !_proxyTargets.ContainsKey(n)).Order(StringComparer.Ordinal)];
+            }
+
+            (bool sweepFailed, _) = await RefetchAsync(all, stop).ConfigureAwait(false);
+            if (sweepFailed)
+            {
+                failed = true;
+                lock (_gate)
+                {
+                    _sweepRequested = true;
+                }
+            }
+        }
+
+        bool wakeGateways;
+        lock (_gate)
+        {
+            PublishLocked();
+            wakeGateways = !_localNamesSettled && PendingLocked(out _) == 0;
+            _localNamesSettled |= wakeGateways;
+        }
+
+        if (wakeGateways)
+        {
+            _gatewayWake.Writer.TryWrite(true);
+        }
+
+        return failed;
+    }
+
+    private async Task<(bool Failed, ulong Highest)> RefetchAsync(List<string> names, CancellationToken stop)
+    {
+        if (names.Count == 0)
+        {
+            return (false, 0);
+        }
+
+        int failed = 0;
+        long highest = 0;
+        string dc = _datacenter!;
+        await Parallel.ForEachAsync(names, new ParallelOptions { MaxDegreeOfParallelism = _laneCount, CancellationToken = stop }, async (name, ct) =>
+        {
+            lock (_gate)
+            {
+                // Skip names that went away, and sidecar names (their instances arrive with their destination's answer).
+                if (!_names.ContainsKey(name) || _proxyTargets.ContainsKey(name))
+                {
+                    return;
+                }
+            }
+
+            ConsulResponse<IReadOnlyList<CatalogServiceInstance>> response;
+            try
+            {
+                response = await WithLaneAsync(() => _client.GetHealthConnectAsync(name, default, ct), ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (Exception ex)
+            {
+                Interlocked.Increment(ref failed);
+                Fail(RefetchSource, ex);
+                lock (_gate)
+                {
+                    if (_names.ContainsKey(name))
+                    {
+                        _dirty.Add(name);
+                    }
+                }
+
+                return;
+            }
+
+            Interlocked.Increment(ref _refetches);
+            InterlockedMax(ref highest, (long)Math.Min(response.Index, long.MaxValue));
+            ImmutableArray<CatalogServiceInstance> endpoints = CatalogInstances.Sorted(response.Value, gatewaysOnly: false);
+            lock (_gate)
+            {
+                ApplyInstances(name, response.Value, endpoints);
+            }
+        }).ConfigureAwait(false);
+
+        if (failed == 0)
+        {
+            Succeed(RefetchSource);
+        }
+
+        return (failed > 0, (ulong)Interlocked.Read(ref highest));
+    }
+
+    private static void InterlockedMax(ref long target, long value)
+    {
+        long current = Interlocked.Read(ref target);
+        while (value > current)
+        {
+            long seen = Interlocked.CompareExchange(ref target, value, current);
+            if (seen == current)
+            {
+                return;
+            }
+
+            current = seen;
+        }
+    }
+
+    private async Task<T> WithLaneAsync<T>(Func<Task<T>> request, CancellationToken cancellationToken)
+    {
+        SemaphoreSlim lanes = _lanes!;
+        await lanes.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await request().ConfigureAwait(false);
+        }
+        finally
+        {
+            lanes.Release();
+        }
+    }
+
+    private void ApplyInstances(string name, IReadOnlyList<CatalogServiceInstance> entries, ImmutableArray<CatalogServiceInstance> endpoints)
+    {
+        if (!_names.TryGetValue(name, out NameState? state))
+        {
+            return;
+        }
+
+        foreach (CatalogServiceInstance entry in entries)
+        {
+            if (entry.Service is { Kind: ProxyKind, Name: { Length: > 0 } proxy } && !string.Equals(proxy, name, StringComparison.Ordinal))
+            {
+                if (!_proxyTargets.TryGetValue(proxy, out HashSet<string>? targets))
+                {
+                    _proxyTargets[proxy] = targets = new HashSet<string>(StringComparer.Ordinal);
+                    _dirty.Remove(proxy);
+                    if (_names.TryGetValue(proxy, out NameState? proxyState) && _serviceViews.ContainsKey(proxy))
+                    {
+                        SetNodes(proxy, proxyState, []);
+                        _serviceViews = _serviceViews.Remove(proxy);
+                    }
+                }
+
+                targets.Add(name);
+            }
+        }
+
+        state.Fetched = true;
+        SetNodes(name, state, [.. endpoints.Select(e => e.Node.Name).Distinct(StringComparer.Ordinal)]);
+        if (state.Instances is { } old && old.SequenceEqual(endpoints))
+        {
+            return;
+        }
+
+        state.Instances = endpoints;
+        UpdateServiceView(name, state);
+    }
+
+    private void UpdateServiceView(string name, NameState state)
+    {
+        if (state.Instances is not { Length: > 0 } instances)
+        {
+            if (_serviceViews.ContainsKey(name))
+            {
+                _serviceViews = _serviceViews.Remove(name);
+            }
+
+            return;
+        }
+
+        _serviceViews = _serviceViews.SetItem(name, new ConsulServiceView
+        {
+            Name = name,
+            Instances = instances,
+            Resolver = _resolvers is not null && _resolvers.TryGetValue(name, out ConsulResolverView? resolver) ? resolver : null,
+        });
+    }
+
+    private void SetNodes(string name, NameState state, string[] nodes)
+    {
+        foreach (string node in state.Nodes)
+        {
+            if (_nodeNames.TryGetValue(node, out HashSet<string>? names))
+            {
+                names.Remove(name);
+                if (names.Count == 0)
+                {
+                    _nodeNames.Remove(node);
+                }
+            }
+        }
+
+        foreach (string node in nodes)
+        {
+            if (!_nodeNames.TryGetValue(node, out HashSet<string>? names))
+            {
+                _nodeNames[node] = names = new HashSet<string>(StringComparer.Ordinal);
+            }
+
+            names.Add(name);
+        }
+
+        state.Nodes = nodes;
+    }
+
+    private async Task<bool> RefreshConfigAsync(CancellationToken stop)
+    {
+        try
+        {
+            Task<ConsulResponse<IReadOnlyList<ConsulServiceResolver>>> resolvers = WithLaneAsync(() => _client.ListServiceResolversAsync(default, stop), stop);
+            Task<ConsulResponse<IReadOnlyList<ConsulServiceDefaults>>> defaults = WithLaneAsync(() => _client.ListServiceDefaultsAsync(default, stop), stop);
+            await Task.WhenAll(resolvers, defaults).ConfigureAwait(false);
+            ImmutableSortedDictionary<string, ConsulResolverView> views = ToResolverViews(resolvers.Result.Value);
+            lock (_gate)
+            {
+                bool resolversChanged = _resolvers is null || !ViewEquality.DictionaryEquals(_resolvers, views, static (a, b) => a.Equals(b));
+                _resolvers = views;
+                _config = new ConsulConfigSnapshot
+                {
+                    ProxyDefaults = _proxyDefaults,
+                    ServiceDefaults = defaults.Result.Value.Where(d => !string.IsNullOrEmpty(d.Name))
+                        .GroupBy(d => d.Name!, StringComparer.Ordinal)
+                        .ToImmutableSortedDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal),
+                    ServiceResolvers = resolvers.Result.Value.Where(r => !string.IsNullOrEmpty(r.Name))
+                        .GroupBy(r => r.Name!, StringComparer.Ordinal)
+                        .ToImmutableSortedDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal),
+                };
+                if (resolversChanged)
+                {
+                    foreach ((string name, NameState state) in _names)
+                    {
+                        if (state.Instances is { Length: > 0 })
+                        {
+                            UpdateServiceView(name, state);
+                        }
+                    }
+                }
+            }
+
+            Succeed("config");
+            return true;
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception ex)
+        {
+            Fail("config", ex);
+            lock (_gate)
+            {
+                _configDirty = true;
+            }
+
+            return false;
+        }
+    }
+
+    private static ImmutableSortedDictionary<string, ConsulResolverView> ToResolverViews(IReadOnlyList<ConsulServiceResolver> resolvers)
     {
         var builder = ImmutableSortedDictionary.CreateBuilder<string, ConsulResolverView>(StringComparer.Ordinal);
         foreach (ConsulServiceResolver r in resolvers)
@@ -211,58 +943,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             };
         }
 
-        lock (_gate)
-        {
-            _resolvers = builder.ToImmutable();
-            PublishLocked();
-        }
-    }
-
-    private void OnLocalCatalog(IReadOnlyDictionary<string, List<string>> services)
-    {
-        lock (_gate)
-        {
-            foreach (string gone in _services.Keys.Where(n => !services.ContainsKey(n)).ToList())
-            {
-                Retire(_services[gone].Cancel, _services[gone].Loop);
-                _services.Remove(gone);
-            }
-
-            foreach (string name in services.Keys)
-            {
-                if (_services.ContainsKey(name) || _stop.IsCancellationRequested)
-                {
-                    continue;
-                }
-
-                var state = new ServiceState(CancellationTokenSource.CreateLinkedTokenSource(_stop.Token));
-                _services[name] = state;
-                string dc = _datacenter!;
-                state.Loop = RunQuery(
-                    "health/connect/" + name,
-                    (q, ct) => _client.GetHealthConnectAsync(name, q, ct),
-                    entries => OnServiceInstances(name, state, entries),
-                    null,
-                    state.Cancel.Token);
-            }
-
-            _catalogReady = true;
-            PublishLocked();
-        }
-    }
-
-    private void OnServiceInstances(string name, ServiceState state, IReadOnlyList<CatalogServiceInstance> entries)
-    {
-        lock (_gate)
-        {
-            if (!_services.TryGetValue(name, out ServiceState? current) || current != state)
-            {
-                return;
-            }
-
-            state.Instances = CatalogInstances.Sorted(entries, gatewaysOnly: false);
-            PublishLocked();
-        }
+        return builder.ToImmutable();
     }
 
     private async Task PollDatacentersAsync(CancellationToken cancellationToken)
@@ -273,8 +954,9 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             TimeSpan delay = _options.DatacenterPollInterval;
             try
             {
-                ConsulResponse<IReadOnlyList<string>> response = await _client.GetDatacentersAsync(cancellationToken).ConfigureAwait(false);
+                ConsulResponse<IReadOnlyList<string>> response = await WithLaneAsync(() => _client.GetDatacentersAsync(cancellationToken), cancellationToken).ConfigureAwait(false);
                 failures = 0;
+                Succeed("catalog/datacenters");
                 OnDatacenters(response.Value);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -283,8 +965,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             }
             catch (Exception ex)
             {
-                Interlocked.Increment(ref _errors);
-                ErrorObserved?.Invoke("catalog/datacenters", ex);
+                Fail("catalog/datacenters", ex);
                 delay = BlockingQuery<int>.BackoffDelay(_options.BlockingQuery, ++failures, Random.Shared.NextDouble());
             }
 
@@ -301,160 +982,161 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
 
     private void OnDatacenters(IReadOnlyList<string> datacenters)
     {
+        bool changed = false;
         lock (_gate)
         {
             _datacenters = [.. datacenters.Where(d => !string.IsNullOrEmpty(d)).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
             var wanted = _datacenters.Value.Where(d => d != _datacenter || _options.WatchLocalGateways).ToHashSet(StringComparer.Ordinal);
             foreach (string gone in _gatewayDcs.Keys.Where(d => !wanted.Contains(d)).ToList())
             {
-                Retire(_gatewayDcs[gone].Cancel, _gatewayDcs[gone].Loop);
                 _gatewayDcs.Remove(gone);
+                changed = true;
             }
 
             foreach (string dc in wanted)
             {
-                if (_gatewayDcs.ContainsKey(dc) || _stop.IsCancellationRequested)
+                if (!_gatewayDcs.ContainsKey(dc))
                 {
-                    continue;
+                    _gatewayDcs[dc] = new DatacenterState(dc);
+                    changed = true;
+                }
+            }
+
+            PublishLocked();
+        }
+
+        if (changed)
+        {
+            _gatewayWake.Writer.TryWrite(true);
+        }
+    }
+
+    private async Task PollGatewaysAsync(CancellationToken stop)
+    {
+        try
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                List<DatacenterState> due;
+                long now = _time.GetTimestamp();
+                lock (_gate)
+                {
+                    due = [.. _gatewayDcs.Values.Where(d => d.RetryAt <= now)];
                 }
 
-                var state = new DatacenterState(dc, CancellationTokenSource.CreateLinkedTokenSource(_stop.Token));
-                _gatewayDcs[dc] = state;
-                state.Loop = RunQuery(
-                    "catalog/services?dc=" + dc,
-                    (q, ct) => _client.GetServicesAsync(q with { Datacenter = dc, Filter = GatewayCatalogFilter }, ct),
-                    names => OnGatewayCatalog(state, names),
-                    () => MarkDiscovered(state),
-                    state.Cancel.Token);
-            }
+                // Datacenters one after another (each is itself parallel within the lanes), so one slow datacenter
+                // delays the others by at most its own answer.
+                foreach (DatacenterState state in due)
+                {
+                    await RefreshGatewaysAsync(state, stop).ConfigureAwait(false);
+                }
 
-            PublishLocked();
+                using var wait = CancellationTokenSource.CreateLinkedTokenSource(stop);
+                Task woken = _gatewayWake.Reader.WaitToReadAsync(wait.Token).AsTask();
+                Task timer = Task.Delay(_options.GatewayPollInterval, _time, wait.Token);
+                await Task.WhenAny(woken, timer).ConfigureAwait(false);
+                await wait.CancelAsync().ConfigureAwait(false);
+                _gatewayWake.Reader.TryRead(out _);
+                stop.ThrowIfCancellationRequested();
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // Stopped.
         }
     }
 
-    private void MarkDiscovered(DatacenterState state)
+    private async Task RefreshGatewaysAsync(DatacenterState state, CancellationToken stop)
     {
-        lock (_gate)
+        string source = "gateways " + state.Datacenter;
+        try
         {
-            state.CatalogAnswered = true;
-            PublishLocked();
-        }
-    }
-
-    private void OnGatewayCatalog(DatacenterState state, IReadOnlyDictionary<string, List<string>> names)
-    {
-        List<string> toProbe;
-        CancellationToken cancel;
-        lock (_gate)
-        {
-            if (state.Cancel.IsCancellationRequested)
+            bool local = state.Datacenter == _datacenter;
+            if (local)
             {
-                return;
+                lock (_gate)
+                {
+                    if (!_servicesKnown || PendingLocked(out _) > 0)
+                    {
+                        // Local names are probed only once the local services are known, so that Connect services and
+                        // sidecars are not probed one by one; the reconciler wakes this loop when they are.
+                        return;
+                    }
+                }
             }
 
-            // Taken under the lock while the source is live: a retired datacenter's source is disposed once its loop
-            // ends, and reading .Token then would throw ObjectDisposedException inside the probe.
-            cancel = state.Cancel.Token;
-
-            foreach (string gone in state.Names.Keys.Where(n => !names.ContainsKey(n)).ToList())
+            IReadOnlyDictionary<string, List<string>> names = (await WithLaneAsync(
+                () => _client.GetServicesAsync(new ConsulQuery { Datacenter = state.Datacenter, Filter = GatewayCatalogFilter }, stop), stop).ConfigureAwait(false)).Value;
+            List<string> toRead;
+            lock (_gate)
             {
-                Retire(state.Names[gone].Cancel, state.Names[gone].Loop);
-                state.Names.Remove(gone);
+                state.NotGateways.IntersectWith(names.Keys);
+                foreach (string gone in state.Gateways.Keys.Where(n => !names.ContainsKey(n)).ToList())
+                {
+                    state.Gateways.Remove(gone);
+                }
+
+                // Known gateway names are re-read; unknown names are probed once. Local Connect services and sidecars are not gateways.
+                toRead = [.. names.Keys.Where(n => !state.NotGateways.Contains(n)
+                    && !(local && (_proxyTargets.ContainsKey(n) || (_names.TryGetValue(n, out NameState? s) && s.Instances is { Length: > 0 }))))
+                    .Order(StringComparer.Ordinal)];
             }
 
-            state.NotGateways.IntersectWith(names.Keys);
-            toProbe = [.. names.Keys.Where(n => !state.Names.ContainsKey(n) && !state.NotGateways.Contains(n) && !state.Probing.Contains(n))];
-            state.Probing.UnionWith(toProbe);
-            state.CatalogAnswered = true;
-            PublishLocked();
-        }
-
-        if (toProbe.Count > 0)
-        {
-            _ = Task.Run(() => ProbeAsync(state, toProbe, cancel), CancellationToken.None);
-        }
-    }
-
-    private async Task ProbeAsync(DatacenterState state, List<string> names, CancellationToken cancellationToken)
-    {
-        foreach (string name in names)
-        {
-            bool isGateway = false;
-            try
+            bool wan = !local;
+            var found = new System.Collections.Concurrent.ConcurrentDictionary<string, ImmutableArray<CatalogServiceInstance>>(StringComparer.Ordinal);
+            var notGateways = new System.Collections.Concurrent.ConcurrentBag<string>();
+            await Parallel.ForEachAsync(toRead, new ParallelOptions { MaxDegreeOfParallelism = _laneCount, CancellationToken = stop }, async (name, ct) =>
             {
-                ConsulResponse<IReadOnlyList<CatalogServiceInstance>> probe = await _client.GetHealthServiceAsync(
-                    name, passingOnly: false, new ConsulQuery { Datacenter = state.Datacenter, Filter = GatewayHealthFilter }, cancellationToken).ConfigureAwait(false);
-                isGateway = probe.Value.Any(e => e.Service.Kind == CatalogInstances.MeshGatewayKind);
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception ex)
-            {
-                // Unknown: watch it anyway; the watch settles whether it holds gateways.
-                Interlocked.Increment(ref _errors);
-                ErrorObserved?.Invoke("health/service/" + name + "?dc=" + state.Datacenter, ex);
-                isGateway = true;
-            }
+                IReadOnlyList<CatalogServiceInstance> entries = (await WithLaneAsync(() => _client.GetHealthServiceAsync(
+                    name, passingOnly: false, new ConsulQuery { Datacenter = state.Datacenter, Filter = GatewayHealthFilter }, ct), ct).ConfigureAwait(false)).Value;
+                ImmutableArray<CatalogServiceInstance> gateways = CatalogInstances.Sorted(entries, gatewaysOnly: true);
+                if (gateways.IsEmpty && !entries.Any(e => e.Service.Kind == GatewayKind))
+                {
+                    notGateways.Add(name);
+                }
+                else
+                {
+                    found[name] = gateways;
+                }
+            }).ConfigureAwait(false);
 
             lock (_gate)
             {
-                state.Probing.Remove(name);
-                if (state.Cancel.IsCancellationRequested)
+                state.NotGateways.UnionWith(notGateways);
+                foreach (string name in notGateways)
                 {
-                    return;
+                    state.Gateways.Remove(name);
                 }
 
-                if (!isGateway)
+                foreach ((string name, ImmutableArray<CatalogServiceInstance> gateways) in found)
                 {
-                    state.NotGateways.Add(name);
-                }
-                else if (!state.Names.ContainsKey(name))
-                {
-                    var nameState = new GatewayNameState(CancellationTokenSource.CreateLinkedTokenSource(state.Cancel.Token));
-                    state.Names[name] = nameState;
-                    nameState.Loop = RunQuery(
-                        "health/service/" + name + "?dc=" + state.Datacenter,
-                        (q, ct) => _client.GetHealthServiceAsync(name, passingOnly: false, q with { Datacenter = state.Datacenter, Filter = GatewayHealthFilter }, ct),
-                        entries => OnGateways(state, name, nameState, entries),
-                        () => OnGatewayError(nameState),
-                        nameState.Cancel.Token);
+                    state.Gateways[name] = gateways;
                 }
 
+                state.Answered = true;
+                state.Failures = 0;
+                state.RetryAt = 0;
+                PublishLocked();
+            }
+
+            Succeed(source);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception ex)
+        {
+            Fail(source, ex);
+            lock (_gate)
+            {
+                // The first failure counts as an answer (the datacenter may be unreachable); the last list stays.
+                state.Answered = true;
+                state.Failures++;
+                state.RetryAt = _time.GetTimestamp() + (long)(BlockingQuery<int>.BackoffDelay(_options.BlockingQuery, state.Failures, Random.Shared.NextDouble()).TotalSeconds * _time.TimestampFrequency);
                 PublishLocked();
             }
         }
-    }
-
-    private void OnGatewayError(GatewayNameState nameState)
-    {
-        lock (_gate)
-        {
-            nameState.Answered = true;
-            PublishLocked();
-        }
-    }
-
-    private void OnGateways(DatacenterState state, string name, GatewayNameState nameState, IReadOnlyList<CatalogServiceInstance> entries)
-    {
-        lock (_gate)
-        {
-            if (!state.Names.TryGetValue(name, out GatewayNameState? current) || current != nameState)
-            {
-                return;
-            }
-
-            nameState.Gateways = CatalogInstances.Sorted(entries, gatewaysOnly: true);
-            nameState.Answered = true;
-            PublishLocked();
-        }
-    }
-
-    private static void Retire(CancellationTokenSource cancel, Task loop)
-    {
-        cancel.Cancel();
-        _ = loop.ContinueWith(static (_, c) => ((CancellationTokenSource)c!).Dispose(), cancel, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     private void PublishLocked()
@@ -464,25 +1146,11 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             return;
         }
 
-        var services = ImmutableSortedDictionary.CreateBuilder<string, ConsulServiceView>(StringComparer.Ordinal);
-        foreach ((string name, ServiceState state) in _services)
-        {
-            if (state.Instances is { Length: > 0 } instances)
-            {
-                services[name] = new ConsulServiceView
-                {
-                    Name = name,
-                    Instances = instances,
-                    Resolver = _resolvers!.TryGetValue(name, out ConsulResolverView? resolver) ? resolver : null,
-                };
-            }
-        }
-
         var remote = ImmutableSortedDictionary.CreateBuilder<string, ImmutableArray<CatalogServiceInstance>>(StringComparer.Ordinal);
         ImmutableArray<CatalogServiceInstance> local = [];
         foreach ((string dc, DatacenterState state) in _gatewayDcs)
         {
-            ImmutableArray<CatalogServiceInstance> gateways = CatalogInstances.Sorted(state.Names.Values.SelectMany(n => n.Gateways), gatewaysOnly: false);
+            ImmutableArray<CatalogServiceInstance> gateways = CatalogInstances.Sorted(state.Gateways.Values.SelectMany(n => n), gatewaysOnly: false);
             if (dc == _datacenter)
             {
                 local = gateways;
@@ -498,7 +1166,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             TrustDomain = _trustDomain!,
             Datacenter = _datacenter!,
             Datacenters = _datacenters!.Value,
-            Services = services.ToImmutable(),
+            Services = _serviceViews,
             LocalGateways = local,
             RemoteGateways = remote.ToImmutable(),
         };
@@ -538,7 +1206,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             return "no answer yet from /v1/catalog/datacenters";
         }
 
-        if (!_catalogReady)
+        if (!_servicesKnown)
         {
             return "no answer yet from /v1/catalog/services";
         }
@@ -548,50 +1216,77 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             return "no answer yet from /v1/config/service-resolver";
         }
 
-        string? service = _services.FirstOrDefault(p => p.Value.Instances is null).Key;
-        if (service is not null)
+        int pending = PendingLocked(out string? example);
+        if (pending > 0)
         {
-            return $"no answer yet from /v1/health/connect/{service}";
+            return $"no answer yet from /v1/health/connect/<name> for {pending} of {_names.Count} services (e.g. '{example}')";
         }
 
-        DatacenterState? dc = _gatewayDcs.Values.FirstOrDefault(d => !d.CatalogAnswered || d.Probing.Count > 0 || d.Names.Values.Any(n => !n.Answered));
+        DatacenterState? dc = _gatewayDcs.Values.FirstOrDefault(d => !d.Answered);
         return dc is null ? null : $"mesh gateways of datacenter '{dc.Datacenter}' not discovered yet";
     }
 
-    private sealed class ServiceState(CancellationTokenSource cancel)
+    private int PendingLocked(out string? example)
     {
-        public CancellationTokenSource Cancel { get; } = cancel;
+        int pending = 0;
+        example = null;
+        foreach ((string name, NameState state) in _names)
+        {
+            if (!state.Fetched && !_proxyTargets.ContainsKey(name))
+            {
+                pending++;
+                example ??= name;
+            }
+        }
 
-        public Task Loop { get; set; } = Task.CompletedTask;
-
-        public ImmutableArray<CatalogServiceInstance>? Instances { get; set; }
+        return pending;
     }
 
-    private sealed class DatacenterState(string datacenter, CancellationTokenSource cancel)
+    private sealed class NameState
+    {
+        public string[] Tags { get; set; } = [];
+
+        public bool Fetched { get; set; }
+
+        public ImmutableArray<CatalogServiceInstance>? Instances { get; set; }
+
+        public string[] Nodes { get; set; } = [];
+    }
+
+    private sealed class DatacenterState(string datacenter)
     {
         public string Datacenter { get; } = datacenter;
 
-        public CancellationTokenSource Cancel { get; } = cancel;
+        public bool Answered { get; set; }
 
-        public Task Loop { get; set; } = Task.CompletedTask;
+        public int Failures { get; set; }
 
-        public bool CatalogAnswered { get; set; }
+        public long RetryAt { get; set; }
 
-        public HashSet<string> Probing { get; } = new(StringComparer.Ordinal);
-
-        public Dictionary<string, GatewayNameState> Names { get; } = new(StringComparer.Ordinal);
+        public Dictionary<string, ImmutableArray<CatalogServiceInstance>> Gateways { get; } = new(StringComparer.Ordinal);
 
         public HashSet<string> NotGateways { get; } = new(StringComparer.Ordinal);
     }
 
-    private sealed class GatewayNameState(CancellationTokenSource cancel)
+    private sealed class NeverEqual<T> : IEqualityComparer<T>
     {
-        public CancellationTokenSource Cancel { get; } = cancel;
+        public static readonly NeverEqual<T> Instance = new();
 
-        public Task Loop { get; set; } = Task.CompletedTask;
+        public bool Equals(T? x, T? y) => false;
 
-        public bool Answered { get; set; }
-
-        public ImmutableArray<CatalogServiceInstance> Gateways { get; set; } = [];
+        public int GetHashCode(T obj) => 0;
     }
+}
+
+/// <summary>The config entries a gateway and a Connect dialer read, as last fetched by <see cref="ConsulCatalogWatcher"/>.</summary>
+public sealed record ConsulConfigSnapshot
+{
+    /// <summary>The <c>proxy-defaults</c> entry (<c>global</c>), or null when there is none.</summary>
+    public ConsulProxyDefaults? ProxyDefaults { get; init; }
+
+    /// <summary><c>service-defaults</c> entries by service name.</summary>
+    public ImmutableSortedDictionary<string, ConsulServiceDefaults> ServiceDefaults { get; init; } = ImmutableSortedDictionary.Create<string, ConsulServiceDefaults>(StringComparer.Ordinal);
+
+    /// <summary><c>service-resolver</c> entries by service name.</summary>
+    public ImmutableSortedDictionary<string, ConsulServiceResolver> ServiceResolvers { get; init; } = ImmutableSortedDictionary.Create<string, ConsulServiceResolver>(StringComparer.Ordinal);
 }

@@ -3,15 +3,66 @@ namespace MeshGateway.Consul;
 /// <summary>Settings of a <see cref="ConsulCatalogWatcher"/>.</summary>
 public sealed class ConsulCatalogWatcherOptions
 {
+    /// <summary>Long-polls the watcher keeps open at all times: catalog names, all checks, config entries, CA roots.</summary>
+    public const int LongPollCount = 4;
+
+    /// <summary>
+    /// The fewest agent connections (<see cref="ConsulClientOptions.MaxConnections"/>) the watcher runs with: its
+    /// <see cref="LongPollCount"/> long-polls, one lane for refetches and one left for registration and other calls.
+    /// </summary>
+    public const int MinimumAgentConnections = LongPollCount + 2;
+
     /// <summary>The gateway's own datacenter. Default: read from <c>/v1/agent/self</c> (needs <c>agent:read</c>).</summary>
     public string? Datacenter { get; set; }
 
-    /// <summary>Wait, rate limit and backoff of every blocking query the watcher runs.</summary>
+    /// <summary>Wait, rate limit and backoff of every blocking query the watcher runs, and the backoff of failed refetches.</summary>
     public BlockingQueryOptions BlockingQuery { get; set; } = new();
 
     /// <summary>How often <c>/v1/catalog/datacenters</c> (not blocking) is polled. Default 30 s, like Consul's own gateway.</summary>
     public TimeSpan DatacenterPollInterval { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How often the mesh gateways of each other datacenter (and of the local one, see <see cref="WatchLocalGateways"/>) are
+    /// re-read with non-blocking queries. Default 10 s. Consul's own gateway holds one in-process watch per datacenter;
+    /// over HTTP that would be one long-poll connection per datacenter, which a bounded connection budget cannot give
+    /// a mesh of many datacenters, so gateway lists are polled (a gateway that goes away between polls is ejected by the
+    /// data plane on its first failed connect).
+    /// </summary>
+    public TimeSpan GatewayPollInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// When the catalog's service index moves and neither the name list nor a check change says which service changed
+    /// (a re-registration that changed only a port, address, weight or metadata), the watcher first waits up to this
+    /// long for the checks long-poll to catch up (a registration with checks moves both), then refetches every service
+    /// (a sweep, non-blocking, within the connection bound) if the change is still unexplained. Default 100 ms.
+    /// </summary>
+    public TimeSpan UnexplainedChangeSettle { get; set; } = TimeSpan.FromMilliseconds(100);
+
     /// <summary>Whether mesh gateways of the local datacenter are watched too (for dialers in <c>local</c> mode). Default true.</summary>
     public bool WatchLocalGateways { get; set; } = true;
+
+    /// <summary>Whether the watcher checks <see cref="ConsulClientOptions.MaxConnections"/> against the agent's
+    /// <c>limits.http_max_conns_per_client</c> (from <c>/v1/agent/self</c>) at start. Default true.</summary>
+    public bool ValidateAgentConnectionLimit { get; set; } = true;
+
+    /// <summary>Checks the settings.</summary>
+    /// <exception cref="ArgumentException">A setting is out of range; the message names it.</exception>
+    public void Validate()
+    {
+        BlockingQuery.Validate();
+        if (DatacenterPollInterval < TimeSpan.FromMilliseconds(10))
+        {
+            throw new ArgumentException($"DatacenterPollInterval must be at least 10 ms (was {DatacenterPollInterval}).", nameof(DatacenterPollInterval));
+        }
+
+        if (GatewayPollInterval < TimeSpan.FromMilliseconds(10))
+        {
+            throw new ArgumentException($"GatewayPollInterval must be at least 10 ms (was {GatewayPollInterval}).", nameof(GatewayPollInterval));
+        }
+
+        if (UnexplainedChangeSettle < TimeSpan.Zero || UnexplainedChangeSettle > TimeSpan.FromSeconds(10))
+        {
+            throw new ArgumentException($"UnexplainedChangeSettle must be between 0 and 10 s (was {UnexplainedChangeSettle}).", nameof(UnexplainedChangeSettle));
+        }
+    }
 }

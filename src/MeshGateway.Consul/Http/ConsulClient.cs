@@ -287,6 +287,33 @@ public sealed class ConsulClient : IDisposable
         $"Consul {_connection.Display} dc={_options.Datacenter ?? "(agent)"} maxConnections={_options.MaxConnections} token={(_token is null ? "(none)" : "(from " + _connection.TokenSource + ")")}" +
         (ServerCertificateVerificationDisabled ? " TLS-VERIFICATION-DISABLED" : string.Empty);
 
+    /// <summary>
+    /// <c>GET /v1/health/state/&lt;state&gt;</c>: every check of the datacenter in that state (<c>any</c>, <c>passing</c>,
+    /// <c>warning</c>, <c>critical</c>); blocking. Its index moves on any check change, which makes <c>any</c> the change
+    /// trigger for health across the whole catalog in one long-poll.
+    /// </summary>
+    /// <param name="state"><c>any</c>, <c>passing</c>, <c>warning</c> or <c>critical</c>.</param>
+    /// <param name="query">Datacenter, index/wait, filter.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The checks.</returns>
+    public async Task<ConsulResponse<IReadOnlyList<ConsulCheckState>>> GetHealthStateAsync(string state = "any", ConsulQuery query = default, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(state);
+        return As<List<ConsulCheckState>, IReadOnlyList<ConsulCheckState>>(await SendAsync(HttpMethod.Get, "v1/health/state/" + Uri.EscapeDataString(state), query, null, ConsulJsonContext.Default.ListConsulCheckState, agentLocal: false, cancellationToken).ConfigureAwait(false));
+    }
+
+    /// <summary>
+    /// <c>GET /v1/config/proxy-defaults</c>: the <c>proxy-defaults</c> entries (zero or one, named <c>global</c>); blocking,
+    /// and unlike <c>/v1/config/proxy-defaults/global</c> it answers <c>[]</c> instead of 404 when there is none. Every
+    /// <c>/v1/config/&lt;kind&gt;</c> list shares the config-entry table's index, so a long-poll on this one wakes on a
+    /// write of any kind (measured on Consul 1.8.7: a <c>service-defaults</c> write moved this index too).
+    /// </summary>
+    /// <param name="query">Datacenter, index/wait.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The entries.</returns>
+    public async Task<ConsulResponse<IReadOnlyList<ConsulProxyDefaults>>> ListProxyDefaultsAsync(ConsulQuery query = default, CancellationToken cancellationToken = default) =>
+        As<List<ConsulProxyDefaults>, IReadOnlyList<ConsulProxyDefaults>>(await SendAsync(HttpMethod.Get, "v1/config/proxy-defaults", query, null, ConsulJsonContext.Default.ListConsulProxyDefaults, agentLocal: false, cancellationToken).ConfigureAwait(false));
+
     private static ConsulResponse<TOut> As<TIn, TOut>(ConsulResponse<TIn> response)
         where TIn : TOut =>
         new(response.Value, response.Index)

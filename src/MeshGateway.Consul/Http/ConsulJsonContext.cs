@@ -23,6 +23,8 @@ namespace MeshGateway.Consul;
 [JsonSerializable(typeof(List<string>))]
 [JsonSerializable(typeof(Dictionary<string, List<string>>))]
 [JsonSerializable(typeof(ConsulProxyDefaults))]
+[JsonSerializable(typeof(List<ConsulProxyDefaults>))]
+[JsonSerializable(typeof(List<ConsulCheckState>))]
 [JsonSerializable(typeof(ConsulServiceDefaults))]
 [JsonSerializable(typeof(List<ConsulServiceDefaults>))]
 [JsonSerializable(typeof(ConsulServiceResolver))]

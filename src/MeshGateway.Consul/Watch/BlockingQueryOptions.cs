@@ -19,8 +19,9 @@ public sealed class BlockingQueryOptions
     /// <summary>First retry delay after an error; doubles per consecutive error. Default 1 s.</summary>
     public TimeSpan ErrorBackoffBase { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Upper bound of the retry delay. Default 30 s.</summary>
-    public TimeSpan ErrorBackoffMax { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>Upper bound of the retry delay. Default 3 min, as Consul's own watches (<c>api/watch/plan.go</c>:
+    /// <c>maxBackoffTime = 180 * time.Second</c>), so a long outage costs the agent a few requests a minute per loop.</summary>
+    public TimeSpan ErrorBackoffMax { get; set; } = TimeSpan.FromMinutes(3);
 
     /// <summary>Throws when an option is out of range.</summary>
     /// <exception cref="ArgumentException">An option is invalid; the message names it.</exception>

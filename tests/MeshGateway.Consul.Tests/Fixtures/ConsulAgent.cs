@@ -23,6 +23,10 @@ internal sealed record ConsulAgentSettings(string Datacenter)
 
     /// <summary>Extra top-level configuration merged over the generated file (e.g. <c>limits</c>).</summary>
     public JsonObject? ExtraConfig { get; init; }
+
+    /// <summary>A real single-server agent (<c>-server -bootstrap-expect=1</c>) with its Raft state on disk, instead of
+    /// <c>-dev</c> (whose state lives in memory): a restart on the same data dir keeps the catalog and its indexes.</summary>
+    public bool Persistent { get; init; }
 }
 
 /// <summary>
@@ -39,6 +43,7 @@ internal sealed class ConsulAgent : IAsyncDisposable
     private readonly Lock _logGate = new();
     private Process? _process;
     private StreamWriter? _log;
+    private int _dataGeneration;
 
     private ConsulAgent(ConsulAgentSettings settings)
     {
@@ -102,10 +107,7 @@ internal sealed class ConsulAgent : IAsyncDisposable
     }
 
     /// <summary>A client for this agent (the master token on an ACL agent unless another token is given).</summary>
-    /// <remarks>
-    /// MaxConnections is the maximum (64), not the default 8: over plain HTTP/1.1 each blocking query holds a connection, and
-    /// the current catalog watcher keeps one per watched service, so 8 would queue the tests' other calls behind them.
-    /// </remarks>
+    /// <remarks>MaxConnections stays at its default (8), as a gateway would run: the catalog watch must fit in it.</remarks>
     public ConsulClient CreateClient(string? token = null, HttpMessageHandler? handler = null, string? datacenter = null) =>
         new(new ConsulClientOptions
         {
@@ -114,7 +116,6 @@ internal sealed class ConsulAgent : IAsyncDisposable
             Handler = handler,
             Datacenter = datacenter,
             RequestTimeout = TimeSpan.FromSeconds(20),
-            MaxConnections = ConsulClientOptions.MaxMaxConnections,
             EnvironmentVariables = static _ => null,
         });
 
@@ -189,6 +190,13 @@ internal sealed class ConsulAgent : IAsyncDisposable
     /// <summary>Starts the agent again on the same ports and configuration (dev mode: with empty state).</summary>
     public Task RestartAsync() => StartProcessAsync();
 
+    /// <summary>Starts a <see cref="ConsulAgentSettings.Persistent"/> agent again on a new, empty data dir (a rebuilt server: new Raft history, lower indexes).</summary>
+    public Task RestartWithNewDataDirAsync()
+    {
+        _dataGeneration++;
+        return StartProcessAsync();
+    }
+
     public string LogTail(int lines = 40)
     {
         lock (_logGate)
@@ -252,6 +260,12 @@ internal sealed class ConsulAgent : IAsyncDisposable
                 ["grpc"] = GrpcPort,
             },
         };
+        if (_settings.Persistent)
+        {
+            // As fast as -dev at electing itself and at anti-entropy.
+            config["performance"] = new JsonObject { ["raft_multiplier"] = 1 };
+        }
+
         if (_settings.JoinWanSerfPort is { } wan)
         {
             config["retry_join_wan"] = new JsonArray($"127.0.0.1:{wan}");
@@ -305,7 +319,10 @@ internal sealed class ConsulAgent : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = _dir,
         };
-        foreach (string arg in new[] { "agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1", "-config-file", _configPath })
+        string[] mode = _settings.Persistent
+            ? ["-server", "-bootstrap-expect=1", "-data-dir", Path.Combine(_dir, "data" + _dataGeneration)]
+            : ["-dev"];
+        foreach (string arg in (string[])["agent", .. mode, "-bind", "127.0.0.1", "-client", "127.0.0.1", "-config-file", _configPath])
         {
             psi.ArgumentList.Add(arg);
         }

@@ -51,6 +51,7 @@ internal static class ViewWaiter
     {
         Datacenter = datacenter,
         DatacenterPollInterval = TimeSpan.FromSeconds(1),
+        GatewayPollInterval = TimeSpan.FromMilliseconds(500),
         BlockingQuery = new BlockingQueryOptions { Wait = TimeSpan.FromSeconds(30), ErrorBackoffBase = TimeSpan.FromMilliseconds(200), ErrorBackoffMax = TimeSpan.FromSeconds(2) },
     };
 

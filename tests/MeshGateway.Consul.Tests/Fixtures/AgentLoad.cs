@@ -1,0 +1,290 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace MeshGateway.Consul.Tests.Fixtures;
+
+/// <summary>Bulk catalog writes through <c>/v1/catalog/register</c> over one kept-alive connection (as a config-management tool would).</summary>
+internal sealed class CatalogWriter(ConsulAgent agent) : IDisposable
+{
+    private readonly HttpClient _http = new(new SocketsHttpHandler { MaxConnectionsPerServer = 1 }) { BaseAddress = agent.HttpAddress, Timeout = TimeSpan.FromSeconds(30) };
+
+    /// <summary>The node a service number lives on (50 nodes, like a small cluster of hosts).</summary>
+    public static string NodeOf(int i) => "node-" + (i % 50).ToString(CultureInfo.InvariantCulture);
+
+    public static string AddressOf(int i) => string.Create(CultureInfo.InvariantCulture, $"10.1.{i % 50}.{1 + (i % 200)}");
+
+    public static int SidecarPortOf(int i) => 21000 + (i % 1000);
+
+    /// <summary>Registers <c>&lt;prefix&gt;&lt;i&gt;</c> and its sidecar (each with a passing check) for i in [from, from+count).</summary>
+    public async Task RegisterServicesAsync(string prefix, int from, int count)
+    {
+        for (int i = from; i < from + count; i++)
+        {
+            await RegisterServiceAsync(prefix + i.ToString(CultureInfo.InvariantCulture), i).ConfigureAwait(false);
+        }
+    }
+
+    public async Task RegisterServiceAsync(string name, int i, int weight = 1, string status = "passing")
+    {
+        string node = NodeOf(i);
+        string address = AddressOf(i);
+        await PutAsync("v1/catalog/register", new JsonObject
+        {
+            ["Node"] = node,
+            ["Address"] = "10.0.0." + (i % 50).ToString(CultureInfo.InvariantCulture),
+            ["SkipNodeUpdate"] = true,
+            ["Service"] = new JsonObject { ["ID"] = name + "-1", ["Service"] = name, ["Port"] = 8080, ["Address"] = address },
+            ["Check"] = new JsonObject { ["CheckID"] = "c-" + name, ["Name"] = "app", ["Status"] = "passing", ["ServiceID"] = name + "-1" },
+        }).ConfigureAwait(false);
+        await RegisterSidecarAsync(name, i, weight, status).ConfigureAwait(false);
+    }
+
+    /// <summary>(Re-)registers the sidecar of <paramref name="name"/> with its check; a weight change is a re-registration.</summary>
+    public Task RegisterSidecarAsync(string name, int i, int weight = 1, string status = "passing", bool withCheck = true)
+    {
+        var body = new JsonObject
+        {
+            ["Node"] = NodeOf(i),
+            ["Address"] = "10.0.0." + (i % 50).ToString(CultureInfo.InvariantCulture),
+            ["SkipNodeUpdate"] = true,
+            ["Service"] = new JsonObject
+            {
+                ["Kind"] = "connect-proxy",
+                ["ID"] = name + "-1-sidecar",
+                ["Service"] = name + "-sidecar-proxy",
+                ["Port"] = SidecarPortOf(i),
+                ["Address"] = AddressOf(i),
+                ["Weights"] = new JsonObject { ["Passing"] = weight, ["Warning"] = 1 },
+                ["Proxy"] = new JsonObject { ["DestinationServiceName"] = name, ["DestinationServiceID"] = name + "-1" },
+            },
+        };
+        if (withCheck)
+        {
+            body["Check"] = new JsonObject { ["CheckID"] = "c-" + name + "-sidecar", ["Name"] = "sidecar", ["Status"] = status, ["ServiceID"] = name + "-1-sidecar" };
+        }
+
+        return PutAsync("v1/catalog/register", body);
+    }
+
+    public Task SetSidecarCheckAsync(string name, int i, string status) => PutAsync("v1/catalog/register", new JsonObject
+    {
+        ["Node"] = NodeOf(i),
+        ["Address"] = "10.0.0." + (i % 50).ToString(CultureInfo.InvariantCulture),
+        ["SkipNodeUpdate"] = true,
+        ["Check"] = new JsonObject { ["CheckID"] = "c-" + name + "-sidecar", ["Name"] = "sidecar", ["Status"] = status, ["ServiceID"] = name + "-1-sidecar" },
+    });
+
+    public async Task DeregisterServiceAsync(string name, int i)
+    {
+        await PutAsync("v1/catalog/deregister", new JsonObject { ["Node"] = NodeOf(i), ["ServiceID"] = name + "-1-sidecar" }).ConfigureAwait(false);
+        await PutAsync("v1/catalog/deregister", new JsonObject { ["Node"] = NodeOf(i), ["ServiceID"] = name + "-1" }).ConfigureAwait(false);
+    }
+
+    public void Dispose() => _http.Dispose();
+
+    private async Task PutAsync(string path, JsonObject body)
+    {
+        using var content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
+        using HttpResponseMessage response = await _http.PutAsync(path, content).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"PUT {path} → {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync().ConfigureAwait(false)}");
+        }
+    }
+}
+
+/// <summary>
+/// Counts, from the kernel's socket tables (<c>/proc/net/tcp</c>, <c>/proc/net/tcp6</c>) and this process's descriptors
+/// (<c>/proc/self/fd</c>), the established TCP connections this process holds to one port, sampled until disposed; keeps
+/// the maximum. Local ports in <see cref="Excluded"/> (another client's sockets in the same process) are not counted.
+/// </summary>
+internal sealed class AgentConnectionSampler : IAsyncDisposable
+{
+    private readonly int _port;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _loop;
+    private int _max;
+    private int _samples;
+
+    public AgentConnectionSampler(int port, TimeSpan interval)
+    {
+        _port = port;
+        _loop = Task.Run(async () =>
+        {
+            using var timer = new PeriodicTimer(interval);
+            do
+            {
+                Sample();
+            }
+            while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false));
+        });
+    }
+
+    public ConcurrentDictionary<int, bool> Excluded { get; } = new();
+
+    public int Max => Volatile.Read(ref _max);
+
+    public int Samples => Volatile.Read(ref _samples);
+
+    /// <summary>One reading now.</summary>
+    public int Count()
+    {
+        var inodes = new HashSet<string>(StringComparer.Ordinal);
+        foreach (string fd in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
+        {
+            try
+            {
+                string? target = new FileInfo(fd).LinkTarget;
+                if (target is not null && target.StartsWith("socket:[", StringComparison.Ordinal))
+                {
+                    inodes.Add(target[8..^1]);
+                }
+            }
+            catch (IOException)
+            {
+                // Closed while enumerating.
+            }
+        }
+
+        int count = 0;
+        foreach (string table in new[] { "/proc/net/tcp", "/proc/net/tcp6" })
+        {
+            foreach (string line in File.ReadLines(table).Skip(1))
+            {
+                string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+                if (f.Length < 10 || f[3] != "01" || !inodes.Contains(f[9]))
+                {
+                    continue;
+                }
+
+                int remotePort = int.Parse(f[2].AsSpan(f[2].IndexOf(':') + 1), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+                int localPort = int.Parse(f[1].AsSpan(f[1].IndexOf(':') + 1), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+                if (remotePort == _port && !Excluded.ContainsKey(localPort))
+                {
+                    count++;
+                }
+            }
+        }
+
+        return count;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _loop.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        _stop.Dispose();
+    }
+
+    private void Sample()
+    {
+        int now = Count();
+        Interlocked.Increment(ref _samples);
+        int max;
+        while (now > (max = Volatile.Read(ref _max)) && Interlocked.CompareExchange(ref _max, now, max) != max)
+        {
+        }
+    }
+}
+
+/// <summary>
+/// Another local client of the agent, like <c>curl /v1/status/leader</c> run now and then: a fresh connection per
+/// request, every <c>interval</c>, each bounded by a 1 s timeout; records failures and the slowest answer. Its sockets'
+/// local ports go into the sampler's exclusions so that they are not counted as the gateway's.
+/// </summary>
+internal sealed class AgentProber : IAsyncDisposable
+{
+    private readonly HttpClient _http;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _loop;
+    private readonly ConcurrentQueue<string> _failures = new();
+    private long _maxTicks;
+    private int _probes;
+
+    public AgentProber(Uri agent, TimeSpan interval, AgentConnectionSampler sampler)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            PooledConnectionLifetime = TimeSpan.Zero,
+            ConnectCallback = async (context, ct) =>
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+                sampler.Excluded[((IPEndPoint)socket.LocalEndPoint!).Port] = true;
+                try
+                {
+                    await socket.ConnectAsync(context.DnsEndPoint, ct).ConfigureAwait(false);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+        };
+        _http = new HttpClient(handler) { BaseAddress = agent, Timeout = TimeSpan.FromSeconds(1) };
+        _loop = Task.Run(async () =>
+        {
+            using var timer = new PeriodicTimer(interval);
+            while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
+            {
+                long start = Stopwatch.GetTimestamp();
+                try
+                {
+                    using HttpResponseMessage response = await _http.GetAsync("v1/status/leader", _stop.Token).ConfigureAwait(false);
+                    if (!response.IsSuccessStatusCode)
+                    {
+                        _failures.Enqueue($"HTTP {(int)response.StatusCode}");
+                    }
+                }
+                catch (Exception ex) when (!_stop.IsCancellationRequested)
+                {
+                    _failures.Enqueue(ex.GetType().Name + ": " + ex.Message);
+                }
+
+                long ticks = Stopwatch.GetElapsedTime(start).Ticks;
+                long max;
+                while (ticks > (max = Interlocked.Read(ref _maxTicks)) && Interlocked.CompareExchange(ref _maxTicks, ticks, max) != max)
+                {
+                }
+
+                Interlocked.Increment(ref _probes);
+            }
+        });
+    }
+
+    public int Probes => Volatile.Read(ref _probes);
+
+    public IReadOnlyCollection<string> Failures => _failures;
+
+    public TimeSpan Slowest => TimeSpan.FromTicks(Interlocked.Read(ref _maxTicks));
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _loop.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        _http.Dispose();
+        _stop.Dispose();
+    }
+}
