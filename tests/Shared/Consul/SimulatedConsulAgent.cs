@@ -357,6 +357,15 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
         }
     }
 
+    /// <summary>The instance with that ID, or null.</summary>
+    public SimInstance? Find(string serviceId, string? datacenter = null)
+    {
+        lock (_gate)
+        {
+            return Dc(datacenter).Services.GetValueOrDefault(serviceId);
+        }
+    }
+
     /// <summary>A consistent copy of a datacenter's catalog (for reference views built from scratch).</summary>
     public SimSnapshot Snapshot(string? datacenter = null)
     {
