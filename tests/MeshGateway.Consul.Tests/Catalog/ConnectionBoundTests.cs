@@ -1,0 +1,55 @@
+using System.Diagnostics;
+using MeshGateway.Testing;
+using Xunit.Abstractions;
+
+namespace MeshGateway.Consul.Tests.Catalog;
+
+/// <summary>The watcher stays within <see cref="ConsulClientOptions.MaxConnections"/> agent connections whatever the catalog size.</summary>
+public sealed class ConnectionBoundTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Watcher_TwoThousandServicesAndChanges_NeverOpensMoreThanMaxConnections()
+    {
+        await using SimulatedConsulAgent agent = await SimulatedConsulAgent.StartAsync();
+        IReadOnlyDictionary<string, string[]> ids = agent.Build(new CatalogShape
+        {
+            Services = 2_000,
+            Instances = 6_000,
+            Nodes = 200,
+            Datacenters = 4,
+            GatewaysPerDatacenter = 2,
+            RemoteServicesPerDatacenter = 50,
+        });
+        using ConsulClient client = SimulatedCatalog.Client(agent);
+        await using var watcher = new ConsulCatalogWatcher(client, SimulatedCatalog.FastOptions());
+        var clock = Stopwatch.StartNew();
+        await watcher.StartAsync();
+        await watcher.WaitForFirstViewAsync(TimeSpan.FromSeconds(60));
+        TimeSpan first = clock.Elapsed;
+
+        // Changes of every kind, one at a time, each awaited: a weight change is an unexplained index move (a sweep of all
+        // 2,000 services through the lanes). Batched, the weight change is missed when another registration lands in the
+        // same long-poll round (see docs/benchmarks.md, "Catalog at scale"), so the changes are not batched here.
+        Action[] changes =
+        [
+            () => agent.SetServiceCheck(ids["svc-00007"][0], "critical"),
+            () => agent.SetWeights(ids["svc-00011"][1], 9, 3),
+            () => agent.Deregister(ids["svc-00013"][2]),
+            () => agent.Register(new SimInstance { Id = "extra-1", Name = "svc-extra", Node = "node-00001", Address = "10.9.9.9", Port = 9999, Native = true }),
+            () => agent.SetNodeCheck("node-00003", "critical"),
+            () => agent.SetConfigEntry("service-resolver", "svc-00017", """{ "Subsets": { "v2": { "Filter": "Service.Meta.version == v2" } } }"""),
+        ];
+        TimeSpan converged = TimeSpan.Zero;
+        foreach (Action change in changes)
+        {
+            change();
+            converged += await SimulatedCatalog.WaitForTableAsync(watcher, SimulatedCatalog.Render(SimulatedCatalog.ReferenceView(agent)), TimeSpan.FromSeconds(30));
+        }
+
+        output.WriteLine($"first view {first.TotalMilliseconds:0} ms, changes converged in {converged.TotalMilliseconds:0} ms; max open connections {agent.MaxOpenConnections} " +
+            $"(accepted {agent.AcceptedConnections}); sweeps {watcher.SweepCount}, refetches {watcher.RefetchCount}; requests: " +
+            string.Join(", ", agent.RequestsByEndpoint.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}")));
+        Assert.True(watcher.SweepCount >= 1, "the weight change should have caused a sweep");
+        Assert.InRange(agent.MaxOpenConnections, ConsulCatalogWatcherOptions.LongPollCount, client.Options.MaxConnections);
+    }
+}
