@@ -79,6 +79,10 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     private ulong _checksIndex;
     private ulong _unexplainedIndex;
     private bool _sweepRequested;
+    private bool _verifyPending;
+    private long _verifyDue;
+    private long _nextSweepAllowed;
+    private long _checksFetchTicks;
     private bool _configDirty = true;
     private ConsulProxyDefaults? _proxyDefaults;
     private ImmutableSortedDictionary<string, ConsulResolverView>? _resolvers;
@@ -222,7 +226,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             _lanes = new SemaphoreSlim(_laneCount, _laneCount);
             _loops.Add(RunTrigger("connect/ca/roots", (q, ct) => _client.GetCaRootsAsync(q, ct), OnRoots, stop));
             _loops.Add(RunTrigger("catalog/services", (q, ct) => _client.GetServicesAsync(q, ct), OnServices, stop));
-            _loops.Add(RunTrigger("health/state/any", (q, ct) => _client.GetHealthStateAsync("any", q, ct), OnChecks, stop));
+            _loops.Add(RunTrigger("health/state/any", FetchChecksAsync, OnChecks, stop));
             _loops.Add(RunTrigger("config", (q, ct) => _client.ListProxyDefaultsAsync(q, ct), OnConfigTrigger, stop));
             _loops.Add(Task.Run(() => ReconcileAsync(stop), CancellationToken.None));
             _loops.Add(Task.Run(() => PollDatacentersAsync(stop), CancellationToken.None));
@@ -274,7 +278,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         {
             return $"loops=[{string.Join(", ", _loops.Select(l => l.IsFaulted ? "FAULTED " + l.Exception?.InnerException : l.Status.ToString()))}] " +
                 $"names={_names.Count} dirty={_dirty.Count} proxies={_proxyTargets.Count} servicesIndex={_servicesIndex} checksIndex={_checksIndex} " +
-                $"unexplained={_unexplainedIndex} sweep={_sweepRequested} refetches={RefetchCount} sweeps={SweepCount} missing={DescribeMissingLocked() ?? "-"} " +
+                $"unexplained={_unexplainedIndex} sweep={_sweepRequested} verifyDue={_verifyDue} refetches={RefetchCount} sweeps={SweepCount} missing={DescribeMissingLocked() ?? "-"} " +
                 string.Join("; ", _triggerDiagnostics.Values.Select(d => d()));
         }
     }
@@ -369,6 +373,19 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         }
     }
 
+    private async Task<ConsulResponse<IReadOnlyList<ConsulCheckState>>> FetchChecksAsync(ConsulQuery query, CancellationToken cancellationToken)
+    {
+        long start = _time.GetTimestamp();
+        ConsulResponse<IReadOnlyList<ConsulCheckState>> response = await _client.GetHealthStateAsync("any", query, cancellationToken).ConfigureAwait(false);
+        if (query.Index == 0)
+        {
+            // A non-blocking fetch: how long the whole check list takes to arrive and parse (sizes the settle time).
+            Interlocked.Exchange(ref _checksFetchTicks, _time.GetElapsedTime(start).Ticks);
+        }
+
+        return response;
+    }
+
     private void Wake()
     {
         bool resync;
@@ -446,9 +463,18 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
                 }
             }
 
-            if (_servicesKnown && response.Index > _servicesIndex && !explained)
+            if (_servicesKnown && response.Index > _servicesIndex)
             {
-                _unexplainedIndex = Math.Max(_unexplainedIndex, response.Index);
+                if (!explained)
+                {
+                    _unexplainedIndex = Math.Max(_unexplainedIndex, response.Index);
+                }
+                else
+                {
+                    // Explained by a name or tag change, but another registration (a port, address, weight or metadata
+                    // change) may have landed in the same round unseen: verify with a later, paced sweep.
+                    _verifyPending = true;
+                }
             }
 
             _servicesIndex = response.Index;
@@ -572,8 +598,9 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         int failures = 0;
         try
         {
-            while (await _wake.Reader.WaitToReadAsync(stop).ConfigureAwait(false))
+            while (!stop.IsCancellationRequested)
             {
+                await WaitForWorkAsync(stop).ConfigureAwait(false);
                 _wake.Reader.TryRead(out _);
                 bool failed = await ReconcileOnceAsync(stop).ConfigureAwait(false);
                 if (!failed)
@@ -591,6 +618,39 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         {
             // Stopped.
         }
+    }
+
+    /// <summary>Waits for a trigger, or for the time a deferred sweep (paced, or a verification) is due.</summary>
+    private async Task WaitForWorkAsync(CancellationToken stop)
+    {
+        long due;
+        lock (_gate)
+        {
+            due = _sweepRequested ? Math.Max(_nextSweepAllowed, 1) : 0;
+            if (_verifyDue > 0)
+            {
+                due = due == 0 ? _verifyDue : Math.Min(due, _verifyDue);
+            }
+        }
+
+        if (due == 0)
+        {
+            await _wake.Reader.WaitToReadAsync(stop).ConfigureAwait(false);
+            return;
+        }
+
+        TimeSpan wait = TimeSpan.FromSeconds(Math.Max(0, due - _time.GetTimestamp()) / (double)_time.TimestampFrequency);
+        if (wait <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        Task woken = _wake.Reader.WaitToReadAsync(either.Token).AsTask();
+        Task timer = Task.Delay(wait, _time, either.Token);
+        await Task.WhenAny(woken, timer).ConfigureAwait(false);
+        await either.CancelAsync().ConfigureAwait(false);
+        stop.ThrowIfCancellationRequested();
     }
 
     /// <summary>One pass: config entries, dirty services, a sweep if something is unexplained; then publish. True if a request failed.</summary>
@@ -615,10 +675,12 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
 
         if (unexplained > 0 && !checksAdvanced.IsCompleted && _options.UnexplainedChangeSettle > TimeSpan.Zero)
         {
-            // A registration with checks moves both indexes; give the checks trigger a moment to say which service it was.
+            // A registration with checks moves both indexes; give the checks trigger a moment to say which service it was:
+            // the configured settle time, or twice what a full check list last took to fetch, whichever is longer.
+            TimeSpan settle = TimeSpan.FromTicks(Math.Max(_options.UnexplainedChangeSettle.Ticks, Math.Min(2 * Interlocked.Read(ref _checksFetchTicks), TimeSpan.TicksPerSecond * 5)));
             try
             {
-                await checksAdvanced.WaitAsync(_options.UnexplainedChangeSettle, _time, stop).ConfigureAwait(false);
+                await checksAdvanced.WaitAsync(settle, _time, stop).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {
@@ -641,12 +703,15 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
 
         List<string> batch;
         bool sweep;
+        bool verify;
         lock (_gate)
         {
             sweep = _sweepRequested;
             _sweepRequested = false;
             unexplained = _unexplainedIndex;
             _unexplainedIndex = 0;
+            verify = _verifyPending;
+            _verifyPending = false;
             // Names that look like sidecars (Consul's default "<service>-sidecar-proxy") go last: by then their destination's
             // answer has usually named them as proxies, and they are skipped. Only the order depends on the convention.
             batch = [.. _dirty.OrderBy(n => n.EndsWith(SidecarSuffix, StringComparison.Ordinal)).ThenBy(n => n, StringComparer.Ordinal)];
@@ -659,10 +724,42 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         {
             sweep = true;
         }
+        else if (unexplained > 0)
+        {
+            // Explained by a service whose check also changed; a second, check-less registration may hide in the round.
+            verify = true;
+        }
+
+        long now = _time.GetTimestamp();
+        lock (_gate)
+        {
+            if (verify && _verifyDue == 0)
+            {
+                _verifyDue = now + (long)(_options.VerificationSweepDelay.TotalSeconds * _time.TimestampFrequency);
+            }
+
+            if (_verifyDue > 0 && now >= _verifyDue)
+            {
+                sweep = true;
+            }
+
+            if (sweep && now < _nextSweepAllowed)
+            {
+                // Paced: the last sweep was recent. The reconciler wakes for it when it is allowed (WaitForWorkAsync).
+                _sweepRequested = true;
+                sweep = false;
+            }
+
+            if (sweep)
+            {
+                _verifyDue = 0;
+            }
+        }
 
         if (sweep)
         {
             Interlocked.Increment(ref _sweeps);
+            long sweepStart = _time.GetTimestamp();
             List<string> all;
             lock (_gate)
             {
@@ -670,6 +767,13 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             }
 
             (bool sweepFailed, _) = await RefetchAsync(all, stop).ConfigureAwait(false);
+            long sweepEnd = _time.GetTimestamp();
+            lock (_gate)
+            {
+                // At most a quarter of the time sweeping (and not more than once a second), whatever the catalog size.
+                _nextSweepAllowed = sweepEnd + Math.Max(_time.TimestampFrequency, 4 * (sweepEnd - sweepStart));
+            }
+
             if (sweepFailed)
             {
                 failed = true;

@@ -38,6 +38,14 @@ public sealed class ConsulCatalogWatcherOptions
     /// </summary>
     public TimeSpan UnexplainedChangeSettle { get; set; } = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>
+    /// A round whose catalog change was explained by a name, tag or check change may still hide a second registration
+    /// that changed only a port, address, weight or metadata (Consul's HTTP API names no per-service index in one call).
+    /// Such rounds are verified by a sweep this long after the first of them. Default 10 s. Sweeps are also paced: at most
+    /// a quarter of the time, and not more than once a second, whatever the catalog size.
+    /// </summary>
+    public TimeSpan VerificationSweepDelay { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Whether mesh gateways of the local datacenter are watched too (for dialers in <c>local</c> mode). Default true.</summary>
     public bool WatchLocalGateways { get; set; } = true;
 
@@ -58,6 +66,11 @@ public sealed class ConsulCatalogWatcherOptions
         if (GatewayPollInterval < TimeSpan.FromMilliseconds(10))
         {
             throw new ArgumentException($"GatewayPollInterval must be at least 10 ms (was {GatewayPollInterval}).", nameof(GatewayPollInterval));
+        }
+
+        if (VerificationSweepDelay < TimeSpan.FromMilliseconds(10) || VerificationSweepDelay > TimeSpan.FromHours(1))
+        {
+            throw new ArgumentException($"VerificationSweepDelay must be between 10 ms and 1 h (was {VerificationSweepDelay}).", nameof(VerificationSweepDelay));
         }
 
         if (UnexplainedChangeSettle < TimeSpan.Zero || UnexplainedChangeSettle > TimeSpan.FromSeconds(10))

@@ -28,8 +28,7 @@ public sealed class ConnectionBoundTests(ITestOutputHelper output)
         TimeSpan first = clock.Elapsed;
 
         // Changes of every kind, one at a time, each awaited: a weight change is an unexplained index move (a sweep of all
-        // 2,000 services through the lanes). Batched, the weight change is missed when another registration lands in the
-        // same long-poll round (see docs/benchmarks.md, "Catalog at scale"), so the changes are not batched here.
+        // 2,000 services through the lanes). Batched changes are covered by Watcher_ChangesInOneRound_HiddenRegistrationFoundByVerificationSweep.
         Action[] changes =
         [
             () => agent.SetServiceCheck(ids["svc-00007"][0], "critical"),
@@ -51,5 +50,28 @@ public sealed class ConnectionBoundTests(ITestOutputHelper output)
             string.Join(", ", agent.RequestsByEndpoint.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}")));
         Assert.True(watcher.SweepCount >= 1, "the weight change should have caused a sweep");
         Assert.InRange(agent.MaxOpenConnections, ConsulCatalogWatcherOptions.LongPollCount, client.Options.MaxConnections);
+    }
+
+    [Fact]
+    public async Task Watcher_ChangesInOneRound_HiddenRegistrationFoundByVerificationSweep()
+    {
+        await using SimulatedConsulAgent agent = await SimulatedConsulAgent.StartAsync();
+        IReadOnlyDictionary<string, string[]> ids = agent.Build(new CatalogShape { Services = 200, Instances = 400, Nodes = 20, Datacenters = 1, GatewaysPerDatacenter = 1 });
+        using ConsulClient client = SimulatedCatalog.Client(agent);
+        ConsulCatalogWatcherOptions options = SimulatedCatalog.FastOptions();
+        options.VerificationSweepDelay = TimeSpan.FromMilliseconds(300);
+        await using var watcher = new ConsulCatalogWatcher(client, options);
+        await watcher.StartAsync();
+        await watcher.WaitForFirstViewAsync(TimeSpan.FromSeconds(60));
+        long sweeps = watcher.SweepCount;
+
+        // Both in one long-poll round: a weight-only re-registration (visible in no name, tag or check) and a new service
+        // name (which explains the round's catalog index). Before the verification sweep the weight change was never seen.
+        agent.SetWeights(ids["svc-00011"][1], 9, 3);
+        agent.Register(new SimInstance { Id = "extra-1", Name = "svc-extra", Node = "node-00001", Address = "10.9.9.9", Port = 9999, Native = true });
+
+        TimeSpan converged = await SimulatedCatalog.WaitForTableAsync(watcher, SimulatedCatalog.Render(SimulatedCatalog.ReferenceView(agent)), TimeSpan.FromSeconds(30));
+        output.WriteLine($"converged after {converged.TotalMilliseconds:0} ms; sweeps {watcher.SweepCount - sweeps}");
+        Assert.True(watcher.SweepCount > sweeps, "the round should have been verified by a sweep");
     }
 }
