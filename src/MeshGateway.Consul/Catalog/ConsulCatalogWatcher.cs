@@ -69,7 +69,8 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     private TaskCompletionSource _checksAdvanced = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private SemaphoreSlim? _lanes;
-    private int _laneCount;
+    private readonly int _laneCount;
+    private readonly TaskCompletionSource _initialBuild = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private string? _datacenter;
     private string? _trustDomain;
     private ImmutableArray<string>? _datacenters;
@@ -223,7 +224,10 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         lock (_gate)
         {
             _datacenter = dc;
-            _lanes = new SemaphoreSlim(_laneCount, _laneCount);
+            // Every request the watcher makes, long-polls included, holds one of MaxConnections − 1 permits while in
+            // flight: the bound is enforced here (and again by the client's MaxConnectionsPerServer). Until the first
+            // view is complete the long-polls do not block, so the initial refetch has MaxConnections − 2 lanes.
+            _lanes = new SemaphoreSlim(_client.Options.MaxConnections - 1, _client.Options.MaxConnections - 1);
             _loops.Add(RunTrigger("connect/ca/roots", (q, ct) => _client.GetCaRootsAsync(q, ct), OnRoots, stop));
             _loops.Add(RunTrigger("catalog/services", (q, ct) => _client.GetServicesAsync(q, ct), OnServices, stop));
             _loops.Add(RunTrigger("health/state/any", FetchChecksAsync, OnChecks, stop));
@@ -267,6 +271,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         await Task.WhenAll(loops).ConfigureAwait(false);
         _views.Writer.TryComplete();
         _first.TrySetCanceled(CancellationToken.None);
+        _initialBuild.TrySetCanceled(CancellationToken.None);
         _stop.Dispose();
         _lanes?.Dispose();
     }
@@ -297,7 +302,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
 
                 // Every answer is passed on (the comparer says "changed"), because an index that moved with an unchanged
                 // body is itself the signal for the catalog trigger; the handlers compare bodies themselves.
-                var query = new BlockingQuery<T>(fetch, _options.BlockingQuery, NeverEqual<T>.Instance, _time)
+                var query = new BlockingQuery<T>((q, ct) => TriggerFetchAsync(fetch, q, ct), _options.BlockingQuery, NeverEqual<T>.Instance, _time)
                 {
                     ErrorObserved = (ex, _) => Fail(source, ex),
                 };
@@ -319,6 +324,20 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
                 }
             }
         }, CancellationToken.None);
+
+    /// <summary>
+    /// A long-poll request: within the lanes, and, while the first complete view is being built, not blocking (its first,
+    /// non-blocking answer was taken; the blocking one waits for the build, then returns at once if anything changed).
+    /// </summary>
+    private async Task<ConsulResponse<T>> TriggerFetchAsync<T>(Func<ConsulQuery, CancellationToken, Task<ConsulResponse<T>>> fetch, ConsulQuery query, CancellationToken cancellationToken)
+    {
+        if (query.Index > 0)
+        {
+            await _initialBuild.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return await WithLaneAsync(() => fetch(query, cancellationToken), cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>
     /// Restarts every long-poll without an index. Called when the agent answers again after it could not be reached:
@@ -794,6 +813,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
 
         if (wakeGateways)
         {
+            _initialBuild.TrySetResult();
             _gatewayWake.Writer.TryWrite(true);
         }
 
@@ -810,7 +830,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         int failed = 0;
         long highest = 0;
         string dc = _datacenter!;
-        await Parallel.ForEachAsync(names, new ParallelOptions { MaxDegreeOfParallelism = _laneCount, CancellationToken = stop }, async (name, ct) =>
+        await Parallel.ForEachAsync(names, new ParallelOptions { MaxDegreeOfParallelism = _client.Options.MaxConnections - 1, CancellationToken = stop }, async (name, ct) =>
         {
             lock (_gate)
             {
@@ -1189,7 +1209,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             bool wan = !local;
             var found = new System.Collections.Concurrent.ConcurrentDictionary<string, ImmutableArray<CatalogServiceInstance>>(StringComparer.Ordinal);
             var notGateways = new System.Collections.Concurrent.ConcurrentBag<string>();
-            await Parallel.ForEachAsync(toRead, new ParallelOptions { MaxDegreeOfParallelism = _laneCount, CancellationToken = stop }, async (name, ct) =>
+            await Parallel.ForEachAsync(toRead, new ParallelOptions { MaxDegreeOfParallelism = _client.Options.MaxConnections - 1, CancellationToken = stop }, async (name, ct) =>
             {
                 IReadOnlyList<CatalogServiceInstance> entries = (await WithLaneAsync(() => _client.GetHealthServiceAsync(
                     name, passingOnly: false, new ConsulQuery { Datacenter = state.Datacenter, Filter = GatewayHealthFilter }, ct), ct).ConfigureAwait(false)).Value;
