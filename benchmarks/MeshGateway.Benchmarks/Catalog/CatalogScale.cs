@@ -46,11 +46,12 @@ public static class CatalogScale
         Row("simulator build", $"{clock.Elapsed.TotalMilliseconds:N0} ms");
 
         long before = GC.GetTotalMemory(forceFullCollection: true);
-        using var client = new ConsulClient(new ConsulClientOptions { Address = agent.Address });
-        var target = new RouteTableSource();
-        await using var source = new ConsulRouteTableSource(client, target, new ConsulRouteTableSourceOptions { StartupTimeout = TimeSpan.FromMinutes(5) });
+        // Not `using`: the gateway side is dropped explicitly at the end to measure what it alone holds.
+        ConsulClient? client = new(new ConsulClientOptions { Address = agent.Address });
+        RouteTableSource? target = new();
+        ConsulRouteTableSource? source = new(client, target, new ConsulRouteTableSourceOptions { StartupTimeout = TimeSpan.FromMinutes(5) });
         clock.Restart();
-        RouteTable first = await source.StartAsync();
+        RouteTable? first = await source.StartAsync();
         TimeSpan firstTime = clock.Elapsed;
         long after = GC.GetTotalMemory(forceFullCollection: true);
         Row("first complete table (watcher + route source)", $"{firstTime.TotalMilliseconds:N0} ms, {first.Routes.Count:N0} routes");
@@ -136,6 +137,18 @@ public static class CatalogScale
         Row("max concurrent agent connections (bound)", $"{agent.MaxOpenConnections} ({client.Options.MaxConnections}); accepted {agent.AcceptedConnections}");
         Row("watcher sweeps / refetches / errors", $"{source.Watcher.SweepCount} / {source.Watcher.RefetchCount:N0} / {source.Watcher.ErrorCount}");
         Row("agent requests", string.Join(", ", agent.RequestsByEndpoint.OrderByDescending(p => p.Value).Take(6).Select(p => $"{p.Key}={p.Value:N0}")));
+
+        // What the gateway side alone holds (watcher state, view, route table, endpoint states, client): the difference
+        // between now and after dropping it, so that the in-process simulator's own growth (Kestrel buffers) is excluded.
+        long withGateway = GC.GetTotalMemory(forceFullCollection: true);
+        await source.DisposeAsync();
+        client.Dispose();
+        source = null;
+        client = null;
+        target = null;
+        first = null;
+        long withoutGateway = GC.GetTotalMemory(forceFullCollection: true);
+        Row("managed memory the gateway side holds, per instance", $"{(withGateway - withoutGateway) / (double)shape.Instances:N0} B ({(withGateway - withoutGateway) / 1048576.0:N1} MiB in all)");
     }
 
     private static UpstreamEndpoint? Endpoint(RouteTable table, string sni, string endpoint) =>

@@ -236,7 +236,7 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
             IPEndPoint? endPoint = cluster.GetState(index).Address;
             if (endPoint is null)
             {
-                // The address was cleared (failed re-resolution) after the choice: try another endpoint, no ejection.
+                // The endpoint has no resolved address (never resolved): try another endpoint, no ejection.
                 continue;
             }
 

@@ -42,7 +42,8 @@ public sealed class EndpointState
     /// <summary>
     /// The address connections are dialled at: the endpoint's <see cref="UpstreamEndpoint.EndPoint"/>, or for a
     /// host-name endpoint the last address resolved in the background (<see langword="null"/> before the first
-    /// successful resolution and after a failed one: the endpoint is then not chosen, not even in panic mode).
+    /// successful resolution: the endpoint is then not chosen, not even in panic mode; a later failed lookup keeps the
+    /// last good address).
     /// </summary>
     public IPEndPoint? Address => Volatile.Read(ref _address);
 
@@ -119,7 +120,11 @@ public sealed class EndpointState
         Volatile.Write(ref _resolutionAttempted, 1);
     }
 
-    /// <summary>Records a failed resolution: the endpoint becomes unavailable until the next success.</summary>
+    /// <summary>
+    /// Records a failed resolution. The last good address stays in use (Envoy's <c>LOGICAL_DNS</c> keeps its last
+    /// successful answer when DNS fails, so a DNS outage does not cut a working upstream); an endpoint that was never
+    /// resolved stays unavailable.
+    /// </summary>
     internal void OnResolutionFailed(string error)
     {
         if (_fixedAddress)
@@ -129,7 +134,6 @@ public sealed class EndpointState
 
         Interlocked.Increment(ref _resolutionFailures);
         Volatile.Write(ref _lastResolutionError, error);
-        Volatile.Write(ref _address, null);
         Volatile.Write(ref _resolutionAttempted, 1);
     }
 }

@@ -36,7 +36,8 @@ public sealed record HostNameResolutionFailure(string HostName, string Error, bo
 /// <remarks>
 /// <para>
 /// The first IPv4 address of the answer is used (Envoy's <c>LOGICAL_DNS</c> takes the first address, too). Until the
-/// first resolution succeeds, and after a failed one, the endpoint has no address and is not chosen; each failure is
+/// first resolution succeeds the endpoint has no address and is not chosen; a later failed lookup keeps the last good
+/// address (as Envoy does), so a DNS outage does not cut a working upstream. Each failure is
 /// counted (<see cref="Failures"/>, <see cref="EndpointState.ResolutionFailures"/>) and reported through
 /// <see cref="ResolutionFailed"/>. Because endpoint states carry over between tables, a table swap does not lose a
 /// resolved address. Each host name is looked up once per pass, whatever the number of clusters and ports using it.

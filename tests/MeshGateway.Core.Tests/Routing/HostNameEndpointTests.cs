@@ -74,7 +74,7 @@ public sealed class HostNameEndpointTests
     }
 
     [Fact]
-    public async Task RefreshAsync_Failure_UnavailableCountedReportedThenRecovers()
+    public async Task RefreshAsync_Failure_UnavailableCountedReportedThenRecovers_LaterFailureKeepsLastGoodAddress()
     {
         bool fail = true;
         var resolver = new FakeResolver(_ => fail ? throw new SocketException((int)SocketError.HostNotFound) : [IPAddress.Parse("203.0.113.5")]);
@@ -99,7 +99,10 @@ public sealed class HostNameEndpointTests
 
         fail = true;
         await refresher.RefreshAsync();
-        Assert.Null(state.Address); // a failed re-resolution makes the endpoint unavailable again
+        // A failed re-resolution keeps the last good address (Envoy LOGICAL_DNS), counted and reported.
+        Assert.Equal(new IPEndPoint(IPAddress.Parse("203.0.113.5"), 443), state.Address);
+        Assert.Contains("HostNotFound", state.LastResolutionError, StringComparison.Ordinal);
+        Assert.Equal(0, source.Current.Routes[0].Cluster.Select([], 0, out _));
         Assert.True(failures[^1].IsFirst);
         Assert.Equal((1, 3), (refresher.Resolutions, refresher.Failures));
     }
