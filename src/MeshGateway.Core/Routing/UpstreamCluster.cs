@@ -7,8 +7,8 @@ namespace MeshGateway.Routing;
 /// <remarks>
 /// <para>
 /// <b>Endpoint choice: weighted power of two choices, least connections.</b> Two distinct candidates are drawn at
-/// random with probability proportional to their weights, and the one with fewer connections per unit of weight,
-/// <c>(active + 1) / weight</c>, is taken. This spreads load like least-connections without a global lock or a
+/// random with probability proportional to their weights, and the one with fewer connections in flight is taken (a
+/// tie keeps the first, weighted draw, so idle traffic follows the weights). This spreads load like least-connections without a global lock or a
 /// shared cursor (every pick is lock-free), honours weights even when every endpoint is idle (the draw is weighted),
 /// and avoids the herd behaviour of plain least-connections when many connections arrive at once (Mitzenmacher,
 /// "The Power of Two Choices in Randomized Load Balancing", 2001; Envoy's <c>LEAST_REQUEST</c> policy does the same).
