@@ -39,9 +39,10 @@ public static class CatalogScale
         }
 
         Console.WriteLine($"Machine: {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}, Server GC {System.Runtime.GCSettings.IsServerGC}");
-        await using SimulatedConsulAgent agent = await SimulatedConsulAgent.StartAsync();
+        long baseline = GC.GetTotalMemory(forceFullCollection: true);
+        SimulatedConsulAgent? agent = await SimulatedConsulAgent.StartAsync();
         var clock = Stopwatch.StartNew();
-        IReadOnlyDictionary<string, string[]> ids = agent.Build(shape);
+        IReadOnlyDictionary<string, string[]>? ids = agent.Build(shape);
         Row("catalog", $"{shape.Services:N0} services, {shape.Instances:N0} instances, {shape.Datacenters} DCs x {shape.GatewaysPerDatacenter} gateways, {shape.RemoteServicesPerDatacenter} services/remote DC");
         Row("simulator build", $"{clock.Elapsed.TotalMilliseconds:N0} ms");
 
@@ -138,17 +139,19 @@ public static class CatalogScale
         Row("watcher sweeps / refetches / errors", $"{source.Watcher.SweepCount} / {source.Watcher.RefetchCount:N0} / {source.Watcher.ErrorCount}");
         Row("agent requests", string.Join(", ", agent.RequestsByEndpoint.OrderByDescending(p => p.Value).Take(6).Select(p => $"{p.Key}={p.Value:N0}")));
 
-        // What the gateway side alone holds (watcher state, view, route table, endpoint states, client): the difference
-        // between now and after dropping it, so that the in-process simulator's own growth (Kestrel buffers) is excluded.
-        long withGateway = GC.GetTotalMemory(forceFullCollection: true);
+        // What the gateway side alone holds (watcher state, view, route table, endpoint states, client): stop the in-process
+        // simulator and drop it (its catalog and Kestrel's buffers), keep the gateway, and compare with the memory before
+        // the simulator existed.
+        await agent.DisposeAsync();
+        agent = null;
+        ids = null;
+        deregistered.Clear();
+        long gatewayOnly = GC.GetTotalMemory(forceFullCollection: true) - baseline;
+        Row("managed memory the gateway side holds, per instance", $"{gatewayOnly / (double)shape.Instances:N0} B ({gatewayOnly / 1048576.0:N1} MiB in all; simulator dropped)");
+        GC.KeepAlive(source);
+        GC.KeepAlive(target);
         await source.DisposeAsync();
         client.Dispose();
-        source = null;
-        client = null;
-        target = null;
-        first = null;
-        long withoutGateway = GC.GetTotalMemory(forceFullCollection: true);
-        Row("managed memory the gateway side holds, per instance", $"{(withGateway - withoutGateway) / (double)shape.Instances:N0} B ({(withGateway - withoutGateway) / 1048576.0:N1} MiB in all)");
     }
 
     private static UpstreamEndpoint? Endpoint(RouteTable table, string sni, string endpoint) =>

@@ -302,9 +302,10 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
 
                 // Every answer is passed on (the comparer says "changed"), because an index that moved with an unchanged
                 // body is itself the signal for the catalog trigger; the handlers compare bodies themselves.
-                var query = new BlockingQuery<T>((q, ct) => TriggerFetchAsync(fetch, q, ct), _options.BlockingQuery, NeverEqual<T>.Instance, _time)
+                var query = new BlockingQuery<T>((q, ct) => TriggerFetchAsync(fetch, q, ct), _options.BlockingQuery, null, _time)
                 {
                     ErrorObserved = (ex, _) => Fail(source, ex),
+                    AlwaysPublish = true,
                 };
                 Func<string> describe = () => $"{source}: next={query.NextIndex} requests={query.RequestCount} errors={query.ErrorCount}";
                 lock (_gate)
@@ -1430,15 +1431,6 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         public Dictionary<string, ImmutableArray<CatalogServiceInstance>> Gateways { get; } = new(StringComparer.Ordinal);
 
         public HashSet<string> NotGateways { get; } = new(StringComparer.Ordinal);
-    }
-
-    private sealed class NeverEqual<T> : IEqualityComparer<T>
-    {
-        public static readonly NeverEqual<T> Instance = new();
-
-        public bool Equals(T? x, T? y) => false;
-
-        public int GetHashCode(T obj) => 0;
     }
 }
 

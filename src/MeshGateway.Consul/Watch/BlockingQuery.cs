@@ -59,6 +59,9 @@ public sealed class BlockingQuery<T>
     /// <summary>Failed requests so far.</summary>
     public long ErrorCount => Interlocked.Read(ref _errors);
 
+    /// <summary>Passes every answer on, keeping no previous one (for callers that compare answers themselves).</summary>
+    internal bool AlwaysPublish { get; init; }
+
     /// <summary>Source of jitter in [0, 1); tests replace it to make backoff deterministic.</summary>
     internal Func<double> Jitter { get; set; } = Random.Shared.NextDouble;
 
@@ -71,6 +74,7 @@ public sealed class BlockingQuery<T>
         ArgumentNullException.ThrowIfNull(onChange);
         var bucket = new TokenBucket(_options.RateLimitBurst, _options.RateLimitInterval, _time);
         ConsulResponse<T>? last = null;
+        ulong? lastHash = null;
         int failures = 0;
         try
         {
@@ -109,7 +113,21 @@ public sealed class BlockingQuery<T>
 
                 failures = 0;
                 NextIndex = response.Index < sent ? 0 : Math.Max(response.Index, 1);
-                if (last is null || !Same(last, response))
+                if (AlwaysPublish)
+                {
+                    // The caller compares for itself: keep nothing (a catalog-wide answer can be megabytes).
+                    await onChange(response, cancellationToken).ConfigureAwait(false);
+                }
+                else if (_comparer is null)
+                {
+                    // Only the body hash is needed to compare, so only the hash is kept, not the previous answer.
+                    if (lastHash != response.BodyHash)
+                    {
+                        lastHash = response.BodyHash;
+                        await onChange(response, cancellationToken).ConfigureAwait(false);
+                    }
+                }
+                else if (last is null || !_comparer.Equals(last.Value, response.Value))
                 {
                     last = response;
                     await onChange(response, cancellationToken).ConfigureAwait(false);
@@ -133,6 +151,4 @@ public sealed class BlockingQuery<T>
         return TimeSpan.FromTicks((long)(ceiling * (0.5 + (Math.Clamp(jitter, 0, 1) / 2))));
     }
 
-    private bool Same(ConsulResponse<T> previous, ConsulResponse<T> current) =>
-        _comparer is not null ? _comparer.Equals(previous.Value, current.Value) : previous.BodyHash == current.BodyHash;
 }
