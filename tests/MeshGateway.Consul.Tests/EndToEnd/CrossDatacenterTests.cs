@@ -110,6 +110,7 @@ public sealed class CrossDatacenterTests(TwoDatacenterFixture fixture, ITestOutp
 
         // 1. proxy-defaults mode local: dc1's gateway (LAN), then dc2's gateway (WAN), then Consul's proxy.
         await fixture.Dc1.PutJsonAsync("/v1/config", """{"Kind": "proxy-defaults", "Name": "global", "MeshGateway": {"Mode": "local"}}""");
+        await ConsulWait.ConfigReadAsync(dialer.CatalogWatcher!, c => c.ProxyDefaults?.MeshGateway?.Mode == "local", "proxy-defaults mode local");
         Run local = await RunAsync(dialer, api, gateway1, gateway2, "proxy-defaults local");
         Assert.Equal((MeshGatewayModeLevel.ProxyDefaults, MeshGatewayModeKind.Local, UpstreamDialKind.LocalGateways), (local.Path.Resolution.DecidedBy, local.Path.Resolution.EffectiveMode, local.Path.DialKind));
         Assert.Equal(("127.0.0.1", gw1Lan.Port), (local.Path.Endpoint!.Address, local.Path.Endpoint.Port));
@@ -118,6 +119,7 @@ public sealed class CrossDatacenterTests(TwoDatacenterFixture fixture, ITestOutp
 
         // 2. service-defaults for web mode remote (more specific than proxy-defaults): only dc2's gateway, at its WAN address.
         await fixture.Dc1.PutJsonAsync("/v1/config", """{"Kind": "service-defaults", "Name": "web", "Protocol": "tcp", "MeshGateway": {"Mode": "remote"}}""");
+        await ConsulWait.ConfigReadAsync(dialer.CatalogWatcher!, c => c.ServiceDefaults.TryGetValue("web", out ConsulServiceDefaults? web) && web.MeshGateway?.Mode == "remote", "service-defaults web mode remote");
         Run remote = await RunAsync(dialer, api, gateway1, gateway2, "service-defaults remote");
         Assert.Equal((MeshGatewayModeLevel.ServiceDefaults, MeshGatewayModeKind.Remote, UpstreamDialKind.TargetGateways), (remote.Path.Resolution.DecidedBy, remote.Path.Resolution.EffectiveMode, remote.Path.DialKind));
         Assert.Equal(("127.0.0.2", gw2Wan.Port), (remote.Path.Endpoint!.Address, remote.Path.Endpoint.Port));
