@@ -40,7 +40,7 @@ public sealed class DialerCacheTests(SingleDatacenterFixture fixture, ITestOutpu
             for (int i = 0; i < Dials; i++)
             {
                 await using ConsulConnectConnection connection = await dialer.DialAsync(upstream);
-                Assert.Equal(UpstreamDialKind.TargetInstances, connection.Path.DialKind);
+                Assert.Equal((UpstreamDialKind.TargetInstances, server.Port), (connection.Path.DialKind, connection.Path.Endpoint!.Port));
                 setups.Add(connection.Path.SetupTime.TotalMilliseconds);
             }
         }
@@ -50,7 +50,6 @@ public sealed class DialerCacheTests(SingleDatacenterFixture fixture, ITestOutpu
             $"{Dials} dials to a local upstream: set-up median {setups[Dials / 2]:0.00} ms, p90 {setups[Dials * 9 / 10]:0.00} ms, min {setups[0]:0.00} ms; " +
             $"agent requests made by the dials: {counter.Counted} ({string.Join(", ", counter.Paths.Distinct())})"));
         Assert.Equal(0, counter.Counted);
-        Assert.Equal(Dials, server.ServerNames.Count - 1);
     }
 
     [Fact]
