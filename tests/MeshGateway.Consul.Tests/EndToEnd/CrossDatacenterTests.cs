@@ -54,7 +54,10 @@ public sealed class CrossDatacenterTests(TwoDatacenterFixture fixture, ITestOutp
         await ConsulWait.UntilChangedAsync(q => dc1.GetHealthConnectAsync("api", q with { Datacenter = "dc2" }),
             entries => entries.Any(e => e.Service.Port == sidecarPort && e.WorstStatus == CatalogHealthStatus.Passing), "api's sidecar passing in dc2", fixture.Dc2);
 
-        await using var dialer = new ConsulConnectDialer(dc1, new ConsulConnectDialerOptions { Service = "web" });
+        // The dialer's own client: its catalog watcher and long-polls (7 connections) must not starve those of the
+        // registrar and route source sharing dc1 below (see "Agent connections" on ConsulConnectDialer).
+        using ConsulClient dialerClient = fixture.Dc1.CreateClient();
+        await using var dialer = new ConsulConnectDialer(dialerClient, new ConsulConnectDialerOptions { Service = "web" });
         await dialer.StartAsync();
         Assert.Equal(td, dialer.TrustDomain);
         var api = new ConnectUpstream { Name = "api", Datacenter = "dc2" };
@@ -98,6 +101,7 @@ public sealed class CrossDatacenterTests(TwoDatacenterFixture fixture, ITestOutp
         }
         catch
         {
+            output.WriteLine("dialer's watcher: " + dialer.CatalogWatcher?.Diagnostics() + " errors=" + dialer.CatalogWatcher?.ErrorCount);
             output.WriteLine($"dc1 gateway: routed {gateway1.Routed}, rejected {gateway1.Rejected} ({gateway1.LastRejection}); dc2 gateway: routed {gateway2.Routed}, rejected {gateway2.Rejected} ({gateway2.LastRejection})");
             output.WriteLine("consul connect proxy log:\n" + proxy.Log);
             throw;
