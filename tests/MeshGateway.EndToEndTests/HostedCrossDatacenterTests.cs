@@ -95,11 +95,13 @@ public sealed class HostedCrossDatacenterTests(TwoDatacenterFixture fixture, ITe
                 }
 
                 await fixture.Dc1.PutJsonAsync("/v1/config", """{"Kind": "proxy-defaults", "Name": "global", "MeshGateway": {"Mode": "local"}}""");
+                await ConsulWait.ConfigReadAsync(dialer.CatalogWatcher!, c => c.ProxyDefaults?.MeshGateway?.Mode == "local", "proxy-defaults mode local");
                 var local = await RunAsync(api, "proxy-defaults local");
                 Assert.Equal((MeshGatewayModeLevel.ProxyDefaults, UpstreamDialKind.LocalGateways, gw1Lan), (local.Path.Resolution.DecidedBy, local.Path.DialKind, local.Path.Endpoint!.Port));
                 Assert.True(local.Dc1 >= TransferBytes && local.Dc2 >= TransferBytes, $"dc1 +{local.Dc1}, dc2 +{local.Dc2}");
 
                 await fixture.Dc1.PutJsonAsync("/v1/config", """{"Kind": "service-defaults", "Name": "web", "Protocol": "tcp", "MeshGateway": {"Mode": "remote"}}""");
+                await ConsulWait.ConfigReadAsync(dialer.CatalogWatcher!, c => c.ServiceDefaults.TryGetValue("web", out ConsulServiceDefaults? web) && web.MeshGateway?.Mode == "remote", "service-defaults web mode remote");
                 var remote = await RunAsync(api, "service-defaults remote");
                 Assert.Equal((MeshGatewayModeLevel.ServiceDefaults, UpstreamDialKind.TargetGateways, "127.0.0.2", gw2Wan), (remote.Path.Resolution.DecidedBy, remote.Path.DialKind, remote.Path.Endpoint!.Address, remote.Path.Endpoint.Port));
                 Assert.True(remote.Dc1 == 0 && remote.Dc2 >= TransferBytes, $"dc1 +{remote.Dc1}, dc2 +{remote.Dc2}");

@@ -175,6 +175,12 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     /// <summary>Called once when a source that had failed answers again, with how many failures it had. Must not throw.</summary>
     public Action<string, long>? Recovered { get; set; }
 
+    /// <summary>
+    /// Raised after each read of the config entries (on start, and whenever the config-entry index moved), with the new
+    /// <see cref="ConfigEntries"/>, outside the watcher's lock and before the next view is published. Handlers must not throw.
+    /// </summary>
+    public event Action<ConsulConfigSnapshot>? ConfigEntriesUpdated;
+
     /// <summary>Resolves the local datacenter, checks the connection bound against the agent's limit and starts every watch in the background.</summary>
     /// <param name="cancellationToken">Cancels the start (not the watches: <see cref="DisposeAsync"/> stops those).</param>
     /// <returns>A task that completes once the watches run.</returns>
@@ -1069,6 +1075,12 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             }
 
             Succeed("config");
+            ConsulConfigSnapshot? snapshot = ConfigEntries;
+            if (snapshot is not null)
+            {
+                ConfigEntriesUpdated?.Invoke(snapshot);
+            }
+
             return true;
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)

@@ -22,6 +22,9 @@ public enum ConnectDialFailure
 
     /// <summary>The upstream cannot be dialled by this dialer (for example a peered upstream).</summary>
     Unsupported,
+
+    /// <summary>The dialer's catalog watcher has published no view in time (the message says what it is missing), or was stopped.</summary>
+    CatalogUnavailable,
 }
 
 /// <summary>A dial failed; <see cref="Failure"/> names the cause and <see cref="Path"/> how far the dial got.</summary>

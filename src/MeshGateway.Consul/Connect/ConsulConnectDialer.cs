@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Security;
@@ -18,9 +19,22 @@ namespace MeshGateway.Consul;
 /// caller's <c>service-defaults</c> (top level and <c>UpstreamConfig</c>), the caller's registration
 /// (<c>Proxy.MeshGateway</c>, or <see cref="ConsulConnectDialerOptions.ProxyMeshGateway"/>), the upstream definition
 /// and, when all of those are unset, the destination's <c>service-defaults</c> (reference §5.1). The target comes
-/// from the catalog (<c>/v1/health/connect/&lt;name&gt;?dc=</c> for instances, kind-filtered
-/// <c>mesh-gateway</c> services of the caller's or the target's datacenter for gateways) through
-/// <see cref="UpstreamTargetPlanner"/> (§5.2), and the SNI from <see cref="ConsulSniName"/>.
+/// from the catalog through <see cref="UpstreamTargetPlanner"/> (§5.2), and the SNI from <see cref="ConsulSniName"/>.
+/// </para>
+/// <para>
+/// <b>What a dial asks the agent.</b> Nothing, for a target in the caller's datacenter once warmed up: the config entries
+/// (<see cref="ConsulCatalogWatcher.ConfigEntries"/>), the local target's instances and the local and remote mesh gateways
+/// (<see cref="ConsulCatalogWatcher.Current"/>) come from a <see cref="CatalogWatcher"/>, which keeps them current with a
+/// fixed number of agent connections; the caller's own registration (<c>/v1/agent/service/&lt;id&gt;</c>) is read at start
+/// and kept current by a hash-blocking query (<c>?hash=</c>). A target in another datacenter needs its instances
+/// (<c>/v1/health/connect/&lt;name&gt;?dc=</c>: dialled directly in mode <c>none</c>, and their aggregate health is what a
+/// gateway endpoint counts as in modes <c>local</c>/<c>remote</c>, as Consul's <c>OverrideHealth</c>); that answer is
+/// cached per (datacenter, name) for <see cref="ConsulConnectDialerOptions.RemoteInstancesCacheDuration"/>. When the
+/// cached picture says "no gateways" or (same datacenter) "no instances", the dial confirms that with the agent before
+/// failing (a registration newer than the watcher's last gateway poll), with a non-empty answer cached the same way
+/// (an empty one is not reused, so a dial that fails for want of gateways asks again next time). The
+/// watcher's data is eventually consistent: a config entry written just now reaches dials once the watcher has read it
+/// (<see cref="ConsulCatalogWatcher.ConfigEntriesUpdated"/>), typically within milliseconds.
 /// </para>
 /// <para>
 /// The client certificate and the CA roots come from the local agent (<c>/v1/agent/connect/ca/leaf/&lt;service&gt;</c>,
@@ -30,6 +44,12 @@ namespace MeshGateway.Consul;
 /// and its URI SAN is the expected <c>spiffe://&lt;td&gt;/ns/&lt;ns&gt;/dc/&lt;dc&gt;/svc/&lt;name&gt;</c>; the host
 /// name is not checked, as in Consul's own client (<c>connect/tls.go</c>).
 /// </para>
+/// <para>
+/// Agent connections: the dialer's own long-polls are three (leaf, roots, registration); a watcher it owns adds
+/// <see cref="ConsulCatalogWatcherOptions.LongPollCount"/> long-polls and its refetch lanes on the same client, so give that
+/// client <see cref="ConsulClientOptions.MaxConnections"/> of 10 or more (requests beyond the bound wait for a connection),
+/// or pass a watcher that runs on another client (a gateway's, for example).
+/// </para>
 /// <para>Peered upstreams are not supported yet (<see cref="ConnectDialFailure.Unsupported"/>). Thread-safe.</para>
 /// </remarks>
 public sealed class ConsulConnectDialer : IAsyncDisposable
@@ -37,6 +57,8 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
     private const string GatewayKind = "mesh-gateway";
     private const string GatewayCatalogFilter = "ServiceKind == \"mesh-gateway\"";
     private const string GatewayHealthFilter = "Service.Kind == \"mesh-gateway\"";
+    private const int MaxCachedAnswers = 1024;
+    private static readonly ConsulConfigSnapshot EmptyConfig = new();
 
     private readonly ConsulClient _client;
     private readonly ConsulConnectDialerOptions _options;
@@ -52,19 +74,61 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
     private string? _partition;
     private long _leafUpdates;
     private long _rootsUpdates;
+    private long _registrationUpdates;
+    private readonly ConsulCatalogWatcher? _givenWatcher;
+    private volatile ConsulCatalogWatcher? _ownedWatcher;
+    private Task? _registrationLoop;
+    private volatile RegistrationState? _registration;
 
-    /// <summary>Creates a dialer; nothing is fetched until <see cref="StartAsync"/> or the first dial.</summary>
+    // Answers the view cannot give (another datacenter's instances, confirmations of "none"), by (kind, dc, name).
+    private readonly Dictionary<(string Kind, string Datacenter, string Name), CachedAnswer> _answers = [];
+    private readonly Lock _answersGate = new();
+
+    /// <summary>
+    /// Creates a dialer that owns a <see cref="ConsulCatalogWatcher"/> on <paramref name="client"/> (started by
+    /// <see cref="StartAsync"/>, stopped by <see cref="DisposeAsync"/>, configured by <see cref="ConsulConnectDialerOptions.Catalog"/>);
+    /// nothing is fetched until <see cref="StartAsync"/> or the first dial.
+    /// </summary>
     /// <param name="client">A client of the local agent (not disposed by the dialer).</param>
     /// <param name="options">The options (validated here).</param>
+    /// <exception cref="ArgumentException">An option is out of range, or the client allows fewer than
+    /// <see cref="ConsulCatalogWatcherOptions.MinimumAgentConnections"/> connections for the watcher.</exception>
     public ConsulConnectDialer(ConsulClient client, ConsulConnectDialerOptions options)
+        : this(client, options, null)
+    {
+    }
+
+    /// <summary>Creates a dialer that reads the catalog and config entries from <paramref name="watcher"/>.</summary>
+    /// <param name="client">A client of the local agent (not disposed by the dialer).</param>
+    /// <param name="options">The options (validated here; <see cref="ConsulConnectDialerOptions.Catalog"/> is not used when a watcher is given).</param>
+    /// <param name="watcher">A watcher of the same agent's datacenter, started and disposed by its owner (it may also feed a
+    /// gateway's routes: the dialer reads <see cref="ConsulCatalogWatcher.Current"/>, never <see cref="ConsulCatalogWatcher.Views"/>);
+    /// <see langword="null"/> makes the dialer create and own one on <paramref name="client"/>.</param>
+    /// <exception cref="ArgumentException">An option is out of range, or (no watcher given) the client allows fewer than
+    /// <see cref="ConsulCatalogWatcherOptions.MinimumAgentConnections"/> connections.</exception>
+    public ConsulConnectDialer(ConsulClient client, ConsulConnectDialerOptions options, ConsulCatalogWatcher? watcher)
     {
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        if (watcher is null && client.Options.MaxConnections < ConsulCatalogWatcherOptions.MinimumAgentConnections)
+        {
+            throw new ArgumentException(
+                $"The dialer's catalog watcher needs MaxConnections >= {ConsulCatalogWatcherOptions.MinimumAgentConnections} on the client; " +
+                $"MaxConnections is {client.Options.MaxConnections}. Raise it or pass a watcher.", nameof(client));
+        }
+
         _client = client;
         _options = options;
         _time = options.TimeProvider;
+        _givenWatcher = watcher;
     }
+
+    /// <summary>The watcher the dialer reads from: the one given, or the one it owns (created by <see cref="StartAsync"/>).</summary>
+    public ConsulCatalogWatcher? CatalogWatcher => _givenWatcher ?? _ownedWatcher;
+
+    /// <summary>How many times the caller's registration was read (the first included; a missing registration counts too).</summary>
+    public long RegistrationUpdates => Interlocked.Read(ref _registrationUpdates);
 
     /// <summary>The local agent's datacenter (known after start).</summary>
     public string Datacenter => _datacenter;
@@ -82,8 +146,9 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
     public long RootsUpdates => Interlocked.Read(ref _rootsUpdates);
 
     /// <summary>
-    /// Reads the agent's datacenter, the first leaf certificate and roots, and starts the blocking watches that keep
-    /// them current. Called by the first dial when not called before; calling it again returns the same task.
+    /// Reads the agent's datacenter, the first leaf certificate, roots and the caller's registration, starts the blocking
+    /// watches that keep them current and (when it owns one) the catalog watcher. Does not wait for the watcher's first
+    /// view (the first dial does). Called by the first dial when not called before; calling it again returns the same task.
     /// </summary>
     /// <param name="cancellationToken">Cancels waiting (not the start itself once begun).</param>
     /// <returns>A task that completes when the dialer can dial.</returns>
@@ -123,52 +188,61 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
                 $"Upstream {upstream} is imported from a peer; this dialer does not read peered catalog data (?peer=) yet.");
         }
 
+        ConsulCatalogView view = await ViewAsync(cancellationToken).ConfigureAwait(false);
+        ConsulConfigSnapshot config = CatalogWatcher!.ConfigEntries ?? EmptyConfig;
         ConnectLeaf leaf = await CurrentLeafAsync(cancellationToken).ConfigureAwait(false);
         ConnectRoots roots = _roots!;
         string callerDc = _datacenter;
         string targetDc = string.IsNullOrEmpty(upstream.Datacenter) ? callerDc : upstream.Datacenter;
         bool crossDc = !string.Equals(targetDc, callerDc, StringComparison.Ordinal);
+        ConsulAgentService? registration = _registration?.Service;
 
-        Task<ConsulProxyDefaults?> proxyDefaults = OrNull(_client.GetProxyDefaultsAsync(default, cancellationToken));
-        Task<ConsulServiceDefaults?> callerDefaults = OrNull(_client.GetServiceDefaultsAsync(_options.Service, default, cancellationToken));
-        Task<ConsulServiceDefaults?> destinationDefaults = OrNull(_client.GetServiceDefaultsAsync(upstream.Name, default, cancellationToken));
-        Task<ConsulAgentService?> registration = OrNull(_client.GetAgentServiceAsync(_options.ServiceId ?? _options.Service, default, cancellationToken));
-        Task<ConsulResponse<IReadOnlyList<CatalogServiceInstance>>> instances =
-            _client.GetHealthConnectAsync(upstream.Name, new ConsulQuery { Datacenter = crossDc ? targetDc : null }, cancellationToken);
-        await Task.WhenAll(proxyDefaults, callerDefaults, destinationDefaults, registration, instances).ConfigureAwait(false);
-
-        MeshUpstream model = Definition(upstream, registration.Result, callerDc);
-        MeshGatewayModeInputs inputs = Inputs(proxyDefaults.Result, callerDefaults.Result, destinationDefaults.Result, registration.Result);
+        MeshUpstream model = Definition(upstream, registration, callerDc);
+        MeshGatewayModeInputs inputs = Inputs(
+            config.ProxyDefaults,
+            config.ServiceDefaults.GetValueOrDefault(_options.Service),
+            config.ServiceDefaults.GetValueOrDefault(upstream.Name),
+            registration);
         MeshGatewayModeResolution resolution = MeshGatewayModeResolver.Resolve(inputs, model);
+        var gatewayKey = new GatewayKey(targetDc, model.Partition);
 
-        IReadOnlyList<CatalogServiceInstance> localGateways = [];
-        var remoteGateways = new Dictionary<GatewayKey, IReadOnlyList<CatalogServiceInstance>>();
-        if (crossDc && resolution.EffectiveMode == MeshGatewayModeKind.Local)
-        {
-            localGateways = await GatewaysAsync(null, cancellationToken).ConfigureAwait(false);
-        }
-        else if (crossDc && resolution.EffectiveMode == MeshGatewayModeKind.Remote)
-        {
-            remoteGateways[new GatewayKey(targetDc, model.Partition)] = await GatewaysAsync(targetDc, cancellationToken).ConfigureAwait(false);
-        }
-
+        IReadOnlyList<CatalogServiceInstance> instances = crossDc
+            ? await AnswerAsync("connect", targetDc, upstream.Name, cancellationToken).ConfigureAwait(false)
+            : view.Services.TryGetValue(upstream.Name, out ConsulServiceView? local) ? local.Instances : [];
         var catalog = new MeshCatalogView
         {
-            TargetInstances = [.. instances.Result.Value.Select(e => WithDatacenter(e, targetDc))],
-            LocalGateways = localGateways,
-            RemoteGateways = remoteGateways,
+            TargetInstances = instances,
+            LocalGateways = view.LocalGateways,
+            RemoteGateways = view.RemoteGateways.TryGetValue(targetDc, out ImmutableArray<CatalogServiceInstance> remote)
+                ? new Dictionary<GatewayKey, IReadOnlyList<CatalogServiceInstance>> { [gatewayKey] = remote }
+                : [],
         };
-        UpstreamTarget target = UpstreamTargetPlanner.Plan(
-            new UpstreamTargetRequest
+        var request = new UpstreamTargetRequest
+        {
+            CallerDatacenter = callerDc,
+            CallerPartition = _partition,
+            TrustDomain = roots.TrustDomain,
+            Upstream = model,
+            Mode = resolution.Mode,
+            OnlyPassing = _options.OnlyPassing,
+        };
+        UpstreamTarget target = UpstreamTargetPlanner.Plan(request, catalog);
+
+        // The watcher polls gateways and reacts to catalog changes within moments; before failing, ask the agent (cached).
+        catalog = target.Error switch
+        {
+            UpstreamTargetError.NoLocalGateways => catalog with { LocalGateways = await AnswerAsync("gateways", callerDc, string.Empty, cancellationToken).ConfigureAwait(false) },
+            UpstreamTargetError.NoTargetGateways => catalog with
             {
-                CallerDatacenter = callerDc,
-                CallerPartition = _partition,
-                TrustDomain = roots.TrustDomain,
-                Upstream = model,
-                Mode = resolution.Mode,
-                OnlyPassing = _options.OnlyPassing,
+                RemoteGateways = new Dictionary<GatewayKey, IReadOnlyList<CatalogServiceInstance>> { [gatewayKey] = await AnswerAsync("gateways", targetDc, string.Empty, cancellationToken).ConfigureAwait(false) },
             },
-            catalog);
+            UpstreamTargetError.NoTargetInstances when !crossDc => catalog with { TargetInstances = await AnswerAsync("connect", targetDc, upstream.Name, cancellationToken).ConfigureAwait(false) },
+            _ => catalog,
+        };
+        if (!target.IsRoutable && target.Error is UpstreamTargetError.NoLocalGateways or UpstreamTargetError.NoTargetGateways or UpstreamTargetError.NoTargetInstances)
+        {
+            target = UpstreamTargetPlanner.Plan(request, catalog);
+        }
 
         var path = new ConnectDialPath
         {
@@ -206,7 +280,7 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
         return await HandshakeAsync(socket, leaf, roots, path, started, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Stops the certificate and roots watches.</summary>
+    /// <summary>Stops the certificate, roots and registration watches, and the catalog watcher if the dialer owns it.</summary>
     /// <returns>A task that completes when the watches stopped.</returns>
     public async ValueTask DisposeAsync()
     {
@@ -220,7 +294,7 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
             _stop.Cancel();
         }
 
-        foreach (Task? loop in (Task?[])[_start, _leafLoop, _rootsLoop])
+        foreach (Task? loop in (Task?[])[_start, _leafLoop, _rootsLoop, _registrationLoop])
         {
             if (loop is not null)
             {
@@ -236,6 +310,11 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
             }
         }
 
+        if (_ownedWatcher is { } owned)
+        {
+            await owned.DisposeAsync().ConfigureAwait(false);
+        }
+
         _stop.Dispose();
     }
 
@@ -246,11 +325,18 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
         _datacenter = config.Datacenter ?? throw new InvalidOperationException("The agent's /v1/agent/self answer names no Datacenter.");
         _partition = string.IsNullOrEmpty(config.Partition) ? null : config.Partition;
 
+        if (_givenWatcher is null)
+        {
+            await StartOwnedWatcherAsync(stop).ConfigureAwait(false);
+        }
+
         Task<ConsulResponse<ConsulLeafCertificate>> leaf = _client.GetLeafCertificateAsync(_options.Service, default, stop);
         Task<ConsulResponse<ConsulCaRoots>> roots = _client.GetAgentCaRootsAsync(default, stop);
-        await Task.WhenAll(leaf, roots).ConfigureAwait(false);
+        Task<string?> registration = ReadRegistrationAsync(default, stop);
+        await Task.WhenAll(leaf, roots, registration).ConfigureAwait(false);
         Install(roots.Result.Value);
         Install(leaf.Result.Value);
+        _registrationLoop = Task.Run(() => WatchRegistrationAsync(registration.Result, stop), CancellationToken.None);
 
         var leafQuery = new BlockingQuery<ConsulLeafCertificate>(
             (q, ct) => _client.GetLeafCertificateAsync(_options.Service, q, ct), _options.Watch, LeafComparer.Instance, _time);
@@ -293,6 +379,177 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
         catch (Exception ex) when (ex is InvalidOperationException or System.Security.Cryptography.CryptographicException)
         {
             // Keep the last good roots.
+        }
+    }
+
+    private async Task StartOwnedWatcherAsync(CancellationToken stop)
+    {
+        if (_ownedWatcher is { } previous)
+        {
+            // An earlier start failed after creating it; a watcher starts only once, so begin with a new one.
+            _ownedWatcher = null;
+            await previous.DisposeAsync().ConfigureAwait(false);
+        }
+
+        ConsulCatalogWatcherOptions given = _options.Catalog ?? new ConsulCatalogWatcherOptions();
+        var options = new ConsulCatalogWatcherOptions
+        {
+            // The datacenter is known now, so the watcher need not ask /v1/agent/self again.
+            Datacenter = given.Datacenter ?? _datacenter,
+            BlockingQuery = given.BlockingQuery,
+            DatacenterPollInterval = given.DatacenterPollInterval,
+            GatewayPollInterval = given.GatewayPollInterval,
+            UnexplainedChangeSettle = given.UnexplainedChangeSettle,
+            WatchLocalGateways = given.WatchLocalGateways,
+            ValidateAgentConnectionLimit = given.ValidateAgentConnectionLimit,
+        };
+        var watcher = new ConsulCatalogWatcher(_client, options, _time);
+        _ownedWatcher = watcher;
+        await watcher.StartAsync(stop).ConfigureAwait(false);
+    }
+
+    /// <summary>The watcher's current view, or its first one (bounded by <see cref="ConsulConnectDialerOptions.CatalogTimeout"/>).</summary>
+    private async ValueTask<ConsulCatalogView> ViewAsync(CancellationToken cancellationToken)
+    {
+        ConsulCatalogWatcher watcher = CatalogWatcher!;
+        ConsulCatalogView view;
+        if (watcher.Current is { } current)
+        {
+            view = current;
+        }
+        else
+        {
+            try
+            {
+                view = await watcher.WaitForFirstViewAsync(_options.CatalogTimeout, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException ex)
+            {
+                throw new ConnectDialException(ConnectDialFailure.CatalogUnavailable,
+                    $"The dialer has no catalog to dial from: {ex.Message} (ConsulConnectDialerOptions.CatalogTimeout).", null, ex);
+            }
+            catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new ConnectDialException(ConnectDialFailure.CatalogUnavailable,
+                    "The catalog watcher was stopped before it published a view.", null, ex);
+            }
+        }
+
+        if (!string.Equals(view.Datacenter, _datacenter, StringComparison.Ordinal))
+        {
+            throw new ConnectDialException(ConnectDialFailure.CatalogUnavailable,
+                $"The catalog watcher watches datacenter '{view.Datacenter}' but the dialer's agent is in '{_datacenter}'; give the dialer a watcher of its own agent's datacenter.");
+        }
+
+        return view;
+    }
+
+    /// <summary>
+    /// An agent answer the view does not hold: <c>connect</c> (a service's Connect instances in a datacenter) or
+    /// <c>gateways</c> (a datacenter's mesh gateways), shared by concurrent dials and cached for
+    /// <see cref="ConsulConnectDialerOptions.RemoteInstancesCacheDuration"/>. A failed or empty answer is not reused.
+    /// </summary>
+    private async Task<IReadOnlyList<CatalogServiceInstance>> AnswerAsync(string kind, string datacenter, string name, CancellationToken cancellationToken)
+    {
+        TimeSpan ttl = _options.RemoteInstancesCacheDuration;
+        if (ttl <= TimeSpan.Zero)
+        {
+            return await FetchAsync(kind, datacenter, name, cancellationToken).ConfigureAwait(false);
+        }
+
+        var key = (kind, datacenter, name);
+        CachedAnswer answer;
+        lock (_answersGate)
+        {
+            long now = _time.GetTimestamp();
+            if (!_answers.TryGetValue(key, out answer!) || !answer.IsUsable(now))
+            {
+                if (_answers.Count >= MaxCachedAnswers)
+                {
+                    foreach (var stale in _answers.Where(p => !p.Value.IsUsable(now)).Select(p => p.Key).ToList())
+                    {
+                        _answers.Remove(stale);
+                    }
+                }
+
+                // Fetched under the dialer's lifetime, not this dial's token, since other dials may share the answer.
+                answer = new CachedAnswer(FetchAsync(kind, datacenter, name, _stop.Token), now + (long)(ttl.TotalSeconds * _time.TimestampFrequency));
+                _answers[key] = answer;
+            }
+        }
+
+        return await answer.Answer.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<IReadOnlyList<CatalogServiceInstance>> FetchAsync(string kind, string datacenter, string name, CancellationToken cancellationToken)
+    {
+        string? dc = datacenter == _datacenter ? null : datacenter;
+        if (kind == "gateways")
+        {
+            return await GatewaysAsync(dc, cancellationToken).ConfigureAwait(false);
+        }
+
+        IReadOnlyList<CatalogServiceInstance> entries = (await _client.GetHealthConnectAsync(name, new ConsulQuery { Datacenter = dc }, cancellationToken).ConfigureAwait(false)).Value;
+        return [.. entries.Select(e => WithDatacenter(e, datacenter))];
+    }
+
+    /// <summary>Reads the caller's registration (a missing one is "no registration-level settings"); returns the content hash for the next blocking read.</summary>
+    private async Task<string?> ReadRegistrationAsync(ConsulQuery query, CancellationToken cancellationToken)
+    {
+        string id = _options.ServiceId ?? _options.Service;
+        string? hash;
+        try
+        {
+            ConsulResponse<ConsulAgentService> response = await _client.GetAgentServiceAsync(id, query, cancellationToken).ConfigureAwait(false);
+            _registration = new RegistrationState(response.Value);
+            hash = response.ContentHash;
+        }
+        catch (ConsulNotFoundException)
+        {
+            _registration = new RegistrationState(null);
+            hash = null;
+        }
+
+        Interlocked.Increment(ref _registrationUpdates);
+        return hash;
+    }
+
+    /// <summary>
+    /// Keeps the caller's registration current with Consul's hash-based blocking (<c>?hash=</c>, answered when the
+    /// registration changes or the wait ends). Without a hash (the service is not registered, or the agent sent no
+    /// <c>X-Consul-ContentHash</c>) it polls every <see cref="ConsulConnectDialerOptions.RegistrationPollInterval"/>.
+    /// <see cref="BlockingQuery{T}"/> is index-based, hence this small loop with the same rate limit and backoff.
+    /// </summary>
+    private async Task WatchRegistrationAsync(string? hash, CancellationToken stop)
+    {
+        BlockingQueryOptions watch = _options.Watch ?? new BlockingQueryOptions();
+        var bucket = new TokenBucket(watch.RateLimitBurst, watch.RateLimitInterval, _time);
+        int failures = 0;
+        try
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                if (hash is null)
+                {
+                    await Task.Delay(_options.RegistrationPollInterval, _time, stop).ConfigureAwait(false);
+                }
+
+                await bucket.TakeAsync(stop).ConfigureAwait(false);
+                try
+                {
+                    hash = await ReadRegistrationAsync(hash is null ? default : new ConsulQuery { Hash = hash, Wait = watch.Wait }, stop).ConfigureAwait(false);
+                    failures = 0;
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !stop.IsCancellationRequested)
+                {
+                    // The last registration stays in force; retry (with the same hash) after a jittered backoff.
+                    await Task.Delay(BlockingQuery<int>.BackoffDelay(watch, ++failures, Random.Shared.NextDouble()), _time, stop).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // Stopped.
         }
     }
 
@@ -553,19 +810,6 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
     private static CatalogServiceInstance WithDatacenter(CatalogServiceInstance instance, string datacenter) =>
         instance.Node.Datacenter.Length == 0 ? instance with { Node = instance.Node with { Datacenter = datacenter } } : instance;
 
-    private static async Task<T?> OrNull<T>(Task<ConsulResponse<T>> request)
-        where T : class
-    {
-        try
-        {
-            return (await request.ConfigureAwait(false)).Value;
-        }
-        catch (ConsulNotFoundException)
-        {
-            return null;
-        }
-    }
-
     private static bool Same(string? a, string? b) => string.Equals(a, b, StringComparison.Ordinal);
 
     private static bool SameOrDefault(string? a, string? b) =>
@@ -573,6 +817,14 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
 
     private static bool SameDatacenter(string? a, string? b, string callerDc) =>
         string.Equals(string.IsNullOrEmpty(a) ? callerDc : a, string.IsNullOrEmpty(b) ? callerDc : b, StringComparison.Ordinal);
+
+    private sealed record RegistrationState(ConsulAgentService? Service);
+
+    private sealed record CachedAnswer(Task<IReadOnlyList<CatalogServiceInstance>> Answer, long Expires)
+    {
+        // An empty answer is not reused: a gateway or instance registered a moment ago is then found by the next dial.
+        public bool IsUsable(long now) => now < Expires && !Answer.IsFaulted && !Answer.IsCanceled && !(Answer.IsCompletedSuccessfully && Answer.Result.Count == 0);
+    }
 
     private sealed class LeafComparer : IEqualityComparer<ConsulLeafCertificate>
     {

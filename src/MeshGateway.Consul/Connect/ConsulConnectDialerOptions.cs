@@ -13,9 +13,9 @@ public sealed class ConsulConnectDialerOptions
     public required string Service { get; set; }
 
     /// <summary>
-    /// The local agent registration whose <c>Proxy.MeshGateway</c> and <c>Proxy.Upstreams</c> are read on each dial
-    /// (<c>GET /v1/agent/service/&lt;id&gt;</c>). Default: <see cref="Service"/>. A missing registration counts as
-    /// "no registration-level settings".
+    /// The local agent registration whose <c>Proxy.MeshGateway</c> and <c>Proxy.Upstreams</c> take part in mode resolution
+    /// (<c>GET /v1/agent/service/&lt;id&gt;</c>, read at start and kept current with a hash-blocking query). Default:
+    /// <see cref="Service"/>. A missing registration counts as "no registration-level settings".
     /// </summary>
     public string? ServiceId { get; set; }
 
@@ -49,8 +49,30 @@ public sealed class ConsulConnectDialerOptions
     /// </summary>
     public TimeSpan RenewBeforeExpiry { get; set; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>Blocking-query settings of the certificate and roots watches; <see langword="null"/> uses the defaults.</summary>
+    /// <summary>Blocking-query settings of the certificate, roots and registration watches; <see langword="null"/> uses the defaults.</summary>
     public BlockingQueryOptions? Watch { get; set; }
+
+    /// <summary>
+    /// Settings of the catalog watcher the dialer creates when none is passed to its constructor; <see langword="null"/>
+    /// uses the defaults (its <see cref="ConsulCatalogWatcherOptions.Datacenter"/> defaults to the agent's).
+    /// </summary>
+    public ConsulCatalogWatcherOptions? Catalog { get; set; }
+
+    /// <summary>How long a dial waits for the catalog watcher's first view before failing with
+    /// <see cref="ConnectDialFailure.CatalogUnavailable"/> (the dial's cancellation token also ends the wait). Default 30 s.</summary>
+    public TimeSpan CatalogTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long an agent answer the watcher's view does not hold is reused by later dials: another datacenter's instances
+    /// of a service (<c>/v1/health/connect/&lt;name&gt;?dc=</c>), and the confirmation that there are no gateways (or, in
+    /// the caller's datacenter, no instances) when the view has none; an empty answer is never reused. Default 5 s;
+    /// <see cref="TimeSpan.Zero"/> asks every time.
+    /// </summary>
+    public TimeSpan RemoteInstancesCacheDuration { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often the caller's registration is re-read when it cannot be watched by hash (not registered, or no
+    /// <c>X-Consul-ContentHash</c> from the agent). Default 10 s.</summary>
+    public TimeSpan RegistrationPollInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>The clock for expiry decisions and timing. Default <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
@@ -74,6 +96,13 @@ public sealed class ConsulConnectDialerOptions
             throw new ArgumentException($"RenewBeforeExpiry ({RenewBeforeExpiry}) must not be negative.", nameof(RenewBeforeExpiry));
         }
 
+        if (CatalogTimeout <= TimeSpan.Zero || RemoteInstancesCacheDuration < TimeSpan.Zero || RegistrationPollInterval < TimeSpan.FromMilliseconds(10))
+        {
+            throw new ArgumentException(
+                $"CatalogTimeout ({CatalogTimeout}) must be positive, RemoteInstancesCacheDuration ({RemoteInstancesCacheDuration}) not negative and RegistrationPollInterval ({RegistrationPollInterval}) at least 10 ms.",
+                nameof(CatalogTimeout));
+        }
+
         ArgumentNullException.ThrowIfNull(TimeProvider);
         foreach (ConnectUpstream upstream in Upstreams)
         {
@@ -84,5 +113,6 @@ public sealed class ConsulConnectDialerOptions
         }
 
         Watch?.Validate();
+        Catalog?.Validate();
     }
 }

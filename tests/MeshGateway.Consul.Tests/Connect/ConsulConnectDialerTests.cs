@@ -283,6 +283,52 @@ public sealed class ConsulConnectDialerTests : IDisposable
     }
 
     [Fact]
+    public async Task DialAsync_RemoteTargetAgain_ReusesItsInstancesForTheCacheDurationOnly()
+    {
+        var clock = new ManualTimeProvider(DateTimeOffset.UtcNow);
+        await using var server = new TestTlsServer(_api);
+        FakeAgent agent = FakeAgent.Standard(_ca, _web);
+        agent.Set("/v1/health/connect/api", $"[{FakeAgent.Instance("api", "dc2", server.Port)}]");
+        await using var dialer = Dialer(agent, o =>
+        {
+            o.TimeProvider = clock;
+            o.RemoteInstancesCacheDuration = TimeSpan.FromSeconds(5);
+        });
+        var api = new ConnectUpstream { Name = "api", Datacenter = "dc2" };
+        int Asked() => agent.Requests.Count(r => r.StartsWith("/v1/health/connect/api?", StringComparison.Ordinal) && r.Contains("dc=dc2", StringComparison.Ordinal));
+
+        await using (await dialer.DialAsync(api))
+        {
+        }
+
+        await using (await dialer.DialAsync(api))
+        {
+        }
+
+        int withinDuration = Asked();
+        clock.Advance(TimeSpan.FromSeconds(6));
+        await using (await dialer.DialAsync(api))
+        {
+        }
+
+        Assert.Equal((1, 2), (withinDuration, Asked()));
+    }
+
+    [Fact]
+    public async Task DialAsync_CatalogNeverComplete_FailsWithCatalogUnavailableNamingWhatIsMissing()
+    {
+        FakeAgent agent = FakeAgent.Standard(_ca, _web);
+        agent.Set("/v1/catalog/datacenters", _ => (HttpStatusCode.InternalServerError, "no leader"));
+        await using var dialer = Dialer(agent, o => o.CatalogTimeout = TimeSpan.FromSeconds(1));
+
+        ConnectDialException error = await Assert.ThrowsAsync<ConnectDialException>(() => dialer.DialAsync(new ConnectUpstream { Name = "api", Datacenter = "dc2" }));
+
+        Assert.Equal(ConnectDialFailure.CatalogUnavailable, error.Failure);
+        Assert.Contains("/v1/catalog/datacenters", error.Message, StringComparison.Ordinal);
+        Assert.Contains("CatalogTimeout", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Options_Invalid_ThrowNamingTheOption()
     {
         using var client = new ConsulClient(new ConsulClientOptions());
@@ -291,6 +337,9 @@ public sealed class ConsulConnectDialerTests : IDisposable
         var options = new ConsulConnectDialerOptions { Service = "web" };
         options.Upstreams.Add(new ConnectUpstream { Name = "" });
         Assert.Contains("Upstreams", Assert.Throws<ArgumentException>(() => new ConsulConnectDialer(client, options)).Message, StringComparison.Ordinal);
+        Assert.Contains("CatalogTimeout", Assert.Throws<ArgumentException>(() => new ConsulConnectDialer(client, new ConsulConnectDialerOptions { Service = "web", CatalogTimeout = TimeSpan.Zero })).Message, StringComparison.Ordinal);
+        using var small = new ConsulClient(new ConsulClientOptions { MaxConnections = 4 });
+        Assert.Contains("MaxConnections", Assert.Throws<ArgumentException>(() => new ConsulConnectDialer(small, new ConsulConnectDialerOptions { Service = "web" })).Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -169,6 +169,18 @@ internal sealed class FakeAgent : HttpMessageHandler
             ["Roots"] = new JsonArray(new JsonObject { ["ID"] = "r1", ["RootCert"] = ca.RootPem, ["Active"] = true }),
         }.ToJsonString());
         agent.SetLeaf(webLeaf);
+
+        // What the dialer's catalog watcher reads: names, checks, CA roots, datacenters and the config-entry lists (the
+        // lists are built from the entries set by name, see SendAsync).
+        agent.Set("/v1/catalog/services", "{}");
+        agent.Set("/v1/health/state/any", "[]");
+        agent.Set("/v1/catalog/datacenters", $$"""["{{datacenter}}", "dc2"]""");
+        agent.Set("/v1/connect/ca/roots", new JsonObject
+        {
+            ["ActiveRootID"] = "r1",
+            ["TrustDomain"] = TestCa.TrustDomain,
+            ["Roots"] = new JsonArray(new JsonObject { ["ID"] = "r1", ["RootCert"] = ca.RootPem, ["Active"] = true }),
+        }.ToJsonString());
         return agent;
     }
 
@@ -207,16 +219,34 @@ internal sealed class FakeAgent : HttpMessageHandler
         string path = request.RequestUri!.AbsolutePath;
         Requests.Enqueue(request.RequestUri.PathAndQuery);
         string query = request.RequestUri.Query;
-        if (query.Contains("index=", StringComparison.Ordinal) && !query.Contains("index=0", StringComparison.Ordinal))
+        if ((query.Contains("index=", StringComparison.Ordinal) && !query.Contains("index=0", StringComparison.Ordinal)) || query.Contains("hash=", StringComparison.Ordinal))
         {
             await Task.Delay(Timeout.Infinite, cancellationToken);
         }
 
         (HttpStatusCode status, string body) = _routes.TryGetValue(path, out Func<HttpRequestMessage, (HttpStatusCode, string)>? answer)
             ? answer(request)
-            : (HttpStatusCode.NotFound, path.StartsWith("/v1/config/", StringComparison.Ordinal) ? "Config entry not found" : "Unknown path");
+            : Default(path, request);
         var response = new HttpResponseMessage(status) { Content = new StringContent(body, Encoding.UTF8, status == HttpStatusCode.OK ? "application/json" : "text/plain") };
         response.Headers.Add("X-Consul-Index", "7");
         return response;
+    }
+
+    /// <summary>Config-entry lists are the entries set by name; unknown services have no instances; anything else is 404.</summary>
+    private (HttpStatusCode, string) Default(string path, HttpRequestMessage request)
+    {
+        if (path.Count(c => c == '/') == 3 && path.StartsWith("/v1/config/", StringComparison.Ordinal))
+        {
+            IEnumerable<string> entries = _routes.Where(p => p.Key.StartsWith(path + "/", StringComparison.Ordinal)).Select(p => p.Value(request))
+                .Where(a => a.Item1 == HttpStatusCode.OK).Select(a => a.Item2);
+            return (HttpStatusCode.OK, "[" + string.Join(",", entries) + "]");
+        }
+
+        if (path.StartsWith("/v1/health/connect/", StringComparison.Ordinal) || path.StartsWith("/v1/health/service/", StringComparison.Ordinal))
+        {
+            return (HttpStatusCode.OK, "[]");
+        }
+
+        return (HttpStatusCode.NotFound, path.StartsWith("/v1/config/", StringComparison.Ordinal) ? "Config entry not found" : "Unknown path");
     }
 }

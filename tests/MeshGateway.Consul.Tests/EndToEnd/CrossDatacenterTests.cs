@@ -54,7 +54,10 @@ public sealed class CrossDatacenterTests(TwoDatacenterFixture fixture, ITestOutp
         await ConsulWait.UntilChangedAsync(q => dc1.GetHealthConnectAsync("api", q with { Datacenter = "dc2" }),
             entries => entries.Any(e => e.Service.Port == sidecarPort && e.WorstStatus == CatalogHealthStatus.Passing), "api's sidecar passing in dc2", fixture.Dc2);
 
-        await using var dialer = new ConsulConnectDialer(dc1, new ConsulConnectDialerOptions { Service = "web" });
+        // The dialer's own client: its catalog watcher and long-polls (7 connections) must not starve those of the
+        // registrar and route source sharing dc1 below (see "Agent connections" on ConsulConnectDialer).
+        using ConsulClient dialerClient = fixture.Dc1.CreateClient();
+        await using var dialer = new ConsulConnectDialer(dialerClient, new ConsulConnectDialerOptions { Service = "web" });
         await dialer.StartAsync();
         Assert.Equal(td, dialer.TrustDomain);
         var api = new ConnectUpstream { Name = "api", Datacenter = "dc2" };
@@ -98,6 +101,7 @@ public sealed class CrossDatacenterTests(TwoDatacenterFixture fixture, ITestOutp
         }
         catch
         {
+            output.WriteLine("dialer's watcher: " + dialer.CatalogWatcher?.Diagnostics() + " errors=" + dialer.CatalogWatcher?.ErrorCount);
             output.WriteLine($"dc1 gateway: routed {gateway1.Routed}, rejected {gateway1.Rejected} ({gateway1.LastRejection}); dc2 gateway: routed {gateway2.Routed}, rejected {gateway2.Rejected} ({gateway2.LastRejection})");
             output.WriteLine("consul connect proxy log:\n" + proxy.Log);
             throw;
@@ -110,6 +114,7 @@ public sealed class CrossDatacenterTests(TwoDatacenterFixture fixture, ITestOutp
 
         // 1. proxy-defaults mode local: dc1's gateway (LAN), then dc2's gateway (WAN), then Consul's proxy.
         await fixture.Dc1.PutJsonAsync("/v1/config", """{"Kind": "proxy-defaults", "Name": "global", "MeshGateway": {"Mode": "local"}}""");
+        await ConsulWait.ConfigReadAsync(dialer.CatalogWatcher!, c => c.ProxyDefaults?.MeshGateway?.Mode == "local", "proxy-defaults mode local");
         Run local = await RunAsync(dialer, api, gateway1, gateway2, "proxy-defaults local");
         Assert.Equal((MeshGatewayModeLevel.ProxyDefaults, MeshGatewayModeKind.Local, UpstreamDialKind.LocalGateways), (local.Path.Resolution.DecidedBy, local.Path.Resolution.EffectiveMode, local.Path.DialKind));
         Assert.Equal(("127.0.0.1", gw1Lan.Port), (local.Path.Endpoint!.Address, local.Path.Endpoint.Port));
@@ -118,6 +123,7 @@ public sealed class CrossDatacenterTests(TwoDatacenterFixture fixture, ITestOutp
 
         // 2. service-defaults for web mode remote (more specific than proxy-defaults): only dc2's gateway, at its WAN address.
         await fixture.Dc1.PutJsonAsync("/v1/config", """{"Kind": "service-defaults", "Name": "web", "Protocol": "tcp", "MeshGateway": {"Mode": "remote"}}""");
+        await ConsulWait.ConfigReadAsync(dialer.CatalogWatcher!, c => c.ServiceDefaults.TryGetValue("web", out ConsulServiceDefaults? web) && web.MeshGateway?.Mode == "remote", "service-defaults web mode remote");
         Run remote = await RunAsync(dialer, api, gateway1, gateway2, "service-defaults remote");
         Assert.Equal((MeshGatewayModeLevel.ServiceDefaults, MeshGatewayModeKind.Remote, UpstreamDialKind.TargetGateways), (remote.Path.Resolution.DecidedBy, remote.Path.Resolution.EffectiveMode, remote.Path.DialKind));
         Assert.Equal(("127.0.0.2", gw2Wan.Port), (remote.Path.Endpoint!.Address, remote.Path.Endpoint.Port));

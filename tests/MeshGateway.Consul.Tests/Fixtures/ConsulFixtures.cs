@@ -165,6 +165,41 @@ internal static class ConsulWait
         throw new TimeoutException($"Timed out waiting for {what}. Last error: {last?.Message}. {(agent is null ? string.Empty : "Log " + agent.LogPath + ":\n" + agent.LogTail())}");
     }
 
+    /// <summary>
+    /// Waits until <paramref name="watcher"/> has read config entries satisfying <paramref name="done"/> (its
+    /// <see cref="ConsulCatalogWatcher.ConfigEntriesUpdated"/> event, no polling): what a dialer reading from it sees next.
+    /// </summary>
+    public static async Task ConfigReadAsync(ConsulCatalogWatcher watcher, Func<ConsulConfigSnapshot, bool> done, string what, TimeSpan? timeout = null)
+    {
+        var seen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnUpdate(ConsulConfigSnapshot snapshot)
+        {
+            if (done(snapshot))
+            {
+                seen.TrySetResult();
+            }
+        }
+
+        watcher.ConfigEntriesUpdated += OnUpdate;
+        try
+        {
+            if (watcher.ConfigEntries is { } current && done(current))
+            {
+                return;
+            }
+
+            await seen.Task.WaitAsync(timeout ?? TimeSpan.FromSeconds(60)).ConfigureAwait(false);
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException($"Timed out waiting for the catalog watcher to read {what}.", ex);
+        }
+        finally
+        {
+            watcher.ConfigEntriesUpdated -= OnUpdate;
+        }
+    }
+
     /// <summary>Starts a dev agent and waits until its Connect CA has a trust domain; stops it again if that fails.</summary>
     public static async Task<ConsulAgent> StartWithCaAsync(ConsulAgentSettings settings)
     {
