@@ -13,14 +13,17 @@ namespace MeshGateway.Consul;
 /// <para>Design (measured against the alternatives in docs/consul-watch.md): <b>change triggers plus bounded refetches</b>.
 /// Exactly <see cref="ConsulCatalogWatcherOptions.LongPollCount"/> blocking queries stay open: <c>/v1/catalog/services</c>
 /// (names and tags; its index moves on any registration change), <c>/v1/health/state/any</c> (every check; its index moves
-/// on any check change, and the check list says which service or node changed), <c>/v1/config/proxy-defaults</c> (every
-/// config-entry kind shares its index, so it wakes on a <c>service-resolver</c> or <c>service-defaults</c> write too) and
-/// <c>/v1/connect/ca/roots</c> (trust domain). What changed is then refetched with non-blocking queries
-/// (<c>/v1/health/connect/&lt;name&gt;</c> per changed service, the config-entry lists) through
-/// <c>MaxConnections − LongPollCount − 1</c> lanes (<see cref="ConsulClientOptions.MaxConnections"/>; one connection
-/// stays free for registration and other calls). A registration that moves the service index but shows in neither the
-/// names nor the checks (a port, address, weight or metadata change) is found by a sweep: every service is refetched,
-/// within the same lanes. Mesh gateways of every datacenter are polled
+/// on any check change, and the check list says which service or node changed), and one per config-entry kind used
+/// (<c>/v1/config/proxy-defaults</c>, <c>service-defaults</c>, <c>service-resolver</c>: a blocked list query wakes only for
+/// writes of its own kind). What changed is then refetched with non-blocking <c>/v1/health/connect/&lt;name&gt;</c> queries
+/// per changed service. Every request holds one of <c>MaxConnections − 1</c> permits while in flight
+/// (<see cref="ConsulClientOptions.MaxConnections"/>; one connection stays free for registration and other calls), which
+/// leaves <c>MaxConnections − LongPollCount − 1</c> refetch lanes (until the first view is complete the long-polls do not
+/// block, so the initial build has <c>MaxConnections − 2</c>). A registration that moves the service index but shows in
+/// neither the names nor the checks (a port, address, weight or metadata change) is found by a sweep: every service is
+/// refetched, within the same lanes, paced; a round that was explained is verified by a later sweep
+/// (<see cref="ConsulCatalogWatcherOptions.VerificationSweepDelay"/>), since another such change may hide in it.
+/// Mesh gateways of every datacenter and the CA roots (trust domain) are polled
 /// (<see cref="ConsulCatalogWatcherOptions.GatewayPollInterval"/>), as is <c>/v1/catalog/datacenters</c>.</para>
 /// <para>Failures: each long-poll backs off with jittered exponential delays (<see cref="BlockingQueryOptions"/>), the
 /// refetches as one unit, each datacenter's gateway poll on its own; the error rate is therefore bounded by the number of
@@ -84,7 +87,9 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     private long _verifyDue;
     private long _nextSweepAllowed;
     private long _checksFetchTicks;
-    private bool _configDirty = true;
+    private bool _proxyDefaultsKnown;
+    private ImmutableSortedDictionary<string, ConsulServiceDefaults>? _serviceDefaults;
+    private ImmutableSortedDictionary<string, ConsulServiceResolver>? _serviceResolvers;
     private ConsulProxyDefaults? _proxyDefaults;
     private ImmutableSortedDictionary<string, ConsulResolverView>? _resolvers;
     private ConsulConfigSnapshot? _config;
@@ -176,7 +181,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     public Action<string, long>? Recovered { get; set; }
 
     /// <summary>
-    /// Raised after each read of the config entries (on start, and whenever the config-entry index moved), with the new
+    /// Raised after each change of the config entries (once every kind has answered, then on each answer of a kind's long-poll), with the new
     /// <see cref="ConfigEntries"/>, outside the watcher's lock and before the next view is published. Handlers must not throw.
     /// </summary>
     public event Action<ConsulConfigSnapshot>? ConfigEntriesUpdated;
@@ -234,10 +239,13 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             // flight: the bound is enforced here (and again by the client's MaxConnectionsPerServer). Until the first
             // view is complete the long-polls do not block, so the initial refetch has MaxConnections − 2 lanes.
             _lanes = new SemaphoreSlim(_client.Options.MaxConnections - 1, _client.Options.MaxConnections - 1);
-            _loops.Add(RunTrigger("connect/ca/roots", (q, ct) => _client.GetCaRootsAsync(q, ct), OnRoots, stop));
             _loops.Add(RunTrigger("catalog/services", (q, ct) => _client.GetServicesAsync(q, ct), OnServices, stop));
             _loops.Add(RunTrigger("health/state/any", FetchChecksAsync, OnChecks, stop));
-            _loops.Add(RunTrigger("config", (q, ct) => _client.ListProxyDefaultsAsync(q, ct), OnConfigTrigger, stop));
+            // One long-poll per config-entry kind: a blocked list query wakes only for writes of its own kind (measured on
+            // 1.8.7: a service-defaults write did not wake a blocked proxy-defaults query once one existed).
+            _loops.Add(RunTrigger("config/proxy-defaults", (q, ct) => _client.ListProxyDefaultsAsync(q, ct), OnProxyDefaults, stop));
+            _loops.Add(RunTrigger("config/service-defaults", (q, ct) => _client.ListServiceDefaultsAsync(q, ct), OnServiceDefaults, stop));
+            _loops.Add(RunTrigger("config/service-resolver", (q, ct) => _client.ListServiceResolversAsync(q, ct), OnServiceResolvers, stop));
             _loops.Add(Task.Run(() => ReconcileAsync(stop), CancellationToken.None));
             _loops.Add(Task.Run(() => PollDatacentersAsync(stop), CancellationToken.None));
             _loops.Add(Task.Run(() => PollGatewaysAsync(stop), CancellationToken.None));
@@ -429,6 +437,28 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         _wake.Writer.TryWrite(true);
     }
 
+    /// <summary>
+    /// CA roots are polled with the gateways (their trust domain names every route, but changes only with the CA
+    /// provider's configuration): one long-poll fewer within the connection bound.
+    /// </summary>
+    private async Task RefreshRootsAsync(CancellationToken stop)
+    {
+        try
+        {
+            ConsulResponse<ConsulCaRoots> roots = await WithLaneAsync(() => _client.GetCaRootsAsync(default, stop), stop).ConfigureAwait(false);
+            Succeed("connect/ca/roots");
+            OnRoots(roots);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception ex)
+        {
+            Fail("connect/ca/roots", ex);
+        }
+    }
+
     private void OnRoots(ConsulResponse<ConsulCaRoots> roots)
     {
         lock (_gate)
@@ -442,15 +472,84 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         }
     }
 
-    private void OnConfigTrigger(ConsulResponse<IReadOnlyList<ConsulProxyDefaults>> entries)
+    private void OnProxyDefaults(ConsulResponse<IReadOnlyList<ConsulProxyDefaults>> entries)
     {
+        ConsulConfigSnapshot? snapshot;
         lock (_gate)
         {
             _proxyDefaults = entries.Value.FirstOrDefault(e => e.Name == "global") ?? (entries.Value.Count > 0 ? entries.Value[0] : null);
-            _configDirty = true;
+            _proxyDefaultsKnown = true;
+            snapshot = UpdateConfigLocked();
         }
 
-        Wake();
+        RaiseConfigEntriesUpdated(snapshot);
+    }
+
+    private void OnServiceDefaults(ConsulResponse<IReadOnlyList<ConsulServiceDefaults>> entries)
+    {
+        ConsulConfigSnapshot? snapshot;
+        lock (_gate)
+        {
+            _serviceDefaults = entries.Value.Where(d => !string.IsNullOrEmpty(d.Name))
+                .GroupBy(d => d.Name!, StringComparer.Ordinal)
+                .ToImmutableSortedDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal);
+            snapshot = UpdateConfigLocked();
+        }
+
+        RaiseConfigEntriesUpdated(snapshot);
+    }
+
+    private void OnServiceResolvers(ConsulResponse<IReadOnlyList<ConsulServiceResolver>> entries)
+    {
+        ImmutableSortedDictionary<string, ConsulResolverView> views = ToResolverViews(entries.Value);
+        ConsulConfigSnapshot? snapshot;
+        lock (_gate)
+        {
+            _serviceResolvers = entries.Value.Where(r => !string.IsNullOrEmpty(r.Name))
+                .GroupBy(r => r.Name!, StringComparer.Ordinal)
+                .ToImmutableSortedDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal);
+            bool changed = _resolvers is null || !ViewEquality.DictionaryEquals(_resolvers, views, static (a, b) => a.Equals(b));
+            _resolvers = views;
+            if (changed)
+            {
+                foreach ((string name, NameState state) in _names)
+                {
+                    if (state.Instances is { Length: > 0 })
+                    {
+                        UpdateServiceView(name, state);
+                    }
+                }
+            }
+
+            snapshot = UpdateConfigLocked();
+        }
+
+        // Before the view that uses them, as documented on ConfigEntriesUpdated.
+        RaiseConfigEntriesUpdated(snapshot);
+        lock (_gate)
+        {
+            PublishLocked();
+        }
+    }
+
+    /// <summary>Sets <see cref="ConfigEntries"/> once every kind has answered; returns it for <see cref="ConfigEntriesUpdated"/>.</summary>
+    private ConsulConfigSnapshot? UpdateConfigLocked()
+    {
+        if (!_proxyDefaultsKnown || _serviceDefaults is null || _serviceResolvers is null)
+        {
+            return null;
+        }
+
+        _config = new ConsulConfigSnapshot { ProxyDefaults = _proxyDefaults, ServiceDefaults = _serviceDefaults, ServiceResolvers = _serviceResolvers };
+        return _config;
+    }
+
+    private void RaiseConfigEntriesUpdated(ConsulConfigSnapshot? snapshot)
+    {
+        if (snapshot is not null)
+        {
+            ConfigEntriesUpdated?.Invoke(snapshot);
+        }
     }
 
     private void OnServices(ConsulResponse<IReadOnlyDictionary<string, List<string>>> response)
@@ -753,17 +852,6 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         }
 
         bool failed = false;
-        bool configDirty;
-        lock (_gate)
-        {
-            configDirty = _configDirty;
-            _configDirty = false;
-        }
-
-        if (configDirty && !await RefreshConfigAsync(stop).ConfigureAwait(false))
-        {
-            failed = true;
-        }
 
         List<string> batch;
         bool sweep;
@@ -1040,65 +1128,6 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         state.Nodes = nodes;
     }
 
-    private async Task<bool> RefreshConfigAsync(CancellationToken stop)
-    {
-        try
-        {
-            Task<ConsulResponse<IReadOnlyList<ConsulServiceResolver>>> resolvers = WithLaneAsync(() => _client.ListServiceResolversAsync(default, stop), stop);
-            Task<ConsulResponse<IReadOnlyList<ConsulServiceDefaults>>> defaults = WithLaneAsync(() => _client.ListServiceDefaultsAsync(default, stop), stop);
-            await Task.WhenAll(resolvers, defaults).ConfigureAwait(false);
-            ImmutableSortedDictionary<string, ConsulResolverView> views = ToResolverViews(resolvers.Result.Value);
-            lock (_gate)
-            {
-                bool resolversChanged = _resolvers is null || !ViewEquality.DictionaryEquals(_resolvers, views, static (a, b) => a.Equals(b));
-                _resolvers = views;
-                _config = new ConsulConfigSnapshot
-                {
-                    ProxyDefaults = _proxyDefaults,
-                    ServiceDefaults = defaults.Result.Value.Where(d => !string.IsNullOrEmpty(d.Name))
-                        .GroupBy(d => d.Name!, StringComparer.Ordinal)
-                        .ToImmutableSortedDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal),
-                    ServiceResolvers = resolvers.Result.Value.Where(r => !string.IsNullOrEmpty(r.Name))
-                        .GroupBy(r => r.Name!, StringComparer.Ordinal)
-                        .ToImmutableSortedDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal),
-                };
-                if (resolversChanged)
-                {
-                    foreach ((string name, NameState state) in _names)
-                    {
-                        if (state.Instances is { Length: > 0 })
-                        {
-                            UpdateServiceView(name, state);
-                        }
-                    }
-                }
-            }
-
-            Succeed("config");
-            ConsulConfigSnapshot? snapshot = ConfigEntries;
-            if (snapshot is not null)
-            {
-                ConfigEntriesUpdated?.Invoke(snapshot);
-            }
-
-            return true;
-        }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
-        {
-            throw;
-        }
-        catch (Exception ex)
-        {
-            Fail("config", ex);
-            lock (_gate)
-            {
-                _configDirty = true;
-            }
-
-            return false;
-        }
-    }
-
     private static ImmutableSortedDictionary<string, ConsulResolverView> ToResolverViews(IReadOnlyList<ConsulServiceResolver> resolvers)
     {
         var builder = ImmutableSortedDictionary.CreateBuilder<string, ConsulResolverView>(StringComparer.Ordinal);
@@ -1192,6 +1221,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         {
             while (!stop.IsCancellationRequested)
             {
+                await RefreshRootsAsync(stop).ConfigureAwait(false);
                 List<DatacenterState> due;
                 long now = _time.GetTimestamp();
                 lock (_gate)

@@ -3,8 +3,9 @@ namespace MeshGateway.Consul;
 /// <summary>Settings of a <see cref="ConsulCatalogWatcher"/>.</summary>
 public sealed class ConsulCatalogWatcherOptions
 {
-    /// <summary>Long-polls the watcher keeps open at all times: catalog names, all checks, config entries, CA roots.</summary>
-    public const int LongPollCount = 4;
+    /// <summary>Long-polls the watcher keeps open at all times: catalog names, all checks, and one per config-entry kind
+    /// (<c>proxy-defaults</c>, <c>service-defaults</c>, <c>service-resolver</c>).</summary>
+    public const int LongPollCount = 5;
 
     /// <summary>
     /// The fewest agent connections (<see cref="ConsulClientOptions.MaxConnections"/>) the watcher runs with: its

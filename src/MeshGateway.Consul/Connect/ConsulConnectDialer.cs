@@ -45,10 +45,10 @@ namespace MeshGateway.Consul;
 /// name is not checked, as in Consul's own client (<c>connect/tls.go</c>).
 /// </para>
 /// <para>
-/// Agent connections: the dialer's own long-polls are three (leaf, roots, registration); a watcher it owns adds
-/// <see cref="ConsulCatalogWatcherOptions.LongPollCount"/> long-polls and its refetch lanes on the same client, so give that
-/// client <see cref="ConsulClientOptions.MaxConnections"/> of 10 or more (requests beyond the bound wait for a connection),
-/// or pass a watcher that runs on another client (a gateway's, for example).
+/// Agent connections: the dialer's own long-polls are three (leaf, roots, registration); a watcher it owns runs on a
+/// second client with the same settings, so it has its own <see cref="ConsulClientOptions.MaxConnections"/> bound (at
+/// most <c>3 + MaxConnections</c> agent connections in all, whatever the catalog size); or pass a watcher that runs on
+/// another client (a gateway's, for example).
 /// </para>
 /// <para>Peered upstreams are not supported yet (<see cref="ConnectDialFailure.Unsupported"/>). Thread-safe.</para>
 /// </remarks>
@@ -77,6 +77,7 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
     private long _registrationUpdates;
     private readonly ConsulCatalogWatcher? _givenWatcher;
     private volatile ConsulCatalogWatcher? _ownedWatcher;
+    private ConsulClient? _ownedWatcherClient;
     private Task? _registrationLoop;
     private volatile RegistrationState? _registration;
 
@@ -315,6 +316,7 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
             await owned.DisposeAsync().ConfigureAwait(false);
         }
 
+        _ownedWatcherClient?.Dispose();
         _stop.Dispose();
     }
 
@@ -400,10 +402,14 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
             DatacenterPollInterval = given.DatacenterPollInterval,
             GatewayPollInterval = given.GatewayPollInterval,
             UnexplainedChangeSettle = given.UnexplainedChangeSettle,
+            VerificationSweepDelay = given.VerificationSweepDelay,
             WatchLocalGateways = given.WatchLocalGateways,
             ValidateAgentConnectionLimit = given.ValidateAgentConnectionLimit,
         };
-        var watcher = new ConsulCatalogWatcher(_client, options, _time);
+        // Its own client (same settings, its own MaxConnections bound): the dialer's three long-polls (leaf, roots,
+        // registration) on the same pool would leave the watcher's long-polls and refetches too few connections.
+        _ownedWatcherClient ??= new ConsulClient(_client.Options);
+        var watcher = new ConsulCatalogWatcher(_ownedWatcherClient, options, _time);
         _ownedWatcher = watcher;
         await watcher.StartAsync(stop).ConfigureAwait(false);
     }
