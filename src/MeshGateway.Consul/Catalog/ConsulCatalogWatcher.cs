@@ -526,10 +526,6 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
 
         // Before the view that uses them, as documented on ConfigEntriesUpdated.
         RaiseConfigEntriesUpdated(snapshot);
-        lock (_gate)
-        {
-            PublishLocked();
-        }
     }
 
     /// <summary>Sets <see cref="ConfigEntries"/> once every kind has answered; returns it for <see cref="ConfigEntriesUpdated"/>.</summary>
@@ -544,11 +540,17 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         return _config;
     }
 
+    /// <summary>Raises <see cref="ConfigEntriesUpdated"/> (outside the lock), then publishes a view if one is due.</summary>
     private void RaiseConfigEntriesUpdated(ConsulConfigSnapshot? snapshot)
     {
         if (snapshot is not null)
         {
             ConfigEntriesUpdated?.Invoke(snapshot);
+        }
+
+        lock (_gate)
+        {
+            PublishLocked();
         }
     }
 
@@ -1416,9 +1418,10 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             return "no answer yet from /v1/catalog/services";
         }
 
-        if (_resolvers is null)
+        if (_resolvers is null || _config is null)
         {
-            return "no answer yet from /v1/config/service-resolver";
+            // Config entries come before the first view, so that a dialer reading both never sees a view without them.
+            return "no answer yet from every /v1/config/<kind> list (proxy-defaults, service-defaults, service-resolver)";
         }
 
         int pending = PendingLocked(out string? example);

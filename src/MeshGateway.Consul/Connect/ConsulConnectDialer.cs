@@ -340,9 +340,10 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
         Install(leaf.Result.Value);
         _registrationLoop = Task.Run(() => WatchRegistrationAsync(registration.Result, stop), CancellationToken.None);
 
+        // Seeded with the answers just installed: the loops block on their indexes and install only real changes.
         var leafQuery = new BlockingQuery<ConsulLeafCertificate>(
-            (q, ct) => _client.GetLeafCertificateAsync(_options.Service, q, ct), _options.Watch, LeafComparer.Instance, _time);
-        var rootsQuery = new BlockingQuery<ConsulCaRoots>((q, ct) => _client.GetAgentCaRootsAsync(q, ct), _options.Watch, null, _time);
+            (q, ct) => _client.GetLeafCertificateAsync(_options.Service, q, ct), _options.Watch, LeafComparer.Instance, _time) { Seed = leaf.Result };
+        var rootsQuery = new BlockingQuery<ConsulCaRoots>((q, ct) => _client.GetAgentCaRootsAsync(q, ct), _options.Watch, null, _time) { Seed = roots.Result };
         _leafLoop = leafQuery.RunAsync((r, _) => { Install(r.Value); return ValueTask.CompletedTask; }, stop);
         _rootsLoop = rootsQuery.RunAsync((r, _) => { InstallRootsQuietly(r.Value); return ValueTask.CompletedTask; }, stop);
     }

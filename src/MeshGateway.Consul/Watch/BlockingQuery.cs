@@ -59,6 +59,10 @@ public sealed class BlockingQuery<T>
     /// <summary>Failed requests so far.</summary>
     public long ErrorCount => Interlocked.Read(ref _errors);
 
+    /// <summary>An answer the caller already has (and has acted on): the loop starts blocking on its index and publishes
+    /// only answers that differ from it.</summary>
+    internal ConsulResponse<T>? Seed { get; init; }
+
     /// <summary>Passes every answer on, keeping no previous one (for callers that compare answers themselves).</summary>
     internal bool AlwaysPublish { get; init; }
 
@@ -73,8 +77,14 @@ public sealed class BlockingQuery<T>
     {
         ArgumentNullException.ThrowIfNull(onChange);
         var bucket = new TokenBucket(_options.RateLimitBurst, _options.RateLimitInterval, _time);
-        ConsulResponse<T>? last = null;
-        ulong? lastHash = null;
+        ConsulResponse<T>? last = Seed;
+        ulong? lastHash = Seed?.BodyHash;
+        if (Seed is { } seed)
+        {
+            // The caller already holds this answer: start blocking on its index instead of fetching it again.
+            NextIndex = Math.Max(seed.Index, 1);
+        }
+
         int failures = 0;
         try
         {
