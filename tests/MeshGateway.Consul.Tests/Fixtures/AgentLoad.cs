@@ -103,25 +103,23 @@ internal sealed class CatalogWriter(ConsulAgent agent) : IDisposable
 /// (<c>/proc/self/fd</c>), the established TCP connections this process holds to one port, sampled until disposed; keeps
 /// the maximum. Local ports in <see cref="Excluded"/> (another client's sockets in the same process) are not counted.
 /// </summary>
-internal sealed class AgentConnectionSampler : IAsyncDisposable
+internal sealed class AgentConnectionSampler : BackgroundLoop
 {
     private readonly int _port;
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _loop;
     private int _max;
     private int _samples;
 
     public AgentConnectionSampler(int port, TimeSpan interval)
     {
         _port = port;
-        _loop = Task.Run(async () =>
+        Start(async stop =>
         {
             using var timer = new PeriodicTimer(interval);
             do
             {
                 Sample();
             }
-            while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false));
+            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false));
         });
     }
 
@@ -175,20 +173,6 @@ internal sealed class AgentConnectionSampler : IAsyncDisposable
         return count;
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync().ConfigureAwait(false);
-        try
-        {
-            await _loop.ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-
-        _stop.Dispose();
-    }
-
     private void Sample()
     {
         int now = Count();
@@ -205,11 +189,9 @@ internal sealed class AgentConnectionSampler : IAsyncDisposable
 /// request, every <c>interval</c>, each bounded by a 1 s timeout; records failures and the slowest answer. Its sockets'
 /// local ports go into the sampler's exclusions so that they are not counted as the gateway's.
 /// </summary>
-internal sealed class AgentProber : IAsyncDisposable
+internal sealed class AgentProber : BackgroundLoop
 {
     private readonly HttpClient _http;
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _loop;
     private readonly ConcurrentQueue<string> _failures = new();
     private long _maxTicks;
     private int _probes;
@@ -237,21 +219,21 @@ internal sealed class AgentProber : IAsyncDisposable
             },
         };
         _http = new HttpClient(handler) { BaseAddress = agent, Timeout = TimeSpan.FromSeconds(1) };
-        _loop = Task.Run(async () =>
+        Start(async stop =>
         {
             using var timer = new PeriodicTimer(interval);
-            while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
+            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
             {
                 long start = Stopwatch.GetTimestamp();
                 try
                 {
-                    using HttpResponseMessage response = await _http.GetAsync("v1/status/leader", _stop.Token).ConfigureAwait(false);
+                    using HttpResponseMessage response = await _http.GetAsync("v1/status/leader", stop).ConfigureAwait(false);
                     if (!response.IsSuccessStatusCode)
                     {
                         _failures.Enqueue($"HTTP {(int)response.StatusCode}");
                     }
                 }
-                catch (Exception ex) when (!_stop.IsCancellationRequested)
+                catch (Exception ex) when (!stop.IsCancellationRequested)
                 {
                     _failures.Enqueue(ex.GetType().Name + ": " + ex.Message);
                 }
@@ -273,7 +255,20 @@ internal sealed class AgentProber : IAsyncDisposable
 
     public TimeSpan Slowest => TimeSpan.FromTicks(Interlocked.Read(ref _maxTicks));
 
-    public async ValueTask DisposeAsync()
+    public override async ValueTask DisposeAsync()
+    {
+        await base.DisposeAsync().ConfigureAwait(false);
+        _http.Dispose();
+    }
+}
+
+/// <summary>A loop run in the background until disposed (cancelled, then awaited).</summary>
+internal abstract class BackgroundLoop : IAsyncDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private Task _loop = Task.CompletedTask;
+
+    public virtual async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
         try
@@ -284,7 +279,12 @@ internal sealed class AgentProber : IAsyncDisposable
         {
         }
 
-        _http.Dispose();
         _stop.Dispose();
+    }
+
+    protected void Start(Func<CancellationToken, Task> loop)
+    {
+        CancellationToken stop = _stop.Token;
+        _loop = Task.Run(() => loop(stop));
     }
 }
