@@ -185,3 +185,26 @@ public sealed class ConsulCheckState
     /// <summary>Raft index of the last change.</summary>
     public ulong ModifyIndex { get; init; }
 }
+
+/// <summary>A node of <c>/v1/catalog/nodes</c> or the <c>Node</c> of <c>/v1/catalog/node-services/&lt;node&gt;</c> (what a sweep needs).</summary>
+public sealed class ConsulCatalogNode
+{
+    /// <summary>Node name.</summary>
+    public string? Node { get; init; }
+
+    /// <summary>Node address.</summary>
+    public string? Address { get; init; }
+
+    /// <summary>Raft index of the node's last change.</summary>
+    public ulong ModifyIndex { get; init; }
+}
+
+/// <summary><c>/v1/catalog/node-services/&lt;node&gt;</c> (Consul 1.7+): a node and every service instance registered on it.</summary>
+public sealed class ConsulNodeServices
+{
+    /// <summary>The node.</summary>
+    public ConsulCatalogNode? Node { get; init; }
+
+    /// <summary>The node's service instances, each with its <c>ModifyIndex</c>.</summary>
+    public IReadOnlyList<ConsulAgentService>? Services { get; init; }
+}

@@ -67,6 +67,9 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     private readonly Dictionary<string, HashSet<string>> _proxyTargets = new(StringComparer.Ordinal);
     private readonly Dictionary<string, HashSet<string>> _nodeNames = new(StringComparer.Ordinal);
     private Dictionary<ulong, CheckRecord> _checks = [];
+    private readonly Dictionary<ulong, InstanceRecord> _instanceIndex = [];
+    private readonly Dictionary<string, ulong> _nodeIndex = new(StringComparer.Ordinal);
+    private long _nodeSweeps;
     private readonly Dictionary<string, DatacenterState> _gatewayDcs = new(StringComparer.Ordinal);
     private ImmutableSortedDictionary<string, ConsulServiceView> _serviceViews = ImmutableSortedDictionary.Create<string, ConsulServiceView>(StringComparer.Ordinal);
     private TaskCompletionSource _checksAdvanced = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -167,6 +170,9 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
 
     /// <summary>How many sweeps (refetch of every service after an unexplained index move or an index reset) were made.</summary>
     public long SweepCount => Interlocked.Read(ref _sweeps);
+
+    /// <summary>How many of <see cref="SweepCount"/> went by nodes (<c>/v1/catalog/node-services/&lt;node&gt;</c>, then only the changed services).</summary>
+    public long NodeSweepCount => Interlocked.Read(ref _nodeSweeps);
 
     /// <summary>Non-blocking requests that may run at once (<c>MaxConnections − LongPollCount − 1</c>).</summary>
     public int RefetchLanes => _laneCount;
@@ -914,13 +920,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         {
             Interlocked.Increment(ref _sweeps);
             long sweepStart = _time.GetTimestamp();
-            List<string> all;
-            lock (_gate)
-            {
-                all = [.. _names.Keys.Where(n => !_proxyTargets.ContainsKey(n)).Order(StringComparer.Ordinal)];
-            }
-
-            (bool sweepFailed, _) = await RefetchAsync(all, stop).ConfigureAwait(false);
+            bool sweepFailed = await SweepAsync(stop).ConfigureAwait(false);
             long sweepEnd = _time.GetTimestamp();
             lock (_gate)
             {
@@ -953,6 +953,124 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         }
 
         return failed;
+    }
+
+    /// <summary>
+    /// Finds what changed unseen. With fewer nodes than services, by nodes: <c>/v1/catalog/nodes</c>, then
+    /// <c>/v1/catalog/node-services/&lt;node&gt;</c> per node (every instance with its <c>ModifyIndex</c>, and the node's),
+    /// compared with the indexes of the last answers, and only the services whose instances changed are refetched.
+    /// Otherwise every service is refetched. True if a request failed (the sweep is then asked for again).
+    /// </summary>
+    private async Task<bool> SweepAsync(CancellationToken stop)
+    {
+        List<string> all;
+        bool byNodes;
+        lock (_gate)
+        {
+            all = [.. _names.Keys.Where(n => !_proxyTargets.ContainsKey(n)).Order(StringComparer.Ordinal)];
+            byNodes = _nodeNames.Count > 0 && _nodeNames.Count < all.Count;
+        }
+
+        if (!byNodes)
+        {
+            (bool failed, _) = await RefetchAsync(all, stop).ConfigureAwait(false);
+            return failed;
+        }
+
+        Interlocked.Increment(ref _nodeSweeps);
+        IReadOnlyList<ConsulCatalogNode> nodes;
+        try
+        {
+            nodes = (await WithLaneAsync(() => _client.GetNodesAsync(default, stop), stop).ConfigureAwait(false)).Value;
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception ex)
+        {
+            Fail(RefetchSource, ex);
+            return true;
+        }
+
+        var answers = new System.Collections.Concurrent.ConcurrentBag<(string Node, ConsulNodeServices? Services)>();
+        int failures = 0;
+        await Parallel.ForEachAsync(nodes.Where(n => !string.IsNullOrEmpty(n.Node)), new ParallelOptions { MaxDegreeOfParallelism = _client.Options.MaxConnections - 1, CancellationToken = stop }, async (node, ct) =>
+        {
+            try
+            {
+                answers.Add((node.Node!, (await WithLaneAsync(() => _client.GetNodeServicesAsync(node.Node!, default, ct), ct).ConfigureAwait(false)).Value));
+            }
+            catch (ConsulTransportException ex) when (ex.InnerException is null)
+            {
+                // A JSON null: the node went away since the list was read.
+                answers.Add((node.Node!, null));
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (Exception ex)
+            {
+                Interlocked.Increment(ref failures);
+                Fail(RefetchSource, ex);
+            }
+        }).ConfigureAwait(false);
+
+        List<string> changed;
+        lock (_gate)
+        {
+            var seen = new HashSet<ulong>();
+            var dirty = new HashSet<string>(StringComparer.Ordinal);
+            foreach ((string node, ConsulNodeServices? answer) in answers)
+            {
+                if (answer?.Node is { } n && (!_nodeIndex.TryGetValue(node, out ulong known) || known != n.ModifyIndex))
+                {
+                    // The node itself changed (its address is the fallback address of its services): all its services.
+                    if (_nodeIndex.ContainsKey(node) && _nodeNames.TryGetValue(node, out HashSet<string>? onNode))
+                    {
+                        dirty.UnionWith(onNode);
+                    }
+
+                    _nodeIndex[node] = n.ModifyIndex;
+                }
+
+                foreach (ConsulAgentService service in answer?.Services ?? [])
+                {
+                    string? target = service.Kind == ProxyKind ? service.Proxy?.DestinationServiceName : service.Service;
+                    ulong key = CheckKey(node, service.ID ?? string.Empty);
+                    seen.Add(key);
+                    if (!_instanceIndex.TryGetValue(key, out InstanceRecord known2) || known2.ModifyIndex != service.ModifyIndex)
+                    {
+                        if (target is not null && _names.ContainsKey(target))
+                        {
+                            dirty.Add(target);
+                        }
+
+                        _instanceIndex[key] = new InstanceRecord(target, service.ModifyIndex);
+                    }
+                }
+            }
+
+            if (failures == 0)
+            {
+                // Instances no longer on any node: their services lost them.
+                foreach ((ulong key, InstanceRecord record) in _instanceIndex.Where(p => !seen.Contains(p.Key)).ToList())
+                {
+                    if (record.Target is not null && _names.ContainsKey(record.Target))
+                    {
+                        dirty.Add(record.Target);
+                    }
+
+                    _instanceIndex.Remove(key);
+                }
+            }
+
+            changed = [.. dirty.Where(n => !_proxyTargets.ContainsKey(n)).Order(StringComparer.Ordinal)];
+        }
+
+        (bool refetchFailed, _) = await RefetchAsync(changed, stop).ConfigureAwait(false);
+        return refetchFailed || failures > 0;
     }
 
     private async Task<(bool Failed, ulong Highest)> RefetchAsync(List<string> names, CancellationToken stop)
@@ -1070,6 +1188,13 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
 
                 targets.Add(name);
             }
+        }
+
+        foreach (CatalogServiceInstance entry in entries)
+        {
+            // What the node sweep compares with: each instance's and node's modify index as last answered.
+            _instanceIndex[CheckKey(entry.Node.Name, entry.Service.Id)] = new InstanceRecord(name, entry.Service.ModifyIndex);
+            _nodeIndex.TryAdd(entry.Node.Name, entry.Node.ModifyIndex);
         }
 
         state.Fetched = true;
@@ -1451,6 +1576,8 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     }
 
     private readonly record struct CheckRecord(string? ServiceName, string? Node, ulong ModifyIndex, string? Status);
+
+    private readonly record struct InstanceRecord(string? Target, ulong ModifyIndex);
 
     private sealed class NameState
     {

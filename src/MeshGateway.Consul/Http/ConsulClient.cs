@@ -314,6 +314,24 @@ public sealed class ConsulClient : IDisposable
     public async Task<ConsulResponse<IReadOnlyList<ConsulProxyDefaults>>> ListProxyDefaultsAsync(ConsulQuery query = default, CancellationToken cancellationToken = default) =>
         As<List<ConsulProxyDefaults>, IReadOnlyList<ConsulProxyDefaults>>(await SendAsync(HttpMethod.Get, "v1/config/proxy-defaults", query, null, ConsulJsonContext.Default.ListConsulProxyDefaults, agentLocal: false, cancellationToken).ConfigureAwait(false));
 
+    /// <summary><c>GET /v1/catalog/nodes</c>: every node of the datacenter (blocking; filtered by ACLs).</summary>
+    /// <param name="query">Datacenter, index/wait.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The nodes.</returns>
+    public async Task<ConsulResponse<IReadOnlyList<ConsulCatalogNode>>> GetNodesAsync(ConsulQuery query = default, CancellationToken cancellationToken = default) =>
+        As<List<ConsulCatalogNode>, IReadOnlyList<ConsulCatalogNode>>(await SendAsync(HttpMethod.Get, "v1/catalog/nodes", query, null, ConsulJsonContext.Default.ListConsulCatalogNode, agentLocal: false, cancellationToken).ConfigureAwait(false));
+
+    /// <summary><c>GET /v1/catalog/node-services/&lt;node&gt;</c> (Consul 1.7+): the node and its service instances with their modify indexes.</summary>
+    /// <param name="node">Node name.</param>
+    /// <param name="query">Datacenter, index/wait.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The node and its services (null <c>Node</c> when the node is unknown).</returns>
+    public Task<ConsulResponse<ConsulNodeServices>> GetNodeServicesAsync(string node, ConsulQuery query = default, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(node);
+        return SendAsync(HttpMethod.Get, "v1/catalog/node-services/" + Uri.EscapeDataString(node), query, null, ConsulJsonContext.Default.ConsulNodeServices, agentLocal: false, cancellationToken);
+    }
+
     private static ConsulResponse<TOut> As<TIn, TOut>(ConsulResponse<TIn> response)
         where TIn : TOut =>
         new(response.Value, response.Index)
@@ -390,6 +408,11 @@ public sealed class ConsulClient : IDisposable
         catch (HttpRequestException ex)
         {
             throw new ConsulTransportException(Scrub(TransportFailureMessage(description, ex)), description, isTimeout: false, ex);
+        }
+        catch (IOException ex)
+        {
+            // Reading the body failed (HttpIOException: the agent closed the connection mid-answer, e.g. it stopped).
+            throw new ConsulTransportException(Scrub($"Consul request {description} failed while reading the answer: {ex.Message}"), description, isTimeout: false, ex);
         }
 
         using (response)

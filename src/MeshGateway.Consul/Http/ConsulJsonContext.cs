@@ -24,6 +24,8 @@ namespace MeshGateway.Consul;
 [JsonSerializable(typeof(Dictionary<string, List<string>>))]
 [JsonSerializable(typeof(ConsulProxyDefaults))]
 [JsonSerializable(typeof(List<ConsulProxyDefaults>))]
+[JsonSerializable(typeof(List<ConsulCatalogNode>))]
+[JsonSerializable(typeof(ConsulNodeServices))]
 [JsonSerializable(typeof(List<ConsulCheckState>))]
 [JsonSerializable(typeof(ConsulServiceDefaults))]
 [JsonSerializable(typeof(List<ConsulServiceDefaults>))]

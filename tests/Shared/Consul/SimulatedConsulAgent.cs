@@ -769,6 +769,78 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
                 w.WriteEndObject();
             }, ct);
         }
+        else if (path == "/v1/catalog/nodes")
+        {
+            // Non-blocking use only (the watcher's node sweep); the index is the services index, like a catalog read.
+            ulong index = await BlockAsync(dc, d => d.ServicesIndex, minIndex, wait, ct);
+            List<SimNode> nodes;
+            lock (_gate)
+            {
+                nodes = [.. dc.Nodes.Values.OrderBy(n => n.Name, StringComparer.Ordinal)];
+            }
+
+            await WriteArrayAsync(context, index, nodes, static (w, n) =>
+            {
+                w.WriteStartObject();
+                w.WriteString("Node", n.Name);
+                w.WriteString("Address", n.Address);
+                w.WriteNumber("CreateIndex", n.CreateIndex);
+                w.WriteNumber("ModifyIndex", n.ModifyIndex);
+                w.WriteEndObject();
+            }, ct);
+        }
+        else if (path.StartsWith("/v1/catalog/node-services/", StringComparison.Ordinal))
+        {
+            // Consul 1.7+: {"Node": {...}, "Services": [...]} with each instance's ModifyIndex; null for an unknown node.
+            string nodeName = path["/v1/catalog/node-services/".Length..];
+            ulong index = await BlockAsync(dc, d => d.ServicesIndex, minIndex, wait, ct);
+            SimNode? node;
+            List<SimInstance> instances;
+            lock (_gate)
+            {
+                node = dc.Nodes.GetValueOrDefault(nodeName);
+                instances = node is null ? [] : [.. (dc.ByNode.GetValueOrDefault(nodeName) ?? []).Select(id => dc.Services[id]).OrderBy(i => i.Id, StringComparer.Ordinal)];
+            }
+
+            await WriteAsync(context, index, w =>
+            {
+                if (node is null)
+                {
+                    w.WriteNullValue();
+                    return;
+                }
+
+                w.WriteStartObject();
+                w.WriteStartObject("Node");
+                w.WriteString("Node", node.Name);
+                w.WriteString("Address", node.Address);
+                w.WriteNumber("ModifyIndex", node.ModifyIndex);
+                w.WriteEndObject();
+                w.WriteStartArray("Services");
+                foreach (SimInstance i in instances)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("Kind", i.Kind);
+                    w.WriteString("ID", i.Id);
+                    w.WriteString("Service", i.Name);
+                    w.WriteString("Address", i.Address);
+                    w.WriteNumber("Port", i.Port);
+                    w.WriteStartObject("Proxy");
+                    if (i.DestinationService is not null)
+                    {
+                        w.WriteString("DestinationServiceName", i.DestinationService);
+                    }
+
+                    w.WriteEndObject();
+                    w.WriteNumber("CreateIndex", i.CreateIndex);
+                    w.WriteNumber("ModifyIndex", i.ModifyIndex);
+                    w.WriteEndObject();
+                }
+
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }, ct);
+        }
         else if (path.StartsWith("/v1/health/state/", StringComparison.Ordinal))
         {
             string state = path["/v1/health/state/".Length..];
