@@ -20,8 +20,9 @@ namespace MeshGateway.Consul;
 /// (<see cref="ConsulClientOptions.MaxConnections"/>; one connection stays free for registration and other calls), which
 /// leaves <c>MaxConnections − LongPollCount − 1</c> refetch lanes (until the first view is complete the long-polls do not
 /// block, so the initial build has <c>MaxConnections − 2</c>). A registration that moves the service index but shows in
-/// neither the names nor the checks (a port, address, weight or metadata change) is found by a sweep: every service is
-/// refetched, within the same lanes, paced; a round that was explained is verified by a later sweep
+/// neither the names nor the checks (a port, address, weight or metadata change) is found by a sweep, within the same
+/// lanes, paced: by nodes when there are fewer nodes than services (<c>/v1/catalog/node-services/&lt;node&gt;</c> gives every
+/// instance's <c>ModifyIndex</c>; only changed services are refetched), else by refetching every service; a round that was explained is verified by a later sweep
 /// (<see cref="ConsulCatalogWatcherOptions.VerificationSweepDelay"/>), since another such change may hide in it.
 /// Mesh gateways of every datacenter and the CA roots (trust domain) are polled
 /// (<see cref="ConsulCatalogWatcherOptions.GatewayPollInterval"/>), as is <c>/v1/catalog/datacenters</c>.</para>
