@@ -798,8 +798,9 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         long due;
         lock (_gate)
         {
-            due = _sweepRequested ? Math.Max(_nextSweepAllowed, 1) : 0;
-            if (_verifyDue > 0)
+            // Deferred work counts only once the catalog is known (before that a pass has nothing to do and would spin).
+            due = _sweepRequested && _servicesKnown ? Math.Max(_nextSweepAllowed, 1) : 0;
+            if (_verifyDue > 0 && _servicesKnown)
             {
                 due = due == 0 ? _verifyDue : Math.Min(due, _verifyDue);
             }
