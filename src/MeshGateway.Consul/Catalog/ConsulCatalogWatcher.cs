@@ -71,6 +71,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     private readonly Dictionary<ulong, InstanceRecord> _instanceIndex = [];
     private readonly Dictionary<string, ulong> _nodeIndex = new(StringComparer.Ordinal);
     private long _nodeSweeps;
+    private long _settles;
     private readonly Dictionary<string, DatacenterState> _gatewayDcs = new(StringComparer.Ordinal);
     private ImmutableSortedDictionary<string, ConsulServiceView> _serviceViews = ImmutableSortedDictionary.Create<string, ConsulServiceView>(StringComparer.Ordinal);
     private TaskCompletionSource _checksAdvanced = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -304,7 +305,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         {
             return $"loops=[{string.Join(", ", _loops.Select(l => l.IsFaulted ? "FAULTED " + l.Exception?.InnerException : l.Status.ToString()))}] " +
                 $"names={_names.Count} dirty={_dirty.Count} proxies={_proxyTargets.Count} servicesIndex={_servicesIndex} checksIndex={_checksIndex} " +
-                $"unexplained={_unexplainedIndex} sweep={_sweepRequested} verifyDue={_verifyDue} refetches={RefetchCount} sweeps={SweepCount} missing={DescribeMissingLocked() ?? "-"} " +
+                $"settles={Interlocked.Read(ref _settles)} unexplained={_unexplainedIndex} sweep={_sweepRequested} verifyDue={_verifyDue} refetches={RefetchCount} sweeps={SweepCount} missing={DescribeMissingLocked() ?? "-"} " +
                 string.Join("; ", _triggerDiagnostics.Values.Select(d => d()));
         }
     }
@@ -735,22 +736,8 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
 
     /// <summary>A 64-bit FNV-1a of node and check ID (a check is unique per node). A collision, about 1 in 10^10 for
     /// 50,000 checks, could only hide one check change until the next verification sweep.</summary>
-    private static ulong CheckKey(string node, string checkId)
-    {
-        ulong hash = 14695981039346656037UL;
-        foreach (char c in node)
-        {
-            hash = (hash ^ c) * 1099511628211UL;
-        }
-
-        hash = (hash ^ 0xFFFF) * 1099511628211UL;
-        foreach (char c in checkId)
-        {
-            hash = (hash ^ c) * 1099511628211UL;
-        }
-
-        return hash;
-    }
+    private static ulong CheckKey(string node, string checkId) =>
+        Fnv1a.Append(Fnv1a.Append(Fnv1a.Append(Fnv1a.Seed, node), "\uFFFF"), checkId);
 
     private void Affect(CheckRecord check)
     {
@@ -850,6 +837,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         {
             // A registration with checks moves both indexes; give the checks trigger a moment to say which service it was:
             // the configured settle time, or twice what a full check list last took to fetch, whichever is longer.
+            Interlocked.Increment(ref _settles);
             TimeSpan settle = TimeSpan.FromTicks(Math.Max(_options.UnexplainedChangeSettle.Ticks, Math.Min(2 * Interlocked.Read(ref _checksFetchTicks), TimeSpan.TicksPerSecond * 5)));
             try
             {
@@ -882,6 +870,15 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
 
         (bool batchFailed, ulong highest) = await RefetchAsync(batch, stop).ConfigureAwait(false);
         failed |= batchFailed;
+        if (batch.Count > 0)
+        {
+            // What the triggers named is published now, not after a sweep that may follow in this pass.
+            lock (_gate)
+            {
+                PublishLocked();
+            }
+        }
+
         if (unexplained > 0 && highest < unexplained)
         {
             sweep = true;
@@ -1121,7 +1118,13 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             }
 
             Interlocked.Increment(ref _refetches);
-            InterlockedMax(ref highest, (long)Math.Min(response.Index, long.MaxValue));
+            if (response.Value.Count > 0)
+            {
+                // Only a service that has instances answers with its own index; an empty answer carries the whole
+                // catalog's index (Consul's fallback for unknown names), which would "explain" any change.
+                InterlockedMax(ref highest, (long)Math.Min(response.Index, long.MaxValue));
+            }
+
             ImmutableArray<CatalogServiceInstance> endpoints = CatalogInstances.Sorted(response.Value, gatewaysOnly: false);
             lock (_gate)
             {

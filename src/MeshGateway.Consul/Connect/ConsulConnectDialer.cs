@@ -334,11 +334,11 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
 
         Task<ConsulResponse<ConsulLeafCertificate>> leaf = _client.GetLeafCertificateAsync(_options.Service, default, stop);
         Task<ConsulResponse<ConsulCaRoots>> roots = _client.GetAgentCaRootsAsync(default, stop);
-        Task<string?> registration = ReadRegistrationAsync(default, stop);
+        Task<ConsulResponse<ConsulAgentService?>> registration = FetchRegistrationAsync(default, stop);
         await Task.WhenAll(leaf, roots, registration).ConfigureAwait(false);
         Install(roots.Result.Value);
         Install(leaf.Result.Value);
-        _registrationLoop = Task.Run(() => WatchRegistrationAsync(registration.Result, stop), CancellationToken.None);
+        Install(registration.Result.Value);
 
         // Seeded with the answers just installed: the loops block on their indexes and install only real changes.
         var leafQuery = new BlockingQuery<ConsulLeafCertificate>(
@@ -346,6 +346,24 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
         var rootsQuery = new BlockingQuery<ConsulCaRoots>((q, ct) => _client.GetAgentCaRootsAsync(q, ct), _options.Watch, null, _time) { Seed = roots.Result };
         _leafLoop = leafQuery.RunAsync((r, _) => { Install(r.Value); return ValueTask.CompletedTask; }, stop);
         _rootsLoop = rootsQuery.RunAsync((r, _) => { InstallRootsQuietly(r.Value); return ValueTask.CompletedTask; }, stop);
+
+        // The caller's registration by Consul's hash-based blocking (agent-local endpoint). Without a hash (the service
+        // is not registered, or the agent sent none) each read is a poll, spaced by RegistrationPollInterval.
+        var registrationQuery = new BlockingQuery<ConsulAgentService?>(
+            async (q, ct) =>
+            {
+                if (q.Hash is null)
+                {
+                    await Task.Delay(_options.RegistrationPollInterval, _time, ct).ConfigureAwait(false);
+                }
+
+                return await FetchRegistrationAsync(q, ct).ConfigureAwait(false);
+            },
+            _options.Watch,
+            null,
+            _time)
+        { ByContentHash = true, Seed = registration.Result };
+        _registrationLoop = registrationQuery.RunAsync((r, _) => { Install(r.Value); return ValueTask.CompletedTask; }, stop);
     }
 
     private void Install(ConsulLeafCertificate answer)
@@ -500,64 +518,24 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
         return [.. entries.Select(e => WithDatacenter(e, datacenter))];
     }
 
-    /// <summary>Reads the caller's registration (a missing one is "no registration-level settings"); returns the content hash for the next blocking read.</summary>
-    private async Task<string?> ReadRegistrationAsync(ConsulQuery query, CancellationToken cancellationToken)
+    /// <summary>Reads the caller's registration; a missing one (404) is an answer too ("no registration-level settings").</summary>
+    private async Task<ConsulResponse<ConsulAgentService?>> FetchRegistrationAsync(ConsulQuery query, CancellationToken cancellationToken)
     {
-        string id = _options.ServiceId ?? _options.Service;
-        string? hash;
         try
         {
-            ConsulResponse<ConsulAgentService> response = await _client.GetAgentServiceAsync(id, query, cancellationToken).ConfigureAwait(false);
-            _registration = new RegistrationState(response.Value);
-            hash = response.ContentHash;
+            ConsulResponse<ConsulAgentService> response = await _client.GetAgentServiceAsync(_options.ServiceId ?? _options.Service, query, cancellationToken).ConfigureAwait(false);
+            return new ConsulResponse<ConsulAgentService?>(response.Value, response.Index) { ContentHash = response.ContentHash, BodyHash = response.BodyHash };
         }
         catch (ConsulNotFoundException)
         {
-            _registration = new RegistrationState(null);
-            hash = null;
+            return new ConsulResponse<ConsulAgentService?>(null, 0);
         }
-
-        Interlocked.Increment(ref _registrationUpdates);
-        return hash;
     }
 
-    /// <summary>
-    /// Keeps the caller's registration current with Consul's hash-based blocking (<c>?hash=</c>, answered when the
-    /// registration changes or the wait ends). Without a hash (the service is not registered, or the agent sent no
-    /// <c>X-Consul-ContentHash</c>) it polls every <see cref="ConsulConnectDialerOptions.RegistrationPollInterval"/>.
-    /// <see cref="BlockingQuery{T}"/> is index-based, hence this small loop with the same rate limit and backoff.
-    /// </summary>
-    private async Task WatchRegistrationAsync(string? hash, CancellationToken stop)
+    private void Install(ConsulAgentService? registration)
     {
-        BlockingQueryOptions watch = _options.Watch ?? new BlockingQueryOptions();
-        var bucket = new TokenBucket(watch.RateLimitBurst, watch.RateLimitInterval, _time);
-        int failures = 0;
-        try
-        {
-            while (!stop.IsCancellationRequested)
-            {
-                if (hash is null)
-                {
-                    await Task.Delay(_options.RegistrationPollInterval, _time, stop).ConfigureAwait(false);
-                }
-
-                await bucket.TakeAsync(stop).ConfigureAwait(false);
-                try
-                {
-                    hash = await ReadRegistrationAsync(hash is null ? default : new ConsulQuery { Hash = hash, Wait = watch.Wait }, stop).ConfigureAwait(false);
-                    failures = 0;
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException || !stop.IsCancellationRequested)
-                {
-                    // The last registration stays in force; retry (with the same hash) after a jittered backoff.
-                    await Task.Delay(BlockingQuery<int>.BackoffDelay(watch, ++failures, Random.Shared.NextDouble()), _time, stop).ConfigureAwait(false);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
-        {
-            // Stopped.
-        }
+        _registration = new RegistrationState(registration);
+        Interlocked.Increment(ref _registrationUpdates);
     }
 
     private async Task<ConnectLeaf> CurrentLeafAsync(CancellationToken cancellationToken)

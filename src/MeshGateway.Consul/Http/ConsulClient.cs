@@ -447,7 +447,7 @@ public sealed class ConsulClient : IDisposable
                 LastContact = TimeSpan.FromMilliseconds(ParseUInt64(response, "X-Consul-LastContact")),
                 ContentHash = Header(response, "X-Consul-ContentHash"),
                 ResultsFilteredByAcls = string.Equals(Header(response, "X-Consul-Results-Filtered-By-ACLs"), "true", StringComparison.OrdinalIgnoreCase),
-                BodyHash = Fnv1a(content),
+                BodyHash = Fnv1a.Hash(content),
             };
         }
     }
@@ -545,15 +545,4 @@ public sealed class ConsulClient : IDisposable
 
     private static ulong ParseUInt64(HttpResponseMessage response, string name) =>
         ulong.TryParse(Header(response, name), NumberStyles.None, CultureInfo.InvariantCulture, out ulong value) ? value : 0;
-
-    private static ulong Fnv1a(ReadOnlySpan<byte> data)
-    {
-        ulong hash = 14695981039346656037UL;
-        foreach (byte b in data)
-        {
-            hash = (hash ^ b) * 1099511628211UL;
-        }
-
-        return hash;
-    }
 }

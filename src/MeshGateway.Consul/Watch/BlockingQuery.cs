@@ -59,6 +59,15 @@ public sealed class BlockingQuery<T>
     /// <summary>Failed requests so far.</summary>
     public long ErrorCount => Interlocked.Read(ref _errors);
 
+    /// <summary>
+    /// Blocks by content hash (<c>?hash=</c>, the <c>X-Consul-ContentHash</c> of the last answer) instead of by index, as
+    /// agent-local endpoints such as <c>/v1/agent/service/&lt;id&gt;</c> require. Without a hash the request does not block.
+    /// </summary>
+    internal bool ByContentHash { get; init; }
+
+    /// <summary>The hash the next request sends when <see cref="ByContentHash"/> (null = non-blocking).</summary>
+    internal string? NextHash { get; private set; }
+
     /// <summary>An answer the caller already has (and has acted on): the loop starts blocking on its index and publishes
     /// only answers that differ from it.</summary>
     internal ConsulResponse<T>? Seed { get; init; }
@@ -81,8 +90,9 @@ public sealed class BlockingQuery<T>
         ulong? lastHash = Seed?.BodyHash;
         if (Seed is { } seed)
         {
-            // The caller already holds this answer: start blocking on its index instead of fetching it again.
+            // The caller already holds this answer: start blocking on its index (or hash) instead of fetching it again.
             NextIndex = Math.Max(seed.Index, 1);
+            NextHash = seed.ContentHash;
         }
 
         int failures = 0;
@@ -92,11 +102,15 @@ public sealed class BlockingQuery<T>
             {
                 await bucket.TakeAsync(cancellationToken).ConfigureAwait(false);
                 ulong sent = NextIndex;
+                string? sentHash = NextHash;
                 ConsulResponse<T> response;
                 try
                 {
                     Interlocked.Increment(ref _requests);
-                    response = await _fetch(new ConsulQuery { Index = sent, Wait = sent > 0 ? _options.Wait : null }, cancellationToken).ConfigureAwait(false);
+                    ConsulQuery query = ByContentHash
+                        ? new ConsulQuery { Hash = sentHash, Wait = sentHash is not null ? _options.Wait : null }
+                        : new ConsulQuery { Index = sent, Wait = sent > 0 ? _options.Wait : null };
+                    response = await _fetch(query, cancellationToken).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
                 {
@@ -113,6 +127,7 @@ public sealed class BlockingQuery<T>
                         // reset rule (index went backwards) could apply. Start over without an index; the comparison before
                         // publishing keeps an unchanged result from being published again.
                         NextIndex = 0;
+                        NextHash = null;
                     }
 
                     TimeSpan delay = BackoffDelay(failures);
@@ -122,7 +137,16 @@ public sealed class BlockingQuery<T>
                 }
 
                 failures = 0;
-                NextIndex = response.Index < sent ? 0 : Math.Max(response.Index, 1);
+                if (ByContentHash)
+                {
+                    // Hashes are opaque (no ordering, reference section 9): block on the last one the agent sent.
+                    NextHash = response.ContentHash;
+                }
+                else
+                {
+                    NextIndex = response.Index < sent ? 0 : Math.Max(response.Index, 1);
+                }
+
                 if (AlwaysPublish)
                 {
                     // The caller compares for itself: keep nothing (a catalog-wide answer can be megabytes).

@@ -54,7 +54,7 @@ public sealed class ScaleTests(ITestOutputHelper output)
         }
 
         // A little while longer with the watch idle on its long-polls: the bound holds and the agent stays available.
-        await ConsulWait.UntilAsync(() => Task.FromResult(prober.Probes >= 20), "20 probes of the other client", agent, TimeSpan.FromSeconds(30));
+        await prober.ProbedAsync(20).WaitAsync(TimeSpan.FromSeconds(30));
         output.WriteLine($"first complete table ({table.ExactCount} exact routes) after {firstTable.TotalSeconds:0.00} s; " +
             $"agent connections: max {sampler.Max} over {sampler.Samples} samples (bound {bound}); refetches {source.Watcher.RefetchCount}, sweeps {source.Watcher.SweepCount}, errors {source.Watcher.ErrorCount}; " +
             $"other client: {prober.Probes} probes, {prober.Failures.Count} failed, slowest {prober.Slowest.TotalMilliseconds:0} ms");
@@ -84,6 +84,7 @@ public sealed class ScaleTests(ITestOutputHelper output)
 
         var latencies = new List<double>();
         var kinds = new Dictionary<string, List<double>>(StringComparer.Ordinal);
+        var writes = new Dictionary<string, List<double>>(StringComparer.Ordinal);
         var registered = new Queue<(string Name, int I)>();
         int changes = ChurnSeconds;
         using var pace = new PeriodicTimer(TimeSpan.FromSeconds(1));
@@ -134,15 +135,18 @@ public sealed class ScaleTests(ITestOutputHelper output)
                     break;
             }
 
+            // How long the agent took to acknowledge the write itself (part of the change → table time, not the watch's).
+            double written = Stopwatch.GetElapsedTime(since).TotalMilliseconds;
             (_, TimeSpan elapsed) = await TableWaiter.WaitForAsync(source, reflected, $"change {k} ({kind} {name})", since, TimeSpan.FromSeconds(20));
             latencies.Add(elapsed.TotalMilliseconds);
             (kinds.TryGetValue(kind, out List<double>? list) ? list : kinds[kind] = []).Add(elapsed.TotalMilliseconds);
+            (writes.TryGetValue(kind, out List<double>? w) ? w : writes[kind] = []).Add(written);
         }
 
         latencies.Sort();
         output.WriteLine($"{changes} changes at 1/s on {Catalog} services: change → table p50 {Percentile(latencies, 0.5):0} ms, p99 {Percentile(latencies, 0.99):0} ms, max {latencies[^1]:0} ms; " +
-            string.Join("; ", kinds.Select(p => $"{p.Key} p50 {Percentile([.. p.Value.Order()], 0.5):0} ms")) +
-            $"; refetches {source.Watcher.RefetchCount}, sweeps {source.Watcher.SweepCount}, max agent connections {sampler.Max}");
+            string.Join("; ", kinds.Select(p => $"{p.Key} p50 {Percentile([.. p.Value.Order()], 0.5):0} ms (agent write p50 {Percentile([.. writes[p.Key].Order()], 0.5):0} ms)")) +
+            $"; refetches {source.Watcher.RefetchCount}, sweeps {source.Watcher.SweepCount}, max agent connections {sampler.Max}; {source.Watcher.Diagnostics()}");
         Assert.InRange(sampler.Max, 1, client.Options.MaxConnections);
         Assert.Equal(0, source.Watcher.ErrorCount);
         // One blocking round trip plus the refetch (and at most one rate-limit token wait): well under 3 s on loopback.
@@ -173,15 +177,24 @@ public sealed class ScaleTests(ITestOutputHelper output)
         await using var source = new ConsulRouteTableSource(client, target, options);
         var reported = new System.Collections.Concurrent.ConcurrentQueue<string>();
         var recovered = new System.Collections.Concurrent.ConcurrentQueue<string>();
-        source.Watcher.ErrorObserved = (what, ex) => reported.Enqueue(what + ": " + WatchErrorLedger.CauseOf(ex));
+        var outageSeen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        int stopped = 0;
+        source.Watcher.ErrorObserved = (what, ex) =>
+        {
+            reported.Enqueue(what + ": " + WatchErrorLedger.CauseOf(ex));
+            if (Volatile.Read(ref stopped) == 1)
+            {
+                outageSeen.TrySetResult();
+            }
+        };
         source.Watcher.Recovered = (what, _) => recovered.Enqueue(what);
         RouteTable before = await source.StartAsync();
         Assert.Equal(Catalog, before.Routes.Count(r => r.Pattern.StartsWith("svc", StringComparison.Ordinal)));
 
         // Outage: the table stays; errors are counted, reported once per cause, and their rate does not grow with the catalog.
+        Volatile.Write(ref stopped, 1);
         await agent.StopAsync();
-        long errorsAtStop = source.Watcher.ErrorCount;
-        await ConsulWait.UntilAsync(() => Task.FromResult(source.Watcher.ErrorCount > errorsAtStop), "the watch to notice the outage");
+        await outageSeen.Task.WaitAsync(TimeSpan.FromSeconds(60)); // the first failure is always reported (a new cause)
         long windowStart = source.Watcher.ErrorCount;
         using (var window = new PeriodicTimer(TimeSpan.FromSeconds(5)))
         {

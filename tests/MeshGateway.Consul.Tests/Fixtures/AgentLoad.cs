@@ -192,6 +192,8 @@ internal sealed class AgentConnectionSampler : BackgroundLoop
 internal sealed class AgentProber : BackgroundLoop
 {
     private readonly HttpClient _http;
+    private readonly TaskCompletionSource _enough = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _probesWanted = int.MaxValue;
     private readonly ConcurrentQueue<string> _failures = new();
     private long _maxTicks;
     private int _probes;
@@ -244,12 +246,27 @@ internal sealed class AgentProber : BackgroundLoop
                 {
                 }
 
-                Interlocked.Increment(ref _probes);
+                if (Interlocked.Increment(ref _probes) >= _probesWanted)
+                {
+                    _enough.TrySetResult();
+                }
             }
         });
     }
 
     public int Probes => Volatile.Read(ref _probes);
+
+    /// <summary>Completes once <paramref name="count"/> probes have been made (one waiter at a time).</summary>
+    public Task ProbedAsync(int count)
+    {
+        Volatile.Write(ref _probesWanted, count);
+        if (Probes >= count)
+        {
+            _enough.TrySetResult();
+        }
+
+        return _enough.Task;
+    }
 
     public IReadOnlyCollection<string> Failures => _failures;
 
