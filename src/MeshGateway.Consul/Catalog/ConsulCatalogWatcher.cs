@@ -21,9 +21,15 @@ namespace MeshGateway.Consul;
 /// leaves <c>MaxConnections − LongPollCount − 1</c> refetch lanes (until the first view is complete the long-polls do not
 /// block, so the initial build has <c>MaxConnections − 2</c>). A registration that moves the service index but shows in
 /// neither the names nor the checks (a port, address, weight or metadata change) is found by a sweep, within the same
-/// lanes, paced: by nodes when there are fewer nodes than services (<c>/v1/catalog/node-services/&lt;node&gt;</c> gives every
-/// instance's <c>ModifyIndex</c>; only changed services are refetched), else by refetching every service; a round that was explained is verified by a later sweep
-/// (<see cref="ConsulCatalogWatcherOptions.VerificationSweepDelay"/>), since another such change may hide in it.
+/// lanes: whether the checks moved at that index is read first from a small answer that carries the checks table's index
+/// (<c>/v1/health/node/&lt;agent node&gt;</c>), so a check-less change does not wait for the checks trigger. The sweep goes by
+/// nodes when there are fewer nodes than services (<c>/v1/catalog/node-services/&lt;node&gt;</c> gives every instance's
+/// <c>ModifyIndex</c>; the services whose Connect instances changed are refetched and published as soon as their node has
+/// answered, and the sweep stops at the instance that carries the index it looks for), else by refetching every service.
+/// A stopped sweep, and a round that was explained, are verified by a later full sweep
+/// (<see cref="ConsulCatalogWatcherOptions.VerificationSweepDelay"/>), since another such change may hide in it. Sweeps
+/// are paced by a credit of sweep time that accrues at a quarter of the time (capped at two full sweeps): a sweep for an
+/// unexplained change runs while there is credit, a verification sweep only on a full credit.
 /// Mesh gateways of every datacenter and the CA roots (trust domain) are polled
 /// (<see cref="ConsulCatalogWatcherOptions.GatewayPollInterval"/>), as is <c>/v1/catalog/datacenters</c>.</para>
 /// <para>Failures: each long-poll backs off with jittered exponential delays (<see cref="BlockingQueryOptions"/>), the
@@ -45,6 +51,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     private const string GatewayKind = "mesh-gateway";
     private const string ProxyKind = "connect-proxy";
     private const string RefetchSource = "health/connect/*";
+    private const string ProbeSource = "health/node/*";
     private const string SidecarSuffix = "-sidecar-proxy";
 
     private readonly ConsulClient _client;
@@ -72,6 +79,8 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     private readonly Dictionary<string, ulong> _nodeIndex = new(StringComparer.Ordinal);
     private long _nodeSweeps;
     private long _settles;
+    private long _probes;
+    private string? _probeNode;
     private readonly Dictionary<string, DatacenterState> _gatewayDcs = new(StringComparer.Ordinal);
     private ImmutableSortedDictionary<string, ConsulServiceView> _serviceViews = ImmutableSortedDictionary.Create<string, ConsulServiceView>(StringComparer.Ordinal);
     private TaskCompletionSource _checksAdvanced = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -90,7 +99,12 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     private bool _sweepRequested;
     private bool _verifyPending;
     private long _verifyDue;
-    private long _nextSweepAllowed;
+    private ulong _sweepTarget;
+    private bool _sweepFull;
+    private long _sweepCredit;
+    private long _sweepCreditAt;
+    private bool _sweepCreditStarted;
+    private long _fullSweepTicks;
     private long _checksFetchTicks;
     private bool _proxyDefaultsKnown;
     private ImmutableSortedDictionary<string, ConsulServiceDefaults>? _serviceDefaults;
@@ -234,6 +248,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             dc = self?.Config?.Datacenter ?? throw new InvalidOperationException("/v1/agent/self has no Config.Datacenter.");
         }
 
+        _probeNode = string.IsNullOrEmpty(self?.Config?.NodeName) ? null : self.Config.NodeName;
         if (_options.ValidateAgentConnectionLimit)
         {
             ConsulClientOptions.ValidateAgainstAgentLimit(_client.Options.MaxConnections, self?.HttpMaxConnsPerClient);
@@ -305,7 +320,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         {
             return $"loops=[{string.Join(", ", _loops.Select(l => l.IsFaulted ? "FAULTED " + l.Exception?.InnerException : l.Status.ToString()))}] " +
                 $"names={_names.Count} dirty={_dirty.Count} proxies={_proxyTargets.Count} servicesIndex={_servicesIndex} checksIndex={_checksIndex} " +
-                $"settles={Interlocked.Read(ref _settles)} unexplained={_unexplainedIndex} sweep={_sweepRequested} verifyDue={_verifyDue} refetches={RefetchCount} sweeps={SweepCount} missing={DescribeMissingLocked() ?? "-"} " +
+                $"settles={Interlocked.Read(ref _settles)} probes={Interlocked.Read(ref _probes)} credit={_sweepCredit} unexplained={_unexplainedIndex} sweep={_sweepRequested} verifyDue={_verifyDue} refetches={RefetchCount} sweeps={SweepCount} missing={DescribeMissingLocked() ?? "-"} " +
                 string.Join("; ", _triggerDiagnostics.Values.Select(d => d()));
         }
     }
@@ -573,6 +588,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
                 // The index went backwards: a restarted or rebuilt agent. Everything may differ; refetch everything, and
                 // restart the other long-polls, which may be blocking on indexes the rebuilt agent has not reached.
                 _sweepRequested = true;
+                _sweepFull = true;
                 _resyncPending = true;
             }
 
@@ -682,6 +698,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             if (_checksKnown && response.Index < _checksIndex)
             {
                 _sweepRequested = true;
+                _sweepFull = true;
                 _resyncPending = true;
             }
             else if (_checksKnown)
@@ -786,10 +803,12 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         lock (_gate)
         {
             // Deferred work counts only once the catalog is known (before that a pass has nothing to do and would spin).
-            due = _sweepRequested && _servicesKnown ? Math.Max(_nextSweepAllowed, 1) : 0;
+            long now = _time.GetTimestamp();
+            due = _sweepRequested && _servicesKnown ? Math.Max(CreditReachesLocked(1, now), 1) : 0;
             if (_verifyDue > 0 && _servicesKnown)
             {
-                due = due == 0 ? _verifyDue : Math.Min(due, _verifyDue);
+                long verifyAt = Math.Max(_verifyDue, CreditReachesLocked(SweepCreditCapLocked(), now));
+                due = due == 0 ? verifyAt : Math.Min(due, verifyAt);
             }
         }
 
@@ -833,10 +852,12 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             }
         }
 
-        if (unexplained > 0 && !checksAdvanced.IsCompleted && _options.UnexplainedChangeSettle > TimeSpan.Zero)
+        if (unexplained > 0 && !checksAdvanced.IsCompleted && _options.UnexplainedChangeSettle > TimeSpan.Zero
+            && await ChecksMovedSinceAsync(unexplained, stop).ConfigureAwait(false))
         {
-            // A registration with checks moves both indexes; give the checks trigger a moment to say which service it was:
-            // the configured settle time, or twice what a full check list last took to fetch, whichever is longer.
+            // A registration with checks moves both indexes, and the checks have moved: give the checks trigger a moment
+            // to say which service it was: the configured settle time, or twice what a full check list last took to
+            // fetch, whichever is longer.
             Interlocked.Increment(ref _settles);
             TimeSpan settle = TimeSpan.FromTicks(Math.Max(_options.UnexplainedChangeSettle.Ticks, Math.Min(2 * Interlocked.Read(ref _checksFetchTicks), TimeSpan.TicksPerSecond * 5)));
             try
@@ -852,12 +873,9 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         bool failed = false;
 
         List<string> batch;
-        bool sweep;
         bool verify;
         lock (_gate)
         {
-            sweep = _sweepRequested;
-            _sweepRequested = false;
             unexplained = _unexplainedIndex;
             _unexplainedIndex = 0;
             verify = _verifyPending;
@@ -879,39 +897,44 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             }
         }
 
-        if (unexplained > 0 && highest < unexplained)
-        {
-            sweep = true;
-        }
-        else if (unexplained > 0)
-        {
-            // Explained by a service whose check also changed; a second, check-less registration may hide in the round.
-            verify = true;
-        }
-
+        bool sweep;
+        ulong target;
         long now = _time.GetTimestamp();
         lock (_gate)
         {
+            if (unexplained > 0 && highest < unexplained)
+            {
+                // Still unexplained: a sweep that looks for this index (or for the last of several).
+                _sweepRequested = true;
+                _sweepTarget = Math.Max(_sweepTarget, unexplained);
+            }
+            else if (unexplained > 0)
+            {
+                // Explained by a service whose check also changed; a second, check-less registration may hide in the round.
+                verify = true;
+            }
+
             if (verify && _verifyDue == 0)
             {
                 _verifyDue = now + (long)(_options.VerificationSweepDelay.TotalSeconds * _time.TimestampFrequency);
             }
 
-            if (_verifyDue > 0 && now >= _verifyDue)
-            {
-                sweep = true;
-            }
-
-            if (sweep && now < _nextSweepAllowed)
-            {
-                // Paced: the last sweep was recent. The reconciler wakes for it when it is allowed (WaitForWorkAsync).
-                _sweepRequested = true;
-                sweep = false;
-            }
-
+            // Paced by a credit of sweep time that accrues at a quarter of the time: a sweep for an unexplained change runs
+            // while there is credit; a verification sweep waits for a full credit, so it never delays the next one.
+            AccrueSweepCreditLocked(now);
+            bool verifying = _verifyDue > 0 && now >= _verifyDue && _sweepCredit >= SweepCreditCapLocked();
+            bool urgent = _sweepRequested && _sweepCredit > 0;
+            sweep = urgent || verifying;
+            target = urgent && !verifying && !_sweepFull ? _sweepTarget : 0;
             if (sweep)
             {
-                _verifyDue = 0;
+                _sweepRequested = false;
+                _sweepTarget = 0;
+                _sweepFull = false;
+                if (target == 0)
+                {
+                    _verifyDue = 0;
+                }
             }
         }
 
@@ -919,22 +942,30 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         {
             Interlocked.Increment(ref _sweeps);
             long sweepStart = _time.GetTimestamp();
-            bool sweepFailed = await SweepAsync(stop).ConfigureAwait(false);
+            (bool sweepFailed, bool complete) = await SweepAsync(target, stop).ConfigureAwait(false);
             long sweepEnd = _time.GetTimestamp();
             lock (_gate)
             {
-                // At most a quarter of the time sweeping (and not more than once a second), whatever the catalog size.
-                _nextSweepAllowed = sweepEnd + Math.Max(_time.TimestampFrequency, 4 * (sweepEnd - sweepStart));
-            }
+                AccrueSweepCreditLocked(sweepEnd);
+                _sweepCredit -= sweepEnd - sweepStart;
+                if (complete)
+                {
+                    _fullSweepTicks = sweepEnd - sweepStart;
+                }
+                else if (!sweepFailed && _verifyDue == 0)
+                {
+                    // Stopped at the change it looked for: others may have landed in the same round. Verified later.
+                    _verifyDue = sweepEnd + (long)(_options.VerificationSweepDelay.TotalSeconds * _time.TimestampFrequency);
+                }
 
-            if (sweepFailed)
-            {
-                failed = true;
-                lock (_gate)
+                if (sweepFailed)
                 {
                     _sweepRequested = true;
+                    _sweepFull = true;
                 }
             }
+
+            failed |= sweepFailed;
         }
 
         bool wakeGateways;
@@ -954,13 +985,76 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         return failed;
     }
 
+    /// <summary>Sweeps spend at most this share of the time (1 / <see cref="SweepTimeShare"/>) over any long window.</summary>
+    private const int SweepTimeShare = 4;
+
+    /// <summary>The most sweep credit that accrues: two full sweeps (at least a second), so that a verification sweep, which
+    /// waits for a full credit, always leaves one for a sweep after an unexplained change.</summary>
+    private long SweepCreditCapLocked() => Math.Max(_time.TimestampFrequency, 2 * _fullSweepTicks);
+
+    private void AccrueSweepCreditLocked(long now)
+    {
+        if (!_sweepCreditStarted)
+        {
+            _sweepCreditStarted = true;
+            _sweepCredit = SweepCreditCapLocked();
+        }
+        else if (now > _sweepCreditAt)
+        {
+            _sweepCredit = Math.Max(_sweepCredit, Math.Min(SweepCreditCapLocked(), _sweepCredit + ((now - _sweepCreditAt) / SweepTimeShare)));
+        }
+
+        _sweepCreditAt = Math.Max(_sweepCreditAt, now);
+    }
+
+    /// <summary>When the sweep credit reaches <paramref name="credit"/> (now if it has).</summary>
+    private long CreditReachesLocked(long credit, long now)
+    {
+        AccrueSweepCreditLocked(now);
+        return _sweepCredit >= credit ? now : now + ((credit - _sweepCredit) * SweepTimeShare);
+    }
+
+    /// <summary>
+    /// Whether the checks have moved as far as <paramref name="index"/>, read from a small answer that carries the whole
+    /// checks table's index (<c>/v1/health/node/&lt;the agent's node&gt;</c>). If they have not, the change at that index
+    /// wrote no check and the checks trigger cannot explain it: no need to wait for it. True when it cannot be told.
+    /// </summary>
+    private async Task<bool> ChecksMovedSinceAsync(ulong index, CancellationToken stop)
+    {
+        string? node = _probeNode;
+        if (node is null)
+        {
+            return true;
+        }
+
+        try
+        {
+            ConsulResponse<IReadOnlyList<ConsulCheckState>> response = await WithLaneAsync(() => _client.GetNodeChecksAsync(node, default, stop), stop).ConfigureAwait(false);
+            Interlocked.Increment(ref _probes);
+            Succeed(ProbeSource);
+            return response.Index >= index;
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception ex)
+        {
+            Fail(ProbeSource, ex);
+            return true;
+        }
+    }
+
     /// <summary>
     /// Finds what changed unseen. With fewer nodes than services, by nodes: <c>/v1/catalog/nodes</c>, then
     /// <c>/v1/catalog/node-services/&lt;node&gt;</c> per node (every instance with its <c>ModifyIndex</c>, and the node's),
-    /// compared with the indexes of the last answers, and only the services whose instances changed are refetched.
-    /// Otherwise every service is refetched. True if a request failed (the sweep is then asked for again).
+    /// compared with the indexes of the last answers; the services whose Connect instances changed are refetched and
+    /// published as soon as their node has answered, not at the end of the sweep. A sweep for one unexplained index
+    /// (<paramref name="target"/> above zero) stops at the instance or node that carries it; the caller verifies the rest
+    /// later. Otherwise every service is refetched.
     /// </summary>
-    private async Task<bool> SweepAsync(CancellationToken stop)
+    /// <returns>Whether a request failed (the sweep is then asked for again), and whether every node was read.</returns>
+    private async Task<(bool Failed, bool Complete)> SweepAsync(ulong target, CancellationToken stop)
     {
         List<string> all;
         bool byNodes;
@@ -973,7 +1067,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         if (!byNodes)
         {
             (bool failed, _) = await RefetchAsync(all, stop).ConfigureAwait(false);
-            return failed;
+            return (failed, true);
         }
 
         Interlocked.Increment(ref _nodeSweeps);
@@ -989,87 +1083,143 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         catch (Exception ex)
         {
             Fail(RefetchSource, ex);
-            return true;
+            return (true, false);
         }
 
-        var answers = new System.Collections.Concurrent.ConcurrentBag<(string Node, ConsulNodeServices? Services)>();
+        var seen = new HashSet<ulong>();
         int failures = 0;
-        await Parallel.ForEachAsync(nodes.Where(n => !string.IsNullOrEmpty(n.Node)), new ParallelOptions { MaxDegreeOfParallelism = _client.Options.MaxConnections - 1, CancellationToken = stop }, async (node, ct) =>
+        using var found = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        try
         {
-            try
+            await Parallel.ForEachAsync(nodes.Where(n => !string.IsNullOrEmpty(n.Node)), new ParallelOptions { MaxDegreeOfParallelism = _client.Options.MaxConnections - 1, CancellationToken = found.Token }, async (node, ct) =>
             {
-                answers.Add((node.Node!, (await WithLaneAsync(() => _client.GetNodeServicesAsync(node.Node!, default, ct), ct).ConfigureAwait(false)).Value));
-            }
-            catch (ConsulTransportException ex) when (ex.InnerException is null)
-            {
-                // A JSON null: the node went away since the list was read.
-                answers.Add((node.Node!, null));
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                throw;
-            }
-            catch (Exception ex)
-            {
-                Interlocked.Increment(ref failures);
-                Fail(RefetchSource, ex);
-            }
-        }).ConfigureAwait(false);
+                ConsulNodeServices? answer;
+                try
+                {
+                    answer = (await WithLaneAsync(() => _client.GetNodeServicesAsync(node.Node!, default, ct), ct).ConfigureAwait(false)).Value;
+                }
+                catch (ConsulTransportException ex) when (ex.InnerException is null)
+                {
+                    // A JSON null: the node went away since the list was read.
+                    answer = null;
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                {
+                    throw;
+                }
+                catch (Exception ex)
+                {
+                    Interlocked.Increment(ref failures);
+                    Fail(RefetchSource, ex);
+                    return;
+                }
 
-        List<string> changed;
+                List<string> changed;
+                bool carriesTarget;
+                lock (_gate)
+                {
+                    changed = CompareNodeLocked(node.Node!, answer, seen, target, out carriesTarget);
+                }
+
+                if (carriesTarget)
+                {
+                    // Found: no further node is read (the reads in flight on other lanes finish or are cancelled).
+                    await found.CancelAsync().ConfigureAwait(false);
+                }
+
+                if (changed.Count > 0)
+                {
+                    // Refetched and published now: the change is in the table without waiting for the other nodes.
+                    // With the sweep's own token, not the one that stops it early: the new indexes are already recorded.
+                    (bool refetchFailed, _) = await RefetchAsync(changed, stop).ConfigureAwait(false);
+                    if (refetchFailed)
+                    {
+                        Interlocked.Increment(ref failures);
+                    }
+
+                    lock (_gate)
+                    {
+                        PublishLocked();
+                    }
+                }
+
+            }).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (found.IsCancellationRequested && !stop.IsCancellationRequested)
+        {
+            // Stopped at the change it was looking for.
+            return (failures > 0, false);
+        }
+
+        if (failures > 0)
+        {
+            return (true, false);
+        }
+
+        List<string> gone;
         lock (_gate)
         {
-            var seen = new HashSet<ulong>();
+            // Instances no longer on any node: their services lost them.
             var dirty = new HashSet<string>(StringComparer.Ordinal);
-            foreach ((string node, ConsulNodeServices? answer) in answers)
+            foreach ((ulong key, InstanceRecord record) in _instanceIndex.Where(p => !seen.Contains(p.Key)).ToList())
             {
-                if (answer?.Node is { } n && (!_nodeIndex.TryGetValue(node, out ulong known) || known != n.ModifyIndex))
+                if (record.Routable && record.Target is not null && _names.ContainsKey(record.Target))
                 {
-                    // The node itself changed (its address is the fallback address of its services): all its services.
-                    if (_nodeIndex.ContainsKey(node) && _nodeNames.TryGetValue(node, out HashSet<string>? onNode))
-                    {
-                        dirty.UnionWith(onNode);
-                    }
-
-                    _nodeIndex[node] = n.ModifyIndex;
+                    dirty.Add(record.Target);
                 }
 
-                foreach (ConsulAgentService service in answer?.Services ?? [])
-                {
-                    string? target = service.Kind == ProxyKind ? service.Proxy?.DestinationServiceName : service.Service;
-                    ulong key = CheckKey(node, service.ID ?? string.Empty);
-                    seen.Add(key);
-                    if (!_instanceIndex.TryGetValue(key, out InstanceRecord known2) || known2.ModifyIndex != service.ModifyIndex)
-                    {
-                        if (target is not null && _names.ContainsKey(target))
-                        {
-                            dirty.Add(target);
-                        }
-
-                        _instanceIndex[key] = new InstanceRecord(target, service.ModifyIndex);
-                    }
-                }
+                _instanceIndex.Remove(key);
             }
 
-            if (failures == 0)
-            {
-                // Instances no longer on any node: their services lost them.
-                foreach ((ulong key, InstanceRecord record) in _instanceIndex.Where(p => !seen.Contains(p.Key)).ToList())
-                {
-                    if (record.Target is not null && _names.ContainsKey(record.Target))
-                    {
-                        dirty.Add(record.Target);
-                    }
-
-                    _instanceIndex.Remove(key);
-                }
-            }
-
-            changed = [.. dirty.Where(n => !_proxyTargets.ContainsKey(n)).Order(StringComparer.Ordinal)];
+            gone = [.. dirty.Where(n => !_proxyTargets.ContainsKey(n)).Order(StringComparer.Ordinal)];
         }
 
-        (bool refetchFailed, _) = await RefetchAsync(changed, stop).ConfigureAwait(false);
-        return refetchFailed || failures > 0;
+        (bool goneFailed, _) = await RefetchAsync(gone, stop).ConfigureAwait(false);
+        return (goneFailed, !goneFailed);
+    }
+
+    /// <summary>
+    /// Compares one node's answer with the indexes of the last answers and records the new ones. Returns the services to
+    /// refetch: those whose Connect instances (sidecar proxies, Connect-native instances) changed or appeared, or all of
+    /// the node's services when the node itself changed (its address is their fallback address). A change of an instance
+    /// that is not routable (the application behind a sidecar, a service without Connect) is recorded but refetches nothing.
+    /// </summary>
+    private List<string> CompareNodeLocked(string node, ConsulNodeServices? answer, HashSet<ulong> seen, ulong target, out bool carriesTarget)
+    {
+        carriesTarget = false;
+        var dirty = new HashSet<string>(StringComparer.Ordinal);
+        if (answer?.Node is { } n && (!_nodeIndex.TryGetValue(node, out ulong known) || known != n.ModifyIndex))
+        {
+            if (_nodeIndex.ContainsKey(node) && _nodeNames.TryGetValue(node, out HashSet<string>? onNode))
+            {
+                dirty.UnionWith(onNode);
+            }
+
+            _nodeIndex[node] = n.ModifyIndex;
+            carriesTarget |= n.ModifyIndex == target;
+        }
+
+        foreach (ConsulAgentService service in answer?.Services ?? [])
+        {
+            bool routable = service.Kind == ProxyKind || service.Connect?.Native == true;
+            string? name = service.Kind == ProxyKind ? service.Proxy?.DestinationServiceName : service.Service;
+            ulong key = CheckKey(node, service.ID ?? string.Empty);
+            seen.Add(key);
+            if (_instanceIndex.TryGetValue(key, out InstanceRecord known2) && known2.ModifyIndex == service.ModifyIndex)
+            {
+                continue;
+            }
+
+            carriesTarget |= service.ModifyIndex == target;
+            if ((routable || known2.Routable) && name is not null && _names.ContainsKey(name))
+            {
+                dirty.Add(name);
+            }
+
+            _instanceIndex[key] = new InstanceRecord(name, service.ModifyIndex, routable);
+        }
+
+        return [.. dirty.Where(d => !_proxyTargets.ContainsKey(d)).Order(StringComparer.Ordinal)];
     }
 
     private async Task<(bool Failed, ulong Highest)> RefetchAsync(List<string> names, CancellationToken stop)
@@ -1198,7 +1348,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         foreach (CatalogServiceInstance entry in entries)
         {
             // What the node sweep compares with: each instance's and node's modify index as last answered.
-            _instanceIndex[CheckKey(entry.Node.Name, entry.Service.Id)] = new InstanceRecord(name, entry.Service.ModifyIndex);
+            _instanceIndex[CheckKey(entry.Node.Name, entry.Service.Id)] = new InstanceRecord(name, entry.Service.ModifyIndex, Routable: true);
             _nodeIndex.TryAdd(entry.Node.Name, entry.Node.ModifyIndex);
         }
 
@@ -1582,7 +1732,9 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
 
     private readonly record struct CheckRecord(string? ServiceName, string? Node, ulong ModifyIndex, string? Status);
 
-    private readonly record struct InstanceRecord(string? Target, ulong ModifyIndex);
+    /// <summary>What the node sweep compares an instance with: the service it serves (a proxy's destination), its last
+    /// modify index, and whether it is routable (a Connect proxy or Connect-native instance).</summary>
+    private readonly record struct InstanceRecord(string? Target, ulong ModifyIndex, bool Routable);
 
     private sealed class NameState
     {

@@ -32,18 +32,21 @@ public sealed class ConsulCatalogWatcherOptions
     public TimeSpan GatewayPollInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
-    /// When the catalog's service index moves and neither the name list nor a check change says which service changed
-    /// (a re-registration that changed only a port, address, weight or metadata), the watcher first waits up to this
-    /// long for the checks long-poll to catch up (a registration with checks moves both), then refetches every service
-    /// (a sweep, non-blocking, within the connection bound) if the change is still unexplained. Default 100 ms.
+    /// When the catalog's service index moves and neither the name list nor a check change says which service changed, the
+    /// watcher reads the checks table's index (a small answer). If the checks moved too (a registration with checks moves
+    /// both), it waits up to this long, or twice what a full check list last took to fetch if that is longer, for the
+    /// checks long-poll to name the service; a change that wrote no check (a port, address, weight or metadata change) is
+    /// looked for at once. Then, if still unexplained, a sweep finds it (non-blocking, within the connection bound).
+    /// Default 100 ms.
     /// </summary>
     public TimeSpan UnexplainedChangeSettle { get; set; } = TimeSpan.FromMilliseconds(100);
 
     /// <summary>
     /// A round whose catalog change was explained by a name, tag or check change may still hide a second registration
     /// that changed only a port, address, weight or metadata (Consul's HTTP API names no per-service index in one call).
-    /// Such rounds are verified by a sweep this long after the first of them. Default 10 s. Sweeps are also paced: at most
-    /// a quarter of the time, and not more than once a second, whatever the catalog size.
+    /// Such rounds, and sweeps that stopped at the change they looked for, are verified by a full sweep this long after the
+    /// first of them. Default 10 s. Sweeps are also paced, whatever the catalog size: they spend at most a quarter of the
+    /// time, and a verification sweep waits until it would leave a full sweep's worth for an unexplained change.
     /// </summary>
     public TimeSpan VerificationSweepDelay { get; set; } = TimeSpan.FromSeconds(10);
 

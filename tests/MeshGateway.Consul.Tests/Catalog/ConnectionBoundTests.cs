@@ -74,4 +74,91 @@ public sealed class ConnectionBoundTests(ITestOutputHelper output)
         output.WriteLine($"converged after {converged.TotalMilliseconds:0} ms; sweeps {watcher.SweepCount - sweeps}");
         Assert.True(watcher.SweepCount > sweeps, "the round should have been verified by a sweep");
     }
+
+    [Fact]
+    public async Task Watcher_CheckLessChange_PublishedWithoutWaitingForTheChecksTrigger()
+    {
+        await using SimulatedConsulAgent agent = await SimulatedConsulAgent.StartAsync();
+        IReadOnlyDictionary<string, string[]> ids = agent.Build(new CatalogShape { Services = 200, Instances = 400, Nodes = 20, Datacenters = 1, GatewaysPerDatacenter = 1 });
+        using ConsulClient client = SimulatedCatalog.Client(agent);
+        ConsulCatalogWatcherOptions options = SimulatedCatalog.FastOptions();
+        // Far longer than the wait below: the change must be found without sitting out the settle time. The small read of
+        // the checks table's index (/v1/health/node/<agent node>) says the change wrote no check.
+        options.UnexplainedChangeSettle = TimeSpan.FromSeconds(10);
+        await using var watcher = new ConsulCatalogWatcher(client, options);
+        await watcher.StartAsync();
+        await watcher.WaitForFirstViewAsync(TimeSpan.FromSeconds(60));
+
+        agent.SetWeights(ids["svc-00011"][1], 9, 3);
+
+        await SimulatedCatalog.WaitForTableAsync(watcher, SimulatedCatalog.Render(SimulatedCatalog.ReferenceView(agent)), TimeSpan.FromSeconds(5));
+        Assert.True(agent.RequestsByEndpoint.GetValueOrDefault("health/node") >= 1, "the checks index should have been read");
+    }
+
+    [Fact]
+    public async Task Watcher_CheckFlip_WaitsForTheChecksTriggerInsteadOfSweeping()
+    {
+        await using SimulatedConsulAgent agent = await SimulatedConsulAgent.StartAsync();
+        IReadOnlyDictionary<string, string[]> ids = agent.Build(new CatalogShape { Services = 200, Instances = 400, Nodes = 20, Datacenters = 1, GatewaysPerDatacenter = 1 });
+        using ConsulClient client = SimulatedCatalog.Client(agent);
+        await using var watcher = new ConsulCatalogWatcher(client, SimulatedCatalog.FastOptions());
+        await watcher.StartAsync();
+        await watcher.WaitForFirstViewAsync(TimeSpan.FromSeconds(60));
+        long sweeps = watcher.SweepCount;
+
+        // A re-registration that changes the weight and writes a check in the same index: the checks trigger names it.
+        agent.Register(agent.Find(ids["svc-00012"][0])! with { PassingWeight = 7, CreateIndex = 0, ModifyIndex = 0 }, checkStatus: "critical");
+
+        await SimulatedCatalog.WaitForTableAsync(watcher, SimulatedCatalog.Render(SimulatedCatalog.ReferenceView(agent)), TimeSpan.FromSeconds(30));
+        Assert.Equal(sweeps, watcher.SweepCount);
+    }
+
+    [Fact]
+    public async Task Watcher_SweepForOneChange_StopsAtTheNodeThatCarriesIt()
+    {
+        await using SimulatedConsulAgent agent = await SimulatedConsulAgent.StartAsync();
+        agent.Build(new CatalogShape { Services = 2_000, Instances = 4_000, Nodes = 200, Datacenters = 1, GatewaysPerDatacenter = 1 });
+        using ConsulClient client = SimulatedCatalog.Client(agent);
+        ConsulCatalogWatcherOptions options = SimulatedCatalog.FastOptions();
+        // No verification sweep (a full one) falls due during the test: the sweep below is the one for the change.
+        options.VerificationSweepDelay = TimeSpan.FromMinutes(5);
+        await using var watcher = new ConsulCatalogWatcher(client, options);
+        await watcher.StartAsync();
+        await watcher.WaitForFirstViewAsync(TimeSpan.FromSeconds(60));
+        SimSnapshot snapshot = agent.Snapshot();
+        // The sweep reads nodes in the order /v1/catalog/nodes lists them (by name).
+        string[] nodes = [.. snapshot.Nodes.Select(n => n.Name).Order(StringComparer.Ordinal)];
+        string first = nodes.First(n => snapshot.Instances.Any(i => i.Node == n && i.ConnectTarget is not null));
+        int position = Array.IndexOf(nodes, first);
+
+        // One check-less change on the first node the sweep reads that has a Connect instance: the sweep stops there
+        // instead of reading all 200 nodes (the reads already in flight on the other lanes may finish).
+        long before = agent.RequestsByEndpoint.GetValueOrDefault("catalog/node-services");
+        agent.SetWeights(snapshot.Instances.First(i => i.Node == first && i.ConnectTarget is not null).Id, 5, 1);
+        await SimulatedCatalog.WaitForTableAsync(watcher, SimulatedCatalog.Render(SimulatedCatalog.ReferenceView(agent)), TimeSpan.FromSeconds(30));
+        long reads = agent.RequestsByEndpoint.GetValueOrDefault("catalog/node-services") - before;
+        output.WriteLine($"node reads for a change on node {position + 1} of {nodes.Length}: {reads}");
+        Assert.InRange(reads, position + 1, position + client.Options.MaxConnections);
+    }
+
+    [Fact]
+    public async Task Watcher_TwoCheckLessChangesInOneRound_TheOneTheSweepStoppedBeforeIsFoundByVerification()
+    {
+        await using SimulatedConsulAgent agent = await SimulatedConsulAgent.StartAsync();
+        agent.Build(new CatalogShape { Services = 2_000, Instances = 4_000, Nodes = 200, Datacenters = 1, GatewaysPerDatacenter = 1 });
+        using ConsulClient client = SimulatedCatalog.Client(agent);
+        ConsulCatalogWatcherOptions options = SimulatedCatalog.FastOptions();
+        options.VerificationSweepDelay = TimeSpan.FromMilliseconds(200);
+        await using var watcher = new ConsulCatalogWatcher(client, options);
+        await watcher.StartAsync();
+        await watcher.WaitForFirstViewAsync(TimeSpan.FromSeconds(60));
+        SimSnapshot snapshot = agent.Snapshot();
+        SimInstance[] routable = [.. snapshot.Instances.Where(i => i.ConnectTarget is not null).OrderBy(i => i.Node, StringComparer.Ordinal)];
+
+        // The later index is on an early node: a sweep looking for it stops before the last node, where the earlier change
+        // is. The stopped sweep is followed by a verification sweep, which finds it.
+        agent.SetWeights(routable[^1].Id, 6, 1);
+        agent.SetWeights(routable[0].Id, 7, 1);
+        await SimulatedCatalog.WaitForTableAsync(watcher, SimulatedCatalog.Render(SimulatedCatalog.ReferenceView(agent)), TimeSpan.FromSeconds(30));
+    }
 }

@@ -601,6 +601,16 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
                 Remove(dc.ConnectByTarget, oldTarget, old.Id);
                 TouchLocked(dc, old, index);
             }
+
+            // Like a catalog registration that carries its check: written in the same index, unless it is unchanged.
+            string checkId = ServiceCheckPrefix + instance.Id;
+            if (checkStatus is not null
+                && !(dc.ServiceChecks.TryGetValue(instance.Id, out Dictionary<string, SimCheck>? own) && own.TryGetValue(checkId, out SimCheck? current) && current.Status == checkStatus))
+            {
+                SimCheck? previous = own?.GetValueOrDefault(checkId);
+                GetOrAdd(dc.ServiceChecks, instance.Id)[checkId] = new SimCheck(instance.Node, checkId, checkStatus, instance.Id, instance.Name, previous?.CreateIndex ?? index, index);
+                dc.ChecksIndex = index;
+            }
         }
         else
         {
@@ -858,6 +868,20 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
             }
 
             checks = [.. checks.Where(c => state == "any" || c.Status == state).OrderBy(c => c.Node, StringComparer.Ordinal).ThenBy(c => c.CheckId, StringComparer.Ordinal)];
+            await WriteArrayAsync(context, index, checks, WriteCheck, ct);
+        }
+        else if (path.StartsWith("/v1/health/node/", StringComparison.Ordinal))
+        {
+            // Like Consul 1.8's NodeChecks: the checks table's index, whatever the node.
+            string nodeName = path["/v1/health/node/".Length..];
+            ulong index = await BlockAsync(dc, d => d.ChecksIndex, minIndex, wait, ct);
+            List<SimCheck> checks;
+            lock (_gate)
+            {
+                checks = [.. dc.NodeChecks.Values.SelectMany(c => c.Values), .. dc.ServiceChecks.Values.SelectMany(c => c.Values)];
+            }
+
+            checks = [.. checks.Where(c => string.Equals(c.Node, nodeName, StringComparison.Ordinal)).OrderBy(c => c.CheckId, StringComparer.Ordinal)];
             await WriteArrayAsync(context, index, checks, WriteCheck, ct);
         }
         else if (path.StartsWith("/v1/health/connect/", StringComparison.Ordinal) || path.StartsWith("/v1/health/service/", StringComparison.Ordinal))
