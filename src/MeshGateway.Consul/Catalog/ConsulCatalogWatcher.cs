@@ -51,7 +51,6 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     private const string GatewayKind = "mesh-gateway";
     private const string ProxyKind = "connect-proxy";
     private const string RefetchSource = "health/connect/*";
-    private const string ProbeSource = "health/node/*";
     private const string SidecarSuffix = "-sidecar-proxy";
 
     private readonly ConsulClient _client;
@@ -78,12 +77,8 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     private readonly Dictionary<ulong, InstanceRecord> _instanceIndex = [];
     private readonly Dictionary<string, ulong> _nodeIndex = new(StringComparer.Ordinal);
     private long _nodeSweeps;
-    private long _settles;
-    private long _probes;
-    private string? _probeNode;
     private readonly Dictionary<string, DatacenterState> _gatewayDcs = new(StringComparer.Ordinal);
     private ImmutableSortedDictionary<string, ConsulServiceView> _serviceViews = ImmutableSortedDictionary.Create<string, ConsulServiceView>(StringComparer.Ordinal);
-    private TaskCompletionSource _checksAdvanced = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private SemaphoreSlim? _lanes;
     private readonly int _laneCount;
@@ -100,12 +95,14 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     private bool _verifyPending;
     private long _verifyDue;
     private ulong _sweepTarget;
+    private (ulong Target, CancellationTokenSource Stop)? _activeSweep;
+    private readonly HashSet<ulong> _checkChangeIndexes = [];
+    private readonly Queue<ulong> _checkChangeOrder = new();
     private bool _sweepFull;
     private long _sweepCredit;
     private long _sweepCreditAt;
     private bool _sweepCreditStarted;
     private long _fullSweepTicks;
-    private long _checksFetchTicks;
     private bool _proxyDefaultsKnown;
     private ImmutableSortedDictionary<string, ConsulServiceDefaults>? _serviceDefaults;
     private ImmutableSortedDictionary<string, ConsulServiceResolver>? _serviceResolvers;
@@ -248,7 +245,6 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             dc = self?.Config?.Datacenter ?? throw new InvalidOperationException("/v1/agent/self has no Config.Datacenter.");
         }
 
-        _probeNode = string.IsNullOrEmpty(self?.Config?.NodeName) ? null : self.Config.NodeName;
         if (_options.ValidateAgentConnectionLimit)
         {
             ConsulClientOptions.ValidateAgainstAgentLimit(_client.Options.MaxConnections, self?.HttpMaxConnsPerClient);
@@ -263,7 +259,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             // view is complete the long-polls do not block, so the initial refetch has MaxConnections − 2 lanes.
             _lanes = new SemaphoreSlim(_client.Options.MaxConnections - 1, _client.Options.MaxConnections - 1);
             _loops.Add(RunTrigger("catalog/services", (q, ct) => _client.GetServicesAsync(q, ct), OnServices, stop));
-            _loops.Add(RunTrigger("health/state/any", FetchChecksAsync, OnChecks, stop));
+            _loops.Add(RunTrigger("health/state/any", (q, ct) => _client.GetHealthStateAsync("any", q, ct), OnChecks, stop));
             // One long-poll per config-entry kind: a blocked list query wakes only for writes of its own kind (measured on
             // 1.8.7: a service-defaults write did not wake a blocked proxy-defaults query once one existed).
             _loops.Add(RunTrigger("config/proxy-defaults", (q, ct) => _client.ListProxyDefaultsAsync(q, ct), OnProxyDefaults, stop));
@@ -320,7 +316,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         {
             return $"loops=[{string.Join(", ", _loops.Select(l => l.IsFaulted ? "FAULTED " + l.Exception?.InnerException : l.Status.ToString()))}] " +
                 $"names={_names.Count} dirty={_dirty.Count} proxies={_proxyTargets.Count} servicesIndex={_servicesIndex} checksIndex={_checksIndex} " +
-                $"settles={Interlocked.Read(ref _settles)} probes={Interlocked.Read(ref _probes)} credit={_sweepCredit} unexplained={_unexplainedIndex} sweep={_sweepRequested} verifyDue={_verifyDue} refetches={RefetchCount} sweeps={SweepCount} missing={DescribeMissingLocked() ?? "-"} " +
+                $"credit={_sweepCredit} unexplained={_unexplainedIndex} sweep={_sweepRequested} verifyDue={_verifyDue} refetches={RefetchCount} sweeps={SweepCount} missing={DescribeMissingLocked() ?? "-"} " +
                 string.Join("; ", _triggerDiagnostics.Values.Select(d => d()));
         }
     }
@@ -428,19 +424,6 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         {
             Recovered?.Invoke(source, failures);
         }
-    }
-
-    private async Task<ConsulResponse<IReadOnlyList<ConsulCheckState>>> FetchChecksAsync(ConsulQuery query, CancellationToken cancellationToken)
-    {
-        long start = _time.GetTimestamp();
-        ConsulResponse<IReadOnlyList<ConsulCheckState>> response = await _client.GetHealthStateAsync("any", query, cancellationToken).ConfigureAwait(false);
-        if (query.Index == 0)
-        {
-            // A non-blocking fetch: how long the whole check list takes to arrive and parse (sizes the settle time).
-            Interlocked.Exchange(ref _checksFetchTicks, _time.GetElapsedTime(start).Ticks);
-        }
-
-        return response;
     }
 
     private void Wake()
@@ -692,7 +675,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
                 Intern(pool, check.ServiceName), Intern(pool, node), check.ModifyIndex, Intern(pool, check.Status));
         }
 
-        TaskCompletionSource advanced;
+        CancellationTokenSource? stopSweep = null;
         lock (_gate)
         {
             if (_checksKnown && response.Index < _checksIndex)
@@ -708,6 +691,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
                     if (!_checks.TryGetValue(key, out CheckRecord old) || old.Status != check.Status || old.ModifyIndex != check.ModifyIndex)
                     {
                         Affect(check);
+                        NoteCheckChangeLocked(check.ModifyIndex);
                         if (old.Node is not null && old.ServiceName != check.ServiceName)
                         {
                             Affect(old);
@@ -719,20 +703,50 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
                 {
                     if (!next.ContainsKey(key))
                     {
+                        // Removed (a deregistration): at an index no later than this answer's.
                         Affect(old);
+                        NoteCheckChangeLocked(response.Index);
                     }
+                }
+
+                if (_activeSweep is { } active && _checkChangeIndexes.Contains(active.Target))
+                {
+                    stopSweep = active.Stop;
                 }
             }
 
             _checks = next;
             _checksKnown = true;
             _checksIndex = Math.Max(response.Index, 1);
-            advanced = _checksAdvanced;
-            _checksAdvanced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }
 
-        advanced.TrySetResult();
+        if (stopSweep is not null)
+        {
+            // A sweep looks for a change these checks explain: the next pass refetches the names they affect instead.
+            try
+            {
+                stopSweep.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // That sweep has just ended.
+            }
+        }
+
         Wake();
+    }
+
+    /// <summary>Remembers that a check changed at <paramref name="index"/> (the last <see cref="CheckChangeMemory"/> such indexes).</summary>
+    private void NoteCheckChangeLocked(ulong index)
+    {
+        if (_checkChangeIndexes.Add(index))
+        {
+            _checkChangeOrder.Enqueue(index);
+            if (_checkChangeOrder.Count > CheckChangeMemory)
+            {
+                _checkChangeIndexes.Remove(_checkChangeOrder.Dequeue());
+            }
+        }
     }
 
     private static string? Intern(Dictionary<string, string> pool, string? value)
@@ -836,37 +850,11 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     private async Task<bool> ReconcileOnceAsync(CancellationToken stop)
     {
         ulong unexplained;
-        Task checksAdvanced;
         lock (_gate)
         {
             if (!_servicesKnown)
             {
                 return false;
-            }
-
-            unexplained = _unexplainedIndex;
-            checksAdvanced = _checksAdvanced.Task;
-            if (unexplained > 0 && _checksIndex >= unexplained)
-            {
-                checksAdvanced = Task.CompletedTask;
-            }
-        }
-
-        if (unexplained > 0 && !checksAdvanced.IsCompleted && _options.UnexplainedChangeSettle > TimeSpan.Zero
-            && await ChecksMovedSinceAsync(unexplained, stop).ConfigureAwait(false))
-        {
-            // A registration with checks moves both indexes, and the checks have moved: give the checks trigger a moment
-            // to say which service it was: the configured settle time, or twice what a full check list last took to
-            // fetch, whichever is longer.
-            Interlocked.Increment(ref _settles);
-            TimeSpan settle = TimeSpan.FromTicks(Math.Max(_options.UnexplainedChangeSettle.Ticks, Math.Min(2 * Interlocked.Read(ref _checksFetchTicks), TimeSpan.TicksPerSecond * 5)));
-            try
-            {
-                await checksAdvanced.WaitAsync(settle, _time, stop).ConfigureAwait(false);
-            }
-            catch (TimeoutException)
-            {
-                // Still unexplained: the sweep below decides.
             }
         }
 
@@ -902,9 +890,12 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         long now = _time.GetTimestamp();
         lock (_gate)
         {
-            if (unexplained > 0 && highest < unexplained)
+            if (unexplained > 0 && highest < unexplained && !_checkChangeIndexes.Contains(unexplained))
             {
-                // Still unexplained: a sweep that looks for this index (or for the last of several).
+                // Still unexplained: a sweep that looks for this index (or for the last of several). It starts now, not
+                // after the checks trigger: a registration that carries its unchanged checks moves the checks index too
+                // (measured on 1.8.7) without a check to say which service it was. If the checks trigger does name a
+                // check changed at this index, the sweep stops there (OnChecks).
                 _sweepRequested = true;
                 _sweepTarget = Math.Max(_sweepTarget, unexplained);
             }
@@ -985,6 +976,10 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         return failed;
     }
 
+    /// <summary>How many recent indexes at which a check changed are remembered (to tell whether the checks trigger
+    /// explains an index the catalog trigger could not).</summary>
+    private const int CheckChangeMemory = 256;
+
     /// <summary>Sweeps spend at most this share of the time (1 / <see cref="SweepTimeShare"/>) over any long window.</summary>
     private const int SweepTimeShare = 4;
 
@@ -1012,37 +1007,6 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     {
         AccrueSweepCreditLocked(now);
         return _sweepCredit >= credit ? now : now + ((credit - _sweepCredit) * SweepTimeShare);
-    }
-
-    /// <summary>
-    /// Whether the checks have moved as far as <paramref name="index"/>, read from a small answer that carries the whole
-    /// checks table's index (<c>/v1/health/node/&lt;the agent's node&gt;</c>). If they have not, the change at that index
-    /// wrote no check and the checks trigger cannot explain it: no need to wait for it. True when it cannot be told.
-    /// </summary>
-    private async Task<bool> ChecksMovedSinceAsync(ulong index, CancellationToken stop)
-    {
-        string? node = _probeNode;
-        if (node is null)
-        {
-            return true;
-        }
-
-        try
-        {
-            ConsulResponse<IReadOnlyList<ConsulCheckState>> response = await WithLaneAsync(() => _client.GetNodeChecksAsync(node, default, stop), stop).ConfigureAwait(false);
-            Interlocked.Increment(ref _probes);
-            Succeed(ProbeSource);
-            return response.Index >= index;
-        }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
-        {
-            throw;
-        }
-        catch (Exception ex)
-        {
-            Fail(ProbeSource, ex);
-            return true;
-        }
     }
 
     /// <summary>
@@ -1089,6 +1053,17 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         var seen = new HashSet<ulong>();
         int failures = 0;
         using var found = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        lock (_gate)
+        {
+            if (target > 0 && _checkChangeIndexes.Contains(target))
+            {
+                // The checks trigger has named it since the pass began: its names are refetched in the next pass.
+                return (false, false);
+            }
+
+            _activeSweep = target > 0 ? (target, found) : null;
+        }
+
         try
         {
             await Parallel.ForEachAsync(nodes.Where(n => !string.IsNullOrEmpty(n.Node)), new ParallelOptions { MaxDegreeOfParallelism = _client.Options.MaxConnections - 1, CancellationToken = found.Token }, async (node, ct) =>
@@ -1147,8 +1122,15 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         }
         catch (OperationCanceledException) when (found.IsCancellationRequested && !stop.IsCancellationRequested)
         {
-            // Stopped at the change it was looking for.
+            // Stopped at the change it was looking for (or the checks trigger named it).
             return (failures > 0, false);
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _activeSweep = null;
+            }
         }
 
         if (failures > 0)

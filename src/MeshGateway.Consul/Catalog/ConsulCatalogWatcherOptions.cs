@@ -31,15 +31,6 @@ public sealed class ConsulCatalogWatcherOptions
     /// </summary>
     public TimeSpan GatewayPollInterval { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>
-    /// When the catalog's service index moves and neither the name list nor a check change says which service changed, the
-    /// watcher reads the checks table's index (a small answer). If the checks moved too (a registration with checks moves
-    /// both), it waits up to this long, or twice what a full check list last took to fetch if that is longer, for the
-    /// checks long-poll to name the service; a change that wrote no check (a port, address, weight or metadata change) is
-    /// looked for at once. Then, if still unexplained, a sweep finds it (non-blocking, within the connection bound).
-    /// Default 100 ms.
-    /// </summary>
-    public TimeSpan UnexplainedChangeSettle { get; set; } = TimeSpan.FromMilliseconds(100);
 
     /// <summary>
     /// A round whose catalog change was explained by a name, tag or check change may still hide a second registration
@@ -75,11 +66,6 @@ public sealed class ConsulCatalogWatcherOptions
         if (VerificationSweepDelay < TimeSpan.FromMilliseconds(10) || VerificationSweepDelay > TimeSpan.FromHours(1))
         {
             throw new ArgumentException($"VerificationSweepDelay must be between 10 ms and 1 h (was {VerificationSweepDelay}).", nameof(VerificationSweepDelay));
-        }
-
-        if (UnexplainedChangeSettle < TimeSpan.Zero || UnexplainedChangeSettle > TimeSpan.FromSeconds(10))
-        {
-            throw new ArgumentException($"UnexplainedChangeSettle must be between 0 and 10 s (was {UnexplainedChangeSettle}).", nameof(UnexplainedChangeSettle));
         }
     }
 }

@@ -303,21 +303,6 @@ public sealed class ConsulClient : IDisposable
     }
 
     /// <summary>
-    /// <c>GET /v1/health/node/&lt;node&gt;</c>: the checks of one node; blocking. Its index is that of the whole checks
-    /// table (measured on Consul 1.8.7: it moved with a check write on another node, and an unknown node answers <c>[]</c>
-    /// with the same index), which makes it a small answer that says whether any check changed.
-    /// </summary>
-    /// <param name="node">Node name.</param>
-    /// <param name="query">Datacenter, index/wait.</param>
-    /// <param name="cancellationToken">Cancels the call.</param>
-    /// <returns>The node's checks.</returns>
-    public async Task<ConsulResponse<IReadOnlyList<ConsulCheckState>>> GetNodeChecksAsync(string node, ConsulQuery query = default, CancellationToken cancellationToken = default)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(node);
-        return As<List<ConsulCheckState>, IReadOnlyList<ConsulCheckState>>(await SendAsync(HttpMethod.Get, "v1/health/node/" + Uri.EscapeDataString(node), query, null, ConsulJsonContext.Default.ListConsulCheckState, agentLocal: false, cancellationToken).ConfigureAwait(false));
-    }
-
-    /// <summary>
     /// <c>GET /v1/config/proxy-defaults</c>: the <c>proxy-defaults</c> entries (zero or one, named <c>global</c>); blocking,
     /// and unlike <c>/v1/config/proxy-defaults/global</c> it answers <c>[]</c> instead of 404 when there is none. Every
     /// <c>/v1/config/&lt;kind&gt;</c> list shares the config-entry table's index, so a long-poll on this one wakes on a
