@@ -14,7 +14,9 @@ namespace MeshGateway.Acl;
 /// (<c>allAllowed</c>) need the <c>""</c> prefix rule to allow and no rule to deny. <c>mesh</c> and <c>peering</c> fall
 /// back to <c>operator</c> when unset. Service rules also grant intentions: their <c>intentions</c> value, else
 /// <c>read</c> when the policy is exactly <c>read</c> or <c>write</c>, else <c>deny</c>. No applicable rule is <see cref="AclDecision.Default"/>, which the default policy
-/// turns into allow or deny.</para>
+/// turns into allow or deny, except for <c>acl</c>: Consul's default-policy authorizers (<c>acl/static_authorizer.go</c>)
+/// never grant <c>acl:read</c> or <c>acl:write</c>, so without an <c>acl</c> rule they are missing even under
+/// <c>default_policy = "allow"</c>.</para>
 /// <para>Enterprise (Derived: the Enterprise authorizer is not public): nested blocks are consulted from the most specific
 /// to the least (exact partition, then partition prefixes longest first; inside each, exact namespace, namespace
 /// prefixes longest first, then the partition's own rules; then the policy's top-level namespace blocks and top-level
@@ -86,9 +88,16 @@ public static class AclEvaluator
             }
         }
 
-        bool satisfied = verdict.Decision == AclDecision.Allow || (verdict.Decision == AclDecision.Default && defaultPolicy == AclDefaultPolicy.Allow);
+        bool managementOnly = IsManagementOnly(requirement.Resource);
+        bool satisfied = verdict.Decision == AclDecision.Allow
+            || (verdict.Decision == AclDecision.Default && defaultPolicy == AclDefaultPolicy.Allow && !managementOnly);
         string explanation = requirement.Permission + ": " + (satisfied ? "satisfied" : "missing") + " - ";
-        if (verdict.Decision == AclDecision.Default)
+        if (verdict.Decision == AclDecision.Default && managementOnly)
+        {
+            explanation += "no rule applies, and Consul's default policy never grants " + requirement.Resource.ToConsulString()
+                + " (only an acl rule or a management token does)";
+        }
+        else if (verdict.Decision == AclDecision.Default)
         {
             explanation += "no rule applies, so the default policy (" + (defaultPolicy == AclDefaultPolicy.Allow ? "allow" : "deny") + ") decides";
             if (requirement.Resource is AclResource.Mesh or AclResource.Peering)
@@ -117,6 +126,12 @@ public static class AclEvaluator
             Explanation = explanation,
         };
     }
+
+    // acl/static_authorizer.go: the default-policy authorizers (allowAll for "allow", denyAll for "deny") answer every
+    // check from defaultAllow except ACLRead, ACLWrite and Snapshot, which only allowManage (a management token)
+    // grants. Snapshot has no rule keyword of its own (policy_authorizer.go checks it as acl = "write"), so acl is the
+    // only resource with this exception; keyring, operator, mesh and peering follow defaultAllow.
+    private static bool IsManagementOnly(AclResource resource) => resource == AclResource.Acl;
 
     private static string Describe(AclRule rule, string policyName)
     {

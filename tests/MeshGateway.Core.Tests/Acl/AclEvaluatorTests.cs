@@ -122,6 +122,44 @@ public sealed class AclEvaluatorTests
         Assert.Equal(decidedBy, result.DecidingRule is null ? null : result.DecidingPolicy + ":" + result.DecidingRule.Line);
     }
 
+    // hashicorp/consul acl/static_authorizer.go: allowAll (default_policy "allow") answers every check from defaultAllow
+    // except ACLRead, ACLWrite and Snapshot, which only allowManage grants; acl/policy_authorizer.go ACLRead/ACLWrite
+    // return Default without an acl rule, so the chained authorizer falls through to that static answer.
+    public static TheoryData<AclRequirement, AclDefaultPolicy, string[], bool> DefaultPolicyExceptions => new()
+    {
+        { Scalar(AclResource.Acl, AclAccessLevel.Read), AclDefaultPolicy.Allow, [], false },
+        { Scalar(AclResource.Acl, AclAccessLevel.Write), AclDefaultPolicy.Allow, [], false },
+        { Scalar(AclResource.Acl, AclAccessLevel.Read), AclDefaultPolicy.Allow, ["operator = \"write\"\nkeyring = \"write\""], false },
+        { Scalar(AclResource.Acl, AclAccessLevel.Read), AclDefaultPolicy.Deny, ["acl = \"read\""], true },
+        { Scalar(AclResource.Acl, AclAccessLevel.Write), AclDefaultPolicy.Allow, ["acl = \"read\""], false },
+        // hashicorp/consul agent/structs/acl.go: the builtin global-management policy carries acl = "write".
+        { Scalar(AclResource.Acl, AclAccessLevel.Write), AclDefaultPolicy.Deny, ["acl = \"write\"\noperator = \"write\""], true },
+        // Every other static-authorizer check follows defaultAllow: keyring, operator, mesh, peering and the named ones.
+        { Scalar(AclResource.Keyring, AclAccessLevel.Write), AclDefaultPolicy.Allow, [], true },
+        { Scalar(AclResource.Operator, AclAccessLevel.Write), AclDefaultPolicy.Allow, [], true },
+        { Scalar(AclResource.Mesh, AclAccessLevel.Write), AclDefaultPolicy.Allow, [], true },
+        { Scalar(AclResource.Peering, AclAccessLevel.Write), AclDefaultPolicy.Allow, [], true },
+        { ReadAll(AclResource.Node), AclDefaultPolicy.Allow, [], true },
+        { Intention(AclAccessLevel.Write), AclDefaultPolicy.Allow, [], true },
+        { new AclRequirement { Resource = AclResource.Query, Access = AclAccessLevel.Write, Target = AclTargetKind.Named, Name = "q", Reason = "test" }, AclDefaultPolicy.Allow, [], true },
+    };
+
+    [Theory]
+    [MemberData(nameof(DefaultPolicyExceptions))]
+    public void Evaluate_DefaultAllow_NeverGrantsAclButGrantsEverythingElse(AclRequirement requirement, AclDefaultPolicy defaultPolicy, string[] policies, bool satisfied)
+    {
+        AclRequirementResult result = EvaluateOne(requirement, defaultPolicy, policies);
+        Assert.True(satisfied == result.Satisfied, requirement.Permission + ": " + result.Explanation);
+    }
+
+    [Fact]
+    public void Evaluate_AclUnderDefaultAllow_ExplainsTheException()
+    {
+        AclRequirementResult result = EvaluateOne(Scalar(AclResource.Acl, AclAccessLevel.Read), AclDefaultPolicy.Allow);
+        Assert.Equal(AclDecision.Default, result.Decision);
+        Assert.Equal("acl:read: missing - no rule applies, and Consul's default policy never grants acl (only an acl rule or a management token does)", result.Explanation);
+    }
+
     [Fact]
     public void Evaluate_OperatorFallback_FlaggedAndExplained()
     {
