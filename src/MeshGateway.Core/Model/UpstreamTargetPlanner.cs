@@ -37,6 +37,30 @@ public static class UpstreamTargetPlanner
             : PlanService(request, catalog);
     }
 
+    /// <summary>
+    /// Plans every target of a compiled discovery chain (<see cref="MeshGatewayModeResolver.ResolveChain"/>), each with its own
+    /// mode, as Consul's Envoy configuration does per chain target (<c>agent/xds/endpoints.go</c>
+    /// <c>makeUpstreamLoadAssignmentForDiscoveryChain</c>: one load assignment per target, with the target's
+    /// <c>MeshGateway</c>).
+    /// </summary>
+    /// <param name="request">The caller; its <see cref="UpstreamTargetRequest.Upstream"/> and <see cref="UpstreamTargetRequest.Mode"/> are replaced per target.</param>
+    /// <param name="chain">The chain's targets and modes.</param>
+    /// <param name="catalogFor">What the sidecar sees in the catalog for one target.</param>
+    /// <returns>One plan per chain target, in the chain's order (primary first); empty when the chain did not compile.</returns>
+    public static IReadOnlyList<UpstreamTarget> PlanChain(UpstreamTargetRequest request, DiscoveryChainModes chain, Func<ChainTarget, MeshCatalogView> catalogFor)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(chain);
+        ArgumentNullException.ThrowIfNull(catalogFor);
+        var plans = new List<UpstreamTarget>(chain.Targets.Count);
+        foreach (ChainTarget target in chain.Targets)
+        {
+            plans.Add(Plan(request with { Upstream = target.ToUpstream(), Mode = target.Mode }, catalogFor(target)));
+        }
+
+        return plans;
+    }
+
     // agent/xds/endpoints.go: prepared-query upstreams have no discovery chain; their cluster is named
     // connect.UpstreamSNI (QuerySNI with the upstream's datacenter, else the caller's) and its endpoints are the query's
     // result nodes, each at its best address (WAN when the node is in another datacenter). No gateway mode applies.
