@@ -259,7 +259,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             // view is complete the long-polls do not block, so the initial refetch has MaxConnections − 2 lanes.
             _lanes = new SemaphoreSlim(_client.Options.MaxConnections - 1, _client.Options.MaxConnections - 1);
             _loops.Add(RunTrigger("catalog/services", (q, ct) => _client.GetServicesAsync(q, ct), OnServices, stop));
-            _loops.Add(RunTrigger("health/state/any", (q, ct) => _client.GetHealthStateAsync("any", q, ct), OnChecks, stop));
+            _loops.Add(RunTrigger("health/state/any", (q, ct) => _client.GetCheckListAsync(q, ct), OnChecks, stop));
             // One long-poll per config-entry kind: a blocked list query wakes only for writes of its own kind (measured on
             // 1.8.7: a service-defaults write did not wake a blocked proxy-defaults query once one existed).
             _loops.Add(RunTrigger("config/proxy-defaults", (q, ct) => _client.ListProxyDefaultsAsync(q, ct), OnProxyDefaults, stop));
@@ -663,18 +663,10 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         }
     }
 
-    private void OnChecks(ConsulResponse<IReadOnlyList<ConsulCheckState>> response)
+    private void OnChecks(ConsulResponse<CheckList> response)
     {
-        // Kept compact (about 50 bytes a check: a 64-bit key, interned names): a mesh has several checks per instance.
-        var pool = new Dictionary<string, string>(StringComparer.Ordinal);
-        var next = new Dictionary<ulong, CheckRecord>(response.Value.Count);
-        foreach (ConsulCheckState check in response.Value)
-        {
-            string node = check.Node ?? string.Empty;
-            next[CheckKey(node, check.CheckID ?? string.Empty)] = new CheckRecord(
-                Intern(pool, check.ServiceName), Intern(pool, node), check.ModifyIndex, Intern(pool, check.Status));
-        }
-
+        // Kept compact (about 50 bytes a check: a 64-bit key, shared names): a mesh has several checks per instance.
+        Dictionary<ulong, CheckRecord> next = response.Value.Records;
         CancellationTokenSource? stopSweep = null;
         lock (_gate)
         {
@@ -749,26 +741,8 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         }
     }
 
-    private static string? Intern(Dictionary<string, string> pool, string? value)
-    {
-        if (value is null)
-        {
-            return null;
-        }
-
-        if (pool.TryGetValue(value, out string? shared))
-        {
-            return shared;
-        }
-
-        pool[value] = value;
-        return value;
-    }
-
-    /// <summary>A 64-bit FNV-1a of node and check ID (a check is unique per node). A collision, about 1 in 10^10 for
-    /// 50,000 checks, could only hide one check change until the next verification sweep.</summary>
-    private static ulong CheckKey(string node, string checkId) =>
-        Fnv1a.Append(Fnv1a.Append(Fnv1a.Append(Fnv1a.Seed, node), "\uFFFF"), checkId);
+    /// <summary>The key of an instance (node and service ID, unique per node), hashed like a check's.</summary>
+    private static ulong CheckKey(string node, string id) => CheckList.Key(node, id);
 
     private void Affect(CheckRecord check)
     {
@@ -1712,7 +1686,6 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         return pending;
     }
 
-    private readonly record struct CheckRecord(string? ServiceName, string? Node, ulong ModifyIndex, string? Status);
 
     /// <summary>What the node sweep compares an instance with: the service it serves (a proxy's destination), its last
     /// modify index, and whether it is routable (a Connect proxy or Connect-native instance).</summary>
