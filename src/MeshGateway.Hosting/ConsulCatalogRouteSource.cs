@@ -152,6 +152,7 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
         {
             ConnectTimeout = options.ConnectTimeout,
             MaxConnectAttempts = options.ConnectAttempts,
+            OutlierDetection = options.OutlierDetection.ToOutlierDetection(),
             Partition = NullIfEmpty(options.Consul.Partition),
         },
         StartupTimeout = options.Consul.StartupTimeout,

@@ -99,6 +99,14 @@ public sealed class MeshGatewayOptions
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(25);
 
     /// <summary>
+    /// When endpoints are left out after failed connects, for every route (Consul, static and routes-file routes; a
+    /// routes-file route may override it). Defaults are Envoy's outlier-detection defaults, see
+    /// <see cref="MeshGatewayOutlierDetectionOptions"/>.
+    /// </summary>
+    [ValidateObjectMembers]
+    public MeshGatewayOutlierDetectionOptions OutlierDetection { get; } = new();
+
+    /// <summary>
     /// A routes file (see <c>RouteFileParser</c> for the format) used as the route source and reloaded when it
     /// changes; a bad file keeps the last good table. Default none. Cannot be combined with <see cref="Routes"/>.
     /// </summary>
@@ -111,6 +119,46 @@ public sealed class MeshGatewayOptions
     /// <summary>How to reach Consul and how to register the gateway (used by the Consul route source, <c>UseConsulCatalog</c>).</summary>
     [ValidateObjectMembers]
     public MeshGatewayConsulOptions Consul { get; } = new();
+}
+
+/// <summary>
+/// Outlier detection (passive health checking of upstream endpoints) with Envoy's defaults: an endpoint whose connects
+/// fail <see cref="ConsecutiveFailures"/> times in a row is ejected for <see cref="BaseEjectionTime"/> × the number of
+/// ejections in a row (at most <see cref="MaxEjectionTime"/>), while at most <see cref="MaxEjectionPercent"/> of a
+/// cluster (always at least one endpoint) is ejected; a successful connect resets the count. See <see cref="OutlierDetection"/>.
+/// </summary>
+public sealed class MeshGatewayOutlierDetectionOptions
+{
+    /// <summary>Failed or timed-out connects in a row that eject an endpoint (Envoy <c>consecutive_5xx</c>). Default 5; 1 to 1000.</summary>
+    [OptionRange("1", "1000")]
+    public int ConsecutiveFailures { get; set; } = Routing.OutlierDetection.DefaultConsecutiveFailures;
+
+    /// <summary>The length of a first ejection; the n-th in a row lasts n times as long (Envoy <c>base_ejection_time</c>). Default 30 s; 0 (no ejection) to 1 h.</summary>
+    [OptionRange("00:00:00", "01:00:00")]
+    public TimeSpan BaseEjectionTime { get; set; } = Routing.OutlierDetection.DefaultBaseEjectionTime;
+
+    /// <summary>The longest one ejection lasts (Envoy <c>max_ejection_time</c>). Default 300 s; 0 to 1 day.</summary>
+    [OptionRange("00:00:00", "1.00:00:00")]
+    public TimeSpan MaxEjectionTime { get; set; } = Routing.OutlierDetection.DefaultMaxEjectionTime;
+
+    /// <summary>The largest share of a cluster ejected at once, in percent; one endpoint may always be ejected (Envoy <c>max_ejection_percent</c>). Default 10; 0 to 100.</summary>
+    [OptionRange("0", "100")]
+    public int MaxEjectionPercent { get; set; } = Routing.OutlierDetection.DefaultMaxEjectionPercent;
+
+    /// <summary>Each whole interval spent outside an ejection takes one off the ejection multiplier (Envoy <c>interval</c>). Default 10 s; 1 ms to 1 h.</summary>
+    [OptionRange("00:00:00.001", "01:00:00")]
+    public TimeSpan Interval { get; set; } = Routing.OutlierDetection.DefaultInterval;
+
+    /// <summary>The Core settings these options describe.</summary>
+    /// <returns>The settings.</returns>
+    public OutlierDetection ToOutlierDetection() => new()
+    {
+        ConsecutiveFailures = ConsecutiveFailures,
+        BaseEjectionTime = BaseEjectionTime,
+        MaxEjectionTime = MaxEjectionTime,
+        MaxEjectionPercent = MaxEjectionPercent,
+        Interval = Interval,
+    };
 }
 
 /// <summary>One static route: a server name (or <c>*.suffix</c>) and its endpoints.</summary>

@@ -15,6 +15,7 @@ internal sealed class RoutesFileWatcher : IDisposable
     private readonly string _path;
     private readonly TimeSpan _connectTimeout;
     private readonly int _connectAttempts;
+    private readonly OutlierDetection _outlierDetection;
     private readonly RouteTableSource _routes;
     private readonly ILogger _logger;
     private readonly TimeProvider _timeProvider;
@@ -24,11 +25,12 @@ internal sealed class RoutesFileWatcher : IDisposable
     private ITimer? _timer;
     private bool _disposed;
 
-    public RoutesFileWatcher(string path, TimeSpan connectTimeout, int connectAttempts, RouteTableSource routes, ILogger logger, TimeProvider timeProvider)
+    public RoutesFileWatcher(string path, TimeSpan connectTimeout, int connectAttempts, OutlierDetection outlierDetection, RouteTableSource routes, ILogger logger, TimeProvider timeProvider)
     {
         _path = Path.GetFullPath(path);
         _connectTimeout = connectTimeout;
         _connectAttempts = connectAttempts;
+        _outlierDetection = outlierDetection;
         _routes = routes;
         _logger = logger;
         _timeProvider = timeProvider;
@@ -122,7 +124,7 @@ internal sealed class RoutesFileWatcher : IDisposable
             return false;
         }
 
-        if (!RouteFileParser.TryParse(bytes, _connectTimeout, _connectAttempts, out RouteTable? table, out error))
+        if (!RouteFileParser.TryParse(bytes, _connectTimeout, _connectAttempts, _outlierDetection, out RouteTable? table, out error))
         {
             return false;
         }

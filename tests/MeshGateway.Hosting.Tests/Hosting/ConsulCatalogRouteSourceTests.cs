@@ -23,6 +23,22 @@ public sealed class ConsulCatalogRouteSourceTests
         Assert.Equal((TimeSpan.FromMilliseconds(1500), 4, "team-a"), (mapped.Routes.ConnectTimeout, mapped.Routes.MaxConnectAttempts, mapped.Routes.Partition));
         Assert.Equal("dc7", mapped.Watcher.Datacenter);
         Assert.Equal(TimeSpan.FromSeconds(9), mapped.StartupTimeout);
+        Assert.Equal(MeshGateway.Routing.OutlierDetection.Default, mapped.Routes.OutlierDetection);
+    }
+
+    [Fact]
+    public void SourceOptionsFor_OutlierDetection_MapsEverySetting()
+    {
+        var options = new MeshGatewayOptions();
+        options.OutlierDetection.ConsecutiveFailures = 3;
+        options.OutlierDetection.BaseEjectionTime = TimeSpan.FromSeconds(5);
+        options.OutlierDetection.MaxEjectionTime = TimeSpan.FromSeconds(50);
+        options.OutlierDetection.MaxEjectionPercent = 40;
+        options.OutlierDetection.Interval = TimeSpan.FromSeconds(2);
+
+        MeshGateway.Routing.OutlierDetection mapped = ConsulCatalogRouteSource.SourceOptionsFor(options).Routes.OutlierDetection;
+
+        Assert.Equal((3, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(50), 40, TimeSpan.FromSeconds(2)), (mapped.ConsecutiveFailures, mapped.BaseEjectionTime, mapped.MaxEjectionTime, mapped.MaxEjectionPercent, mapped.Interval));
     }
 
     [Fact]

@@ -29,6 +29,7 @@ public sealed class RouteFileParserTests
         byte[] json = """
             // comments and trailing commas are fine
             {"routes":[{"sni":"api.x","cluster":"dc2","connectTimeoutMs":250,"connectAttempts":5,"ejectionTimeMs":0,
+              "consecutiveFailures":2,"maxEjectionTimeMs":60000,"maxEjectionPercent":50,
               "endpoints":[{"address":"10.0.0.7:8443","weight":3},{"address":"[::1]:8443","healthy":false},],"future":{"a":[1]}}]}
             """u8.ToArray();
 
@@ -38,7 +39,10 @@ public sealed class RouteFileParserTests
         Assert.Equal("dc2", cluster.Name);
         Assert.Equal(TimeSpan.FromMilliseconds(250), cluster.ConnectTimeout);
         Assert.Equal(5, cluster.MaxConnectAttempts);
-        Assert.Equal(TimeSpan.Zero, cluster.EjectionTime);
+        Assert.Equal(
+            OutlierDetection.Default with { BaseEjectionTime = TimeSpan.Zero, ConsecutiveFailures = 2, MaxEjectionTime = TimeSpan.FromMinutes(1), MaxEjectionPercent = 50 },
+            cluster.OutlierDetection);
+        Assert.False(cluster.OutlierDetection.IsEnabled);
         Assert.Equal(3, cluster.Endpoints[0].Weight);
         Assert.False(cluster.Endpoints[1].IsHealthy);
     }
