@@ -47,6 +47,9 @@ internal static partial class MeshGatewayLog
     [LoggerMessage(EventId = 9, EventName = "RoutesWatchError", Level = LogLevel.Warning, Message = "Watching the routes file '{Path}' failed; changes may be missed")]
     public static partial void RoutesWatchError(ILogger logger, string path, Exception exception);
 
+    [LoggerMessage(EventId = 50, EventName = "RoutesFileMissing", Level = LogLevel.Warning, Message = "The routes file '{Path}' is gone (deleted, or a symbolic link to nothing); the last good routes stay in use until it is back")]
+    public static partial void RoutesFileMissing(ILogger logger, string path);
+
     [LoggerMessage(EventId = 10, EventName = "ListenFailed", Level = LogLevel.Critical, Message = "Mesh gateway cannot listen on {Listener}: {SocketError}")]
     public static partial void ListenFailed(ILogger logger, string listener, SocketError socketError);
 

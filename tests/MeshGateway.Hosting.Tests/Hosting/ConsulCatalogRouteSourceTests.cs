@@ -144,17 +144,4 @@ public sealed class ConsulCatalogRouteSourceTests
         Assert.Equal((LogLevel.Warning, "ConsulPreflightProblem"), (logger.Entries[2].Level, logger.Entries[2].EventName));
         Assert.Contains("(all)", logger.Entries[2].Message, StringComparison.Ordinal);
     }
-
-    private sealed class ListLogger : ILogger
-    {
-        public List<(LogLevel Level, string? EventName, string Message)> Entries { get; } = [];
-
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            => Entries.Add((logLevel, eventId.Name, formatter(state, exception)));
-    }
 }
