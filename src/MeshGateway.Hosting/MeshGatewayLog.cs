@@ -47,6 +47,9 @@ internal static partial class MeshGatewayLog
     [LoggerMessage(EventId = 9, EventName = "RoutesWatchError", Level = LogLevel.Warning, Message = "Watching the routes file '{Path}' failed; changes may be missed")]
     public static partial void RoutesWatchError(ILogger logger, string path, Exception exception);
 
+    [LoggerMessage(EventId = 51, EventName = "StopPropagating", Level = LogLevel.Information, Message = "Deregistered; still accepting for {Delay} so peers see the gateway leave, then stopping and draining")]
+    public static partial void StopPropagating(ILogger logger, TimeSpan delay);
+
     [LoggerMessage(EventId = 50, EventName = "RoutesFileMissing", Level = LogLevel.Warning, Message = "The routes file '{Path}' is gone (deleted, or a symbolic link to nothing); the last good routes stay in use until it is back")]
     public static partial void RoutesFileMissing(ILogger logger, string path);
 

@@ -92,6 +92,17 @@ public sealed class MeshGatewayOptions
     public int ListenBacklog { get; set; } = 1024;
 
     /// <summary>
+    /// On stop, how long the gateway keeps accepting after it deregistered from Consul, so peers that still dial it
+    /// (remote gateways and sidecars learn of the deregistration through their own watches) are served rather than
+    /// refused; then it stops accepting and drains for <see cref="DrainTimeout"/>. Applies only when a registration was
+    /// removed (<c>UseConsulCatalog</c> with <c>Consul:Register</c>). Default 5 s (a few seconds, the usual pre-stop
+    /// pause in front of Envoy and Consul proxies); 0 (stop accepting at once) to 5 min. Keep the host's
+    /// <c>HostOptions.ShutdownTimeout</c> at least this plus <see cref="DrainTimeout"/>, or the drain is cut short.
+    /// </summary>
+    [OptionRange("00:00:00", "00:05:00")]
+    public TimeSpan PropagationDelay { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
     /// How long open connections may finish after the gateway stops accepting; the rest are cut. The host's shutdown
     /// timeout (<c>HostOptions.ShutdownTimeout</c>, 30 s by default) bounds it as well. Default 25 s; 0 to 1 h.
     /// </summary>
