@@ -157,6 +157,7 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
             ConnectTimeout = options.ConnectTimeout,
             MaxConnectAttempts = options.ConnectAttempts,
             OutlierDetection = options.OutlierDetection.ToOutlierDetection(),
+            RemoteGatewayTcpKeepAlive = options.RemoteTcpKeepalive.ToTcpKeepAlive(),
             Partition = NullIfEmpty(options.Consul.Partition),
         },
         StartupTimeout = options.Consul.StartupTimeout,
@@ -183,6 +184,7 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
             WanPort = wan?.Port ?? 0,
             BindTaggedAddresses = options.BindTaggedAddresses,
             ConnectTimeoutMs = (int)Math.Min(int.MaxValue, options.ConnectTimeout.TotalMilliseconds),
+            RemoteTcpKeepAlive = options.RemoteTcpKeepalive.ToTcpKeepAlive(),
         };
         foreach (KeyValuePair<string, string> meta in consul.Meta)
         {

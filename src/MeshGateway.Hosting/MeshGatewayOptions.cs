@@ -118,6 +118,20 @@ public sealed class MeshGatewayOptions
     public MeshGatewayOutlierDetectionOptions OutlierDetection { get; } = new();
 
     /// <summary>
+    /// TCP keepalive on connections to remote gateways (other datacenters' and peers' mesh gateways, Consul routes only),
+    /// as Consul configures Envoy from the gateway's <c>Proxy.Config</c>: <c>Enabled</c> is
+    /// <c>envoy_gateway_remote_tcp_enable_keepalive</c>, <c>Time</c>/<c>Interval</c>/<c>Probes</c> are
+    /// <c>envoy_gateway_remote_tcp_keepalive_time</c>/<c>_interval</c>/<c>_probes</c>. Written into the registration's
+    /// <c>Proxy.Config</c> under those keys. Default off.
+    /// </summary>
+    [ValidateObjectMembers]
+    public MeshGatewayTcpKeepaliveOptions RemoteTcpKeepalive { get; } = new();
+
+    /// <summary>TCP keepalive on accepted client connections (every listener; Consul has no key for this side). Default off.</summary>
+    [ValidateObjectMembers]
+    public MeshGatewayTcpKeepaliveOptions ListenerTcpKeepalive { get; } = new();
+
+    /// <summary>
     /// A routes file (see <c>RouteFileParser</c> for the format) used as the route source and reloaded when it
     /// changes; a bad file keeps the last good table. Default none. Cannot be combined with <see cref="Routes"/>.
     /// </summary>
@@ -170,6 +184,29 @@ public sealed class MeshGatewayOutlierDetectionOptions
         MaxEjectionPercent = MaxEjectionPercent,
         Interval = Interval,
     };
+}
+
+/// <summary>TCP keepalive settings (see <see cref="TcpKeepAlive"/>); unset timings keep the operating system's (Linux: 7200 s, 75 s, 9 probes).</summary>
+public sealed class MeshGatewayTcpKeepaliveOptions
+{
+    /// <summary>Turn keepalive on. Default <see langword="false"/>.</summary>
+    public bool Enabled { get; set; }
+
+    /// <summary>Seconds idle before the first probe (<c>TCP_KEEPIDLE</c>). Default none: the system's; 1 to 32767.</summary>
+    [OptionRange("1", "32767")]
+    public int? Time { get; set; }
+
+    /// <summary>Seconds between probes (<c>TCP_KEEPINTVL</c>). Default none: the system's; 1 to 32767.</summary>
+    [OptionRange("1", "32767")]
+    public int? Interval { get; set; }
+
+    /// <summary>Unanswered probes before the connection is dropped (<c>TCP_KEEPCNT</c>). Default none: the system's; 1 to 127.</summary>
+    [OptionRange("1", "127")]
+    public int? Probes { get; set; }
+
+    /// <summary>The Core settings, or <see langword="null"/> when not <see cref="Enabled"/>.</summary>
+    /// <returns>The settings.</returns>
+    public TcpKeepAlive? ToTcpKeepAlive() => Enabled ? new TcpKeepAlive { Time = Time, Interval = Interval, Probes = Probes } : null;
 }
 
 /// <summary>One static route: a server name (or <c>*.suffix</c>) and its endpoints.</summary>

@@ -94,6 +94,7 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
             MaxHelloSize = options.MaxHelloSize,
             MaxConnections = options.MaxConnections,
             ListenBacklog = options.ListenBacklog,
+            ClientTcpKeepAlive = options.ListenerTcpKeepalive.ToTcpKeepAlive(),
             Splice = new SpliceOptions
             {
                 IdleTimeout = options.IdleTimeout,

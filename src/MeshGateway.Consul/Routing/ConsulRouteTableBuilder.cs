@@ -25,6 +25,13 @@ public sealed record ConsulRouteTableOptions
     public OutlierDetection OutlierDetection { get; init; } = OutlierDetection.Default;
 
     /// <summary>
+    /// TCP keepalive on connections to remote gateways (other datacenters' and peers' mesh gateways), as Consul sets it
+    /// for Envoy from <c>envoy_gateway_remote_tcp_enable_keepalive</c> and the <c>envoy_gateway_remote_tcp_keepalive_*</c>
+    /// keys; local service instances never get it (as in Consul). Default none.
+    /// </summary>
+    public TcpKeepAlive? RemoteGatewayTcpKeepAlive { get; init; }
+
+    /// <summary>
     /// Enterprise: the admin partition the gateway serves. Null, empty or <c>default</c> gives the form-1/2 names
     /// (<c>…&lt;dc&gt;.internal.&lt;TD&gt;</c>); another partition gives forms 3/4 (<c>…&lt;ap&gt;.&lt;dc&gt;.internal-v1.&lt;TD&gt;</c>)
     /// for local services. Remote datacenters are always addressed through their default-partition gateways (form 5).
@@ -144,7 +151,7 @@ public static class ConsulRouteTableBuilder
                     continue;
                 }
 
-                var cluster = new UpstreamCluster(name, ToEndpoints(name, gateways, wan: true, onlyPassing: false, warnings)) { ConnectTimeout = options.ConnectTimeout, MaxConnectAttempts = options.MaxConnectAttempts, OutlierDetection = options.OutlierDetection };
+                var cluster = new UpstreamCluster(name, ToEndpoints(name, gateways, wan: true, onlyPassing: false, warnings)) { ConnectTimeout = options.ConnectTimeout, MaxConnectAttempts = options.MaxConnectAttempts, OutlierDetection = options.OutlierDetection, TcpKeepAlive = options.RemoteGatewayTcpKeepAlive };
                 routes.Add(new Route(wildcard, cluster));
                 routes.Add(new Route(name, cluster));
             }
@@ -345,7 +352,7 @@ public static class ConsulRouteTableBuilder
             ImmutableArray<CatalogServiceInstance> gateways = CatalogInstances.Sorted(entries, gatewaysOnly: false);
             try
             {
-                var cluster = new UpstreamCluster(sni, ToEndpoints(sni, gateways, wan: true, onlyPassing: false, warnings)) { ConnectTimeout = options.ConnectTimeout, MaxConnectAttempts = options.MaxConnectAttempts, OutlierDetection = options.OutlierDetection };
+                var cluster = new UpstreamCluster(sni, ToEndpoints(sni, gateways, wan: true, onlyPassing: false, warnings)) { ConnectTimeout = options.ConnectTimeout, MaxConnectAttempts = options.MaxConnectAttempts, OutlierDetection = options.OutlierDetection, TcpKeepAlive = options.RemoteGatewayTcpKeepAlive };
                 routes.Add(new Route(sni, cluster));
             }
             catch (ArgumentException ex)

@@ -16,6 +16,7 @@ namespace MeshGateway.Routing;
 ///   {"sni":"*.dc2.internal.&lt;uuid&gt;.consul",
 ///    "cluster":"dc2-gateways", "connectTimeoutMs":2000, "connectAttempts":2,
 ///    "consecutiveFailures":5, "ejectionTimeMs":30000, "maxEjectionTimeMs":300000, "maxEjectionPercent":10,
+///    "tcpKeepalive":{"time":120,"interval":60,"probes":7},
 ///    "endpoints":[{"address":"10.0.0.7:8443","weight":3},{"address":"10.0.0.8:8443","healthy":false}]}
 /// ]}
 /// </code>
@@ -25,7 +26,9 @@ namespace MeshGateway.Routing;
 /// <c>connectAttempts</c> and the outlier-detection settings override the defaults passed to the parser:
 /// <c>consecutiveFailures</c> (<see cref="OutlierDetection.ConsecutiveFailures"/>), <c>ejectionTimeMs</c>
 /// (<see cref="OutlierDetection.BaseEjectionTime"/>, 0 disables ejection), <c>maxEjectionTimeMs</c> and
-/// <c>maxEjectionPercent</c>.</para>
+/// <c>maxEjectionPercent</c>. <c>tcpKeepalive</c> turns on TCP keepalive to the route's endpoints (see
+/// <see cref="TcpKeepAlive"/>): <c>true</c> with the system's timings, or an object with any of <c>time</c>,
+/// <c>interval</c> (seconds) and <c>probes</c>.</para>
 /// </remarks>
 public static class RouteFileParser
 {
@@ -141,6 +144,7 @@ public static class RouteFileParser
         string? sni = null;
         string? clusterName = null;
         var endpoints = new List<UpstreamEndpoint>();
+        TcpKeepAlive? keepAlive = null;
         while (Read(ref reader) && reader.TokenType == JsonTokenType.PropertyName)
         {
             if (reader.ValueTextEquals("sni"u8))
@@ -177,6 +181,10 @@ public static class RouteFileParser
             {
                 outlier = outlier with { MaxEjectionPercent = ReadInt(ref reader, $"routes[{index}].maxEjectionPercent", 0, 100) };
             }
+            else if (reader.ValueTextEquals("tcpKeepalive"u8))
+            {
+                keepAlive = ReadTcpKeepAlive(ref reader, $"routes[{index}].tcpKeepalive");
+            }
             else if (reader.ValueTextEquals("endpoints"u8))
             {
                 Expect(ref reader, JsonTokenType.StartArray, $"routes[{index}].endpoints must be an array");
@@ -202,6 +210,7 @@ public static class RouteFileParser
             ConnectTimeout = connectTimeout,
             MaxConnectAttempts = maxConnectAttempts,
             OutlierDetection = outlier,
+            TcpKeepAlive = keepAlive,
         };
 
         try
@@ -266,6 +275,44 @@ public static class RouteFileParser
         IPEndPoint.TryParse(text, out IPEndPoint? endPoint) && endPoint.Port != 0
             ? endPoint
             : throw new FormatException($"{path} must be \"ip:port\" with a non-zero port, not '{text}'.");
+
+    private static TcpKeepAlive? ReadTcpKeepAlive(ref Utf8JsonReader reader, string path)
+    {
+        Read(ref reader);
+        if (reader.TokenType is JsonTokenType.True or JsonTokenType.False)
+        {
+            return reader.TokenType == JsonTokenType.True ? TcpKeepAlive.SystemDefaults : null;
+        }
+
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw new FormatException($"{path} must be true, false or an object with time, interval and probes.");
+        }
+
+        var keepAlive = TcpKeepAlive.SystemDefaults;
+        while (Read(ref reader) && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (reader.ValueTextEquals("time"u8))
+            {
+                keepAlive = keepAlive with { Time = ReadInt(ref reader, path + ".time", 1, TcpKeepAlive.MaxSeconds) };
+            }
+            else if (reader.ValueTextEquals("interval"u8))
+            {
+                keepAlive = keepAlive with { Interval = ReadInt(ref reader, path + ".interval", 1, TcpKeepAlive.MaxSeconds) };
+            }
+            else if (reader.ValueTextEquals("probes"u8))
+            {
+                keepAlive = keepAlive with { Probes = ReadInt(ref reader, path + ".probes", 1, TcpKeepAlive.MaxProbes) };
+            }
+            else
+            {
+                Read(ref reader);
+                reader.Skip();
+            }
+        }
+
+        return keepAlive;
+    }
 
     private static int ReadInt(ref Utf8JsonReader reader, string path, int min, int max)
     {

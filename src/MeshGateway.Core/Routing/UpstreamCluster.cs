@@ -122,6 +122,12 @@ public sealed class UpstreamCluster
         }
     }
 
+    /// <summary>
+    /// TCP keepalive on connections to this cluster's endpoints, or <see langword="null"/> for none (the default). Consul
+    /// turns it on for remote gateways with <c>envoy_gateway_remote_tcp_enable_keepalive</c> (see <see cref="Routing.TcpKeepAlive"/>).
+    /// </summary>
+    public TcpKeepAlive? TcpKeepAlive { get; init; }
+
     /// <summary>The live state of the endpoint at <paramref name="index"/> of <see cref="Endpoints"/> (shared with later tables, see the type's remarks).</summary>
     /// <param name="index">The endpoint's index.</param>
     /// <returns>The state.</returns>

@@ -42,6 +42,22 @@ public sealed class ConsulCatalogRouteSourceTests
     }
 
     [Fact]
+    public void SourceAndRegistration_RemoteTcpKeepalive_ReachClustersAndProxyConfig()
+    {
+        var options = new MeshGatewayOptions();
+        Assert.Null(ConsulCatalogRouteSource.SourceOptionsFor(options).Routes.RemoteGatewayTcpKeepAlive);
+        options.RemoteTcpKeepalive.Enabled = true;
+        options.RemoteTcpKeepalive.Time = 120;
+        options.RemoteTcpKeepalive.Interval = 60;
+
+        MeshGateway.Routing.TcpKeepAlive? mapped = ConsulCatalogRouteSource.SourceOptionsFor(options).Routes.RemoteGatewayTcpKeepAlive;
+        ConsulGatewayRegistrationOptions registration = ConsulCatalogRouteSource.RegistrationFor(options, [new MeshGatewayListenerAddress("default", new IPEndPoint(IPAddress.Loopback, 8443))]);
+
+        Assert.Equal(new MeshGateway.Routing.TcpKeepAlive { Time = 120, Interval = 60 }, mapped);
+        Assert.Equal(mapped, registration.RemoteTcpKeepAlive);
+    }
+
+    [Fact]
     public void ClientOptionsFor_EmptyStrings_MeanNotSet()
     {
         var consul = new MeshGatewayOptions().Consul;
