@@ -32,7 +32,7 @@ internal static partial class MeshGatewayLog
     [LoggerMessage(EventId = 4, EventName = "ConnectionRejected", Level = LogLevel.Information, Message = "Rejected {Client} -> {Listener}: {Reason} sni={ServerName} hello={HelloError}")]
     public static partial void ConnectionRejected(ILogger logger, EndPoint? client, IPEndPoint listener, RejectionReason reason, string serverName, ClientHelloError helloError);
 
-    [LoggerMessage(EventId = 5, EventName = "UpstreamConnectFailed", Level = LogLevel.Warning, Message = "Connect to {Upstream} for {Route} failed (attempt {Attempt}, timed out: {TimedOut}, error: {SocketError}, panic: {Panic}); the endpoint is ejected")]
+    [LoggerMessage(EventId = 5, EventName = "UpstreamConnectFailed", Level = LogLevel.Warning, Message = "Connect to {Upstream} for {Route} failed (attempt {Attempt}, timed out: {TimedOut}, error: {SocketError}, panic: {Panic}); counted toward the endpoint's outlier detection (ejected after consecutive failures)")]
     public static partial void UpstreamConnectFailed(ILogger logger, IPEndPoint upstream, string route, int attempt, bool timedOut, SocketError socketError, bool panic);
 
     [LoggerMessage(EventId = 6, EventName = "AcceptFailed", Level = LogLevel.Warning, Message = "Accept on {Listener} failed with {SocketError}; retrying in {RetryDelayMs} ms")]
