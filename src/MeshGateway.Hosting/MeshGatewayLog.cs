@@ -32,7 +32,7 @@ internal static partial class MeshGatewayLog
     [LoggerMessage(EventId = 4, EventName = "ConnectionRejected", Level = LogLevel.Information, Message = "Rejected {Client} -> {Listener}: {Reason} sni={ServerName} hello={HelloError}")]
     public static partial void ConnectionRejected(ILogger logger, EndPoint? client, IPEndPoint listener, RejectionReason reason, string serverName, ClientHelloError helloError);
 
-    [LoggerMessage(EventId = 5, EventName = "UpstreamConnectFailed", Level = LogLevel.Warning, Message = "Connect to {Upstream} for {Route} failed (attempt {Attempt}, timed out: {TimedOut}, error: {SocketError}, panic: {Panic}); the endpoint is ejected")]
+    [LoggerMessage(EventId = 5, EventName = "UpstreamConnectFailed", Level = LogLevel.Warning, Message = "Connect to {Upstream} for {Route} failed (attempt {Attempt}, timed out: {TimedOut}, error: {SocketError}, panic: {Panic}); counted toward the endpoint's outlier detection (ejected after consecutive failures)")]
     public static partial void UpstreamConnectFailed(ILogger logger, IPEndPoint upstream, string route, int attempt, bool timedOut, SocketError socketError, bool panic);
 
     [LoggerMessage(EventId = 6, EventName = "AcceptFailed", Level = LogLevel.Warning, Message = "Accept on {Listener} failed with {SocketError}; retrying in {RetryDelayMs} ms")]
@@ -46,6 +46,12 @@ internal static partial class MeshGatewayLog
 
     [LoggerMessage(EventId = 9, EventName = "RoutesWatchError", Level = LogLevel.Warning, Message = "Watching the routes file '{Path}' failed; changes may be missed")]
     public static partial void RoutesWatchError(ILogger logger, string path, Exception exception);
+
+    [LoggerMessage(EventId = 51, EventName = "StopPropagating", Level = LogLevel.Information, Message = "Deregistered; still accepting for {Delay} so peers see the gateway leave, then stopping and draining")]
+    public static partial void StopPropagating(ILogger logger, TimeSpan delay);
+
+    [LoggerMessage(EventId = 50, EventName = "RoutesFileMissing", Level = LogLevel.Warning, Message = "The routes file '{Path}' is gone (deleted, or a symbolic link to nothing); the last good routes stay in use until it is back")]
+    public static partial void RoutesFileMissing(ILogger logger, string path);
 
     [LoggerMessage(EventId = 10, EventName = "ListenFailed", Level = LogLevel.Critical, Message = "Mesh gateway cannot listen on {Listener}: {SocketError}")]
     public static partial void ListenFailed(ILogger logger, string listener, SocketError socketError);

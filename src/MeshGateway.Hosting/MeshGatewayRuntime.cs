@@ -94,6 +94,7 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
             MaxHelloSize = options.MaxHelloSize,
             MaxConnections = options.MaxConnections,
             ListenBacklog = options.ListenBacklog,
+            ClientTcpKeepAlive = options.ListenerTcpKeepalive.ToTcpKeepAlive(),
             Splice = new SpliceOptions
             {
                 IdleTimeout = options.IdleTimeout,
@@ -135,7 +136,11 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
         }
     }
 
-    /// <summary>Deregisters (Consul), stops accepting, drains for <see cref="MeshGatewayOptions.DrainTimeout"/> (or until <paramref name="cancellationToken"/>), then stops the route source.</summary>
+    /// <summary>
+    /// The stop sequence: deregister (Consul), keep accepting for <see cref="MeshGatewayOptions.PropagationDelay"/> while
+    /// peers learn the gateway is leaving, stop accepting, drain for <see cref="MeshGatewayOptions.DrainTimeout"/>, then
+    /// stop the route source. <paramref name="cancellationToken"/> (the host's shutdown deadline) cuts the wait and the drain short.
+    /// </summary>
     /// <param name="cancellationToken">The host's shutdown deadline.</param>
     /// <returns>The drain result, or a zero result when the gateway never started.</returns>
     internal async Task<GatewayStopResult> StopAsync(CancellationToken cancellationToken)
@@ -144,7 +149,24 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
         if (_routeSource is IMeshGatewayRegistration registration)
         {
             // Deregister first, so Consul stops sending new connections before the listeners close (reference §6).
-            await registration.DeregisterAsync(cancellationToken).ConfigureAwait(false);
+            bool deregistered = await registration.DeregisterAsync(cancellationToken).ConfigureAwait(false);
+
+            // Peers (other datacenters' gateways, sidecars) learn of the deregistration through their own blocking
+            // queries and configuration pushes, which takes a moment: until then they still dial this gateway, so it
+            // keeps accepting (and routing) for the propagation delay. Not ready meanwhile (IsReady is false).
+            TimeSpan delay = _options.Value.PropagationDelay;
+            if (deregistered && delay > TimeSpan.Zero && _listener is not null)
+            {
+                MeshGatewayLog.StopPropagating(_logger, delay);
+                try
+                {
+                    await Task.Delay(delay, _timeProvider, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    // The host's deadline: stop accepting and drain what is left of it.
+                }
+            }
         }
 
         GatewayStopResult result = default;

@@ -35,6 +35,12 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
     private SocketSplice? _splice;
     private ClientHelloInfo _hello;
 
+    /// <summary>The client's socket (tests read its options).</summary>
+    internal Socket ClientSocket => _client;
+
+    /// <summary>The upstream socket once dialled, else null (tests read its options).</summary>
+    internal Socket? UpstreamSocket => Volatile.Read(ref _upstream);
+
     public GatewayConnection(GatewayListener owner, Socket client, IPEndPoint listener)
     {
         _owner = owner;
@@ -249,6 +255,7 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
             try
             {
                 upstream = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                cluster.TcpKeepAlive?.TryApply(upstream);
             }
             catch (SocketException ex)
             {

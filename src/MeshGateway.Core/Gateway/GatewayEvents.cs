@@ -103,7 +103,7 @@ public readonly ref struct UpstreamConnectFailedEvent
     /// <summary>The route being served.</summary>
     public Route Route { get; }
 
-    /// <summary>The endpoint that failed (now ejected for the cluster's ejection time).</summary>
+    /// <summary>The endpoint that failed (the failure counts toward its outlier detection, see <see cref="UpstreamCluster.OutlierDetection"/>).</summary>
     public IPEndPoint UpstreamEndPoint { get; }
 
     /// <summary>1 for the first attempt of the connection.</summary>

@@ -111,6 +111,9 @@ public sealed class GatewayListener : IAsyncDisposable
 
     internal GatewayMetrics Metrics => _metrics;
 
+    /// <summary>The open connections (tests read their sockets' options).</summary>
+    internal ICollection<GatewayConnection> OpenConnections => _connections.Keys;
+
     /// <summary>Binds every address and starts accepting. Either every address is bound or none stays bound.</summary>
     /// <exception cref="InvalidOperationException">Already started or stopped.</exception>
     /// <exception cref="SocketException">An address could not be bound (for example it is in use).</exception>
@@ -330,6 +333,7 @@ public sealed class GatewayListener : IAsyncDisposable
         }
 
         _metrics.ConnectionOpened();
+        _options.ClientTcpKeepAlive?.TryApply(accepted);
         var connection = new GatewayConnection(this, accepted, local);
         _connections.TryAdd(connection, 0);
         ThreadPool.UnsafeQueueUserWorkItem(connection, preferLocal: false);

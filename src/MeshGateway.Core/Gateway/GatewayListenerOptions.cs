@@ -28,6 +28,13 @@ public sealed class GatewayListenerOptions
     public IList<IPEndPoint> EndPoints { get; } = new List<IPEndPoint>();
 
     /// <summary>
+    /// TCP keepalive on accepted client connections, or <see langword="null"/> for none (the default). Consul has no key
+    /// for the listener side (its <c>envoy_gateway_remote_tcp_*</c> keys cover remote-gateway upstreams, see
+    /// <see cref="Routing.UpstreamCluster.TcpKeepAlive"/>); Envoy sets it with listener socket options.
+    /// </summary>
+    public Routing.TcpKeepAlive? ClientTcpKeepAlive { get; init; }
+
+    /// <summary>
     /// The absolute deadline, counted from accept, for a complete ClientHello; past it the connection is closed and
     /// counted as <see cref="RejectionReason.HelloTimeout"/>. Default <see cref="DefaultHelloTimeout"/>.
     /// </summary>

@@ -294,6 +294,23 @@ public sealed class RouteTableBuilderTests
     }
 
     [Fact]
+    public void Convert_OutlierDetectionAndRemoteKeepAlive_KeepAliveOnlyOnRemoteGatewayClusters()
+    {
+        ConsulCatalogView view = View(
+            [Service("api", null, Instance("a1"))],
+            new Dictionary<string, CatalogServiceInstance[]> { ["dc2"] = [Instance("gw", address: "203.0.113.9", port: 443, dc: "dc2")] });
+        var keepAlive = new TcpKeepAlive { Time = 120, Interval = 60, Probes = 7 };
+        OutlierDetection detection = OutlierDetection.Default with { ConsecutiveFailures = 2 };
+
+        ConsulRouteConversion result = ConsulRouteTableBuilder.Convert(view, new ConsulRouteTableOptions { OutlierDetection = detection, RemoteGatewayTcpKeepAlive = keepAlive });
+
+        Assert.True(result.Succeeded, result.Error);
+        Assert.All(result.Table.Routes, r => Assert.Same(detection, r.Cluster.OutlierDetection));
+        Assert.Null(Match(result.Table, $"api.default.dc1.internal.{Td}").Cluster.TcpKeepAlive);
+        Assert.Equal(2, result.Table.Routes.Count(r => ReferenceEquals(r.Cluster.TcpKeepAlive, keepAlive)));
+    }
+
+    [Fact]
     public void Convert_SameView_EqualRoutes()
     {
         ConsulCatalogView view = View([Service("b", null, Instance("b1")), Service("a", null, Instance("a1"))],
