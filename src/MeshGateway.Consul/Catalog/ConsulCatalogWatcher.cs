@@ -21,8 +21,8 @@ namespace MeshGateway.Consul;
 /// leaves <c>MaxConnections − LongPollCount − 1</c> refetch lanes (until the first view is complete the long-polls do not
 /// block, so the initial build has <c>MaxConnections − 2</c>). A registration that moves the service index but shows in
 /// neither the names nor the checks (a port, address, weight or metadata change) is found by a sweep, within the same
-/// lanes: whether the checks moved at that index is read first from a small answer that carries the checks table's index
-/// (<c>/v1/health/node/&lt;agent node&gt;</c>), so a check-less change does not wait for the checks trigger. The sweep goes by
+/// lanes, started at once (a re-registration that carries its unchanged checks moves the checks index too, with no check
+/// to say which service it was) and stopped if the checks trigger names a check changed at that index. The sweep goes by
 /// nodes when there are fewer nodes than services (<c>/v1/catalog/node-services/&lt;node&gt;</c> gives every instance's
 /// <c>ModifyIndex</c>; the services whose Connect instances changed are refetched and published as soon as their node has
 /// answered, and the sweep stops at the instance that carries the index it looks for), else by refetching every service.
