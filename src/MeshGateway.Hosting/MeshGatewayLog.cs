@@ -38,6 +38,9 @@ internal static partial class MeshGatewayLog
     [LoggerMessage(EventId = 6, EventName = "AcceptFailed", Level = LogLevel.Warning, Message = "Accept on {Listener} failed with {SocketError}; retrying in {RetryDelayMs} ms")]
     public static partial void AcceptFailed(ILogger logger, IPEndPoint listener, SocketError socketError, double retryDelayMs);
 
+    [LoggerMessage(EventId = 13, EventName = "ConnectionLimit", Level = LogLevel.Information, Message = "Connection limit {ConnectionLimit} (MaxConnections {MaxConnections}, open-file limit {FileDescriptorLimit} with {Reserve} descriptors kept for the runtime, the agent client and logs; -1: no limit to read)")]
+    public static partial void ConnectionLimit(ILogger logger, int connectionLimit, int maxConnections, long fileDescriptorLimit, int reserve);
+
     [LoggerMessage(EventId = 7, EventName = "RoutesLoaded", Level = LogLevel.Information, Message = "Routes loaded from {Source}: {Count} routes")]
     public static partial void RoutesLoaded(ILogger logger, string source, int count);
 

@@ -83,7 +83,11 @@ public sealed class MeshGatewayOptions
     /// <summary>The longest a connection may last, idle or not. Default none (no limit); when set, 1 s to 365 days.</summary>
     public TimeSpan? MaxConnectionDuration { get; set; }
 
-    /// <summary>The most connections open at once; more are refused and counted. Default 50000; 1 to 10000000.</summary>
+    /// <summary>
+    /// The most connections open at once; more are refused and counted. Default 50000; 1 to 10000000. Lowered at start
+    /// to what the open-file limit holds: (<c>ulimit -n</c> − 128 − <c>Consul:MaxConnections</c> − listeners) / 2
+    /// (see <see cref="MeshGateway.Gateway.GatewayListenerOptions.MaxConnections"/>); the value in use is logged (event 13).
+    /// </summary>
     [OptionRange("1", "10000000")]
     public int MaxConnections { get; set; } = 50_000;
 

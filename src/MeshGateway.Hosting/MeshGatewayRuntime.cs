@@ -93,6 +93,9 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
             HelloTimeout = options.HelloTimeout,
             MaxHelloSize = options.MaxHelloSize,
             MaxConnections = options.MaxConnections,
+
+            // The agent client's connections come out of the same open-file limit as the proxied ones.
+            FileDescriptorReserve = GatewayListenerOptions.DefaultFileDescriptorReserve + options.Consul.MaxConnections,
             ListenBacklog = options.ListenBacklog,
             Splice = new SpliceOptions
             {
@@ -128,6 +131,7 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
             MeshGatewayLog.Listening(_logger, plan[i].Name, bound[i]);
         }
 
+        MeshGatewayLog.ConnectionLimit(_logger, listener.ConnectionLimit, options.MaxConnections, listener.FileDescriptorLimit ?? -1, listenerOptions.FileDescriptorReserve);
         Volatile.Write(ref _listeners, listeners);
         if (_routeSource is IMeshGatewayRegistration registration)
         {

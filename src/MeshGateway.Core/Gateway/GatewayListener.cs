@@ -19,8 +19,11 @@ namespace MeshGateway.Gateway;
 /// timed-out connect, before any byte went upstream); send exactly the bytes read so far; splice with a
 /// <see cref="DuplexSplicer"/>-equivalent loop pair. A rejection closes the client without dialling anything and is
 /// counted by reason and reported once (<see cref="GatewayObserver.OnConnectionRejected"/>).</para>
-/// <para>Accept keeps working when the process runs out of file descriptors: it backs off (doubling from
-/// <see cref="GatewayListenerOptions.AcceptRetryDelay"/> to 1 s), reports, and tries again.</para>
+/// <para>File descriptors: the connection limit is capped by the process's open-file limit
+/// (<see cref="ConnectionLimit"/>, see <see cref="GatewayListenerOptions.MaxConnections"/>), so a flood is refused
+/// connection by connection instead of starving the runtime. Should accept still run out (EMFILE/ENFILE: the limit was
+/// lowered, or something else in the process holds descriptors), it backs off (doubling from
+/// <see cref="GatewayListenerOptions.AcceptRetryDelay"/> to 1 s), counts, reports, and tries again.</para>
 /// <para><see cref="StopAsync"/> stops accepting, lets open connections finish until a deadline, then cuts the rest.</para>
 /// </remarks>
 /// <example>
@@ -52,6 +55,8 @@ public sealed class GatewayListener : IAsyncDisposable
     private readonly List<Task> _acceptLoops = [];
     private readonly object _gate = new();
     private Task<GatewayStopResult>? _stopTask;
+    private int _connectionLimit;
+    private long? _fileDescriptorLimit;
     private int _active;
     private int _drainedCount;
     private int _state;
@@ -79,6 +84,7 @@ public sealed class GatewayListener : IAsyncDisposable
         _observer = observer;
         _timeProvider = timeProvider ?? TimeProvider.System;
         _metrics = new GatewayMetrics(meterFactory);
+        _connectionLimit = options.MaxConnections;
     }
 
     /// <summary>The bound addresses, with the actual ports (after <see cref="Start"/>).</summary>
@@ -95,6 +101,16 @@ public sealed class GatewayListener : IAsyncDisposable
 
     /// <summary>Connections open now (reading a hello or spliced).</summary>
     public int ActiveConnections => Volatile.Read(ref _active);
+
+    /// <summary>
+    /// The most connections open at once: <see cref="GatewayListenerOptions.MaxConnections"/>, lowered (at
+    /// <see cref="Start"/>) to what <see cref="FileDescriptorLimit"/> can hold with
+    /// <see cref="GatewayListenerOptions.FileDescriptorReserve"/> set aside.
+    /// </summary>
+    public int ConnectionLimit => Volatile.Read(ref _connectionLimit);
+
+    /// <summary>The process's open-file (soft) limit read at <see cref="Start"/>; null when there is none to read (Windows) or before the start.</summary>
+    public long? FileDescriptorLimit => _fileDescriptorLimit;
 
     /// <summary>Running totals.</summary>
     public GatewayCounters Counters => _counters;
@@ -119,6 +135,14 @@ public sealed class GatewayListener : IAsyncDisposable
         if (Interlocked.CompareExchange(ref _state, 1, 0) != 0)
         {
             throw new InvalidOperationException("The gateway listener was already started.");
+        }
+
+        long? fileLimit = OpenFileLimit.GetSoftLimit();
+        if (fileLimit is long limit)
+        {
+            int reserve = _options.FileDescriptorReserve + _options.EndPoints.Count;
+            _fileDescriptorLimit = limit;
+            Volatile.Write(ref _connectionLimit, Math.Min(_options.MaxConnections, OpenFileLimit.ConnectionsFor(limit, reserve)));
         }
 
         var sockets = new List<Socket>();
@@ -318,7 +342,7 @@ public sealed class GatewayListener : IAsyncDisposable
     {
         _counters.OnAccepted();
         _metrics.Accepted();
-        if (Interlocked.Increment(ref _active) > _options.MaxConnections || _stopping.IsCancellationRequested)
+        if (Interlocked.Increment(ref _active) > _connectionLimit || _stopping.IsCancellationRequested)
         {
             RejectNow(accepted, local, _stopping.IsCancellationRequested ? RejectionReason.Stopping : RejectionReason.ConnectionLimit);
             if (Interlocked.Decrement(ref _active) == 0 && _stopping.IsCancellationRequested)
