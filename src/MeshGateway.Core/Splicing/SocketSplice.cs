@@ -9,6 +9,8 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
     private readonly Socket _upstream;
     private readonly SocketOperation _upOperation;
     private readonly SocketOperation _downOperation;
+    private int _clientSendShutdown;
+    private int _upstreamSendShutdown;
 
     public SocketSplice(Socket client, Socket upstream, SpliceOptions options, TimeProvider timeProvider, SocketOperation? upOperation = null, SocketOperation? downOperation = null)
         : base(options, timeProvider)
@@ -57,7 +59,15 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
 
                 if (received == 0)
                 {
+                    if (!HasShutDownSend(fromClient) && WasReset(from))
+                    {
+                        // Not a FIN: the peer reset and the other loop's send took the error (see WasReset).
+                        Fail(fromClient, SocketError.ConnectionReset);
+                        return;
+                    }
+
                     OnEndOfStream(fromClient);
+                    MarkSendShutDown(toClient: !fromClient);
                     ShutdownSend(to);
                     return;
                 }
@@ -126,7 +136,51 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
         socket.Dispose();
     }
 
+    /// <summary>
+    /// Whether a receive that returned 0 really saw a reset. Linux reports a reset (ECONNRESET) to one call only: when
+    /// the other loop has a send pending on the same socket, that send usually takes it (.NET completes the send first
+    /// on an error event) and the receive reads 0 as if the peer had sent FIN. Forwarding that "FIN" would end the other
+    /// side cleanly and make a cut stream look complete (issue 16). A real FIN leaves the socket in CLOSE_WAIT; a reset
+    /// leaves it CLOSED, which <c>TCP_INFO</c>'s first byte (<c>tcpi_state</c>) tells apart without allocating.
+    /// Only asked before this splice shut down its own send on the socket: after that a FIN also ends in CLOSED
+    /// (through TIME_WAIT), and no send of ours is left to take a reset's error. Other systems: false (taken as a FIN).
+    /// </summary>
+    internal static bool WasReset(Socket socket)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return false;
+        }
+
+        const int IpProtoTcp = 6, TcpInfo = 11, TcpClose = 7;
+        Span<byte> info = stackalloc byte[8];
+        try
+        {
+            return socket.GetRawSocketOption(IpProtoTcp, TcpInfo, info) >= 1 && info[0] == TcpClose;
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Closed under us by the teardown: the other loop reports why.
+            return false;
+        }
+    }
+
     private static void ShutdownSend(Socket socket) => Shutdown(socket, SocketShutdown.Send);
+
+    /// <summary>Whether this splice shut down its send on the client (<paramref name="client"/>) or the upstream socket.</summary>
+    private bool HasShutDownSend(bool client) => Volatile.Read(ref client ? ref _clientSendShutdown : ref _upstreamSendShutdown) != 0;
+
+    private void MarkSendShutDown(bool toClient)
+    {
+        if (toClient)
+        {
+            Volatile.Write(ref _clientSendShutdown, 1);
+        }
+        else
+        {
+            Volatile.Write(ref _upstreamSendShutdown, 1);
+        }
+    }
 
     private static void Shutdown(Socket socket, SocketShutdown how)
     {
