@@ -121,7 +121,7 @@ public sealed class ResetPropagationTests
     /// Sends until nothing more fits: the socket stays unwritable for 100 ms (the reader is not reading, so the gateway's
     /// buffers and the survivor's are full). Bounded: 64 MiB at most.
     /// </summary>
-    private static void FillPath(Socket socket)
+    internal static void FillPath(Socket socket)
     {
         byte[] chunk = new byte[64 * 1024];
         socket.Blocking = false;

@@ -34,6 +34,9 @@ internal abstract class SpliceSession
 
     protected SpliceOptions Options { get; }
 
+    /// <summary>The clock for timeouts and durations.</summary>
+    protected TimeProvider Clock => _timeProvider;
+
     /// <summary>The reason recorded first (a clean FIN gives way to a later failure, see <see cref="TrySetReason"/>).</summary>
     public SpliceCloseReason CloseReason => (SpliceCloseReason)Volatile.Read(ref _reason);
 
