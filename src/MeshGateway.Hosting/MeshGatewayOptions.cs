@@ -91,6 +91,15 @@ public sealed class MeshGatewayOptions
     [OptionRange("1", "10000000")]
     public int MaxConnections { get; set; } = 50_000;
 
+    /// <summary>
+    /// The most log lines per second for each kind of per-connection event that a flood can multiply: rejected
+    /// connections (event 4), failed upstream connects (event 5) and failed accepts (event 6). Past it, events are only
+    /// counted, and the next line let through is preceded by a summary of how many were left out (event 14). Metrics
+    /// count every event. The access log (event 3) is not limited. Default 20; 0 to 1000000, 0 for no limit.
+    /// </summary>
+    [OptionRange("0", "1000000")]
+    public int LogRateLimit { get; set; } = 20;
+
     /// <summary>The listen backlog of each listener. Default 1024; 1 to 65535.</summary>
     [OptionRange("1", "65535")]
     public int ListenBacklog { get; set; } = 1024;

@@ -108,7 +108,7 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
             listenerOptions.EndPoints.Add(address.EndPoint);
         }
 
-        var listener = new GatewayListener(listenerOptions, Routes, new LoggingGatewayObserver(_loggerFactory), _meterFactory, _timeProvider);
+        var listener = new GatewayListener(listenerOptions, Routes, new LoggingGatewayObserver(_loggerFactory, options.LogRateLimit, _timeProvider), _meterFactory, _timeProvider);
         try
         {
             listener.Start();
