@@ -90,6 +90,35 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
 
     private static void Reset(Socket socket) => SocketSplice.Close(socket, reset: true);
 
+    /// <summary>The smallest hello buffer: room for a record header and the start of a handshake message.</summary>
+    private const int MinHelloBuffer = 16;
+
+    /// <summary>A larger pooled buffer holding the <paramref name="filled"/> bytes of <paramref name="buffer"/> (returned to the pool).</summary>
+    private byte[] Grow(byte[] buffer, int filled, int maxHello)
+    {
+        // Room for what is already queued, at least double: bounded by bytes actually received, few receives for a
+        // hello that arrived at once (a 2 KiB post-quantum hello: 16 B, then 2 KiB).
+        int wanted = Math.Max(filled * 2, filled + QueuedBytes());
+        byte[] larger = ArrayPool<byte>.Shared.Rent(Math.Min(wanted, maxHello));
+        buffer.AsSpan(0, filled).CopyTo(larger);
+        ArrayPool<byte>.Shared.Return(buffer);
+        return larger;
+    }
+
+    /// <summary>Bytes queued on the client socket (FIONREAD); 0 when it cannot tell (for example closed by the hello deadline).</summary>
+    private int QueuedBytes()
+    {
+        try
+        {
+            return _client.Available;
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Closed under us by the hello deadline: the next receive reports it.
+            return 0;
+        }
+    }
+
     private async Task RunAsync()
     {
         byte[]? buffer = null;
@@ -106,12 +135,17 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
                 return;
             }
 
-            buffer = ArrayPool<byte>.Shared.Rent(options.MaxHelloSize);
+            // Size the buffer by what has arrived, not by MaxHelloSize: a client that sent 5 bytes and went quiet holds
+            // a 16-byte array, not 16 KiB (a wave of 10,000 such clients held ~200 MB before, issue 16). The buffer
+            // grows, at most doubling past what was received, only as bytes arrive.
+            int maxHello = options.MaxHelloSize;
+            buffer = ArrayPool<byte>.Shared.Rent(Math.Clamp(QueuedBytes(), MinHelloBuffer, maxHello));
             int filled = 0;
             ClientHelloStatus status;
             while (true)
             {
-                received = await _upOperation.ReceiveAsync(_client, buffer.AsMemory(filled, options.MaxHelloSize - filled)).ConfigureAwait(false);
+                int room = Math.Min(buffer.Length, maxHello) - filled;
+                received = await _upOperation.ReceiveAsync(_client, buffer.AsMemory(filled, room)).ConfigureAwait(false);
                 if (received <= 0)
                 {
                     RejectHelloFailure();
@@ -125,10 +159,15 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
                     break;
                 }
 
-                if (filled == options.MaxHelloSize)
+                if (filled == maxHello)
                 {
                     status = ClientHelloStatus.TooLarge;
                     break;
+                }
+
+                if (filled == buffer.Length)
+                {
+                    buffer = Grow(buffer, filled, maxHello);
                 }
             }
 
