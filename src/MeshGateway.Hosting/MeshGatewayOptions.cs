@@ -100,6 +100,20 @@ public sealed class MeshGatewayOptions
     [OptionRange("0", "1000000")]
     public int LogRateLimit { get; set; } = 20;
 
+    /// <summary>
+    /// Names of listeners (<c>default</c>, <c>lan</c>, <c>wan</c> or a <see cref="BindAddresses"/> name) behind a TCP load
+    /// balancer that sends the PROXY protocol v2 header: every connection there must start with one, and its source
+    /// address is the client address in the logs; a missing or malformed header is a counted rejection. A name that
+    /// matches no listener fails the start. Default none.
+    /// </summary>
+    public IList<string> ProxyProtocolListeners { get; } = new List<string>();
+
+    /// <summary>
+    /// Whether routed connections start, toward the upstream, with a PROXY protocol v2 header carrying the client
+    /// address. Only for upstreams that expect it. Default false.
+    /// </summary>
+    public bool SendProxyProtocol { get; set; }
+
     /// <summary>The listen backlog of each listener. Default 1024; 1 to 65535.</summary>
     [OptionRange("1", "65535")]
     public int ListenBacklog { get; set; } = 1024;

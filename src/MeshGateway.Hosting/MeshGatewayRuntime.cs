@@ -97,6 +97,7 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
             // The agent client's connections come out of the same open-file limit as the proxied ones.
             FileDescriptorReserve = GatewayListenerOptions.DefaultFileDescriptorReserve + options.Consul.MaxConnections,
             ListenBacklog = options.ListenBacklog,
+            SendProxyProtocol = options.SendProxyProtocol,
             Splice = new SpliceOptions
             {
                 IdleTimeout = options.IdleTimeout,
@@ -106,6 +107,18 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
         foreach (MeshGatewayListenerAddress address in plan)
         {
             listenerOptions.EndPoints.Add(address.EndPoint);
+            if (options.ProxyProtocolListeners.Contains(address.Name))
+            {
+                listenerOptions.ProxyProtocolEndPoints.Add(address.EndPoint);
+            }
+        }
+
+        foreach (string name in options.ProxyProtocolListeners)
+        {
+            if (!plan.Any(address => address.Name == name))
+            {
+                throw new InvalidOperationException($"MeshGateway:ProxyProtocolListeners names '{name}', which is not a listener of this gateway (listeners: {string.Join(", ", plan.Select(a => a.Name))}).");
+            }
         }
 
         var listener = new GatewayListener(listenerOptions, Routes, new LoggingGatewayObserver(_loggerFactory, options.LogRateLimit, _timeProvider), _meterFactory, _timeProvider);

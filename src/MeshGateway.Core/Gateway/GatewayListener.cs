@@ -78,6 +78,14 @@ public sealed class GatewayListener : IAsyncDisposable
             throw new ArgumentException("GatewayListenerOptions.EndPoints needs at least one address to listen on.", nameof(options));
         }
 
+        foreach (IPEndPoint proxied in options.ProxyProtocolEndPoints)
+        {
+            if (!options.EndPoints.Contains(proxied))
+            {
+                throw new ArgumentException($"GatewayListenerOptions.ProxyProtocolEndPoints has {proxied}, which is not one of EndPoints.", nameof(options));
+            }
+        }
+
         _options = options;
         _readerOptions = new ClientHelloReaderOptions { MaxHelloSize = options.MaxHelloSize };
         _routes = routes;
@@ -146,10 +154,12 @@ public sealed class GatewayListener : IAsyncDisposable
         }
 
         var sockets = new List<Socket>();
+        var proxied = new List<bool>();
         try
         {
             foreach (IPEndPoint endPoint in _options.EndPoints)
             {
+                proxied.Add(_options.ProxyProtocolEndPoints.Contains(endPoint));
                 var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
                 sockets.Add(socket);
                 if (endPoint.AddressFamily == AddressFamily.InterNetworkV6)
@@ -174,12 +184,14 @@ public sealed class GatewayListener : IAsyncDisposable
 
         lock (_gate)
         {
-            foreach (Socket socket in sockets)
+            for (int i = 0; i < sockets.Count; i++)
             {
+                Socket socket = sockets[i];
+                bool proxyProtocol = proxied[i];
                 var local = (IPEndPoint)socket.LocalEndPoint!;
                 _listenSockets.Add(socket);
                 _localEndPoints.Add(local);
-                _acceptLoops.Add(Task.Run(() => AcceptLoopAsync(socket, local)));
+                _acceptLoops.Add(Task.Run(() => AcceptLoopAsync(socket, local, proxyProtocol)));
             }
         }
     }
@@ -293,7 +305,7 @@ public sealed class GatewayListener : IAsyncDisposable
         return result;
     }
 
-    private async Task AcceptLoopAsync(Socket listenSocket, IPEndPoint local)
+    private async Task AcceptLoopAsync(Socket listenSocket, IPEndPoint local, bool proxyProtocol)
     {
         CancellationToken stopping = _stopping.Token;
         TimeSpan retryDelay = _options.AcceptRetryDelay;
@@ -334,11 +346,11 @@ public sealed class GatewayListener : IAsyncDisposable
                 continue;
             }
 
-            OnAccepted(accepted, local);
+            OnAccepted(accepted, local, proxyProtocol);
         }
     }
 
-    private void OnAccepted(Socket accepted, IPEndPoint local)
+    private void OnAccepted(Socket accepted, IPEndPoint local, bool proxyProtocol)
     {
         _counters.OnAccepted();
         _metrics.Accepted();
@@ -354,7 +366,7 @@ public sealed class GatewayListener : IAsyncDisposable
         }
 
         _metrics.ConnectionOpened();
-        var connection = new GatewayConnection(this, accepted, local);
+        var connection = new GatewayConnection(this, accepted, local, proxyProtocol);
         _connections.TryAdd(connection, 0);
         ThreadPool.UnsafeQueueUserWorkItem(connection, preferLocal: false);
     }

@@ -32,6 +32,23 @@ public sealed class GatewayListenerOptions
     public IList<IPEndPoint> EndPoints { get; } = new List<IPEndPoint>();
 
     /// <summary>
+    /// Entries of <see cref="EndPoints"/> (compared by value) behind a TCP load balancer that sends the PROXY protocol
+    /// v2 header (HAProxy <c>send-proxy-v2</c>, AWS NLB proxy protocol v2): every connection there must start with one.
+    /// The header's source address becomes the client address of the access log and rejections; a LOCAL header (the
+    /// balancer's own health check) keeps the socket's. A missing or malformed header is rejected and counted
+    /// (<see cref="RejectionReason.ProxyHeaderMissing"/>, <see cref="RejectionReason.ProxyHeaderInvalid"/>). It counts
+    /// against <see cref="HelloTimeout"/>. Version 1 (text) is not accepted. Default empty.
+    /// </summary>
+    public IList<IPEndPoint> ProxyProtocolEndPoints { get; } = new List<IPEndPoint>();
+
+    /// <summary>
+    /// Whether each routed connection starts, toward the upstream, with a PROXY protocol v2 header carrying the client
+    /// address (from the incoming header when there is one) and the address it connected to. Only for upstreams that
+    /// expect it (a plain TLS server would fail the handshake). Default false.
+    /// </summary>
+    public bool SendProxyProtocol { get; init; }
+
+    /// <summary>
     /// The absolute deadline, counted from accept, for a complete ClientHello; past it the connection is closed and
     /// counted as <see cref="RejectionReason.HelloTimeout"/>. Default <see cref="DefaultHelloTimeout"/>.
     /// </summary>
