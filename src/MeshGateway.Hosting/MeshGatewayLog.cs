@@ -38,6 +38,12 @@ internal static partial class MeshGatewayLog
     [LoggerMessage(EventId = 6, EventName = "AcceptFailed", Level = LogLevel.Warning, Message = "Accept on {Listener} failed with {SocketError}; retrying in {RetryDelayMs} ms")]
     public static partial void AcceptFailed(ILogger logger, IPEndPoint listener, SocketError socketError, double retryDelayMs);
 
+    [LoggerMessage(EventId = 13, EventName = "ConnectionLimit", Level = LogLevel.Information, Message = "Connection limit {ConnectionLimit} (MaxConnections {MaxConnections}, open-file limit {FileDescriptorLimit} with {Reserve} descriptors kept for the runtime, the agent client and logs; -1: no limit to read)")]
+    public static partial void ConnectionLimit(ILogger logger, int connectionLimit, int maxConnections, long fileDescriptorLimit, int reserve);
+
+    [LoggerMessage(EventId = 14, EventName = "LogSuppressed", Message = "{Count} {What} log lines left out in the last {Seconds:0.#} s (MeshGateway:LogRateLimit {Limit} per second; metrics count every one)")]
+    public static partial void LogSuppressed(ILogger logger, LogLevel level, long count, string what, double seconds, int limit);
+
     [LoggerMessage(EventId = 7, EventName = "RoutesLoaded", Level = LogLevel.Information, Message = "Routes loaded from {Source}: {Count} routes")]
     public static partial void RoutesLoaded(ILogger logger, string source, int count);
 
@@ -100,15 +106,39 @@ internal static partial class MeshGatewayLog
 }
 
 /// <summary>Maps Core's <see cref="GatewayObserver"/> events to <see cref="MeshGatewayLog"/>.</summary>
+/// <remarks>
+/// Rejections, failed connects and failed accepts are rate-limited (<see cref="MeshGatewayOptions.LogRateLimit"/> lines
+/// per second each, then a "left out" summary): a flood of bad connections would otherwise write a line per
+/// connection (measured: ~770 KB/s of log at 6,500 rejections/s, issue 16). Metrics stay exact.
+/// </remarks>
 internal sealed class LoggingGatewayObserver : GatewayObserver
 {
     private readonly ILogger _gateway;
     private readonly ILogger _accessLog;
+    private readonly TimeProvider _time;
+    private readonly int _limit;
+    private readonly LogRateLimiter? _rejections;
+    private readonly LogRateLimiter? _connectFailures;
+    private readonly LogRateLimiter? _acceptFailures;
+    private long _rejectionsSince;
+    private long _connectFailuresSince;
+    private long _acceptFailuresSince;
 
-    public LoggingGatewayObserver(ILoggerFactory loggerFactory)
+    public LoggingGatewayObserver(ILoggerFactory loggerFactory, int logRateLimit = 0, TimeProvider? timeProvider = null)
     {
         _gateway = loggerFactory.CreateLogger(MeshGatewayLog.GatewayCategory);
         _accessLog = loggerFactory.CreateLogger(MeshGatewayLog.AccessLogCategory);
+        _time = timeProvider ?? TimeProvider.System;
+        _limit = logRateLimit;
+        if (logRateLimit > 0)
+        {
+            _rejections = new LogRateLimiter(logRateLimit, TimeSpan.FromSeconds(1), _time);
+            _connectFailures = new LogRateLimiter(logRateLimit, TimeSpan.FromSeconds(1), _time);
+            _acceptFailures = new LogRateLimiter(logRateLimit, TimeSpan.FromSeconds(1), _time);
+        }
+
+        long now = _time.GetTimestamp();
+        _rejectionsSince = _connectFailuresSince = _acceptFailuresSince = now;
     }
 
     public override void OnConnectionClosed(in ConnectionClosedEvent connection)
@@ -123,7 +153,7 @@ internal sealed class LoggingGatewayObserver : GatewayObserver
 
     public override void OnConnectionRejected(in ConnectionRejectedEvent rejection)
     {
-        if (_gateway.IsEnabled(LogLevel.Information))
+        if (_gateway.IsEnabled(LogLevel.Information) && Allow(_rejections, ref _rejectionsSince, LogLevel.Information, "rejected-connection"))
         {
             string serverName = Ascii(rejection.ServerName);
             MeshGatewayLog.ConnectionRejected(_gateway, rejection.ClientEndPoint, rejection.ListenerEndPoint, rejection.Reason, serverName, rejection.HelloError);
@@ -132,16 +162,45 @@ internal sealed class LoggingGatewayObserver : GatewayObserver
 
     public override void OnUpstreamConnectFailed(in UpstreamConnectFailedEvent failure)
     {
-        if (_gateway.IsEnabled(LogLevel.Warning))
+        if (_gateway.IsEnabled(LogLevel.Warning) && Allow(_connectFailures, ref _connectFailuresSince, LogLevel.Warning, "upstream-connect-failure"))
         {
             MeshGatewayLog.UpstreamConnectFailed(_gateway, failure.UpstreamEndPoint, failure.Route.Pattern, failure.Attempt, failure.TimedOut, failure.Error, failure.Panic);
         }
     }
 
-    public override void OnAcceptFailed(IPEndPoint listener, SocketError socketError, TimeSpan retryDelay) =>
-        MeshGatewayLog.AcceptFailed(_gateway, listener, socketError, retryDelay.TotalMilliseconds);
+    public override void OnAcceptFailed(IPEndPoint listener, SocketError socketError, TimeSpan retryDelay)
+    {
+        if (Allow(_acceptFailures, ref _acceptFailuresSince, LogLevel.Warning, "accept-failure"))
+        {
+            MeshGatewayLog.AcceptFailed(_gateway, listener, socketError, retryDelay.TotalMilliseconds);
+        }
+    }
 
     public override void OnStopped(GatewayStopResult result) => MeshGatewayLog.Stopped(_gateway, result.Drained, result.Cut);
 
     private static string Ascii(ReadOnlySpan<byte> name) => name.IsEmpty ? "-" : System.Text.Encoding.ASCII.GetString(name);
+
+    /// <summary>Whether to log one event of a kind; logs the "left out" summary first when some were.</summary>
+    private bool Allow(LogRateLimiter? limiter, ref long since, LogLevel level, string what)
+    {
+        if (limiter is null)
+        {
+            return true;
+        }
+
+        if (!limiter.TryAcquire(out long suppressed))
+        {
+            return false;
+        }
+
+        long now = _time.GetTimestamp();
+        if (suppressed > 0 && _gateway.IsEnabled(level))
+        {
+            double seconds = _time.GetElapsedTime(Interlocked.Read(ref since), now).TotalSeconds;
+            MeshGatewayLog.LogSuppressed(_gateway, level, suppressed, what, seconds, _limit);
+        }
+
+        Interlocked.Exchange(ref since, now);
+        return true;
+    }
 }

@@ -83,9 +83,36 @@ public sealed class MeshGatewayOptions
     /// <summary>The longest a connection may last, idle or not. Default none (no limit); when set, 1 s to 365 days.</summary>
     public TimeSpan? MaxConnectionDuration { get; set; }
 
-    /// <summary>The most connections open at once; more are refused and counted. Default 50000; 1 to 10000000.</summary>
+    /// <summary>
+    /// The most connections open at once; more are refused and counted. Default 50000; 1 to 10000000. Lowered at start
+    /// to what the open-file limit holds: (<c>ulimit -n</c> − 128 − <c>Consul:MaxConnections</c> − listeners) / 2
+    /// (see <see cref="MeshGateway.Gateway.GatewayListenerOptions.MaxConnections"/>); the value in use is logged (event 13).
+    /// </summary>
     [OptionRange("1", "10000000")]
     public int MaxConnections { get; set; } = 50_000;
+
+    /// <summary>
+    /// The most log lines per second for each kind of per-connection event that a flood can multiply: rejected
+    /// connections (event 4), failed upstream connects (event 5) and failed accepts (event 6). Past it, events are only
+    /// counted, and the next line let through is preceded by a summary of how many were left out (event 14). Metrics
+    /// count every event. The access log (event 3) is not limited. Default 20; 0 to 1000000, 0 for no limit.
+    /// </summary>
+    [OptionRange("0", "1000000")]
+    public int LogRateLimit { get; set; } = 20;
+
+    /// <summary>
+    /// Names of listeners (<c>default</c>, <c>lan</c>, <c>wan</c> or a <see cref="BindAddresses"/> name) behind a TCP load
+    /// balancer that sends the PROXY protocol v2 header: every connection there must start with one, and its source
+    /// address is the client address in the logs; a missing or malformed header is a counted rejection. A name that
+    /// matches no listener fails the start. Default none.
+    /// </summary>
+    public IList<string> ProxyProtocolListeners { get; } = new List<string>();
+
+    /// <summary>
+    /// Whether routed connections start, toward the upstream, with a PROXY protocol v2 header carrying the client
+    /// address. Only for upstreams that expect it. Default false.
+    /// </summary>
+    public bool SendProxyProtocol { get; set; }
 
     /// <summary>The listen backlog of each listener. Default 1024; 1 to 65535.</summary>
     [OptionRange("1", "65535")]

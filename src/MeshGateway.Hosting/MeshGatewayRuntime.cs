@@ -93,8 +93,12 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
             HelloTimeout = options.HelloTimeout,
             MaxHelloSize = options.MaxHelloSize,
             MaxConnections = options.MaxConnections,
+
+            // The agent client's connections come out of the same open-file limit as the proxied ones.
+            FileDescriptorReserve = GatewayListenerOptions.DefaultFileDescriptorReserve + options.Consul.MaxConnections,
             ListenBacklog = options.ListenBacklog,
             ClientTcpKeepAlive = options.ListenerTcpKeepalive.ToTcpKeepAlive(),
+            SendProxyProtocol = options.SendProxyProtocol,
             Splice = new SpliceOptions
             {
                 IdleTimeout = options.IdleTimeout,
@@ -104,9 +108,21 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
         foreach (MeshGatewayListenerAddress address in plan)
         {
             listenerOptions.EndPoints.Add(address.EndPoint);
+            if (options.ProxyProtocolListeners.Contains(address.Name))
+            {
+                listenerOptions.ProxyProtocolEndPoints.Add(address.EndPoint);
+            }
         }
 
-        var listener = new GatewayListener(listenerOptions, Routes, new LoggingGatewayObserver(_loggerFactory), _meterFactory, _timeProvider);
+        foreach (string name in options.ProxyProtocolListeners)
+        {
+            if (!plan.Any(address => address.Name == name))
+            {
+                throw new InvalidOperationException($"MeshGateway:ProxyProtocolListeners names '{name}', which is not a listener of this gateway (listeners: {string.Join(", ", plan.Select(a => a.Name))}).");
+            }
+        }
+
+        var listener = new GatewayListener(listenerOptions, Routes, new LoggingGatewayObserver(_loggerFactory, options.LogRateLimit, _timeProvider), _meterFactory, _timeProvider);
         try
         {
             listener.Start();
@@ -129,6 +145,7 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
             MeshGatewayLog.Listening(_logger, plan[i].Name, bound[i]);
         }
 
+        MeshGatewayLog.ConnectionLimit(_logger, listener.ConnectionLimit, options.MaxConnections, listener.FileDescriptorLimit ?? -1, listenerOptions.FileDescriptorReserve);
         Volatile.Write(ref _listeners, listeners);
         if (_routeSource is IMeshGatewayRegistration registration)
         {

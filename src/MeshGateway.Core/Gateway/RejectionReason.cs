@@ -41,4 +41,13 @@ public enum RejectionReason
     /// resolution failed (see <see cref="MeshGateway.Routing.EndpointState.LastResolutionError"/>).
     /// </summary>
     EndpointUnresolved,
+
+    /// <summary>
+    /// The connection arrived on an address that requires a PROXY protocol v2 header
+    /// (<see cref="GatewayListenerOptions.ProxyProtocolEndPoints"/>) and did not start with one (no header, or a v1 text header).
+    /// </summary>
+    ProxyHeaderMissing,
+
+    /// <summary>The PROXY protocol v2 header is malformed (version, command, lengths) or longer than 1 KiB.</summary>
+    ProxyHeaderInvalid,
 }
