@@ -68,4 +68,7 @@ internal sealed class ConsoleObserver(bool accessLog) : GatewayObserver
 
     public override void OnStopped(GatewayStopResult result)
         => Console.Error.WriteLine($"stopped drained={result.Drained} cut={result.Cut}");
+
+    public override void OnMemoryReturned(int peakConnections, long heapBytesBefore, long heapBytesAfter)
+        => Console.Error.WriteLine($"memory returned after a wave of {peakConnections} connections: heap {heapBytesBefore / 1048576.0:0.0} -> {heapBytesAfter / 1048576.0:0.0} MiB");
 }

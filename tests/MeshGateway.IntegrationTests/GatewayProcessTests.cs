@@ -117,6 +117,129 @@ public sealed partial class GatewayProcessTests
         }
     }
 
+    [Fact]
+    public async Task SilentWavesOfTenThousand_CutAtTheHelloTimeout_ResidentMemoryBackNearItsBaseline()
+    {
+        if (OpenFileLimitOfThisProcess() < 20_000)
+        {
+            throw new InvalidOperationException("This test needs an open-file limit of at least 20,000 (ulimit -n).");
+        }
+
+        await SilentWavesAsync();
+    }
+
+    private static long OpenFileLimitOfThisProcess() =>
+        long.Parse(File.ReadLines("/proc/self/limits").First(l => l.StartsWith("Max open files", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[3], CultureInfo.InvariantCulture);
+
+    private static async Task SilentWavesAsync()
+    {
+        byte[] hello = TestHello.Create(Name);
+        await using RawBackend backend = RawBackend.Echo(hello);
+        string routes = Path.Combine(Path.GetTempPath(), $"mg-wave-routes-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(routes, $$"""{"routes":[{"sni":"{{Name}}","endpoints":["{{backend.EndPoint}}"]}]}""");
+        // Room for a wave of 10,000 (two descriptors each, 128 reserved); the test host's own limit holds the client side.
+        using var gateway = new ChildGateway(routes, openFileLimit: 20_000, helloTimeoutMs: 2_000);
+        try
+        {
+            (IPEndPoint endPoint, int limit, _) = await gateway.Ready.WaitAsync(TimeSpan.FromSeconds(60));
+            // 10,000 less what the fd-derived cap keeps back: this machine's hard open-file limit is 20,000, and the cap
+            // counts two descriptors per connection ((20,000 − 128 − 1) / 2 = 9,935).
+            int wave = Math.Min(10_000, limit - 20);
+            Assert.True(wave >= 9_000, $"connection limit {limit}");
+
+            // A first, small wave warms the accept and timeout paths up (JIT, pools), then the baseline is read.
+            await SilentWaveAsync(endPoint, 200);
+            long baseline = ResidentKiB(gateway.Process.Id);
+            long peak = 0;
+            long after = 0;
+            for (int round = 0; round < 2; round++)
+            {
+                Task returned = gateway.WaitForLineAsync("memory returned after a wave");
+                peak = Math.Max(peak, await SilentWaveAsync(endPoint, wave, () => ResidentKiB(gateway.Process.Id)));
+                await returned.WaitAsync(TimeSpan.FromSeconds(30));
+                after = ResidentKiB(gateway.Process.Id);
+            }
+
+            Assert.False(gateway.Process.HasExited, $"the gateway exited: {gateway.Output}");
+            string report = $"RSS baseline {baseline / 1024.0:0.0} MiB, with {wave:N0} pending hellos {peak / 1024.0:0.0} MiB, after two waves {after / 1024.0:0.0} MiB";
+            Console.WriteLine(report);
+
+            // Near its baseline: within 16 MiB (less than 1.7 KiB per connection of the wave), whatever the wave held.
+            Assert.True(after - baseline < 16 * 1024, report);
+
+            // And it still serves.
+            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            await socket.ConnectAsync(endPoint).WaitAsync(TimeSpan.FromSeconds(30));
+            await socket.SendAsync(hello);
+            await socket.SendAsync(BitConverter.GetBytes(7));
+            byte[] echo = new byte[4];
+            await RawBackend.ReadExactlyAsync(socket, echo).WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(7, BitConverter.ToInt32(echo));
+        }
+        finally
+        {
+            File.Delete(routes);
+        }
+    }
+
+    /// <summary>Opens <paramref name="count"/> connections that send nothing and waits until the gateway has cut every one
+    /// (each socket's read ends); returns what <paramref name="sample"/> read once all were open (0 without it).</summary>
+    private static async Task<long> SilentWaveAsync(IPEndPoint endPoint, int count, Func<long>? sample = null)
+    {
+        var sockets = new Socket[count];
+        try
+        {
+            using var parallel = new SemaphoreSlim(256);
+            await Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
+            {
+                await parallel.WaitAsync();
+                try
+                {
+                    sockets[i] = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                    await sockets[i].ConnectAsync(endPoint).WaitAsync(TimeSpan.FromSeconds(30));
+                }
+                finally
+                {
+                    parallel.Release();
+                }
+            })).WaitAsync(TimeSpan.FromMinutes(2));
+            long sampled = sample?.Invoke() ?? 0;
+            byte[] one = new byte[1];
+            await Task.WhenAll(sockets.Select(async s =>
+            {
+                try
+                {
+                    // The gateway closes (or resets) each at the hello timeout: the read ends either way.
+                    await s.ReceiveAsync(one);
+                }
+                catch (SocketException)
+                {
+                }
+            })).WaitAsync(TimeSpan.FromMinutes(2));
+            return sampled;
+        }
+        finally
+        {
+            foreach (Socket? s in sockets)
+            {
+                s?.Dispose();
+            }
+        }
+    }
+
+    private static long ResidentKiB(int pid)
+    {
+        foreach (string line in File.ReadLines($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/status"))
+        {
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            {
+                return long.Parse(line.AsSpan("VmRSS:".Length).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture);
+            }
+        }
+
+        throw new InvalidOperationException("No VmRSS in /proc/<pid>/status.");
+    }
+
     /// <summary>samples/SniGateway started through <c>bash -c 'ulimit -n N; exec dotnet SniGateway.dll …'</c>.</summary>
     private sealed class ChildGateway : IDisposable
     {
@@ -124,10 +247,11 @@ public sealed partial class GatewayProcessTests
         private readonly System.Text.StringBuilder _output = new();
         private readonly object _gate = new();
         private TaskCompletionSource? _closedTarget;
+        private (string Prefix, TaskCompletionSource Done)? _lineTarget;
         private int _closedWanted;
         private int _closed;
 
-        public ChildGateway(string routesFile, int openFileLimit)
+        public ChildGateway(string routesFile, int openFileLimit, int helloTimeoutMs = 60_000)
         {
             string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
             string dll = Path.Combine(AppContext.BaseDirectory, "SniGateway.dll");
@@ -138,7 +262,7 @@ public sealed partial class GatewayProcessTests
                 UseShellExecute = false,
             };
             info.ArgumentList.Add("-c");
-            info.ArgumentList.Add($"ulimit -n {openFileLimit.ToString(CultureInfo.InvariantCulture)} && exec \"$0\" \"$1\" --listen 127.0.0.1:0 --routes \"$2\" --hello-timeout-ms 60000 --access-log");
+            info.ArgumentList.Add($"ulimit -n {openFileLimit.ToString(CultureInfo.InvariantCulture)} && exec \"$0\" \"$1\" --listen 127.0.0.1:0 --routes \"$2\" --hello-timeout-ms {helloTimeoutMs.ToString(CultureInfo.InvariantCulture)} --access-log");
             info.ArgumentList.Add(dotnet);
             info.ArgumentList.Add(dll);
             info.ArgumentList.Add(routesFile);
@@ -165,6 +289,16 @@ public sealed partial class GatewayProcessTests
                 {
                     return _output.ToString();
                 }
+            }
+        }
+
+        /// <summary>Completes when the gateway next writes a line starting with <paramref name="prefix"/>.</summary>
+        public Task WaitForLineAsync(string prefix)
+        {
+            lock (_gate)
+            {
+                _lineTarget = (prefix, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+                return _lineTarget.Value.Done.Task;
             }
         }
 
@@ -212,6 +346,11 @@ public sealed partial class GatewayProcessTests
                 if (_output.Length < 64 * 1024)
                 {
                     _output.AppendLine(line);
+                }
+
+                if (_lineTarget is { } target && line.StartsWith(target.Prefix, StringComparison.Ordinal))
+                {
+                    target.Done.TrySetResult();
                 }
 
                 if (line.StartsWith("conn ", StringComparison.Ordinal) && ++_closed >= _closedWanted)

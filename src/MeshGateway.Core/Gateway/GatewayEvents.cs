@@ -160,6 +160,17 @@ public abstract class GatewayObserver
     public virtual void OnStopped(GatewayStopResult result)
     {
     }
+
+    /// <summary>
+    /// A wave of connections drained and the memory it held was returned to the operating system
+    /// (<see cref="GatewayListenerOptions.ReturnMemoryAfterWaves"/>).
+    /// </summary>
+    /// <param name="peakConnections">The wave's peak of open connections.</param>
+    /// <param name="heapBytesBefore">The managed heap before the collection (<see cref="GC.GetTotalMemory(bool)"/>).</param>
+    /// <param name="heapBytesAfter">The managed heap after it.</param>
+    public virtual void OnMemoryReturned(int peakConnections, long heapBytesBefore, long heapBytesAfter)
+    {
+    }
 }
 
 /// <summary>The outcome of <see cref="GatewayListener.StopAsync"/>.</summary>

@@ -47,6 +47,7 @@ public sealed class GatewayListener : IAsyncDisposable
     private readonly TimeProvider _timeProvider;
     private readonly GatewayMetrics _metrics;
     private readonly GatewayCounters _counters = new();
+    private readonly WaveMemoryTrimmer? _trimmer;
     private readonly ConcurrentDictionary<GatewayConnection, byte> _connections = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -93,6 +94,7 @@ public sealed class GatewayListener : IAsyncDisposable
         _timeProvider = timeProvider ?? TimeProvider.System;
         _metrics = new GatewayMetrics(meterFactory);
         _connectionLimit = options.MaxConnections;
+        _trimmer = options.ReturnMemoryAfterWaves ? new WaveMemoryTrimmer(_timeProvider, () => Volatile.Read(ref _active), observer is null ? null : observer.OnMemoryReturned) : null;
     }
 
     /// <summary>The bound addresses, with the actual ports (after <see cref="Start"/>).</summary>
@@ -220,6 +222,7 @@ public sealed class GatewayListener : IAsyncDisposable
     {
         await StopAsync(TimeSpan.Zero).ConfigureAwait(false);
         _metrics.Dispose();
+        _trimmer?.Dispose();
         _stopping.Dispose();
     }
 
@@ -239,7 +242,9 @@ public sealed class GatewayListener : IAsyncDisposable
             Interlocked.Increment(ref _drainedCount);
         }
 
-        if (Interlocked.Decrement(ref _active) == 0 && _stopping.IsCancellationRequested)
+        int active = Interlocked.Decrement(ref _active);
+        _trimmer?.OnEnded(active);
+        if (active == 0 && _stopping.IsCancellationRequested)
         {
             _drained.TrySetResult();
         }
@@ -357,7 +362,8 @@ public sealed class GatewayListener : IAsyncDisposable
     {
         _counters.OnAccepted();
         _metrics.Accepted();
-        if (Interlocked.Increment(ref _active) > _connectionLimit || _stopping.IsCancellationRequested)
+        int active = Interlocked.Increment(ref _active);
+        if (active > _connectionLimit || _stopping.IsCancellationRequested)
         {
             RejectNow(accepted, local, _stopping.IsCancellationRequested ? RejectionReason.Stopping : RejectionReason.ConnectionLimit);
             if (Interlocked.Decrement(ref _active) == 0 && _stopping.IsCancellationRequested)
@@ -368,6 +374,7 @@ public sealed class GatewayListener : IAsyncDisposable
             return;
         }
 
+        _trimmer?.OnOpened(active);
         _metrics.ConnectionOpened();
         _options.ClientTcpKeepAlive?.TryApply(accepted);
         var connection = new GatewayConnection(this, accepted, local, proxyProtocol);

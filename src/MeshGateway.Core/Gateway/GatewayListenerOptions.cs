@@ -32,6 +32,14 @@ public sealed class GatewayListenerOptions
     public IList<IPEndPoint> EndPoints { get; } = new List<IPEndPoint>();
 
     /// <summary>
+    /// Whether the memory a wave of connections held is returned to the operating system once it has drained: when the
+    /// open connections fall to a quarter of a peak of at least 1,024 and stay there for 2 s, one aggressive, compacting
+    /// garbage collection runs (never on the accept or splice path). Without it a quiet gateway keeps a flood's peak
+    /// resident, since the collector runs only on allocation. Default true.
+    /// </summary>
+    public bool ReturnMemoryAfterWaves { get; init; } = true;
+
+    /// <summary>
     /// TCP keepalive on accepted client connections, or <see langword="null"/> for none (the default). Consul has no key
     /// for the listener side (its <c>envoy_gateway_remote_tcp_*</c> keys cover remote-gateway upstreams, see
     /// <see cref="Routing.UpstreamCluster.TcpKeepAlive"/>); Envoy sets it with listener socket options.
