@@ -21,8 +21,9 @@ namespace MeshGateway.Consul;
 /// leaves <c>MaxConnections − LongPollCount − 1</c> refetch lanes (until the first view is complete the long-polls do not
 /// block, so the initial build has <c>MaxConnections − 2</c>). A registration that moves the service index but shows in
 /// neither the names nor the checks (a port, address, weight or metadata change) is found by a sweep, within the same
-/// lanes, started at once (a re-registration that carries its unchanged checks moves the checks index too, with no check
-/// to say which service it was) and stopped if the checks trigger names a check changed at that index. The sweep goes by
+/// lanes, once the checks trigger has answered for that index without naming it (a re-registration that carries its
+/// unchanged checks moves the checks index too, with no check to say which service it was); it stops if a later check
+/// answer names a check changed at that index. The sweep goes by
 /// nodes when there are fewer nodes than services (<c>/v1/catalog/node-services/&lt;node&gt;</c> gives every instance's
 /// <c>ModifyIndex</c>; the services whose Connect instances changed are refetched and published as soon as their node has
 /// answered, and the sweep stops at the instance that carries the index it looks for), else by refetching every service.
@@ -90,6 +91,8 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     private ulong _servicesIndex;
     private bool _checksKnown;
     private ulong _checksIndex;
+    private TaskCompletionSource _checksAdvanced = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _checksFetchTicks;
     private ulong _unexplainedIndex;
     private bool _sweepRequested;
     private bool _verifyPending;
@@ -259,7 +262,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             // view is complete the long-polls do not block, so the initial refetch has MaxConnections − 2 lanes.
             _lanes = new SemaphoreSlim(_client.Options.MaxConnections - 1, _client.Options.MaxConnections - 1);
             _loops.Add(RunTrigger("catalog/services", (q, ct) => _client.GetServicesAsync(q, ct), OnServices, stop));
-            _loops.Add(RunTrigger("health/state/any", (q, ct) => _client.GetCheckListAsync(q, ct), OnChecks, stop));
+            _loops.Add(RunTrigger("health/state/any", FetchChecksAsync, OnChecks, stop));
             // One long-poll per config-entry kind: a blocked list query wakes only for writes of its own kind (measured on
             // 1.8.7: a service-defaults write did not wake a blocked proxy-defaults query once one existed).
             _loops.Add(RunTrigger("config/proxy-defaults", (q, ct) => _client.ListProxyDefaultsAsync(q, ct), OnProxyDefaults, stop));
@@ -424,6 +427,19 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         {
             Recovered?.Invoke(source, failures);
         }
+    }
+
+    private async Task<ConsulResponse<CheckList>> FetchChecksAsync(ConsulQuery query, CancellationToken cancellationToken)
+    {
+        long start = _time.GetTimestamp();
+        ConsulResponse<CheckList> response = await _client.GetCheckListAsync(query, cancellationToken).ConfigureAwait(false);
+        if (query.Index == 0)
+        {
+            // A non-blocking fetch: how long the whole check list takes to arrive and parse (bounds the wait for it).
+            Interlocked.Exchange(ref _checksFetchTicks, _time.GetElapsedTime(start).Ticks);
+        }
+
+        return response;
     }
 
     private void Wake()
@@ -668,6 +684,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         // Kept compact (about 50 bytes a check: a 64-bit key, shared names): a mesh has several checks per instance.
         Dictionary<ulong, CheckRecord> next = response.Value.Records;
         CancellationTokenSource? stopSweep = null;
+        TaskCompletionSource advanced;
         lock (_gate)
         {
             if (_checksKnown && response.Index < _checksIndex)
@@ -710,7 +727,11 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             _checks = next;
             _checksKnown = true;
             _checksIndex = Math.Max(response.Index, 1);
+            advanced = _checksAdvanced;
+            _checksAdvanced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }
+
+        advanced.TrySetResult();
 
         if (stopSweep is not null)
         {
@@ -824,11 +845,33 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     private async Task<bool> ReconcileOnceAsync(CancellationToken stop)
     {
         ulong unexplained;
+        Task checksAdvanced;
         lock (_gate)
         {
             if (!_servicesKnown)
             {
                 return false;
+            }
+
+            unexplained = _unexplainedIndex;
+            checksAdvanced = unexplained > 0 && _checksIndex < unexplained ? _checksAdvanced.Task : Task.CompletedTask;
+        }
+
+        if (!checksAdvanced.IsCompleted)
+        {
+            // The checks trigger has not answered for this index yet. A registration with a new or changed check moves both
+            // indexes and the check list then names the service; wait for it (bounded by twice what the list last took to
+            // arrive, at most 5 s) rather than sweep for a change the checks are about to explain. A sweep started at once
+            // instead (measured: every registration and deregistration then started one, cancelled when the list came)
+            // cost the check path half its speed and the sweep credit the next weight change needed.
+            TimeSpan bound = TimeSpan.FromTicks(Math.Clamp(2 * Interlocked.Read(ref _checksFetchTicks), TimeSpan.TicksPerMillisecond * 100, TimeSpan.TicksPerSecond * 5));
+            try
+            {
+                await checksAdvanced.WaitAsync(bound, _time, stop).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // Still unexplained: the sweep below looks for it.
             }
         }
 
@@ -866,10 +909,9 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         {
             if (unexplained > 0 && highest < unexplained && !_checkChangeIndexes.Contains(unexplained))
             {
-                // Still unexplained: a sweep that looks for this index (or for the last of several). It starts now, not
-                // after the checks trigger: a registration that carries its unchanged checks moves the checks index too
-                // (measured on 1.8.7) without a check to say which service it was. If the checks trigger does name a
-                // check changed at this index, the sweep stops there (OnChecks).
+                // Still unexplained: a sweep that looks for this index (or for the last of several). A registration that
+                // carries its unchanged checks moves the checks index too (measured on 1.8.7) with no check to say which
+                // service it was. If the checks trigger does name a check changed at this index, the sweep stops (OnChecks).
                 _sweepRequested = true;
                 _sweepTarget = Math.Max(_sweepTarget, unexplained);
             }
