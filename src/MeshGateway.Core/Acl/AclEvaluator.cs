@@ -456,16 +456,7 @@ public static class AclEvaluator
                 }
             }
 
-            var segments = new SortedSet<string>(StringComparer.Ordinal);
-            foreach ((AclResource Resource, AclRuleKind Kind, string Segment) key in _named.Keys)
-            {
-                if (key.Resource == resource)
-                {
-                    segments.Add(key.Segment);
-                }
-            }
-
-            foreach (string segment in segments)
+            foreach (string segment in SegmentsOf(resource))
             {
                 _named.TryGetValue((resource, AclRuleKind.Prefix, segment), out Kept? prefix);
                 _named.TryGetValue((resource, AclRuleKind.Exact, segment), out Kept? exact);
@@ -484,6 +475,21 @@ public static class AclEvaluator
             return decision;
         }
 
+        /// <summary>Every name that has a rule of <paramref name="resource"/>, in order.</summary>
+        private SortedSet<string> SegmentsOf(AclResource resource)
+        {
+            var segments = new SortedSet<string>(StringComparer.Ordinal);
+            foreach ((AclResource Resource, AclRuleKind Kind, string Segment) key in _named.Keys)
+            {
+                if (key.Resource == resource)
+                {
+                    segments.Add(key.Segment);
+                }
+            }
+
+            return segments;
+        }
+
         // allAllowed: the "" prefix rule must allow, and no leaf may deny (a leaf's exact rule overrides its prefix rule
         // unless the prefix rule denies).
         private Verdict CheckAll(AclResource resource, AclAccessLevel access)
@@ -499,16 +505,7 @@ public static class AclEvaluator
                 }
             }
 
-            var segments = new SortedSet<string>(StringComparer.Ordinal);
-            foreach ((AclResource Resource, AclRuleKind Kind, string Segment) key in _named.Keys)
-            {
-                if (key.Resource == resource)
-                {
-                    segments.Add(key.Segment);
-                }
-            }
-
-            foreach (string segment in segments)
+            foreach (string segment in SegmentsOf(resource))
             {
                 _named.TryGetValue((resource, AclRuleKind.Prefix, segment), out Kept? prefix);
                 _named.TryGetValue((resource, AclRuleKind.Exact, segment), out Kept? exact);
