@@ -18,7 +18,10 @@ internal sealed class WaveMemoryTrimmer : IDisposable
 
     private readonly Func<int> _active;
     private readonly Action<int, long, long>? _collected;
-    private readonly ITimer _timer;
+    private readonly TimeProvider _time;
+
+    // Created at the first wave (a gateway that never sees one holds no timer); changed only by the thread that armed it.
+    private ITimer? _timer;
     private int _peak;
     private int _armed;
     private long _collections;
@@ -27,7 +30,7 @@ internal sealed class WaveMemoryTrimmer : IDisposable
     {
         _active = active;
         _collected = collected;
-        _timer = time.CreateTimer(static state => ((WaveMemoryTrimmer)state!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _time = time;
     }
 
     /// <summary>How many collections it has run.</summary>
@@ -49,11 +52,18 @@ internal sealed class WaveMemoryTrimmer : IDisposable
         int peak = Volatile.Read(ref _peak);
         if (peak >= MinimumWave && active <= peak / 4 && Interlocked.Exchange(ref _armed, 1) == 0)
         {
-            _timer.Change(Delay, Timeout.InfiniteTimeSpan);
+            if (Volatile.Read(ref _timer) is { } timer)
+            {
+                timer.Change(Delay, Timeout.InfiniteTimeSpan);
+            }
+            else
+            {
+                Volatile.Write(ref _timer, _time.CreateTimer(static state => ((WaveMemoryTrimmer)state!).OnTimer(), this, Delay, Timeout.InfiniteTimeSpan));
+            }
         }
     }
 
-    public void Dispose() => _timer.Dispose();
+    public void Dispose() => Volatile.Read(ref _timer)?.Dispose();
 
     private void OnTimer()
     {
