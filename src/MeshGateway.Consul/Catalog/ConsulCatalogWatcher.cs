@@ -712,9 +712,10 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
                 {
                     if (!next.ContainsKey(key))
                     {
-                        // Removed (a deregistration): at an index no later than this answer's.
+                        // Removed (a deregistration). Its index is unknown (this answer's may belong to another change in
+                        // the same round, e.g. a re-registration with unchanged checks), so it is not noted: the refetch of
+                        // the service it affects answers with the service's own index, which explains the deregistration.
                         Affect(old);
-                        NoteCheckChangeLocked(response.Index);
                     }
                 }
 
