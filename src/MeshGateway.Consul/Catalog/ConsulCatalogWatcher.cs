@@ -1037,15 +1037,18 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     /// <returns>Whether a request failed (the sweep is then asked for again), and whether every node was read.</returns>
     private async Task<(bool Failed, bool Complete)> SweepAsync(ulong target, CancellationToken stop)
     {
-        List<string> all;
-        bool byNodes;
+        List<string>? all = null;
         lock (_gate)
         {
-            all = [.. _names.Keys.Where(n => !_proxyTargets.ContainsKey(n)).Order(StringComparer.Ordinal)];
-            byNodes = _nodeNames.Count > 0 && _nodeNames.Count < all.Count;
+            // By nodes when there are fewer nodes than services; the sorted list of every service only when it is needed.
+            int services = _names.Keys.Count(n => !_proxyTargets.ContainsKey(n));
+            if (_nodeNames.Count == 0 || _nodeNames.Count >= services)
+            {
+                all = [.. _names.Keys.Where(n => !_proxyTargets.ContainsKey(n)).Order(StringComparer.Ordinal)];
+            }
         }
 
-        if (!byNodes)
+        if (all is not null)
         {
             (bool failed, _) = await RefetchAsync(all, stop).ConfigureAwait(false);
             return (failed, true);

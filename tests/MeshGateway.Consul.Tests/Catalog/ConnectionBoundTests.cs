@@ -55,14 +55,8 @@ public sealed class ConnectionBoundTests(ITestOutputHelper output)
     [Fact]
     public async Task Watcher_ChangesInOneRound_HiddenRegistrationFoundByVerificationSweep()
     {
-        await using SimulatedConsulAgent agent = await SimulatedConsulAgent.StartAsync();
-        IReadOnlyDictionary<string, string[]> ids = agent.Build(new CatalogShape { Services = 200, Instances = 400, Nodes = 20, Datacenters = 1, GatewaysPerDatacenter = 1 });
-        using ConsulClient client = SimulatedCatalog.Client(agent);
-        ConsulCatalogWatcherOptions options = SimulatedCatalog.FastOptions();
-        options.VerificationSweepDelay = TimeSpan.FromMilliseconds(300);
-        await using var watcher = new ConsulCatalogWatcher(client, options);
-        await watcher.StartAsync();
-        await watcher.WaitForFirstViewAsync(TimeSpan.FromSeconds(60));
+        await using Watched run = await Watched.StartAsync(new CatalogShape { Services = 200, Instances = 400, Nodes = 20, Datacenters = 1, GatewaysPerDatacenter = 1 }, TimeSpan.FromMilliseconds(300));
+        (SimulatedConsulAgent agent, _, ConsulCatalogWatcher watcher, IReadOnlyDictionary<string, string[]> ids) = run;
         long sweeps = watcher.SweepCount;
 
         // Both in one long-poll round: a weight-only re-registration (visible in no name, tag or check) and a new service
@@ -78,12 +72,8 @@ public sealed class ConnectionBoundTests(ITestOutputHelper output)
     [Fact]
     public async Task Watcher_ReRegistrationThatAlsoFlipsItsCheck_Converges()
     {
-        await using SimulatedConsulAgent agent = await SimulatedConsulAgent.StartAsync();
-        IReadOnlyDictionary<string, string[]> ids = agent.Build(new CatalogShape { Services = 200, Instances = 400, Nodes = 20, Datacenters = 1, GatewaysPerDatacenter = 1 });
-        using ConsulClient client = SimulatedCatalog.Client(agent);
-        await using var watcher = new ConsulCatalogWatcher(client, SimulatedCatalog.FastOptions());
-        await watcher.StartAsync();
-        await watcher.WaitForFirstViewAsync(TimeSpan.FromSeconds(60));
+        await using Watched run = await Watched.StartAsync(new CatalogShape { Services = 200, Instances = 400, Nodes = 20, Datacenters = 1, GatewaysPerDatacenter = 1 });
+        (SimulatedConsulAgent agent, _, ConsulCatalogWatcher watcher, IReadOnlyDictionary<string, string[]> ids) = run;
 
         // A re-registration that changes the weight and writes a check in the same index: the checks trigger names it (a
         // sweep started for the index stops when it does).
@@ -95,15 +85,9 @@ public sealed class ConnectionBoundTests(ITestOutputHelper output)
     [Fact]
     public async Task Watcher_SweepForOneChange_StopsAtTheNodeThatCarriesIt()
     {
-        await using SimulatedConsulAgent agent = await SimulatedConsulAgent.StartAsync();
-        agent.Build(new CatalogShape { Services = 2_000, Instances = 4_000, Nodes = 200, Datacenters = 1, GatewaysPerDatacenter = 1 });
-        using ConsulClient client = SimulatedCatalog.Client(agent);
-        ConsulCatalogWatcherOptions options = SimulatedCatalog.FastOptions();
         // No verification sweep (a full one) falls due during the test: the sweep below is the one for the change.
-        options.VerificationSweepDelay = TimeSpan.FromMinutes(5);
-        await using var watcher = new ConsulCatalogWatcher(client, options);
-        await watcher.StartAsync();
-        await watcher.WaitForFirstViewAsync(TimeSpan.FromSeconds(60));
+        await using Watched run = await Watched.StartAsync(new CatalogShape { Services = 2_000, Instances = 4_000, Nodes = 200, Datacenters = 1, GatewaysPerDatacenter = 1 }, TimeSpan.FromMinutes(5));
+        (SimulatedConsulAgent agent, ConsulClient client, ConsulCatalogWatcher watcher, _) = run;
         SimSnapshot snapshot = agent.Snapshot();
         // The sweep reads nodes in the order /v1/catalog/nodes lists them (by name).
         string[] nodes = [.. snapshot.Nodes.Select(n => n.Name).Order(StringComparer.Ordinal)];
@@ -123,14 +107,8 @@ public sealed class ConnectionBoundTests(ITestOutputHelper output)
     [Fact]
     public async Task Watcher_TwoCheckLessChangesInOneRound_TheOneTheSweepStoppedBeforeIsFoundByVerification()
     {
-        await using SimulatedConsulAgent agent = await SimulatedConsulAgent.StartAsync();
-        agent.Build(new CatalogShape { Services = 2_000, Instances = 4_000, Nodes = 200, Datacenters = 1, GatewaysPerDatacenter = 1 });
-        using ConsulClient client = SimulatedCatalog.Client(agent);
-        ConsulCatalogWatcherOptions options = SimulatedCatalog.FastOptions();
-        options.VerificationSweepDelay = TimeSpan.FromMilliseconds(200);
-        await using var watcher = new ConsulCatalogWatcher(client, options);
-        await watcher.StartAsync();
-        await watcher.WaitForFirstViewAsync(TimeSpan.FromSeconds(60));
+        await using Watched run = await Watched.StartAsync(new CatalogShape { Services = 2_000, Instances = 4_000, Nodes = 200, Datacenters = 1, GatewaysPerDatacenter = 1 }, TimeSpan.FromMilliseconds(200));
+        (SimulatedConsulAgent agent, _, ConsulCatalogWatcher watcher, _) = run;
         SimSnapshot snapshot = agent.Snapshot();
         SimInstance[] routable = [.. snapshot.Instances.Where(i => i.ConnectTarget is not null).OrderBy(i => i.Node, StringComparer.Ordinal)];
 
@@ -139,5 +117,56 @@ public sealed class ConnectionBoundTests(ITestOutputHelper output)
         agent.SetWeights(routable[^1].Id, 6, 1);
         agent.SetWeights(routable[0].Id, 7, 1);
         await SimulatedCatalog.WaitForTableAsync(watcher, SimulatedCatalog.Render(SimulatedCatalog.ReferenceView(agent)), TimeSpan.FromSeconds(30));
+    }
+
+    /// <summary>A simulated agent filled with a catalog, a client and a started watcher that has its first view.</summary>
+    private sealed class Watched : IAsyncDisposable
+    {
+        private Watched(SimulatedConsulAgent agent, IReadOnlyDictionary<string, string[]> ids, ConsulClient client, ConsulCatalogWatcher watcher)
+        {
+            Agent = agent;
+            Ids = ids;
+            Client = client;
+            Watcher = watcher;
+        }
+
+        public SimulatedConsulAgent Agent { get; }
+
+        public IReadOnlyDictionary<string, string[]> Ids { get; }
+
+        public ConsulClient Client { get; }
+
+        public ConsulCatalogWatcher Watcher { get; }
+
+        public static async Task<Watched> StartAsync(CatalogShape shape, TimeSpan? verificationSweepDelay = null)
+        {
+            SimulatedConsulAgent agent = await SimulatedConsulAgent.StartAsync();
+            IReadOnlyDictionary<string, string[]> ids = agent.Build(shape);
+            ConsulClient client = SimulatedCatalog.Client(agent);
+            ConsulCatalogWatcherOptions options = SimulatedCatalog.FastOptions();
+            options.VerificationSweepDelay = verificationSweepDelay ?? options.VerificationSweepDelay;
+            var watched = new Watched(agent, ids, client, new ConsulCatalogWatcher(client, options));
+            try
+            {
+                await watched.Watcher.StartAsync();
+                await watched.Watcher.WaitForFirstViewAsync(TimeSpan.FromSeconds(60));
+                return watched;
+            }
+            catch
+            {
+                await watched.DisposeAsync();
+                throw;
+            }
+        }
+
+        public void Deconstruct(out SimulatedConsulAgent agent, out ConsulClient client, out ConsulCatalogWatcher watcher, out IReadOnlyDictionary<string, string[]> ids) =>
+            (agent, client, watcher, ids) = (Agent, Client, Watcher, Ids);
+
+        public async ValueTask DisposeAsync()
+        {
+            await Watcher.DisposeAsync();
+            Client.Dispose();
+            await Agent.DisposeAsync();
+        }
     }
 }

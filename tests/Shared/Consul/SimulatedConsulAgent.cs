@@ -412,20 +412,7 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
                 }
 
                 DatacenterState remote = _dcs.TryGetValue(name, out DatacenterState? existing) ? existing : AddDatacenterLocked(name);
-                for (int g = 1; g <= shape.GatewaysPerDatacenter; g++)
-                {
-                    RegisterLocked(remote, new SimInstance
-                    {
-                        Id = $"mesh-gateway-{g}",
-                        Name = "mesh-gateway",
-                        Kind = "mesh-gateway",
-                        Node = $"gw-node-{name}-{g}",
-                        Address = $"10.{d % 250}.255.{g}",
-                        Port = 8443,
-                        WanAddress = $"198.51.{d % 250}.{g}",
-                        WanPort = 443,
-                    }, "passing");
-                }
+                RegisterGatewaysLocked(remote, d, shape.GatewaysPerDatacenter);
 
                 for (int s = 0; s < shape.RemoteServicesPerDatacenter; s++)
                 {
@@ -443,20 +430,7 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
                 SignalLocked(remote);
             }
 
-            for (int g = 1; g <= shape.GatewaysPerDatacenter; g++)
-            {
-                RegisterLocked(_local, new SimInstance
-                {
-                    Id = $"mesh-gateway-{g}",
-                    Name = "mesh-gateway",
-                    Kind = "mesh-gateway",
-                    Node = $"gw-node-{_local.Name}-{g}",
-                    Address = $"10.0.255.{g}",
-                    Port = 8443,
-                    WanAddress = $"198.51.0.{g}",
-                    WanPort = 443,
-                }, "passing");
-            }
+            RegisterGatewaysLocked(_local, 0, shape.GatewaysPerDatacenter);
 
             int instance = 0;
             for (int s = 0; s < shape.Services; s++)
@@ -587,6 +561,25 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
         }
 
         return null;
+    }
+
+    /// <summary>The mesh gateways of datacenter number <paramref name="d"/> (0: the local one), passing.</summary>
+    private static void RegisterGatewaysLocked(DatacenterState dc, int d, int count)
+    {
+        for (int g = 1; g <= count; g++)
+        {
+            RegisterLocked(dc, new SimInstance
+            {
+                Id = $"mesh-gateway-{g}",
+                Name = "mesh-gateway",
+                Kind = "mesh-gateway",
+                Node = $"gw-node-{dc.Name}-{g}",
+                Address = $"10.{d % 250}.255.{g}",
+                Port = 8443,
+                WanAddress = $"198.51.{d % 250}.{g}",
+                WanPort = 443,
+            }, "passing");
+        }
     }
 
     private static void RegisterLocked(DatacenterState dc, SimInstance instance, string? checkStatus)
