@@ -50,6 +50,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     private const string GatewayCatalogFilter = "ServiceKind == \"mesh-gateway\"";
     private const string GatewayHealthFilter = "Service.Kind == \"mesh-gateway\"";
     private const string GatewayKind = "mesh-gateway";
+    private const string WanFederationMetaKey = "consul-wan-federation";
     private const string ProxyKind = "connect-proxy";
     private const string RefetchSource = "health/connect/*";
     private const string SidecarSuffix = "-sidecar-proxy";
@@ -87,6 +88,9 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     private string? _datacenter;
     private string? _trustDomain;
     private ImmutableArray<string>? _datacenters;
+    private string _dnsDomain = "consul";
+    private ImmutableArray<CatalogServiceInstance> _localServers = [];
+    private ImmutableSortedDictionary<string, ImmutableArray<CatalogServiceInstance>> _federationGateways = ImmutableSortedDictionary<string, ImmutableArray<CatalogServiceInstance>>.Empty.WithComparers(StringComparer.Ordinal);
     private bool _servicesKnown;
     private ulong _servicesIndex;
     private bool _checksKnown;
@@ -230,7 +234,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
 
         string dc = _options.Datacenter ?? string.Empty;
         ConsulAgentSelf? self = null;
-        if (dc.Length == 0 || _options.ValidateAgentConnectionLimit)
+        if (dc.Length == 0 || _options.ValidateAgentConnectionLimit || (_options.WanFederation && _options.DnsDomain is null))
         {
             try
             {
@@ -239,7 +243,8 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             catch (ConsulException) when (dc.Length > 0)
             {
                 // The datacenter is configured, so the watch can start without the agent (it retries); the limit is
-                // checked only where /v1/agent/self answers at start (no agent:read, or the agent is down: not checked).
+                // checked only where /v1/agent/self answers at start (no agent:read, or the agent is down: not checked), and
+                // the DNS domain of WAN-federation server names falls back to Consul's default.
             }
         }
 
@@ -257,6 +262,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         lock (_gate)
         {
             _datacenter = dc;
+            _dnsDomain = (_options.DnsDomain ?? self?.DnsDomain ?? "consul").TrimEnd('.').ToLowerInvariant();
             // Every request the watcher makes, long-polls included, holds one of MaxConnections − 1 permits while in
             // flight: the bound is enforced here (and again by the client's MaxConnectionsPerServer). Until the first
             // view is complete the long-polls do not block, so the initial refetch has MaxConnections − 2 lanes.
@@ -1520,6 +1526,11 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
                     await RefreshGatewaysAsync(state, stop).ConfigureAwait(false);
                 }
 
+                if (_options.WanFederation)
+                {
+                    await RefreshFederationAsync(stop).ConfigureAwait(false);
+                }
+
                 using var wait = CancellationTokenSource.CreateLinkedTokenSource(stop);
                 Task woken = _gatewayWake.Reader.WaitToReadAsync(wait.Token).AsTask();
                 Task timer = Task.Delay(_options.GatewayPollInterval, _time, wait.Token);
@@ -1628,6 +1639,74 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// WAN federation: the local servers and the federation states' gateways, each read once per gateway poll (a server or
+    /// a datacenter's gateway set changes rarely; a long-poll each would take two of the bounded connections for good).
+    /// </summary>
+    private async Task RefreshFederationAsync(CancellationToken stop)
+    {
+        const string ServersSource = "health/service/consul";
+        const string StatesSource = "federation-states/mesh-gateways";
+        try
+        {
+            IReadOnlyList<CatalogServiceInstance> servers = (await WithLaneAsync(
+                () => _client.GetHealthServiceAsync("consul", passingOnly: false, default, stop), stop).ConfigureAwait(false)).Value;
+            string dc = _datacenter!;
+            // Consul's proxycfg keeps the entries of service "consul" in the gateway's own datacenter (mesh_gateway.go).
+            ImmutableArray<CatalogServiceInstance> local = CatalogInstances.Sorted(
+                servers.Where(i => i.Service.Name == "consul" && (i.Node.Datacenter.Length == 0 || i.Node.Datacenter == dc)), gatewaysOnly: false);
+            lock (_gate)
+            {
+                _localServers = local;
+                PublishLocked();
+            }
+
+            Succeed(ServersSource);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception ex)
+        {
+            // The last list stays (a failed read is not a removal).
+            Fail(ServersSource, ex);
+        }
+
+        try
+        {
+            IReadOnlyDictionary<string, IReadOnlyList<CatalogServiceInstance>> states = (await WithLaneAsync(
+                () => _client.GetFederationStateMeshGatewaysAsync(default, stop), stop).ConfigureAwait(false)).Value;
+            var builder = ImmutableSortedDictionary.CreateBuilder<string, ImmutableArray<CatalogServiceInstance>>(StringComparer.Ordinal);
+            foreach ((string dc, IReadOnlyList<CatalogServiceInstance> gateways) in states)
+            {
+                // Only gateways that carry the federation meta take server traffic (the states list the others too).
+                ImmutableArray<CatalogServiceInstance> federating = CatalogInstances.Sorted(
+                    gateways.Where(g => g.Service.Meta.TryGetValue(WanFederationMetaKey, out string? v) && v == "1"), gatewaysOnly: true);
+                if (federating.Length > 0)
+                {
+                    builder[dc] = federating;
+                }
+            }
+
+            lock (_gate)
+            {
+                _federationGateways = builder.ToImmutable();
+                PublishLocked();
+            }
+
+            Succeed(StatesSource);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception ex)
+        {
+            Fail(StatesSource, ex);
+        }
+    }
+
     private void PublishLocked()
     {
         if (_stop.IsCancellationRequested || DescribeMissingLocked() is not null)
@@ -1650,6 +1729,15 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             }
         }
 
+        // As Consul's endpointsFromSnapshotMeshGateway: a datacenter's gateways from the catalog, else from its federation state.
+        foreach ((string dc, ImmutableArray<CatalogServiceInstance> gateways) in _federationGateways)
+        {
+            if (dc != _datacenter && !remote.ContainsKey(dc))
+            {
+                remote[dc] = gateways;
+            }
+        }
+
         var view = new ConsulCatalogView
         {
             TrustDomain = _trustDomain!,
@@ -1658,6 +1746,8 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             Services = _serviceViews,
             LocalGateways = local,
             RemoteGateways = remote.ToImmutable(),
+            LocalServers = _localServers,
+            DnsDomain = _dnsDomain,
         };
         if (view.Equals(_current))
         {

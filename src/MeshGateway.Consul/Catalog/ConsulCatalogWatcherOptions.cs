@@ -41,6 +41,19 @@ public sealed class ConsulCatalogWatcherOptions
     /// </summary>
     public TimeSpan VerificationSweepDelay { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// WAN federation through mesh gateways (reference sections 3 and 14): also read, with each gateway poll
+    /// (<see cref="GatewayPollInterval"/>), the local Consul servers (<c>/v1/health/service/consul</c>) and the mesh gateways of
+    /// every datacenter from the replicated federation states (<c>/v1/internal/federation-states/mesh-gateways</c>, only those
+    /// with <c>consul-wan-federation = "1"</c> meta), which stand in for a datacenter whose gateways the catalog cannot give
+    /// (as in Consul: the catalog's list first, the federation state's otherwise), e.g. while a secondary is bootstrapping.
+    /// The DNS domain for server names is read from <c>/v1/agent/self</c> unless <see cref="DnsDomain"/> is set. Default false.
+    /// </summary>
+    public bool WanFederation { get; set; }
+
+    /// <summary>The agent's DNS domain for WAN-federation server names. Default: read from <c>/v1/agent/self</c>, else <c>consul</c>.</summary>
+    public string? DnsDomain { get; set; }
+
     /// <summary>Whether mesh gateways of the local datacenter are watched too (for dialers in <c>local</c> mode). Default true.</summary>
     public bool WatchLocalGateways { get; set; } = true;
 

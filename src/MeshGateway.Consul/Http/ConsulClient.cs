@@ -143,6 +143,18 @@ public sealed class ConsulClient : IDisposable
         return SendAsync(HttpMethod.Get, "v1/health/service/" + Uri.EscapeDataString(service), query, passingOnly ? "passing=true" : null, ConsulJsonContext.Default.IReadOnlyListCatalogServiceInstance, agentLocal: false, cancellationToken);
     }
 
+    /// <summary>
+    /// <c>GET /v1/internal/federation-states/mesh-gateways</c>: the mesh gateways of every datacenter as the federation states
+    /// replicated to this datacenter report them (WAN federation through mesh gateways; blocking). Consul answers <c>{}</c>
+    /// without <c>service:read</c> on the gateways and <c>node:read</c>, and in a secondary until the states are replicated.
+    /// The lists include gateways without <c>consul-wan-federation = "1"</c> meta (reference section 14).
+    /// </summary>
+    /// <param name="query">Index/wait.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>Gateways by datacenter.</returns>
+    public async Task<ConsulResponse<IReadOnlyDictionary<string, IReadOnlyList<CatalogServiceInstance>>>> GetFederationStateMeshGatewaysAsync(ConsulQuery query = default, CancellationToken cancellationToken = default) =>
+        As<Dictionary<string, IReadOnlyList<CatalogServiceInstance>>, IReadOnlyDictionary<string, IReadOnlyList<CatalogServiceInstance>>>(await SendAsync(HttpMethod.Get, "v1/internal/federation-states/mesh-gateways", query, null, ConsulJsonContext.Default.DictionaryStringIReadOnlyListCatalogServiceInstance, agentLocal: false, cancellationToken).ConfigureAwait(false));
+
     /// <summary><c>GET /v1/health/connect/&lt;name&gt;</c>: mesh-capable instances (sidecars, native, linked terminating gateways).</summary>
     /// <param name="service">Destination service name.</param>
     /// <param name="query">Datacenter, index/wait, filter.</param>

@@ -16,6 +16,7 @@ namespace MeshGateway.Consul;
     AllowTrailingCommas = true,
     Converters = [typeof(CatalogHealthJsonConverter)])]
 [JsonSerializable(typeof(IReadOnlyList<CatalogServiceInstance>))]
+[JsonSerializable(typeof(Dictionary<string, IReadOnlyList<CatalogServiceInstance>>))]
 [JsonSerializable(typeof(ConsulCaRoots))]
 [JsonSerializable(typeof(ConsulLeafCertificate))]
 [JsonSerializable(typeof(ConsulAgentSelf))]
