@@ -206,6 +206,7 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
         var preflightOptions = new ConsulPreflightOptions
         {
             Acl = new MeshGatewayAclOptions { ServiceName = consul.ServiceName, Peering = false, Partition = NullIfEmpty(consul.Partition) ?? "default" },
+            WanFederation = consul.WanFederationEnabled,
         };
         ConsulPreflightReport report = await ConsulPreflight.RunAsync(client, preflightOptions, cancellationToken).ConfigureAwait(false);
         LogPreflight(_logger, client.Address, report);

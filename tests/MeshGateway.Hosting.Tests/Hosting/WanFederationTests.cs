@@ -1,7 +1,9 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json.Nodes;
+using MeshGateway.Consul;
 using MeshGateway.Consul.Tests.Fixtures;
+using MeshGateway.Preflight;
 using MeshGateway.Hosting;
 using MeshGateway.Routing;
 using MeshGateway.Testing;
@@ -42,6 +44,15 @@ public sealed class WanFederationTests(ITestOutputHelper output)
             string value = "through-gateways-" + Guid.NewGuid().ToString("N")[..8];
             await EventuallyAsync(() => SucceedsAsync(() => dc2.PutJsonAsync("/v1/kv/mg-wan-fed?dc=dc1", $"\"{value}\"")), "a KV write from dc2 with ?dc=dc1");
             Assert.Equal($"\"{value}\"", (await dc1.GetJsonAsync("/v1/kv/mg-wan-fed"))![0]!["Value"] is { } v ? System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(v.GetValue<string>())) : null);
+
+            // The preflight of this mode finds every server setting right (TLS, the flag, primary_gateways on the secondary).
+            foreach (ConsulAgent agent in new[] { dc1, dc2 })
+            {
+                using ConsulClient client = agent.CreateClient();
+                ConsulPreflightReport preflight = await ConsulPreflight.RunAsync(client, new ConsulPreflightOptions { WanFederation = true });
+                Assert.DoesNotContain(preflight.Findings, f => f.Check == PreflightCheck.WanFederation);
+                Assert.Equal(true, preflight.Facts.MeshGatewayWanFederation);
+            }
 
             // The servers' traffic crossed our gateways on the server routes, in both directions.
             RouteTable table1 = Runtime(gateway1).Routes.Current;
