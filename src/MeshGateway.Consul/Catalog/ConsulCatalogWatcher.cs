@@ -1707,6 +1707,17 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         }
     }
 
+    private static ulong MaxModifyIndex(ImmutableArray<CatalogServiceInstance> instances)
+    {
+        ulong max = 0;
+        foreach (CatalogServiceInstance instance in instances)
+        {
+            max = Math.Max(max, instance.Service.ModifyIndex);
+        }
+
+        return max;
+    }
+
     private void PublishLocked()
     {
         if (_stop.IsCancellationRequested || DescribeMissingLocked() is not null)
@@ -1729,10 +1740,12 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             }
         }
 
-        // As Consul's endpointsFromSnapshotMeshGateway: a datacenter's gateways from the catalog, else from its federation state.
+        // As Consul's GetMeshGatewayEndpoints (agent/proxycfg/snapshot.go): per datacenter, the federation state's list
+        // when its newest registration is newer than the catalog's (a gateway that moved is seen by whichever list learnt
+        // it first, e.g. the replicated state while ?dc= reads cannot cross the old address), else the catalog's.
         foreach ((string dc, ImmutableArray<CatalogServiceInstance> gateways) in _federationGateways)
         {
-            if (dc != _datacenter && !remote.ContainsKey(dc))
+            if (dc != _datacenter && (!remote.TryGetValue(dc, out ImmutableArray<CatalogServiceInstance> catalog) || MaxModifyIndex(gateways) > MaxModifyIndex(catalog)))
             {
                 remote[dc] = gateways;
             }

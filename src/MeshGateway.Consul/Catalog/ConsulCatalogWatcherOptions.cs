@@ -45,8 +45,8 @@ public sealed class ConsulCatalogWatcherOptions
     /// WAN federation through mesh gateways (reference sections 3 and 14): also read, with each gateway poll
     /// (<see cref="GatewayPollInterval"/>), the local Consul servers (<c>/v1/health/service/consul</c>) and the mesh gateways of
     /// every datacenter from the replicated federation states (<c>/v1/internal/federation-states/mesh-gateways</c>, only those
-    /// with <c>consul-wan-federation = "1"</c> meta), which stand in for a datacenter whose gateways the catalog cannot give
-    /// (as in Consul: the catalog's list first, the federation state's otherwise), e.g. while a secondary is bootstrapping.
+    /// with <c>consul-wan-federation = "1"</c> meta). Per datacenter the view takes the federation state's list when its newest
+    /// registration is newer than the catalog's or the catalog has none (Consul's <c>GetMeshGatewayEndpoints</c>).
     /// The DNS domain for server names is read from <c>/v1/agent/self</c> unless <see cref="DnsDomain"/> is set. Default false.
     /// </summary>
     public bool WanFederation { get; set; }
