@@ -46,6 +46,14 @@ public sealed record ConsulCatalogView
     /// <summary>The agent's DNS domain (<c>consul</c> unless configured), the suffix of WAN-federation server names.</summary>
     public string DnsDomain { get; init; } = "consul";
 
+    /// <summary>
+    /// Enterprise: the mesh gateways of the other admin partitions of the local datacenter, by partition name (lower case;
+    /// <c>default</c> for the default partition when the gateway serves another), addressed by their WAN best address (a
+    /// different partition counts as remote, reference section 4), sorted by node then ID; only partitions with ≥ 1 gateway.
+    /// </summary>
+    public ImmutableSortedDictionary<string, ImmutableArray<CatalogServiceInstance>> PartitionGateways { get; init; } =
+        ImmutableSortedDictionary<string, ImmutableArray<CatalogServiceInstance>>.Empty.WithComparers(StringComparer.Ordinal);
+
     /// <inheritdoc />
     public bool Equals(ConsulCatalogView? other) =>
         other is not null
@@ -56,6 +64,7 @@ public sealed record ConsulCatalogView
         && LocalGateways.SequenceEqual(other.LocalGateways)
         && ViewEquality.DictionaryEquals(RemoteGateways, other.RemoteGateways, static (a, b) => a.SequenceEqual(b))
         && LocalServers.SequenceEqual(other.LocalServers)
+        && ViewEquality.DictionaryEquals(PartitionGateways, other.PartitionGateways, static (a, b) => a.SequenceEqual(b))
         && DnsDomain == other.DnsDomain;
 
     /// <inheritdoc />

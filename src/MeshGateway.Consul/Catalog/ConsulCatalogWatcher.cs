@@ -91,6 +91,8 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     private string _dnsDomain = "consul";
     private ImmutableArray<CatalogServiceInstance> _localServers = [];
     private ImmutableSortedDictionary<string, ImmutableArray<CatalogServiceInstance>> _federationGateways = ImmutableSortedDictionary<string, ImmutableArray<CatalogServiceInstance>>.Empty.WithComparers(StringComparer.Ordinal);
+    private ImmutableSortedDictionary<string, ImmutableArray<CatalogServiceInstance>> _partitionGateways = ImmutableSortedDictionary<string, ImmutableArray<CatalogServiceInstance>>.Empty.WithComparers(StringComparer.Ordinal);
+    private bool _partitionsUnsupported;
     private bool _servicesKnown;
     private ulong _servicesIndex;
     private bool _checksKnown;
@@ -1531,6 +1533,11 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
                     await RefreshFederationAsync(stop).ConfigureAwait(false);
                 }
 
+                if (_options.WatchPartitions && !_partitionsUnsupported)
+                {
+                    await RefreshPartitionsAsync(stop).ConfigureAwait(false);
+                }
+
                 using var wait = CancellationTokenSource.CreateLinkedTokenSource(stop);
                 Task woken = _gatewayWake.Reader.WaitToReadAsync(wait.Token).AsTask();
                 Task timer = Task.Delay(_options.GatewayPollInterval, _time, wait.Token);
@@ -1707,6 +1714,73 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Enterprise admin partitions (reference section 3): the mesh gateways of every other partition of the local datacenter,
+    /// read with each gateway poll (<c>/v1/partitions</c>, then the kind-filtered catalog of each). A Community Edition agent
+    /// answers 404: the watcher stops asking.
+    /// </summary>
+    private async Task RefreshPartitionsAsync(CancellationToken stop)
+    {
+        const string Source = "partitions";
+        try
+        {
+            IReadOnlyList<ConsulPartition> partitions;
+            try
+            {
+                partitions = (await WithLaneAsync(() => _client.ListPartitionsAsync(stop), stop).ConfigureAwait(false)).Value;
+            }
+            catch (ConsulStatusException ex) when (ex.StatusCode is System.Net.HttpStatusCode.NotFound or System.Net.HttpStatusCode.MethodNotAllowed)
+            {
+                // Community Edition: no partitions.
+                lock (_gate)
+                {
+                    _partitionsUnsupported = true;
+                }
+
+                return;
+            }
+
+            string own = NormalizePartition(_client.Options.Partition);
+            var builder = ImmutableSortedDictionary.CreateBuilder<string, ImmutableArray<CatalogServiceInstance>>(StringComparer.Ordinal);
+            foreach (string partition in partitions.Select(p => NormalizePartition(p.Name)).Where(p => p != own).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
+            {
+                IReadOnlyDictionary<string, List<string>> names = (await WithLaneAsync(
+                    () => _client.GetServicesAsync(new ConsulQuery { Partition = partition, Filter = GatewayCatalogFilter }, stop), stop).ConfigureAwait(false)).Value;
+                var gateways = new List<CatalogServiceInstance>();
+                foreach (string name in names.Keys.Order(StringComparer.Ordinal))
+                {
+                    gateways.AddRange((await WithLaneAsync(() => _client.GetHealthServiceAsync(
+                        name, passingOnly: false, new ConsulQuery { Partition = partition, Filter = GatewayHealthFilter }, stop), stop).ConfigureAwait(false)).Value);
+                }
+
+                ImmutableArray<CatalogServiceInstance> sorted = CatalogInstances.Sorted(gateways, gatewaysOnly: true);
+                if (sorted.Length > 0)
+                {
+                    builder[partition] = sorted;
+                }
+            }
+
+            lock (_gate)
+            {
+                _partitionGateways = builder.ToImmutable();
+                PublishLocked();
+            }
+
+            Succeed(Source);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception ex)
+        {
+            // The last lists stay.
+            Fail(Source, ex);
+        }
+    }
+
+    private static string NormalizePartition(string? partition) => string.IsNullOrEmpty(partition) ? "default" : partition.ToLowerInvariant();
+
     private static ulong MaxModifyIndex(ImmutableArray<CatalogServiceInstance> instances)
     {
         ulong max = 0;
@@ -1761,6 +1835,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             RemoteGateways = remote.ToImmutable(),
             LocalServers = _localServers,
             DnsDomain = _dnsDomain,
+            PartitionGateways = _partitionGateways,
         };
         if (view.Equals(_current))
         {

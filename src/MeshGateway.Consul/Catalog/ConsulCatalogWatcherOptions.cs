@@ -54,6 +54,14 @@ public sealed class ConsulCatalogWatcherOptions
     /// <summary>The agent's DNS domain for WAN-federation server names. Default: read from <c>/v1/agent/self</c>, else <c>consul</c>.</summary>
     public string? DnsDomain { get; set; }
 
+    /// <summary>
+    /// Enterprise admin partitions: with each gateway poll, read the mesh gateways of every other partition of the local
+    /// datacenter (<c>/v1/partitions</c>, then each partition's kind-filtered catalog, <c>?partition=</c>) for
+    /// <see cref="ConsulCatalogView.PartitionGateways"/>. A Community Edition agent answers 404 once and is not asked again.
+    /// Default true.
+    /// </summary>
+    public bool WatchPartitions { get; set; } = true;
+
     /// <summary>Whether mesh gateways of the local datacenter are watched too (for dialers in <c>local</c> mode). Default true.</summary>
     public bool WatchLocalGateways { get; set; } = true;
 

@@ -143,6 +143,13 @@ public sealed class ConsulClient : IDisposable
         return SendAsync(HttpMethod.Get, "v1/health/service/" + Uri.EscapeDataString(service), query, passingOnly ? "passing=true" : null, ConsulJsonContext.Default.IReadOnlyListCatalogServiceInstance, agentLocal: false, cancellationToken);
     }
 
+    /// <summary><c>GET /v1/partitions</c> (Consul Enterprise 1.11+): the admin partitions (needs <c>operator:read</c> or a
+    /// partition's read; Community Edition answers 404).</summary>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The partitions.</returns>
+    public async Task<ConsulResponse<IReadOnlyList<ConsulPartition>>> ListPartitionsAsync(CancellationToken cancellationToken = default) =>
+        As<List<ConsulPartition>, IReadOnlyList<ConsulPartition>>(await SendAsync(HttpMethod.Get, "v1/partitions", default, null, ConsulJsonContext.Default.ListConsulPartition, agentLocal: false, cancellationToken).ConfigureAwait(false));
+
     /// <summary>
     /// <c>GET /v1/internal/federation-states/mesh-gateways</c>: the mesh gateways of every datacenter as the federation states
     /// replicated to this datacenter report them (WAN federation through mesh gateways; blocking). Consul answers <c>{}</c>
@@ -483,7 +490,7 @@ public sealed class ConsulClient : IDisposable
 
         Add("dc", dc);
         Add("ns", _options.Namespace);
-        Add("partition", _options.Partition);
+        Add("partition", query.Partition ?? _options.Partition);
         if (query.Index > 0)
         {
             Add("index", query.Index.ToString(CultureInfo.InvariantCulture));

@@ -18,6 +18,7 @@ namespace MeshGateway.Consul;
 [JsonSerializable(typeof(IReadOnlyList<CatalogServiceInstance>))]
 [JsonSerializable(typeof(Dictionary<string, IReadOnlyList<CatalogServiceInstance>>))]
 [JsonSerializable(typeof(ConsulCaRoots))]
+[JsonSerializable(typeof(List<ConsulPartition>))]
 [JsonSerializable(typeof(ConsulLeafCertificate))]
 [JsonSerializable(typeof(ConsulAgentSelf))]
 [JsonSerializable(typeof(ConsulAgentService))]

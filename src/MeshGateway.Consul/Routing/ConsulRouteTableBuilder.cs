@@ -181,6 +181,8 @@ public static class ConsulRouteTableBuilder
                 AddServers(view, options, routes, warnings);
             }
 
+            AddPartitions(view, options, routes, warnings);
+
             if (extras?.ExportedServices is { } exportedServices)
             {
                 AddExported(view, exportedServices, options, routes, warnings);
@@ -282,6 +284,44 @@ public static class ConsulRouteTableBuilder
         }
 
         routes.Add(new Route(unnamed, new UpstreamCluster(unnamed, unnamedEndpoints) { ConnectTimeout = timeout, MaxConnectAttempts = options.MaxConnectAttempts, OutlierDetection = options.OutlierDetection }));
+    }
+
+    /// <summary>
+    /// Enterprise: every other partition of the local datacenter with gateways gets <c>*.&lt;ap&gt;.&lt;dc&gt;.internal-v1.&lt;TD&gt;</c>
+    /// and the exact <c>&lt;ap&gt;.&lt;dc&gt;.internal-v1.&lt;TD&gt;</c> (forms 6; the default partition's are form 5,
+    /// <c>*.&lt;dc&gt;.internal.&lt;TD&gt;</c>) to its gateways at their WAN best address. Never the gateway's own partition.
+    /// </summary>
+    private static void AddPartitions(ConsulCatalogView view, ConsulRouteTableOptions options, List<Route> routes, ImmutableArray<string>.Builder warnings)
+    {
+        string own = string.IsNullOrEmpty(options.Partition) ? "default" : options.Partition.ToLowerInvariant();
+        foreach ((string partition, ImmutableArray<CatalogServiceInstance> gateways) in view.PartitionGateways)
+        {
+            if (string.Equals(partition, own, StringComparison.OrdinalIgnoreCase) || gateways.IsDefaultOrEmpty)
+            {
+                continue;
+            }
+
+            string name;
+            string wildcard;
+            try
+            {
+                name = ConsulSniName.ForGateway(view.Datacenter, partition, view.TrustDomain).ToString();
+                wildcard = ConsulSniName.RemoteGatewayWildcard(view.Datacenter, partition, view.TrustDomain);
+            }
+            catch (ArgumentException ex)
+            {
+                warnings.Add($"Partition '{partition}' was left out: its name cannot form a gateway SNI name ({ex.Message}).");
+                continue;
+            }
+
+            var cluster = new UpstreamCluster(name, ToEndpoints(name, gateways, wan: true, onlyPassing: false, warnings))
+            {
+                ConnectTimeout = options.ConnectTimeout, MaxConnectAttempts = options.MaxConnectAttempts, OutlierDetection = options.OutlierDetection,
+                TcpKeepAlive = options.RemoteGatewayTcpKeepAlive,
+            };
+            routes.Add(new Route(wildcard, cluster));
+            routes.Add(new Route(name, cluster));
+        }
     }
 
     /// <summary>The WAN-federation server routes (Consul's clusters.go/listeners.go for a gateway with the federation meta).</summary>
