@@ -1652,9 +1652,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     /// </summary>
     private async Task RefreshFederationAsync(CancellationToken stop)
     {
-        const string ServersSource = "health/service/consul";
-        const string StatesSource = "federation-states/mesh-gateways";
-        try
+        await ReadSourceAsync("health/service/consul", async () =>
         {
             IReadOnlyList<CatalogServiceInstance> servers = (await WithLaneAsync(
                 () => _client.GetHealthServiceAsync("consul", passingOnly: false, default, stop), stop).ConfigureAwait(false)).Value;
@@ -1667,20 +1665,9 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
                 _localServers = local;
                 PublishLocked();
             }
+        }, stop).ConfigureAwait(false);
 
-            Succeed(ServersSource);
-        }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
-        {
-            throw;
-        }
-        catch (Exception ex)
-        {
-            // The last list stays (a failed read is not a removal).
-            Fail(ServersSource, ex);
-        }
-
-        try
+        await ReadSourceAsync("federation-states/mesh-gateways", async () =>
         {
             IReadOnlyDictionary<string, IReadOnlyList<CatalogServiceInstance>> states = (await WithLaneAsync(
                 () => _client.GetFederationStateMeshGatewaysAsync(default, stop), stop).ConfigureAwait(false)).Value;
@@ -1701,8 +1688,18 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
                 _federationGateways = builder.ToImmutable();
                 PublishLocked();
             }
+        }, stop).ConfigureAwait(false);
+    }
 
-            Succeed(StatesSource);
+    /// <summary>
+    /// One read of a polled source: success and failure reported per source (a failed read keeps the last answer).
+    /// </summary>
+    private async Task ReadSourceAsync(string source, Func<Task> read, CancellationToken stop)
+    {
+        try
+        {
+            await read().ConfigureAwait(false);
+            Succeed(source);
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
@@ -1710,7 +1707,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         }
         catch (Exception ex)
         {
-            Fail(StatesSource, ex);
+            Fail(source, ex);
         }
     }
 
@@ -1719,65 +1716,50 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     /// read with each gateway poll (<c>/v1/partitions</c>, then the kind-filtered catalog of each). A Community Edition agent
     /// answers 404: the watcher stops asking.
     /// </summary>
-    private async Task RefreshPartitionsAsync(CancellationToken stop)
+    private Task RefreshPartitionsAsync(CancellationToken stop) => ReadSourceAsync("partitions", async () =>
     {
-        const string Source = "partitions";
+        IReadOnlyList<ConsulPartition> partitions;
         try
         {
-            IReadOnlyList<ConsulPartition> partitions;
-            try
-            {
-                partitions = (await WithLaneAsync(() => _client.ListPartitionsAsync(stop), stop).ConfigureAwait(false)).Value;
-            }
-            catch (ConsulStatusException ex) when (ex.StatusCode is System.Net.HttpStatusCode.NotFound or System.Net.HttpStatusCode.MethodNotAllowed)
-            {
-                // Community Edition: no partitions.
-                lock (_gate)
-                {
-                    _partitionsUnsupported = true;
-                }
-
-                return;
-            }
-
-            string own = NormalizePartition(_client.Options.Partition);
-            var builder = ImmutableSortedDictionary.CreateBuilder<string, ImmutableArray<CatalogServiceInstance>>(StringComparer.Ordinal);
-            foreach (string partition in partitions.Select(p => NormalizePartition(p.Name)).Where(p => p != own).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
-            {
-                IReadOnlyDictionary<string, List<string>> names = (await WithLaneAsync(
-                    () => _client.GetServicesAsync(new ConsulQuery { Partition = partition, Filter = GatewayCatalogFilter }, stop), stop).ConfigureAwait(false)).Value;
-                var gateways = new List<CatalogServiceInstance>();
-                foreach (string name in names.Keys.Order(StringComparer.Ordinal))
-                {
-                    gateways.AddRange((await WithLaneAsync(() => _client.GetHealthServiceAsync(
-                        name, passingOnly: false, new ConsulQuery { Partition = partition, Filter = GatewayHealthFilter }, stop), stop).ConfigureAwait(false)).Value);
-                }
-
-                ImmutableArray<CatalogServiceInstance> sorted = CatalogInstances.Sorted(gateways, gatewaysOnly: true);
-                if (sorted.Length > 0)
-                {
-                    builder[partition] = sorted;
-                }
-            }
-
+            partitions = (await WithLaneAsync(() => _client.ListPartitionsAsync(stop), stop).ConfigureAwait(false)).Value;
+        }
+        catch (ConsulStatusException ex) when (ex.StatusCode is System.Net.HttpStatusCode.NotFound or System.Net.HttpStatusCode.MethodNotAllowed)
+        {
+            // Community Edition: no partitions.
             lock (_gate)
             {
-                _partitionGateways = builder.ToImmutable();
-                PublishLocked();
+                _partitionsUnsupported = true;
             }
 
-            Succeed(Source);
+            return;
         }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+
+        string own = NormalizePartition(_client.Options.Partition);
+        var builder = ImmutableSortedDictionary.CreateBuilder<string, ImmutableArray<CatalogServiceInstance>>(StringComparer.Ordinal);
+        foreach (string partition in partitions.Select(p => NormalizePartition(p.Name)).Where(p => p != own).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
         {
-            throw;
+            IReadOnlyDictionary<string, List<string>> names = (await WithLaneAsync(
+                () => _client.GetServicesAsync(new ConsulQuery { Partition = partition, Filter = GatewayCatalogFilter }, stop), stop).ConfigureAwait(false)).Value;
+            var gateways = new List<CatalogServiceInstance>();
+            foreach (string name in names.Keys.Order(StringComparer.Ordinal))
+            {
+                gateways.AddRange((await WithLaneAsync(() => _client.GetHealthServiceAsync(
+                    name, passingOnly: false, new ConsulQuery { Partition = partition, Filter = GatewayHealthFilter }, stop), stop).ConfigureAwait(false)).Value);
+            }
+
+            ImmutableArray<CatalogServiceInstance> sorted = CatalogInstances.Sorted(gateways, gatewaysOnly: true);
+            if (sorted.Length > 0)
+            {
+                builder[partition] = sorted;
+            }
         }
-        catch (Exception ex)
+
+        lock (_gate)
         {
-            // The last lists stay.
-            Fail(Source, ex);
+            _partitionGateways = builder.ToImmutable();
+            PublishLocked();
         }
-    }
+    }, stop);
 
     private static string NormalizePartition(string? partition) => string.IsNullOrEmpty(partition) ? "default" : partition.ToLowerInvariant();
 

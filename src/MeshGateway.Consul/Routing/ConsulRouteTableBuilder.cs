@@ -171,9 +171,7 @@ public static class ConsulRouteTableBuilder
                     continue;
                 }
 
-                var cluster = new UpstreamCluster(name, ToEndpoints(name, gateways, wan: true, onlyPassing: false, warnings)) { ConnectTimeout = options.ConnectTimeout, MaxConnectAttempts = options.MaxConnectAttempts, OutlierDetection = options.OutlierDetection, TcpKeepAlive = options.RemoteGatewayTcpKeepAlive };
-                routes.Add(new Route(wildcard, cluster));
-                routes.Add(new Route(name, cluster));
+                AddGatewayRoutes(routes, wildcard, RemoteGatewayCluster(name, gateways, options, warnings));
             }
 
             if (options.WanFederation)
@@ -314,13 +312,7 @@ public static class ConsulRouteTableBuilder
                 continue;
             }
 
-            var cluster = new UpstreamCluster(name, ToEndpoints(name, gateways, wan: true, onlyPassing: false, warnings))
-            {
-                ConnectTimeout = options.ConnectTimeout, MaxConnectAttempts = options.MaxConnectAttempts, OutlierDetection = options.OutlierDetection,
-                TcpKeepAlive = options.RemoteGatewayTcpKeepAlive,
-            };
-            routes.Add(new Route(wildcard, cluster));
-            routes.Add(new Route(name, cluster));
+            AddGatewayRoutes(routes, wildcard, RemoteGatewayCluster(name, gateways, options, warnings));
         }
     }
 
@@ -353,13 +345,7 @@ public static class ConsulRouteTableBuilder
                 continue;
             }
 
-            var cluster = new UpstreamCluster(name, ToEndpoints(name, gateways, wan: true, onlyPassing: false, warnings))
-            {
-                ConnectTimeout = options.ConnectTimeout, MaxConnectAttempts = options.MaxConnectAttempts, OutlierDetection = options.OutlierDetection,
-                TcpKeepAlive = options.RemoteGatewayTcpKeepAlive, IdleTimeout = options.ServerIdleTimeout,
-            };
-            routes.Add(new Route(wildcard, cluster));
-            routes.Add(new Route(name, cluster));
+            AddGatewayRoutes(routes, wildcard, RemoteGatewayCluster(name, gateways, options, warnings, options.ServerIdleTimeout));
         }
 
         if (view.LocalServers.IsDefaultOrEmpty)
@@ -387,6 +373,21 @@ public static class ConsulRouteTableBuilder
 
         // The bare name (a secondary's first join through primary_gateways, and any server): every local server.
         routes.Add(new Route(all, ServerCluster(all, ToEndpoints(all, view.LocalServers, wan: false, onlyPassing: false, warnings: null), options)));
+    }
+
+    /// <summary>A cluster of another datacenter's, partition's or peer's gateways: WAN addresses, remote keepalive.</summary>
+    private static UpstreamCluster RemoteGatewayCluster(string name, ImmutableArray<CatalogServiceInstance> gateways, ConsulRouteTableOptions options, ImmutableArray<string>.Builder warnings, TimeSpan? idleTimeout = null) =>
+        new(name, ToEndpoints(name, gateways, wan: true, onlyPassing: false, warnings))
+        {
+            ConnectTimeout = options.ConnectTimeout, MaxConnectAttempts = options.MaxConnectAttempts, OutlierDetection = options.OutlierDetection,
+            TcpKeepAlive = options.RemoteGatewayTcpKeepAlive, IdleTimeout = idleTimeout,
+        };
+
+    /// <summary>The wildcard chain and the exact cluster name (Envoy's default <c>sni_cluster</c> chain) to one cluster.</summary>
+    private static void AddGatewayRoutes(List<Route> routes, string wildcard, UpstreamCluster cluster)
+    {
+        routes.Add(new Route(wildcard, cluster));
+        routes.Add(new Route(cluster.Name, cluster));
     }
 
     private static UpstreamCluster ServerCluster(string name, IEnumerable<UpstreamEndpoint> endpoints, ConsulRouteTableOptions options) =>
@@ -485,8 +486,7 @@ public static class ConsulRouteTableBuilder
             ImmutableArray<CatalogServiceInstance> gateways = CatalogInstances.Sorted(entries, gatewaysOnly: false);
             try
             {
-                var cluster = new UpstreamCluster(sni, ToEndpoints(sni, gateways, wan: true, onlyPassing: false, warnings)) { ConnectTimeout = options.ConnectTimeout, MaxConnectAttempts = options.MaxConnectAttempts, OutlierDetection = options.OutlierDetection, TcpKeepAlive = options.RemoteGatewayTcpKeepAlive };
-                routes.Add(new Route(sni, cluster));
+                routes.Add(new Route(sni, RemoteGatewayCluster(sni, gateways, options, warnings)));
             }
             catch (ArgumentException ex)
             {
