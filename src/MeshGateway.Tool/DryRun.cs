@@ -79,7 +79,13 @@ internal static class DryRun
         }
 
         using var stream = new MemoryStream();
-        using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions
+        {
+            Indented = true,
+
+            // For a terminal, not a web page: quotes in the HCL policy stay readable instead of \u0022.
+            Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        }))
         {
             json.WriteStartObject();
             json.WriteString("mode", consul ? "consul" : "static");
@@ -104,18 +110,15 @@ internal static class DryRun
             }
 
             WriteRoutes(json, routes.Current);
-            json.WriteStartObject("acl");
-            json.WriteString("hcl", MeshGatewayAcl.ToHcl(acl));
-            json.WritePropertyName("rules");
-            json.WriteRawValue(MeshGatewayAcl.ToJson(acl));
-            json.WriteStartArray("requirements");
-            foreach (AclRequirement requirement in MeshGatewayAcl.Requirements(acl))
+            if (consul)
             {
-                json.WriteStringValue(requirement.ToString());
+                WriteAcl(json, acl);
+            }
+            else
+            {
+                json.WriteNull("acl");
             }
 
-            json.WriteEndArray();
-            json.WriteEndObject();
             WritePreflight(json, preflight);
             json.WriteEndObject();
         }
@@ -123,6 +126,26 @@ internal static class DryRun
         await output.WriteLineAsync(System.Text.Encoding.UTF8.GetString(stream.ToArray()));
         await output.FlushAsync(cancellationToken);
         return ExitCodes.Ok;
+    }
+
+    private static void WriteAcl(Utf8JsonWriter json, MeshGatewayAclOptions acl)
+    {
+        json.WriteStartObject("acl");
+        json.WriteString("hcl", MeshGatewayAcl.ToHcl(acl));
+        json.WritePropertyName("rules");
+        using (JsonDocument rules = JsonDocument.Parse(MeshGatewayAcl.ToJson(acl)))
+        {
+            rules.WriteTo(json);
+        }
+
+        json.WriteStartArray("requirements");
+        foreach (AclRequirement requirement in MeshGatewayAcl.Requirements(acl))
+        {
+            json.WriteStringValue(requirement.ToString());
+        }
+
+        json.WriteEndArray();
+        json.WriteEndObject();
     }
 
     private static void WriteRoutes(Utf8JsonWriter json, RouteTable table)

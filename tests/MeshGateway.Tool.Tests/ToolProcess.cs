@@ -6,7 +6,7 @@ using System.Text;
 namespace MeshGateway.Tool.Tests;
 
 /// <summary>
-/// <c>dotnet exec meshgateway.dll …</c> as a child process, with its standard output and error collected line by line.
+/// <c>dotnet exec meshgateway.dll …</c> (or the native executable named by <c>MG_MESHGATEWAY_BINARY</c>) as a child process, with its standard output and error collected line by line.
 /// The <c>CONSUL_*</c> and <c>MeshGateway__*</c> variables of the test host are not passed on. Killed by its PID on
 /// dispose if still running.
 /// </summary>
@@ -23,15 +23,21 @@ internal sealed class ToolProcess : IDisposable
 
     private ToolProcess(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment)
     {
+        // MG_MESHGATEWAY_BINARY: the Native AOT executable (eng/aot-check.sh runs these same tests against it).
+        string? native = Environment.GetEnvironmentVariable("MG_MESHGATEWAY_BINARY");
         string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
-        var info = new ProcessStartInfo(dotnet)
+        var info = new ProcessStartInfo(string.IsNullOrEmpty(native) ? dotnet : native)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        info.ArgumentList.Add("exec");
-        info.ArgumentList.Add(ToolDll);
+        if (string.IsNullOrEmpty(native))
+        {
+            info.ArgumentList.Add("exec");
+            info.ArgumentList.Add(ToolDll);
+        }
+
         foreach (string arg in args)
         {
             info.ArgumentList.Add(arg);
@@ -61,7 +67,7 @@ internal sealed class ToolProcess : IDisposable
     public Process Process { get; }
 
     /// <summary>The built command in its own output folder (set by the project file).</summary>
-    public static string ToolDll { get; } = typeof(ToolProcess).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+    public static string ToolDll => typeof(ToolProcess).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
         .Single(a => a.Key == "MeshGatewayToolDll").Value is { Length: > 0 } path && File.Exists(path)
         ? path
         : throw new InvalidOperationException("The built meshgateway.dll was not found (AssemblyMetadata MeshGatewayToolDll).");
