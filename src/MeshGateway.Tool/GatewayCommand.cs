@@ -54,7 +54,7 @@ internal sealed class GatewayCommand
 
     public GatewayCommand()
     {
-        Root = new RootCommand("meshgateway: a Consul mesh gateway (`consul connect envoy -gateway=mesh` without Envoy). Exit codes: 0 ok, 1 runtime failure, 2 bad usage or configuration.");
+        Root = new RootCommand("meshgateway: a Consul mesh gateway (`consul connect envoy -gateway=mesh` without Envoy). Every flag takes one dash (as Consul's) or two. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or configuration.");
         foreach (Option option in (Option[])[_register, _gateway, _service, _proxyId, _address, _wanAddress, _bindAddress, _adminBind, _token, _tokenFile,
             _httpAddr, _caFile, _caPath, _clientCert, _clientKey, _tlsServerName, _datacenter, _partition, _namespace, _exposeServers, _routesFile, _config, _dryRun])
         {
