@@ -47,7 +47,7 @@ internal sealed class GatewayCommand
     private readonly Option<string?> _datacenter = Flag<string?>("datacenter", "The datacenter to watch and register in (Consul -datacenter). Default: the agent's.");
     private readonly Option<string?> _partition = Flag<string?>("partition", "Enterprise admin partition (Consul -partition).");
     private readonly Option<string?> _namespace = Flag<string?>("namespace", "Enterprise namespace (Consul -namespace); mesh gateways live in 'default', the only value accepted.");
-    private readonly Option<bool> _exposeServers = Flag<bool>("expose-servers", "Expose the Consul servers for WAN federation (Consul -expose-servers): not supported yet, refused.");
+    private readonly Option<bool> _exposeServers = Flag<bool>("expose-servers", "Expose the Consul servers for WAN federation through mesh gateways (Consul -expose-servers): registers meta consul-wan-federation = 1 and routes the servers (MeshGateway:Consul:WanFederation).");
     private readonly Option<string?> _routesFile = Flag<string?>("routes-file", "Route from this routes file instead of Consul (no agent needed).");
     private readonly Option<string?> _config = Flag<string?>("config", "A JSON configuration file with a MeshGateway section (the Hosting options); flags win over it.");
     private readonly Option<bool> _dryRun = Flag<bool>("dry-run", "Print the plan as JSON (listeners, registration, routes from the current catalog, ACL policy, preflight findings) and exit.");
@@ -85,8 +85,7 @@ internal sealed class GatewayCommand
 
         if (result.GetValue(_exposeServers))
         {
-            error = "-expose-servers: WAN federation through mesh gateways (routing to the Consul servers, meta consul-wan-federation) is not supported yet; run without it.";
-            return null;
+            Set("Consul:WanFederation", "true", _exposeServers);
         }
 
         if (result.GetValue(_namespace) is { Length: > 0 } ns && ns != "default")

@@ -23,7 +23,7 @@ public sealed class UsageTests
     [InlineData("-address 10.0.0.5", "-address")]
     [InlineData("-bind-address public", "-bind-address")]
     [InlineData("-bind-address public=nowhere", "-bind-address")]
-    [InlineData("-expose-servers", "-expose-servers")]
+    [InlineData("-expose-servers -partition part1", "default partition")]
     [InlineData("-namespace team-a", "-namespace")]
     [InlineData("-gateway terminating", "terminating")]
     [InlineData("-token-file /nonexistent/meshgateway-token", "-token-file")]
