@@ -103,6 +103,15 @@ internal static partial class MeshGatewayLog
 
     [LoggerMessage(EventId = 29, EventName = "ConsulDeregisterFailed", Level = LogLevel.Warning, Message = "Deregistering mesh gateway {ServiceId} from the Consul agent failed; draining anyway (the agent's check marks it critical once the listeners close): {Error}")]
     public static partial void ConsulDeregisterFailed(ILogger logger, string serviceId, string error);
+
+    [LoggerMessage(EventId = 60, EventName = "AdminListening", Level = LogLevel.Information, Message = "Admin endpoint listening on http://{EndPoint} (/ready, /stats/prometheus, /metrics, /routes)")]
+    public static partial void AdminListening(ILogger logger, IPEndPoint endPoint);
+
+    [LoggerMessage(EventId = 61, EventName = "AdminNotLoopback", Level = LogLevel.Warning, Message = "The admin endpoint listens on {EndPoint}, not a loopback address: anyone who reaches it reads the gateway's routes and metrics")]
+    public static partial void AdminNotLoopback(ILogger logger, IPEndPoint endPoint);
+
+    [LoggerMessage(EventId = 62, EventName = "AdminFailed", Level = LogLevel.Error, Message = "The admin endpoint failed to answer a request; the connection was closed")]
+    public static partial void AdminFailed(ILogger logger, Exception exception);
 }
 
 /// <summary>Maps Core's <see cref="GatewayObserver"/> events to <see cref="MeshGatewayLog"/>.</summary>
@@ -203,4 +212,5 @@ internal sealed class LoggingGatewayObserver : GatewayObserver
         Interlocked.Exchange(ref since, now);
         return true;
     }
+
 }
