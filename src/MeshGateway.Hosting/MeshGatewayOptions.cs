@@ -332,7 +332,15 @@ public sealed class MeshGatewayConsulOptions
     [OptionRange("00:00:01", "00:10:00")]
     public TimeSpan StartupTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>Register the gateway with the agent at start and deregister it at stop. Default <see langword="true"/>.</summary>
+    /// <summary>
+    /// Register the gateway with the agent at start and deregister it at stop. Default <see langword="true"/>. When
+    /// <see langword="false"/> (the gateway was registered by someone else, for example <c>consul services register</c>)
+    /// and the agent has the service <see cref="ServiceId"/>, that registration decides what it decides for Envoy: the
+    /// listeners (its <c>Address</c>/<c>Port</c>, tagged addresses and the <c>Proxy.Config</c> keys
+    /// <c>envoy_gateway_no_default_bind</c>, <c>envoy_gateway_bind_tagged_addresses</c>, <c>envoy_gateway_bind_addresses</c>),
+    /// <c>connect_timeout_ms</c> and <c>envoy_gateway_remote_tcp_*</c>, in place of the corresponding options; a value
+    /// that cannot be decoded fails the start naming the key. Without such a service the options decide.
+    /// </summary>
     public bool Register { get; set; } = true;
 
     /// <summary>

@@ -110,6 +110,12 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
         _hostNames.Start();
         await _routeSource.StartAsync(Routes, cancellationToken).ConfigureAwait(false);
 
+        // A gateway registered by someone else: its registration's Proxy.Config decides the listeners, as for Envoy.
+        if (_routeSource is IMeshGatewayListenerSource { Listeners: { Count: > 0 } fromRegistration })
+        {
+            plan = [.. fromRegistration];
+        }
+
         var listenerOptions = new GatewayListenerOptions
         {
             HelloTimeout = options.HelloTimeout,
