@@ -412,6 +412,7 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
         try
         {
             var splice = new SocketSplice(_client, upstream, _owner.Options.Splice, _time, _upOperation, new SocketOperation());
+            splice.BytesSink = _owner.Metrics;
             Interlocked.Exchange(ref _splice, splice);
             if (Volatile.Read(ref _aborted) != 0)
             {
@@ -460,7 +461,8 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
             // The client's bytes only: not a PROXY header written by the gateway.
             long bytesFromClient = result.BytesFromClient + Math.Max(0, sent - start - added);
             TimeSpan duration = _time.GetElapsedTime(_accepted);
-            _owner.Metrics.Spliced(bytesFromClient, result.BytesFromUpstream, duration, result.CloseReason);
+            // Most bytes were counted while they flowed (SpliceSession.BytesSink); the rest, and the replayed hello, now.
+            _owner.Metrics.Spliced(Math.Max(0, bytesFromClient - splice.ReportedFromClient), Math.Max(0, result.BytesFromUpstream - splice.ReportedFromUpstream), duration, result.CloseReason);
             _owner.Observer?.OnConnectionClosed(new ConnectionClosedEvent(
                 ClientEndPoint, ListenerEndPoint, _hello.ServerName, route, _upstreamEndPoint!, result, bytesFromClient, duration));
         }

@@ -45,7 +45,7 @@ public static class GatewayMetricNames
 }
 
 /// <summary>The instruments. Each records only when a listener is enabled, and tags are built from cached strings (no allocation).</summary>
-internal sealed class GatewayMetrics : IDisposable
+internal sealed class GatewayMetrics : IDisposable, IRelayedBytesSink
 {
     private static readonly string[] s_reasonTags =
     [
@@ -57,6 +57,12 @@ internal sealed class GatewayMetrics : IDisposable
     [
         "none", "client_closed", "upstream_closed", "client_error", "upstream_error", "idle_timeout", "max_duration", "aborted",
     ];
+
+    // Advised bucket boundaries in seconds. OpenTelemetry's defaults (0, 5, 10, 25, … 10000) are meant for milliseconds:
+    // with seconds nearly every value lands in the first bucket. Spliced connections last from milliseconds (a probe)
+    // to days (a tunnel); a ClientHello normally arrives within a round trip and is cut at HelloTimeout (10 s).
+    private static readonly double[] s_connectionDurationBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800, 3600, 14400, 86400];
+    private static readonly double[] s_helloDurationBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
     private readonly Meter _meter;
     private readonly bool _ownsMeter;
@@ -92,8 +98,8 @@ internal sealed class GatewayMetrics : IDisposable
         _connectFailures = _meter.CreateCounter<long>(GatewayMetricNames.UpstreamConnectFailures, "{attempt}", "Failed or timed-out upstream connects.");
         _panic = _meter.CreateCounter<long>(GatewayMetricNames.PanicSelections, "{selection}", "Endpoint choices made with no healthy endpoint.");
         _bytes = _meter.CreateCounter<long>(GatewayMetricNames.Bytes, "By", "Bytes relayed.");
-        _duration = _meter.CreateHistogram<double>(GatewayMetricNames.ConnectionDuration, "s", "Duration of spliced connections.");
-        _helloDuration = _meter.CreateHistogram<double>(GatewayMetricNames.HelloDuration, "s", "Time from accept to a complete ClientHello.");
+        _duration = _meter.CreateHistogram(GatewayMetricNames.ConnectionDuration, "s", "Duration of spliced connections.", tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = s_connectionDurationBuckets });
+        _helloDuration = _meter.CreateHistogram(GatewayMetricNames.HelloDuration, "s", "Time from accept to a complete ClientHello.", tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = s_helloDurationBuckets });
         _acceptErrors = _meter.CreateCounter<long>(GatewayMetricNames.AcceptErrors, "{error}", "Failed accepts.");
     }
 
@@ -177,12 +183,29 @@ internal sealed class GatewayMetrics : IDisposable
         }
     }
 
+    /// <summary>Bytes of a running splice, in batches (<see cref="SpliceSession.ReportBytes"/>).</summary>
+    public void OnRelayed(bool fromClient, long count)
+    {
+        if (_bytes.Enabled && count > 0)
+        {
+            _bytes.Add(count, new KeyValuePair<string, object?>("direction", fromClient ? "upstream" : "downstream"));
+        }
+    }
+
+    /// <summary>A splice ended: the bytes not yet reported while it ran, and its duration.</summary>
     public void Spliced(long bytesFromClient, long bytesFromUpstream, TimeSpan duration, SpliceCloseReason reason)
     {
         if (_bytes.Enabled)
         {
-            _bytes.Add(bytesFromClient, new KeyValuePair<string, object?>("direction", "upstream"));
-            _bytes.Add(bytesFromUpstream, new KeyValuePair<string, object?>("direction", "downstream"));
+            if (bytesFromClient > 0)
+            {
+                _bytes.Add(bytesFromClient, new KeyValuePair<string, object?>("direction", "upstream"));
+            }
+
+            if (bytesFromUpstream > 0)
+            {
+                _bytes.Add(bytesFromUpstream, new KeyValuePair<string, object?>("direction", "downstream"));
+            }
         }
 
         if (_duration.Enabled)
