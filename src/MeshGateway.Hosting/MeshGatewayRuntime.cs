@@ -136,6 +136,7 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
         foreach (MeshGatewayListenerAddress address in plan)
         {
             listenerOptions.EndPoints.Add(address.EndPoint);
+            listenerOptions.EndPointNames.Add(address.Name);
             if (options.ProxyProtocolListeners.Contains(address.Name))
             {
                 listenerOptions.ProxyProtocolEndPoints.Add(address.EndPoint);

@@ -42,10 +42,18 @@ public static class GatewayMetricNames
 
     /// <summary>Counter: failed accepts (for example out of file descriptors).</summary>
     public const string AcceptErrors = "meshgateway.accept.errors";
+
+    /// <summary>
+    /// The tag naming the listener a connection came in on (<see cref="GatewayListenerOptions.EndPointNames"/>, else its
+    /// <c>ip:port</c>): on <see cref="ActiveConnections"/>, <see cref="AcceptedConnections"/>, <see cref="RejectedConnections"/>,
+    /// <see cref="RoutedConnections"/>, <see cref="Bytes"/>, <see cref="ConnectionDuration"/>, <see cref="HelloDuration"/>
+    /// and <see cref="AcceptErrors"/>.
+    /// </summary>
+    public const string ListenerTag = "meshgateway.listener";
 }
 
 /// <summary>The instruments. Each records only when a listener is enabled, and tags are built from cached strings (no allocation).</summary>
-internal sealed class GatewayMetrics : IDisposable, IRelayedBytesSink
+internal sealed class GatewayMetrics : IDisposable
 {
     private static readonly string[] s_reasonTags =
     [
@@ -103,43 +111,43 @@ internal sealed class GatewayMetrics : IDisposable, IRelayedBytesSink
         _acceptErrors = _meter.CreateCounter<long>(GatewayMetricNames.AcceptErrors, "{error}", "Failed accepts.");
     }
 
-    public void Accepted()
+    public void Accepted(in KeyValuePair<string, object?> listener)
     {
         if (_accepted.Enabled)
         {
-            _accepted.Add(1);
+            _accepted.Add(1, listener);
         }
     }
 
-    public void ConnectionOpened()
+    public void ConnectionOpened(in KeyValuePair<string, object?> listener)
     {
         if (_active.Enabled)
         {
-            _active.Add(1);
+            _active.Add(1, listener);
         }
     }
 
-    public void ConnectionEnded()
+    public void ConnectionEnded(in KeyValuePair<string, object?> listener)
     {
         if (_active.Enabled)
         {
-            _active.Add(-1);
+            _active.Add(-1, listener);
         }
     }
 
-    public void Rejected(RejectionReason reason)
+    public void Rejected(RejectionReason reason, in KeyValuePair<string, object?> listener)
     {
         if (_rejected.Enabled)
         {
-            _rejected.Add(1, new KeyValuePair<string, object?>("reason", s_reasonTags[(int)reason]));
+            _rejected.Add(1, new KeyValuePair<string, object?>("reason", s_reasonTags[(int)reason]), listener);
         }
     }
 
-    public void Routed(RouteKind kind)
+    public void Routed(RouteKind kind, in KeyValuePair<string, object?> listener)
     {
         if (_routed.Enabled)
         {
-            _routed.Add(1, new KeyValuePair<string, object?>("route.kind", kind == RouteKind.Exact ? "exact" : "wildcard"));
+            _routed.Add(1, new KeyValuePair<string, object?>("route.kind", kind == RouteKind.Exact ? "exact" : "wildcard"), listener);
         }
     }
 
@@ -167,50 +175,39 @@ internal sealed class GatewayMetrics : IDisposable, IRelayedBytesSink
         }
     }
 
-    public void AcceptFailed()
+    public void AcceptFailed(in KeyValuePair<string, object?> listener)
     {
         if (_acceptErrors.Enabled)
         {
-            _acceptErrors.Add(1);
+            _acceptErrors.Add(1, listener);
         }
     }
 
-    public void HelloRead(TimeSpan elapsed)
+    public void HelloRead(TimeSpan elapsed, in KeyValuePair<string, object?> listener)
     {
         if (_helloDuration.Enabled)
         {
-            _helloDuration.Record(elapsed.TotalSeconds);
+            _helloDuration.Record(elapsed.TotalSeconds, listener);
         }
     }
 
     /// <summary>Bytes of a running splice, in batches (<see cref="SpliceSession.ReportBytes"/>).</summary>
-    public void OnRelayed(bool fromClient, long count)
+    public void OnRelayed(bool fromClient, long count, in KeyValuePair<string, object?> listener)
     {
         if (_bytes.Enabled && count > 0)
         {
-            _bytes.Add(count, new KeyValuePair<string, object?>("direction", fromClient ? "upstream" : "downstream"));
+            _bytes.Add(count, new KeyValuePair<string, object?>("direction", fromClient ? "upstream" : "downstream"), listener);
         }
     }
 
     /// <summary>A splice ended: the bytes not yet reported while it ran, and its duration.</summary>
-    public void Spliced(long bytesFromClient, long bytesFromUpstream, TimeSpan duration, SpliceCloseReason reason)
+    public void Spliced(long bytesFromClient, long bytesFromUpstream, TimeSpan duration, SpliceCloseReason reason, in KeyValuePair<string, object?> listener)
     {
-        if (_bytes.Enabled)
-        {
-            if (bytesFromClient > 0)
-            {
-                _bytes.Add(bytesFromClient, new KeyValuePair<string, object?>("direction", "upstream"));
-            }
-
-            if (bytesFromUpstream > 0)
-            {
-                _bytes.Add(bytesFromUpstream, new KeyValuePair<string, object?>("direction", "downstream"));
-            }
-        }
-
+        OnRelayed(fromClient: true, bytesFromClient, listener);
+        OnRelayed(fromClient: false, bytesFromUpstream, listener);
         if (_duration.Enabled)
         {
-            _duration.Record(duration.TotalSeconds, new KeyValuePair<string, object?>("close.reason", s_closeTags[(int)reason]));
+            _duration.Record(duration.TotalSeconds, new KeyValuePair<string, object?>("close.reason", s_closeTags[(int)reason]), listener);
         }
     }
 
@@ -221,4 +218,21 @@ internal sealed class GatewayMetrics : IDisposable, IRelayedBytesSink
             _meter.Dispose();
         }
     }
+}
+
+/// <summary>One listener's metric tag, and the sink its splices report relayed bytes to.</summary>
+internal sealed class ListenerMetrics : IRelayedBytesSink
+{
+    private readonly GatewayMetrics _metrics;
+
+    public ListenerMetrics(GatewayMetrics metrics, string name)
+    {
+        _metrics = metrics;
+        Tag = new KeyValuePair<string, object?>(GatewayMetricNames.ListenerTag, name);
+    }
+
+    /// <summary>The <see cref="GatewayMetricNames.ListenerTag"/> tag (a cached string: no allocation per measurement).</summary>
+    public KeyValuePair<string, object?> Tag { get; }
+
+    public void OnRelayed(bool fromClient, long count) => _metrics.OnRelayed(fromClient, count, Tag);
 }

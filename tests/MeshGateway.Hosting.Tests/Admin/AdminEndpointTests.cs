@@ -79,11 +79,11 @@ public sealed partial class AdminEndpointTests
         Assert.Equal(HttpStatusCode.OK, metricsResponse.StatusCode);
         Assert.Equal("text/plain", metricsResponse.Content.Headers.ContentType!.MediaType);
         Dictionary<string, double> samples = ParsePrometheus(await metricsResponse.Content.ReadAsStringAsync());
-        Assert.Equal(1, samples["meshgateway_connections_accepted_total"]);
-        Assert.Equal(1, samples["meshgateway_connections_routed_total{route_kind=\"exact\"}"]);
-        Assert.Equal(hello.Length + payload.Length, samples["meshgateway_bytes_total{direction=\"upstream\"}"]);
-        Assert.Equal(payload.Length, samples["meshgateway_bytes_total{direction=\"downstream\"}"]);
-        Assert.Equal(0, samples["meshgateway_connections_active"]);
+        Assert.Equal(1, samples["meshgateway_connections_accepted_total{meshgateway_listener=\"default\"}"]);
+        Assert.Equal(1, samples["meshgateway_connections_routed_total{route_kind=\"exact\",meshgateway_listener=\"default\"}"]);
+        Assert.Equal(hello.Length + payload.Length, samples["meshgateway_bytes_total{direction=\"upstream\",meshgateway_listener=\"default\"}"]);
+        Assert.Equal(payload.Length, samples["meshgateway_bytes_total{direction=\"downstream\",meshgateway_listener=\"default\"}"]);
+        Assert.Equal(0, samples["meshgateway_connections_active{meshgateway_listener=\"default\"}"]);
         string durationCount = Assert.Single(samples.Keys, k => k.StartsWith("meshgateway_connection_duration_seconds_count", StringComparison.Ordinal));
         Assert.Equal(1, samples[durationCount]);
         Assert.Equal(1, samples["meshgateway_cluster_connections_total{meshgateway_cluster=\"web\"}"]);
@@ -94,7 +94,7 @@ public sealed partial class AdminEndpointTests
         using (HttpResponseMessage metricsAlias = await http.GetAsync("/metrics"))
         {
             Assert.Equal(HttpStatusCode.OK, metricsAlias.StatusCode);
-            Assert.Equal(1, ParsePrometheus(await metricsAlias.Content.ReadAsStringAsync())["meshgateway_connections_accepted_total"]);
+            Assert.Equal(1, ParsePrometheus(await metricsAlias.Content.ReadAsStringAsync())["meshgateway_connections_accepted_total{meshgateway_listener=\"default\"}"]);
         }
 
         // The route table as JSON.

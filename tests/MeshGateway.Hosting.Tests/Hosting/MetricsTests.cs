@@ -62,6 +62,7 @@ public sealed class MetricsTests
         };
         listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
         {
+            Assert.Equal(new KeyValuePair<string, object?>(GatewayMetricNames.ListenerTag, "default"), tags[1]);
             if ((string?)tags[0].Value == "upstream")
             {
                 Interlocked.Add(ref upstream, value);
