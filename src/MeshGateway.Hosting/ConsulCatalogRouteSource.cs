@@ -23,7 +23,7 @@ namespace MeshGateway.Hosting;
 /// the start-up timeout (<see cref="TimeoutException"/> naming what is missing), an unreachable agent or a refused
 /// registration (<see cref="ConsulException"/>).
 /// </remarks>
-internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshGatewayRegistration, IAsyncDisposable
+internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshGatewayRegistration, IMeshGatewayListenerSource, IAsyncDisposable
 {
     private readonly IOptions<MeshGatewayOptions> _options;
     private readonly ILogger _logger;
@@ -46,6 +46,15 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
 
     internal ConsulRouteTableSource? Source => _source;
 
+    /// <summary>
+    /// With <see cref="MeshGatewayConsulOptions.Register"/> false: the gateway's existing registration's gateway keys
+    /// (read at start), or null when there is none (then the options decide).
+    /// </summary>
+    internal ConsulGatewayConfig? ReadBack { get; private set; }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<MeshGatewayListenerAddress>? Listeners { get; private set; }
+
     /// <summary>The report of the start's preflight, or null when preflight is off or start did not get that far.</summary>
     internal ConsulPreflightReport? PreflightReport { get; private set; }
 
@@ -65,7 +74,12 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
             PreflightReport = await RunPreflightAsync(_client, consul, cancellationToken).ConfigureAwait(false);
         }
 
-        _source = new ConsulRouteTableSource(_client, routes, SourceOptionsFor(options), _timeProvider) { Converted = OnConverted };
+        if (!consul.Register)
+        {
+            await ReadRegistrationAsync(_client, consul, cancellationToken).ConfigureAwait(false);
+        }
+
+        _source = new ConsulRouteTableSource(_client, routes, SourceOptionsFor(options, ReadBack), _timeProvider) { Converted = OnConverted };
         _source.Watcher.ErrorObserved = (what, ex) => MeshGatewayLog.ConsulWatchError(_logger, what, ex.Message);
         _source.Watcher.Recovered = (what, failures) => MeshGatewayLog.ConsulWatchRecovered(_logger, what, failures);
         await _source.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -148,16 +162,55 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
         MaxConnections = consul.MaxConnections,
     };
 
-    /// <summary>The route table source's settings from the Hosting options.</summary>
-    internal static ConsulRouteTableSourceOptions SourceOptionsFor(MeshGatewayOptions options) => new()
+    /// <summary>
+    /// A gateway registered by someone else (<see cref="MeshGatewayConsulOptions.Register"/> false): read its registration
+    /// and take the listeners, <c>connect_timeout_ms</c> and remote TCP keepalive from its <c>Proxy.Config</c>, as Consul
+    /// gives them to Envoy. No registration: the options decide. A registration that cannot be served fails the start
+    /// with every problem named.
+    /// </summary>
+    private async Task ReadRegistrationAsync(ConsulClient client, MeshGatewayConsulOptions consul, CancellationToken cancellationToken)
+    {
+        string serviceId = string.IsNullOrEmpty(consul.ServiceId) ? consul.ServiceName : consul.ServiceId;
+        ConsulAgentService service;
+        try
+        {
+            service = (await client.GetAgentServiceAsync(serviceId, cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+        }
+        catch (ConsulNotFoundException)
+        {
+            MeshGatewayLog.ConsulNoRegistration(_logger, serviceId);
+            return;
+        }
+
+        var errors = new List<string>();
+        if (service.Kind != "mesh-gateway")
+        {
+            errors.Add($"The agent's service '{serviceId}' is of kind '{service.Kind}', not 'mesh-gateway' (Consul:ServiceId/ServiceName name the gateway's registration).");
+        }
+
+        ConsulGatewayConfig config = ConsulGatewayConfig.Parse(service.Proxy?.Config, errors);
+        List<MeshGatewayListenerAddress> listeners = ListenerPlan.FromRegistration(service, config, errors);
+        if (errors.Count > 0)
+        {
+            throw new InvalidOperationException($"The mesh gateway registration '{serviceId}' (Consul:Register is false, so its Proxy.Config decides listeners and timeouts) cannot be served: {string.Join(" ", errors)}");
+        }
+
+        ReadBack = config;
+        Listeners = listeners;
+        string listenerNames = string.Join(", ", listeners);
+        MeshGatewayLog.ConsulRegistrationRead(_logger, serviceId, listenerNames, config.ConnectTimeoutMs, config.RemoteTcpKeepAlive is not null);
+    }
+
+    /// <summary>The route table source's settings from the Hosting options (and a read-back registration's keys, which win).</summary>
+    internal static ConsulRouteTableSourceOptions SourceOptionsFor(MeshGatewayOptions options, ConsulGatewayConfig? readBack = null) => new()
     {
         Watcher = new ConsulCatalogWatcherOptions { Datacenter = NullIfEmpty(options.Consul.Datacenter), WanFederation = options.Consul.WanFederationEnabled },
         Routes = new ConsulRouteTableOptions
         {
-            ConnectTimeout = options.ConnectTimeout,
+            ConnectTimeout = readBack is null ? options.ConnectTimeout : TimeSpan.FromMilliseconds(readBack.ConnectTimeoutMs),
             MaxConnectAttempts = options.ConnectAttempts,
             OutlierDetection = options.OutlierDetection.ToOutlierDetection(),
-            RemoteGatewayTcpKeepAlive = options.RemoteTcpKeepalive.ToTcpKeepAlive(),
+            RemoteGatewayTcpKeepAlive = readBack is null ? options.RemoteTcpKeepalive.ToTcpKeepAlive() : readBack.RemoteTcpKeepAlive,
             Partition = NullIfEmpty(options.Consul.Partition),
             WanFederation = options.Consul.WanFederationEnabled,
             ServerIdleTimeout = options.Consul.ServerIdleTimeout,
@@ -185,10 +238,19 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
             WanAddress = wan?.Address.ToString(),
             WanPort = wan?.Port ?? 0,
             BindTaggedAddresses = options.BindTaggedAddresses,
+            NoDefaultBind = options.NoDefaultBind,
             ConnectTimeoutMs = (int)Math.Min(int.MaxValue, options.ConnectTimeout.TotalMilliseconds),
             RemoteTcpKeepAlive = options.RemoteTcpKeepalive.ToTcpKeepAlive(),
             WanFederation = consul.WanFederationEnabled,
         };
+        foreach (KeyValuePair<string, string> bind in options.BindAddresses)
+        {
+            if (ListenerEndPoint(bind.Value) is { } endPoint)
+            {
+                registration.BindAddresses[bind.Key] = endPoint;
+            }
+        }
+
         foreach (KeyValuePair<string, string> meta in consul.Meta)
         {
             registration.Meta[meta.Key] = meta.Value;
@@ -253,6 +315,13 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
         _loggedWarnings = current;
         MeshGatewayLog.ConsulRoutesUpdated(_logger, conversion.Table.Routes.Count, conversion.Warnings.Length);
     }
+}
+
+/// <summary>A route source that decides the listeners itself (a registration read back); null: the options decide.</summary>
+internal interface IMeshGatewayListenerSource
+{
+    /// <summary>The listeners to bind, known once the source started; null when the options decide.</summary>
+    public IReadOnlyList<MeshGatewayListenerAddress>? Listeners { get; }
 }
 
 /// <summary>A route source that registers the gateway somewhere once it listens and deregisters it before it stops accepting.</summary>

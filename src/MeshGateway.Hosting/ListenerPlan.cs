@@ -1,4 +1,5 @@
 using System.Net;
+using MeshGateway.Consul;
 
 namespace MeshGateway.Hosting;
 
@@ -68,7 +69,74 @@ internal static class ListenerPlan
             }
         }
 
-        // Consul sorts by name and keeps the first listener of each address+port (agent/xds/listeners.go).
+        List<MeshGatewayListenerAddress> result = Finish(candidates);
+        if (result.Count == 0 && errors.Count == 0 && portValid)
+        {
+            errors.Add("No listener: NoDefaultBind is true and neither BindTaggedAddresses nor BindAddresses adds one.");
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// The listener set Envoy gets for a gateway registration (hashicorp/consul <c>agent/xds/listeners.go</c>, gateway
+    /// listeners): <c>default</c> on the registration's <c>Address</c> (<c>0.0.0.0</c> when empty) and <c>Port</c> unless
+    /// <c>envoy_gateway_no_default_bind</c>; with <c>envoy_gateway_bind_tagged_addresses</c> one per tagged address
+    /// (named by its key, <c>lan</c>, <c>wan</c>, <c>lan_ipv4</c>, …); one per <c>envoy_gateway_bind_addresses</c> entry.
+    /// Addresses must be IP addresses (a listener binds them); each problem names the registration field.
+    /// </summary>
+    public static List<MeshGatewayListenerAddress> FromRegistration(ConsulAgentService service, ConsulGatewayConfig config, List<string> errors)
+    {
+        var candidates = new List<MeshGatewayListenerAddress>();
+        string id = service.ID ?? service.Service ?? "?";
+        if (!config.NoDefaultBind)
+        {
+            string address = string.IsNullOrEmpty(service.Address) ? "0.0.0.0" : service.Address;
+            if (!IPAddress.TryParse(address, out IPAddress? ip))
+            {
+                errors.Add($"The registration of '{id}' has Address '{address}', which is not an IP address: the default listener cannot bind it (set {ConsulGatewayConfig.NoDefaultBindKey} and {ConsulGatewayConfig.BindAddressesKey}, or register an IP).");
+            }
+            else if (service.Port is < 1 or > 65535)
+            {
+                errors.Add($"The registration of '{id}' has Port {service.Port}: the default listener needs 1-65535.");
+            }
+            else
+            {
+                candidates.Add(new MeshGatewayListenerAddress("default", new IPEndPoint(ip, service.Port)));
+            }
+        }
+
+        if (config.BindTaggedAddresses && service.TaggedAddresses is { } tagged)
+        {
+            foreach (KeyValuePair<string, ConsulServiceAddress> tag in tagged)
+            {
+                if (!IPAddress.TryParse(tag.Value.Address, out IPAddress? ip) || tag.Value.Port is < 1 or > 65535)
+                {
+                    errors.Add($"The registration of '{id}' has TaggedAddresses.{tag.Key} '{tag.Value.Address}:{tag.Value.Port}', which {ConsulGatewayConfig.BindTaggedAddressesKey} would bind but is not an IP address and port.");
+                    continue;
+                }
+
+                candidates.Add(new MeshGatewayListenerAddress(tag.Key, new IPEndPoint(ip, tag.Value.Port)));
+            }
+        }
+
+        foreach (KeyValuePair<string, IPEndPoint> bind in config.BindAddresses)
+        {
+            candidates.Add(new MeshGatewayListenerAddress(bind.Key, bind.Value));
+        }
+
+        List<MeshGatewayListenerAddress> result = Finish(candidates);
+        if (result.Count == 0 && errors.Count == 0)
+        {
+            errors.Add($"The registration of '{id}' gives no listener: {ConsulGatewayConfig.NoDefaultBindKey} is true and neither {ConsulGatewayConfig.BindTaggedAddressesKey} nor {ConsulGatewayConfig.BindAddressesKey} adds one.");
+        }
+
+        return result;
+    }
+
+    // Consul sorts by name and keeps the first listener of each address+port (agent/xds/listeners.go).
+    private static List<MeshGatewayListenerAddress> Finish(List<MeshGatewayListenerAddress> candidates)
+    {
         candidates.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
         var result = new List<MeshGatewayListenerAddress>(candidates.Count);
         foreach (MeshGatewayListenerAddress candidate in candidates)
@@ -77,11 +145,6 @@ internal static class ListenerPlan
             {
                 result.Add(candidate);
             }
-        }
-
-        if (result.Count == 0 && errors.Count == 0 && portValid)
-        {
-            errors.Add("No listener: NoDefaultBind is true and neither BindTaggedAddresses nor BindAddresses adds one.");
         }
 
         return result;

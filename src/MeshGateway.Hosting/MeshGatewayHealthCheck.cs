@@ -16,7 +16,7 @@ internal sealed class MeshGatewayHealthCheck : IHealthCheck
             return Task.FromResult(HealthCheckResult.Healthy($"Listening on {_runtime.Listeners.Count} addresses with {_runtime.Routes.Current.Routes.Count} routes."));
         }
 
-        string why = _runtime.Listeners.Count == 0 ? "listeners are not bound" : _runtime.Routes.Version == 0 ? "no routing table received yet" : "stopping";
+        string why = _runtime.NotReadyReason ?? "stopping";
         return Task.FromResult(new HealthCheckResult(context?.Registration.FailureStatus ?? HealthStatus.Unhealthy, "Mesh gateway not ready: " + why + "."));
     }
 }

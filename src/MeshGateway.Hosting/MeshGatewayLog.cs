@@ -103,6 +103,21 @@ internal static partial class MeshGatewayLog
 
     [LoggerMessage(EventId = 29, EventName = "ConsulDeregisterFailed", Level = LogLevel.Warning, Message = "Deregistering mesh gateway {ServiceId} from the Consul agent failed; draining anyway (the agent's check marks it critical once the listeners close): {Error}")]
     public static partial void ConsulDeregisterFailed(ILogger logger, string serviceId, string error);
+
+    [LoggerMessage(EventId = 52, EventName = "ConsulRegistrationRead", Level = LogLevel.Information, Message = "Consul:Register is false: listeners and timeouts come from the registration {ServiceId}: listeners {Listeners}, connect_timeout_ms {ConnectTimeoutMs}, remote TCP keepalive {KeepAlive}")]
+    public static partial void ConsulRegistrationRead(ILogger logger, string serviceId, string listeners, int connectTimeoutMs, bool keepAlive);
+
+    [LoggerMessage(EventId = 53, EventName = "ConsulNoRegistration", Level = LogLevel.Information, Message = "Consul:Register is false and the agent has no service {ServiceId}: listeners and timeouts come from the options")]
+    public static partial void ConsulNoRegistration(ILogger logger, string serviceId);
+
+    [LoggerMessage(EventId = 60, EventName = "AdminListening", Level = LogLevel.Information, Message = "Admin endpoint listening on http://{EndPoint} (/ready, /stats/prometheus, /metrics, /routes)")]
+    public static partial void AdminListening(ILogger logger, IPEndPoint endPoint);
+
+    [LoggerMessage(EventId = 61, EventName = "AdminNotLoopback", Level = LogLevel.Warning, Message = "The admin endpoint listens on {EndPoint}, not a loopback address: anyone who reaches it reads the gateway's routes and metrics")]
+    public static partial void AdminNotLoopback(ILogger logger, IPEndPoint endPoint);
+
+    [LoggerMessage(EventId = 62, EventName = "AdminFailed", Level = LogLevel.Error, Message = "The admin endpoint failed to answer a request; the connection was closed")]
+    public static partial void AdminFailed(ILogger logger, Exception exception);
 }
 
 /// <summary>Maps Core's <see cref="GatewayObserver"/> events to <see cref="MeshGatewayLog"/>.</summary>
@@ -203,4 +218,5 @@ internal sealed class LoggingGatewayObserver : GatewayObserver
         Interlocked.Exchange(ref since, now);
         return true;
     }
+
 }

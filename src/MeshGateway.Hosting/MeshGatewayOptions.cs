@@ -168,6 +168,13 @@ public sealed class MeshGatewayOptions
     [ValidateEnumeratedItems]
     public IList<MeshGatewayRouteOptions> Routes { get; } = new List<MeshGatewayRouteOptions>();
 
+    /// <summary>
+    /// The admin endpoint (readiness, Prometheus metrics, the route table as JSON), off unless
+    /// <see cref="MeshGatewayAdminOptions.Bind"/> is set (configuration key <c>MeshGateway:Admin:Bind</c>).
+    /// </summary>
+    [ValidateObjectMembers]
+    public MeshGatewayAdminOptions Admin { get; } = new();
+
     /// <summary>How to reach Consul and how to register the gateway (used by the Consul route source, <c>UseConsulCatalog</c>).</summary>
     [ValidateObjectMembers]
     public MeshGatewayConsulOptions Consul { get; } = new();
@@ -325,7 +332,15 @@ public sealed class MeshGatewayConsulOptions
     [OptionRange("00:00:01", "00:10:00")]
     public TimeSpan StartupTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>Register the gateway with the agent at start and deregister it at stop. Default <see langword="true"/>.</summary>
+    /// <summary>
+    /// Register the gateway with the agent at start and deregister it at stop. Default <see langword="true"/>. When
+    /// <see langword="false"/> (the gateway was registered by someone else, for example <c>consul services register</c>)
+    /// and the agent has the service <see cref="ServiceId"/>, that registration decides what it decides for Envoy: the
+    /// listeners (its <c>Address</c>/<c>Port</c>, tagged addresses and the <c>Proxy.Config</c> keys
+    /// <c>envoy_gateway_no_default_bind</c>, <c>envoy_gateway_bind_tagged_addresses</c>, <c>envoy_gateway_bind_addresses</c>),
+    /// <c>connect_timeout_ms</c> and <c>envoy_gateway_remote_tcp_*</c>, in place of the corresponding options; a value
+    /// that cannot be decoded fails the start naming the key. Without such a service the options decide.
+    /// </summary>
     public bool Register { get; set; } = true;
 
     /// <summary>
@@ -366,4 +381,32 @@ public sealed class MeshGatewayConsulOptions
     /// (reference §6). Default empty.
     /// </summary>
     public IDictionary<string, string> Meta { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
+}
+
+/// <summary>
+/// The admin endpoint: a small HTTP/1.1 server on its own socket, apart from the data path. Paths: <c>/ready</c> (200 when
+/// every listener is bound and the first routing table arrived, else 503 with the reason), <c>/stats/prometheus</c> and
+/// <c>/metrics</c> (Prometheus text format 0.0.4 of the <c>MeshGateway</c> meter), <c>/routes</c> (the current route
+/// table as JSON: each route, cluster and endpoint with health, weight, ejection state and counters). Only GET and HEAD.
+/// </summary>
+public sealed class MeshGatewayAdminOptions
+{
+    /// <summary>
+    /// The admin endpoint's <c>ip:port</c> (port 0 picks a free port), for example <c>127.0.0.1:19000</c> (Envoy's
+    /// admin port). Default none: no admin endpoint. Anything but a loopback address exposes the gateway's topology to
+    /// the network and is logged as a warning at start.
+    /// </summary>
+    public string? Bind { get; set; }
+
+    /// <summary>The most bytes a request's head (request line and headers) may take; larger gets 431. Default 8192; 1024 to 65536.</summary>
+    [OptionRange("1024", "65536")]
+    public int MaxRequestHeadSize { get; set; } = 8192;
+
+    /// <summary>How long one request may take, from accept to the last byte of the answer. Default 5 s; 100 ms to 1 min.</summary>
+    [OptionRange("00:00:00.100", "00:01:00")]
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The most admin connections served at once; more are closed at accept. Default 16; 1 to 1024.</summary>
+    [OptionRange("1", "1024")]
+    public int MaxConnections { get; set; } = 16;
 }

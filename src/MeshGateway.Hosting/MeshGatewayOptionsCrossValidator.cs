@@ -30,6 +30,7 @@ internal sealed class MeshGatewayOptionsCrossValidator : IValidateOptions<MeshGa
 
         StaticRoutes.TryBuild(options.Routes, [], options, errors);
         ValidateConsul(options.Consul, errors);
+        AdminEndpoint.TryParseBind(options.Admin.Bind, errors);
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 

@@ -26,6 +26,9 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
     private HostNameRefresher? _hostNames;
     private IReadOnlyList<MeshGatewayListenerAddress> _listeners = [];
     private int _stopping;
+    private ClusterMetrics? _clusterMetrics;
+    private AdminMetrics? _adminMetrics;
+    private AdminEndpoint? _admin;
 
     internal MeshGatewayRuntime(IOptions<MeshGatewayOptions> options, IMeshGatewayRouteSource routeSource, ILoggerFactory loggerFactory, IMeterFactory? meterFactory, TimeProvider? timeProvider)
     {
@@ -53,7 +56,17 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
     public int ActiveConnections => _listener?.ActiveConnections ?? 0;
 
     /// <summary>Whether the listeners are bound and accepting and the route source published its first table.</summary>
-    public bool IsReady => Volatile.Read(ref _listeners).Count > 0 && _stopping == 0 && Routes.Version > 0;
+    public bool IsReady => NotReadyReason is null;
+
+    /// <summary>The admin endpoint's bound address (<see cref="MeshGatewayOptions.Admin"/>), once started; <see langword="null"/> when it is off.</summary>
+    public IPEndPoint? AdminEndPoint => _admin?.EndPoint;
+
+    /// <summary>Why the gateway is not ready, or <see langword="null"/> when it is.</summary>
+    internal string? NotReadyReason =>
+        Volatile.Read(ref _stopping) != 0 ? "stopping"
+        : Volatile.Read(ref _listeners).Count == 0 ? (Routes.Version == 0 ? "no routing table received yet and listeners not bound" : "listeners not bound")
+        : Routes.Version == 0 ? "no routing table received yet"
+        : null;
 
     /// <summary>Starts the route source, then binds every listener; throws (failing the host start) when either fails.</summary>
     /// <param name="cancellationToken">Abandons the start.</param>
@@ -67,6 +80,15 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
         if (errors.Count > 0)
         {
             throw new InvalidOperationException(string.Join(" ", errors));
+        }
+
+        // The admin endpoint first, so /ready answers 503 (with the reason) while the first table is awaited.
+        _clusterMetrics ??= new ClusterMetrics(Routes, _meterFactory, _timeProvider);
+        if (AdminEndpoint.TryParseBind(options.Admin.Bind, errors) is { } adminBind)
+        {
+            _adminMetrics = new AdminMetrics(_meterFactory);
+            _admin = new AdminEndpoint(this, options.Admin, _adminMetrics, _timeProvider, _logger);
+            _admin.Start(adminBind);
         }
 
         // Started before the route source, so the first table's host names are resolved as soon as it is published.
@@ -88,6 +110,12 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
         _hostNames.Start();
         await _routeSource.StartAsync(Routes, cancellationToken).ConfigureAwait(false);
 
+        // A gateway registered by someone else: its registration's Proxy.Config decides the listeners, as for Envoy.
+        if (_routeSource is IMeshGatewayListenerSource { Listeners: { Count: > 0 } fromRegistration })
+        {
+            plan = [.. fromRegistration];
+        }
+
         var listenerOptions = new GatewayListenerOptions
         {
             HelloTimeout = options.HelloTimeout,
@@ -108,6 +136,7 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
         foreach (MeshGatewayListenerAddress address in plan)
         {
             listenerOptions.EndPoints.Add(address.EndPoint);
+            listenerOptions.EndPointNames.Add(address.Name);
             if (options.ProxyProtocolListeners.Contains(address.Name))
             {
                 listenerOptions.ProxyProtocolEndPoints.Add(address.EndPoint);
@@ -198,7 +227,19 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
             await hostNames.DisposeAsync().ConfigureAwait(false);
         }
 
+        await DisposeAdminAsync().ConfigureAwait(false);
         return result;
+    }
+
+    private async Task DisposeAdminAsync()
+    {
+        if (_admin is { } admin)
+        {
+            await admin.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _adminMetrics?.Dispose();
+        _clusterMetrics?.Dispose();
     }
 
     /// <summary>Stops at once (no drain).</summary>
@@ -215,6 +256,8 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
         {
             await hostNames.DisposeAsync().ConfigureAwait(false);
         }
+
+        await DisposeAdminAsync().ConfigureAwait(false);
     }
 
     // Only on the failure path: GatewayListener binds all addresses together, so probe each to name the one that fails.

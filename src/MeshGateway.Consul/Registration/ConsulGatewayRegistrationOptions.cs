@@ -33,6 +33,12 @@ public sealed class ConsulGatewayRegistrationOptions
     /// <summary>Sets <c>envoy_gateway_bind_tagged_addresses</c> and <c>envoy_gateway_no_default_bind</c> (listen on each tagged address). Default false.</summary>
     public bool BindTaggedAddresses { get; set; }
 
+    /// <summary>Sets <c>envoy_gateway_no_default_bind</c> (no listener on the registration's address and port). Default false.</summary>
+    public bool NoDefaultBind { get; set; }
+
+    /// <summary>Extra named listeners, written as <c>envoy_gateway_bind_addresses</c> (<c>{"name": {"Address": ip, "Port": port}}</c>). Default none.</summary>
+    public Dictionary<string, System.Net.IPEndPoint> BindAddresses { get; } = new(StringComparer.Ordinal);
+
     /// <summary><c>connect_timeout_ms</c>, when set.</summary>
     public int? ConnectTimeoutMs { get; set; }
 
@@ -102,6 +108,16 @@ public sealed class ConsulGatewayRegistrationOptions
             config["envoy_gateway_bind_tagged_addresses"] = Literal("true");
         }
 
+        if (NoDefaultBind)
+        {
+            config["envoy_gateway_no_default_bind"] = Literal("true");
+        }
+
+        if (BindAddresses.Count > 0)
+        {
+            config[ConsulGatewayConfig.BindAddressesKey] = BindAddressesJson(BindAddresses);
+        }
+
         if (ConnectTimeoutMs is { } timeout)
         {
             config["connect_timeout_ms"] = Literal(timeout.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -146,6 +162,27 @@ public sealed class ConsulGatewayRegistrationOptions
         {
             config[key] = Literal(v.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
+    }
+
+    private static JsonElement BindAddressesJson(Dictionary<string, System.Net.IPEndPoint> binds)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            foreach (KeyValuePair<string, System.Net.IPEndPoint> bind in binds.OrderBy(static b => b.Key, StringComparer.Ordinal))
+            {
+                writer.WriteStartObject(bind.Key);
+                writer.WriteString("Address", bind.Value.Address.ToString());
+                writer.WriteNumber("Port", bind.Value.Port);
+                writer.WriteEndObject();
+            }
+
+            writer.WriteEndObject();
+        }
+
+        using JsonDocument document = JsonDocument.Parse(buffer.WrittenMemory);
+        return document.RootElement.Clone();
     }
 
     private static JsonElement Literal(string json)

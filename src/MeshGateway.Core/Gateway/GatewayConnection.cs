@@ -43,8 +43,9 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
     /// <summary>The upstream socket once dialled, else null (tests read its options).</summary>
     internal Socket? UpstreamSocket => Volatile.Read(ref _upstream);
 
-    public GatewayConnection(GatewayListener owner, Socket client, IPEndPoint listener, bool proxyProtocol = false)
+    public GatewayConnection(GatewayListener owner, Socket client, IPEndPoint listener, ListenerMetrics listenerMetrics, bool proxyProtocol = false)
     {
+        ListenerMetrics = listenerMetrics;
         _expectProxyHeader = proxyProtocol;
         _owner = owner;
         _client = client;
@@ -58,6 +59,9 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
     public EndPoint? ClientEndPoint { get; private set; }
 
     public IPEndPoint ListenerEndPoint { get; }
+
+    /// <summary>The listener's metric tag and byte sink.</summary>
+    internal ListenerMetrics ListenerMetrics { get; }
 
     /// <summary>Whether <see cref="Abort"/> cut this connection.</summary>
     public bool IsCut => Volatile.Read(ref _aborted) != 0;
@@ -218,7 +222,7 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
                 return;
             }
 
-            _owner.Metrics.HelloRead(_time.GetElapsedTime(_accepted));
+            _owner.Metrics.HelloRead(_time.GetElapsedTime(_accepted), ListenerMetrics.Tag);
             switch (status)
             {
                 case ClientHelloStatus.Done:
@@ -408,10 +412,11 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
         _timer?.Dispose();
         _timer = null;
         _owner.Counters.OnRouted();
-        _owner.Metrics.Routed(route.Kind);
+        _owner.Metrics.Routed(route.Kind, ListenerMetrics.Tag);
         try
         {
             var splice = new SocketSplice(_client, upstream, _owner.Options.Splice, _time, _upOperation, new SocketOperation(), route.Cluster.IdleTimeout);
+            splice.BytesSink = ListenerMetrics;
             Interlocked.Exchange(ref _splice, splice);
             if (Volatile.Read(ref _aborted) != 0)
             {
@@ -460,7 +465,8 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
             // The client's bytes only: not a PROXY header written by the gateway.
             long bytesFromClient = result.BytesFromClient + Math.Max(0, sent - start - added);
             TimeSpan duration = _time.GetElapsedTime(_accepted);
-            _owner.Metrics.Spliced(bytesFromClient, result.BytesFromUpstream, duration, result.CloseReason);
+            // Most bytes were counted while they flowed (SpliceSession.BytesSink); the rest, and the replayed hello, now.
+            _owner.Metrics.Spliced(Math.Max(0, bytesFromClient - splice.ReportedFromClient), Math.Max(0, result.BytesFromUpstream - splice.ReportedFromUpstream), duration, result.CloseReason, ListenerMetrics.Tag);
             _owner.Observer?.OnConnectionClosed(new ConnectionClosedEvent(
                 ClientEndPoint, ListenerEndPoint, _hello.ServerName, route, _upstreamEndPoint!, result, bytesFromClient, duration));
         }

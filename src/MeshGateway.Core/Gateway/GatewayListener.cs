@@ -194,9 +194,10 @@ public sealed class GatewayListener : IAsyncDisposable
                 Socket socket = sockets[i];
                 bool proxyProtocol = proxied[i];
                 var local = (IPEndPoint)socket.LocalEndPoint!;
+                var listenerMetrics = new ListenerMetrics(_metrics, i < _options.EndPointNames.Count && !string.IsNullOrEmpty(_options.EndPointNames[i]) ? _options.EndPointNames[i] : local.ToString());
                 _listenSockets.Add(socket);
                 _localEndPoints.Add(local);
-                _acceptLoops.Add(Task.Run(() => AcceptLoopAsync(socket, local, proxyProtocol)));
+                _acceptLoops.Add(Task.Run(() => AcceptLoopAsync(socket, local, proxyProtocol, listenerMetrics)));
             }
         }
     }
@@ -229,14 +230,14 @@ public sealed class GatewayListener : IAsyncDisposable
     internal void Reject(RejectionReason reason, GatewayConnection connection, ReadOnlySpan<byte> serverName, ClientHelloError helloError, Route? route)
     {
         _counters.OnRejected(reason);
-        _metrics.Rejected(reason);
+        _metrics.Rejected(reason, connection.ListenerMetrics.Tag);
         _observer?.OnConnectionRejected(new ConnectionRejectedEvent(reason, connection.ClientEndPoint, connection.ListenerEndPoint, serverName, helloError, route));
     }
 
     internal void OnConnectionEnded(GatewayConnection connection)
     {
         _connections.TryRemove(connection, out _);
-        _metrics.ConnectionEnded();
+        _metrics.ConnectionEnded(connection.ListenerMetrics.Tag);
         if (_stopping.IsCancellationRequested && !connection.IsCut)
         {
             Interlocked.Increment(ref _drainedCount);
@@ -313,7 +314,7 @@ public sealed class GatewayListener : IAsyncDisposable
         return result;
     }
 
-    private async Task AcceptLoopAsync(Socket listenSocket, IPEndPoint local, bool proxyProtocol)
+    private async Task AcceptLoopAsync(Socket listenSocket, IPEndPoint local, bool proxyProtocol, ListenerMetrics listenerMetrics)
     {
         CancellationToken stopping = _stopping.Token;
         TimeSpan retryDelay = _options.AcceptRetryDelay;
@@ -339,7 +340,7 @@ public sealed class GatewayListener : IAsyncDisposable
                 // EMFILE/ENFILE (TooManyOpenSockets), ENOBUFS, ENOMEM...: wait and try again rather than spin or die.
                 SocketError error = ex is SocketException se ? se.SocketErrorCode : SocketError.OperationAborted;
                 _counters.OnAcceptError();
-                _metrics.AcceptFailed();
+                _metrics.AcceptFailed(listenerMetrics.Tag);
                 _observer?.OnAcceptFailed(local, error, retryDelay);
                 try
                 {
@@ -354,18 +355,18 @@ public sealed class GatewayListener : IAsyncDisposable
                 continue;
             }
 
-            OnAccepted(accepted, local, proxyProtocol);
+            OnAccepted(accepted, local, proxyProtocol, listenerMetrics);
         }
     }
 
-    private void OnAccepted(Socket accepted, IPEndPoint local, bool proxyProtocol)
+    private void OnAccepted(Socket accepted, IPEndPoint local, bool proxyProtocol, ListenerMetrics listenerMetrics)
     {
         _counters.OnAccepted();
-        _metrics.Accepted();
+        _metrics.Accepted(listenerMetrics.Tag);
         int active = Interlocked.Increment(ref _active);
         if (active > _connectionLimit || _stopping.IsCancellationRequested)
         {
-            RejectNow(accepted, local, _stopping.IsCancellationRequested ? RejectionReason.Stopping : RejectionReason.ConnectionLimit);
+            RejectNow(accepted, local, _stopping.IsCancellationRequested ? RejectionReason.Stopping : RejectionReason.ConnectionLimit, listenerMetrics);
             if (Interlocked.Decrement(ref _active) == 0 && _stopping.IsCancellationRequested)
             {
                 _drained.TrySetResult();
@@ -375,17 +376,17 @@ public sealed class GatewayListener : IAsyncDisposable
         }
 
         _trimmer?.OnOpened(active);
-        _metrics.ConnectionOpened();
+        _metrics.ConnectionOpened(listenerMetrics.Tag);
         _options.ClientTcpKeepAlive?.TryApply(accepted);
-        var connection = new GatewayConnection(this, accepted, local, proxyProtocol);
+        var connection = new GatewayConnection(this, accepted, local, listenerMetrics, proxyProtocol);
         _connections.TryAdd(connection, 0);
         ThreadPool.UnsafeQueueUserWorkItem(connection, preferLocal: false);
     }
 
-    private void RejectNow(Socket accepted, IPEndPoint local, RejectionReason reason)
+    private void RejectNow(Socket accepted, IPEndPoint local, RejectionReason reason, ListenerMetrics listenerMetrics)
     {
         _counters.OnRejected(reason);
-        _metrics.Rejected(reason);
+        _metrics.Rejected(reason, listenerMetrics.Tag);
         try
         {
             _observer?.OnConnectionRejected(new ConnectionRejectedEvent(reason, accepted.RemoteEndPoint, local, default, ClientHelloError.None, null));

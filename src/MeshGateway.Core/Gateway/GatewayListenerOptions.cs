@@ -32,6 +32,13 @@ public sealed class GatewayListenerOptions
     public IList<IPEndPoint> EndPoints { get; } = new List<IPEndPoint>();
 
     /// <summary>
+    /// Names of the <see cref="EndPoints"/> entries, by position (for example Consul's <c>default</c>, <c>lan</c>,
+    /// <c>wan</c>), used as the <see cref="GatewayMetricNames.ListenerTag"/> of the connection metrics. An entry without a
+    /// name is tagged with its bound <c>ip:port</c>. Default empty.
+    /// </summary>
+    public IList<string> EndPointNames { get; } = new List<string>();
+
+    /// <summary>
     /// Whether the memory a wave of connections held is returned to the operating system once it has drained: when the
     /// open connections fall to a quarter of a peak of at least 1,024 and stay there for 2 s, one aggressive, compacting
     /// garbage collection runs (never on the accept or splice path). Without it a quiet gateway keeps a flood's peak

@@ -42,6 +42,14 @@ public static class GatewayMetricNames
 
     /// <summary>Counter: failed accepts (for example out of file descriptors).</summary>
     public const string AcceptErrors = "meshgateway.accept.errors";
+
+    /// <summary>
+    /// The tag naming the listener a connection came in on (<see cref="GatewayListenerOptions.EndPointNames"/>, else its
+    /// <c>ip:port</c>): on <see cref="ActiveConnections"/>, <see cref="AcceptedConnections"/>, <see cref="RejectedConnections"/>,
+    /// <see cref="RoutedConnections"/>, <see cref="Bytes"/>, <see cref="ConnectionDuration"/>, <see cref="HelloDuration"/>
+    /// and <see cref="AcceptErrors"/>.
+    /// </summary>
+    public const string ListenerTag = "meshgateway.listener";
 }
 
 /// <summary>The instruments. Each records only when a listener is enabled, and tags are built from cached strings (no allocation).</summary>
@@ -57,6 +65,12 @@ internal sealed class GatewayMetrics : IDisposable
     [
         "none", "client_closed", "upstream_closed", "client_error", "upstream_error", "idle_timeout", "max_duration", "aborted",
     ];
+
+    // Advised bucket boundaries in seconds. OpenTelemetry's defaults (0, 5, 10, 25, … 10000) are meant for milliseconds:
+    // with seconds nearly every value lands in the first bucket. Spliced connections last from milliseconds (a probe)
+    // to days (a tunnel); a ClientHello normally arrives within a round trip and is cut at HelloTimeout (10 s).
+    private static readonly double[] s_connectionDurationBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800, 3600, 14400, 86400];
+    private static readonly double[] s_helloDurationBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
     private readonly Meter _meter;
     private readonly bool _ownsMeter;
@@ -92,48 +106,48 @@ internal sealed class GatewayMetrics : IDisposable
         _connectFailures = _meter.CreateCounter<long>(GatewayMetricNames.UpstreamConnectFailures, "{attempt}", "Failed or timed-out upstream connects.");
         _panic = _meter.CreateCounter<long>(GatewayMetricNames.PanicSelections, "{selection}", "Endpoint choices made with no healthy endpoint.");
         _bytes = _meter.CreateCounter<long>(GatewayMetricNames.Bytes, "By", "Bytes relayed.");
-        _duration = _meter.CreateHistogram<double>(GatewayMetricNames.ConnectionDuration, "s", "Duration of spliced connections.");
-        _helloDuration = _meter.CreateHistogram<double>(GatewayMetricNames.HelloDuration, "s", "Time from accept to a complete ClientHello.");
+        _duration = _meter.CreateHistogram(GatewayMetricNames.ConnectionDuration, "s", "Duration of spliced connections.", tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = s_connectionDurationBuckets });
+        _helloDuration = _meter.CreateHistogram(GatewayMetricNames.HelloDuration, "s", "Time from accept to a complete ClientHello.", tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = s_helloDurationBuckets });
         _acceptErrors = _meter.CreateCounter<long>(GatewayMetricNames.AcceptErrors, "{error}", "Failed accepts.");
     }
 
-    public void Accepted()
+    public void Accepted(in KeyValuePair<string, object?> listener)
     {
         if (_accepted.Enabled)
         {
-            _accepted.Add(1);
+            _accepted.Add(1, listener);
         }
     }
 
-    public void ConnectionOpened()
+    public void ConnectionOpened(in KeyValuePair<string, object?> listener)
     {
         if (_active.Enabled)
         {
-            _active.Add(1);
+            _active.Add(1, listener);
         }
     }
 
-    public void ConnectionEnded()
+    public void ConnectionEnded(in KeyValuePair<string, object?> listener)
     {
         if (_active.Enabled)
         {
-            _active.Add(-1);
+            _active.Add(-1, listener);
         }
     }
 
-    public void Rejected(RejectionReason reason)
+    public void Rejected(RejectionReason reason, in KeyValuePair<string, object?> listener)
     {
         if (_rejected.Enabled)
         {
-            _rejected.Add(1, new KeyValuePair<string, object?>("reason", s_reasonTags[(int)reason]));
+            _rejected.Add(1, new KeyValuePair<string, object?>("reason", s_reasonTags[(int)reason]), listener);
         }
     }
 
-    public void Routed(RouteKind kind)
+    public void Routed(RouteKind kind, in KeyValuePair<string, object?> listener)
     {
         if (_routed.Enabled)
         {
-            _routed.Add(1, new KeyValuePair<string, object?>("route.kind", kind == RouteKind.Exact ? "exact" : "wildcard"));
+            _routed.Add(1, new KeyValuePair<string, object?>("route.kind", kind == RouteKind.Exact ? "exact" : "wildcard"), listener);
         }
     }
 
@@ -161,33 +175,39 @@ internal sealed class GatewayMetrics : IDisposable
         }
     }
 
-    public void AcceptFailed()
+    public void AcceptFailed(in KeyValuePair<string, object?> listener)
     {
         if (_acceptErrors.Enabled)
         {
-            _acceptErrors.Add(1);
+            _acceptErrors.Add(1, listener);
         }
     }
 
-    public void HelloRead(TimeSpan elapsed)
+    public void HelloRead(TimeSpan elapsed, in KeyValuePair<string, object?> listener)
     {
         if (_helloDuration.Enabled)
         {
-            _helloDuration.Record(elapsed.TotalSeconds);
+            _helloDuration.Record(elapsed.TotalSeconds, listener);
         }
     }
 
-    public void Spliced(long bytesFromClient, long bytesFromUpstream, TimeSpan duration, SpliceCloseReason reason)
+    /// <summary>Bytes of a running splice, in batches (<see cref="SpliceSession.ReportBytes"/>).</summary>
+    public void OnRelayed(bool fromClient, long count, in KeyValuePair<string, object?> listener)
     {
-        if (_bytes.Enabled)
+        if (_bytes.Enabled && count > 0)
         {
-            _bytes.Add(bytesFromClient, new KeyValuePair<string, object?>("direction", "upstream"));
-            _bytes.Add(bytesFromUpstream, new KeyValuePair<string, object?>("direction", "downstream"));
+            _bytes.Add(count, new KeyValuePair<string, object?>("direction", fromClient ? "upstream" : "downstream"), listener);
         }
+    }
 
+    /// <summary>A splice ended: the bytes not yet reported while it ran, and its duration.</summary>
+    public void Spliced(long bytesFromClient, long bytesFromUpstream, TimeSpan duration, SpliceCloseReason reason, in KeyValuePair<string, object?> listener)
+    {
+        OnRelayed(fromClient: true, bytesFromClient, listener);
+        OnRelayed(fromClient: false, bytesFromUpstream, listener);
         if (_duration.Enabled)
         {
-            _duration.Record(duration.TotalSeconds, new KeyValuePair<string, object?>("close.reason", s_closeTags[(int)reason]));
+            _duration.Record(duration.TotalSeconds, new KeyValuePair<string, object?>("close.reason", s_closeTags[(int)reason]), listener);
         }
     }
 
@@ -198,4 +218,21 @@ internal sealed class GatewayMetrics : IDisposable
             _meter.Dispose();
         }
     }
+}
+
+/// <summary>One listener's metric tag, and the sink its splices report relayed bytes to.</summary>
+internal sealed class ListenerMetrics : IRelayedBytesSink
+{
+    private readonly GatewayMetrics _metrics;
+
+    public ListenerMetrics(GatewayMetrics metrics, string name)
+    {
+        _metrics = metrics;
+        Tag = new KeyValuePair<string, object?>(GatewayMetricNames.ListenerTag, name);
+    }
+
+    /// <summary>The <see cref="GatewayMetricNames.ListenerTag"/> tag (a cached string: no allocation per measurement).</summary>
+    public KeyValuePair<string, object?> Tag { get; }
+
+    public void OnRelayed(bool fromClient, long count) => _metrics.OnRelayed(fromClient, count, Tag);
 }

@@ -40,4 +40,63 @@ public sealed class MetricsTests
         await host.StopAsync();
         Assert.Equal(1, Interlocked.Read(ref routed));
     }
+
+    [Fact]
+    public async Task Bytes_AreCountedWhileATunnelIsOpen_AndExactlyOnceInTotal()
+    {
+        const string sni = "tunnel.default.dc1.internal.m.consul";
+        byte[] hello = TestHello.Create(sni);
+        await using RawBackend backend = RawBackend.Echo(hello);
+        using IHost host = HostFixture.Build(g => g.UseStaticRoutes(new Route(sni, new UpstreamCluster("tunnel", [new UpstreamEndpoint(backend.EndPoint)]))));
+        IMeterFactory factory = host.Services.GetRequiredService<IMeterFactory>();
+        long upstream = 0, downstream = 0;
+        var flowing = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (ReferenceEquals(instrument.Meter.Scope, factory) && instrument.Name is GatewayMetricNames.Bytes or GatewayMetricNames.ConnectionDuration)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            Assert.Equal(new KeyValuePair<string, object?>(GatewayMetricNames.ListenerTag, "default"), tags[1]);
+            if ((string?)tags[0].Value == "upstream")
+            {
+                Interlocked.Add(ref upstream, value);
+            }
+            else
+            {
+                Interlocked.Add(ref downstream, value);
+            }
+
+            if (Interlocked.Read(ref downstream) >= 256 * 1024)
+            {
+                flowing.TrySetResult();
+            }
+        });
+        listener.SetMeasurementEventCallback<double>((_, _, _, _) => closed.TrySetResult());
+        listener.Start();
+        await host.StartAsync();
+        MeshGatewayRuntime runtime = host.Services.GetRequiredService<MeshGatewayRuntime>();
+
+        byte[] payload = new byte[512 * 1024];
+        Random.Shared.NextBytes(payload);
+        using (Socket client = await HostFixture.ConnectAsync(HostFixture.GatewayEndPoint(host), hello))
+        {
+            await HostFixture.EchoAsync(client, payload);
+
+            // Counted while the tunnel is still open: not only when it closes.
+            await flowing.Task.WaitAsync(HostFixture.SafetyTimeout);
+            Assert.Equal(1, runtime.ActiveConnections);
+            Assert.False(closed.Task.IsCompleted);
+        }
+
+        await closed.Task.WaitAsync(HostFixture.SafetyTimeout);
+        Assert.Equal(hello.Length + payload.Length, Interlocked.Read(ref upstream));
+        Assert.Equal(payload.Length, Interlocked.Read(ref downstream));
+        await host.StopAsync();
+    }
 }
