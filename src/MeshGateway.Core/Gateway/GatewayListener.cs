@@ -22,8 +22,9 @@ namespace MeshGateway.Gateway;
 /// <para>File descriptors: the connection limit is capped by the process's open-file limit
 /// (<see cref="ConnectionLimit"/>, see <see cref="GatewayListenerOptions.MaxConnections"/>), so a flood is refused
 /// connection by connection instead of starving the runtime. Should accept still run out (EMFILE/ENFILE: the limit was
-/// lowered, or something else in the process holds descriptors), it backs off (doubling from
-/// <see cref="GatewayListenerOptions.AcceptRetryDelay"/> to 1 s), counts, reports, and tries again.</para>
+/// lowered, or something else in the process holds descriptors), it gives the runtime the 16 descriptors it holds in
+/// reserve, backs off (doubling from <see cref="GatewayListenerOptions.AcceptRetryDelay"/> to 1 s), counts, reports,
+/// and accepts again once it could take its reserve back.</para>
 /// <para><see cref="StopAsync"/> stops accepting, lets open connections finish until a deadline, then cuts the rest.</para>
 /// </remarks>
 /// <example>
@@ -54,6 +55,7 @@ public sealed class GatewayListener : IAsyncDisposable
     private readonly List<Socket> _listenSockets = [];
     private readonly List<IPEndPoint> _localEndPoints = [];
     private readonly List<Task> _acceptLoops = [];
+    private readonly DescriptorReserve _descriptorReserve = new();
     private readonly object _gate = new();
     private Task<GatewayStopResult>? _stopTask;
     private int _connectionLimit;
@@ -150,6 +152,7 @@ public sealed class GatewayListener : IAsyncDisposable
             throw new InvalidOperationException("The gateway listener was already started.");
         }
 
+        _descriptorReserve.TryFill();
         long? fileLimit = OpenFileLimit.GetSoftLimit();
         if (fileLimit is long limit)
         {
@@ -183,6 +186,7 @@ public sealed class GatewayListener : IAsyncDisposable
                 socket.Dispose();
             }
 
+            _descriptorReserve.Dispose();
             Volatile.Write(ref _state, 3);
             throw;
         }
@@ -223,6 +227,7 @@ public sealed class GatewayListener : IAsyncDisposable
         await StopAsync(TimeSpan.Zero).ConfigureAwait(false);
         _metrics.Dispose();
         _trimmer?.Dispose();
+        _descriptorReserve.Dispose();
         _stopping.Dispose();
     }
 
@@ -338,19 +343,36 @@ public sealed class GatewayListener : IAsyncDisposable
             {
                 // EMFILE/ENFILE (TooManyOpenSockets), ENOBUFS, ENOMEM...: wait and try again rather than spin or die.
                 SocketError error = ex is SocketException se ? se.SocketErrorCode : SocketError.OperationAborted;
-                _counters.OnAcceptError();
-                _metrics.AcceptFailed();
-                _observer?.OnAcceptFailed(local, error, retryDelay);
-                try
+                if (error == SocketError.TooManyOpenSockets)
                 {
-                    await Task.Delay(retryDelay, _timeProvider, stopping).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
+                    // First, before anything that could need a descriptor: the runtime must find some (see DescriptorReserve).
+                    _descriptorReserve.Release();
                 }
 
-                retryDelay = retryDelay * 2 > s_maxAcceptRetryDelay ? s_maxAcceptRetryDelay : retryDelay * 2;
+                while (true)
+                {
+                    _counters.OnAcceptError();
+                    _metrics.AcceptFailed();
+                    _observer?.OnAcceptFailed(local, error, retryDelay);
+                    try
+                    {
+                        await Task.Delay(retryDelay, _timeProvider, stopping).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return;
+                    }
+
+                    retryDelay = retryDelay * 2 > s_maxAcceptRetryDelay ? s_maxAcceptRetryDelay : retryDelay * 2;
+
+                    // Accept again only with the reserve back: while it cannot be taken, the process is still out of
+                    // descriptors, and an accept would take the runtime's last ones. Reported as the same failure.
+                    if (error != SocketError.TooManyOpenSockets || _descriptorReserve.TryFill())
+                    {
+                        break;
+                    }
+                }
+
                 continue;
             }
 
