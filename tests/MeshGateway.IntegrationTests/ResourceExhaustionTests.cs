@@ -8,8 +8,8 @@ using MeshGateway.Testing;
 namespace MeshGateway.IntegrationTests;
 
 /// <summary>
-/// Tests that change a process's limits (a child gateway's, never the test host's) or hold many of the test host's
-/// descriptors run alone (no other test runs in parallel with this collection).
+/// Tests that change a process's limits (a child gateway's, never the test host's), hold many of the test host's
+/// descriptors or measure process-wide memory run alone (no other test runs in parallel with this collection).
 /// </summary>
 [CollectionDefinition(nameof(ProcessLimits), DisableParallelization = true)]
 public sealed class ProcessLimits;
