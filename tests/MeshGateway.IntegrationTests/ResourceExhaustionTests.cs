@@ -27,9 +27,10 @@ public sealed partial class ResourceExhaustionTests
 
     /// <summary>
     /// A gateway process (samples/SniGateway) runs out of descriptors: its open-file limit is lowered from outside
-    /// (<c>prlimit --pid</c>) to what it holds plus 6, so a few queued connections are accepted and the next accept fails
-    /// with EMFILE. The listener must back off (50 ms, then doubling), report it, and accept every queued connection once
-    /// the limit is raised again, and the process must stay up. The limit belongs to the child: the test host's own
+    /// (<c>prlimit --pid</c>) to what it holds plus 6, so only a few queued connections can be accepted. The listener must
+    /// stop accepting, report it as out of descriptors and back off (50 ms, then doubling) without starving the runtime
+    /// (which aborts the process when it cannot start a thread), and accept every queued connection once the limit is
+    /// raised again; the process must stay up. The limit belongs to the child: the test host's own
     /// limit never changes (lowering it once starved the runtime of the test host, which aborted with "Out of memory.").
     /// </summary>
     [Fact]
@@ -61,8 +62,9 @@ public sealed partial class ResourceExhaustionTests
             await gateway.SetOpenFileLimitAsync(gateway.OpenFiles + 6, hard);
             try
             {
-                // The kernel completes each handshake from the backlog whether or not the gateway can accept it: a few
-                // are accepted (and wait for their hello), the next accept fails with EMFILE and the rest stay queued.
+                // The kernel completes each handshake from the backlog whether or not the gateway accepts it: a few are
+                // accepted (and wait for their hello), then the listener stops (within 8 descriptors of the limit, or at
+                // EMFILE) and the rest stay queued.
                 for (int i = 0; i < Clients; i++)
                 {
                     clients[i] = await ConnectAsync(endPoint);

@@ -22,9 +22,10 @@ namespace MeshGateway.Gateway;
 /// <para>File descriptors: the connection limit is capped by the process's open-file limit
 /// (<see cref="ConnectionLimit"/>, see <see cref="GatewayListenerOptions.MaxConnections"/>), so a flood is refused
 /// connection by connection instead of starving the runtime. Should accept still run out (EMFILE/ENFILE: the limit was
-/// lowered, or something else in the process holds descriptors), it gives the runtime the 16 descriptors it holds in
-/// reserve, backs off (doubling from <see cref="GatewayListenerOptions.AcceptRetryDelay"/> to 1 s), counts, reports,
-/// and accepts again once it could take its reserve back.</para>
+/// lowered, or something else in the process holds descriptors) or an accepted socket's descriptor is within 8 of the
+/// current limit, it gives the runtime the 16 descriptors it holds in reserve, backs off (doubling from
+/// <see cref="GatewayListenerOptions.AcceptRetryDelay"/> to 1 s), counts, reports, and accepts again once it could take
+/// its reserve back with room to spare.</para>
 /// <para><see cref="StopAsync"/> stops accepting, lets open connections finish until a deadline, then cuts the rest.</para>
 /// </remarks>
 /// <example>
@@ -324,11 +325,22 @@ public sealed class GatewayListener : IAsyncDisposable
         TimeSpan retryDelay = _options.AcceptRetryDelay;
         while (!stopping.IsCancellationRequested)
         {
-            Socket accepted;
+            SocketError error;
             try
             {
-                accepted = await listenSocket.AcceptAsync(stopping).ConfigureAwait(false);
-                retryDelay = _options.AcceptRetryDelay;
+                Socket accepted = await listenSocket.AcceptAsync(stopping).ConfigureAwait(false);
+
+                // Near the open-file limit (read now: it may have been lowered since Start), accept no more until
+                // descriptors return: the runtime must never find none (see DescriptorReserve).
+                bool nearLimit = DescriptorReserve.IsNearLimit(accepted);
+                OnAccepted(accepted, local, proxyProtocol);
+                if (!nearLimit)
+                {
+                    retryDelay = _options.AcceptRetryDelay;
+                    continue;
+                }
+
+                error = SocketError.TooManyOpenSockets;
             }
             catch (Exception) when (stopping.IsCancellationRequested)
             {
@@ -342,41 +354,38 @@ public sealed class GatewayListener : IAsyncDisposable
             catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
             {
                 // EMFILE/ENFILE (TooManyOpenSockets), ENOBUFS, ENOMEM...: wait and try again rather than spin or die.
-                SocketError error = ex is SocketException se ? se.SocketErrorCode : SocketError.OperationAborted;
-                if (error == SocketError.TooManyOpenSockets)
-                {
-                    // First, before anything that could need a descriptor: the runtime must find some (see DescriptorReserve).
-                    _descriptorReserve.Release();
-                }
-
-                while (true)
-                {
-                    _counters.OnAcceptError();
-                    _metrics.AcceptFailed();
-                    _observer?.OnAcceptFailed(local, error, retryDelay);
-                    try
-                    {
-                        await Task.Delay(retryDelay, _timeProvider, stopping).ConfigureAwait(false);
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        return;
-                    }
-
-                    retryDelay = retryDelay * 2 > s_maxAcceptRetryDelay ? s_maxAcceptRetryDelay : retryDelay * 2;
-
-                    // Accept again only with the reserve back: while it cannot be taken, the process is still out of
-                    // descriptors, and an accept would take the runtime's last ones. Reported as the same failure.
-                    if (error != SocketError.TooManyOpenSockets || _descriptorReserve.TryFill())
-                    {
-                        break;
-                    }
-                }
-
-                continue;
+                error = ex is SocketException se ? se.SocketErrorCode : SocketError.OperationAborted;
             }
 
-            OnAccepted(accepted, local, proxyProtocol);
+            if (error == SocketError.TooManyOpenSockets)
+            {
+                // First, before anything that could need a descriptor: the runtime must find some (see DescriptorReserve).
+                _descriptorReserve.Release();
+            }
+
+            while (true)
+            {
+                _counters.OnAcceptError();
+                _metrics.AcceptFailed();
+                _observer?.OnAcceptFailed(local, error, retryDelay);
+                try
+                {
+                    await Task.Delay(retryDelay, _timeProvider, stopping).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                retryDelay = retryDelay * 2 > s_maxAcceptRetryDelay ? s_maxAcceptRetryDelay : retryDelay * 2;
+
+                // Accept again only with the reserve back and room beyond it: until then the process is still short of
+                // descriptors, and an accept would take the runtime's last ones. Reported as the same failure.
+                if (error != SocketError.TooManyOpenSockets || _descriptorReserve.TryFill())
+                {
+                    break;
+                }
+            }
         }
     }
 
