@@ -19,7 +19,7 @@ namespace MeshGateway.Gateway;
 /// lowest first, so an accepted socket numbered N means 0 to N−1 are all in use; within <see cref="Margin"/> of the
 /// soft limit (read with each accept: <c>getrlimit</c> is one system call, no allocation) fewer than that are left.
 /// Releasing the reserve only after a failed accept (EMFILE) was not enough: a thread the runtime started between the
-/// accept that took the last descriptor and the failed one still found none (1 child gateway of 9 died so).</item>
+/// accept that took the last descriptor and the failed one still found none (1 child gateway in 11 runs died so).</item>
 /// <item>It then gives the runtime this reserve and accepts again only once it can take it back with
 /// <see cref="Margin"/> more to spare (<see cref="TryFill"/>). An accept that fails with EMFILE/ENFILE anyway (a table
 /// with free numbers low and used ones near the limit, which the number cannot show) is handled the same way.</item>
