@@ -110,5 +110,5 @@ Console.WriteLine($"SniGateway listening on {string.Join(", ", gateway.LocalEndP
 await stop.Task;
 Console.WriteLine("SniGateway stopping");
 GatewayStopResult result = await gateway.StopAsync(TimeSpan.FromSeconds(drainS));
-Console.WriteLine($"SniGateway stopped: {result.Drained} drained, {result.Cut} cut, {gateway.Counters.Routed} routed, {gateway.Counters.Rejected} rejected");
+Console.WriteLine($"SniGateway stopped: {result.Drained} drained, {result.Cut} cut, {gateway.Counters.Routed} routed, {gateway.Counters.Rejected} rejected, {gateway.Counters.AcceptErrors} failed accepts");
 return 0;

@@ -1,24 +1,21 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
-using System.Text.RegularExpressions;
+using MeshGateway.IntegrationTests.Infrastructure;
 using MeshGateway.Testing;
 
 namespace MeshGateway.IntegrationTests;
 
 /// <summary>
 /// A real gateway process (samples/SniGateway) under a low open-file limit (<c>ulimit -n</c>): the limit is a property of
-/// the process, so it is tested on a child, never on the test host. The child is killed by its PID whatever happens.
+/// the process, so it is tested on a child (<see cref="ChildGateway"/>), never on the test host. The child is killed by
+/// its PID whatever happens.
 /// </summary>
 [Collection(nameof(ProcessLimits))]
-public sealed partial class GatewayProcessTests
+public sealed class GatewayProcessTests
 {
     private const string Name = "web.default.dc1.internal.td.consul";
     private const int OpenFileLimit = 256;
-
-    [GeneratedRegex(@"listening on (?<endpoint>\S+) with \d+ routes, connection limit (?<limit>\d+) \(open-file limit (?<files>\d+)\)")]
-    private static partial Regex ListeningLine();
 
     [Fact]
     public async Task FloodPastOpenFileLimit_ProcessStaysUpRefusesTheExcessAndServesAfterwards()
@@ -238,135 +235,5 @@ public sealed partial class GatewayProcessTests
         }
 
         throw new InvalidOperationException("No VmRSS in /proc/<pid>/status.");
-    }
-
-    /// <summary>samples/SniGateway started through <c>bash -c 'ulimit -n N; exec dotnet SniGateway.dll …'</c>.</summary>
-    private sealed class ChildGateway : IDisposable
-    {
-        private readonly TaskCompletionSource<(IPEndPoint, int, long)> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private readonly System.Text.StringBuilder _output = new();
-        private readonly object _gate = new();
-        private TaskCompletionSource? _closedTarget;
-        private (string Prefix, TaskCompletionSource Done)? _lineTarget;
-        private int _closedWanted;
-        private int _closed;
-
-        public ChildGateway(string routesFile, int openFileLimit, int helloTimeoutMs = 60_000)
-        {
-            string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
-            string dll = Path.Combine(AppContext.BaseDirectory, "SniGateway.dll");
-            var info = new ProcessStartInfo("bash")
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-            info.ArgumentList.Add("-c");
-            info.ArgumentList.Add($"ulimit -n {openFileLimit.ToString(CultureInfo.InvariantCulture)} && exec \"$0\" \"$1\" --listen 127.0.0.1:0 --routes \"$2\" --hello-timeout-ms {helloTimeoutMs.ToString(CultureInfo.InvariantCulture)} --access-log");
-            info.ArgumentList.Add(dotnet);
-            info.ArgumentList.Add(dll);
-            info.ArgumentList.Add(routesFile);
-            Process = new Process { StartInfo = info };
-            Process.OutputDataReceived += (_, e) => OnLine(e.Data);
-            Process.ErrorDataReceived += (_, e) => OnLine(e.Data);
-            Process.Exited += (_, _) => _ready.TrySetException(new InvalidOperationException($"The gateway exited: {Output}"));
-            Process.EnableRaisingEvents = true;
-            Process.Start();
-            Process.BeginOutputReadLine();
-            Process.BeginErrorReadLine();
-        }
-
-        public Process Process { get; }
-
-        /// <summary>The bound address, the connection limit and the open-file limit the gateway reported.</summary>
-        public Task<(IPEndPoint EndPoint, int Limit, long Files)> Ready => _ready.Task;
-
-        public string Output
-        {
-            get
-            {
-                lock (_gate)
-                {
-                    return _output.ToString();
-                }
-            }
-        }
-
-        /// <summary>Completes when the gateway next writes a line starting with <paramref name="prefix"/>.</summary>
-        public Task WaitForLineAsync(string prefix)
-        {
-            lock (_gate)
-            {
-                _lineTarget = (prefix, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-                return _lineTarget.Value.Done.Task;
-            }
-        }
-
-        /// <summary>Completes once <paramref name="count"/> more spliced connections have been logged as closed.</summary>
-        public Task WaitForClosedAsync(int count)
-        {
-            lock (_gate)
-            {
-                _closedWanted = _closed + count;
-                _closedTarget = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                if (_closed >= _closedWanted)
-                {
-                    _closedTarget.TrySetResult();
-                }
-
-                return _closedTarget.Task;
-            }
-        }
-
-        public void Dispose()
-        {
-            try
-            {
-                if (!Process.HasExited)
-                {
-                    Process.Kill(entireProcessTree: true);
-                    Process.WaitForExit(30_000);
-                }
-            }
-            finally
-            {
-                Process.Dispose();
-            }
-        }
-
-        private void OnLine(string? line)
-        {
-            if (line is null)
-            {
-                return;
-            }
-
-            lock (_gate)
-            {
-                if (_output.Length < 64 * 1024)
-                {
-                    _output.AppendLine(line);
-                }
-
-                if (_lineTarget is { } target && line.StartsWith(target.Prefix, StringComparison.Ordinal))
-                {
-                    target.Done.TrySetResult();
-                }
-
-                if (line.StartsWith("conn ", StringComparison.Ordinal) && ++_closed >= _closedWanted)
-                {
-                    _closedTarget?.TrySetResult();
-                }
-            }
-
-            Match match = ListeningLine().Match(line);
-            if (match.Success)
-            {
-                _ready.TrySetResult((
-                    IPEndPoint.Parse(match.Groups["endpoint"].Value),
-                    int.Parse(match.Groups["limit"].Value, CultureInfo.InvariantCulture),
-                    long.Parse(match.Groups["files"].Value, CultureInfo.InvariantCulture)));
-            }
-        }
     }
 }

@@ -22,8 +22,10 @@ namespace MeshGateway.Gateway;
 /// <para>File descriptors: the connection limit is capped by the process's open-file limit
 /// (<see cref="ConnectionLimit"/>, see <see cref="GatewayListenerOptions.MaxConnections"/>), so a flood is refused
 /// connection by connection instead of starving the runtime. Should accept still run out (EMFILE/ENFILE: the limit was
-/// lowered, or something else in the process holds descriptors), it backs off (doubling from
-/// <see cref="GatewayListenerOptions.AcceptRetryDelay"/> to 1 s), counts, reports, and tries again.</para>
+/// lowered, or something else in the process holds descriptors) or an accepted socket's descriptor is within 8 of the
+/// current limit, it gives the runtime the 16 descriptors it holds in reserve, backs off (doubling from
+/// <see cref="GatewayListenerOptions.AcceptRetryDelay"/> to 1 s), counts, reports, and accepts again once it could take
+/// its reserve back with room to spare.</para>
 /// <para><see cref="StopAsync"/> stops accepting, lets open connections finish until a deadline, then cuts the rest.</para>
 /// </remarks>
 /// <example>
@@ -54,6 +56,7 @@ public sealed class GatewayListener : IAsyncDisposable
     private readonly List<Socket> _listenSockets = [];
     private readonly List<IPEndPoint> _localEndPoints = [];
     private readonly List<Task> _acceptLoops = [];
+    private readonly DescriptorReserve _descriptorReserve = new();
     private readonly object _gate = new();
     private Task<GatewayStopResult>? _stopTask;
     private int _connectionLimit;
@@ -150,6 +153,7 @@ public sealed class GatewayListener : IAsyncDisposable
             throw new InvalidOperationException("The gateway listener was already started.");
         }
 
+        _descriptorReserve.TryFill();
         long? fileLimit = OpenFileLimit.GetSoftLimit();
         if (fileLimit is long limit)
         {
@@ -183,6 +187,7 @@ public sealed class GatewayListener : IAsyncDisposable
                 socket.Dispose();
             }
 
+            _descriptorReserve.Dispose();
             Volatile.Write(ref _state, 3);
             throw;
         }
@@ -224,6 +229,7 @@ public sealed class GatewayListener : IAsyncDisposable
         await StopAsync(TimeSpan.Zero).ConfigureAwait(false);
         _metrics.Dispose();
         _trimmer?.Dispose();
+        _descriptorReserve.Dispose();
         _stopping.Dispose();
     }
 
@@ -320,11 +326,22 @@ public sealed class GatewayListener : IAsyncDisposable
         TimeSpan retryDelay = _options.AcceptRetryDelay;
         while (!stopping.IsCancellationRequested)
         {
-            Socket accepted;
+            SocketError error;
             try
             {
-                accepted = await listenSocket.AcceptAsync(stopping).ConfigureAwait(false);
-                retryDelay = _options.AcceptRetryDelay;
+                Socket accepted = await listenSocket.AcceptAsync(stopping).ConfigureAwait(false);
+
+                // Near the open-file limit (read now: it may have been lowered since Start), accept no more until
+                // descriptors return: the runtime must never find none (see DescriptorReserve).
+                bool nearLimit = DescriptorReserve.IsNearLimit(accepted);
+                OnAccepted(accepted, local, proxyProtocol, listenerMetrics);
+                if (!nearLimit)
+                {
+                    retryDelay = _options.AcceptRetryDelay;
+                    continue;
+                }
+
+                error = SocketError.TooManyOpenSockets;
             }
             catch (Exception) when (stopping.IsCancellationRequested)
             {
@@ -338,7 +355,17 @@ public sealed class GatewayListener : IAsyncDisposable
             catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
             {
                 // EMFILE/ENFILE (TooManyOpenSockets), ENOBUFS, ENOMEM...: wait and try again rather than spin or die.
-                SocketError error = ex is SocketException se ? se.SocketErrorCode : SocketError.OperationAborted;
+                error = ex is SocketException se ? se.SocketErrorCode : SocketError.OperationAborted;
+            }
+
+            if (error == SocketError.TooManyOpenSockets)
+            {
+                // First, before anything that could need a descriptor: the runtime must find some (see DescriptorReserve).
+                _descriptorReserve.Release();
+            }
+
+            while (true)
+            {
                 _counters.OnAcceptError();
                 _metrics.AcceptFailed(listenerMetrics.Tag);
                 _observer?.OnAcceptFailed(local, error, retryDelay);
@@ -352,10 +379,14 @@ public sealed class GatewayListener : IAsyncDisposable
                 }
 
                 retryDelay = retryDelay * 2 > s_maxAcceptRetryDelay ? s_maxAcceptRetryDelay : retryDelay * 2;
-                continue;
-            }
 
-            OnAccepted(accepted, local, proxyProtocol, listenerMetrics);
+                // Accept again only with the reserve back and room beyond it: until then the process is still short of
+                // descriptors, and an accept would take the runtime's last ones. Reported as the same failure.
+                if (error != SocketError.TooManyOpenSockets || _descriptorReserve.TryFill())
+                {
+                    break;
+                }
+            }
         }
     }
 

@@ -124,8 +124,8 @@ public sealed class GatewayListenerOptions
     /// <summary>
     /// File descriptors kept free for everything but the proxied connections when the connection limit is derived from
     /// the open-file limit (see <see cref="MaxConnections"/>): the runtime's own (about 30 to 60: epoll, event pipes,
-    /// loaded files, standard streams; it needs a few more whenever it starts a thread), log files, the Consul agent
-    /// client's connections. Default <see cref="DefaultFileDescriptorReserve"/>; 16 to 1,000,000.
+    /// loaded files, standard streams; it needs a few more whenever it starts a thread), the 16 the listener holds to
+    /// give the runtime should accept still run out, log files, the Consul agent client's connections. Default <see cref="DefaultFileDescriptorReserve"/>; 16 to 1,000,000.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is outside 16 to 1,000,000.</exception>
     public int FileDescriptorReserve

@@ -8,7 +8,7 @@ namespace MeshGateway.Splicing;
 /// destination does not read; nothing then watches the source, so a source that resets would go unnoticed until the
 /// idle timeout (1 h by default) and hold both sockets (issue 16). While any send is pending, a timer
 /// (<see cref="StallCheckInterval"/>, created the first time a send stalls) asks the stalled loop's source for its TCP
-/// state (<see cref="WasReset"/>) and fails the splice when it was reset, so both sockets are released (and the other
+/// state (<see cref="EndOf"/>) and fails the splice when it was reset, so both sockets are released (and the other
 /// side reset). A zero-byte receive cannot watch it: the source usually has unread bytes queued (that is why its loop is
 /// sending), and a receive returns at once then. A source that sent FIN only half-closed: its bytes are still delivered
 /// if the destination reads again, and the idle timeout bounds the wait.</para>
@@ -87,9 +87,14 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
 
                 if (received == 0)
                 {
-                    if (!HasShutDownSend(fromClient) && WasReset(from))
+                    StreamEnd end = HasShutDownSend(fromClient) ? StreamEnd.Fin : EndOf(from);
+                    if (end != StreamEnd.Fin || IsTornDown)
                     {
-                        // Not a FIN: the peer reset and the other loop's send took the error (see WasReset).
+                        // Not a FIN. Reset: the peer reset and the other loop's send took the error (see EndOf).
+                        // ClosedHere, or a teardown under way: the other loop is failing the splice (it took the peer's
+                        // reset on its send, say) and closes both sockets with RST; a shutdown here would send FIN on
+                        // the other socket ahead of that RST, and the reset would arrive as a clean end of stream
+                        // (1 in 100 in ResetPropagationTests' Sending case). Fail does nothing once the teardown began.
                         Fail(fromClient, SocketError.ConnectionReset);
                         return;
                     }
@@ -188,31 +193,43 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
     }
 
     /// <summary>
-    /// Whether a receive that returned 0 really saw a reset. Linux reports a reset (ECONNRESET) to one call only: when
-    /// the other loop has a send pending on the same socket, that send usually takes it (.NET completes the send first
-    /// on an error event) and the receive reads 0 as if the peer had sent FIN. Forwarding that "FIN" would end the other
-    /// side cleanly and make a cut stream look complete (issue 16). A real FIN leaves the socket in CLOSE_WAIT; a reset
-    /// leaves it CLOSED, which <c>TCP_INFO</c>'s first byte (<c>tcpi_state</c>) tells apart without allocating.
-    /// Only asked before this splice shut down its own send on the socket: after that a FIN also ends in CLOSED
-    /// (through TIME_WAIT), and no send of ours is left to take a reset's error. Other systems: false (taken as a FIN).
+    /// What a receive that returned 0 really saw. Linux reports a reset (ECONNRESET) to one call only: when the other
+    /// loop has a send pending on the same socket, that send usually takes it (.NET completes the send first on an error
+    /// event) and the receive reads 0 as if the peer had sent FIN. Forwarding that "FIN" would end the other side cleanly
+    /// and make a cut stream look complete (issue 16). A real FIN leaves the socket in CLOSE_WAIT; a reset leaves it
+    /// CLOSED, which <c>TCP_INFO</c>'s first byte (<c>tcpi_state</c>) tells apart without allocating. Only asked before
+    /// this splice shut down its own send on the socket: after that a FIN also ends in CLOSED (through TIME_WAIT), and
+    /// no send of ours is left to take a reset's error. Other systems: <see cref="StreamEnd.Fin"/>.
     /// </summary>
-    internal static bool WasReset(Socket socket)
+    /// <remarks>
+    /// <para><b>The race this answer must survive.</b> The loop whose send took the reset fails the splice at the same
+    /// moment: it closes this socket (SO_LINGER 0) and then the other one. If the state is read after the first close,
+    /// the socket is gone and its state unknowable. Taking that for a FIN (as this check once did) let the reading loop
+    /// shut down its send on the other socket, still open for a moment, so that side got FIN before the teardown's RST
+    /// and saw a clean end of stream: 1 of 100 client resets reached the upstream as a FIN in CI. A socket closed under
+    /// us is therefore <see cref="StreamEnd.ClosedHere"/>: only the splice's teardown closes it while the loops run,
+    /// and that teardown resets both sides, so the loop must end without forwarding anything.</para>
+    /// <para>The state is read under the socket's own reference count (a closed descriptor cannot be reused under it),
+    /// and a reset's CLOSED state is final, so a reset is never read as CLOSE_WAIT: the only remaining overlap (a true
+    /// FIN read, then a failure of the other side before the shutdown) forwards a FIN that is true, followed by RST.</para>
+    /// </remarks>
+    internal static StreamEnd EndOf(Socket socket)
     {
         if (!OperatingSystem.IsLinux())
         {
-            return false;
+            return StreamEnd.Fin;
         }
 
         const int IpProtoTcp = 6, TcpInfo = 11, TcpClose = 7;
         Span<byte> info = stackalloc byte[8];
         try
         {
-            return socket.GetRawSocketOption(IpProtoTcp, TcpInfo, info) >= 1 && info[0] == TcpClose;
+            return socket.GetRawSocketOption(IpProtoTcp, TcpInfo, info) >= 1 && info[0] == TcpClose ? StreamEnd.Reset : StreamEnd.Fin;
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {
-            // Closed under us by the teardown: the other loop reports why.
-            return false;
+            // Closed under us by the teardown, which resets both sides (see remarks).
+            return StreamEnd.ClosedHere;
         }
     }
 
@@ -291,11 +308,11 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
         }
 
         // After this splice shut its send down on a socket, a clean FIN also leaves it CLOSED: only ask before.
-        if ((stalled & ClientToUpstreamStalled) != 0 && !HasShutDownSend(client: true) && WasReset(_client))
+        if ((stalled & ClientToUpstreamStalled) != 0 && !HasShutDownSend(client: true) && EndOf(_client) == StreamEnd.Reset)
         {
             Fail(clientSide: true, SocketError.ConnectionReset);
         }
-        else if ((stalled & UpstreamToClientStalled) != 0 && !HasShutDownSend(client: false) && WasReset(_upstream))
+        else if ((stalled & UpstreamToClientStalled) != 0 && !HasShutDownSend(client: false) && EndOf(_upstream) == StreamEnd.Reset)
         {
             Fail(clientSide: false, SocketError.ConnectionReset);
         }

@@ -46,9 +46,14 @@ internal sealed class StreamSplice : SpliceSession, IDisposable
                 int received = await from.ReadAsync(buffer, token).ConfigureAwait(false);
                 if (received == 0)
                 {
-                    if (!(fromClient ? _sentEndOfStreamToClient : _sentEndOfStreamToUpstream) && from is NetworkStream network && SocketSplice.WasReset(network.Socket))
+                    StreamEnd end = !(fromClient ? _sentEndOfStreamToClient : _sentEndOfStreamToUpstream) && from is NetworkStream network
+                        ? SocketSplice.EndOf(network.Socket)
+                        : StreamEnd.Fin;
+                    if (end != StreamEnd.Fin || IsTornDown)
                     {
-                        // A reset whose error the other loop's write took: not a FIN (see SocketSplice.WasReset).
+                        // A reset whose error the other loop's write took, or a teardown that closed the socket under
+                        // this read: not a FIN, and a shutdown here would send FIN ahead of the teardown's RST (see
+                        // SocketSplice.EndOf).
                         if (!IsTornDown)
                         {
                             OnFailure(fromClient, SocketError.ConnectionReset);
