@@ -21,6 +21,15 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
     private const int PhaseSpliced = 3;
     private const int PhaseTimedOut = 4;
 
+    /// <summary>
+    /// The gateway's policy on host names the reader accepts but reports (<see cref="ClientHelloInfo.ServerNameIssues"/>):
+    /// bytes outside ASCII and control characters or spaces are rejected (<see cref="RejectionReason.InvalidServerName"/>),
+    /// as Consul's SNI names are ASCII (a Unicode IDN must arrive as its A-label) and such bytes would reach logs; other
+    /// departures from a DNS name (<c>_</c> in a service name, empty labels, long labels) are left to the route table,
+    /// where they simply fail to match or match a route that was configured with them.
+    /// </summary>
+    private const HostNameIssues RejectedServerNameIssues = HostNameIssues.NonAscii | HostNameIssues.ControlOrSpace;
+
     private readonly GatewayListener _owner;
     private readonly Socket _client;
     private readonly TimeProvider _time;
@@ -157,6 +166,12 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
             if (!_hello.HasServerName)
             {
                 Reject(RejectionReason.NoServerName);
+                return;
+            }
+
+            if ((_hello.ServerNameIssues & RejectedServerNameIssues) != 0)
+            {
+                Reject(RejectionReason.InvalidServerName);
                 return;
             }
 
@@ -373,7 +388,7 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
         ClientHelloError helloError = reason is RejectionReason.NotTls or RejectionReason.InvalidHello or RejectionReason.HelloTooLarge ? _hello.Error : ClientHelloError.None;
         try
         {
-            _owner.Reject(reason, this, serverName, helloError, route);
+            _owner.Reject(reason, this, serverName, helloError, _hello.ServerNameIssues, route);
         }
         finally
         {

@@ -184,11 +184,11 @@ public sealed class GatewayListener : IAsyncDisposable
         _stopping.Dispose();
     }
 
-    internal void Reject(RejectionReason reason, GatewayConnection connection, ReadOnlySpan<byte> serverName, ClientHelloError helloError, Route? route)
+    internal void Reject(RejectionReason reason, GatewayConnection connection, ReadOnlySpan<byte> serverName, ClientHelloError helloError, HostNameIssues serverNameIssues, Route? route)
     {
         _counters.OnRejected(reason);
         _metrics.Rejected(reason);
-        _observer?.OnConnectionRejected(new ConnectionRejectedEvent(reason, connection.ClientEndPoint, connection.ListenerEndPoint, serverName, helloError, route));
+        _observer?.OnConnectionRejected(new ConnectionRejectedEvent(reason, connection.ClientEndPoint, connection.ListenerEndPoint, serverName, helloError, serverNameIssues, route));
     }
 
     internal void OnConnectionEnded(GatewayConnection connection)
@@ -341,7 +341,7 @@ public sealed class GatewayListener : IAsyncDisposable
         _metrics.Rejected(reason);
         try
         {
-            _observer?.OnConnectionRejected(new ConnectionRejectedEvent(reason, accepted.RemoteEndPoint, local, default, ClientHelloError.None, null));
+            _observer?.OnConnectionRejected(new ConnectionRejectedEvent(reason, accepted.RemoteEndPoint, local, default, ClientHelloError.None, HostNameIssues.None, null));
         }
         catch (Exception)
         {

@@ -41,4 +41,13 @@ public enum RejectionReason
     /// resolution failed (see <see cref="MeshGateway.Routing.EndpointState.LastResolutionError"/>).
     /// </summary>
     EndpointUnresolved,
+
+    /// <summary>
+    /// The server_name holds bytes the gateway never routes: bytes outside ASCII (such as a Unicode IDN sent as UTF-8
+    /// instead of its <c>xn--</c> A-label), a NUL, another control character or a space. The reader accepts such names and
+    /// reports them (<see cref="MeshGateway.Tls.ClientHelloInfo.ServerNameIssues"/>); rejecting them is the gateway's
+    /// policy. <see cref="ConnectionRejectedEvent.ServerNameIssues"/> says which, and
+    /// <see cref="ConnectionRejectedEvent.ServerName"/> holds the bytes as sent.
+    /// </summary>
+    InvalidServerName,
 }

@@ -119,7 +119,25 @@ public struct ClientHelloInfo
     /// <summary>Whether the host_name ends with a dot. RFC 6066 §3 forbids it; it is reported, never stripped.</summary>
     public readonly bool ServerNameEndsWithDot => _state.ServerNameLength > 0 && _serverName[_state.ServerNameLength - 1] == (byte)'.';
 
-    /// <summary>The host_name bytes exactly as sent (ASCII). Empty when <see cref="HasServerName"/> is false.</summary>
+    /// <summary>
+    /// How the host_name departs from a valid DNS host name (<see cref="HostNameIssues.None"/> when it is one, or when
+    /// there is no host_name). The reader accepts any bytes in a host_name of 1 to <see cref="MaxHostNameLength"/> bytes
+    /// and reports them here; what to do with a name that is not a DNS name is the caller's policy.
+    /// </summary>
+    /// <remarks>
+    /// The gateway (<c>GatewayListener</c>) rejects names with <see cref="HostNameIssues.NonAscii"/> or
+    /// <see cref="HostNameIssues.ControlOrSpace"/> (rejection reason <c>InvalidServerName</c>) and lets the route table
+    /// judge the rest; an embedder may route, log or fingerprint such names instead.
+    /// </remarks>
+    public readonly HostNameIssues ServerNameIssues => _state.ServerNameIssues;
+
+    /// <summary>Whether the hello carried a host_name that is a valid DNS host name (<see cref="ServerNameIssues"/> is <see cref="HostNameIssues.None"/>).</summary>
+    public readonly bool HasDnsServerName => _state.ServerNameLength > 0 && _state.ServerNameIssues == HostNameIssues.None;
+
+    /// <summary>
+    /// The host_name bytes exactly as sent: usually ASCII, but any bytes are possible (see <see cref="ServerNameIssues"/>;
+    /// decode or log them with care). Empty when <see cref="HasServerName"/> is false.
+    /// </summary>
     [UnscopedRef]
     public readonly ReadOnlySpan<byte> ServerName => ((ReadOnlySpan<byte>)_serverName)[.._state.ServerNameLength];
 
@@ -174,11 +192,15 @@ public struct ClientHelloInfo
         return written;
     }
 
-    /// <summary>The whole inline host_name buffer, for the reader to fill before <see cref="SetServerNameLength"/>.</summary>
+    /// <summary>The whole inline host_name buffer, for the reader to fill before <see cref="SetServerName"/>.</summary>
     [UnscopedRef]
     internal Span<byte> ServerNameBuffer => _serverName;
 
-    internal void SetServerNameLength(int length) => _state.ServerNameLength = length;
+    internal void SetServerName(int length, HostNameIssues issues)
+    {
+        _state.ServerNameLength = length;
+        _state.ServerNameIssues = issues;
+    }
 
     /// <summary>The whole inline ALPN buffer, for the reader to fill before <see cref="SetAlpnLength"/>.</summary>
     [UnscopedRef]
@@ -255,6 +277,7 @@ public struct ClientHelloInfo
         public int ServerNameLength;
         public int AlpnLength;
         public int ExtensionCount;
+        public HostNameIssues ServerNameIssues;
         public ushort RecordVersion;
         public ushort LegacyVersion;
         public ushort MaxSupportedVersion;

@@ -656,16 +656,12 @@ public static partial class ClientHelloReader
             }
 
             // "HostName" contains the fully qualified DNS hostname ... represented as a byte string using ASCII
-            // encoding without a trailing dot": only visible ASCII is accepted (no NUL, controls, spaces or 8-bit bytes).
-            // A trailing dot is kept and reported through ClientHelloInfo.ServerNameEndsWithDot.
+            // encoding without a trailing dot", but the type is opaque and real clients send other bytes (a .NET client
+            // sends a Unicode IDN as UTF-8): the name is kept as sent and its departures from a DNS name are reported,
+            // for the caller's policy to judge (ClientHelloInfo.ServerNameIssues).
             Span<byte> name = hello.ServerNameBuffer[..nameLength];
             c.CopyTo(name);
-            if (name.ContainsAnyExceptInRange((byte)0x21, (byte)0x7E))
-            {
-                return ClientHelloError.InvalidHostNameCharacter;
-            }
-
-            hello.SetServerNameLength(nameLength);
+            hello.SetServerName(nameLength, HostNameClassifier.Classify(name));
         }
 
         return ClientHelloError.None;
@@ -727,13 +723,9 @@ public static partial class ClientHelloReader
                 return ClientHelloError.HostNameTooLong;
             }
 
-            if (name.ContainsAnyExceptInRange((byte)0x21, (byte)0x7E))
-            {
-                return ClientHelloError.InvalidHostNameCharacter;
-            }
-
+            // Kept as sent, its departures from a DNS name reported (see the cursor version).
             name.CopyTo(hello.ServerNameBuffer);
-            hello.SetServerNameLength(nameLength);
+            hello.SetServerName(nameLength, HostNameClassifier.Classify(name));
         }
 
         return ClientHelloError.None;

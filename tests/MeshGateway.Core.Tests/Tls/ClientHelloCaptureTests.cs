@@ -44,6 +44,19 @@ public sealed class ClientHelloCaptureTests
     }
 
     [Fact]
+    public async Task TryRead_SslStreamClientToUnicodeHost_NameReportedAsSentNotRejected()
+    {
+        // A .NET client given a Unicode (IDN) host sends it in host_name as UTF-8, not as its A-label (xn--bcher-kva):
+        // the reader must accept it and report it, so the caller's policy can reject, route or log it.
+        const string host = "b\u00FCcher.example";
+        byte[] hello = await CaptureAsync((port, ct) => SslStreamClientAsync(port, host, SslProtocols.Tls13, ["h2"], ct));
+        HelloResult result = HelloResult.ReadEveryWay(hello);
+        Assert.Equal(ClientHelloStatus.Done, result.Status);
+        Assert.Equal(Encoding.Latin1.GetString(Encoding.UTF8.GetBytes(host)), result.ServerName);
+        Assert.Equal(HostNameIssues.NonAscii, result.ServerNameIssues);
+    }
+
+    [Fact]
     public async Task TryRead_SslStreamClientToIpAddress_NoServerName()
     {
         // RFC 6066 §3: "Literal IPv4 and IPv6 addresses are not permitted in HostName": clients send no SNI.

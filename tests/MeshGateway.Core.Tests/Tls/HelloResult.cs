@@ -10,6 +10,7 @@ internal sealed record HelloResult(
     ClientHelloError Error,
     int BytesConsumed,
     string? ServerName,
+    HostNameIssues ServerNameIssues,
     bool EndsWithDot,
     string Alpn,
     bool AlpnTruncated,
@@ -26,7 +27,7 @@ internal sealed record HelloResult(
         if (status != ClientHelloStatus.Done)
         {
             // Only the outcome is defined for failures.
-            return new HelloResult(status, info.Error, info.BytesConsumed, null, false, "", false, 0, 0, false, 0, false, 0, "");
+            return new HelloResult(status, info.Error, info.BytesConsumed, null, HostNameIssues.None, false, "", false, 0, 0, false, 0, false, 0, "");
         }
 
         var alpn = new StringBuilder();
@@ -39,7 +40,8 @@ internal sealed record HelloResult(
             status,
             info.Error,
             info.BytesConsumed,
-            info.HasServerName ? Encoding.ASCII.GetString(info.ServerName) : null,
+            info.HasServerName ? Encoding.Latin1.GetString(info.ServerName) : null,   // Latin-1: every byte, one char
+            info.ServerNameIssues,
             info.ServerNameEndsWithDot,
             (info.HasAlpn ? "alpn:" : "") + alpn,
             info.AlpnTruncated,

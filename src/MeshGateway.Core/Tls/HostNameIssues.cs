@@ -1,0 +1,127 @@
+namespace MeshGateway.Tls;
+
+/// <summary>
+/// How a ClientHello's host_name departs from a valid DNS host name (letters, digits and hyphens in dot-separated labels
+/// of 1 to 63 bytes, at most 253 bytes in all: RFC 1035 §2.3.1/§2.3.4, RFC 1123 §2.1, RFC 5890 §2.3.1), as reported by
+/// <see cref="ClientHelloInfo.ServerNameIssues"/>. <see cref="None"/> means the name is a valid DNS host name.
+/// </summary>
+/// <remarks>
+/// The reader only reports these; it accepts any host_name bytes (RFC 6066 §3 types HostName as opaque), so the caller
+/// chooses a policy. Real clients send names with some of them: a .NET <c>SslStream</c> client given a Unicode
+/// (IDN) target host sends it as UTF-8 (<see cref="NonAscii"/>); Consul service names may contain <c>_</c>
+/// (<see cref="NonLdhCharacter"/>).
+/// </remarks>
+[Flags]
+public enum HostNameIssues
+{
+    /// <summary>A valid DNS host name (or no host_name at all).</summary>
+    None = 0,
+
+    /// <summary>A byte at or above 0x80, such as a UTF-8 encoded U-label where an A-label (<c>xn--</c>) belongs (RFC 5890 §2.3.2.1).</summary>
+    NonAscii = 1 << 0,
+
+    /// <summary>A NUL, another ASCII control character (0x00-0x1F, 0x7F) or a space (0x20).</summary>
+    ControlOrSpace = 1 << 1,
+
+    /// <summary>A visible ASCII character other than a letter, digit, hyphen or dot, such as <c>_</c> or <c>*</c>.</summary>
+    NonLdhCharacter = 1 << 2,
+
+    /// <summary>An empty label: a leading dot or two dots in a row (a single trailing dot is <see cref="TrailingDot"/>).</summary>
+    EmptyLabel = 1 << 3,
+
+    /// <summary>A label longer than 63 bytes (RFC 1035 §2.3.4).</summary>
+    LabelTooLong = 1 << 4,
+
+    /// <summary>The name, without a trailing dot, is longer than 253 bytes (255 octets in DNS wire form, RFC 1035 §2.3.4).</summary>
+    NameTooLong = 1 << 5,
+
+    /// <summary>A label starts or ends with a hyphen (RFC 1123 §2.1, RFC 5890 §2.3.1).</summary>
+    HyphenAtLabelEdge = 1 << 6,
+
+    /// <summary>The name ends with a dot, which RFC 6066 §3 forbids in host_name (see <see cref="ClientHelloInfo.ServerNameEndsWithDot"/>).</summary>
+    TrailingDot = 1 << 7,
+}
+
+/// <summary>Classifies host names for <see cref="ClientHelloInfo.ServerNameIssues"/>.</summary>
+internal static class HostNameClassifier
+{
+    /// <summary>RFC 1035 §2.3.4: labels are 63 octets or less.</summary>
+    internal const int MaxLabelLength = 63;
+
+    /// <summary>RFC 1035 §2.3.4: names are 255 octets or less in wire form, so 253 characters in text form without the trailing dot.</summary>
+    internal const int MaxDnsNameLength = 253;
+
+    /// <summary>The character issue of each byte value (0 for letters, digits, hyphen and dot).</summary>
+    private static ReadOnlySpan<byte> CharacterIssues =>
+    [
+        // 0x00-0x1F: controls
+        2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+        // 0x20 space, ! " # $ % & ' ( ) * + , - . /
+        2, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 0, 0, 4,
+        // 0-9 : ; < = > ?
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4,
+        // @ A-O
+        4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        // P-Z [ \ ] ^ _
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4,
+        // ` a-o
+        4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        // p-z { | } ~ DEL
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 2,
+        // 0x80-0xFF
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    ];
+
+    /// <summary>The issues of a non-empty host name; one pass, no allocation.</summary>
+    /// <remarks>
+    /// Written here rather than taken from <see cref="Uri.CheckHostName(string)"/> or <c>IdnMapping</c>: both need a
+    /// string (an allocation per connection) and answer a different question (URI host syntax, IDNA mapping).
+    /// </remarks>
+    internal static HostNameIssues Classify(ReadOnlySpan<byte> name)
+    {
+        HostNameIssues issues = HostNameIssues.None;
+        if (!name.IsEmpty && name[^1] == (byte)'.')
+        {
+            issues |= HostNameIssues.TrailingDot;
+            name = name[..^1];
+        }
+
+        if (name.Length > MaxDnsNameLength)
+        {
+            issues |= HostNameIssues.NameTooLong;
+        }
+
+        ReadOnlySpan<byte> table = CharacterIssues;
+        int characters = 0;
+        int labelStart = 0;
+        for (int i = 0; i < name.Length; i++)
+        {
+            byte b = name[i];
+            if (b == (byte)'.')
+            {
+                issues |= LabelIssues(name[labelStart..i]);
+                labelStart = i + 1;
+            }
+            else
+            {
+                characters |= table[b];
+            }
+        }
+
+        return issues | LabelIssues(name[labelStart..]) | (HostNameIssues)characters;
+    }
+
+    private static HostNameIssues LabelIssues(ReadOnlySpan<byte> label)
+    {
+        if (label.IsEmpty)
+        {
+            return HostNameIssues.EmptyLabel;
+        }
+
+        HostNameIssues issues = label.Length > MaxLabelLength ? HostNameIssues.LabelTooLong : HostNameIssues.None;
+        return label[0] == (byte)'-' || label[^1] == (byte)'-' ? issues | HostNameIssues.HyphenAtLabelEdge : issues;
+    }
+}
