@@ -124,6 +124,31 @@ public sealed class ClientHelloCaptureTests
         AssertEveryPrefixNeedsMoreData(hello);
     }
 
+    [Fact]
+    public async Task TryRead_OpenSslHelloOverDefaultLimit_DoneWithTheAllowedMaximum()
+    {
+        if (FindOpenSsl() is not string openssl)
+        {
+            _output.WriteLine("openssl is not on PATH: only the SslStream captures ran (apt-get install openssl).");
+            return;
+        }
+
+        // A long ALPN list (legal up to 2^16-1 bytes) makes OpenSSL send a ~40 KB hello in three full records: over the
+        // 16 KiB default, which is why the allowed maximum covers the largest legal hello.
+        string alpn = string.Join(",", Enumerable.Range(0, 4000).Select(i => $"p{i:D8}"));
+        byte[] hello = await CaptureAsync((port, ct) => RunOpenSslAsync(openssl, ct,
+            "s_client", "-connect", $"127.0.0.1:{port}", "-servername", "big.example", "-alpn", alpn));
+        _output.WriteLine($"openssl long-ALPN hello: {hello.Length} bytes");
+        Assert.InRange(hello.Length, ClientHelloReaderOptions.DefaultMaxHelloSize + 1, ClientHelloReaderOptions.MaxAllowedHelloSize);
+
+        Assert.Equal(ClientHelloStatus.TooLarge, ClientHelloReader.TryRead(hello, out _));
+        HelloResult result = HelloResult.ReadEveryWay(hello, s_large);
+        Assert.Equal(ClientHelloStatus.Done, result.Status);
+        Assert.Equal(hello.Length, result.BytesConsumed);
+        Assert.Equal("big.example", result.ServerName);
+        Assert.True(result.AlpnTruncated);
+    }
+
     private static void AssertEveryPrefixNeedsMoreData(byte[] hello)
     {
         for (int length = 0; length < hello.Length; length++)

@@ -399,6 +399,31 @@ public sealed class ClientHelloReaderTests
     }
 
     [Fact]
+    public void TryRead_LargestLegalHello_DoneAtTheAllowedMaximum()
+    {
+        // Every vector of RFC 8446 §4.1.2 at its maximum length: session id 32, cipher_suites 2^16-2, compression methods
+        // 2^8-1, extensions 2^16-1 (one 65,531-byte extension). Full 2^14 records, as TLS stacks send it.
+        var builder = new HelloBuilder
+        {
+            SessionId = Filled(32, 7),
+            CipherSuites = [.. Enumerable.Range(0, 32_767).Select(i => (ushort)(0x0100 + i))],
+            CompressionMethods = [0, .. Filled(254, 1)],
+        };
+        builder.Add(0xFF00, Filled(65_535 - 4, 3));
+        byte[] message = builder.Message();
+        Assert.Equal(ClientHelloReaderOptions.LargestClientHelloMessage, message.Length);
+        byte[] input = Record(message);
+        Assert.Equal(ClientHelloReaderOptions.MaxAllowedHelloSize, input.Length);
+
+        HelloResult result = HelloResult.ReadEveryWay(input, s_large);
+        Assert.Equal(ClientHelloStatus.Done, result.Status);
+        Assert.Equal(input.Length, result.BytesConsumed);
+        Assert.Equal(32_767, result.CipherSuiteCount);
+        Assert.Equal(ClientHelloStatus.TooLarge, HelloResult.ReadEveryWay(input, new ClientHelloReaderOptions { MaxHelloSize = input.Length - 1 }).Status);
+        Assert.Equal(ClientHelloStatus.TooLarge, HelloResult.ReadEveryWay(input).Status);
+    }
+
+    [Fact]
     public void TryRead_HandshakeLengthOverLimit_TooLargeFromTheFirstNineBytes()
     {
         // A declared 64 KiB message can never fit a 16 KiB limit: decided before any of it arrives.
