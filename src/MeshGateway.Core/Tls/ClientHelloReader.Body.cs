@@ -18,9 +18,15 @@ public static partial class ClientHelloReader
     private const ushort PreSharedKeyExtension = 41;                   // RFC 8446 §4.2.11
     private const ushort SupportedVersionsExtension = 43;              // RFC 8446 §4.2.1
     private const ushort EncryptedClientHelloExtension = 0xfe0d;       // draft-ietf-tls-esni
+    private const ushort SupportedGroupsExtension = 10;                // RFC 8446 §4.2.7 (RFC 4492 elliptic_curves)
+    private const ushort EcPointFormatsExtension = 11;                 // RFC 8422 §5.1.2
+    private const ushort SignatureAlgorithmsExtension = 13;            // RFC 8446 §4.2.3
 
     /// <summary>Bits (of types below 64) of the extensions the contiguous walk does more with than detecting duplicates.</summary>
-    private const ulong SpecialTypes = (1UL << ServerNameExtension) | (1UL << AlpnExtension) | (1UL << PreSharedKeyExtension) | (1UL << SupportedVersionsExtension);
+    private const ulong SpecialTypes = (1UL << ServerNameExtension) | (1UL << AlpnExtension) | (1UL << PreSharedKeyExtension) | (1UL << SupportedVersionsExtension) | ListTypes;
+
+    /// <summary>Bits of the extensions whose lists are kept for fingerprints (never a reason to reject the hello).</summary>
+    private const ulong ListTypes = (1UL << SupportedGroupsExtension) | (1UL << EcPointFormatsExtension) | (1UL << SignatureAlgorithmsExtension);
 
     private const int ExtensionHeaderLength = 4;                       // extension_type(2) + extension_data length(2)
     private const byte HostNameType = 0;                               // RFC 6066 §3 NameType host_name(0)
@@ -96,7 +102,14 @@ public static partial class ClientHelloReader
         }
 
         hello.CipherSuiteCount = cipherSuitesLength >> 1;
-        c.Skip(cipherSuitesLength);
+        int keptSuites = Math.Min(cipherSuitesLength, ClientHelloInfo.MaxCipherSuites * 2);
+        c.CopyTo(hello.CipherSuiteStorage[..keptSuites]);
+        c.Skip(cipherSuitesLength - keptSuites);
+        hello.SetCipherSuitesLength(keptSuites);
+        if (keptSuites < cipherSuitesLength)
+        {
+            hello.MarkListsIncomplete();
+        }
 
         // opaque legacy_compression_methods<1..2^8-1>;
         int compressionLength = c.ReadByte();
@@ -181,6 +194,7 @@ public static partial class ClientHelloReader
         }
 
         hello.CipherSuiteCount = cipherSuitesLength >> 1;
+        KeepCipherSuites(body[..cipherSuitesLength], ref hello);
 
         // opaque legacy_compression_methods<1..2^8-1>;
         int compressionLength = body[cipherSuitesLength];
@@ -347,6 +361,11 @@ public static partial class ClientHelloReader
                 {
                     supportedVersions = (int)offset;
                 }
+                else if (type != PreSharedKeyExtension)
+                {
+                    // A list kept for fingerprints: noted here (a store, off the walk's load chain), copied after the walk.
+                    hello.RecordList(type, (int)offset);
+                }
                 else if (next != end)
                 {
                     // RFC 8446 §4.2.11: "The "pre_shared_key" extension MUST be the last extension in the ClientHello".
@@ -366,6 +385,11 @@ public static partial class ClientHelloReader
         hello.SetExtensionCount((int)count);
         hello.SeenLowTypes = seenLow;
         hello.SeenHashedTypes = seenHashed;
+        if ((seenLow & ListTypes) != 0)
+        {
+            KeepRecordedLists(all, ref hello);
+        }
+
         if ((serverName & alpn & supportedVersions) == -1)
         {
             return error;
@@ -513,7 +537,7 @@ public static partial class ClientHelloReader
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool IsParsedExtension(ushort type) => type is ServerNameExtension or AlpnExtension or SupportedVersionsExtension;
+    private static bool IsParsedExtension(ushort type) => type < 64 && ((SpecialTypes >> type) & 1) != 0 && type != PreSharedKeyExtension;
 
     /// <summary>
     /// Parses a contiguous extension_data of one of the extensions <see cref="IsParsedExtension"/> selects, with span
@@ -526,7 +550,8 @@ public static partial class ClientHelloReader
         {
             ServerNameExtension => ParseServerName(data, ref hello),
             AlpnExtension => ParseAlpn(data, ref hello),
-            _ => ParseSupportedVersions(data, ref hello),
+            SupportedVersionsExtension => ParseSupportedVersions(data, ref hello),
+            _ => KeepList(data, type, ref hello),
         };
     }
 
@@ -537,7 +562,8 @@ public static partial class ClientHelloReader
         {
             ServerNameExtension => ParseServerName(ref c, length, ref hello),
             AlpnExtension => ParseAlpn(ref c, length, ref hello),
-            _ => ParseSupportedVersions(ref c, length, ref hello),
+            SupportedVersionsExtension => ParseSupportedVersions(ref c, length, ref hello),
+            _ => KeepList(ref c, type, length, ref hello),
         };
 
     /// <summary>
@@ -940,6 +966,127 @@ public static partial class ClientHelloReader
         }
     }
 
-    /// <summary>RFC 8701 GREASE values: 0x0A0A, 0x1A1A, ..., 0xFAFA.</summary>
-    internal static bool IsGrease(ushort value) => (value & 0x0F0F) == 0x0A0A && (value >> 8) == (value & 0xFF);
+    /// <summary>Whether <paramref name="value"/> is one of the RFC 8701 GREASE values (0x0A0A, 0x1A1A, ..., 0xFAFA), which clients send in cipher suites, extensions, groups and versions to keep servers tolerant, and which fingerprints ignore.</summary>
+    /// <param name="value">A cipher suite, extension type, named group, signature scheme or version.</param>
+    /// <returns><see langword="true"/> for a GREASE value.</returns>
+    public static bool IsGrease(ushort value) => (value & 0x0F0F) == 0x0A0A && (value >> 8) == (value & 0xFF);
+
+    // The lists kept for fingerprints (cipher_suites, supported_groups, ec_point_formats, signature_algorithms). They never
+    // make the reader reject a hello: a malformed extension's list is kept empty, a list over its inline capacity keeps its
+    // leading entries; both set ClientHelloInfo.ListsIncomplete. The span and cursor versions keep exactly the same bytes.
+
+    /// <summary>cipher_suites (whose length the body walk checked), up to the inline capacity.</summary>
+    private static void KeepCipherSuites(ReadOnlySpan<byte> suites, ref ClientHelloInfo hello)
+    {
+        int kept = Math.Min(suites.Length, ClientHelloInfo.MaxCipherSuites * 2);
+        suites[..kept].CopyTo(hello.CipherSuiteStorage);
+        hello.SetCipherSuitesLength(kept);
+        if (kept < suites.Length)
+        {
+            hello.MarkListsIncomplete();
+        }
+    }
+
+    /// <summary>Keeps the lists the contiguous walk recorded (their headers and lengths were checked by the walk).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void KeepRecordedLists(ReadOnlySpan<byte> all, ref ClientHelloInfo hello)
+    {
+        ref ClientHelloInfo.ListOffsets at = ref hello.RecordedLists;
+        KeepRecorded(all, at.Groups, SupportedGroupsExtension, ref hello);
+        KeepRecorded(all, at.PointFormats, EcPointFormatsExtension, ref hello);
+        KeepRecorded(all, at.SignatureAlgorithms, SignatureAlgorithmsExtension, ref hello);
+
+        static void KeepRecorded(ReadOnlySpan<byte> all, int offsetPlusOne, ushort type, ref ClientHelloInfo hello)
+        {
+            if (offsetPlusOne != 0)
+            {
+                int header = offsetPlusOne - 1;
+                KeepList(all.Slice(header + ExtensionHeaderLength, BinaryPrimitives.ReadUInt16BigEndian(all[(header + sizeof(ushort))..])), type, ref hello);
+            }
+        }
+    }
+
+    /// <summary>supported_groups / signature_algorithms (a uint16 vector of 2-byte codes) or ec_point_formats (a uint8 vector of bytes), from contiguous extension_data.</summary>
+    private static ClientHelloError KeepList(ReadOnlySpan<byte> data, ushort type, ref ClientHelloInfo hello)
+    {
+        // NamedGroup named_group_list<2..2^16-1>; SignatureScheme supported_signature_algorithms<2..2^16-2>;
+        // ECPointFormat ec_point_format_list<1..2^8-1>;
+        bool wide = type != EcPointFormatsExtension;
+        int prefix = wide ? sizeof(ushort) : 1;
+        if (data.Length < prefix)
+        {
+            hello.MarkListsIncomplete();
+            return ClientHelloError.None;
+        }
+
+        int listLength = wide ? BinaryPrimitives.ReadUInt16BigEndian(data) : data[0];
+        if (listLength != data.Length - prefix || (wide && (listLength & 1) != 0))
+        {
+            hello.MarkListsIncomplete();
+            return ClientHelloError.None;
+        }
+
+        Span<byte> storage = ListStorage(type, ref hello);
+        int kept = Math.Min(listLength, storage.Length);
+        data.Slice(prefix, kept).CopyTo(storage);
+        SetListLength(type, kept, listLength, ref hello);
+        return ClientHelloError.None;
+    }
+
+    /// <summary>The same as the span version, through the cursor (which is at the extension_data of <paramref name="length"/> bytes).</summary>
+    private static ClientHelloError KeepList<TSource>(ref HandshakeCursor<TSource> c, ushort type, int length, ref ClientHelloInfo hello)
+        where TSource : IChunkSource, allows ref struct
+    {
+        bool wide = type != EcPointFormatsExtension;
+        int prefix = wide ? sizeof(ushort) : 1;
+        if (length < prefix)
+        {
+            c.Skip(length);
+            hello.MarkListsIncomplete();
+            return ClientHelloError.None;
+        }
+
+        int listLength = wide ? c.ReadUInt16() : c.ReadByte();
+        if (listLength != length - prefix || (wide && (listLength & 1) != 0))
+        {
+            c.Skip(length - prefix);
+            hello.MarkListsIncomplete();
+            return ClientHelloError.None;
+        }
+
+        Span<byte> storage = ListStorage(type, ref hello);
+        int kept = Math.Min(listLength, storage.Length);
+        c.CopyTo(storage[..kept]);
+        c.Skip(listLength - kept);
+        SetListLength(type, kept, listLength, ref hello);
+        return ClientHelloError.None;
+    }
+
+    private static Span<byte> ListStorage(ushort type, ref ClientHelloInfo hello) => type switch
+    {
+        SupportedGroupsExtension => hello.GroupStorage,
+        EcPointFormatsExtension => hello.PointFormatStorage,
+        _ => hello.SignatureAlgorithmStorage,
+    };
+
+    private static void SetListLength(ushort type, int kept, int listLength, ref ClientHelloInfo hello)
+    {
+        switch (type)
+        {
+            case SupportedGroupsExtension:
+                hello.SetGroupsLength(kept);
+                break;
+            case EcPointFormatsExtension:
+                hello.SetPointFormatsLength(kept);
+                break;
+            default:
+                hello.SetSignatureAlgorithmsLength(kept);
+                break;
+        }
+
+        if (kept < listLength)
+        {
+            hello.MarkListsIncomplete();
+        }
+    }
 }

@@ -55,5 +55,36 @@ public sealed class ClientHelloReaderAllocationTests
         Assert.Equal(0, allocated);
     }
 
+    [Fact]
+    public void Fingerprints_ManyComputations_AllocateNothing()
+    {
+        ClientHelloReader.TryRead(ChromeLike, out ClientHelloInfo chrome);
+        ClientHelloReader.TryRead(Convert.FromHexString(ClientHelloFingerprintTests.Ja4Vectors[0].Hex), out ClientHelloInfo cloudflare);
+        char[] buffer = new char[ClientHelloFingerprint.MaxJa3StringLength];
+        int written = 0;
+        long allocated = 0;
+        for (int round = 0; round < 2; round++)
+        {
+            // Round 0 warms up (JIT tiers, the hash algorithms' static state); round 1 is measured.
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < Iterations; i++)
+            {
+                Assert.True(ClientHelloFingerprint.TryFormatJa4(chrome, buffer, out int n));
+                written += n;
+                Assert.True(ClientHelloFingerprint.TryFormatJa3(chrome, buffer, out n));
+                written += n;
+                Assert.True(ClientHelloFingerprint.TryFormatJa4Raw(cloudflare, buffer, out n));
+                written += n;
+                Assert.True(ClientHelloFingerprint.TryFormatJa3String(cloudflare, buffer, out n));
+                written += n;
+            }
+
+            allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        }
+
+        Assert.True(written > 0);
+        Assert.Equal(0, allocated);
+    }
+
     private static int Count(ClientHelloStatus status) => status == ClientHelloStatus.Done ? 1 : 0;
 }

@@ -163,6 +163,53 @@ public sealed class ClientHelloReaderPropertyTests
         }
     }
 
+    [Fact]
+    public void TryRead_MillionMutations_NeverThrowsAndFingerprintsNeverThrow()
+    {
+        // 1,000,000 mutated inputs (1-8 random byte edits, a random cut, sometimes re-recorded into small records) of the
+        // valid hellos, read as one span; every 16th also as 3-byte segments, which must give the same answer. A fixed
+        // seed keeps failures reproducible; the time bound keeps a slow machine from hanging the run (the count reached
+        // is asserted, so a bound hit early fails instead of passing quietly).
+        const int Mutations = 1_000_000;
+        var random = new Random(20261206);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Span<char> fingerprint = stackalloc char[ClientHelloFingerprint.MaxJa3StringLength];
+        byte[][] sources = [.. s_valid, .. s_valid.Select(hello => Record(Unrecord(hello), Enumerable.Repeat(50, 100).ToArray()))];
+        byte[] input = new byte[sources.Max(hello => hello.Length)];
+        int done = 0;
+        int mutation = 0;
+        for (; mutation < Mutations && clock.Elapsed < TimeSpan.FromMinutes(4); mutation++)
+        {
+            byte[] source = sources[random.Next(sources.Length)];
+            int length = random.Next(4) == 0 ? random.Next(source.Length + 1) : source.Length;
+            source.AsSpan(0, length).CopyTo(input);
+            for (int edits = random.Next(1, 9); edits > 0 && length > 0; edits--)
+            {
+                input[random.Next(length)] = (byte)random.Next(256);
+            }
+
+            ClientHelloStatus status = ClientHelloReader.TryRead(input.AsSpan(0, length), s_large, out ClientHelloInfo info);
+            Assert.True(Enum.IsDefined(status));
+            if (status == ClientHelloStatus.Done)
+            {
+                done++;
+                Assert.InRange(info.BytesConsumed, 1, length);
+                ClientHelloFingerprint.TryFormatJa4(info, fingerprint, out _);
+                ClientHelloFingerprint.TryFormatJa3(info, fingerprint, out _);
+                ClientHelloFingerprint.TryFormatJa4Raw(info, fingerprint, out _);
+            }
+
+            if ((mutation & 15) == 0)
+            {
+                HelloResult pieces = HelloResult.Read(TestSequence.Split(input.AsSpan(0, length), Enumerable.Repeat(3, (length / 3) + 1).ToArray()), s_large);
+                Assert.Equal(HelloResult.From(status, info), pieces);
+            }
+        }
+
+        Assert.Equal(Mutations, mutation);
+        Assert.True(done > 0, "some mutations (a byte of the random, a cipher suite) keep the hello valid");
+    }
+
     private const int HandshakeHeaderLength = 4;
 
     private static byte[] Corrupt(byte[] input, IEnumerable<(int Position, int Value)> edits)

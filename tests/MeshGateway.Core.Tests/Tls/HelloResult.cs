@@ -20,14 +20,15 @@ internal sealed record HelloResult(
     ushort MaxSupportedVersion,
     bool Ech,
     int CipherSuiteCount,
-    string ExtensionTypes)
+    string ExtensionTypes,
+    string Lists)
 {
     public static HelloResult From(ClientHelloStatus status, in ClientHelloInfo info)
     {
         if (status != ClientHelloStatus.Done)
         {
             // Only the outcome is defined for failures.
-            return new HelloResult(status, info.Error, info.BytesConsumed, null, HostNameIssues.None, false, "", false, 0, 0, false, 0, false, 0, "");
+            return new HelloResult(status, info.Error, info.BytesConsumed, null, HostNameIssues.None, false, "", false, 0, 0, false, 0, false, 0, "", "");
         }
 
         var alpn = new StringBuilder();
@@ -51,7 +52,9 @@ internal sealed record HelloResult(
             info.MaxSupportedVersion,
             info.HasEncryptedClientHello,
             info.CipherSuiteCount,
-            string.Join(",", info.ExtensionTypes.ToArray().Select(t => t.ToString("x4", null))));
+            string.Join(",", info.ExtensionTypes.ToArray().Select(t => t.ToString("x4", null))),
+            $"suites={Convert.ToHexString(info.CipherSuitesRaw)} groups={Convert.ToHexString(info.SupportedGroupsRaw)} "
+            + $"sigs={Convert.ToHexString(info.SignatureAlgorithmsRaw)} formats={Convert.ToHexString(info.EcPointFormats)} incomplete={info.ListsIncomplete}");
     }
 
     public static HelloResult Read(ReadOnlySpan<byte> input, in ClientHelloReaderOptions options = default)
