@@ -53,7 +53,7 @@ internal sealed class SniServer : IDisposable
     private async Task HandleAsync(Socket client, int connection, CancellationToken stopping)
     {
         string remote = client.RemoteEndPoint?.ToString() ?? "?";
-        var options = new ClientHelloReaderOptions();   // 16 KiB max hello, 4 empty records
+        var options = new ClientHelloReaderOptions { KeepFingerprintLists = true };   // 16 KiB max hello, 4 empty records; lists kept for JA3/JA4
         byte[] buffer = ArrayPool<byte>.Shared.Rent(options.MaxHelloSize);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         timeout.CancelAfter(s_helloTimeout);

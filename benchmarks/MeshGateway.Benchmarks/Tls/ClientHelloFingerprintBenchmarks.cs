@@ -14,7 +14,7 @@ public class ClientHelloFingerprintBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        if (ClientHelloReader.TryRead(ClientHelloFixtures.ChromeLike, out _chrome) != ClientHelloStatus.Done
+        if (ClientHelloReader.TryRead(ClientHelloFixtures.ChromeLike, new ClientHelloReaderOptions { KeepFingerprintLists = true }, out _chrome) != ClientHelloStatus.Done
             || !ClientHelloFingerprint.TryFormatJa4(_chrome, _buffer, out _))
         {
             throw new InvalidOperationException("the Chrome-like hello must read and fingerprint");

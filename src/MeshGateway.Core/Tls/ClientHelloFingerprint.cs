@@ -22,9 +22,10 @@ namespace MeshGateway.Tls;
 /// sorted non-GREASE cipher suites as 4-digit hex joined by commas; c is the same over the sorted non-GREASE extension
 /// types without server_name and ALPN, followed by <c>_</c> and the signature algorithms in the order sent when there
 /// are any. An empty list hashes to <c>000000000000</c>. The raw form (<c>JA4_r</c>) shows the lists instead of hashes.</para>
-/// <para>Every method returns <see langword="false"/> when the destination is too small, and when the hello's lists were
-/// not kept whole (<see cref="ClientHelloInfo.ListsIncomplete"/>, or an ALPN list whose first protocol was not kept), as
-/// the fingerprint would then be wrong. Call them only for a hello read with <see cref="ClientHelloStatus.Done"/>.</para>
+/// <para>The hello must be read with <see cref="ClientHelloReaderOptions.KeepFingerprintLists"/> set. Every method
+/// returns <see langword="false"/> when the destination is too small, and when the hello's lists were not kept whole
+/// (not kept at all, <see cref="ClientHelloInfo.ListsIncomplete"/>, or an ALPN list whose first protocol was not kept),
+/// as the fingerprint would then be wrong. Call them only for a hello read with <see cref="ClientHelloStatus.Done"/>.</para>
 /// <para>The hashes come from <see cref="MD5.HashData(ReadOnlySpan{byte}, Span{byte})"/> and
 /// <see cref="SHA256.HashData(ReadOnlySpan{byte}, Span{byte})"/> over stack buffers. The formatting is written here
 /// because no library formats these strings into a caller's buffer without building strings first.</para>
@@ -60,7 +61,7 @@ public static class ClientHelloFingerprint
     public static bool TryFormatJa3String(in ClientHelloInfo hello, Span<char> destination, out int charsWritten)
     {
         var writer = new Writer(destination);
-        if (hello.ListsIncomplete)
+        if (!hello.ListsKept || hello.ListsIncomplete)
         {
             charsWritten = 0;
             return false;
@@ -148,7 +149,7 @@ public static class ClientHelloFingerprint
     private static bool TryFormatJa4(in ClientHelloInfo hello, Span<char> destination, bool raw, out int charsWritten)
     {
         charsWritten = 0;
-        if (hello.ListsIncomplete || (hello.AlpnTruncated && hello.AlpnProtocolsRaw.IsEmpty))
+        if (!hello.ListsKept || hello.ListsIncomplete || (hello.AlpnTruncated && hello.AlpnProtocolsRaw.IsEmpty))
         {
             return false;
         }

@@ -21,7 +21,7 @@ namespace MeshGateway.Tls;
 /// <item>Extension types: up to <see cref="MaxExtensions"/>; more is rejected as <see cref="ClientHelloError.TooManyExtensions"/>
 /// (no real client sends more than about 25; the bound keeps duplicate detection and storage fixed-size).</item>
 /// <item>Cipher suites, supported groups, signature algorithms and EC point formats (for fingerprints, see
-/// <see cref="ClientHelloFingerprint"/>): up to <see cref="MaxCipherSuites"/>, <see cref="MaxSupportedGroups"/>,
+/// <see cref="ClientHelloFingerprint"/>; kept only with <see cref="ClientHelloReaderOptions.KeepFingerprintLists"/>): up to <see cref="MaxCipherSuites"/>, <see cref="MaxSupportedGroups"/>,
 /// <see cref="MaxSignatureAlgorithms"/> and <see cref="MaxEcPointFormats"/> entries; a longer list keeps its leading
 /// entries and sets <see cref="ListsIncomplete"/>.</item>
 /// </list>
@@ -198,7 +198,8 @@ public struct ClientHelloInfo
     public readonly ReadOnlySpan<ushort> ExtensionTypes => ((ReadOnlySpan<ushort>)_extensionTypes)[.._state.ExtensionCount];
 
     /// <summary>
-    /// The cipher_suites as sent (RFC 8446 §4.1.2), 2 big-endian bytes each, GREASE values included; at most
+    /// The cipher_suites as sent (RFC 8446 §4.1.2), 2 big-endian bytes each, GREASE values included (empty unless
+    /// <see cref="ClientHelloReaderOptions.KeepFingerprintLists"/> was set; so are the other lists below); at most
     /// <see cref="MaxCipherSuites"/> (see <see cref="ListsIncomplete"/>). <see cref="CipherSuites"/> enumerates them as numbers.
     /// </summary>
     [UnscopedRef]
@@ -243,6 +244,12 @@ public struct ClientHelloInfo
     /// Fingerprints (<see cref="ClientHelloFingerprint"/>) are then not computed.
     /// </summary>
     public readonly bool ListsIncomplete => _state.ListsIncomplete;
+
+    /// <summary>
+    /// Whether the reader kept the cipher suites, supported groups, signature algorithms and EC point formats
+    /// (<see cref="ClientHelloReaderOptions.KeepFingerprintLists"/>); when not, those members are empty.
+    /// </summary>
+    public readonly bool ListsKept => _state.KeepLists;
 
     /// <summary>Copies the host_name into <paramref name="destination"/> with ASCII letters lower-cased, without allocating.</summary>
     /// <param name="destination">Receives the name; <see cref="MaxHostNameLength"/> bytes always suffice.</param>
@@ -337,6 +344,8 @@ public struct ClientHelloInfo
 
     internal void MarkListsIncomplete() => _state.ListsIncomplete = true;
 
+    internal readonly bool KeepLists => _state.KeepLists;
+
     /// <summary>Notes where the contiguous walk met a list extension (supported_groups 10, ec_point_formats 11, signature_algorithms 13).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void RecordList(uint type, int offset)
@@ -360,9 +369,14 @@ public struct ClientHelloInfo
     internal ref ListOffsets RecordedLists => ref _state.Lists;
 
     /// <summary>Starts a new read: clears every scalar and length, leaving the inline buffers as they are (see remarks on the fields).</summary>
-    internal void Reset() => _state = default;
+    internal void Reset(bool keepLists)
+    {
+        _state = default;
+        _state.KeepLists = keepLists;
+    }
 
-    [InlineArray(MaxHostNameLength)]
+    /// <summary>One byte more than the longest name, so the classifier reads it in whole 16-byte blocks.</summary>
+    [InlineArray(HostNameClassifier.BufferLength)]
     private struct HostNameBuffer
     {
         private byte _element0;
@@ -430,6 +444,7 @@ public struct ClientHelloInfo
         public bool HasAlpn;
         public bool AlpnTruncated;
         public bool ListsIncomplete;
+        public bool KeepLists;
         public ushort CipherSuitesLength;
         public ushort GroupsLength;
         public ushort SignatureAlgorithmsLength;

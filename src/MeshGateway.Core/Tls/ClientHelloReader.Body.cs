@@ -22,8 +22,8 @@ public static partial class ClientHelloReader
     private const ushort EcPointFormatsExtension = 11;                 // RFC 8422 §5.1.2
     private const ushort SignatureAlgorithmsExtension = 13;            // RFC 8446 §4.2.3
 
-    /// <summary>Bits (of types below 64) of the extensions the contiguous walk does more with than detecting duplicates.</summary>
-    private const ulong SpecialTypes = (1UL << ServerNameExtension) | (1UL << AlpnExtension) | (1UL << PreSharedKeyExtension) | (1UL << SupportedVersionsExtension) | ListTypes;
+    /// <summary>Bits (of types below 64) of the extensions the contiguous walk does more with than detecting duplicates (plus <see cref="ListTypes"/> when the lists are kept).</summary>
+    private const ulong SpecialTypes = (1UL << ServerNameExtension) | (1UL << AlpnExtension) | (1UL << PreSharedKeyExtension) | (1UL << SupportedVersionsExtension);
 
     /// <summary>Bits of the extensions whose lists are kept for fingerprints (never a reason to reject the hello).</summary>
     private const ulong ListTypes = (1UL << SupportedGroupsExtension) | (1UL << EcPointFormatsExtension) | (1UL << SignatureAlgorithmsExtension);
@@ -102,11 +102,11 @@ public static partial class ClientHelloReader
         }
 
         hello.CipherSuiteCount = cipherSuitesLength >> 1;
-        int keptSuites = Math.Min(cipherSuitesLength, ClientHelloInfo.MaxCipherSuites * 2);
+        int keptSuites = hello.KeepLists ? Math.Min(cipherSuitesLength, ClientHelloInfo.MaxCipherSuites * 2) : 0;
         c.CopyTo(hello.CipherSuiteStorage[..keptSuites]);
         c.Skip(cipherSuitesLength - keptSuites);
         hello.SetCipherSuitesLength(keptSuites);
-        if (keptSuites < cipherSuitesLength)
+        if (keptSuites < cipherSuitesLength && hello.KeepLists)
         {
             hello.MarkListsIncomplete();
         }
@@ -194,7 +194,10 @@ public static partial class ClientHelloReader
         }
 
         hello.CipherSuiteCount = cipherSuitesLength >> 1;
-        KeepCipherSuites(body[..cipherSuitesLength], ref hello);
+        if (hello.KeepLists)
+        {
+            KeepCipherSuites(body[..cipherSuitesLength], ref hello);
+        }
 
         // opaque legacy_compression_methods<1..2^8-1>;
         int compressionLength = body[cipherSuitesLength];
@@ -277,6 +280,7 @@ public static partial class ClientHelloReader
         int serverName = -1;            // offsets in `all` of the parsed extensions' headers
         int alpn = -1;
         int supportedVersions = -1;
+        ulong specialTypes = hello.KeepLists ? SpecialTypes | ListTypes : SpecialTypes;   // lists only when kept
         ClientHelloError error = ClientHelloError.None;
 
         // struct { ExtensionType extension_type; opaque extension_data<0..2^16-1>; } Extension;
@@ -313,7 +317,7 @@ public static partial class ClientHelloReader
                 }
 
                 seenLow |= bit;
-                special = bit & SpecialTypes;
+                special = bit & specialTypes;
             }
             else
             {
@@ -385,7 +389,7 @@ public static partial class ClientHelloReader
         hello.SetExtensionCount((int)count);
         hello.SeenLowTypes = seenLow;
         hello.SeenHashedTypes = seenHashed;
-        if ((seenLow & ListTypes) != 0)
+        if ((seenLow & specialTypes & ListTypes) != 0)
         {
             KeepRecordedLists(all, ref hello);
         }
@@ -537,7 +541,7 @@ public static partial class ClientHelloReader
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool IsParsedExtension(ushort type) => type < 64 && ((SpecialTypes >> type) & 1) != 0 && type != PreSharedKeyExtension;
+    private static bool IsParsedExtension(ushort type) => type < 64 && (((SpecialTypes | ListTypes) >> type) & 1) != 0 && type != PreSharedKeyExtension;
 
     /// <summary>
     /// Parses a contiguous extension_data of one of the extensions <see cref="IsParsedExtension"/> selects, with span
@@ -685,9 +689,8 @@ public static partial class ClientHelloReader
             // encoding without a trailing dot", but the type is opaque and real clients send other bytes (a .NET client
             // sends a Unicode IDN as UTF-8): the name is kept as sent and its departures from a DNS name are reported,
             // for the caller's policy to judge (ClientHelloInfo.ServerNameIssues).
-            Span<byte> name = hello.ServerNameBuffer[..nameLength];
-            c.CopyTo(name);
-            hello.SetServerName(nameLength, HostNameClassifier.Classify(name));
+            c.CopyTo(hello.ServerNameBuffer[..nameLength]);
+            hello.SetServerName(nameLength, HostNameClassifier.Classify(hello.ServerNameBuffer, nameLength));
         }
 
         return ClientHelloError.None;
@@ -751,7 +754,7 @@ public static partial class ClientHelloReader
 
             // Kept as sent, its departures from a DNS name reported (see the cursor version).
             name.CopyTo(hello.ServerNameBuffer);
-            hello.SetServerName(nameLength, HostNameClassifier.Classify(name));
+            hello.SetServerName(nameLength, HostNameClassifier.Classify(hello.ServerNameBuffer, nameLength));
         }
 
         return ClientHelloError.None;
@@ -1011,6 +1014,11 @@ public static partial class ClientHelloReader
     {
         // NamedGroup named_group_list<2..2^16-1>; SignatureScheme supported_signature_algorithms<2..2^16-2>;
         // ECPointFormat ec_point_format_list<1..2^8-1>;
+        if (!hello.KeepLists)
+        {
+            return ClientHelloError.None;
+        }
+
         bool wide = type != EcPointFormatsExtension;
         int prefix = wide ? sizeof(ushort) : 1;
         if (data.Length < prefix)
@@ -1039,6 +1047,12 @@ public static partial class ClientHelloReader
     {
         bool wide = type != EcPointFormatsExtension;
         int prefix = wide ? sizeof(ushort) : 1;
+        if (!hello.KeepLists)
+        {
+            c.Skip(length);
+            return ClientHelloError.None;
+        }
+
         if (length < prefix)
         {
             c.Skip(length);

@@ -9,7 +9,7 @@ namespace MeshGateway.Tests.Tls;
 /// <summary>JA3 and JA4 fingerprints (<see cref="ClientHelloFingerprint"/>) against published vectors.</summary>
 public sealed class ClientHelloFingerprintTests
 {
-    private static readonly ClientHelloReaderOptions s_large = new() { MaxHelloSize = ClientHelloReaderOptions.MaxAllowedHelloSize };
+    private static readonly ClientHelloReaderOptions s_large = new() { MaxHelloSize = ClientHelloReaderOptions.MaxAllowedHelloSize, KeepFingerprintLists = true };
 
     /// <summary>
     /// Real ClientHellos from the JA4 suite, FoxIO-LLC/ja4 commit 0e54bc8: the bytes are the client's first TCP payload
@@ -100,7 +100,7 @@ public sealed class ClientHelloFingerprintTests
     {
         // tls-alpn-h2.pcap: the raw fingerprint lists the sorted ciphers and the signature algorithms as sent.
         Ja4Vector vector = Ja4Vectors[0];
-        ClientHelloReader.TryRead(Convert.FromHexString(vector.Hex), out ClientHelloInfo hello);
+        ClientHelloReader.TryRead(Convert.FromHexString(vector.Hex), s_large, out ClientHelloInfo hello);
         string[] parts = vector.Ja4Raw.Split('_');
         var ciphers = new List<ushort>();
         foreach (ushort suite in hello.CipherSuites)
@@ -162,15 +162,28 @@ public sealed class ClientHelloFingerprintTests
             .Add(10, HelloBuilder.Vector16([0x2A, 0x2A, 0, 23, 0, 24, 0, 25]))
             .Add(11, [1, 0])
             .Add(0xFAFA, [0]);
-        ClientHelloReader.TryRead(Record(builder.Message()), out ClientHelloInfo hello);
+        ClientHelloReader.TryRead(Record(builder.Message()), s_large, out ClientHelloInfo hello);
         Assert.Equal("769,47-53-5-10-49161-49162-49171-49172-50-56-19-4,0-10-11,23-24-25,0", Ja3String(hello));
         Assert.Equal("ada70206e40642a3e4461f35503241d5", Ja3(hello));
     }
 
     [Fact]
+    public void TryRead_DefaultOptions_ListsNotKeptNoFingerprint()
+    {
+        // Routing needs none of the lists, so by default the reader does not copy them (KeepFingerprintLists).
+        Assert.Equal(ClientHelloStatus.Done, ClientHelloReader.TryRead(Convert.FromHexString(Ja4Vectors[0].Hex), out ClientHelloInfo hello));
+        Assert.False(hello.ListsKept);
+        Assert.True(hello.CipherSuitesRaw.IsEmpty && hello.SupportedGroupsRaw.IsEmpty && hello.SignatureAlgorithmsRaw.IsEmpty && hello.EcPointFormats.IsEmpty);
+        Assert.Equal(46, hello.CipherSuiteCount);
+        Assert.False(ClientHelloFingerprint.TryFormatJa4(hello, new char[64], out int written));
+        Assert.Equal(0, written);
+        Assert.False(ClientHelloFingerprint.TryFormatJa3(hello, new char[64], out _));
+    }
+
+    [Fact]
     public void TryFormat_DestinationTooSmall_FalseNothingWritten()
     {
-        ClientHelloReader.TryRead(Convert.FromHexString(Ja4Vectors[0].Hex), out ClientHelloInfo hello);
+        ClientHelloReader.TryRead(Convert.FromHexString(Ja4Vectors[0].Hex), s_large, out ClientHelloInfo hello);
         char[] small = new char[ClientHelloFingerprint.Ja4Length - 1];
         Assert.False(ClientHelloFingerprint.TryFormatJa4(hello, small, out int written));
         Assert.Equal(0, written);
@@ -223,7 +236,7 @@ public sealed class ClientHelloFingerprintTests
     public void TryFormatJa4_AlpnCharacters_AsSpecified(string[] alpn, string expected)
     {
         // technical_details/JA4.md, "ALPN Extension Value": first and last characters; a single character is both.
-        ClientHelloReader.TryRead(Record(new HelloBuilder().Add(16, HelloBuilder.Alpn(alpn)).Message()), out ClientHelloInfo hello);
+        ClientHelloReader.TryRead(Record(new HelloBuilder().Add(16, HelloBuilder.Alpn(alpn)).Message()), s_large, out ClientHelloInfo hello);
         Assert.Equal(expected, Ja4(hello).Substring(8, 2));
     }
 
@@ -239,7 +252,7 @@ public sealed class ClientHelloFingerprintTests
     public void TryFormatJa4_NonAlphanumericAlpn_HexDigits(byte[] protocol, string expected)
     {
         // The examples listed in technical_details/JA4.md, "ALPN Extension Value".
-        ClientHelloReader.TryRead(Record(new HelloBuilder().Add(16, HelloBuilder.Vector16([(byte)protocol.Length, .. protocol])).Message()), out ClientHelloInfo hello);
+        ClientHelloReader.TryRead(Record(new HelloBuilder().Add(16, HelloBuilder.Vector16([(byte)protocol.Length, .. protocol])).Message()), s_large, out ClientHelloInfo hello);
         Assert.Equal(expected, Ja4(hello).Substring(8, 2));
     }
 
@@ -247,7 +260,7 @@ public sealed class ClientHelloFingerprintTests
     public void TryFormatJa4_NoCiphersOrExtensionsToHash_Zeros()
     {
         // Only GREASE suites and no extensions: empty lists hash to 000000000000 (JA4.md, "Cipher hash"/"Extension hash").
-        ClientHelloReader.TryRead(Record(new HelloBuilder { CipherSuites = [0x0A0A], Extensions = null }.Message()), out ClientHelloInfo hello);
+        ClientHelloReader.TryRead(Record(new HelloBuilder { CipherSuites = [0x0A0A], Extensions = null }.Message()), s_large, out ClientHelloInfo hello);
         Assert.Equal("t12i000000_000000000000_000000000000", Ja4(hello));
     }
 

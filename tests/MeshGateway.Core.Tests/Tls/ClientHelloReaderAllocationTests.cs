@@ -11,7 +11,7 @@ public sealed class ClientHelloReaderAllocationTests
     [Fact]
     public void TryRead_ManyParsesOfEveryShape_AllocatesNothing()
     {
-        var large = new ClientHelloReaderOptions { MaxHelloSize = ClientHelloReaderOptions.MaxAllowedHelloSize };
+        var large = new ClientHelloReaderOptions { MaxHelloSize = ClientHelloReaderOptions.MaxAllowedHelloSize, KeepFingerprintLists = true };
         byte[] chromeMessage = Unrecord(ChromeLike);
         byte[] pqMessage = Unrecord(PostQuantum);
         byte[] chrome = ChromeLike;
@@ -58,8 +58,9 @@ public sealed class ClientHelloReaderAllocationTests
     [Fact]
     public void Fingerprints_ManyComputations_AllocateNothing()
     {
-        ClientHelloReader.TryRead(ChromeLike, out ClientHelloInfo chrome);
-        ClientHelloReader.TryRead(Convert.FromHexString(ClientHelloFingerprintTests.Ja4Vectors[0].Hex), out ClientHelloInfo cloudflare);
+        var keep = new ClientHelloReaderOptions { KeepFingerprintLists = true };
+        ClientHelloReader.TryRead(ChromeLike, keep, out ClientHelloInfo chrome);
+        ClientHelloReader.TryRead(Convert.FromHexString(ClientHelloFingerprintTests.Ja4Vectors[0].Hex), keep, out ClientHelloInfo cloudflare);
         char[] buffer = new char[ClientHelloFingerprint.MaxJa3StringLength];
         int written = 0;
         long allocated = 0;

@@ -9,7 +9,7 @@ namespace MeshGateway.Tests.Tls;
 /// <summary>FsCheck properties of the reader (FsCheck.Xunit is not served here, so each runs inside a [Fact]).</summary>
 public sealed class ClientHelloReaderPropertyTests
 {
-    private static readonly ClientHelloReaderOptions s_large = new() { MaxHelloSize = ClientHelloReaderOptions.MaxAllowedHelloSize };
+    private static readonly ClientHelloReaderOptions s_large = new() { MaxHelloSize = ClientHelloReaderOptions.MaxAllowedHelloSize, KeepFingerprintLists = true };
 
     private static readonly byte[][] s_valid = [Tls12Small, ChromeLike, PostQuantum, PaddedPostQuantum, ClientHelloReaderTests.Hello(b => b.Add(16, HelloBuilder.Alpn([.. Enumerable.Range(0, 30).Select(i => $"p{i:D8}")])))];
 
@@ -209,6 +209,29 @@ public sealed class ClientHelloReaderPropertyTests
         Assert.Equal(Mutations, mutation);
         Assert.True(done > 0, "some mutations (a byte of the random, a cipher suite) keep the hello valid");
     }
+
+    [Fact]
+    public void Classify_BlockwiseAndBytewise_Agree()
+    {
+        // The per-connection classifier reads 16-byte blocks; the byte loop is the reference. Names of every length up
+        // to 255 from an alphabet heavy in dots, hyphens and the characters at the edges of the LDH ranges.
+        byte[] alphabet = [.. "aAzZ09-._/:`{@[ \u007F"u8, 0x00, 0x80, 0xC3, 0xFF];
+        var random = new Random(1206);
+        byte[] buffer = new byte[HostNameClassifierBufferLength];
+        for (int round = 0; round < 20_000; round++)
+        {
+            int length = 1 + random.Next(ClientHelloInfo.MaxHostNameLength);
+            random.NextBytes(buffer);   // bytes past the name must not matter
+            for (int i = 0; i < length; i++)
+            {
+                buffer[i] = random.Next(3) == 0 ? alphabet[random.Next(alphabet.Length)] : (byte)'a';
+            }
+
+            Assert.Equal(HostNameClassifier.Classify(buffer.AsSpan(0, length)), HostNameClassifier.Classify(buffer, length));
+        }
+    }
+
+    private const int HostNameClassifierBufferLength = 256;
 
     private const int HandshakeHeaderLength = 4;
 
