@@ -52,11 +52,11 @@ internal sealed record HelloSummary(
             hello.HasEncryptedClientHello,
             hello.ExtensionTypes.ToArray(),
             hello.ServerNameIssues,
-            Fingerprints(hello));
+            FormatFingerprints(hello));
     }
 
     /// <summary>JA4 and JA3 (<see cref="ClientHelloFingerprint"/>), written into stack buffers; "-" when not computable.</summary>
-    private static string Fingerprints(in ClientHelloInfo hello)
+    private static string FormatFingerprints(in ClientHelloInfo hello)
     {
         Span<char> ja4 = stackalloc char[ClientHelloFingerprint.Ja4Length];
         Span<char> ja3 = stackalloc char[ClientHelloFingerprint.Ja3Length];
