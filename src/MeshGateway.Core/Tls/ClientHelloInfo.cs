@@ -251,7 +251,7 @@ public struct ClientHelloInfo
     /// </summary>
     public readonly bool ListsKept => _state.KeepLists;
 
-    /// <summary>Copies the host_name into <paramref name="destination"/> with ASCII letters lower-cased, without allocating.</summary>
+    /// <summary>Copies the host_name into <paramref name="destination"/> with ASCII letters lower-cased (other bytes as they are), without allocating.</summary>
     /// <param name="destination">Receives the name; <see cref="MaxHostNameLength"/> bytes always suffice.</param>
     /// <returns>The number of bytes written, or -1 when <paramref name="destination"/> is too small.</returns>
     public readonly int CopyServerNameLowerCase(Span<byte> destination)
@@ -262,8 +262,18 @@ public struct ClientHelloInfo
             return -1;
         }
 
-        System.Text.Ascii.ToLower(name, destination, out int written);
-        return written;
+        // Ascii.ToLower stops at the first byte outside ASCII, and a host_name may hold such bytes (ServerNameIssues):
+        // lower-case the ASCII letters and copy every other byte as it is, so the result is always the whole name.
+        if (System.Text.Ascii.ToLower(name, destination, out int written) != System.Buffers.OperationStatus.Done)
+        {
+            for (int i = written; i < name.Length; i++)
+            {
+                byte b = name[i];
+                destination[i] = b is >= (byte)'A' and <= (byte)'Z' ? (byte)(b | 0x20) : b;
+            }
+        }
+
+        return name.Length;
     }
 
     /// <summary>The whole inline host_name buffer, for the reader to fill before <see cref="SetServerName"/>.</summary>

@@ -149,6 +149,7 @@ public sealed class ClientHelloReaderTests
         { "xn--bcher-kva.example"u8.ToArray(), HostNameIssues.None },
         { "A1-b.EXAMPLE.com"u8.ToArray(), HostNameIssues.None },
         { "b\u00FCcher.example"u8.ToArray(), HostNameIssues.NonAscii },                  // a .NET client's UTF-8 IDN (see the capture test)
+        { "B\u00DCCHER.Example"u8.ToArray(), HostNameIssues.NonAscii },
         { "a\0b"u8.ToArray(), HostNameIssues.ControlOrSpace },
         { "a b"u8.ToArray(), HostNameIssues.ControlOrSpace },
         { "a\u007Fb"u8.ToArray(), HostNameIssues.ControlOrSpace },
@@ -184,6 +185,11 @@ public sealed class ClientHelloReaderTests
         ClientHelloReader.TryRead(input, out ClientHelloInfo info);
         Assert.True(info.ServerName.SequenceEqual(name));
         Assert.Equal(expected == HostNameIssues.None, info.HasDnsServerName);
+
+        // Lower-casing never cuts the name short at a non-ASCII byte: ASCII letters lowered, other bytes kept.
+        byte[] lower = new byte[ClientHelloInfo.MaxHostNameLength];
+        Assert.Equal(name.Length, info.CopyServerNameLowerCase(lower));
+        Assert.Equal(name.Select(b => b is >= (byte)'A' and <= (byte)'Z' ? (byte)(b | 0x20) : b), lower.Take(name.Length));
     }
 
     [Fact]
