@@ -754,7 +754,7 @@ public static partial class ClientHelloReader
 
             // Kept as sent, its departures from a DNS name reported (see the cursor version).
             name.CopyTo(hello.ServerNameBuffer);
-            hello.SetServerName(nameLength, HostNameClassifier.Classify(hello.ServerNameBuffer, nameLength));
+            hello.SetServerName(nameLength, HostNameClassifier.Classify(name, hello.ServerNameBuffer));
         }
 
         return ClientHelloError.None;

@@ -83,17 +83,27 @@ internal static class HostNameClassifier
     /// <summary>The size a buffer passed to <see cref="Classify(ReadOnlySpan{byte}, int)"/> must have: whole 16-byte blocks over the longest name.</summary>
     internal const int BufferLength = 256;
 
+    /// <summary>The longest name classified with bit masks (four 32-byte blocks); longer ones walk their dots.</summary>
+    private const int BlockwiseLength = 128;
+
     /// <summary>
     /// The issues of the host name in the first <paramref name="length"/> bytes of <paramref name="buffer"/> (at least
     /// <see cref="BufferLength"/> bytes, so it is read in whole 16-byte blocks; the bytes past the name are ignored).
     /// The same answer as <see cref="Classify(ReadOnlySpan{byte})"/>, which the tests hold it to; this one runs per
     /// connection, so it looks at 16 bytes at a time and visits only the dots (a byte loop cost the reader ~10 ns).
     /// </summary>
-    internal static HostNameIssues Classify(ReadOnlySpan<byte> buffer, int length)
+    internal static HostNameIssues Classify(ReadOnlySpan<byte> buffer, int length) => Classify(buffer[..length], buffer);
+
+    /// <summary>
+    /// As <see cref="Classify(ReadOnlySpan{byte}, int)"/>, for a name in <paramref name="original"/> (the bytes as received)
+    /// whose copy starts <paramref name="buffer"/> (at least <see cref="BufferLength"/> bytes).
+    /// </summary>
+    internal static HostNameIssues Classify(ReadOnlySpan<byte> original, ReadOnlySpan<byte> buffer)
     {
+        int length = original.Length;
         if (buffer.Length < BufferLength || (uint)length > ClientHelloInfo.MaxHostNameLength)
         {
-            return Classify(buffer[..length]);
+            return Classify(original);
         }
 
         HostNameIssues issues = HostNameIssues.None;
@@ -110,20 +120,49 @@ internal static class HostNameClassifier
         }
 
         uint badCharacters = 0;
-        if (length <= MaxLabelLength && Vector256.IsHardwareAccelerated)
+        if (length <= BlockwiseLength && Vector256.IsHardwareAccelerated)
         {
-            // Nearly every name: no label can be too long, and the dots and hyphens of at most two 32-byte blocks fit
-            // one 64-bit mask each, so the label rules are bit operations on the masks, without visiting the labels.
-            Vector256<byte> first = Vector256.LoadUnsafe(ref name);
-            uint firstValid = length >= 32 ? uint.MaxValue : (1u << length) - 1;
-            ClassifyBlock(first, firstValid, out uint firstDots, out uint firstHyphens, ref badCharacters);
-            ulong dots = firstDots;
-            ulong hyphens = firstHyphens;
-            if (length > 32)
+            // Nearly every name (Consul's SNI names are 60-100 bytes): the dots and hyphens of at most four 32-byte
+            // blocks fit one 128-bit mask each, so the label rules are bit operations on the masks, and only label
+            // lengths (for names over 63 bytes) visit the dots, by their bit positions.
+            // Bit i of (dotsLow, dotsHigh) is set when byte i is a dot; the same for hyphens (two 64-bit halves rather
+            // than UInt128, whose variable shifts are not single instructions).
+            ulong dotsLow = 0, dotsHigh = 0, hyphensLow = 0, hyphensHigh = 0;
+            ref byte source = ref MemoryMarshal.GetReference(original);
+            for (int offset = 0; offset < length; offset += Vector256<byte>.Count)
             {
-                ClassifyBlock(Vector256.LoadUnsafe(ref name, 32), (1u << (length - 32)) - 1, out uint secondDots, out uint secondHyphens, ref badCharacters);
-                dots |= (ulong)secondDots << 32;
-                hyphens |= (ulong)secondHyphens << 32;
+                // Whole blocks come from the original bytes; so does the last, partial one when the name has 32 bytes or
+                // more (the block ending at the name's end, its masks shifted down); shorter names come from the padded
+                // copy. Reading the original avoids loading a block the copy has just written with narrower stores
+                // (a failed store-to-load forward on every block; measured).
+                int rest = length - offset;
+                uint blockDots, blockHyphens;
+                if (rest >= Vector256<byte>.Count)
+                {
+                    ClassifyBlock(Vector256.LoadUnsafe(ref source, (nuint)offset), uint.MaxValue, out blockDots, out blockHyphens, ref badCharacters);
+                }
+                else if (length >= Vector256<byte>.Count)
+                {
+                    int skip = Vector256<byte>.Count - rest;
+                    ClassifyBlock(Vector256.LoadUnsafe(ref source, (nuint)(length - Vector256<byte>.Count)), uint.MaxValue, out blockDots, out blockHyphens, ref badCharacters);
+                    blockDots >>= skip;
+                    blockHyphens >>= skip;
+                }
+                else
+                {
+                    ClassifyBlock(Vector256.LoadUnsafe(ref name, (nuint)offset), (1u << rest) - 1, out blockDots, out blockHyphens, ref badCharacters);
+                }
+
+                if (offset < 64)
+                {
+                    dotsLow |= (ulong)blockDots << offset;
+                    hyphensLow |= (ulong)blockHyphens << offset;
+                }
+                else
+                {
+                    dotsHigh |= (ulong)blockDots << (offset - 64);
+                    hyphensHigh |= (ulong)blockHyphens << (offset - 64);
+                }
             }
 
             if (length == 0)
@@ -134,15 +173,25 @@ internal static class HostNameClassifier
             {
                 // A dot first, last or next to another dot leaves an empty label; labels start at 0 and after each dot,
                 // and end at the last byte and before each dot.
-                ulong last = 1UL << (length - 1);
-                if ((dots & (1 | last | (dots >> 1))) != 0)
+                ulong lastLow = length <= 64 ? 1UL << (length - 1) : 0;
+                ulong lastHigh = length <= 64 ? 0 : 1UL << (length - 65);
+                ulong afterLow = (dotsLow << 1) | 1;                              // dots << 1, plus byte 0
+                ulong afterHigh = (dotsHigh << 1) | (dotsLow >> 63);
+                ulong beforeLow = (dotsLow >> 1) | (dotsHigh << 63) | lastLow;     // dots >> 1, plus the last byte
+                ulong beforeHigh = (dotsHigh >> 1) | lastHigh;
+                if ((dotsLow & (1 | beforeLow)) != 0 || (dotsHigh & beforeHigh) != 0)
                 {
                     issues |= HostNameIssues.EmptyLabel;
                 }
 
-                if ((hyphens & (1 | (dots << 1) | last | (dots >> 1))) != 0)
+                if ((hyphensLow & (afterLow | beforeLow)) != 0 || (hyphensHigh & (afterHigh | beforeHigh)) != 0)
                 {
                     issues |= HostNameIssues.HyphenAtLabelEdge;
+                }
+
+                if (length > MaxLabelLength && LongestLabel(dotsLow, dotsHigh, length) > MaxLabelLength)
+                {
+                    issues |= HostNameIssues.LabelTooLong;
                 }
             }
 
@@ -173,6 +222,30 @@ internal static class HostNameClassifier
 
         issues |= LabelIssues(MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref name, labelStart), length - labelStart));
         return badCharacters == 0 ? issues : issues | CharacterIssuesOf(ref name, length);
+    }
+
+    /// <summary>The longest label of a name of <paramref name="length"/> bytes whose dots are the set bits of (low, high).</summary>
+    private static int LongestLabel(ulong low, ulong high, int length)
+    {
+        int longest = 0;
+        int start = 0;
+        while (low != 0)
+        {
+            int at = BitOperations.TrailingZeroCount(low);
+            longest = Math.Max(longest, at - start);
+            start = at + 1;
+            low &= low - 1;
+        }
+
+        while (high != 0)
+        {
+            int at = 64 + BitOperations.TrailingZeroCount(high);
+            longest = Math.Max(longest, at - start);
+            start = at + 1;
+            high &= high - 1;
+        }
+
+        return Math.Max(longest, length - start);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

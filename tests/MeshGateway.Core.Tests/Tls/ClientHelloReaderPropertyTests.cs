@@ -227,7 +227,9 @@ public sealed class ClientHelloReaderPropertyTests
                 buffer[i] = random.Next(3) == 0 ? alphabet[random.Next(alphabet.Length)] : (byte)'a';
             }
 
-            Assert.Equal(HostNameClassifier.Classify(buffer.AsSpan(0, length)), HostNameClassifier.Classify(buffer, length));
+            HostNameIssues expected = HostNameClassifier.Classify(buffer.AsSpan(0, length));
+            Assert.Equal(expected, HostNameClassifier.Classify(buffer, length));
+            Assert.Equal(expected, HostNameClassifier.Classify(buffer.AsSpan(0, length).ToArray(), buffer));   // as received: no slack after it
         }
     }
 
