@@ -106,7 +106,7 @@ catch (System.Net.Sockets.SocketException ex)
     return 1;
 }
 
-Console.WriteLine($"SniGateway listening on {string.Join(", ", gateway.LocalEndPoints)} with {table.Routes.Count} routes");
+Console.WriteLine($"SniGateway listening on {string.Join(", ", gateway.LocalEndPoints)} with {table.Routes.Count} routes, connection limit {gateway.ConnectionLimit} (open-file limit {gateway.FileDescriptorLimit?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none"})");
 await stop.Task;
 Console.WriteLine("SniGateway stopping");
 GatewayStopResult result = await gateway.StopAsync(TimeSpan.FromSeconds(drainS));

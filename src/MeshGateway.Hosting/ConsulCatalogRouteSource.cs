@@ -13,7 +13,8 @@ namespace MeshGateway.Hosting;
 /// <see cref="ConsulRouteTableBuilder"/> conversion, last good table kept on failure), with the gateway registered in
 /// Consul while it listens. Start: <see cref="ConsulPreflight.RunAsync"/> (when enabled) and each finding is logged, then
 /// the watch starts and start waits for the first complete table. After the listeners are bound the gateway registers
-/// (so its TCP check passes at once); on stop it deregisters before it stops accepting.
+/// (so its TCP check passes at once); on stop it deregisters, and the gateway keeps accepting for
+/// <see cref="MeshGatewayOptions.PropagationDelay"/> before it stops accepting and drains.
 /// </summary>
 /// <remarks>
 /// Preflight error findings are logged as errors but do not fail the start: many are "could not determine" probes
@@ -87,7 +88,7 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
         MeshGatewayLog.ConsulRegistered(_logger, registration.ServiceId, registration.LanAddress, registration.LanPort);
     }
 
-    public async Task DeregisterAsync(CancellationToken cancellationToken)
+    public async Task<bool> DeregisterAsync(CancellationToken cancellationToken)
     {
         if (_registrar is { } registrar)
         {
@@ -100,11 +101,14 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
             {
                 // An agent that is down (or a shutdown deadline) must not stop the drain that follows: log and go on.
                 MeshGatewayLog.ConsulDeregisterFailed(_logger, serviceId, ex.Message);
-                return;
+                return false;
             }
 
             MeshGatewayLog.ConsulDeregistered(_logger, serviceId);
+            return true;
         }
+
+        return false;
     }
 
     public async Task StopAsync(CancellationToken cancellationToken) => await DisposeAsync().ConfigureAwait(false);
@@ -152,6 +156,8 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
         {
             ConnectTimeout = options.ConnectTimeout,
             MaxConnectAttempts = options.ConnectAttempts,
+            OutlierDetection = options.OutlierDetection.ToOutlierDetection(),
+            RemoteGatewayTcpKeepAlive = options.RemoteTcpKeepalive.ToTcpKeepAlive(),
             Partition = NullIfEmpty(options.Consul.Partition),
         },
         StartupTimeout = options.Consul.StartupTimeout,
@@ -178,6 +184,7 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
             WanPort = wan?.Port ?? 0,
             BindTaggedAddresses = options.BindTaggedAddresses,
             ConnectTimeoutMs = (int)Math.Min(int.MaxValue, options.ConnectTimeout.TotalMilliseconds),
+            RemoteTcpKeepAlive = options.RemoteTcpKeepalive.ToTcpKeepAlive(),
         };
         foreach (KeyValuePair<string, string> meta in consul.Meta)
         {
@@ -249,5 +256,7 @@ internal interface IMeshGatewayRegistration
 {
     public Task RegisterAsync(IReadOnlyList<MeshGatewayListenerAddress> listeners, CancellationToken cancellationToken);
 
-    public Task DeregisterAsync(CancellationToken cancellationToken);
+    /// <summary>Removes the registration; never throws for an unreachable registry (logged instead).</summary>
+    /// <returns>Whether a registration was removed (then peers are learning that the gateway leaves).</returns>
+    public Task<bool> DeregisterAsync(CancellationToken cancellationToken);
 }

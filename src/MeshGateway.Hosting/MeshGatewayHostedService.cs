@@ -4,8 +4,9 @@ namespace MeshGateway.Hosting;
 
 /// <summary>
 /// Starts the gateway in <see cref="StartAsync"/> (so a bad endpoint fails the host start rather than a background
-/// task) and, on stop, stops accepting and drains until <see cref="MeshGatewayOptions.DrainTimeout"/> or the host's
-/// shutdown deadline, whichever comes first.
+/// task) and, on stop, deregisters from Consul, keeps accepting for <see cref="MeshGatewayOptions.PropagationDelay"/>,
+/// then stops accepting and drains until <see cref="MeshGatewayOptions.DrainTimeout"/> or the host's shutdown deadline,
+/// whichever comes first.
 /// </summary>
 internal sealed class MeshGatewayHostedService : IHostedService
 {

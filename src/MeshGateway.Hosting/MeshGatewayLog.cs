@@ -32,11 +32,17 @@ internal static partial class MeshGatewayLog
     [LoggerMessage(EventId = 4, EventName = "ConnectionRejected", Level = LogLevel.Information, Message = "Rejected {Client} -> {Listener}: {Reason} sni={ServerName} hello={HelloError}")]
     public static partial void ConnectionRejected(ILogger logger, EndPoint? client, IPEndPoint listener, RejectionReason reason, string serverName, ClientHelloError helloError);
 
-    [LoggerMessage(EventId = 5, EventName = "UpstreamConnectFailed", Level = LogLevel.Warning, Message = "Connect to {Upstream} for {Route} failed (attempt {Attempt}, timed out: {TimedOut}, error: {SocketError}, panic: {Panic}); the endpoint is ejected")]
+    [LoggerMessage(EventId = 5, EventName = "UpstreamConnectFailed", Level = LogLevel.Warning, Message = "Connect to {Upstream} for {Route} failed (attempt {Attempt}, timed out: {TimedOut}, error: {SocketError}, panic: {Panic}); counted toward the endpoint's outlier detection (ejected after consecutive failures)")]
     public static partial void UpstreamConnectFailed(ILogger logger, IPEndPoint upstream, string route, int attempt, bool timedOut, SocketError socketError, bool panic);
 
     [LoggerMessage(EventId = 6, EventName = "AcceptFailed", Level = LogLevel.Warning, Message = "Accept on {Listener} failed with {SocketError}; retrying in {RetryDelayMs} ms")]
     public static partial void AcceptFailed(ILogger logger, IPEndPoint listener, SocketError socketError, double retryDelayMs);
+
+    [LoggerMessage(EventId = 13, EventName = "ConnectionLimit", Level = LogLevel.Information, Message = "Connection limit {ConnectionLimit} (MaxConnections {MaxConnections}, open-file limit {FileDescriptorLimit} with {Reserve} descriptors kept for the runtime, the agent client and logs; -1: no limit to read)")]
+    public static partial void ConnectionLimit(ILogger logger, int connectionLimit, int maxConnections, long fileDescriptorLimit, int reserve);
+
+    [LoggerMessage(EventId = 14, EventName = "LogSuppressed", Message = "{Count} {What} log lines left out in the last {Seconds:0.#} s (MeshGateway:LogRateLimit {Limit} per second; metrics count every one)")]
+    public static partial void LogSuppressed(ILogger logger, LogLevel level, long count, string what, double seconds, int limit);
 
     [LoggerMessage(EventId = 7, EventName = "RoutesLoaded", Level = LogLevel.Information, Message = "Routes loaded from {Source}: {Count} routes")]
     public static partial void RoutesLoaded(ILogger logger, string source, int count);
@@ -46,6 +52,12 @@ internal static partial class MeshGatewayLog
 
     [LoggerMessage(EventId = 9, EventName = "RoutesWatchError", Level = LogLevel.Warning, Message = "Watching the routes file '{Path}' failed; changes may be missed")]
     public static partial void RoutesWatchError(ILogger logger, string path, Exception exception);
+
+    [LoggerMessage(EventId = 51, EventName = "StopPropagating", Level = LogLevel.Information, Message = "Deregistered; still accepting for {Delay} so peers see the gateway leave, then stopping and draining")]
+    public static partial void StopPropagating(ILogger logger, TimeSpan delay);
+
+    [LoggerMessage(EventId = 50, EventName = "RoutesFileMissing", Level = LogLevel.Warning, Message = "The routes file '{Path}' is gone (deleted, or a symbolic link to nothing); the last good routes stay in use until it is back")]
+    public static partial void RoutesFileMissing(ILogger logger, string path);
 
     [LoggerMessage(EventId = 10, EventName = "ListenFailed", Level = LogLevel.Critical, Message = "Mesh gateway cannot listen on {Listener}: {SocketError}")]
     public static partial void ListenFailed(ILogger logger, string listener, SocketError socketError);
@@ -94,15 +106,39 @@ internal static partial class MeshGatewayLog
 }
 
 /// <summary>Maps Core's <see cref="GatewayObserver"/> events to <see cref="MeshGatewayLog"/>.</summary>
+/// <remarks>
+/// Rejections, failed connects and failed accepts are rate-limited (<see cref="MeshGatewayOptions.LogRateLimit"/> lines
+/// per second each, then a "left out" summary): a flood of bad connections would otherwise write a line per
+/// connection (measured: ~770 KB/s of log at 6,500 rejections/s, issue 16). Metrics stay exact.
+/// </remarks>
 internal sealed class LoggingGatewayObserver : GatewayObserver
 {
     private readonly ILogger _gateway;
     private readonly ILogger _accessLog;
+    private readonly TimeProvider _time;
+    private readonly int _limit;
+    private readonly LogRateLimiter? _rejections;
+    private readonly LogRateLimiter? _connectFailures;
+    private readonly LogRateLimiter? _acceptFailures;
+    private long _rejectionsSince;
+    private long _connectFailuresSince;
+    private long _acceptFailuresSince;
 
-    public LoggingGatewayObserver(ILoggerFactory loggerFactory)
+    public LoggingGatewayObserver(ILoggerFactory loggerFactory, int logRateLimit = 0, TimeProvider? timeProvider = null)
     {
         _gateway = loggerFactory.CreateLogger(MeshGatewayLog.GatewayCategory);
         _accessLog = loggerFactory.CreateLogger(MeshGatewayLog.AccessLogCategory);
+        _time = timeProvider ?? TimeProvider.System;
+        _limit = logRateLimit;
+        if (logRateLimit > 0)
+        {
+            _rejections = new LogRateLimiter(logRateLimit, TimeSpan.FromSeconds(1), _time);
+            _connectFailures = new LogRateLimiter(logRateLimit, TimeSpan.FromSeconds(1), _time);
+            _acceptFailures = new LogRateLimiter(logRateLimit, TimeSpan.FromSeconds(1), _time);
+        }
+
+        long now = _time.GetTimestamp();
+        _rejectionsSince = _connectFailuresSince = _acceptFailuresSince = now;
     }
 
     public override void OnConnectionClosed(in ConnectionClosedEvent connection)
@@ -117,7 +153,7 @@ internal sealed class LoggingGatewayObserver : GatewayObserver
 
     public override void OnConnectionRejected(in ConnectionRejectedEvent rejection)
     {
-        if (_gateway.IsEnabled(LogLevel.Information))
+        if (_gateway.IsEnabled(LogLevel.Information) && Allow(_rejections, ref _rejectionsSince, LogLevel.Information, "rejected-connection"))
         {
             string serverName = Ascii(rejection.ServerName);
             MeshGatewayLog.ConnectionRejected(_gateway, rejection.ClientEndPoint, rejection.ListenerEndPoint, rejection.Reason, serverName, rejection.HelloError);
@@ -126,14 +162,19 @@ internal sealed class LoggingGatewayObserver : GatewayObserver
 
     public override void OnUpstreamConnectFailed(in UpstreamConnectFailedEvent failure)
     {
-        if (_gateway.IsEnabled(LogLevel.Warning))
+        if (_gateway.IsEnabled(LogLevel.Warning) && Allow(_connectFailures, ref _connectFailuresSince, LogLevel.Warning, "upstream-connect-failure"))
         {
             MeshGatewayLog.UpstreamConnectFailed(_gateway, failure.UpstreamEndPoint, failure.Route.Pattern, failure.Attempt, failure.TimedOut, failure.Error, failure.Panic);
         }
     }
 
-    public override void OnAcceptFailed(IPEndPoint listener, SocketError socketError, TimeSpan retryDelay) =>
-        MeshGatewayLog.AcceptFailed(_gateway, listener, socketError, retryDelay.TotalMilliseconds);
+    public override void OnAcceptFailed(IPEndPoint listener, SocketError socketError, TimeSpan retryDelay)
+    {
+        if (Allow(_acceptFailures, ref _acceptFailuresSince, LogLevel.Warning, "accept-failure"))
+        {
+            MeshGatewayLog.AcceptFailed(_gateway, listener, socketError, retryDelay.TotalMilliseconds);
+        }
+    }
 
     public override void OnStopped(GatewayStopResult result) => MeshGatewayLog.Stopped(_gateway, result.Drained, result.Cut);
 
@@ -168,5 +209,29 @@ internal sealed class LoggingGatewayObserver : GatewayObserver
         }
 
         return escaped.ToString();
+    }
+
+    /// <summary>Whether to log one event of a kind; logs the "left out" summary first when some were.</summary>
+    private bool Allow(LogRateLimiter? limiter, ref long since, LogLevel level, string what)
+    {
+        if (limiter is null)
+        {
+            return true;
+        }
+
+        if (!limiter.TryAcquire(out long suppressed))
+        {
+            return false;
+        }
+
+        long now = _time.GetTimestamp();
+        if (suppressed > 0 && _gateway.IsEnabled(level))
+        {
+            double seconds = _time.GetElapsedTime(Interlocked.Read(ref since), now).TotalSeconds;
+            MeshGatewayLog.LogSuppressed(_gateway, level, suppressed, what, seconds, _limit);
+        }
+
+        Interlocked.Exchange(ref since, now);
+        return true;
     }
 }

@@ -83,13 +83,51 @@ public sealed class MeshGatewayOptions
     /// <summary>The longest a connection may last, idle or not. Default none (no limit); when set, 1 s to 365 days.</summary>
     public TimeSpan? MaxConnectionDuration { get; set; }
 
-    /// <summary>The most connections open at once; more are refused and counted. Default 50000; 1 to 10000000.</summary>
+    /// <summary>
+    /// The most connections open at once; more are refused and counted. Default 50000; 1 to 10000000. Lowered at start
+    /// to what the open-file limit holds: (<c>ulimit -n</c> − 128 − <c>Consul:MaxConnections</c> − listeners) / 2
+    /// (see <see cref="MeshGateway.Gateway.GatewayListenerOptions.MaxConnections"/>); the value in use is logged (event 13).
+    /// </summary>
     [OptionRange("1", "10000000")]
     public int MaxConnections { get; set; } = 50_000;
+
+    /// <summary>
+    /// The most log lines per second for each kind of per-connection event that a flood can multiply: rejected
+    /// connections (event 4), failed upstream connects (event 5) and failed accepts (event 6). Past it, events are only
+    /// counted, and the next line let through is preceded by a summary of how many were left out (event 14). Metrics
+    /// count every event. The access log (event 3) is not limited. Default 20; 0 to 1000000, 0 for no limit.
+    /// </summary>
+    [OptionRange("0", "1000000")]
+    public int LogRateLimit { get; set; } = 20;
+
+    /// <summary>
+    /// Names of listeners (<c>default</c>, <c>lan</c>, <c>wan</c> or a <see cref="BindAddresses"/> name) behind a TCP load
+    /// balancer that sends the PROXY protocol v2 header: every connection there must start with one, and its source
+    /// address is the client address in the logs; a missing or malformed header is a counted rejection. A name that
+    /// matches no listener fails the start. Default none.
+    /// </summary>
+    public IList<string> ProxyProtocolListeners { get; } = new List<string>();
+
+    /// <summary>
+    /// Whether routed connections start, toward the upstream, with a PROXY protocol v2 header carrying the client
+    /// address. Only for upstreams that expect it. Default false.
+    /// </summary>
+    public bool SendProxyProtocol { get; set; }
 
     /// <summary>The listen backlog of each listener. Default 1024; 1 to 65535.</summary>
     [OptionRange("1", "65535")]
     public int ListenBacklog { get; set; } = 1024;
+
+    /// <summary>
+    /// On stop, how long the gateway keeps accepting after it deregistered from Consul, so peers that still dial it
+    /// (remote gateways and sidecars learn of the deregistration through their own watches) are served rather than
+    /// refused; then it stops accepting and drains for <see cref="DrainTimeout"/>. Applies only when a registration was
+    /// removed (<c>UseConsulCatalog</c> with <c>Consul:Register</c>). Default 5 s (a few seconds, the usual pre-stop
+    /// pause in front of Envoy and Consul proxies); 0 (stop accepting at once) to 5 min. Keep the host's
+    /// <c>HostOptions.ShutdownTimeout</c> at least this plus <see cref="DrainTimeout"/>, or the drain is cut short.
+    /// </summary>
+    [OptionRange("00:00:00", "00:05:00")]
+    public TimeSpan PropagationDelay { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// How long open connections may finish after the gateway stops accepting; the rest are cut. The host's shutdown
@@ -97,6 +135,28 @@ public sealed class MeshGatewayOptions
     /// </summary>
     [OptionRange("00:00:00", "01:00:00")]
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(25);
+
+    /// <summary>
+    /// When endpoints are left out after failed connects, for every route (Consul, static and routes-file routes; a
+    /// routes-file route may override it). Defaults are Envoy's outlier-detection defaults, see
+    /// <see cref="MeshGatewayOutlierDetectionOptions"/>.
+    /// </summary>
+    [ValidateObjectMembers]
+    public MeshGatewayOutlierDetectionOptions OutlierDetection { get; } = new();
+
+    /// <summary>
+    /// TCP keepalive on connections to remote gateways (other datacenters' and peers' mesh gateways, Consul routes only),
+    /// as Consul configures Envoy from the gateway's <c>Proxy.Config</c>: <c>Enabled</c> is
+    /// <c>envoy_gateway_remote_tcp_enable_keepalive</c>, <c>Time</c>/<c>Interval</c>/<c>Probes</c> are
+    /// <c>envoy_gateway_remote_tcp_keepalive_time</c>/<c>_interval</c>/<c>_probes</c>. Written into the registration's
+    /// <c>Proxy.Config</c> under those keys. Default off.
+    /// </summary>
+    [ValidateObjectMembers]
+    public MeshGatewayTcpKeepaliveOptions RemoteTcpKeepalive { get; } = new();
+
+    /// <summary>TCP keepalive on accepted client connections (every listener; Consul has no key for this side). Default off.</summary>
+    [ValidateObjectMembers]
+    public MeshGatewayTcpKeepaliveOptions ListenerTcpKeepalive { get; } = new();
 
     /// <summary>
     /// A routes file (see <c>RouteFileParser</c> for the format) used as the route source and reloaded when it
@@ -111,6 +171,69 @@ public sealed class MeshGatewayOptions
     /// <summary>How to reach Consul and how to register the gateway (used by the Consul route source, <c>UseConsulCatalog</c>).</summary>
     [ValidateObjectMembers]
     public MeshGatewayConsulOptions Consul { get; } = new();
+}
+
+/// <summary>
+/// Outlier detection (passive health checking of upstream endpoints) with Envoy's defaults: an endpoint whose connects
+/// fail <see cref="ConsecutiveFailures"/> times in a row is ejected for <see cref="BaseEjectionTime"/> × the number of
+/// ejections in a row (at most <see cref="MaxEjectionTime"/>), while at most <see cref="MaxEjectionPercent"/> of a
+/// cluster (always at least one endpoint) is ejected; a successful connect resets the count. See <see cref="OutlierDetection"/>.
+/// </summary>
+public sealed class MeshGatewayOutlierDetectionOptions
+{
+    /// <summary>Failed or timed-out connects in a row that eject an endpoint (Envoy <c>consecutive_5xx</c>). Default 5; 1 to 1000.</summary>
+    [OptionRange("1", "1000")]
+    public int ConsecutiveFailures { get; set; } = Routing.OutlierDetection.DefaultConsecutiveFailures;
+
+    /// <summary>The length of a first ejection; the n-th in a row lasts n times as long (Envoy <c>base_ejection_time</c>). Default 30 s; 0 (no ejection) to 1 h.</summary>
+    [OptionRange("00:00:00", "01:00:00")]
+    public TimeSpan BaseEjectionTime { get; set; } = Routing.OutlierDetection.DefaultBaseEjectionTime;
+
+    /// <summary>The longest one ejection lasts (Envoy <c>max_ejection_time</c>). Default 300 s; 0 to 1 day.</summary>
+    [OptionRange("00:00:00", "1.00:00:00")]
+    public TimeSpan MaxEjectionTime { get; set; } = Routing.OutlierDetection.DefaultMaxEjectionTime;
+
+    /// <summary>The largest share of a cluster ejected at once, in percent; one endpoint may always be ejected (Envoy <c>max_ejection_percent</c>). Default 10; 0 to 100.</summary>
+    [OptionRange("0", "100")]
+    public int MaxEjectionPercent { get; set; } = Routing.OutlierDetection.DefaultMaxEjectionPercent;
+
+    /// <summary>Each whole interval spent outside an ejection takes one off the ejection multiplier (Envoy <c>interval</c>). Default 10 s; 1 ms to 1 h.</summary>
+    [OptionRange("00:00:00.001", "01:00:00")]
+    public TimeSpan Interval { get; set; } = Routing.OutlierDetection.DefaultInterval;
+
+    /// <summary>The Core settings these options describe.</summary>
+    /// <returns>The settings.</returns>
+    public OutlierDetection ToOutlierDetection() => new()
+    {
+        ConsecutiveFailures = ConsecutiveFailures,
+        BaseEjectionTime = BaseEjectionTime,
+        MaxEjectionTime = MaxEjectionTime,
+        MaxEjectionPercent = MaxEjectionPercent,
+        Interval = Interval,
+    };
+}
+
+/// <summary>TCP keepalive settings (see <see cref="TcpKeepAlive"/>); unset timings keep the operating system's (Linux: 7200 s, 75 s, 9 probes).</summary>
+public sealed class MeshGatewayTcpKeepaliveOptions
+{
+    /// <summary>Turn keepalive on. Default <see langword="false"/>.</summary>
+    public bool Enabled { get; set; }
+
+    /// <summary>Seconds idle before the first probe (<c>TCP_KEEPIDLE</c>). Default none: the system's; 1 to 32767.</summary>
+    [OptionRange("1", "32767")]
+    public int? Time { get; set; }
+
+    /// <summary>Seconds between probes (<c>TCP_KEEPINTVL</c>). Default none: the system's; 1 to 32767.</summary>
+    [OptionRange("1", "32767")]
+    public int? Interval { get; set; }
+
+    /// <summary>Unanswered probes before the connection is dropped (<c>TCP_KEEPCNT</c>). Default none: the system's; 1 to 127.</summary>
+    [OptionRange("1", "127")]
+    public int? Probes { get; set; }
+
+    /// <summary>The Core settings, or <see langword="null"/> when not <see cref="Enabled"/>.</summary>
+    /// <returns>The settings.</returns>
+    public TcpKeepAlive? ToTcpKeepAlive() => Enabled ? new TcpKeepAlive { Time = Time, Interval = Interval, Probes = Probes } : null;
 }
 
 /// <summary>One static route: a server name (or <c>*.suffix</c>) and its endpoints.</summary>

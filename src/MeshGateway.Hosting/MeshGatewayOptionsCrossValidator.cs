@@ -76,6 +76,17 @@ internal static class StaticRoutes
     {
         var routes = new List<Route>(fromCode);
         int before = errors.Count;
+        OutlierDetection outlierDetection;
+        try
+        {
+            outlierDetection = options.OutlierDetection.ToOutlierDetection();
+        }
+        catch (ArgumentOutOfRangeException)
+        {
+            // Out of range: the per-field validator names the option and the value.
+            outlierDetection = Routing.OutlierDetection.Default;
+        }
+
         for (int i = 0; i < configured.Count; i++)
         {
             MeshGatewayRouteOptions route = configured[i];
@@ -109,7 +120,7 @@ internal static class StaticRoutes
 
             try
             {
-                var cluster = new UpstreamCluster(route.Cluster ?? route.Sni, endpoints) { ConnectTimeout = connectTimeout, MaxConnectAttempts = attempts };
+                var cluster = new UpstreamCluster(route.Cluster ?? route.Sni, endpoints) { ConnectTimeout = connectTimeout, MaxConnectAttempts = attempts, OutlierDetection = outlierDetection };
                 routes.Add(new Route(route.Sni, cluster));
             }
             catch (ArgumentException ex)

@@ -93,7 +93,12 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
             HelloTimeout = options.HelloTimeout,
             MaxHelloSize = options.MaxHelloSize,
             MaxConnections = options.MaxConnections,
+
+            // The agent client's connections come out of the same open-file limit as the proxied ones.
+            FileDescriptorReserve = GatewayListenerOptions.DefaultFileDescriptorReserve + options.Consul.MaxConnections,
             ListenBacklog = options.ListenBacklog,
+            ClientTcpKeepAlive = options.ListenerTcpKeepalive.ToTcpKeepAlive(),
+            SendProxyProtocol = options.SendProxyProtocol,
             Splice = new SpliceOptions
             {
                 IdleTimeout = options.IdleTimeout,
@@ -103,9 +108,21 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
         foreach (MeshGatewayListenerAddress address in plan)
         {
             listenerOptions.EndPoints.Add(address.EndPoint);
+            if (options.ProxyProtocolListeners.Contains(address.Name))
+            {
+                listenerOptions.ProxyProtocolEndPoints.Add(address.EndPoint);
+            }
         }
 
-        var listener = new GatewayListener(listenerOptions, Routes, new LoggingGatewayObserver(_loggerFactory), _meterFactory, _timeProvider);
+        foreach (string name in options.ProxyProtocolListeners)
+        {
+            if (!plan.Any(address => address.Name == name))
+            {
+                throw new InvalidOperationException($"MeshGateway:ProxyProtocolListeners names '{name}', which is not a listener of this gateway (listeners: {string.Join(", ", plan.Select(a => a.Name))}).");
+            }
+        }
+
+        var listener = new GatewayListener(listenerOptions, Routes, new LoggingGatewayObserver(_loggerFactory, options.LogRateLimit, _timeProvider), _meterFactory, _timeProvider);
         try
         {
             listener.Start();
@@ -128,6 +145,7 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
             MeshGatewayLog.Listening(_logger, plan[i].Name, bound[i]);
         }
 
+        MeshGatewayLog.ConnectionLimit(_logger, listener.ConnectionLimit, options.MaxConnections, listener.FileDescriptorLimit ?? -1, listenerOptions.FileDescriptorReserve);
         Volatile.Write(ref _listeners, listeners);
         if (_routeSource is IMeshGatewayRegistration registration)
         {
@@ -135,7 +153,11 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
         }
     }
 
-    /// <summary>Deregisters (Consul), stops accepting, drains for <see cref="MeshGatewayOptions.DrainTimeout"/> (or until <paramref name="cancellationToken"/>), then stops the route source.</summary>
+    /// <summary>
+    /// The stop sequence: deregister (Consul), keep accepting for <see cref="MeshGatewayOptions.PropagationDelay"/> while
+    /// peers learn the gateway is leaving, stop accepting, drain for <see cref="MeshGatewayOptions.DrainTimeout"/>, then
+    /// stop the route source. <paramref name="cancellationToken"/> (the host's shutdown deadline) cuts the wait and the drain short.
+    /// </summary>
     /// <param name="cancellationToken">The host's shutdown deadline.</param>
     /// <returns>The drain result, or a zero result when the gateway never started.</returns>
     internal async Task<GatewayStopResult> StopAsync(CancellationToken cancellationToken)
@@ -144,7 +166,24 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
         if (_routeSource is IMeshGatewayRegistration registration)
         {
             // Deregister first, so Consul stops sending new connections before the listeners close (reference §6).
-            await registration.DeregisterAsync(cancellationToken).ConfigureAwait(false);
+            bool deregistered = await registration.DeregisterAsync(cancellationToken).ConfigureAwait(false);
+
+            // Peers (other datacenters' gateways, sidecars) learn of the deregistration through their own blocking
+            // queries and configuration pushes, which takes a moment: until then they still dial this gateway, so it
+            // keeps accepting (and routing) for the propagation delay. Not ready meanwhile (IsReady is false).
+            TimeSpan delay = _options.Value.PropagationDelay;
+            if (deregistered && delay > TimeSpan.Zero && _listener is not null)
+            {
+                MeshGatewayLog.StopPropagating(_logger, delay);
+                try
+                {
+                    await Task.Delay(delay, _timeProvider, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    // The host's deadline: stop accepting and drain what is left of it.
+                }
+            }
         }
 
         GatewayStopResult result = default;

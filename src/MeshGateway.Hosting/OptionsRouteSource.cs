@@ -34,7 +34,7 @@ internal sealed class OptionsRouteSource : IMeshGatewayRouteSource, IDisposable
                 throw new InvalidOperationException($"RoutesFile is '{options.RoutesFile}' and {_registry.Routes.Count} routes were given in code: choose one route source.");
             }
 
-            _watcher = new RoutesFileWatcher(options.RoutesFile, options.ConnectTimeout, options.ConnectAttempts, routes, _loggerFactory.CreateLogger(MeshGatewayLog.RoutesCategory), _timeProvider);
+            _watcher = new RoutesFileWatcher(options.RoutesFile, options.ConnectTimeout, options.ConnectAttempts, options.OutlierDetection.ToOutlierDetection(), routes, _loggerFactory.CreateLogger(MeshGatewayLog.RoutesCategory), _timeProvider);
             _watcher.Start();
             return Task.CompletedTask;
         }

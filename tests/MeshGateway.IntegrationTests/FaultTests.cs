@@ -194,7 +194,10 @@ public sealed class FaultTests
         Assert.Equal(dead, Assert.Single(gateway.Observer.ConnectFailures).Upstream);
         Assert.Equal(1, gateway.Listener.Counters.UpstreamConnectFailures);
         Assert.Equal(1, gateway.Listener.Counters.PanicSelections);
-        Assert.True(cluster.IsEjected(0, TimeProvider.System));
+
+        // One failure is not an outlier (Envoy's default: 5 in a row), so the endpoint is counted, not ejected.
+        Assert.Equal(1, cluster.GetState(0).ConsecutiveFailures);
+        Assert.False(cluster.IsEjected(0, TimeProvider.System));
     }
 
     [Fact]
@@ -212,8 +215,9 @@ public sealed class FaultTests
             Assert.Equal("live"u8.ToArray(), await RawBackend.ReadToEndAsync(client).WaitAsync(TimeSpan.FromSeconds(60)));
         }
 
-        // The dead endpoint fails at most once: after that it is ejected for 30 s.
-        Assert.InRange(gateway.Listener.Counters.UpstreamConnectFailures, 0, 1);
+        // The dead endpoint fails at most 5 times in a row (every connection retried on the live one): then it is ejected for 30 s.
+        Assert.InRange(gateway.Listener.Counters.UpstreamConnectFailures, 0, OutlierDetection.DefaultConsecutiveFailures);
+        Assert.Equal(gateway.Listener.Counters.UpstreamConnectFailures == OutlierDetection.DefaultConsecutiveFailures, cluster.IsEjected(0, TimeProvider.System));
         Assert.Equal(20, backend.Accepted);
         Assert.Equal(0, gateway.Listener.Counters.PanicSelections);
     }

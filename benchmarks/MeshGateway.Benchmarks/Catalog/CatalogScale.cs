@@ -21,6 +21,11 @@ public static class CatalogScale
     public static async Task RunAsync(string[] args)
     {
         int changes = Arg(args, "--changes", 100);
+        // --interval-ms N: at least N ms from one change's write to the next (0: back to back, the next change is written as
+        // soon as the table shows the previous one). --only K: only changes of kind K (0 check flip, 1 register/deregister,
+        // 2 weight change); -1 (default) rotates through the three.
+        int intervalMs = Arg(args, "--interval-ms", 0);
+        int only = Arg(args, "--only", -1);
         var shape = new CatalogShape
         {
             Services = Arg(args, "--services", 10_000),
@@ -58,7 +63,6 @@ public static class CatalogScale
         // own share is read with dotnet-gcdump (docs/benchmarks.md, "Catalog at scale").
         Row("managed heap growth during the build, per instance", $"{(after - before) / (double)shape.Instances:N0} B ({(after - before) / 1048576.0:N1} MiB; gateway + simulator buffers)");
         Row("route lookups/s on the built table (1 thread)", $"{LookupsPerSecond(first):N0}");
-
         string td = agent.TrustDomain;
         var latencies = new Dictionary<string, List<double>>(StringComparer.Ordinal) { ["check flip"] = [], ["register/deregister"] = [], ["weight change"] = [] };
         int timeouts = 0;
@@ -75,7 +79,8 @@ public static class CatalogScale
             string kind;
             Func<RouteTable, bool> shows;
             long t0;
-            switch (c % 3)
+            long writeAt = Stopwatch.GetTimestamp();
+            switch (only >= 0 ? only : c % 3)
             {
                 case 0:
                     kind = "check flip";
@@ -122,6 +127,12 @@ public static class CatalogScale
             else
             {
                 latencies[kind].Add(took.Value.TotalMilliseconds);
+            }
+
+            TimeSpan rest = TimeSpan.FromMilliseconds(intervalMs) - Stopwatch.GetElapsedTime(writeAt);
+            if (rest > TimeSpan.Zero)
+            {
+                await Task.Delay(rest);
             }
         }
 

@@ -21,9 +21,16 @@ namespace MeshGateway.Consul;
 /// leaves <c>MaxConnections − LongPollCount − 1</c> refetch lanes (until the first view is complete the long-polls do not
 /// block, so the initial build has <c>MaxConnections − 2</c>). A registration that moves the service index but shows in
 /// neither the names nor the checks (a port, address, weight or metadata change) is found by a sweep, within the same
-/// lanes, paced: by nodes when there are fewer nodes than services (<c>/v1/catalog/node-services/&lt;node&gt;</c> gives every
-/// instance's <c>ModifyIndex</c>; only changed services are refetched), else by refetching every service; a round that was explained is verified by a later sweep
-/// (<see cref="ConsulCatalogWatcherOptions.VerificationSweepDelay"/>), since another such change may hide in it.
+/// lanes, once the checks trigger has answered for that index without naming it (a re-registration that carries its
+/// unchanged checks moves the checks index too, with no check to say which service it was); it stops if a later check
+/// answer names a check changed at that index. The sweep goes by
+/// nodes when there are fewer nodes than services (<c>/v1/catalog/node-services/&lt;node&gt;</c> gives every instance's
+/// <c>ModifyIndex</c>; the services whose Connect instances changed are refetched and published as soon as their node has
+/// answered, and the sweep stops at the instance that carries the index it looks for), else by refetching every service.
+/// A stopped sweep, and a round that was explained, are verified by a later full sweep
+/// (<see cref="ConsulCatalogWatcherOptions.VerificationSweepDelay"/>), since another such change may hide in it. Sweeps
+/// are paced by a credit of sweep time that accrues at a quarter of the time (capped at two full sweeps): a sweep for an
+/// unexplained change runs while there is credit, a verification sweep only on a full credit.
 /// Mesh gateways of every datacenter and the CA roots (trust domain) are polled
 /// (<see cref="ConsulCatalogWatcherOptions.GatewayPollInterval"/>), as is <c>/v1/catalog/datacenters</c>.</para>
 /// <para>Failures: each long-poll backs off with jittered exponential delays (<see cref="BlockingQueryOptions"/>), the
@@ -71,10 +78,8 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     private readonly Dictionary<ulong, InstanceRecord> _instanceIndex = [];
     private readonly Dictionary<string, ulong> _nodeIndex = new(StringComparer.Ordinal);
     private long _nodeSweeps;
-    private long _settles;
     private readonly Dictionary<string, DatacenterState> _gatewayDcs = new(StringComparer.Ordinal);
     private ImmutableSortedDictionary<string, ConsulServiceView> _serviceViews = ImmutableSortedDictionary.Create<string, ConsulServiceView>(StringComparer.Ordinal);
-    private TaskCompletionSource _checksAdvanced = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private SemaphoreSlim? _lanes;
     private readonly int _laneCount;
@@ -86,12 +91,21 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     private ulong _servicesIndex;
     private bool _checksKnown;
     private ulong _checksIndex;
+    private TaskCompletionSource _checksAdvanced = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _checksFetchTicks;
     private ulong _unexplainedIndex;
     private bool _sweepRequested;
     private bool _verifyPending;
     private long _verifyDue;
-    private long _nextSweepAllowed;
-    private long _checksFetchTicks;
+    private ulong _sweepTarget;
+    private (ulong Target, CancellationTokenSource Stop)? _activeSweep;
+    private readonly HashSet<ulong> _checkChangeIndexes = [];
+    private readonly Queue<ulong> _checkChangeOrder = new();
+    private bool _sweepFull;
+    private long _sweepCredit;
+    private long _sweepCreditAt;
+    private bool _sweepCreditStarted;
+    private long _fullSweepTicks;
     private bool _proxyDefaultsKnown;
     private ImmutableSortedDictionary<string, ConsulServiceDefaults>? _serviceDefaults;
     private ImmutableSortedDictionary<string, ConsulServiceResolver>? _serviceResolvers;
@@ -305,7 +319,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         {
             return $"loops=[{string.Join(", ", _loops.Select(l => l.IsFaulted ? "FAULTED " + l.Exception?.InnerException : l.Status.ToString()))}] " +
                 $"names={_names.Count} dirty={_dirty.Count} proxies={_proxyTargets.Count} servicesIndex={_servicesIndex} checksIndex={_checksIndex} " +
-                $"settles={Interlocked.Read(ref _settles)} unexplained={_unexplainedIndex} sweep={_sweepRequested} verifyDue={_verifyDue} refetches={RefetchCount} sweeps={SweepCount} missing={DescribeMissingLocked() ?? "-"} " +
+                $"credit={_sweepCredit} unexplained={_unexplainedIndex} sweep={_sweepRequested} verifyDue={_verifyDue} refetches={RefetchCount} sweeps={SweepCount} missing={DescribeMissingLocked() ?? "-"} " +
                 string.Join("; ", _triggerDiagnostics.Values.Select(d => d()));
         }
     }
@@ -415,13 +429,13 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         }
     }
 
-    private async Task<ConsulResponse<IReadOnlyList<ConsulCheckState>>> FetchChecksAsync(ConsulQuery query, CancellationToken cancellationToken)
+    private async Task<ConsulResponse<CheckList>> FetchChecksAsync(ConsulQuery query, CancellationToken cancellationToken)
     {
         long start = _time.GetTimestamp();
-        ConsulResponse<IReadOnlyList<ConsulCheckState>> response = await _client.GetHealthStateAsync("any", query, cancellationToken).ConfigureAwait(false);
+        ConsulResponse<CheckList> response = await _client.GetCheckListAsync(query, cancellationToken).ConfigureAwait(false);
         if (query.Index == 0)
         {
-            // A non-blocking fetch: how long the whole check list takes to arrive and parse (sizes the settle time).
+            // A non-blocking fetch: how long the whole check list takes to arrive and parse (bounds the wait for it).
             Interlocked.Exchange(ref _checksFetchTicks, _time.GetElapsedTime(start).Ticks);
         }
 
@@ -573,6 +587,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
                 // The index went backwards: a restarted or rebuilt agent. Everything may differ; refetch everything, and
                 // restart the other long-polls, which may be blocking on indexes the rebuilt agent has not reached.
                 _sweepRequested = true;
+                _sweepFull = true;
                 _resyncPending = true;
             }
 
@@ -664,24 +679,18 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         }
     }
 
-    private void OnChecks(ConsulResponse<IReadOnlyList<ConsulCheckState>> response)
+    private void OnChecks(ConsulResponse<CheckList> response)
     {
-        // Kept compact (about 50 bytes a check: a 64-bit key, interned names): a mesh has several checks per instance.
-        var pool = new Dictionary<string, string>(StringComparer.Ordinal);
-        var next = new Dictionary<ulong, CheckRecord>(response.Value.Count);
-        foreach (ConsulCheckState check in response.Value)
-        {
-            string node = check.Node ?? string.Empty;
-            next[CheckKey(node, check.CheckID ?? string.Empty)] = new CheckRecord(
-                Intern(pool, check.ServiceName), Intern(pool, node), check.ModifyIndex, Intern(pool, check.Status));
-        }
-
+        // Kept compact (about 50 bytes a check: a 64-bit key, shared names): a mesh has several checks per instance.
+        Dictionary<ulong, CheckRecord> next = response.Value.Records;
+        CancellationTokenSource? stopSweep = null;
         TaskCompletionSource advanced;
         lock (_gate)
         {
             if (_checksKnown && response.Index < _checksIndex)
             {
                 _sweepRequested = true;
+                _sweepFull = true;
                 _resyncPending = true;
             }
             else if (_checksKnown)
@@ -691,6 +700,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
                     if (!_checks.TryGetValue(key, out CheckRecord old) || old.Status != check.Status || old.ModifyIndex != check.ModifyIndex)
                     {
                         Affect(check);
+                        NoteCheckChangeLocked(check.ModifyIndex);
                         if (old.Node is not null && old.ServiceName != check.ServiceName)
                         {
                             Affect(old);
@@ -702,8 +712,16 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
                 {
                     if (!next.ContainsKey(key))
                     {
+                        // Removed (a deregistration). Its index is unknown (this answer's may belong to another change in
+                        // the same round, e.g. a re-registration with unchanged checks), so it is not noted: the refetch of
+                        // the service it affects answers with the service's own index, which explains the deregistration.
                         Affect(old);
                     }
+                }
+
+                if (_activeSweep is { } active && _checkChangeIndexes.Contains(active.Target))
+                {
+                    stopSweep = active.Stop;
                 }
             }
 
@@ -715,29 +733,38 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         }
 
         advanced.TrySetResult();
+
+        if (stopSweep is not null)
+        {
+            // A sweep looks for a change these checks explain: the next pass refetches the names they affect instead.
+            try
+            {
+                stopSweep.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // That sweep has just ended.
+            }
+        }
+
         Wake();
     }
 
-    private static string? Intern(Dictionary<string, string> pool, string? value)
+    /// <summary>Remembers that a check changed at <paramref name="index"/> (the last <see cref="CheckChangeMemory"/> such indexes).</summary>
+    private void NoteCheckChangeLocked(ulong index)
     {
-        if (value is null)
+        if (_checkChangeIndexes.Add(index))
         {
-            return null;
+            _checkChangeOrder.Enqueue(index);
+            if (_checkChangeOrder.Count > CheckChangeMemory)
+            {
+                _checkChangeIndexes.Remove(_checkChangeOrder.Dequeue());
+            }
         }
-
-        if (pool.TryGetValue(value, out string? shared))
-        {
-            return shared;
-        }
-
-        pool[value] = value;
-        return value;
     }
 
-    /// <summary>A 64-bit FNV-1a of node and check ID (a check is unique per node). A collision, about 1 in 10^10 for
-    /// 50,000 checks, could only hide one check change until the next verification sweep.</summary>
-    private static ulong CheckKey(string node, string checkId) =>
-        Fnv1a.Append(Fnv1a.Append(Fnv1a.Append(Fnv1a.Seed, node), "\uFFFF"), checkId);
+    /// <summary>The key of an instance (node and service ID, unique per node), hashed like a check's.</summary>
+    private static ulong CheckKey(string node, string id) => CheckList.Key(node, id);
 
     private void Affect(CheckRecord check)
     {
@@ -786,10 +813,12 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         lock (_gate)
         {
             // Deferred work counts only once the catalog is known (before that a pass has nothing to do and would spin).
-            due = _sweepRequested && _servicesKnown ? Math.Max(_nextSweepAllowed, 1) : 0;
+            long now = _time.GetTimestamp();
+            due = _sweepRequested && _servicesKnown ? Math.Max(CreditReachesLocked(1, now), 1) : 0;
             if (_verifyDue > 0 && _servicesKnown)
             {
-                due = due == 0 ? _verifyDue : Math.Min(due, _verifyDue);
+                long verifyAt = Math.Max(_verifyDue, CreditReachesLocked(SweepCreditCapLocked(), now));
+                due = due == 0 ? verifyAt : Math.Min(due, verifyAt);
             }
         }
 
@@ -826,38 +855,33 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             }
 
             unexplained = _unexplainedIndex;
-            checksAdvanced = _checksAdvanced.Task;
-            if (unexplained > 0 && _checksIndex >= unexplained)
-            {
-                checksAdvanced = Task.CompletedTask;
-            }
+            checksAdvanced = unexplained > 0 && _checksIndex < unexplained ? _checksAdvanced.Task : Task.CompletedTask;
         }
 
-        if (unexplained > 0 && !checksAdvanced.IsCompleted && _options.UnexplainedChangeSettle > TimeSpan.Zero)
+        if (!checksAdvanced.IsCompleted)
         {
-            // A registration with checks moves both indexes; give the checks trigger a moment to say which service it was:
-            // the configured settle time, or twice what a full check list last took to fetch, whichever is longer.
-            Interlocked.Increment(ref _settles);
-            TimeSpan settle = TimeSpan.FromTicks(Math.Max(_options.UnexplainedChangeSettle.Ticks, Math.Min(2 * Interlocked.Read(ref _checksFetchTicks), TimeSpan.TicksPerSecond * 5)));
+            // The checks trigger has not answered for this index yet. A registration with a new or changed check moves both
+            // indexes and the check list then names the service; wait for it (bounded by twice what the list last took to
+            // arrive, at most 5 s) rather than sweep for a change the checks are about to explain. A sweep started at once
+            // instead (measured: every registration and deregistration then started one, cancelled when the list came)
+            // cost the check path half its speed and the sweep credit the next weight change needed.
+            TimeSpan bound = TimeSpan.FromTicks(Math.Clamp(2 * Interlocked.Read(ref _checksFetchTicks), TimeSpan.TicksPerMillisecond * 100, TimeSpan.TicksPerSecond * 5));
             try
             {
-                await checksAdvanced.WaitAsync(settle, _time, stop).ConfigureAwait(false);
+                await checksAdvanced.WaitAsync(bound, _time, stop).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {
-                // Still unexplained: the sweep below decides.
+                // Still unexplained: the sweep below looks for it.
             }
         }
 
         bool failed = false;
 
         List<string> batch;
-        bool sweep;
         bool verify;
         lock (_gate)
         {
-            sweep = _sweepRequested;
-            _sweepRequested = false;
             unexplained = _unexplainedIndex;
             _unexplainedIndex = 0;
             verify = _verifyPending;
@@ -879,39 +903,46 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             }
         }
 
-        if (unexplained > 0 && highest < unexplained)
-        {
-            sweep = true;
-        }
-        else if (unexplained > 0)
-        {
-            // Explained by a service whose check also changed; a second, check-less registration may hide in the round.
-            verify = true;
-        }
-
+        bool sweep;
+        ulong target;
         long now = _time.GetTimestamp();
         lock (_gate)
         {
+            if (unexplained > 0 && highest < unexplained && !_checkChangeIndexes.Contains(unexplained))
+            {
+                // Still unexplained: a sweep that looks for this index (or for the last of several). A registration that
+                // carries its unchanged checks moves the checks index too (measured on 1.8.7) with no check to say which
+                // service it was. If the checks trigger does name a check changed at this index, the sweep stops (OnChecks).
+                _sweepRequested = true;
+                _sweepTarget = Math.Max(_sweepTarget, unexplained);
+            }
+            else if (unexplained > 0)
+            {
+                // Explained by a service whose check also changed; a second, check-less registration may hide in the round.
+                verify = true;
+            }
+
             if (verify && _verifyDue == 0)
             {
                 _verifyDue = now + (long)(_options.VerificationSweepDelay.TotalSeconds * _time.TimestampFrequency);
             }
 
-            if (_verifyDue > 0 && now >= _verifyDue)
-            {
-                sweep = true;
-            }
-
-            if (sweep && now < _nextSweepAllowed)
-            {
-                // Paced: the last sweep was recent. The reconciler wakes for it when it is allowed (WaitForWorkAsync).
-                _sweepRequested = true;
-                sweep = false;
-            }
-
+            // Paced by a credit of sweep time that accrues at a quarter of the time: a sweep for an unexplained change runs
+            // while there is credit; a verification sweep waits for a full credit, so it never delays the next one.
+            AccrueSweepCreditLocked(now);
+            bool verifying = _verifyDue > 0 && now >= _verifyDue && _sweepCredit >= SweepCreditCapLocked();
+            bool urgent = _sweepRequested && _sweepCredit > 0;
+            sweep = urgent || verifying;
+            target = urgent && !verifying && !_sweepFull ? _sweepTarget : 0;
             if (sweep)
             {
-                _verifyDue = 0;
+                _sweepRequested = false;
+                _sweepTarget = 0;
+                _sweepFull = false;
+                if (target == 0)
+                {
+                    _verifyDue = 0;
+                }
             }
         }
 
@@ -919,22 +950,30 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         {
             Interlocked.Increment(ref _sweeps);
             long sweepStart = _time.GetTimestamp();
-            bool sweepFailed = await SweepAsync(stop).ConfigureAwait(false);
+            (bool sweepFailed, bool complete) = await SweepAsync(target, stop).ConfigureAwait(false);
             long sweepEnd = _time.GetTimestamp();
             lock (_gate)
             {
-                // At most a quarter of the time sweeping (and not more than once a second), whatever the catalog size.
-                _nextSweepAllowed = sweepEnd + Math.Max(_time.TimestampFrequency, 4 * (sweepEnd - sweepStart));
-            }
+                AccrueSweepCreditLocked(sweepEnd);
+                _sweepCredit -= sweepEnd - sweepStart;
+                if (complete)
+                {
+                    _fullSweepTicks = sweepEnd - sweepStart;
+                }
+                else if (!sweepFailed && _verifyDue == 0)
+                {
+                    // Stopped at the change it looked for: others may have landed in the same round. Verified later.
+                    _verifyDue = sweepEnd + (long)(_options.VerificationSweepDelay.TotalSeconds * _time.TimestampFrequency);
+                }
 
-            if (sweepFailed)
-            {
-                failed = true;
-                lock (_gate)
+                if (sweepFailed)
                 {
                     _sweepRequested = true;
+                    _sweepFull = true;
                 }
             }
+
+            failed |= sweepFailed;
         }
 
         bool wakeGateways;
@@ -954,26 +993,65 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         return failed;
     }
 
+    /// <summary>How many recent indexes at which a check changed are remembered (to tell whether the checks trigger
+    /// explains an index the catalog trigger could not).</summary>
+    private const int CheckChangeMemory = 256;
+
+    /// <summary>Sweeps spend at most this share of the time (1 / <see cref="SweepTimeShare"/>) over any long window.</summary>
+    private const int SweepTimeShare = 4;
+
+    /// <summary>The most sweep credit that accrues: two full sweeps (at least a second), so that a verification sweep, which
+    /// waits for a full credit, always leaves one for a sweep after an unexplained change.</summary>
+    private long SweepCreditCapLocked() => Math.Max(_time.TimestampFrequency, 2 * _fullSweepTicks);
+
+    private void AccrueSweepCreditLocked(long now)
+    {
+        if (!_sweepCreditStarted)
+        {
+            _sweepCreditStarted = true;
+            _sweepCredit = SweepCreditCapLocked();
+        }
+        else if (now > _sweepCreditAt)
+        {
+            _sweepCredit = Math.Max(_sweepCredit, Math.Min(SweepCreditCapLocked(), _sweepCredit + ((now - _sweepCreditAt) / SweepTimeShare)));
+        }
+
+        _sweepCreditAt = Math.Max(_sweepCreditAt, now);
+    }
+
+    /// <summary>When the sweep credit reaches <paramref name="credit"/> (now if it has).</summary>
+    private long CreditReachesLocked(long credit, long now)
+    {
+        AccrueSweepCreditLocked(now);
+        return _sweepCredit >= credit ? now : now + ((credit - _sweepCredit) * SweepTimeShare);
+    }
+
     /// <summary>
     /// Finds what changed unseen. With fewer nodes than services, by nodes: <c>/v1/catalog/nodes</c>, then
     /// <c>/v1/catalog/node-services/&lt;node&gt;</c> per node (every instance with its <c>ModifyIndex</c>, and the node's),
-    /// compared with the indexes of the last answers, and only the services whose instances changed are refetched.
-    /// Otherwise every service is refetched. True if a request failed (the sweep is then asked for again).
+    /// compared with the indexes of the last answers; the services whose Connect instances changed are refetched and
+    /// published as soon as their node has answered, not at the end of the sweep. A sweep for one unexplained index
+    /// (<paramref name="target"/> above zero) stops at the instance or node that carries it; the caller verifies the rest
+    /// later. Otherwise every service is refetched.
     /// </summary>
-    private async Task<bool> SweepAsync(CancellationToken stop)
+    /// <returns>Whether a request failed (the sweep is then asked for again), and whether every node was read.</returns>
+    private async Task<(bool Failed, bool Complete)> SweepAsync(ulong target, CancellationToken stop)
     {
-        List<string> all;
-        bool byNodes;
+        List<string>? all = null;
         lock (_gate)
         {
-            all = [.. _names.Keys.Where(n => !_proxyTargets.ContainsKey(n)).Order(StringComparer.Ordinal)];
-            byNodes = _nodeNames.Count > 0 && _nodeNames.Count < all.Count;
+            // By nodes when there are fewer nodes than services; the sorted list of every service only when it is needed.
+            int services = _names.Keys.Count(n => !_proxyTargets.ContainsKey(n));
+            if (_nodeNames.Count == 0 || _nodeNames.Count >= services)
+            {
+                all = [.. _names.Keys.Where(n => !_proxyTargets.ContainsKey(n)).Order(StringComparer.Ordinal)];
+            }
         }
 
-        if (!byNodes)
+        if (all is not null)
         {
             (bool failed, _) = await RefetchAsync(all, stop).ConfigureAwait(false);
-            return failed;
+            return (failed, true);
         }
 
         Interlocked.Increment(ref _nodeSweeps);
@@ -989,87 +1067,161 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         catch (Exception ex)
         {
             Fail(RefetchSource, ex);
-            return true;
+            return (true, false);
         }
 
-        var answers = new System.Collections.Concurrent.ConcurrentBag<(string Node, ConsulNodeServices? Services)>();
+        var seen = new HashSet<ulong>();
         int failures = 0;
-        await Parallel.ForEachAsync(nodes.Where(n => !string.IsNullOrEmpty(n.Node)), new ParallelOptions { MaxDegreeOfParallelism = _client.Options.MaxConnections - 1, CancellationToken = stop }, async (node, ct) =>
-        {
-            try
-            {
-                answers.Add((node.Node!, (await WithLaneAsync(() => _client.GetNodeServicesAsync(node.Node!, default, ct), ct).ConfigureAwait(false)).Value));
-            }
-            catch (ConsulTransportException ex) when (ex.InnerException is null)
-            {
-                // A JSON null: the node went away since the list was read.
-                answers.Add((node.Node!, null));
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                throw;
-            }
-            catch (Exception ex)
-            {
-                Interlocked.Increment(ref failures);
-                Fail(RefetchSource, ex);
-            }
-        }).ConfigureAwait(false);
-
-        List<string> changed;
+        using var found = CancellationTokenSource.CreateLinkedTokenSource(stop);
         lock (_gate)
         {
-            var seen = new HashSet<ulong>();
-            var dirty = new HashSet<string>(StringComparer.Ordinal);
-            foreach ((string node, ConsulNodeServices? answer) in answers)
+            if (target > 0 && _checkChangeIndexes.Contains(target))
             {
-                if (answer?.Node is { } n && (!_nodeIndex.TryGetValue(node, out ulong known) || known != n.ModifyIndex))
-                {
-                    // The node itself changed (its address is the fallback address of its services): all its services.
-                    if (_nodeIndex.ContainsKey(node) && _nodeNames.TryGetValue(node, out HashSet<string>? onNode))
-                    {
-                        dirty.UnionWith(onNode);
-                    }
-
-                    _nodeIndex[node] = n.ModifyIndex;
-                }
-
-                foreach (ConsulAgentService service in answer?.Services ?? [])
-                {
-                    string? target = service.Kind == ProxyKind ? service.Proxy?.DestinationServiceName : service.Service;
-                    ulong key = CheckKey(node, service.ID ?? string.Empty);
-                    seen.Add(key);
-                    if (!_instanceIndex.TryGetValue(key, out InstanceRecord known2) || known2.ModifyIndex != service.ModifyIndex)
-                    {
-                        if (target is not null && _names.ContainsKey(target))
-                        {
-                            dirty.Add(target);
-                        }
-
-                        _instanceIndex[key] = new InstanceRecord(target, service.ModifyIndex);
-                    }
-                }
+                // The checks trigger has named it since the pass began: its names are refetched in the next pass.
+                return (false, false);
             }
 
-            if (failures == 0)
-            {
-                // Instances no longer on any node: their services lost them.
-                foreach ((ulong key, InstanceRecord record) in _instanceIndex.Where(p => !seen.Contains(p.Key)).ToList())
-                {
-                    if (record.Target is not null && _names.ContainsKey(record.Target))
-                    {
-                        dirty.Add(record.Target);
-                    }
-
-                    _instanceIndex.Remove(key);
-                }
-            }
-
-            changed = [.. dirty.Where(n => !_proxyTargets.ContainsKey(n)).Order(StringComparer.Ordinal)];
+            _activeSweep = target > 0 ? (target, found) : null;
         }
 
-        (bool refetchFailed, _) = await RefetchAsync(changed, stop).ConfigureAwait(false);
-        return refetchFailed || failures > 0;
+        try
+        {
+            await Parallel.ForEachAsync(nodes.Where(n => !string.IsNullOrEmpty(n.Node)), new ParallelOptions { MaxDegreeOfParallelism = _client.Options.MaxConnections - 1, CancellationToken = found.Token }, async (node, ct) =>
+            {
+                ConsulNodeServices? answer;
+                try
+                {
+                    answer = (await WithLaneAsync(() => _client.GetNodeServicesAsync(node.Node!, default, ct), ct).ConfigureAwait(false)).Value;
+                }
+                catch (ConsulTransportException ex) when (ex.InnerException is null)
+                {
+                    // A JSON null: the node went away since the list was read.
+                    answer = null;
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                {
+                    throw;
+                }
+                catch (Exception ex)
+                {
+                    Interlocked.Increment(ref failures);
+                    Fail(RefetchSource, ex);
+                    return;
+                }
+
+                List<string> changed;
+                bool carriesTarget;
+                lock (_gate)
+                {
+                    changed = CompareNodeLocked(node.Node!, answer, seen, target, out carriesTarget);
+                }
+
+                if (carriesTarget)
+                {
+                    // Found: no further node is read (the reads in flight on other lanes finish or are cancelled).
+                    await found.CancelAsync().ConfigureAwait(false);
+                }
+
+                if (changed.Count > 0)
+                {
+                    // Refetched and published now: the change is in the table without waiting for the other nodes.
+                    // With the sweep's own token, not the one that stops it early: the new indexes are already recorded.
+                    (bool refetchFailed, _) = await RefetchAsync(changed, stop).ConfigureAwait(false);
+                    if (refetchFailed)
+                    {
+                        Interlocked.Increment(ref failures);
+                    }
+
+                    lock (_gate)
+                    {
+                        PublishLocked();
+                    }
+                }
+
+            }).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (found.IsCancellationRequested && !stop.IsCancellationRequested)
+        {
+            // Stopped at the change it was looking for (or the checks trigger named it).
+            return (failures > 0, false);
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _activeSweep = null;
+            }
+        }
+
+        if (failures > 0)
+        {
+            return (true, false);
+        }
+
+        List<string> gone;
+        lock (_gate)
+        {
+            // Instances no longer on any node: their services lost them.
+            var dirty = new HashSet<string>(StringComparer.Ordinal);
+            foreach ((ulong key, InstanceRecord record) in _instanceIndex.Where(p => !seen.Contains(p.Key)).ToList())
+            {
+                if (record.Routable && record.Target is not null && _names.ContainsKey(record.Target))
+                {
+                    dirty.Add(record.Target);
+                }
+
+                _instanceIndex.Remove(key);
+            }
+
+            gone = [.. dirty.Where(n => !_proxyTargets.ContainsKey(n)).Order(StringComparer.Ordinal)];
+        }
+
+        (bool goneFailed, _) = await RefetchAsync(gone, stop).ConfigureAwait(false);
+        return (goneFailed, !goneFailed);
+    }
+
+    /// <summary>
+    /// Compares one node's answer with the indexes of the last answers and records the new ones. Returns the services to
+    /// refetch: those whose Connect instances (sidecar proxies, Connect-native instances) changed or appeared, or all of
+    /// the node's services when the node itself changed (its address is their fallback address). A change of an instance
+    /// that is not routable (the application behind a sidecar, a service without Connect) is recorded but refetches nothing.
+    /// </summary>
+    private List<string> CompareNodeLocked(string node, ConsulNodeServices? answer, HashSet<ulong> seen, ulong target, out bool carriesTarget)
+    {
+        carriesTarget = false;
+        var dirty = new HashSet<string>(StringComparer.Ordinal);
+        if (answer?.Node is { } n && (!_nodeIndex.TryGetValue(node, out ulong known) || known != n.ModifyIndex))
+        {
+            if (_nodeIndex.ContainsKey(node) && _nodeNames.TryGetValue(node, out HashSet<string>? onNode))
+            {
+                dirty.UnionWith(onNode);
+            }
+
+            _nodeIndex[node] = n.ModifyIndex;
+            carriesTarget |= n.ModifyIndex == target;
+        }
+
+        foreach (ConsulAgentService service in answer?.Services ?? [])
+        {
+            bool routable = service.Kind == ProxyKind || service.Connect?.Native == true;
+            string? name = service.Kind == ProxyKind ? service.Proxy?.DestinationServiceName : service.Service;
+            ulong key = CheckKey(node, service.ID ?? string.Empty);
+            seen.Add(key);
+            if (_instanceIndex.TryGetValue(key, out InstanceRecord known2) && known2.ModifyIndex == service.ModifyIndex)
+            {
+                continue;
+            }
+
+            carriesTarget |= service.ModifyIndex == target;
+            if ((routable || known2.Routable) && name is not null && _names.ContainsKey(name))
+            {
+                dirty.Add(name);
+            }
+
+            _instanceIndex[key] = new InstanceRecord(name, service.ModifyIndex, routable);
+        }
+
+        return [.. dirty.Where(d => !_proxyTargets.ContainsKey(d)).Order(StringComparer.Ordinal)];
     }
 
     private async Task<(bool Failed, ulong Highest)> RefetchAsync(List<string> names, CancellationToken stop)
@@ -1198,7 +1350,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         foreach (CatalogServiceInstance entry in entries)
         {
             // What the node sweep compares with: each instance's and node's modify index as last answered.
-            _instanceIndex[CheckKey(entry.Node.Name, entry.Service.Id)] = new InstanceRecord(name, entry.Service.ModifyIndex);
+            _instanceIndex[CheckKey(entry.Node.Name, entry.Service.Id)] = new InstanceRecord(name, entry.Service.ModifyIndex, Routable: true);
             _nodeIndex.TryAdd(entry.Node.Name, entry.Node.ModifyIndex);
         }
 
@@ -1580,9 +1732,10 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         return pending;
     }
 
-    private readonly record struct CheckRecord(string? ServiceName, string? Node, ulong ModifyIndex, string? Status);
 
-    private readonly record struct InstanceRecord(string? Target, ulong ModifyIndex);
+    /// <summary>What the node sweep compares an instance with: the service it serves (a proxy's destination), its last
+    /// modify index, and whether it is routable (a Connect proxy or Connect-native instance).</summary>
+    private readonly record struct InstanceRecord(string? Target, ulong ModifyIndex, bool Routable);
 
     private sealed class NameState
     {

@@ -31,19 +31,13 @@ public sealed class ConsulCatalogWatcherOptions
     /// </summary>
     public TimeSpan GatewayPollInterval { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>
-    /// When the catalog's service index moves and neither the name list nor a check change says which service changed
-    /// (a re-registration that changed only a port, address, weight or metadata), the watcher first waits up to this
-    /// long for the checks long-poll to catch up (a registration with checks moves both), then refetches every service
-    /// (a sweep, non-blocking, within the connection bound) if the change is still unexplained. Default 100 ms.
-    /// </summary>
-    public TimeSpan UnexplainedChangeSettle { get; set; } = TimeSpan.FromMilliseconds(100);
 
     /// <summary>
     /// A round whose catalog change was explained by a name, tag or check change may still hide a second registration
     /// that changed only a port, address, weight or metadata (Consul's HTTP API names no per-service index in one call).
-    /// Such rounds are verified by a sweep this long after the first of them. Default 10 s. Sweeps are also paced: at most
-    /// a quarter of the time, and not more than once a second, whatever the catalog size.
+    /// Such rounds, and sweeps that stopped at the change they looked for, are verified by a full sweep this long after the
+    /// first of them. Default 10 s. Sweeps are also paced, whatever the catalog size: they spend at most a quarter of the
+    /// time, and a verification sweep waits until it would leave a full sweep's worth for an unexplained change.
     /// </summary>
     public TimeSpan VerificationSweepDelay { get; set; } = TimeSpan.FromSeconds(10);
 
@@ -72,11 +66,6 @@ public sealed class ConsulCatalogWatcherOptions
         if (VerificationSweepDelay < TimeSpan.FromMilliseconds(10) || VerificationSweepDelay > TimeSpan.FromHours(1))
         {
             throw new ArgumentException($"VerificationSweepDelay must be between 10 ms and 1 h (was {VerificationSweepDelay}).", nameof(VerificationSweepDelay));
-        }
-
-        if (UnexplainedChangeSettle < TimeSpan.Zero || UnexplainedChangeSettle > TimeSpan.FromSeconds(10))
-        {
-            throw new ArgumentException($"UnexplainedChangeSettle must be between 0 and 10 s (was {UnexplainedChangeSettle}).", nameof(UnexplainedChangeSettle));
         }
     }
 }

@@ -420,7 +420,6 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
             BlockingQuery = given.BlockingQuery,
             DatacenterPollInterval = given.DatacenterPollInterval,
             GatewayPollInterval = given.GatewayPollInterval,
-            UnexplainedChangeSettle = given.UnexplainedChangeSettle,
             VerificationSweepDelay = given.VerificationSweepDelay,
             WatchLocalGateways = given.WatchLocalGateways,
             ValidateAgentConnectionLimit = given.ValidateAgentConnectionLimit,

@@ -532,18 +532,22 @@ internal sealed class CatalogHealthJsonConverter : JsonConverter<IReadOnlyList<C
         return sni;
     }
 
-    private static JsonTokenType Next(ref Utf8JsonReader reader)
+    private static JsonTokenType Next(ref Utf8JsonReader reader) => Next(ref reader, "The health entries");
+
+    /// <summary>Reads the next token; <paramref name="what"/> names the value in the error if the input ends early.</summary>
+    internal static JsonTokenType Next(ref Utf8JsonReader reader, string what)
     {
         // The serializer hands a converter the whole value, so Read only fails on malformed JSON, which it reports itself.
         if (!reader.Read())
         {
-            throw new JsonException("The health entries end early.");
+            throw new JsonException($"{what} end early.");
         }
 
         return reader.TokenType;
     }
 
-    private static void Expect(ref Utf8JsonReader reader, JsonTokenType expected, string what)
+    /// <summary>Throws a <see cref="JsonException"/> naming <paramref name="what"/> unless the token is <paramref name="expected"/>.</summary>
+    internal static void Expect(ref Utf8JsonReader reader, JsonTokenType expected, string what)
     {
         if (reader.TokenType != expected)
         {
@@ -585,7 +589,8 @@ internal sealed class CatalogHealthJsonConverter : JsonConverter<IReadOnlyList<C
             : throw new JsonException($"Expected a 32-bit integer for {what} but found {Describe(reader.TokenType)}.");
     }
 
-    private static ulong ReadUInt64(ref Utf8JsonReader reader, string what)
+    /// <summary>An unsigned number (null reads as 0), or a <see cref="JsonException"/> naming <paramref name="what"/>.</summary>
+    internal static ulong ReadUInt64(ref Utf8JsonReader reader, string what)
     {
         if (reader.TokenType == JsonTokenType.Null)
         {
@@ -599,7 +604,8 @@ internal sealed class CatalogHealthJsonConverter : JsonConverter<IReadOnlyList<C
 
     private static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
 
-    private static string Describe(JsonTokenType token) => token switch
+    /// <summary>How a token is named in error messages.</summary>
+    internal static string Describe(JsonTokenType token) => token switch
     {
         JsonTokenType.StartObject => "an object",
         JsonTokenType.StartArray => "an array",
@@ -614,7 +620,7 @@ internal sealed class CatalogHealthJsonConverter : JsonConverter<IReadOnlyList<C
     /// Deduplicates the strings of one response (node names and addresses repeat for every instance on a node, the service name for
     /// every instance) and, through a bounded process-wide table, the low-cardinality vocabulary shared by all responses.
     /// </summary>
-    private sealed class StringCache
+    internal sealed class StringCache
     {
         private const int MaxCachedLength = 128;
 

@@ -332,6 +332,10 @@ public sealed class ConsulClient : IDisposable
         return SendAsync(HttpMethod.Get, "v1/catalog/node-services/" + Uri.EscapeDataString(node), query, null, ConsulJsonContext.Default.ConsulNodeServices, agentLocal: false, cancellationToken);
     }
 
+    /// <summary><c>GET /v1/health/state/any</c> read into the catalog watcher's compact check list (blocking).</summary>
+    internal Task<ConsulResponse<CheckList>> GetCheckListAsync(ConsulQuery query, CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Get, "v1/health/state/any", query, null, ConsulJsonContext.Default.CheckList, agentLocal: false, cancellationToken);
+
     private static ConsulResponse<TOut> As<TIn, TOut>(ConsulResponse<TIn> response)
         where TIn : TOut =>
         new(response.Value, response.Index)

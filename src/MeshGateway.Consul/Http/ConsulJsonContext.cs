@@ -27,6 +27,7 @@ namespace MeshGateway.Consul;
 [JsonSerializable(typeof(List<ConsulCatalogNode>))]
 [JsonSerializable(typeof(ConsulNodeServices))]
 [JsonSerializable(typeof(List<ConsulCheckState>))]
+[JsonSerializable(typeof(CheckList))]
 [JsonSerializable(typeof(ConsulServiceDefaults))]
 [JsonSerializable(typeof(List<ConsulServiceDefaults>))]
 [JsonSerializable(typeof(ConsulServiceResolver))]

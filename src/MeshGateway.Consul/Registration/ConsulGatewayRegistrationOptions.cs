@@ -1,4 +1,5 @@
 using System.Text.Json;
+using MeshGateway.Routing;
 
 namespace MeshGateway.Consul;
 
@@ -34,6 +35,12 @@ public sealed class ConsulGatewayRegistrationOptions
 
     /// <summary><c>connect_timeout_ms</c>, when set.</summary>
     public int? ConnectTimeoutMs { get; set; }
+
+    /// <summary>
+    /// TCP keepalive to remote gateways, written as <c>envoy_gateway_remote_tcp_enable_keepalive</c> and the
+    /// <c>envoy_gateway_remote_tcp_keepalive_time</c> / <c>_interval</c> / <c>_probes</c> keys that are set. Default none.
+    /// </summary>
+    public TcpKeepAlive? RemoteTcpKeepAlive { get; set; }
 
     /// <summary>Further <c>Proxy.Config</c> keys (section 6.1), written as given.</summary>
     public Dictionary<string, JsonElement> ProxyConfig { get; } = new(StringComparer.Ordinal);
@@ -100,6 +107,14 @@ public sealed class ConsulGatewayRegistrationOptions
             config["connect_timeout_ms"] = Literal(timeout.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
 
+        if (RemoteTcpKeepAlive is { } keepAlive)
+        {
+            config["envoy_gateway_remote_tcp_enable_keepalive"] = Literal("true");
+            AddSeconds(config, "envoy_gateway_remote_tcp_keepalive_time", keepAlive.Time);
+            AddSeconds(config, "envoy_gateway_remote_tcp_keepalive_interval", keepAlive.Interval);
+            AddSeconds(config, "envoy_gateway_remote_tcp_keepalive_probes", keepAlive.Probes);
+        }
+
         string hostForCheck = LanAddress.Contains(':', StringComparison.Ordinal) && !LanAddress.StartsWith('[') ? "[" + LanAddress + "]" : LanAddress;
         return new ConsulServiceRegistration
         {
@@ -123,6 +138,14 @@ public sealed class ConsulGatewayRegistrationOptions
                 DeregisterCriticalServiceAfter = DeregisterCriticalServiceAfter is { } after ? GoDuration.Format(after) : null,
             },
         };
+    }
+
+    private static void AddSeconds(Dictionary<string, JsonElement> config, string key, int? value)
+    {
+        if (value is { } v)
+        {
+            config[key] = Literal(v.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
     }
 
     private static JsonElement Literal(string json)

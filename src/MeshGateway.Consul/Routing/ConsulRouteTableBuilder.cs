@@ -21,6 +21,16 @@ public sealed record ConsulRouteTableOptions
     /// </summary>
     public int MaxConnectAttempts { get; init; } = UpstreamCluster.DefaultMaxConnectAttempts;
 
+    /// <summary>When every cluster leaves endpoints out after failed connects. Default <see cref="Routing.OutlierDetection.Default"/> (Envoy's defaults, as Consul leaves them for a mesh gateway).</summary>
+    public OutlierDetection OutlierDetection { get; init; } = OutlierDetection.Default;
+
+    /// <summary>
+    /// TCP keepalive on connections to remote gateways (other datacenters' and peers' mesh gateways), as Consul sets it
+    /// for Envoy from <c>envoy_gateway_remote_tcp_enable_keepalive</c> and the <c>envoy_gateway_remote_tcp_keepalive_*</c>
+    /// keys; local service instances never get it (as in Consul). Default none.
+    /// </summary>
+    public TcpKeepAlive? RemoteGatewayTcpKeepAlive { get; init; }
+
     /// <summary>
     /// Enterprise: the admin partition the gateway serves. Null, empty or <c>default</c> gives the form-1/2 names
     /// (<c>…&lt;dc&gt;.internal.&lt;TD&gt;</c>); another partition gives forms 3/4 (<c>…&lt;ap&gt;.&lt;dc&gt;.internal-v1.&lt;TD&gt;</c>)
@@ -141,7 +151,7 @@ public static class ConsulRouteTableBuilder
                     continue;
                 }
 
-                var cluster = new UpstreamCluster(name, ToEndpoints(name, gateways, wan: true, onlyPassing: false, warnings)) { ConnectTimeout = options.ConnectTimeout, MaxConnectAttempts = options.MaxConnectAttempts };
+                var cluster = new UpstreamCluster(name, ToEndpoints(name, gateways, wan: true, onlyPassing: false, warnings)) { ConnectTimeout = options.ConnectTimeout, MaxConnectAttempts = options.MaxConnectAttempts, OutlierDetection = options.OutlierDetection, TcpKeepAlive = options.RemoteGatewayTcpKeepAlive };
                 routes.Add(new Route(wildcard, cluster));
                 routes.Add(new Route(name, cluster));
             }
@@ -233,7 +243,7 @@ public static class ConsulRouteTableBuilder
 
                 CatalogServiceInstance[] selected = [.. service.Instances.Where(filter.Matches)];
                 UpstreamEndpoint[] endpoints = [.. ToEndpoints(name, selected, wan: false, subset.OnlyPassing, warnings)];
-                routes.Add(new Route(name, new UpstreamCluster(name, endpoints) { ConnectTimeout = timeout, MaxConnectAttempts = options.MaxConnectAttempts }));
+                routes.Add(new Route(name, new UpstreamCluster(name, endpoints) { ConnectTimeout = timeout, MaxConnectAttempts = options.MaxConnectAttempts, OutlierDetection = options.OutlierDetection }));
                 if (isDefault)
                 {
                     unnamedEndpoints = ToEndpoints(unnamed, selected, wan: false, subset.OnlyPassing, warnings: null);
@@ -246,7 +256,7 @@ public static class ConsulRouteTableBuilder
             }
         }
 
-        routes.Add(new Route(unnamed, new UpstreamCluster(unnamed, unnamedEndpoints) { ConnectTimeout = timeout, MaxConnectAttempts = options.MaxConnectAttempts }));
+        routes.Add(new Route(unnamed, new UpstreamCluster(unnamed, unnamedEndpoints) { ConnectTimeout = timeout, MaxConnectAttempts = options.MaxConnectAttempts, OutlierDetection = options.OutlierDetection }));
     }
 
     private static void AddExported(ConsulCatalogView view, ConsulExportedServices exported, ConsulRouteTableOptions options, List<Route> routes, ImmutableArray<string>.Builder warnings)
@@ -302,7 +312,7 @@ public static class ConsulRouteTableBuilder
                     routes.Add(new Route(name, new UpstreamCluster(cluster, ToEndpoints(cluster, service.Instances, wan: false, onlyPassing: false, warnings))
                     {
                         ConnectTimeout = service.Resolver?.ConnectTimeout is { } t && t > TimeSpan.Zero ? t : options.ConnectTimeout,
-                        MaxConnectAttempts = options.MaxConnectAttempts,
+                        MaxConnectAttempts = options.MaxConnectAttempts, OutlierDetection = options.OutlierDetection,
                     }));
                 }
             }
@@ -342,7 +352,7 @@ public static class ConsulRouteTableBuilder
             ImmutableArray<CatalogServiceInstance> gateways = CatalogInstances.Sorted(entries, gatewaysOnly: false);
             try
             {
-                var cluster = new UpstreamCluster(sni, ToEndpoints(sni, gateways, wan: true, onlyPassing: false, warnings)) { ConnectTimeout = options.ConnectTimeout, MaxConnectAttempts = options.MaxConnectAttempts };
+                var cluster = new UpstreamCluster(sni, ToEndpoints(sni, gateways, wan: true, onlyPassing: false, warnings)) { ConnectTimeout = options.ConnectTimeout, MaxConnectAttempts = options.MaxConnectAttempts, OutlierDetection = options.OutlierDetection, TcpKeepAlive = options.RemoteGatewayTcpKeepAlive };
                 routes.Add(new Route(sni, cluster));
             }
             catch (ArgumentException ex)

@@ -70,8 +70,11 @@ public sealed record AclDenial
     /// <summary>A specific message with the fix, safe to log.</summary>
     public string Message => Kind switch
     {
+        AclDenialKind.PermissionDenied when Permission is not null && IsAnonymousToken =>
+            "the request carried no token, and the anonymous token lacks " + Permission
+            + "; configure the gateway's token (a policy from MeshGatewayAcl.ToHcl) rather than granting it to the anonymous token",
         AclDenialKind.PermissionDenied when Permission is not null =>
-            (IsAnonymousToken ? "the request carried no token, and the anonymous token" : AccessorId is null ? "the token" : "the token with accessor ID " + AccessorId)
+            (AccessorId is null ? "the token" : "the token with accessor ID " + AccessorId)
             + " lacks " + Permission + "; add a rule granting it to one of the token's policies (MeshGatewayAcl.ToHcl generates the gateway's policy)",
         AclDenialKind.PermissionDenied when Cause is not null => "permission denied: " + Cause,
         AclDenialKind.PermissionDenied => "permission denied (Consul did not say which permission); evaluate the token's policies against MeshGatewayAcl.Requirements",
@@ -91,16 +94,28 @@ public sealed record AclDenial
 /// form seen from Consul 1.8 to current is understood; matching is by substring, as Consul itself does.
 /// </summary>
 /// <remarks>
-/// Forms: a bare <c>Permission denied</c>; <c>Permission denied: Missing service:write on web</c>;
-/// <c>Permission denied: anonymous token lacks permission 'key:read' on "foo". The anonymous token is used implicitly ...</c>;
+/// Forms: a bare <c>Permission denied</c> (what Consul 1.8 writes for most denials); <c>Permission denied: Missing
+/// service:write on web</c> and <c>Permission denied: Missing operator:read permissions</c> (1.8 causes);
+/// <c>Permission denied: anonymous token lacks permission 'key:read' on "foo". The anonymous token is used implicitly ...</c>
+/// and the same without <c>on "..."</c> (current; earlier versions named the anonymous token by its accessor ID
+/// <see cref="AnonymousAccessorId"/>, which parses to the same denial);
 /// <c>Permission denied: token with AccessorID '&lt;id&gt;' lacks permission 'service:write' on "mesh-gateway"</c> (Enterprise adds
 /// <c> in partition "p" in namespace "n"</c>); <c>Permission denied: provided token lacks permission 'mesh:write'</c>;
 /// <c>Permission denied: &lt;cause&gt;</c>; <c>ACL not found</c>; <c>ACL system must be bootstrapped ...: ACL not found</c>;
-/// <c>ACL support disabled</c>; <c>Cannot resolve root ACL</c>; and HTTP 500 for a malformed policy.
+/// <c>ACL support disabled</c>; <c>Cannot resolve root ACL</c>; and HTTP 500 for a malformed policy. Any of them may be
+/// prefixed by <c>rpc error making call: </c> (once per forwarding hop, <c>agent/pool/pool.go</c>) or wrapped by the Go
+/// API client's <c>Unexpected response code: 403 (...)</c>.
 /// </remarks>
 public static partial class AclDenialParser
 {
+    /// <summary>The accessor ID of Consul's built-in anonymous token (<c>acl.AnonymousTokenID</c>).</summary>
+    public const string AnonymousAccessorId = "00000000-0000-0000-0000-000000000002";
+
     private const string PermissionDenied = "Permission denied";
+
+    private const string UnexpectedResponse = "Unexpected response code: ";
+
+    private const string AnonymousTail = ". The anonymous token is used implicitly";
 
     /// <summary>Recognises an ACL failure.</summary>
     /// <param name="statusCode">The HTTP status code (403 for denials and unknown tokens, 500 for malformed policies).</param>
@@ -124,7 +139,8 @@ public static partial class AclDenialParser
         int denied = body.IndexOf(PermissionDenied, StringComparison.Ordinal);
         if (denied >= 0)
         {
-            denial = ParsePermissionDenied(statusCode, body.AsSpan(denied + PermissionDenied.Length).Trim().ToString());
+            bool wrapped = body.AsSpan(0, denied).Contains(UnexpectedResponse, StringComparison.Ordinal);
+            denial = ParsePermissionDenied(statusCode, Unwrap(body.AsSpan(denied + PermissionDenied.Length), wrapped).ToString());
             return true;
         }
 
@@ -167,10 +183,19 @@ public static partial class AclDenialParser
             return new AclDenial { Kind = AclDenialKind.PermissionDenied, StatusCode = statusCode };
         }
 
+        // Current acl/errors.go appends this sentence to every anonymous-token denial, named or not; it is not part of
+        // the resource name.
+        int tail = rest.IndexOf(AnonymousTail, StringComparison.Ordinal);
+        if (tail >= 0)
+        {
+            rest = rest[..tail];
+        }
+
         Match modern = LacksPermissionPattern().Match(rest);
         if (modern.Success)
         {
-            string who = modern.Groups["who"].Value;
+            string? accessor = modern.Groups["accessor"].Success ? modern.Groups["accessor"].Value : null;
+            bool anonymous = modern.Groups["who"].Value == "anonymous token" || accessor == AnonymousAccessorId;
             (string? name, string? partition, string? ns) = SplitTarget(modern.Groups["target"].Success ? modern.Groups["target"].Value : null);
             return new AclDenial
             {
@@ -181,8 +206,11 @@ public static partial class AclDenialParser
                 Name = name,
                 Partition = partition,
                 Namespace = ns,
-                AccessorId = modern.Groups["accessor"].Success ? modern.Groups["accessor"].Value : null,
-                IsAnonymousToken = who == "anonymous token",
+
+                // Consul versions before the "anonymous token" wording named the anonymous token by its accessor ID;
+                // both wordings give the same denial.
+                AccessorId = anonymous ? AnonymousAccessorId : accessor,
+                IsAnonymousToken = anonymous,
             };
         }
 
@@ -202,7 +230,15 @@ public static partial class AclDenialParser
         return new AclDenial { Kind = AclDenialKind.PermissionDenied, StatusCode = statusCode, Cause = Redact(FirstLine(rest)) };
     }
 
-    // target is: "name"[ in partition "p"][ in namespace "n"][. The anonymous token is used implicitly ...]
+    // The Go API client's error (api/api.go: "Unexpected response code: %d (%s)") wraps the body in parentheses; a
+    // body copied from it parses like the body itself.
+    private static ReadOnlySpan<char> Unwrap(ReadOnlySpan<char> rest, bool wrapped)
+    {
+        rest = rest.Trim();
+        return wrapped && rest.EndsWith(')') ? rest[..^1].TrimEnd() : rest;
+    }
+
+    // target is: "name"[ in partition "p"][ in namespace "n"] (the anonymous tail is already cut off).
     private static (string? Name, string? Partition, string? Namespace) SplitTarget(string? target)
     {
         if (target is null)
@@ -210,14 +246,7 @@ public static partial class AclDenialParser
             return (null, null, null);
         }
 
-        const string AnonymousTail = ". The anonymous token";
-        int tail = target.IndexOf(AnonymousTail, StringComparison.Ordinal);
-        if (tail >= 0)
-        {
-            target = target[..tail];
-        }
-
-        target = target.TrimEnd().TrimEnd('.');
+        target = target.TrimEnd();
         string? ns = TakeSuffix(ref target, " in namespace \"");
         string? partition = TakeSuffix(ref target, " in partition \"");
         string name = target.Length >= 2 && target[0] == '"' && target[^1] == '"' ? target[1..^1] : target;
@@ -250,7 +279,9 @@ public static partial class AclDenialParser
     [GeneratedRegex(@"^(?<who>anonymous token|provided token|token with AccessorID '(?<accessor>[^']*)') lacks permission '(?<resource>[a-z_]+):(?<level>[a-z]+)'(?: on (?<target>.*))?$", RegexOptions.CultureInvariant | RegexOptions.Singleline)]
     private static partial Regex LacksPermissionPattern();
 
-    [GeneratedRegex(@"^Missing (?<resource>[a-z_]+):(?<level>[a-z]+)(?: on (?<name>.+))?$", RegexOptions.CultureInvariant)]
+    // Consul 1.8's causes (agent/acl.go "Missing service:write on %s", "Missing node:write on %s";
+    // agent/consul/operator_autopilot_endpoint.go "Missing operator:read permissions").
+    [GeneratedRegex(@"^Missing (?<resource>[a-z_]+):(?<level>[a-z]+)(?: permissions)?(?: on (?<name>.+))?$", RegexOptions.CultureInvariant)]
     private static partial Regex MissingPattern();
 
     [GeneratedRegex(@"Invalid (?:[a-z_]+ )?(?:intentions )?[Pp]olicy", RegexOptions.CultureInvariant)]

@@ -57,6 +57,16 @@ public sealed record AclRequirementResult
     /// <summary>Whether a <c>mesh</c>/<c>peering</c> check was answered by the <c>operator</c> rule because the policies do not set it.</summary>
     public bool FellBackToOperator { get; init; }
 
+    /// <summary>
+    /// What to grant when the requirement is missing, in Consul's words; null when satisfied. Usually
+    /// <see cref="AclRequirement.Permission"/>; for a read of peer-imported data (<see cref="AclRequirement.IsPeeredRead"/>) the
+    /// permissions Consul actually checks, for example <c>service:write on any service, or service:read on all services</c>.
+    /// </summary>
+    public string? MissingPermission { get; init; }
+
+    /// <summary>Whether a peered read was granted because the token can write some service (Consul's <c>ServiceWriteAny</c>).</summary>
+    public bool GrantedByServiceWriteAny { get; init; }
+
     /// <summary>A sentence saying what decided, for example
     /// <c>service:read on all services: satisfied by service_prefix "" (policy "mgw", line 5)</c>.</summary>
     public required string Explanation { get; init; }

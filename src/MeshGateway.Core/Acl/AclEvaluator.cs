@@ -14,7 +14,12 @@ namespace MeshGateway.Acl;
 /// (<c>allAllowed</c>) need the <c>""</c> prefix rule to allow and no rule to deny. <c>mesh</c> and <c>peering</c> fall
 /// back to <c>operator</c> when unset. Service rules also grant intentions: their <c>intentions</c> value, else
 /// <c>read</c> when the policy is exactly <c>read</c> or <c>write</c>, else <c>deny</c>. No applicable rule is <see cref="AclDecision.Default"/>, which the default policy
-/// turns into allow or deny.</para>
+/// turns into allow or deny, except for <c>acl</c>: Consul's default-policy authorizers (<c>acl/static_authorizer.go</c>)
+/// never grant <c>acl:read</c> or <c>acl:write</c>, so without an <c>acl</c> rule they are missing even under
+/// <c>default_policy = "allow"</c>.</para>
+/// <para>Reads of peer-imported data (<see cref="AclRequirement.Peer"/>, Consul 1.13+): allowed when any service rule grants
+/// write (<c>ServiceWriteAny</c>), else decided as a read of all services (nodes); the result's
+/// <see cref="AclRequirementResult.MissingPermission"/> names both alternatives.</para>
 /// <para>Enterprise (Derived: the Enterprise authorizer is not public): nested blocks are consulted from the most specific
 /// to the least (exact partition, then partition prefixes longest first; inside each, exact namespace, namespace
 /// prefixes longest first, then the partition's own rules; then the policy's top-level namespace blocks and top-level
@@ -86,9 +91,22 @@ public static class AclEvaluator
             }
         }
 
-        bool satisfied = verdict.Decision == AclDecision.Allow || (verdict.Decision == AclDecision.Default && defaultPolicy == AclDefaultPolicy.Allow);
+        bool managementOnly = IsManagementOnly(requirement.Resource);
+        bool satisfied = verdict.Decision == AclDecision.Allow
+            || (verdict.Decision == AclDecision.Default && defaultPolicy == AclDefaultPolicy.Allow && !managementOnly);
         string explanation = requirement.Permission + ": " + (satisfied ? "satisfied" : "missing") + " - ";
-        if (verdict.Decision == AclDecision.Default)
+        string? peeredCheck = requirement.IsPeeredRead ? PeeredAlternatives(requirement.Resource) : null;
+        if (peeredCheck is not null)
+        {
+            explanation += "Consul (1.13+) allows reads of data imported from a peer with " + peeredCheck + ", not by a rule on the imported name; ";
+        }
+
+        if (verdict.Decision == AclDecision.Default && managementOnly)
+        {
+            explanation += "no rule applies, and Consul's default policy never grants " + requirement.Resource.ToConsulString()
+                + " (only an acl rule or a management token does)";
+        }
+        else if (verdict.Decision == AclDecision.Default)
         {
             explanation += "no rule applies, so the default policy (" + (defaultPolicy == AclDefaultPolicy.Allow ? "allow" : "deny") + ") decides";
             if (requirement.Resource is AclResource.Mesh or AclResource.Peering)
@@ -106,6 +124,11 @@ public static class AclEvaluator
             }
         }
 
+        if (verdict.ServiceWriteAny)
+        {
+            explanation += " (service:write on some service: Consul treats the token as a local service's, which may read imported data)";
+        }
+
         return new AclRequirementResult
         {
             Requirement = requirement,
@@ -114,9 +137,21 @@ public static class AclEvaluator
             DecidingRule = verdict.Rule,
             DecidingPolicy = verdict.PolicyName,
             FellBackToOperator = verdict.FellBack,
+            MissingPermission = satisfied ? null : peeredCheck ?? requirement.Permission,
+            GrantedByServiceWriteAny = verdict.ServiceWriteAny,
             Explanation = explanation,
         };
     }
+
+    // acl/policy_authorizer.go ServiceRead/NodeRead with a peer in the context: ServiceWriteAny, else ServiceReadAll / NodeReadAll.
+    private static string PeeredAlternatives(AclResource resource) =>
+        "service:write on any service, or " + (resource == AclResource.Node ? "node:read on all nodes" : "service:read on all services");
+
+    // acl/static_authorizer.go: the default-policy authorizers (allowAll for "allow", denyAll for "deny") answer every
+    // check from defaultAllow except ACLRead, ACLWrite and Snapshot, which only allowManage (a management token)
+    // grants. Snapshot has no rule keyword of its own (policy_authorizer.go checks it as acl = "write"), so acl is the
+    // only resource with this exception; keyring, operator, mesh and peering follow defaultAllow.
+    private static bool IsManagementOnly(AclResource resource) => resource == AclResource.Acl;
 
     private static string Describe(AclRule rule, string policyName)
     {
@@ -255,7 +290,7 @@ public static class AclEvaluator
         return a == "read";
     }
 
-    private readonly record struct Verdict(AclDecision Decision, AclRule? Rule, string? PolicyName, bool FellBack);
+    private readonly record struct Verdict(AclDecision Decision, AclRule? Rule, string? PolicyName, bool FellBack, bool ServiceWriteAny = false);
 
     private sealed class Kept(AclRule rule, string policyName, string? value = null)
     {
@@ -325,6 +360,15 @@ public static class AclEvaluator
             if (requirement.Resource == AclResource.Intention)
             {
                 AddIntentionRules();
+            }
+
+            if (requirement.IsPeeredRead)
+            {
+                // acl/policy_authorizer.go: "When reading a service [node] imported from a peer we consider it to be allowed
+                // when the request comes from a locally authenticated service (service:write on some name), or the requester
+                // can read all services [nodes] in its local cluster."
+                Verdict any = CheckAny(AclResource.Service, AclAccessLevel.Write);
+                return any.Decision == AclDecision.Allow ? any with { ServiceWriteAny = true } : CheckAll(requirement.Resource, AclAccessLevel.Read);
             }
 
             return requirement.Target switch
@@ -398,6 +442,54 @@ public static class AclEvaluator
             return best is null ? default : Enforce(best, access, fellBack: false);
         }
 
+        // anyAllowed (ServiceWriteAny): the "" prefix rule allowing decides at once; otherwise any leaf that allows (its prefix
+        // rule, else its exact rule) allows; otherwise the "" prefix rule's answer, or default.
+        private Verdict CheckAny(AclResource resource, AclAccessLevel access)
+        {
+            Verdict decision = default;
+            if (_named.TryGetValue((resource, AclRuleKind.Prefix, string.Empty), out Kept? root))
+            {
+                decision = Enforce(root, access, fellBack: false);
+                if (decision.Decision == AclDecision.Allow)
+                {
+                    return decision;
+                }
+            }
+
+            foreach (string segment in SegmentsOf(resource))
+            {
+                _named.TryGetValue((resource, AclRuleKind.Prefix, segment), out Kept? prefix);
+                _named.TryGetValue((resource, AclRuleKind.Exact, segment), out Kept? exact);
+                Verdict leaf = prefix is null ? default : Enforce(prefix, access, fellBack: false);
+                if (leaf.Decision != AclDecision.Allow && exact is not null)
+                {
+                    leaf = Enforce(exact, access, fellBack: false);
+                }
+
+                if (leaf.Decision == AclDecision.Allow)
+                {
+                    return leaf;
+                }
+            }
+
+            return decision;
+        }
+
+        /// <summary>Every name that has a rule of <paramref name="resource"/>, in order.</summary>
+        private SortedSet<string> SegmentsOf(AclResource resource)
+        {
+            var segments = new SortedSet<string>(StringComparer.Ordinal);
+            foreach ((AclResource Resource, AclRuleKind Kind, string Segment) key in _named.Keys)
+            {
+                if (key.Resource == resource)
+                {
+                    segments.Add(key.Segment);
+                }
+            }
+
+            return segments;
+        }
+
         // allAllowed: the "" prefix rule must allow, and no leaf may deny (a leaf's exact rule overrides its prefix rule
         // unless the prefix rule denies).
         private Verdict CheckAll(AclResource resource, AclAccessLevel access)
@@ -413,16 +505,7 @@ public static class AclEvaluator
                 }
             }
 
-            var segments = new SortedSet<string>(StringComparer.Ordinal);
-            foreach ((AclResource Resource, AclRuleKind Kind, string Segment) key in _named.Keys)
-            {
-                if (key.Resource == resource)
-                {
-                    segments.Add(key.Segment);
-                }
-            }
-
-            foreach (string segment in segments)
+            foreach (string segment in SegmentsOf(resource))
             {
                 _named.TryGetValue((resource, AclRuleKind.Prefix, segment), out Kept? prefix);
                 _named.TryGetValue((resource, AclRuleKind.Exact, segment), out Kept? exact);

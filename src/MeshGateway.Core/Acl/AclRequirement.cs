@@ -48,6 +48,18 @@ public sealed record AclRequirement
     /// <summary>Enterprise: the partition the permission is needed in (<see cref="Every"/> for all). Ignored by Community edition.</summary>
     public string Partition { get; init; } = "default";
 
+    /// <summary>
+    /// Consul 1.13+: the service or node read is of data imported from this cluster peer (<c>?peer=</c>). Consul checks such
+    /// reads differently (<c>acl/policy_authorizer.go</c> <c>ServiceRead</c>/<c>NodeRead</c> with a peer): allowed with
+    /// <c>service:write</c> on any service, else exactly when <c>service:read</c> (<c>node:read</c>) on all of them is; a rule on
+    /// the imported name alone does not count. Only read requirements on <see cref="AclResource.Service"/> or
+    /// <see cref="AclResource.Node"/> use it; the name does not matter.
+    /// </summary>
+    public string? Peer { get; init; }
+
+    /// <summary>Whether this is a read of peer-imported data (see <see cref="Peer"/>).</summary>
+    public bool IsPeeredRead => !string.IsNullOrEmpty(Peer) && Access == AclAccessLevel.Read && Resource is AclResource.Service or AclResource.Node;
+
     /// <summary>Why the gateway needs it (reference section 7.1).</summary>
     public required string Reason { get; init; }
 
@@ -66,6 +78,11 @@ public sealed record AclRequirement
                 AclTargetKind.All => " on all " + Plural(Resource),
                 _ => string.Empty,
             };
+            if (!string.IsNullOrEmpty(Peer))
+            {
+                text += " imported from peer \"" + Peer + "\"";
+            }
+
             return text;
         }
     }

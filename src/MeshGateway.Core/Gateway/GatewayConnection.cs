@@ -43,9 +43,18 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
     private IPEndPoint? _upstreamEndPoint;
     private SocketSplice? _splice;
     private ClientHelloInfo _hello;
+    private bool _expectProxyHeader;
+    private IPEndPoint? _proxiedDestination;
 
-    public GatewayConnection(GatewayListener owner, Socket client, IPEndPoint listener)
+    /// <summary>The client's socket (tests read its options).</summary>
+    internal Socket ClientSocket => _client;
+
+    /// <summary>The upstream socket once dialled, else null (tests read its options).</summary>
+    internal Socket? UpstreamSocket => Volatile.Read(ref _upstream);
+
+    public GatewayConnection(GatewayListener owner, Socket client, IPEndPoint listener, bool proxyProtocol = false)
     {
+        _expectProxyHeader = proxyProtocol;
         _owner = owner;
         _client = client;
         _time = owner.TimeProvider;
@@ -54,7 +63,8 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
         ClientEndPoint = client.RemoteEndPoint;
     }
 
-    public EndPoint? ClientEndPoint { get; }
+    /// <summary>The client's address: the socket's peer, or the source of the PROXY protocol header when there was one.</summary>
+    public EndPoint? ClientEndPoint { get; private set; }
 
     public IPEndPoint ListenerEndPoint { get; }
 
@@ -99,6 +109,35 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
 
     private static void Reset(Socket socket) => SocketSplice.Close(socket, reset: true);
 
+    /// <summary>The smallest hello buffer: room for a record header and the start of a handshake message.</summary>
+    private const int MinHelloBuffer = 16;
+
+    /// <summary>A larger pooled buffer holding the <paramref name="filled"/> bytes of <paramref name="buffer"/> (returned to the pool).</summary>
+    private byte[] Grow(byte[] buffer, int filled, int maxHello)
+    {
+        // Room for what is already queued, at least double: bounded by bytes actually received, few receives for a
+        // hello that arrived at once (a 2 KiB post-quantum hello: 16 B, then 2 KiB).
+        int wanted = Math.Max(filled * 2, filled + QueuedBytes());
+        byte[] larger = ArrayPool<byte>.Shared.Rent(Math.Min(wanted, maxHello));
+        buffer.AsSpan(0, filled).CopyTo(larger);
+        ArrayPool<byte>.Shared.Return(buffer);
+        return larger;
+    }
+
+    /// <summary>Bytes queued on the client socket (FIONREAD); 0 when it cannot tell (for example closed by the hello deadline).</summary>
+    private int QueuedBytes()
+    {
+        try
+        {
+            return _client.Available;
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Closed under us by the hello deadline: the next receive reports it.
+            return 0;
+        }
+    }
+
     private async Task RunAsync()
     {
         byte[]? buffer = null;
@@ -115,12 +154,21 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
                 return;
             }
 
-            buffer = ArrayPool<byte>.Shared.Rent(options.MaxHelloSize);
+            // Size the buffer by what has arrived, not by MaxHelloSize: a client that sent 5 bytes and went quiet holds
+            // a 16-byte array, not 16 KiB (a wave of 10,000 such clients held ~200 MB before, issue 16). The buffer
+            // grows, at most doubling past what was received, only as bytes arrive.
+            // A PROXY protocol header, when the address requires one, comes first in the same buffer: the hello starts
+            // at `start`, and only the hello and what follows it are replayed upstream.
+            int maxHello = options.MaxHelloSize;
+            int maxTotal = maxHello + (_expectProxyHeader ? ProxyProtocol.MaxHeaderLength : 0);
+            buffer = ArrayPool<byte>.Shared.Rent(Math.Clamp(QueuedBytes(), MinHelloBuffer, maxTotal));
             int filled = 0;
-            ClientHelloStatus status;
+            int start = 0;
+            ClientHelloStatus status = ClientHelloStatus.NeedMoreData;
             while (true)
             {
-                received = await _upOperation.ReceiveAsync(_client, buffer.AsMemory(filled, options.MaxHelloSize - filled)).ConfigureAwait(false);
+                int room = Math.Min(buffer.Length, maxTotal) - filled;
+                received = await _upOperation.ReceiveAsync(_client, buffer.AsMemory(filled, room)).ConfigureAwait(false);
                 if (received <= 0)
                 {
                     RejectHelloFailure();
@@ -128,16 +176,48 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
                 }
 
                 filled += received;
-                status = ClientHelloReader.TryRead(buffer.AsSpan(0, filled), in _owner.ReaderOptions, out _hello);
-                if (status != ClientHelloStatus.NeedMoreData)
+                if (_expectProxyHeader)
                 {
-                    break;
+                    ProxyHeaderStatus proxy = ProxyProtocol.TryRead(buffer.AsSpan(0, filled), out start, out IPEndPoint? source, out _proxiedDestination);
+                    if (proxy is ProxyHeaderStatus.Missing or ProxyHeaderStatus.Invalid)
+                    {
+                        if (Interlocked.CompareExchange(ref _phase, PhaseRouting, PhaseHello) == PhaseHello)
+                        {
+                            Reject(proxy == ProxyHeaderStatus.Missing ? RejectionReason.ProxyHeaderMissing : RejectionReason.ProxyHeaderInvalid);
+                        }
+                        else
+                        {
+                            Reject(RejectionReason.HelloTimeout);
+                        }
+
+                        return;
+                    }
+
+                    if (proxy == ProxyHeaderStatus.Done)
+                    {
+                        _expectProxyHeader = false;
+                        ClientEndPoint = source ?? ClientEndPoint;
+                    }
                 }
 
-                if (filled == options.MaxHelloSize)
+                if (!_expectProxyHeader && filled > start)
                 {
-                    status = ClientHelloStatus.TooLarge;
-                    break;
+                    status = ClientHelloReader.TryRead(buffer.AsSpan(start, filled - start), in _owner.ReaderOptions, out _hello);
+                    if (status != ClientHelloStatus.NeedMoreData)
+                    {
+                        break;
+                    }
+
+                    if (filled - start >= maxHello)
+                    {
+                        status = ClientHelloStatus.TooLarge;
+                        break;
+                    }
+                }
+
+                if (filled == buffer.Length)
+                {
+                    buffer = Grow(buffer, filled, maxTotal);
                 }
             }
 
@@ -193,10 +273,16 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
                 return;
             }
 
+            int added = 0;
+            if (options.SendProxyProtocol)
+            {
+                (buffer, start, filled, added) = PrependProxyHeader(buffer, start, filled);
+            }
+
             // The splice owns the buffer from here and returns it to the pool exactly once, whatever happens after.
             byte[] hello = buffer;
             buffer = null;
-            await SpliceAsync(route, endpoint, hello, filled).ConfigureAwait(false);
+            await SpliceAsync(route, endpoint, hello, start, filled, added).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException or InvalidOperationException)
         {
@@ -264,6 +350,7 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
             try
             {
                 upstream = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                cluster.TcpKeepAlive?.TryApply(upstream);
             }
             catch (SocketException ex)
             {
@@ -306,7 +393,30 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
         return null;
     }
 
-    private async Task SpliceAsync(Route route, EndpointState endpoint, byte[] buffer, int filled)
+    /// <summary>
+    /// Puts a PROXY protocol v2 header (client address, and the address it connected to) before the bytes to replay.
+    /// Writes it over the consumed incoming header when that left room, else into a new pooled buffer.
+    /// </summary>
+    /// <returns>The buffer to replay from (the old one returned to the pool if replaced), its range and the header length.</returns>
+    private (byte[] Buffer, int Start, int End, int Added) PrependProxyHeader(byte[] buffer, int start, int filled)
+    {
+        var source = ClientEndPoint as IPEndPoint ?? new IPEndPoint(IPAddress.IPv6Any, 0);
+        IPEndPoint destination = _proxiedDestination ?? _client.LocalEndPoint as IPEndPoint ?? ListenerEndPoint;
+        int length = ProxyProtocol.GetLength(source, destination);
+        if (start >= length)
+        {
+            ProxyProtocol.Write(buffer.AsSpan(start - length), source, destination);
+            return (buffer, start - length, filled, length);
+        }
+
+        byte[] larger = ArrayPool<byte>.Shared.Rent(length + filled - start);
+        ProxyProtocol.Write(larger, source, destination);
+        buffer.AsSpan(start, filled - start).CopyTo(larger.AsSpan(length));
+        ArrayPool<byte>.Shared.Return(buffer);
+        return (larger, 0, length + filled - start, length);
+    }
+
+    private async Task SpliceAsync(Route route, EndpointState endpoint, byte[] buffer, int start, int filled, int added)
     {
         Socket upstream = _upstream!;
         Volatile.Write(ref _phase, PhaseSpliced);
@@ -324,7 +434,7 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
             }
 
             // Replay exactly the bytes read so far: the ClientHello and whatever followed it. No retry after this point.
-            int sent = 0;
+            int sent = start;
             try
             {
                 while (sent < filled)
@@ -362,7 +472,8 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
                 result = await splice.RunAsync().ConfigureAwait(false);
             }
 
-            long bytesFromClient = result.BytesFromClient + sent;
+            // The client's bytes only: not a PROXY header written by the gateway.
+            long bytesFromClient = result.BytesFromClient + Math.Max(0, sent - start - added);
             TimeSpan duration = _time.GetElapsedTime(_accepted);
             _owner.Metrics.Spliced(bytesFromClient, result.BytesFromUpstream, duration, result.CloseReason);
             _owner.Observer?.OnConnectionClosed(new ConnectionClosedEvent(

@@ -110,7 +110,7 @@ public readonly ref struct UpstreamConnectFailedEvent
     /// <summary>The route being served.</summary>
     public Route Route { get; }
 
-    /// <summary>The endpoint that failed (now ejected for the cluster's ejection time).</summary>
+    /// <summary>The endpoint that failed (the failure counts toward its outlier detection, see <see cref="UpstreamCluster.OutlierDetection"/>).</summary>
     public IPEndPoint UpstreamEndPoint { get; }
 
     /// <summary>1 for the first attempt of the connection.</summary>
@@ -165,6 +165,17 @@ public abstract class GatewayObserver
     /// <summary>The gateway stopped.</summary>
     /// <param name="result">How many connections finished during the drain and how many were cut.</param>
     public virtual void OnStopped(GatewayStopResult result)
+    {
+    }
+
+    /// <summary>
+    /// A wave of connections drained and the memory it held was returned to the operating system
+    /// (<see cref="GatewayListenerOptions.ReturnMemoryAfterWaves"/>).
+    /// </summary>
+    /// <param name="peakConnections">The wave's peak of open connections.</param>
+    /// <param name="heapBytesBefore">The managed heap before the collection (<see cref="GC.GetTotalMemory(bool)"/>).</param>
+    /// <param name="heapBytesAfter">The managed heap after it.</param>
+    public virtual void OnMemoryReturned(int peakConnections, long heapBytesBefore, long heapBytesAfter)
     {
     }
 }

@@ -19,8 +19,11 @@ namespace MeshGateway.Gateway;
 /// timed-out connect, before any byte went upstream); send exactly the bytes read so far; splice with a
 /// <see cref="DuplexSplicer"/>-equivalent loop pair. A rejection closes the client without dialling anything and is
 /// counted by reason and reported once (<see cref="GatewayObserver.OnConnectionRejected"/>).</para>
-/// <para>Accept keeps working when the process runs out of file descriptors: it backs off (doubling from
-/// <see cref="GatewayListenerOptions.AcceptRetryDelay"/> to 1 s), reports, and tries again.</para>
+/// <para>File descriptors: the connection limit is capped by the process's open-file limit
+/// (<see cref="ConnectionLimit"/>, see <see cref="GatewayListenerOptions.MaxConnections"/>), so a flood is refused
+/// connection by connection instead of starving the runtime. Should accept still run out (EMFILE/ENFILE: the limit was
+/// lowered, or something else in the process holds descriptors), it backs off (doubling from
+/// <see cref="GatewayListenerOptions.AcceptRetryDelay"/> to 1 s), counts, reports, and tries again.</para>
 /// <para><see cref="StopAsync"/> stops accepting, lets open connections finish until a deadline, then cuts the rest.</para>
 /// </remarks>
 /// <example>
@@ -44,6 +47,7 @@ public sealed class GatewayListener : IAsyncDisposable
     private readonly TimeProvider _timeProvider;
     private readonly GatewayMetrics _metrics;
     private readonly GatewayCounters _counters = new();
+    private readonly WaveMemoryTrimmer? _trimmer;
     private readonly ConcurrentDictionary<GatewayConnection, byte> _connections = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -52,6 +56,8 @@ public sealed class GatewayListener : IAsyncDisposable
     private readonly List<Task> _acceptLoops = [];
     private readonly object _gate = new();
     private Task<GatewayStopResult>? _stopTask;
+    private int _connectionLimit;
+    private long? _fileDescriptorLimit;
     private int _active;
     private int _drainedCount;
     private int _state;
@@ -73,12 +79,22 @@ public sealed class GatewayListener : IAsyncDisposable
             throw new ArgumentException("GatewayListenerOptions.EndPoints needs at least one address to listen on.", nameof(options));
         }
 
+        foreach (IPEndPoint proxied in options.ProxyProtocolEndPoints)
+        {
+            if (!options.EndPoints.Contains(proxied))
+            {
+                throw new ArgumentException($"GatewayListenerOptions.ProxyProtocolEndPoints has {proxied}, which is not one of EndPoints.", nameof(options));
+            }
+        }
+
         _options = options;
         _readerOptions = new ClientHelloReaderOptions { MaxHelloSize = options.MaxHelloSize };
         _routes = routes;
         _observer = observer;
         _timeProvider = timeProvider ?? TimeProvider.System;
         _metrics = new GatewayMetrics(meterFactory);
+        _connectionLimit = options.MaxConnections;
+        _trimmer = options.ReturnMemoryAfterWaves ? new WaveMemoryTrimmer(_timeProvider, () => Volatile.Read(ref _active), observer is null ? null : observer.OnMemoryReturned) : null;
     }
 
     /// <summary>The bound addresses, with the actual ports (after <see cref="Start"/>).</summary>
@@ -96,6 +112,16 @@ public sealed class GatewayListener : IAsyncDisposable
     /// <summary>Connections open now (reading a hello or spliced).</summary>
     public int ActiveConnections => Volatile.Read(ref _active);
 
+    /// <summary>
+    /// The most connections open at once: <see cref="GatewayListenerOptions.MaxConnections"/>, lowered (at
+    /// <see cref="Start"/>) to what <see cref="FileDescriptorLimit"/> can hold with
+    /// <see cref="GatewayListenerOptions.FileDescriptorReserve"/> set aside.
+    /// </summary>
+    public int ConnectionLimit => Volatile.Read(ref _connectionLimit);
+
+    /// <summary>The process's open-file (soft) limit read at <see cref="Start"/>; null when there is none to read (Windows) or before the start.</summary>
+    public long? FileDescriptorLimit => _fileDescriptorLimit;
+
     /// <summary>Running totals.</summary>
     public GatewayCounters Counters => _counters;
 
@@ -111,6 +137,9 @@ public sealed class GatewayListener : IAsyncDisposable
 
     internal GatewayMetrics Metrics => _metrics;
 
+    /// <summary>The open connections (tests read their sockets' options).</summary>
+    internal ICollection<GatewayConnection> OpenConnections => _connections.Keys;
+
     /// <summary>Binds every address and starts accepting. Either every address is bound or none stays bound.</summary>
     /// <exception cref="InvalidOperationException">Already started or stopped.</exception>
     /// <exception cref="SocketException">An address could not be bound (for example it is in use).</exception>
@@ -121,11 +150,21 @@ public sealed class GatewayListener : IAsyncDisposable
             throw new InvalidOperationException("The gateway listener was already started.");
         }
 
+        long? fileLimit = OpenFileLimit.GetSoftLimit();
+        if (fileLimit is long limit)
+        {
+            int reserve = _options.FileDescriptorReserve + _options.EndPoints.Count;
+            _fileDescriptorLimit = limit;
+            Volatile.Write(ref _connectionLimit, Math.Min(_options.MaxConnections, OpenFileLimit.ConnectionsFor(limit, reserve)));
+        }
+
         var sockets = new List<Socket>();
+        var proxied = new List<bool>();
         try
         {
             foreach (IPEndPoint endPoint in _options.EndPoints)
             {
+                proxied.Add(_options.ProxyProtocolEndPoints.Contains(endPoint));
                 var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
                 sockets.Add(socket);
                 if (endPoint.AddressFamily == AddressFamily.InterNetworkV6)
@@ -150,12 +189,14 @@ public sealed class GatewayListener : IAsyncDisposable
 
         lock (_gate)
         {
-            foreach (Socket socket in sockets)
+            for (int i = 0; i < sockets.Count; i++)
             {
+                Socket socket = sockets[i];
+                bool proxyProtocol = proxied[i];
                 var local = (IPEndPoint)socket.LocalEndPoint!;
                 _listenSockets.Add(socket);
                 _localEndPoints.Add(local);
-                _acceptLoops.Add(Task.Run(() => AcceptLoopAsync(socket, local)));
+                _acceptLoops.Add(Task.Run(() => AcceptLoopAsync(socket, local, proxyProtocol)));
             }
         }
     }
@@ -181,6 +222,7 @@ public sealed class GatewayListener : IAsyncDisposable
     {
         await StopAsync(TimeSpan.Zero).ConfigureAwait(false);
         _metrics.Dispose();
+        _trimmer?.Dispose();
         _stopping.Dispose();
     }
 
@@ -200,7 +242,9 @@ public sealed class GatewayListener : IAsyncDisposable
             Interlocked.Increment(ref _drainedCount);
         }
 
-        if (Interlocked.Decrement(ref _active) == 0 && _stopping.IsCancellationRequested)
+        int active = Interlocked.Decrement(ref _active);
+        _trimmer?.OnEnded(active);
+        if (active == 0 && _stopping.IsCancellationRequested)
         {
             _drained.TrySetResult();
         }
@@ -269,7 +313,7 @@ public sealed class GatewayListener : IAsyncDisposable
         return result;
     }
 
-    private async Task AcceptLoopAsync(Socket listenSocket, IPEndPoint local)
+    private async Task AcceptLoopAsync(Socket listenSocket, IPEndPoint local, bool proxyProtocol)
     {
         CancellationToken stopping = _stopping.Token;
         TimeSpan retryDelay = _options.AcceptRetryDelay;
@@ -310,15 +354,16 @@ public sealed class GatewayListener : IAsyncDisposable
                 continue;
             }
 
-            OnAccepted(accepted, local);
+            OnAccepted(accepted, local, proxyProtocol);
         }
     }
 
-    private void OnAccepted(Socket accepted, IPEndPoint local)
+    private void OnAccepted(Socket accepted, IPEndPoint local, bool proxyProtocol)
     {
         _counters.OnAccepted();
         _metrics.Accepted();
-        if (Interlocked.Increment(ref _active) > _options.MaxConnections || _stopping.IsCancellationRequested)
+        int active = Interlocked.Increment(ref _active);
+        if (active > _connectionLimit || _stopping.IsCancellationRequested)
         {
             RejectNow(accepted, local, _stopping.IsCancellationRequested ? RejectionReason.Stopping : RejectionReason.ConnectionLimit);
             if (Interlocked.Decrement(ref _active) == 0 && _stopping.IsCancellationRequested)
@@ -329,8 +374,10 @@ public sealed class GatewayListener : IAsyncDisposable
             return;
         }
 
+        _trimmer?.OnOpened(active);
         _metrics.ConnectionOpened();
-        var connection = new GatewayConnection(this, accepted, local);
+        _options.ClientTcpKeepAlive?.TryApply(accepted);
+        var connection = new GatewayConnection(this, accepted, local, proxyProtocol);
         _connections.TryAdd(connection, 0);
         ThreadPool.UnsafeQueueUserWorkItem(connection, preferLocal: false);
     }

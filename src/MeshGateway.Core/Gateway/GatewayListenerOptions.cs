@@ -10,12 +10,16 @@ public sealed class GatewayListenerOptions
     /// <summary>The default <see cref="HelloTimeout"/>: 10 s.</summary>
     public static readonly TimeSpan DefaultHelloTimeout = TimeSpan.FromSeconds(10);
 
-    /// <summary>The default <see cref="MaxConnections"/>.</summary>
+    /// <summary>The default <see cref="MaxConnections"/> (lowered to what the file-descriptor limit allows).</summary>
     public const int DefaultMaxConnections = 50_000;
+
+    /// <summary>The default <see cref="FileDescriptorReserve"/>: 128 descriptors.</summary>
+    public const int DefaultFileDescriptorReserve = 128;
 
     private readonly TimeSpan _helloTimeout = DefaultHelloTimeout;
     private readonly int _maxHelloSize = ClientHelloReaderOptions.DefaultMaxHelloSize;
     private readonly int _maxConnections = DefaultMaxConnections;
+    private readonly int _fileDescriptorReserve = DefaultFileDescriptorReserve;
     private readonly int _backlog = 1024;
     private readonly TimeSpan _acceptRetryDelay = TimeSpan.FromMilliseconds(50);
     private readonly SpliceOptions _splice = SpliceOptions.Default;
@@ -26,6 +30,38 @@ public sealed class GatewayListenerOptions
     /// An IPv6 address listens on IPv6 only; add the IPv4 address too for both.
     /// </summary>
     public IList<IPEndPoint> EndPoints { get; } = new List<IPEndPoint>();
+
+    /// <summary>
+    /// Whether the memory a wave of connections held is returned to the operating system once it has drained: when the
+    /// open connections fall to a quarter of a peak of at least 1,024 and stay there for 2 s, one aggressive, compacting
+    /// garbage collection runs (never on the accept or splice path). Without it a quiet gateway keeps a flood's peak
+    /// resident, since the collector runs only on allocation. Default true.
+    /// </summary>
+    public bool ReturnMemoryAfterWaves { get; init; } = true;
+
+    /// <summary>
+    /// TCP keepalive on accepted client connections, or <see langword="null"/> for none (the default). Consul has no key
+    /// for the listener side (its <c>envoy_gateway_remote_tcp_*</c> keys cover remote-gateway upstreams, see
+    /// <see cref="Routing.UpstreamCluster.TcpKeepAlive"/>); Envoy sets it with listener socket options.
+    /// </summary>
+    public Routing.TcpKeepAlive? ClientTcpKeepAlive { get; init; }
+
+    /// <summary>
+    /// Entries of <see cref="EndPoints"/> (compared by value) behind a TCP load balancer that sends the PROXY protocol
+    /// v2 header (HAProxy <c>send-proxy-v2</c>, AWS NLB proxy protocol v2): every connection there must start with one.
+    /// The header's source address becomes the client address of the access log and rejections; a LOCAL header (the
+    /// balancer's own health check) keeps the socket's. A missing or malformed header is rejected and counted
+    /// (<see cref="RejectionReason.ProxyHeaderMissing"/>, <see cref="RejectionReason.ProxyHeaderInvalid"/>). It counts
+    /// against <see cref="HelloTimeout"/>. Version 1 (text) is not accepted. Default empty.
+    /// </summary>
+    public IList<IPEndPoint> ProxyProtocolEndPoints { get; } = new List<IPEndPoint>();
+
+    /// <summary>
+    /// Whether each routed connection starts, toward the upstream, with a PROXY protocol v2 header carrying the client
+    /// address (from the incoming header when there is one) and the address it connected to. Only for upstreams that
+    /// expect it (a plain TLS server would fail the handshake). Default false.
+    /// </summary>
+    public bool SendProxyProtocol { get; init; }
 
     /// <summary>
     /// The absolute deadline, counted from accept, for a complete ClientHello; past it the connection is closed and
@@ -55,7 +91,18 @@ public sealed class GatewayListenerOptions
         }
     }
 
-    /// <summary>The most connections open at once (reading a hello or spliced); more are closed at once and counted. Default <see cref="DefaultMaxConnections"/>.</summary>
+    /// <summary>
+    /// The most connections open at once (reading a hello or spliced); more are reset at once and counted as
+    /// <see cref="RejectionReason.ConnectionLimit"/>. Default <see cref="DefaultMaxConnections"/>.
+    /// </summary>
+    /// <remarks>
+    /// The listener never allows more than the process's open-file limit can hold (<c>ulimit -n</c>, read at
+    /// <see cref="GatewayListener.Start"/>): each connection holds two descriptors (client and upstream), and
+    /// <see cref="FileDescriptorReserve"/> plus one per listening address are kept for everything else, so the
+    /// effective limit (<see cref="GatewayListener.ConnectionLimit"/>) is
+    /// <c>min(MaxConnections, (limit − reserve − listeners) / 2)</c>. With <c>ulimit -n 1024</c> and one listener that is (1024 − 128 − 1) / 2 = 447.
+    /// Running out of descriptors would make the runtime abort the whole process; a full gateway only refuses new connections.
+    /// </remarks>
     /// <exception cref="ArgumentOutOfRangeException">The value is not positive.</exception>
     public int MaxConnections
     {
@@ -64,6 +111,24 @@ public sealed class GatewayListenerOptions
         {
             ArgumentOutOfRangeException.ThrowIfLessThan(value, 1);
             _maxConnections = value;
+        }
+    }
+
+    /// <summary>
+    /// File descriptors kept free for everything but the proxied connections when the connection limit is derived from
+    /// the open-file limit (see <see cref="MaxConnections"/>): the runtime's own (about 30 to 60: epoll, event pipes,
+    /// loaded files, standard streams; it needs a few more whenever it starts a thread), log files, the Consul agent
+    /// client's connections. Default <see cref="DefaultFileDescriptorReserve"/>; 16 to 1,000,000.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is outside 16 to 1,000,000.</exception>
+    public int FileDescriptorReserve
+    {
+        get => _fileDescriptorReserve;
+        init
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, 16);
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(value, 1_000_000);
+            _fileDescriptorReserve = value;
         }
     }
 

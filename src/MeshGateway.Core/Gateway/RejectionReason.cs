@@ -43,6 +43,15 @@ public enum RejectionReason
     EndpointUnresolved,
 
     /// <summary>
+    /// The connection arrived on an address that requires a PROXY protocol v2 header
+    /// (<see cref="GatewayListenerOptions.ProxyProtocolEndPoints"/>) and did not start with one (no header, or a v1 text header).
+    /// </summary>
+    ProxyHeaderMissing,
+
+    /// <summary>The PROXY protocol v2 header is malformed (version, command, lengths) or longer than 1 KiB.</summary>
+    ProxyHeaderInvalid,
+
+    /// <summary>
     /// The server_name holds bytes the gateway never routes: bytes outside ASCII (such as a Unicode IDN sent as UTF-8
     /// instead of its <c>xn--</c> A-label), a NUL, another control character or a space. The reader accepts such names and
     /// reports them (<see cref="MeshGateway.Tls.ClientHelloInfo.ServerNameIssues"/>); rejecting them is the gateway's

@@ -239,7 +239,8 @@ public readonly record struct GatewayKey
 /// <summary>What a sidecar knows about the catalog when it sets up one upstream. Immutable; the Consul adapter fills it.</summary>
 public sealed record MeshCatalogView
 {
-    /// <summary>The upstream target's mesh-capable instances (for a peer: the imported instances, which are the exporter's gateways).</summary>
+    /// <summary>The upstream target's mesh-capable instances (for a peer: the imported instances, which are the exporter's
+    /// gateways; for a prepared query: the nodes its execution returned, from any datacenter).</summary>
     public IReadOnlyList<CatalogServiceInstance> TargetInstances { get; init; } = [];
 
     /// <summary>Mesh gateways of the caller's own datacenter and partition.</summary>

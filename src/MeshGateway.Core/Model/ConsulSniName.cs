@@ -27,11 +27,16 @@ namespace MeshGateway.Model;
 /// before it says the form. Forms 8 (<c>&lt;svc&gt;.&lt;ns&gt;.&lt;ap&gt;.&lt;peer&gt;.external</c>) and 3
 /// (<c>&lt;svc&gt;.&lt;ns&gt;.&lt;ap&gt;.&lt;dc&gt;.internal-v1</c>) have the same shape, as do forms 9 and 1: only the kind label
 /// separates them, and between 8 and 9 the label count does (four labels before <c>external</c> is the on-the-wire
-/// form 8, three is the importer's cluster name form 9). Fixed labels, the trust domain and the DNS domain compare
-/// ASCII case-insensitively (Envoy lower-cases SNI before matching); the variable labels are returned with the case
-/// they had in the input, while fixed labels and the suffix take the spelling given to the parser.
+/// form 8, three is the importer's cluster name form 9). Case: Envoy lower-cases the SNI it reads
+/// (<c>source/common/network/connection_socket_impl.h</c> <c>setRequestedServerName</c>) and every <c>server_names</c>
+/// entry (<c>source/common/listener_manager/filter_chain_manager_impl.cc</c>), so names compare ASCII
+/// case-insensitively; the parser therefore returns every part ASCII lower-cased (as Envoy sees the name), and the
+/// suffixes in the lower-case spelling. A label containing <c>*</c> is a <c>server_names</c> pattern, not a name
+/// (<see cref="ConsulSniParseError.WildcardLabel"/>): <c>*.server.dc1.consul</c> is never a server node named <c>*</c>.
 /// </para>
-/// <para>Equality is ordinal over the parts. The formatted text is computed once; <see cref="TryFormat(Span{char}, out int)"/> then only copies.</para>
+/// <para>Equality compares the kind and every part ASCII case-insensitively, as Envoy compares names (so a name built with
+/// <c>Web</c> equals the parse of <c>web...</c>). Formatting keeps the case it was given, as Consul's <c>dotJoin</c> does.
+/// The formatted text is computed once; <see cref="TryFormat(Span{char}, out int)"/> then only copies.</para>
 /// </remarks>
 public sealed record ConsulSniName : ISpanFormattable, IUtf8SpanFormattable
 {
@@ -236,6 +241,37 @@ public sealed record ConsulSniName : ISpanFormattable, IUtf8SpanFormattable
     /// <returns>The name, e.g. <c>api.default.dc2.internal.&lt;TD&gt;</c>.</returns>
     public override string ToString() => _text;
 
+    /// <summary>Whether both are the same name as Envoy compares names: same kind, every part and the text equal ignoring ASCII case.</summary>
+    /// <param name="other">The other name.</param>
+    /// <returns><see langword="true"/> when equal.</returns>
+    public bool Equals(ConsulSniName? other) =>
+        other is not null
+        && Kind == other.Kind
+        && AsciiEquals(_text, other._text)
+        && AsciiEquals(Service, other.Service)
+        && AsciiEquals(Subset, other.Subset)
+        && AsciiEquals(Namespace, other.Namespace)
+        && AsciiEquals(Partition, other.Partition)
+        && AsciiEquals(Datacenter, other.Datacenter)
+        && AsciiEquals(Peer, other.Peer)
+        && AsciiEquals(Node, other.Node)
+        && AsciiEquals(TrustDomain, other.TrustDomain)
+        && AsciiEquals(DnsDomain, other.DnsDomain);
+
+    /// <summary>A hash code consistent with <see cref="Equals(ConsulSniName?)"/> (over the ASCII lower-cased text).</summary>
+    /// <returns>The hash code.</returns>
+    public override int GetHashCode()
+    {
+        var hash = default(HashCode);
+        hash.Add(Kind);
+        foreach (char c in _text)
+        {
+            hash.Add(char.IsAsciiLetterUpper(c) ? (char)(c | 0x20) : c);
+        }
+
+        return hash.ToHashCode();
+    }
+
     /// <summary>Writes the name into <paramref name="destination"/> without allocating.</summary>
     /// <param name="destination">Receives the characters.</param>
     /// <param name="charsWritten">How many characters were written; 0 when the destination is too small.</param>
@@ -339,6 +375,15 @@ public sealed record ConsulSniName : ISpanFormattable, IUtf8SpanFormattable
             }
         }
 
+        // "*.server.dc1.consul" and "*.dc2.internal.<TD>" are server_names patterns (agent/xds/listeners.go), not names.
+        if (name.Contains('*'))
+        {
+            error = ConsulSniParseError.WildcardLabel;
+            return false;
+        }
+
+        trustDomain = AsciiLower(trustDomain);
+        domain = AsciiLower(domain);
         ConsulSniParseError tdError = ConsulSniParseError.WrongSuffix;
         if (TryStripSuffix(name, trustDomain, out ReadOnlySpan<char> tdPrefix))
         {
@@ -434,6 +479,7 @@ public sealed record ConsulSniName : ISpanFormattable, IUtf8SpanFormattable
         ConsulSniParseError.QueryNamespaceNotDefault => "a prepared-query name must have the literal namespace label 'default'.",
         ConsulSniParseError.NotAServerName => "a server name lacks its 'server' label.",
         ConsulSniParseError.InvalidSuffixArgument => "the trust domain or DNS domain given to the parser is empty or malformed.",
+        ConsulSniParseError.WildcardLabel => "a label contains '*': that is a server_names pattern (such as *.server.<dc>.<domain>), not a name.",
         _ => "unknown error.",
     };
 
@@ -451,7 +497,7 @@ public sealed record ConsulSniName : ISpanFormattable, IUtf8SpanFormattable
         string[] labels = new string[n];
         for (int i = 0; i < n; i++)
         {
-            labels[i] = prefix[ranges[i]].ToString();
+            labels[i] = AsciiLower(prefix[ranges[i]]);
         }
 
         string L(int i) => labels[i];
@@ -545,10 +591,10 @@ public sealed record ConsulSniName : ISpanFormattable, IUtf8SpanFormattable
             return false;
         }
 
-        string datacenter = prefix[ranges[count - 1]].ToString();
+        string datacenter = AsciiLower(prefix[ranges[count - 1]]);
         result = count == 2
             ? new ConsulSniName(ConsulSniKind.WanFederationServers, datacenter: datacenter, dnsDomain: domain)
-            : new ConsulSniName(ConsulSniKind.WanFederationServer, node: prefix[ranges[0]].ToString(), datacenter: datacenter, dnsDomain: domain);
+            : new ConsulSniName(ConsulSniKind.WanFederationServer, node: AsciiLower(prefix[ranges[0]]), datacenter: datacenter, dnsDomain: domain);
         return true;
     }
 
@@ -626,6 +672,24 @@ public sealed record ConsulSniName : ISpanFormattable, IUtf8SpanFormattable
     };
 
     private static string Join(params ReadOnlySpan<string?> parts) => string.Join('.', parts);
+
+    // Envoy's absl::AsciiStrToLower: ASCII letters only (the parser has already rejected anything outside printable ASCII).
+    private static string AsciiLower(ReadOnlySpan<char> value)
+    {
+        if (!value.ContainsAnyInRange('A', 'Z'))
+        {
+            return value.ToString();
+        }
+
+        Span<char> lower = value.Length <= 256 ? stackalloc char[value.Length] : new char[value.Length];
+        Ascii.ToLower(value, lower, out int written);
+        return lower[..written].ToString();
+    }
+
+    private static string AsciiLower(string value) => value.AsSpan().ContainsAnyInRange('A', 'Z') ? AsciiLower(value.AsSpan()) : value;
+
+    private static bool AsciiEquals(string? a, string? b) =>
+        string.Equals(a, b, StringComparison.Ordinal) || (a is not null && b is not null && Ascii.EqualsIgnoreCase(a, b));
 
     private static string Required(string value, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(value))] string? parameter = null)
     {

@@ -38,4 +38,8 @@ public enum ConsulSniParseError
 
     /// <summary>The trust domain (or DNS domain) given to the parser is empty or malformed (empty label, leading or trailing dot, bad character).</summary>
     InvalidSuffixArgument,
+
+    /// <summary>A label contains <c>*</c>: the name is a <c>server_names</c> pattern (such as <c>*.server.&lt;dc&gt;.&lt;domain&gt;</c>
+    /// or <c>*.&lt;dc&gt;.internal.&lt;TD&gt;</c>), not a name; <c>*</c> is never a service, subset or server node.</summary>
+    WildcardLabel,
 }

@@ -31,11 +31,51 @@ public enum MeshGatewayModeLevel
     DestinationServiceDefaults,
 }
 
+/// <summary>What an upstream's <c>DestinationName</c> names (<c>Proxy.Upstreams[].DestinationType</c>).</summary>
+public enum UpstreamDestinationType
+{
+    /// <summary><c>service</c> (also an empty <c>DestinationType</c>): a service, resolved through its discovery chain.</summary>
+    Service = 0,
+
+    /// <summary><c>prepared_query</c>: a prepared query, executed by the agent; it has no discovery chain and no gateway mode
+    /// (Consul <c>agent/xds/endpoints.go</c> dials the query's result nodes directly; <c>agent/connect/sni.go</c> <c>UpstreamSNI</c>
+    /// names it with <c>QuerySNI</c>, form 7).</summary>
+    PreparedQuery,
+}
+
+/// <summary>Consul's spelling of <see cref="UpstreamDestinationType"/>.</summary>
+public static class UpstreamDestinationTypes
+{
+    /// <summary>Parses <c>DestinationType</c> as Consul's <c>structs.UpstreamDestType*</c> constants spell it.</summary>
+    /// <param name="value"><c>service</c>, <c>prepared_query</c>, or null/empty (service).</param>
+    /// <param name="type">The type.</param>
+    /// <returns>Whether the value is one Consul accepts (<c>agent/structs/connect_proxy_config.go</c> <c>Upstream.Validate</c>).</returns>
+    public static bool TryParse(string? value, out UpstreamDestinationType type)
+    {
+        switch (value)
+        {
+            case null or "" or "service":
+                type = UpstreamDestinationType.Service;
+                return true;
+            case "prepared_query":
+                type = UpstreamDestinationType.PreparedQuery;
+                return true;
+            default:
+                type = UpstreamDestinationType.Service;
+                return false;
+        }
+    }
+}
+
 /// <summary>An upstream as a proxy registration defines it (<c>Proxy.Upstreams[]</c>). Immutable.</summary>
 public sealed record MeshUpstream
 {
-    /// <summary><c>DestinationName</c>: the service dialled.</summary>
+    /// <summary><c>DestinationName</c>: the service dialled, or the prepared query's name when <see cref="DestinationType"/> is
+    /// <see cref="UpstreamDestinationType.PreparedQuery"/>.</summary>
     public required string Name { get; init; }
+
+    /// <summary><c>DestinationType</c>: a service (default) or a prepared query.</summary>
+    public UpstreamDestinationType DestinationType { get; init; }
 
     /// <summary><c>DestinationNamespace</c>; null or empty means <c>default</c>.</summary>
     public string? Namespace { get; init; }

@@ -14,7 +14,8 @@ namespace MeshGateway.Model;
 /// never validates the value, so an unknown string also wins its level; it is reported in
 /// <see cref="MeshGatewayModeResolution.LevelsWithUnknownValues"/>. When all six are unset the discovery-chain compiler
 /// (<c>agent/consul/discoverychain/compile.go</c>) falls back to the destination's own service-defaults, except for peered
-/// upstreams, which have no discovery chain.
+/// upstreams, which have no discovery chain. <see cref="ResolveChain"/> goes further: it gives every target of the compiled
+/// chain (after resolver redirects, default subsets and failovers) its own mode, from that target's service-defaults.
 /// </para>
 /// <para>
 /// Overrides match on name, namespace and partition (empty is <c>default</c>; a peered upstream is matched in the caller's
@@ -23,7 +24,7 @@ namespace MeshGateway.Model;
 /// overrides match the same upstream, the last one is used (Consul keeps them in a map), even if its mode is unset.
 /// </para>
 /// </remarks>
-public static class MeshGatewayModeResolver
+public static partial class MeshGatewayModeResolver
 {
     /// <summary>Resolves the mode of <paramref name="upstream"/> from every level Consul uses.</summary>
     /// <param name="inputs">The configuration levels.</param>

@@ -84,13 +84,13 @@ public sealed record UpstreamTarget
     /// <summary>Whether <see cref="Endpoints"/> hold WAN best addresses.</summary>
     public bool UsesWanAddresses { get; init; }
 
-    /// <summary>The SNI the sidecar sends (forms 1–4 with the target datacenter, or the peer's form 8); null when unroutable for lack of one.</summary>
+    /// <summary>The SNI the sidecar sends (forms 1–4 with the target datacenter, form 7 for a prepared query, or the peer's form 8); null when unroutable for lack of one.</summary>
     public string? Sni { get; init; }
 
     /// <summary>The mode as applied: <see cref="MeshGatewayModeKind.None"/>, <see cref="MeshGatewayModeKind.Local"/> or <see cref="MeshGatewayModeKind.Remote"/>.</summary>
     public MeshGatewayModeKind AppliedMode { get; init; }
 
-    /// <summary>Whether the target is in the caller's datacenter and partition, so the mode was ignored.</summary>
+    /// <summary>Whether the mode was ignored: the target is in the caller's datacenter and partition, or the upstream is a prepared query.</summary>
     public bool ModeIgnored { get; init; }
 
     /// <summary>Whether mode <c>none</c> was given for a peer and treated as <c>remote</c> (Consul logs a warning).</summary>

@@ -15,6 +15,9 @@ namespace MeshGateway.Model;
 /// gateways, WAN); <c>local</c> the caller's gateways (LAN). The SNI is the first <c>Connect.PeerMeta.SNI</c> of the imported instances.</item>
 /// <item>When the mode needs gateways and none are known the result is an error: Consul leaves the cluster without endpoints and
 /// never falls back to dialling directly.</item>
+/// <item>Prepared queries (<see cref="UpstreamDestinationType.PreparedQuery"/>): the query's result instances (put in
+/// <see cref="MeshCatalogView.TargetInstances"/>) are dialled directly whatever the mode, with the SNI of form 7
+/// (<c>QuerySNI</c>).</item>
 /// </list>
 /// </remarks>
 public static class UpstreamTargetPlanner
@@ -29,7 +32,64 @@ public static class UpstreamTargetPlanner
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(request.Upstream);
 
-        return request.Upstream.IsPeered ? PlanPeer(request, catalog) : PlanService(request, catalog);
+        return request.Upstream.DestinationType == UpstreamDestinationType.PreparedQuery ? PlanPreparedQuery(request, catalog)
+            : request.Upstream.IsPeered ? PlanPeer(request, catalog)
+            : PlanService(request, catalog);
+    }
+
+    /// <summary>
+    /// Plans every target of a compiled discovery chain (<see cref="MeshGatewayModeResolver.ResolveChain"/>), each with its own
+    /// mode, as Consul's Envoy configuration does per chain target (<c>agent/xds/endpoints.go</c>
+    /// <c>makeUpstreamLoadAssignmentForDiscoveryChain</c>: one load assignment per target, with the target's
+    /// <c>MeshGateway</c>).
+    /// </summary>
+    /// <param name="request">The caller; its <see cref="UpstreamTargetRequest.Upstream"/> and <see cref="UpstreamTargetRequest.Mode"/> are replaced per target.</param>
+    /// <param name="chain">The chain's targets and modes.</param>
+    /// <param name="catalogFor">What the sidecar sees in the catalog for one target.</param>
+    /// <returns>One plan per chain target, in the chain's order (primary first); empty when the chain did not compile.</returns>
+    public static IReadOnlyList<UpstreamTarget> PlanChain(UpstreamTargetRequest request, DiscoveryChainModes chain, Func<ChainTarget, MeshCatalogView> catalogFor)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(chain);
+        ArgumentNullException.ThrowIfNull(catalogFor);
+        var plans = new List<UpstreamTarget>(chain.Targets.Count);
+        foreach (ChainTarget target in chain.Targets)
+        {
+            plans.Add(Plan(request with { Upstream = target.ToUpstream(), Mode = target.Mode }, catalogFor(target)));
+        }
+
+        return plans;
+    }
+
+    // agent/xds/endpoints.go: prepared-query upstreams have no discovery chain; their cluster is named
+    // connect.UpstreamSNI (QuerySNI with the upstream's datacenter, else the caller's) and its endpoints are the query's
+    // result nodes, each at its best address (WAN when the node is in another datacenter). No gateway mode applies.
+    private static UpstreamTarget PlanPreparedQuery(UpstreamTargetRequest request, MeshCatalogView catalog)
+    {
+        MeshUpstream upstream = request.Upstream;
+        var caller = new GatewayKey(request.CallerDatacenter, request.CallerPartition);
+        string datacenter = string.IsNullOrEmpty(upstream.Datacenter) ? request.CallerDatacenter : upstream.Datacenter;
+        string sni = ConsulSniName.ForPreparedQuery(upstream.Name, datacenter, request.TrustDomain).ToString();
+        string where = $"prepared query '{upstream.Name}' (datacenter {datacenter})";
+        bool unknown = !request.Mode.IsKnown;
+        if (catalog.TargetInstances.Count == 0)
+        {
+            return Unroutable(UpstreamTargetError.NoTargetInstances, sni, MeshGatewayModeKind.None, unknown,
+                $"{where} returned no instances.") with { ModeIgnored = true };
+        }
+
+        List<UpstreamDialEndpoint> endpoints = Endpoints(catalog.TargetInstances, caller, forceWan: false, request.OnlyPassing, overrideHealth: null, out bool wan);
+        return new UpstreamTarget
+        {
+            DialKind = UpstreamDialKind.TargetInstances,
+            Endpoints = endpoints,
+            UsesWanAddresses = wan,
+            Sni = sni,
+            AppliedMode = MeshGatewayModeKind.None,
+            ModeIgnored = true,
+            UnknownMode = unknown,
+            Explanation = $"{where} is dialled at the query's result instances (WAN addresses for other datacenters' nodes); prepared queries have no discovery chain, so no mesh gateway mode applies and mesh gateways do not route their names.",
+        };
     }
 
     private static UpstreamTarget PlanService(UpstreamTargetRequest request, MeshCatalogView catalog)

@@ -4,7 +4,7 @@ namespace MeshGateway.Routing;
 
 /// <summary>
 /// The live, mutable state of one <see cref="UpstreamEndpoint"/> of one cluster: connections in flight, ejection after
-/// failed connects, running counters and, for a host-name endpoint, the last resolved address.
+/// failed connects (consecutive failures, ejections in a row), running counters and, for a host-name endpoint, the last resolved address.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -27,6 +27,10 @@ public sealed class EndpointState
     private IPEndPoint? _address;
     private int _active;
     private long _ejectedUntil;
+    private long _lastEjectionEnd;
+    private int _consecutiveFailures;
+    private int _ejectionMultiplier;
+    private long _ejections;
     private long _connections;
     private long _connectFailures;
     private long _resolutionFailures;
@@ -56,6 +60,12 @@ public sealed class EndpointState
     /// <summary>Failed or timed-out connects to the endpoint since its state was created.</summary>
     public long ConnectFailures => Interlocked.Read(ref _connectFailures);
 
+    /// <summary>Failed or timed-out connects since the last successful one or the last ejection (see <see cref="OutlierDetection"/>).</summary>
+    public int ConsecutiveFailures => Volatile.Read(ref _consecutiveFailures);
+
+    /// <summary>How many times the endpoint was ejected since its state was created.</summary>
+    public long Ejections => Interlocked.Read(ref _ejections);
+
     /// <summary>Failed resolutions of a host-name endpoint (always 0 for an IP endpoint).</summary>
     public long ResolutionFailures => Interlocked.Read(ref _resolutionFailures);
 
@@ -68,7 +78,7 @@ public sealed class EndpointState
     /// <summary>The <see cref="TimeProvider.GetTimestamp"/> until which the endpoint is ejected; 0 when it is not.</summary>
     internal long EjectedUntil => Volatile.Read(ref _ejectedUntil);
 
-    /// <summary>Whether the endpoint is currently ejected after a failed connect.</summary>
+    /// <summary>Whether the endpoint is currently ejected after failed connects (see <see cref="OutlierDetection"/>).</summary>
     /// <param name="timeProvider">The clock the ejection was measured with.</param>
     /// <returns><see langword="true"/> while the ejection lasts.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="timeProvider"/> is null.</exception>
@@ -78,11 +88,19 @@ public sealed class EndpointState
         return Volatile.Read(ref _ejectedUntil) > timeProvider.GetTimestamp();
     }
 
-    /// <summary>Records a successful connect: one more active connection, ejection cleared.</summary>
+    /// <summary>The ejection multiplier: ejections in a row, before the decay of <see cref="OutlierDetection.Interval"/> (tests read it).</summary>
+    internal int EjectionMultiplier => Volatile.Read(ref _ejectionMultiplier);
+
+    /// <summary>Records a successful connect: one more active connection, consecutive failures reset, ejection cleared.</summary>
     internal void OnConnected()
     {
         Interlocked.Increment(ref _active);
         Interlocked.Increment(ref _connections);
+        if (Volatile.Read(ref _consecutiveFailures) != 0)
+        {
+            Volatile.Write(ref _consecutiveFailures, 0);
+        }
+
         if (Volatile.Read(ref _ejectedUntil) != 0)
         {
             Volatile.Write(ref _ejectedUntil, 0);
@@ -92,14 +110,37 @@ public sealed class EndpointState
     /// <summary>Records the end of a connection counted by <see cref="OnConnected"/> on this same object.</summary>
     internal void OnDisconnected() => Interlocked.Decrement(ref _active);
 
-    /// <summary>Records a failed connect; ejects until <paramref name="until"/> when it is positive.</summary>
-    internal void OnConnectFailed(long until)
+    /// <summary>Counts a failed connect.</summary>
+    /// <returns>The consecutive failures, this one included.</returns>
+    internal int OnConnectFailed()
     {
         Interlocked.Increment(ref _connectFailures);
-        if (until > 0)
+        return Interlocked.Increment(ref _consecutiveFailures);
+    }
+
+    /// <summary>
+    /// Ejects the endpoint (see <see cref="OutlierDetection"/>): the multiplier loses one per whole
+    /// <see cref="OutlierDetection.Interval"/> spent outside an ejection since the last one ended, then counts this one.
+    /// Called by the cluster under its ejection lock.
+    /// </summary>
+    internal void Eject(OutlierDetection detection, long now, long timestampFrequency)
+    {
+        int multiplier = Volatile.Read(ref _ejectionMultiplier);
+        long lastEnd = Volatile.Read(ref _lastEjectionEnd);
+        if (multiplier > 0 && now > lastEnd)
         {
-            Volatile.Write(ref _ejectedUntil, until);
+            long intervalTicks = Math.Max(1, (long)(detection.Interval.TotalSeconds * timestampFrequency));
+            long healthyIntervals = (now - lastEnd) / intervalTicks;
+            multiplier = (int)Math.Max(0, multiplier - healthyIntervals);
         }
+
+        multiplier = multiplier == int.MaxValue ? multiplier : multiplier + 1;
+        long until = Math.Max(now + (long)(detection.EjectionTime(multiplier).TotalSeconds * timestampFrequency), 1);
+        Volatile.Write(ref _ejectionMultiplier, multiplier);
+        Volatile.Write(ref _lastEjectionEnd, until);
+        Volatile.Write(ref _consecutiveFailures, 0);
+        Interlocked.Increment(ref _ejections);
+        Volatile.Write(ref _ejectedUntil, until);
     }
 
     /// <summary>Publishes a resolved address (host-name endpoints only; ignored for a fixed IP).</summary>

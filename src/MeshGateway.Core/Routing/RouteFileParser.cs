@@ -14,14 +14,21 @@ namespace MeshGateway.Routing;
 /// {"routes":[
 ///   {"sni":"web.default.dc1.internal.&lt;uuid&gt;.consul","endpoints":["127.0.0.1:19440"]},
 ///   {"sni":"*.dc2.internal.&lt;uuid&gt;.consul",
-///    "cluster":"dc2-gateways", "connectTimeoutMs":2000, "connectAttempts":2, "ejectionTimeMs":30000,
+///    "cluster":"dc2-gateways", "connectTimeoutMs":2000, "connectAttempts":2,
+///    "consecutiveFailures":5, "ejectionTimeMs":30000, "maxEjectionTimeMs":300000, "maxEjectionPercent":10,
+///    "tcpKeepalive":{"time":120,"interval":60,"probes":7},
 ///    "endpoints":[{"address":"10.0.0.7:8443","weight":3},{"address":"10.0.0.8:8443","healthy":false}]}
 /// ]}
 /// </code>
 /// <para>An <c>sni</c> starting with <c>*.</c> is a wildcard route. An endpoint is either a string <c>"ip:port"</c> or
 /// an object with <c>address</c> (required), <c>weight</c> (1..<see cref="UpstreamEndpoint.MaxWeight"/>, default 1)
 /// and <c>healthy</c> (default true). <c>cluster</c> names the cluster (default: the sni); <c>connectTimeoutMs</c>,
-/// <c>connectAttempts</c> and <c>ejectionTimeMs</c> (0 disables ejection) override the defaults passed to the parser.</para>
+/// <c>connectAttempts</c> and the outlier-detection settings override the defaults passed to the parser:
+/// <c>consecutiveFailures</c> (<see cref="OutlierDetection.ConsecutiveFailures"/>), <c>ejectionTimeMs</c>
+/// (<see cref="OutlierDetection.BaseEjectionTime"/>, 0 disables ejection), <c>maxEjectionTimeMs</c> and
+/// <c>maxEjectionPercent</c>. <c>tcpKeepalive</c> turns on TCP keepalive to the route's endpoints (see
+/// <see cref="TcpKeepAlive"/>): <c>true</c> with the system's timings, or an object with any of <c>time</c>,
+/// <c>interval</c> (seconds) and <c>probes</c>.</para>
 /// </remarks>
 public static class RouteFileParser
 {
@@ -35,10 +42,23 @@ public static class RouteFileParser
     /// <param name="error">Why the file is invalid: the JSON path and the problem.</param>
     /// <returns>Whether the file is valid.</returns>
     public static bool TryParse(ReadOnlySpan<byte> utf8Json, TimeSpan connectTimeout, int maxConnectAttempts, [NotNullWhen(true)] out RouteTable? table, [NotNullWhen(false)] out string? error)
+        => TryParse(utf8Json, connectTimeout, maxConnectAttempts, OutlierDetection.Default, out table, out error);
+
+    /// <summary>Parses a routes file.</summary>
+    /// <param name="utf8Json">The file's bytes (UTF-8).</param>
+    /// <param name="connectTimeout">The connect timeout of a route that sets no <c>connectTimeoutMs</c>.</param>
+    /// <param name="maxConnectAttempts">The connect attempts of a route that sets no <c>connectAttempts</c>.</param>
+    /// <param name="outlierDetection">The outlier detection of a route, before its own overrides.</param>
+    /// <param name="table">The table when the file is valid.</param>
+    /// <param name="error">Why the file is invalid: the JSON path and the problem.</param>
+    /// <returns>Whether the file is valid.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="outlierDetection"/> is null.</exception>
+    public static bool TryParse(ReadOnlySpan<byte> utf8Json, TimeSpan connectTimeout, int maxConnectAttempts, OutlierDetection outlierDetection, [NotNullWhen(true)] out RouteTable? table, [NotNullWhen(false)] out string? error)
     {
+        ArgumentNullException.ThrowIfNull(outlierDetection);
         try
         {
-            table = Parse(utf8Json, connectTimeout, maxConnectAttempts);
+            table = Parse(utf8Json, connectTimeout, maxConnectAttempts, outlierDetection);
             error = null;
             return true;
         }
@@ -65,7 +85,21 @@ public static class RouteFileParser
     /// <exception cref="JsonException">The file is not JSON.</exception>
     /// <exception cref="ArgumentException">A route pattern is invalid or appears twice.</exception>
     public static RouteTable Parse(ReadOnlySpan<byte> utf8Json, TimeSpan connectTimeout, int maxConnectAttempts)
+        => Parse(utf8Json, connectTimeout, maxConnectAttempts, OutlierDetection.Default);
+
+    /// <summary>Parses a routes file.</summary>
+    /// <param name="utf8Json">The file's bytes (UTF-8).</param>
+    /// <param name="connectTimeout">The connect timeout of a route that sets no <c>connectTimeoutMs</c>.</param>
+    /// <param name="maxConnectAttempts">The connect attempts of a route that sets no <c>connectAttempts</c>.</param>
+    /// <param name="outlierDetection">The outlier detection of a route, before its own overrides.</param>
+    /// <returns>The table.</returns>
+    /// <exception cref="FormatException">The file does not follow the format (the message names the JSON path).</exception>
+    /// <exception cref="JsonException">The file is not JSON.</exception>
+    /// <exception cref="ArgumentException">A route pattern is invalid or appears twice.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="outlierDetection"/> is null.</exception>
+    public static RouteTable Parse(ReadOnlySpan<byte> utf8Json, TimeSpan connectTimeout, int maxConnectAttempts, OutlierDetection outlierDetection)
     {
+        ArgumentNullException.ThrowIfNull(outlierDetection);
         if (utf8Json.Trim(" \t\r\n"u8).IsEmpty)
         {
             throw new FormatException("The routes file is empty.");
@@ -88,7 +122,7 @@ public static class RouteFileParser
             Expect(ref reader, JsonTokenType.StartArray, "\"routes\" must be an array");
             while (Read(ref reader) && reader.TokenType != JsonTokenType.EndArray)
             {
-                routes.Add(ReadRoute(ref reader, routes.Count, connectTimeout, maxConnectAttempts));
+                routes.Add(ReadRoute(ref reader, routes.Count, connectTimeout, maxConnectAttempts, outlierDetection));
             }
         }
 
@@ -100,7 +134,7 @@ public static class RouteFileParser
         return RouteTable.Create(routes);
     }
 
-    private static Route ReadRoute(ref Utf8JsonReader reader, int index, TimeSpan connectTimeout, int maxConnectAttempts)
+    private static Route ReadRoute(ref Utf8JsonReader reader, int index, TimeSpan connectTimeout, int maxConnectAttempts, OutlierDetection outlier)
     {
         if (reader.TokenType != JsonTokenType.StartObject)
         {
@@ -109,8 +143,8 @@ public static class RouteFileParser
 
         string? sni = null;
         string? clusterName = null;
-        TimeSpan ejection = UpstreamCluster.DefaultEjectionTime;
         var endpoints = new List<UpstreamEndpoint>();
+        TcpKeepAlive? keepAlive = null;
         while (Read(ref reader) && reader.TokenType == JsonTokenType.PropertyName)
         {
             if (reader.ValueTextEquals("sni"u8))
@@ -133,7 +167,23 @@ public static class RouteFileParser
             }
             else if (reader.ValueTextEquals("ejectionTimeMs"u8))
             {
-                ejection = TimeSpan.FromMilliseconds(ReadInt(ref reader, $"routes[{index}].ejectionTimeMs", 0, int.MaxValue));
+                outlier = outlier with { BaseEjectionTime = TimeSpan.FromMilliseconds(ReadInt(ref reader, $"routes[{index}].ejectionTimeMs", 0, int.MaxValue)) };
+            }
+            else if (reader.ValueTextEquals("maxEjectionTimeMs"u8))
+            {
+                outlier = outlier with { MaxEjectionTime = TimeSpan.FromMilliseconds(ReadInt(ref reader, $"routes[{index}].maxEjectionTimeMs", 0, int.MaxValue)) };
+            }
+            else if (reader.ValueTextEquals("consecutiveFailures"u8))
+            {
+                outlier = outlier with { ConsecutiveFailures = ReadInt(ref reader, $"routes[{index}].consecutiveFailures", 1, OutlierDetection.MaxAllowedConsecutiveFailures) };
+            }
+            else if (reader.ValueTextEquals("maxEjectionPercent"u8))
+            {
+                outlier = outlier with { MaxEjectionPercent = ReadInt(ref reader, $"routes[{index}].maxEjectionPercent", 0, 100) };
+            }
+            else if (reader.ValueTextEquals("tcpKeepalive"u8))
+            {
+                keepAlive = ReadTcpKeepAlive(ref reader, $"routes[{index}].tcpKeepalive");
             }
             else if (reader.ValueTextEquals("endpoints"u8))
             {
@@ -159,7 +209,8 @@ public static class RouteFileParser
         {
             ConnectTimeout = connectTimeout,
             MaxConnectAttempts = maxConnectAttempts,
-            EjectionTime = ejection,
+            OutlierDetection = outlier,
+            TcpKeepAlive = keepAlive,
         };
 
         try
@@ -224,6 +275,44 @@ public static class RouteFileParser
         IPEndPoint.TryParse(text, out IPEndPoint? endPoint) && endPoint.Port != 0
             ? endPoint
             : throw new FormatException($"{path} must be \"ip:port\" with a non-zero port, not '{text}'.");
+
+    private static TcpKeepAlive? ReadTcpKeepAlive(ref Utf8JsonReader reader, string path)
+    {
+        Read(ref reader);
+        if (reader.TokenType is JsonTokenType.True or JsonTokenType.False)
+        {
+            return reader.TokenType == JsonTokenType.True ? TcpKeepAlive.SystemDefaults : null;
+        }
+
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw new FormatException($"{path} must be true, false or an object with time, interval and probes.");
+        }
+
+        var keepAlive = TcpKeepAlive.SystemDefaults;
+        while (Read(ref reader) && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (reader.ValueTextEquals("time"u8))
+            {
+                keepAlive = keepAlive with { Time = ReadInt(ref reader, path + ".time", 1, TcpKeepAlive.MaxSeconds) };
+            }
+            else if (reader.ValueTextEquals("interval"u8))
+            {
+                keepAlive = keepAlive with { Interval = ReadInt(ref reader, path + ".interval", 1, TcpKeepAlive.MaxSeconds) };
+            }
+            else if (reader.ValueTextEquals("probes"u8))
+            {
+                keepAlive = keepAlive with { Probes = ReadInt(ref reader, path + ".probes", 1, TcpKeepAlive.MaxProbes) };
+            }
+            else
+            {
+                Read(ref reader);
+                reader.Skip();
+            }
+        }
+
+        return keepAlive;
+    }
 
     private static int ReadInt(ref Utf8JsonReader reader, string path, int min, int max)
     {

@@ -15,8 +15,10 @@ namespace MeshGateway.Routing;
 /// </para>
 /// <para>
 /// Candidates are the healthy endpoints that are not ejected. If there is none, every endpoint becomes a candidate
-/// (panic mode, as Envoy does when too few hosts are healthy) and the caller counts it. An endpoint whose connect
-/// fails or times out is ejected for <see cref="EjectionTime"/>; a later successful connect clears the ejection.
+/// (panic mode, as Envoy does when too few hosts are healthy) and the caller counts it. An endpoint whose connects
+/// fail or time out several times in a row is ejected as <see cref="OutlierDetection"/> says (Envoy's defaults: 5 in a
+/// row, 30 s growing with each ejection in a row, at most 10 % of the cluster but always one); a successful connect
+/// resets the count and clears the ejection.
 /// </para>
 /// <para>
 /// Endpoints without an address (a host name not resolved yet, or whose last resolution failed) are never candidates,
@@ -34,9 +36,6 @@ public sealed class UpstreamCluster
     /// <summary>The default <see cref="ConnectTimeout"/>: 5000 ms, Consul's <c>connect_timeout_ms</c> default (reference §6.1).</summary>
     public static readonly TimeSpan DefaultConnectTimeout = TimeSpan.FromMilliseconds(5000);
 
-    /// <summary>The default <see cref="EjectionTime"/>: 30 s, Envoy's outlier-detection <c>base_ejection_time</c>.</summary>
-    public static readonly TimeSpan DefaultEjectionTime = TimeSpan.FromSeconds(30);
-
     /// <summary>The default <see cref="MaxConnectAttempts"/>.</summary>
     public const int DefaultMaxConnectAttempts = 3;
 
@@ -46,8 +45,9 @@ public sealed class UpstreamCluster
     private readonly UpstreamEndpoint[] _endpoints;
     private readonly EndpointState[] _states;
     private readonly TimeSpan _connectTimeout = DefaultConnectTimeout;
-    private readonly TimeSpan _ejectionTime = DefaultEjectionTime;
+    private readonly OutlierDetection _outlierDetection = OutlierDetection.Default;
     private readonly int _maxConnectAttempts = DefaultMaxConnectAttempts;
+    private readonly Lock _ejectionLock = new();
 
     /// <summary>Creates a cluster.</summary>
     /// <param name="name">The cluster name (for Consul, the SNI-form cluster name); used in logs and metrics.</param>
@@ -110,17 +110,23 @@ public sealed class UpstreamCluster
         }
     }
 
-    /// <summary>How long an endpoint is left out after a failed connect. Default <see cref="DefaultEjectionTime"/>; zero disables ejection.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">The value is negative.</exception>
-    public TimeSpan EjectionTime
+    /// <summary>When endpoints are left out after failed connects. Default <see cref="OutlierDetection.Default"/> (Envoy's defaults).</summary>
+    /// <exception cref="ArgumentNullException">The value is null.</exception>
+    public OutlierDetection OutlierDetection
     {
-        get => _ejectionTime;
+        get => _outlierDetection;
         init
         {
-            ArgumentOutOfRangeException.ThrowIfLessThan(value, TimeSpan.Zero);
-            _ejectionTime = value;
+            ArgumentNullException.ThrowIfNull(value);
+            _outlierDetection = value;
         }
     }
+
+    /// <summary>
+    /// TCP keepalive on connections to this cluster's endpoints, or <see langword="null"/> for none (the default). Consul
+    /// turns it on for remote gateways with <c>envoy_gateway_remote_tcp_enable_keepalive</c> (see <see cref="Routing.TcpKeepAlive"/>).
+    /// </summary>
+    public TcpKeepAlive? TcpKeepAlive { get; init; }
 
     /// <summary>The live state of the endpoint at <paramref name="index"/> of <see cref="Endpoints"/> (shared with later tables, see the type's remarks).</summary>
     /// <param name="index">The endpoint's index.</param>
@@ -198,11 +204,48 @@ public sealed class UpstreamCluster
         return state;
     }
 
-    /// <summary>Records a failed or timed-out connect: the endpoint is ejected for <see cref="EjectionTime"/>.</summary>
-    internal void OnConnectFailed(int index, long now, long timestampFrequency)
+    /// <summary>
+    /// Records a failed or timed-out connect: at <see cref="OutlierDetection.ConsecutiveFailures"/> in a row the endpoint
+    /// is ejected, if the cluster's cap on ejected endpoints leaves room (see <see cref="OutlierDetection"/>).
+    /// </summary>
+    /// <returns>Whether this failure ejected the endpoint.</returns>
+    internal bool OnConnectFailed(int index, long now, long timestampFrequency)
     {
-        long until = _ejectionTime > TimeSpan.Zero ? Math.Max(now + (long)(_ejectionTime.TotalSeconds * timestampFrequency), 1) : 0;
-        Volatile.Read(ref _states[index]).OnConnectFailed(until);
+        EndpointState state = Volatile.Read(ref _states[index]);
+        int consecutive = state.OnConnectFailed();
+        OutlierDetection detection = _outlierDetection;
+        if (!detection.IsEnabled || consecutive < detection.ConsecutiveFailures)
+        {
+            return false;
+        }
+
+        // The failure path only (never Select): one lock per cluster so two endpoints failing at once cannot both take
+        // the last free place under the cap. A table swap builds a new cluster with a new lock; for the moment both
+        // tables are in use the cap can be exceeded by the connections still on the old one, which is harmless.
+        lock (_ejectionLock)
+        {
+            if (state.EjectedUntil > now)
+            {
+                return false;
+            }
+
+            int ejected = 0;
+            for (int i = 0; i < _states.Length; i++)
+            {
+                if (Volatile.Read(ref _states[i]).EjectedUntil > now)
+                {
+                    ejected++;
+                }
+            }
+
+            if (ejected >= detection.MaxEjected(_states.Length))
+            {
+                return false;
+            }
+
+            state.Eject(detection, now, timestampFrequency);
+            return true;
+        }
     }
 
     /// <summary>

@@ -3,12 +3,34 @@ using System.Net.Sockets;
 namespace MeshGateway.Splicing;
 
 /// <summary>Splices two connected sockets with one loop per direction (see <see cref="DuplexSplicer"/>).</summary>
+/// <remarks>
+/// <para><b>A peer that leaves while its loop is stuck sending.</b> A loop waits on the destination's send while the
+/// destination does not read; nothing then watches the source, so a source that resets would go unnoticed until the
+/// idle timeout (1 h by default) and hold both sockets (issue 16). While any send is pending, a timer
+/// (<see cref="StallCheckInterval"/>, created the first time a send stalls) asks the stalled loop's source for its TCP
+/// state (<see cref="WasReset"/>) and fails the splice when it was reset, so both sockets are released (and the other
+/// side reset). A zero-byte receive cannot watch it: the source usually has unread bytes queued (that is why its loop is
+/// sending), and a receive returns at once then. A source that sent FIN only half-closed: its bytes are still delivered
+/// if the destination reads again, and the idle timeout bounds the wait.</para>
+/// </remarks>
 internal sealed class SocketSplice : SpliceSession, IDisposable
 {
+    /// <summary>How often the source of a stalled send is checked for a reset.</summary>
+    internal static readonly TimeSpan StallCheckInterval = TimeSpan.FromMilliseconds(250);
+
+    private const int ClientToUpstreamStalled = 1;
+    private const int UpstreamToClientStalled = 2;
+
     private readonly Socket _client;
     private readonly Socket _upstream;
     private readonly SocketOperation _upOperation;
     private readonly SocketOperation _downOperation;
+    private int _clientSendShutdown;
+    private int _upstreamSendShutdown;
+    private object? _stallGate;
+    private int _stalled;
+    private ITimer? _stallTimer;
+    private bool _stallTimerRunning;
 
     public SocketSplice(Socket client, Socket upstream, SpliceOptions options, TimeProvider timeProvider, SocketOperation? upOperation = null, SocketOperation? downOperation = null)
         : base(options, timeProvider)
@@ -22,6 +44,14 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
     /// <summary>Releases both socket operations; call after <see cref="SpliceSession.RunAsync"/> completed.</summary>
     public void Dispose()
     {
+        if (Volatile.Read(ref _stallGate) is { } gate)
+        {
+            lock (gate)
+            {
+                _stallTimer?.Dispose();
+            }
+        }
+
         _upOperation.Dispose();
         _downOperation.Dispose();
     }
@@ -57,7 +87,15 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
 
                 if (received == 0)
                 {
+                    if (!HasShutDownSend(fromClient) && WasReset(from))
+                    {
+                        // Not a FIN: the peer reset and the other loop's send took the error (see WasReset).
+                        Fail(fromClient, SocketError.ConnectionReset);
+                        return;
+                    }
+
                     OnEndOfStream(fromClient);
+                    MarkSendShutDown(toClient: !fromClient);
                     ShutdownSend(to);
                     return;
                 }
@@ -66,7 +104,21 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
                 int sent = 0;
                 while (sent < received)
                 {
-                    int n = await operation.SendAsync(to, buffer.AsMemory(sent, received - sent)).ConfigureAwait(false);
+                    ValueTask<int> send = operation.SendAsync(to, buffer.AsMemory(sent, received - sent));
+                    int n;
+                    if (send.IsCompleted)
+                    {
+                        n = await send.ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        // The destination is not reading: watch the source while waiting (see remarks).
+                        int flag = fromClient ? ClientToUpstreamStalled : UpstreamToClientStalled;
+                        OnStalled(flag);
+                        n = await send.ConfigureAwait(false);
+                        Interlocked.And(ref _stalled, ~flag);
+                    }
+
                     if (n <= 0)
                     {
                         Fail(!fromClient, operation.SocketError);
@@ -97,6 +149,15 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
 
     protected override void CloseBoth(bool reset)
     {
+        if (Volatile.Read(ref _stallGate) is { } gate)
+        {
+            lock (gate)
+            {
+                _stallTimerRunning = false;
+                _stallTimer?.Dispose();
+            }
+        }
+
         Close(_client, reset);
         Close(_upstream, reset);
     }
@@ -126,7 +187,51 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
         socket.Dispose();
     }
 
+    /// <summary>
+    /// Whether a receive that returned 0 really saw a reset. Linux reports a reset (ECONNRESET) to one call only: when
+    /// the other loop has a send pending on the same socket, that send usually takes it (.NET completes the send first
+    /// on an error event) and the receive reads 0 as if the peer had sent FIN. Forwarding that "FIN" would end the other
+    /// side cleanly and make a cut stream look complete (issue 16). A real FIN leaves the socket in CLOSE_WAIT; a reset
+    /// leaves it CLOSED, which <c>TCP_INFO</c>'s first byte (<c>tcpi_state</c>) tells apart without allocating.
+    /// Only asked before this splice shut down its own send on the socket: after that a FIN also ends in CLOSED
+    /// (through TIME_WAIT), and no send of ours is left to take a reset's error. Other systems: false (taken as a FIN).
+    /// </summary>
+    internal static bool WasReset(Socket socket)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return false;
+        }
+
+        const int IpProtoTcp = 6, TcpInfo = 11, TcpClose = 7;
+        Span<byte> info = stackalloc byte[8];
+        try
+        {
+            return socket.GetRawSocketOption(IpProtoTcp, TcpInfo, info) >= 1 && info[0] == TcpClose;
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Closed under us by the teardown: the other loop reports why.
+            return false;
+        }
+    }
+
     private static void ShutdownSend(Socket socket) => Shutdown(socket, SocketShutdown.Send);
+
+    /// <summary>Whether this splice shut down its send on the client (<paramref name="client"/>) or the upstream socket.</summary>
+    private bool HasShutDownSend(bool client) => Volatile.Read(ref client ? ref _clientSendShutdown : ref _upstreamSendShutdown) != 0;
+
+    private void MarkSendShutDown(bool toClient)
+    {
+        if (toClient)
+        {
+            Volatile.Write(ref _clientSendShutdown, 1);
+        }
+        else
+        {
+            Volatile.Write(ref _upstreamSendShutdown, 1);
+        }
+    }
 
     private static void Shutdown(Socket socket, SocketShutdown how)
     {
@@ -137,6 +242,62 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {
             // The other side is gone or the splice is being torn down; the other loop reports it.
+        }
+    }
+
+    /// <summary>The lock of the stall timer's state, created by the first stall (most splices never need it).</summary>
+    private object StallGate => Volatile.Read(ref _stallGate) ?? Interlocked.CompareExchange(ref _stallGate, new object(), null) ?? _stallGate!;
+
+    /// <summary>Marks a send as pending and makes sure the stall timer runs (started here, paused by the timer once no send is pending).</summary>
+    private void OnStalled(int flag)
+    {
+        Interlocked.Or(ref _stalled, flag);
+        lock (StallGate)
+        {
+            if (_stallTimerRunning || IsTornDown)
+            {
+                return;
+            }
+
+            _stallTimerRunning = true;
+            if (_stallTimer is null)
+            {
+                // Created once per splice, and only for splices whose sends stall: the common path allocates nothing.
+                _stallTimer = Clock.CreateTimer(static s => ((SocketSplice)s!).OnStallCheck(), this, StallCheckInterval, StallCheckInterval);
+            }
+            else
+            {
+                _stallTimer.Change(StallCheckInterval, StallCheckInterval);
+            }
+        }
+    }
+
+    private void OnStallCheck()
+    {
+        int stalled = Volatile.Read(ref _stalled);
+        if (stalled == 0 || IsTornDown)
+        {
+            lock (StallGate)
+            {
+                // Re-read under the lock: a send that stalled meanwhile keeps the timer running.
+                if ((Volatile.Read(ref _stalled) == 0 || IsTornDown) && _stallTimerRunning)
+                {
+                    _stallTimerRunning = false;
+                    _stallTimer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+                }
+            }
+
+            return;
+        }
+
+        // After this splice shut its send down on a socket, a clean FIN also leaves it CLOSED: only ask before.
+        if ((stalled & ClientToUpstreamStalled) != 0 && !HasShutDownSend(client: true) && WasReset(_client))
+        {
+            Fail(clientSide: true, SocketError.ConnectionReset);
+        }
+        else if ((stalled & UpstreamToClientStalled) != 0 && !HasShutDownSend(client: false) && WasReset(_upstream))
+        {
+            Fail(clientSide: false, SocketError.ConnectionReset);
         }
     }
 

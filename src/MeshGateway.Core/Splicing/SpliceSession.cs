@@ -34,7 +34,10 @@ internal abstract class SpliceSession
 
     protected SpliceOptions Options { get; }
 
-    /// <summary>The reason recorded first.</summary>
+    /// <summary>The clock for timeouts and durations.</summary>
+    protected TimeProvider Clock => _timeProvider;
+
+    /// <summary>The reason recorded first (a clean FIN gives way to a later failure, see <see cref="TrySetReason"/>).</summary>
     public SpliceCloseReason CloseReason => (SpliceCloseReason)Volatile.Read(ref _reason);
 
     /// <summary>Bytes relayed from the client so far.</summary>
@@ -122,15 +125,30 @@ internal abstract class SpliceSession
     /// <summary>Whether the teardown has begun (errors seen after it are its echo, not a cause).</summary>
     protected bool IsTornDown => Volatile.Read(ref _tornDown) != 0;
 
+    /// <summary>
+    /// Records <paramref name="reason"/> unless one is recorded already. A clean FIN from one side is provisional: the
+    /// other direction keeps flowing, so a failure, timeout or abort after it is what really ended the connection and
+    /// replaces it (a client that half-closed and then saw the upstream reset is an upstream error, not a clean close).
+    /// </summary>
     private bool TrySetReason(SpliceCloseReason reason, SocketError error)
     {
-        if (Interlocked.CompareExchange(ref _reason, (int)reason, (int)SpliceCloseReason.None) != (int)SpliceCloseReason.None)
+        while (true)
         {
-            return false;
+            int current = Volatile.Read(ref _reason);
+            bool replaceable = current == (int)SpliceCloseReason.None || (IsHalfClose(current) && !IsHalfClose((int)reason));
+            if (!replaceable)
+            {
+                return false;
+            }
+
+            if (Interlocked.CompareExchange(ref _reason, (int)reason, current) == current)
+            {
+                Volatile.Write(ref _error, (int)error);
+                return true;
+            }
         }
 
-        Volatile.Write(ref _error, (int)error);
-        return true;
+        static bool IsHalfClose(int value) => value is (int)SpliceCloseReason.ClientClosed or (int)SpliceCloseReason.UpstreamClosed;
     }
 
     private void TearDown(bool reset)

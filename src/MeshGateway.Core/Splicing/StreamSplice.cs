@@ -9,6 +9,9 @@ internal sealed class StreamSplice : SpliceSession, IDisposable
     private readonly Stream _upstream;
     private readonly CancellationTokenSource _cancellation = new();
 
+    private volatile bool _sentEndOfStreamToClient;
+    private volatile bool _sentEndOfStreamToUpstream;
+
     public StreamSplice(Stream client, Stream upstream, SpliceOptions options, TimeProvider timeProvider)
         : base(options, timeProvider)
     {
@@ -43,7 +46,27 @@ internal sealed class StreamSplice : SpliceSession, IDisposable
                 int received = await from.ReadAsync(buffer, token).ConfigureAwait(false);
                 if (received == 0)
                 {
+                    if (!(fromClient ? _sentEndOfStreamToClient : _sentEndOfStreamToUpstream) && from is NetworkStream network && SocketSplice.WasReset(network.Socket))
+                    {
+                        // A reset whose error the other loop's write took: not a FIN (see SocketSplice.WasReset).
+                        if (!IsTornDown)
+                        {
+                            OnFailure(fromClient, SocketError.ConnectionReset);
+                        }
+
+                        return;
+                    }
+
                     OnEndOfStream(fromClient);
+                    if (fromClient)
+                    {
+                        _sentEndOfStreamToUpstream = true;
+                    }
+                    else
+                    {
+                        _sentEndOfStreamToClient = true;
+                    }
+
                     readSide = false;
                     await ShutdownSendAsync(to).ConfigureAwait(false);
                     return;

@@ -17,7 +17,7 @@ public sealed class SimulatedAgentTests
         var checks = await client.GetHealthStateAsync("any");
         var api = await client.GetHealthConnectAsync("api");
 
-        agent.SetWeights("web-1", 5, 2);
+        agent.SetWeights("web-1", 5, 2, withChecks: false);
         var services2 = await client.GetServicesAsync();
         var checks2 = await client.GetHealthStateAsync("any");
         var api2 = await client.GetHealthConnectAsync("api");
@@ -29,6 +29,15 @@ public sealed class SimulatedAgentTests
         Assert.Equal(api.Index, api2.Index);
         Assert.Equal(services2.Index, web2.Index);
         Assert.Equal(5, web2.Value.Single().Service.Weights!.Value.Passing);
+
+        // Carrying its unchanged checks (as a client agent's sync does), the checks index moves too, but no check's own.
+        agent.SetWeights("web-1", 6, 2);
+        var services3 = await client.GetServicesAsync();
+        var checks3 = await client.GetHealthStateAsync("any");
+        Assert.Equal(services3.Index, checks3.Index);
+        Assert.Equal(
+            checks2.Value.Select(c => (c.CheckID, c.ModifyIndex)).Order(),
+            checks3.Value.Select(c => (c.CheckID, c.ModifyIndex)).Order());
     }
 
     [Fact]

@@ -21,7 +21,6 @@ internal static class SimulatedCatalog
     {
         DatacenterPollInterval = TimeSpan.FromMilliseconds(500),
         GatewayPollInterval = TimeSpan.FromMilliseconds(200),
-        UnexplainedChangeSettle = TimeSpan.FromMilliseconds(20),
         BlockingQuery = new BlockingQueryOptions
         {
             Wait = TimeSpan.FromSeconds(5),

@@ -222,6 +222,24 @@ public sealed class ConsulClientUnitTests
         Assert.True((bool)json["Proxy"]!["Config"]!["envoy_gateway_bind_tagged_addresses"]!);
         Assert.Equal("10.0.0.5:8443", (string?)json["Check"]!["TCP"]);
         Assert.Equal("10s", (string?)json["Check"]!["Interval"]);
+        Assert.Null(json["Proxy"]!["Config"]!["envoy_gateway_remote_tcp_enable_keepalive"]);
+    }
+
+    [Fact]
+    public async Task RegisterServiceAsync_RemoteTcpKeepAlive_WritesConsulsProxyConfigKeys()
+    {
+        var handler = new FakeConsulHandler();
+        handler.Enqueue(HttpStatusCode.OK, string.Empty);
+        using ConsulClient client = Client(handler);
+        var options = new ConsulGatewayRegistrationOptions { LanAddress = "10.0.0.5", LanPort = 8443, RemoteTcpKeepAlive = new MeshGateway.Routing.TcpKeepAlive { Time = 120, Probes = 7 } };
+
+        await client.RegisterServiceAsync(options.ToRegistration(), replaceExistingChecks: true);
+
+        var config = System.Text.Json.Nodes.JsonNode.Parse(handler.Bodies[0]!)!["Proxy"]!["Config"]!;
+        Assert.True((bool)config["envoy_gateway_remote_tcp_enable_keepalive"]!);
+        Assert.Equal(120, (int)config["envoy_gateway_remote_tcp_keepalive_time"]!);
+        Assert.Null(config["envoy_gateway_remote_tcp_keepalive_interval"]);
+        Assert.Equal(7, (int)config["envoy_gateway_remote_tcp_keepalive_probes"]!);
     }
 
     [Fact]

@@ -240,6 +240,33 @@ public sealed class RouteTableBuilderTests
         Assert.Contains("was left out", warning, StringComparison.Ordinal);
     }
 
+    // One best-address routine: the gateway's route table (remote gateways) and the sidecar planner (mode remote) dial the
+    // same address and port for a gateway with an empty service wan tag, as hashicorp/consul agent/structs/structs.go
+    // CheckServiceNode.BestAddress does (empty service wan address falls to the node: its wan tag, else Node.Address; the
+    // tag's non-zero port is kept).
+    [Theory]
+    [InlineData(null, "10.2.0.9:8443")]
+    [InlineData("198.51.100.9", "198.51.100.9:8443")]
+    public void Convert_EmptyServiceWanTag_SameEndpointAsTheUpstreamPlanner(string? nodeWan, string expected)
+    {
+        CatalogServiceInstance gateway = Instance("gw", address: "10.2.0.5", port: 443, dc: "dc2", nodeAddress: "10.2.0.9", nodeWan: nodeWan, serviceWan: new CatalogTaggedAddress("", 8443));
+        ConsulCatalogView view = View(remote: new Dictionary<string, CatalogServiceInstance[]> { ["dc2"] = [gateway] });
+
+        ConsulRouteConversion result = ConsulRouteTableBuilder.Convert(view);
+        UpstreamTarget planned = UpstreamTargetPlanner.Plan(
+            new UpstreamTargetRequest { CallerDatacenter = "dc1", TrustDomain = Td, Upstream = new MeshUpstream { Name = "api", Datacenter = "dc2" }, Mode = MeshGatewayMode.Remote },
+            new MeshCatalogView
+            {
+                TargetInstances = [Instance("a1", dc: "dc2")],
+                RemoteGateways = new Dictionary<GatewayKey, IReadOnlyList<CatalogServiceInstance>> { [new GatewayKey("dc2")] = [gateway] },
+            });
+
+        Assert.True(result.Succeeded, result.Error);
+        Assert.Equal(expected, Assert.Single(Match(result.Table, $"dc2.internal.{Td}").Cluster.Endpoints).EndPoint!.ToString());
+        UpstreamDialEndpoint dialled = Assert.Single(planned.Endpoints);
+        Assert.Equal(expected, dialled.Address + ":" + dialled.Port);
+    }
+
     [Fact]
     public void Convert_WeightAboveMaximum_ClampedToMaxWeight()
     {
@@ -264,6 +291,23 @@ public sealed class RouteTableBuilderTests
         Assert.True(result.Succeeded, result.Error);
         Assert.All(result.Table.Routes, r => Assert.Equal((5, TimeSpan.FromSeconds(2)), (r.Cluster.MaxConnectAttempts, r.Cluster.ConnectTimeout)));
         Assert.Equal(3, result.Table.Routes.Count); // api exact, dc2 wildcard, dc2 exact gateway cluster
+    }
+
+    [Fact]
+    public void Convert_OutlierDetectionAndRemoteKeepAlive_KeepAliveOnlyOnRemoteGatewayClusters()
+    {
+        ConsulCatalogView view = View(
+            [Service("api", null, Instance("a1"))],
+            new Dictionary<string, CatalogServiceInstance[]> { ["dc2"] = [Instance("gw", address: "203.0.113.9", port: 443, dc: "dc2")] });
+        var keepAlive = new TcpKeepAlive { Time = 120, Interval = 60, Probes = 7 };
+        OutlierDetection detection = OutlierDetection.Default with { ConsecutiveFailures = 2 };
+
+        ConsulRouteConversion result = ConsulRouteTableBuilder.Convert(view, new ConsulRouteTableOptions { OutlierDetection = detection, RemoteGatewayTcpKeepAlive = keepAlive });
+
+        Assert.True(result.Succeeded, result.Error);
+        Assert.All(result.Table.Routes, r => Assert.Same(detection, r.Cluster.OutlierDetection));
+        Assert.Null(Match(result.Table, $"api.default.dc1.internal.{Td}").Cluster.TcpKeepAlive);
+        Assert.Equal(2, result.Table.Routes.Count(r => ReferenceEquals(r.Cluster.TcpKeepAlive, keepAlive)));
     }
 
     [Fact]

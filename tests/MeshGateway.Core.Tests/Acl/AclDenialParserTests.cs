@@ -6,13 +6,24 @@ public sealed class AclDenialParserTests
 {
     private const string Accessor = "7e6ecc7b-6d6f-4a0c-9ad6-5d5a5ec0a8ec";
 
+    private const string Anonymous = AclDenialParser.AnonymousAccessorId;
+
+    // Sources in hashicorp/consul: acl/errors.go (every version: 1.8's Cause-only PermissionDeniedError, then "provided
+    // token"/"token with AccessorID", then the anonymous wording) and acl/errors_test.go; 1.8 causes from agent/acl.go and
+    // agent/consul/operator_autopilot_endpoint.go; the RPC prefix from agent/pool/pool.go; the client wrapper from
+    // api/api.go as asserted in api/acl_test.go.
     public static TheoryData<string, int, string, AclDenialKind, string?, string?, bool> Forms => new()
     {
-        { "bare (1.8.7)", 403, "Permission denied", AclDenialKind.PermissionDenied, null, null, false },
-        { "Missing form (1.8.7)", 403, "Permission denied: Missing service:write on web", AclDenialKind.PermissionDenied, "service:write on \"web\"", null, false },
+        { "bare (acl/errors.go, 1.8 and current)", 403, "Permission denied", AclDenialKind.PermissionDenied, null, null, false },
+        { "Missing form (agent/acl.go 1.8 vetServiceRegister)", 403, "Permission denied: Missing service:write on web", AclDenialKind.PermissionDenied, "service:write on \"web\"", null, false },
         { "Missing form without name", 403, "Permission denied: Missing operator:read", AclDenialKind.PermissionDenied, "operator:read", null, false },
-        { "anonymous (1.8.7)", 403, "Permission denied: anonymous token lacks permission 'key:read' on \"foo\". The anonymous token is used implicitly when a request does not specify a token.",
-          AclDenialKind.PermissionDenied, "key:read on \"foo\"", null, true },
+        { "Missing ... permissions (agent/consul/operator_autopilot_endpoint.go)", 403, "Permission denied: Missing operator:read permissions", AclDenialKind.PermissionDenied, "operator:read", null, false },
+        { "anonymous, named (acl/errors.go)", 403, "Permission denied: anonymous token lacks permission 'key:read' on \"foo\". The anonymous token is used implicitly when a request does not specify a token.",
+          AclDenialKind.PermissionDenied, "key:read on \"foo\"", Anonymous, true },
+        { "anonymous, unnamed (acl/errors_test.go)", 403, "Permission denied: anonymous token lacks permission 'service:read'. The anonymous token is used implicitly when a request does not specify a token.",
+          AclDenialKind.PermissionDenied, "service:read", Anonymous, true },
+        { "anonymous by accessor ID (acl/errors.go before the anonymous wording)", 403, "Permission denied: token with AccessorID '" + Anonymous + "' lacks permission 'acl:read'",
+          AclDenialKind.PermissionDenied, "acl:read", Anonymous, true },
         { "modern", 403, "Permission denied: token with AccessorID '" + Accessor + "' lacks permission 'service:write' on \"mesh-gateway\"",
           AclDenialKind.PermissionDenied, "service:write on \"mesh-gateway\"", Accessor, false },
         { "modern unnamed", 403, "Permission denied: token with AccessorID '" + Accessor + "' lacks permission 'mesh:write'", AclDenialKind.PermissionDenied, "mesh:write", Accessor, false },
@@ -44,6 +55,75 @@ public sealed class AclDenialParserTests
         Assert.Equal(accessor, denial.AccessorId);
         Assert.Equal(anonymous, denial.IsAnonymousToken);
         Assert.False(string.IsNullOrWhiteSpace(denial.Message));
+    }
+
+    // Every wording Consul has used for one denial, with and without forwarding and client wrappers, parses to the same
+    // denial. Sources (hashicorp/consul): acl/errors.go and acl/errors_test.go (named/unnamed, anonymous wording, accessor
+    // wording; acl.AnonymousTokenID), acl/errors_ent_test.go (partition/namespace), agent/pool/pool.go
+    // ("rpc error making call: %v", once per hop), api/api.go and api/acl_test.go ("Unexpected response code: 403 (...)").
+    public static TheoryData<string, string[]> SameDenial => new()
+    {
+        { "anonymous, named", [
+            "Permission denied: anonymous token lacks permission 'key:read' on \"foo\". The anonymous token is used implicitly when a request does not specify a token.",
+            "Permission denied: token with AccessorID '" + Anonymous + "' lacks permission 'key:read' on \"foo\"",
+            "rpc error making call: Permission denied: anonymous token lacks permission 'key:read' on \"foo\". The anonymous token is used implicitly when a request does not specify a token.",
+            "rpc error making call: rpc error making call: Permission denied: token with AccessorID '" + Anonymous + "' lacks permission 'key:read' on \"foo\"\n",
+            "Unexpected response code: 403 (Permission denied: anonymous token lacks permission 'key:read' on \"foo\". The anonymous token is used implicitly when a request does not specify a token.)",
+        ] },
+        { "anonymous, unnamed", [
+            "Permission denied: anonymous token lacks permission 'acl:read'. The anonymous token is used implicitly when a request does not specify a token.",
+            "Permission denied: token with AccessorID '" + Anonymous + "' lacks permission 'acl:read'",
+            "rpc error making call: Permission denied: anonymous token lacks permission 'acl:read'. The anonymous token is used implicitly when a request does not specify a token.\n",
+            "Unexpected response code: 403 (Permission denied: anonymous token lacks permission 'acl:read'. The anonymous token is used implicitly when a request does not specify a token.)",
+        ] },
+        { "anonymous, Enterprise target", [
+            "Permission denied: anonymous token lacks permission 'service:read' on \"foobar\" in partition \"foo\" in namespace \"bar\". The anonymous token is used implicitly when a request does not specify a token.",
+            "Permission denied: token with AccessorID '" + Anonymous + "' lacks permission 'service:read' on \"foobar\" in partition \"foo\" in namespace \"bar\"",
+        ] },
+        { "token, named", [
+            "Permission denied: token with AccessorID '" + Accessor + "' lacks permission 'service:write' on \"web\"",
+            "rpc error making call: Permission denied: token with AccessorID '" + Accessor + "' lacks permission 'service:write' on \"web\"",
+            "rpc error making call: rpc error making call: Permission denied: token with AccessorID '" + Accessor + "' lacks permission 'service:write' on \"web\"\n",
+            "Unexpected response code: 403 (rpc error making call: Permission denied: token with AccessorID '" + Accessor + "' lacks permission 'service:write' on \"web\")",
+        ] },
+        { "provided token, unnamed", [
+            "Permission denied: provided token lacks permission 'mesh:write'",
+            "rpc error making call: Permission denied: provided token lacks permission 'mesh:write'",
+            "Unexpected response code: 403 (Permission denied: provided token lacks permission 'mesh:write')",
+        ] },
+        { "1.8 cause, named", [
+            "Permission denied: Missing service:write on web",
+            "rpc error making call: Permission denied: Missing service:write on web",
+            "Unexpected response code: 403 (Permission denied: Missing service:write on web)",
+        ] },
+        { "bare", [
+            "Permission denied",
+            "Permission denied\n",
+            "rpc error making call: Permission denied",
+            "rpc error making call: rpc error making call: Permission denied",
+            "Unexpected response code: 403 (Permission denied)",
+        ] },
+    };
+
+    [Theory]
+    [MemberData(nameof(SameDenial))]
+    public void TryParse_EveryWordingOfOneDenial_SameDenial(string denial, string[] bodies)
+    {
+        Assert.True(AclDenialParser.TryParse(403, bodies[0], out AclDenial? expected), denial);
+        Assert.Null(expected.Cause);
+        foreach (string body in bodies.Skip(1))
+        {
+            Assert.True(AclDenialParser.TryParse(403, body, out AclDenial? actual), body);
+            Assert.Equal(expected, actual);
+        }
+    }
+
+    [Fact]
+    public void TryParse_AnonymousUnnamed_StructuredFieldsAndMessage()
+    {
+        Assert.True(AclDenialParser.TryParse(403, "Permission denied: anonymous token lacks permission 'acl:read'. The anonymous token is used implicitly when a request does not specify a token.", out AclDenial? d));
+        Assert.Equal((AclResource.Acl, AclAccessLevel.Read, (string?)null), (d.Resource, d.Access, d.Name));
+        Assert.Equal("the request carried no token, and the anonymous token lacks acl:read; configure the gateway's token (a policy from MeshGatewayAcl.ToHcl) rather than granting it to the anonymous token", d.Message);
     }
 
     [Fact]

@@ -40,6 +40,8 @@ public sealed class AclEvaluatorPropertyTests
         new AclRequirement { Resource = AclResource.Operator, Access = AclAccessLevel.Write, Reason = "property" },
         new AclRequirement { Resource = AclResource.Peering, Access = AclAccessLevel.Write, Reason = "property" },
         new AclRequirement { Resource = AclResource.Agent, Access = AclAccessLevel.Write, Target = AclTargetKind.All, Reason = "property" },
+        new AclRequirement { Resource = AclResource.Service, Access = AclAccessLevel.Read, Target = AclTargetKind.Named, Name = "web", Peer = "p", Reason = "property" },
+        new AclRequirement { Resource = AclResource.Node, Access = AclAccessLevel.Read, Target = AclTargetKind.Named, Name = "m", Peer = "p", Reason = "property" },
     ];
 
     private static (bool, AclDecision)[] Verdicts(AclPolicy[] policies, AclDefaultPolicy defaultPolicy)

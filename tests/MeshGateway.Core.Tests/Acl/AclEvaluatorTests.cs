@@ -122,6 +122,118 @@ public sealed class AclEvaluatorTests
         Assert.Equal(decidedBy, result.DecidingRule is null ? null : result.DecidingPolicy + ":" + result.DecidingRule.Line);
     }
 
+    // hashicorp/consul acl/static_authorizer.go: allowAll (default_policy "allow") answers every check from defaultAllow
+    // except ACLRead, ACLWrite and Snapshot, which only allowManage grants; acl/policy_authorizer.go ACLRead/ACLWrite
+    // return Default without an acl rule, so the chained authorizer falls through to that static answer.
+    public static TheoryData<AclRequirement, AclDefaultPolicy, string[], bool> DefaultPolicyExceptions => new()
+    {
+        { Scalar(AclResource.Acl, AclAccessLevel.Read), AclDefaultPolicy.Allow, [], false },
+        { Scalar(AclResource.Acl, AclAccessLevel.Write), AclDefaultPolicy.Allow, [], false },
+        { Scalar(AclResource.Acl, AclAccessLevel.Read), AclDefaultPolicy.Allow, ["operator = \"write\"\nkeyring = \"write\""], false },
+        { Scalar(AclResource.Acl, AclAccessLevel.Read), AclDefaultPolicy.Deny, ["acl = \"read\""], true },
+        { Scalar(AclResource.Acl, AclAccessLevel.Write), AclDefaultPolicy.Allow, ["acl = \"read\""], false },
+        // hashicorp/consul agent/structs/acl.go: the builtin global-management policy carries acl = "write".
+        { Scalar(AclResource.Acl, AclAccessLevel.Write), AclDefaultPolicy.Deny, ["acl = \"write\"\noperator = \"write\""], true },
+        // Every other static-authorizer check follows defaultAllow: keyring, operator, mesh, peering and the named ones.
+        { Scalar(AclResource.Keyring, AclAccessLevel.Write), AclDefaultPolicy.Allow, [], true },
+        { Scalar(AclResource.Operator, AclAccessLevel.Write), AclDefaultPolicy.Allow, [], true },
+        { Scalar(AclResource.Mesh, AclAccessLevel.Write), AclDefaultPolicy.Allow, [], true },
+        { Scalar(AclResource.Peering, AclAccessLevel.Write), AclDefaultPolicy.Allow, [], true },
+        { ReadAll(AclResource.Node), AclDefaultPolicy.Allow, [], true },
+        { Intention(AclAccessLevel.Write), AclDefaultPolicy.Allow, [], true },
+        { new AclRequirement { Resource = AclResource.Query, Access = AclAccessLevel.Write, Target = AclTargetKind.Named, Name = "q", Reason = "test" }, AclDefaultPolicy.Allow, [], true },
+    };
+
+    [Theory]
+    [MemberData(nameof(DefaultPolicyExceptions))]
+    public void Evaluate_DefaultAllow_NeverGrantsAclButGrantsEverythingElse(AclRequirement requirement, AclDefaultPolicy defaultPolicy, string[] policies, bool satisfied)
+    {
+        AclRequirementResult result = EvaluateOne(requirement, defaultPolicy, policies);
+        Assert.True(satisfied == result.Satisfied, requirement.Permission + ": " + result.Explanation);
+    }
+
+    [Fact]
+    public void Evaluate_AclUnderDefaultAllow_ExplainsTheException()
+    {
+        AclRequirementResult result = EvaluateOne(Scalar(AclResource.Acl, AclAccessLevel.Read), AclDefaultPolicy.Allow);
+        Assert.Equal(AclDecision.Default, result.Decision);
+        Assert.Equal("acl:read: missing - no rule applies, and Consul's default policy never grants acl (only an acl rule or a management token does)", result.Explanation);
+    }
+
+    private static AclRequirement Imported(AclResource resource, string name = "imported-svc", AclAccessLevel access = AclAccessLevel.Read)
+        => new() { Resource = resource, Access = access, Target = AclTargetKind.Named, Name = name, Peer = "some-peer", Reason = "test" };
+
+    // hashicorp/consul acl/policy_authorizer_test.go, the "Defaults - from peer" and "Peering - ..." cases, and
+    // acl/policy_authorizer.go ServiceRead/NodeRead: with a peer in the context, ServiceWriteAny allowing allows, else
+    // ServiceReadAll / NodeReadAll decides (Default falls to the default policy).
+    public static TheoryData<string, AclRequirement, AclDefaultPolicy, string[], bool, AclDecision> PeeredReads => new()
+    {
+        { "Defaults - from peer (service)", Imported(AclResource.Service), AclDefaultPolicy.Deny, [], false, AclDecision.Default },
+        { "Defaults - from peer (node)", Imported(AclResource.Node), AclDefaultPolicy.Deny, [], false, AclDecision.Default },
+        { "Defaults - from peer, default allow", Imported(AclResource.Service), AclDefaultPolicy.Allow, [], true, AclDecision.Default },
+        { "ServiceRead allowed with service:write", Imported(AclResource.Service), AclDefaultPolicy.Deny,
+          ["service \"foo\" { policy = \"write\" intentions = \"write\" }"], true, AclDecision.Allow },
+        { "ServiceRead allowed with service:read on all", Imported(AclResource.Service), AclDefaultPolicy.Deny,
+          ["service_prefix \"\" { policy = \"read\" intentions = \"read\" }"], true, AclDecision.Allow },
+        { "ServiceRead not allowed with service:read on single service", Imported(AclResource.Service, "same-name-as-imported"), AclDefaultPolicy.Deny,
+          ["service \"same-name-as-imported\" { policy = \"read\" intentions = \"read\" }"], false, AclDecision.Default },
+        { "NodeRead allowed with service:write", Imported(AclResource.Node), AclDefaultPolicy.Deny,
+          ["service \"foo\" { policy = \"write\" }"], true, AclDecision.Allow },
+        { "NodeRead allowed with node:read on all", Imported(AclResource.Node), AclDefaultPolicy.Deny,
+          ["node_prefix \"\" { policy = \"read\" }"], true, AclDecision.Allow },
+        { "NodeRead not allowed with node:read on single node", Imported(AclResource.Node, "same-name-as-imported"), AclDefaultPolicy.Deny,
+          ["node \"same-name-as-imported\" { policy = \"read\" }"], false, AclDecision.Default },
+        // policy_authorizer.go allAllowed: a more specific deny still denies the read-all alternative.
+        { "read on all, but one service denied", Imported(AclResource.Service), AclDefaultPolicy.Allow,
+          ["service_prefix \"\" { policy = \"read\" }\nservice \"secret\" { policy = \"deny\" }"], false, AclDecision.Deny },
+        // anyAllowed: a write prefix rule on any segment is service:write on some service.
+        { "service_prefix write on a segment is ServiceWriteAny", Imported(AclResource.Node), AclDefaultPolicy.Deny,
+          ["service_prefix \"web-\" { policy = \"write\" }\nnode_prefix \"\" { policy = \"deny\" }"], true, AclDecision.Allow },
+        // Without a peer the same rule is an ordinary exact match.
+        { "local read unchanged", ServiceRead("same-name-as-imported"), AclDefaultPolicy.Deny,
+          ["service \"same-name-as-imported\" { policy = \"read\" }"], true, AclDecision.Allow },
+    };
+
+    [Theory]
+    [MemberData(nameof(PeeredReads))]
+    public void Evaluate_PeerImportedReads_DecideAsConsul(string rule, AclRequirement requirement, AclDefaultPolicy defaultPolicy, string[] policies, bool satisfied, AclDecision decision)
+    {
+        AclRequirementResult result = EvaluateOne(requirement, defaultPolicy, policies);
+        Assert.True(satisfied == result.Satisfied, rule + ": " + result.Explanation);
+        Assert.Equal(decision, result.Decision);
+    }
+
+    [Fact]
+    public void Evaluate_PeerImportedRead_Missing_NamesTheTwoPermissionsConsulChecks()
+    {
+        AclRequirementResult service = EvaluateOne(Imported(AclResource.Service, "api"), AclDefaultPolicy.Deny, "service \"api\" { policy = \"read\" }");
+        Assert.False(service.Satisfied);
+        Assert.Equal("service:write on any service, or service:read on all services", service.MissingPermission);
+        Assert.StartsWith("service:read on \"api\" imported from peer \"some-peer\": missing - Consul (1.13+) allows reads of data imported from a peer with service:write on any service, or service:read on all services, not by a rule on the imported name;", service.Explanation, StringComparison.Ordinal);
+
+        AclRequirementResult node = EvaluateOne(Imported(AclResource.Node), AclDefaultPolicy.Deny);
+        Assert.Equal("service:write on any service, or node:read on all nodes", node.MissingPermission);
+
+        AclRequirementResult granted = EvaluateOne(Imported(AclResource.Node), AclDefaultPolicy.Deny, "service \"mesh-gateway\" { policy = \"write\" }");
+        Assert.True(granted.GrantedByServiceWriteAny);
+        Assert.Null(granted.MissingPermission);
+        Assert.Equal(1, granted.DecidingRule!.Line);
+
+        // Local requirements name themselves.
+        Assert.Equal("service:write on \"mesh-gateway\"", EvaluateOne(ServiceWrite(), AclDefaultPolicy.Deny).MissingPermission);
+    }
+
+    // Writes are not peer-aware in Consul (ServiceWrite ignores the context's peer): a write requirement with a peer is an
+    // ordinary write check.
+    [Fact]
+    public void Evaluate_PeerOnAWriteRequirement_OrdinaryCheck()
+    {
+        AclRequirement write = Imported(AclResource.Service, "api", AclAccessLevel.Write);
+        Assert.False(write.IsPeeredRead);
+        Assert.False(EvaluateOne(write, AclDefaultPolicy.Deny, "service \"foo\" { policy = \"write\" }").Satisfied);
+        Assert.True(EvaluateOne(write, AclDefaultPolicy.Deny, "service \"api\" { policy = \"write\" }").Satisfied);
+    }
+
     [Fact]
     public void Evaluate_OperatorFallback_FlaggedAndExplained()
     {

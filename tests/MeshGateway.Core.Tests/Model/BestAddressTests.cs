@@ -68,6 +68,53 @@ public sealed class BestAddressTests
         Assert.Equal(best, BestAddress.Select(new CatalogServiceInstance { Node = node, Service = service }, wan));
     }
 
+    // hashicorp/consul agent/structs/structs_test.go TestCheckServiceNode_BestAddress, every case with its values
+    // (nodeAddr 10.1.2.3, nodeWANAddr 198.18.19.20, serviceAddr 10.2.3.4:1234, serviceWANAddr 198.19.20.21:987).
+    public static TheoryData<string, CatalogNode, CatalogService, string, int, string, int> ConsulTestVectors
+    {
+        get
+        {
+            CatalogNode node = Node("10.1.2.3");
+            CatalogNode nodeWithWan = Node("10.1.2.3", wan: "198.18.19.20");
+            var wan = new CatalogTaggedAddress("198.19.20.21", 987);
+            return new()
+            {
+                { "node-address", node, Service(address: "", port: 1234), "10.1.2.3", 1234, "10.1.2.3", 1234 },
+                { "node-wan-address", nodeWithWan, Service(address: "", port: 1234), "10.1.2.3", 1234, "198.18.19.20", 1234 },
+                { "service-address", nodeWithWan, Service("10.2.3.4", 1234), "10.2.3.4", 1234, "10.2.3.4", 1234 },
+                { "service-wan-address", nodeWithWan, Service("10.2.3.4", 1234, wan), "10.2.3.4", 1234, "198.19.20.21", 987 },
+                { "service-wan-address-default-port", nodeWithWan, Service("10.2.3.4", 1234, wan with { Port = 0 }), "10.2.3.4", 1234, "198.19.20.21", 1234 },
+                { "service-wan-address-node-lan", nodeWithWan, Service("", 1234, wan), "10.1.2.3", 1234, "198.19.20.21", 987 },
+            };
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(ConsulTestVectors))]
+    public void Select_ConsulsOwnTestVectors(string name, CatalogNode node, CatalogService service, string lanAddress, int lanPort, string wanAddress, int wanPort)
+    {
+        BestAddress lan = BestAddress.Select(node, service, wan: false);
+        BestAddress wan = BestAddress.Select(node, service, wan: true);
+        Assert.True((lanAddress, lanPort) == (lan.Address, lan.Port), name + " (lan): " + lan);
+        Assert.True((wanAddress, wanPort) == (wan.Address, wan.Port), name + " (wan): " + wan);
+    }
+
+    // An empty wan tag, as agent/structs/structs.go reads it: NodeService.BestAddress takes the service wan tag's address
+    // even when empty (so CheckServiceNode.BestAddress falls to the node) and its port when non-zero; Node.BestAddress
+    // returns the node's wan tag whenever the key exists, even when empty. LAN never reads either.
+    [Theory]
+    [InlineData("", 0, null, "10.1.2.3", 1234, BestAddressSource.NodeAddress)]
+    [InlineData("", 987, null, "10.1.2.3", 987, BestAddressSource.NodeAddress)]
+    [InlineData("", 987, "198.18.19.20", "198.18.19.20", 987, BestAddressSource.NodeWanTaggedAddress)]
+    [InlineData("", 0, "", "", 1234, BestAddressSource.NodeWanTaggedAddress)]
+    public void Select_EmptyServiceWanTag_FallsToTheNodeAsConsulDoes(string serviceWanAddress, int serviceWanPort, string? nodeWan, string address, int port, BestAddressSource source)
+    {
+        CatalogService service = Service("10.2.3.4", 1234, new CatalogTaggedAddress(serviceWanAddress, serviceWanPort));
+        BestAddress wan = BestAddress.Select(Node("10.1.2.3", wan: nodeWan), service, wan: true);
+        Assert.Equal((address, port, source), (wan.Address, wan.Port, wan.AddressSource));
+        Assert.Equal(("10.2.3.4", 1234), (BestAddress.Select(Node("10.1.2.3", wan: nodeWan), service, wan: false) is var lan ? (lan.Address, lan.Port) : default));
+    }
+
     [Fact]
     public void ToString_BracketsIpv6()
     {

@@ -65,7 +65,9 @@ public sealed class ConsulSniNamePropertyTests
                 bool chars = ConsulSniName.TryParse(text, td, domain, out ConsulSniName? fromChars, out ConsulSniParseError error);
                 bool bytes = ConsulSniName.TryParse(Encoding.ASCII.GetBytes(text), td, domain, out ConsulSniName? fromBytes, out _);
                 bool upper = ConsulSniName.TryParse(text.ToUpperInvariant(), td, domain, out ConsulSniName? fromUpper, out _);
-                return (chars && bytes && upper && name.Equals(fromChars) && name.Equals(fromBytes) && fromUpper!.Form == name.Form)
+                return (chars && bytes && upper && name.Equals(fromChars) && name.Equals(fromBytes) && name.Equals(fromUpper)
+                        && fromUpper!.Form == name.Form && name.GetHashCode() == fromUpper.GetHashCode()
+                        && string.Equals(fromUpper.ToString(), text, StringComparison.OrdinalIgnoreCase) && !fromUpper.ToString().Any(char.IsAsciiLetterUpper))
                     .Label($"{text}: {error}");
             }).Check(s_config);
     }

@@ -113,20 +113,75 @@ public sealed class ConsulSniNameTests
         Assert.Equal(ConsulSniKind.ImportedPeerCluster, ConsulSniName.Parse($"api.default.dc2.external.{TD}", TD).Kind);
     }
 
+    // envoyproxy/envoy source/common/network/connection_socket_impl.h (setRequestedServerName lower-cases the SNI) and
+    // source/common/listener_manager/filter_chain_manager_impl.cc (server_names lower-cased): Envoy compares names
+    // ASCII case-insensitively, so the parser returns the parts as Envoy sees them.
     [Fact]
-    public void TryParse_MixedCase_FixedLabelsInsensitiveVariablePartsKeepCase()
+    public void TryParse_MixedCase_EveryPartLowerCasedAsEnvoySeesIt()
     {
         string upper = $"API.Default.DC2.INTERNAL.{TD.ToUpperInvariant()}";
-        Assert.True(ConsulSniName.TryParse(upper, TD, out ConsulSniName? name, out _));
-        Assert.Equal("API", name.Service);
-        Assert.Equal("Default", name.Namespace);
-        Assert.Equal("DC2", name.Datacenter);
+        Assert.True(ConsulSniName.TryParse(upper, TD.ToUpperInvariant(), out ConsulSniName? name, out _));
+        Assert.Equal("api", name.Service);
+        Assert.Equal("default", name.Namespace);
+        Assert.Equal("dc2", name.Datacenter);
         Assert.Equal(TD, name.TrustDomain);
-        Assert.Equal($"API.Default.DC2.internal.{TD}", name.ToString());
+        Assert.Equal($"api.default.dc2.internal.{TD}", name.ToString());
+        Assert.Equal(("v2", "web", "ns", "ap", "dc1"), ConsulSniName.Parse($"V2.Web.NS.AP.DC1.internal-v1.{TD}", TD) is var p ? (p.Subset, p.Service, p.Namespace, p.Partition, p.Datacenter) : default);
+        Assert.Equal(("node-a", "dc1", "consul"), ConsulSniName.Parse("Node-A.SERVER.DC1.CONSUL", TD) is var s ? (s.Node, s.Datacenter, s.DnsDomain) : default);
+        Assert.Equal(("api", "peer-b"), ConsulSniName.Parse($"API.default.default.PEER-B.external.{TD}", TD) is var e ? (e.Service, e.Peer) : default);
 
         Assert.Equal(ConsulSniKind.WanFederationServer, ConsulSniName.Parse("Node-A.SERVER.dc1.CONSUL", TD).Kind);
         Assert.Equal(ConsulSniKind.PeeringServers, ConsulSniName.Parse($"Server.dc1.PEERING.{TD}", TD).Kind);
         Assert.Equal(ConsulSniKind.Gateway, ConsulSniName.Parse($"part1.dc2.Internal-V1.{TD}", TD).Kind);
+    }
+
+    // hashicorp/consul agent/connect/sni.go dotJoin keeps the case it is given; Envoy (see above) compares ignoring ASCII
+    // case, so a name built from "Web" is the same name as the parse of "web...".
+    [Fact]
+    public void Equals_IgnoresAsciiCaseAsEnvoyCompares()
+    {
+        ConsulSniName built = ConsulSniName.ForService("Web", null, null, "dc1", TD);
+        ConsulSniName parsed = ConsulSniName.Parse($"web.default.dc1.internal.{TD}", TD);
+        Assert.Equal(built, parsed);
+        Assert.Equal(built.GetHashCode(), parsed.GetHashCode());
+        Assert.Equal($"Web.default.dc1.internal.{TD}", built.ToString());
+        Assert.Equal(built, ConsulSniName.Parse(built.ToString(), TD));
+        Assert.NotEqual(built, ConsulSniName.ForService("Web2", null, null, "dc1", TD));
+        Assert.NotEqual(built, ConsulSniName.ForService("Web", null, null, "dc1", TD, "v1"));
+        // Subset "v2" of "api" and service "v2.api" (a dot in a name) format alike but are different names.
+        Assert.NotEqual(ConsulSniName.ForService("api", null, null, "dc1", TD, "v2"), ConsulSniName.ForService("v2.api", null, null, "dc1", TD));
+        // sni.go's ordinal "default" check: partition "Default" formats as a named partition, so it is another name.
+        Assert.NotEqual(ConsulSniName.ForService("web", null, "Default", "dc1", TD), ConsulSniName.ForService("web", null, "default", "dc1", TD));
+    }
+
+    // A '*' label is a server_names pattern: hashicorp/consul agent/xds/listeners.go writes "*.<dc>.internal.<TD>" for
+    // remote datacenters and "*.server.<dc>.<domain>" for remote servers in WAN federation (makeMeshGatewayListener),
+    // while tlsutil/config.go ServerSNI only ever names a real node. It is never a node, service or subset named "*".
+    [Theory]
+    [InlineData("*.server.dc2.consul")]
+    [InlineData("*.dc2.internal." + TD)]
+    [InlineData("*.part1.dc2.internal-v1." + TD)]
+    [InlineData("*.default.dc2.internal." + TD)]
+    [InlineData("*.api.default.dc2.internal." + TD)]
+    [InlineData("api*.default.dc2.internal." + TD)]
+    public void TryParse_WildcardPattern_IsNotAName(string pattern)
+    {
+        Assert.False(ConsulSniName.TryParse(pattern, TD, out ConsulSniName? name, out ConsulSniParseError error));
+        Assert.Null(name);
+        Assert.Equal(ConsulSniParseError.WildcardLabel, error);
+        Assert.Contains("pattern", ConsulSniName.DescribeParseError(error), StringComparison.Ordinal);
+        Assert.False(ConsulSniName.TryParse(System.Text.Encoding.ASCII.GetBytes(pattern), TD, null, out _, out error));
+        Assert.Equal(ConsulSniParseError.WildcardLabel, error);
+    }
+
+    [Fact]
+    public void Wildcards_FormattedByTheLibrary_AreRejectedAsNames()
+    {
+        Assert.Equal("*.server.dc2.consul", ConsulSniName.WanFederationServerWildcard("dc2"));
+        Assert.False(ConsulSniName.TryParse(ConsulSniName.WanFederationServerWildcard("dc2"), TD, out _, out ConsulSniParseError error));
+        Assert.Equal(ConsulSniParseError.WildcardLabel, error);
+        Assert.False(ConsulSniName.TryParse(ConsulSniName.RemoteGatewayWildcard("dc2", "part1", TD), TD, out _, out error));
+        Assert.Equal(ConsulSniParseError.WildcardLabel, error);
     }
 
     [Fact]
@@ -258,10 +313,12 @@ public sealed class ConsulSniNameTests
     }
 
     [Fact]
-    public void Equality_IsOrdinalOverParts()
+    public void Equality_OverPartsIgnoringAsciiCaseOnly()
     {
         Assert.Equal(ConsulSniName.ForService("api", null, null, "dc1", TD), ConsulSniName.ForService("api", "default", "default", "dc1", TD));
-        Assert.NotEqual(ConsulSniName.ForService("api", null, null, "dc1", TD), ConsulSniName.ForService("API", null, null, "dc1", TD));
+        Assert.Equal(ConsulSniName.ForService("api", null, null, "dc1", TD), ConsulSniName.ForService("API", null, null, "dc1", TD));
+        // Envoy's absl::AsciiStrToLower folds ASCII letters only.
+        Assert.NotEqual(ConsulSniName.ForService("caf\u00e9", null, null, "dc1", TD), ConsulSniName.ForService("CAF\u00c9", null, null, "dc1", TD));
     }
 
     [Theory]

@@ -298,4 +298,49 @@ public sealed class UpstreamTargetPlannerTests
         CatalogServiceInstance[] mixed = [Instance("x", "dc-exp", "10.9.0.1", null, peer: "p", peerSni: [""]), .. s_peerInstances];
         Assert.Equal(PeerSni, Plan("", Api(peer: "p"), Catalog(mixed)).Sni);
     }
+
+    // hashicorp/consul agent/connect/sni.go UpstreamSNI: DestinationType prepared_query gives QuerySNI(DestinationName,
+    // upstream Datacenter or the caller's, trust domain); agent/xds/endpoints.go: prepared-query upstreams (no discovery
+    // chain) get the query's result nodes directly, best address by node datacenter, whatever the mesh gateway mode.
+    [Theory]
+    [InlineData("")]
+    [InlineData("local")]
+    [InlineData("remote")]
+    public void Plan_PreparedQuery_QuerySniAndResultInstancesDirectWhateverTheMode(string mode)
+    {
+        var query = new MeshUpstream { Name = "geo-api", DestinationType = UpstreamDestinationType.PreparedQuery };
+        CatalogServiceInstance[] results = [.. s_dc1Instances, .. s_dc2Instances]; // a query can fail over to other datacenters
+        UpstreamTarget target = Plan(mode, query, Catalog(results));
+        Assert.Equal(UpstreamDialKind.TargetInstances, target.DialKind);
+        Assert.Equal($"geo-api.default.dc1.query.{TD}", target.Sni);
+        Assert.True(target.ModeIgnored);
+        Assert.Equal(MeshGatewayModeKind.None, target.AppliedMode);
+        Assert.Equal(["10.1.0.1:20000", "198.51.100.1:443", "10.2.0.2:20000"], Addresses(target));
+        Assert.True(target.UsesWanAddresses);
+        Assert.Equal(ConsulSniKind.PreparedQuery, ConsulSniName.Parse(target.Sni!, TD).Kind);
+    }
+
+    [Fact]
+    public void Plan_PreparedQuery_UpstreamDatacenterNamesTheQuery()
+    {
+        var query = new MeshUpstream { Name = "geo-api", Datacenter = "dc2", DestinationType = UpstreamDestinationType.PreparedQuery };
+        Assert.Equal($"geo-api.default.dc2.query.{TD}", Plan("remote", query, Catalog(s_dc2Instances)).Sni);
+        UpstreamTarget empty = Plan("", query, Catalog([]));
+        Assert.Equal(UpstreamTargetError.NoTargetInstances, empty.Error);
+        Assert.Equal($"geo-api.default.dc2.query.{TD}", empty.Sni);
+    }
+
+    // hashicorp/consul agent/structs/connect_proxy_config.go: UpstreamDestTypeService = "service",
+    // UpstreamDestTypePreparedQuery = "prepared_query"; an empty DestinationType is a service.
+    [Theory]
+    [InlineData(null, true, UpstreamDestinationType.Service)]
+    [InlineData("", true, UpstreamDestinationType.Service)]
+    [InlineData("service", true, UpstreamDestinationType.Service)]
+    [InlineData("prepared_query", true, UpstreamDestinationType.PreparedQuery)]
+    [InlineData("PreparedQuery", false, UpstreamDestinationType.Service)]
+    public void UpstreamDestinationTypes_TryParse_ConsulSpelling(string? value, bool ok, UpstreamDestinationType expected)
+    {
+        Assert.Equal(ok, UpstreamDestinationTypes.TryParse(value, out UpstreamDestinationType type));
+        Assert.Equal(expected, type);
+    }
 }

@@ -14,6 +14,18 @@ public sealed class EndpointStateCarryOverTests
     private static RouteTable Table(string cluster, params int[] ports)
         => RouteTable.Create([new Route("web.default.dc1.internal.td.consul", new UpstreamCluster(cluster, ports.Select(p => Endpoint(p))))]);
 
+    /// <summary>Fails the endpoint's connects until it is ejected (Envoy's default: 5 in a row).</summary>
+    private static void FailUntilEjected(UpstreamCluster cluster, int index, TimeProvider time)
+    {
+        for (int i = 0; i < OutlierDetection.DefaultConsecutiveFailures; i++)
+        {
+            Assert.False(cluster.IsEjected(index, time));
+            cluster.OnConnectFailed(index, time.GetTimestamp(), time.TimestampFrequency);
+        }
+
+        Assert.True(cluster.IsEjected(index, time));
+    }
+
     private static UpstreamCluster Cluster(RouteTableSource source) => source.Current.Routes[0].Cluster;
 
     private static int IndexOf(UpstreamCluster cluster, int port)
@@ -34,7 +46,7 @@ public sealed class EndpointStateCarryOverTests
     {
         var time = new ManualTimeProvider();
         var source = new RouteTableSource(Table("web", 1, 2));
-        Cluster(source).OnConnectFailed(0, time.GetTimestamp(), time.TimestampFrequency);
+        FailUntilEjected(Cluster(source), 0, time);
 
         // Two swaps, each a fresh table whose endpoint order differs.
         source.Update(Table("web", 3, 2, 1));
@@ -43,7 +55,8 @@ public sealed class EndpointStateCarryOverTests
         UpstreamCluster cluster = Cluster(source);
         int ejected = IndexOf(cluster, 1);
         Assert.True(cluster.IsEjected(ejected, time));
-        Assert.Equal(1, cluster.GetState(ejected).ConnectFailures);
+        Assert.Equal(5, cluster.GetState(ejected).ConnectFailures);
+        Assert.Equal(1, cluster.GetState(ejected).Ejections);
         for (int i = 0; i < 300; i++)
         {
             Assert.NotEqual(ejected, cluster.Select([], time.GetTimestamp(), out bool panic));
@@ -90,7 +103,7 @@ public sealed class EndpointStateCarryOverTests
         var time = new ManualTimeProvider();
         var source = new RouteTableSource(Table("web", 1));
         EndpointState removed = Cluster(source).OnConnected(0);
-        Cluster(source).OnConnectFailed(0, time.GetTimestamp(), time.TimestampFrequency);
+        FailUntilEjected(Cluster(source), 0, time);
 
         // Another port, and the same address under another cluster name: both start fresh.
         source.Update(RouteTable.Create([

@@ -97,7 +97,7 @@ public sealed class UpstreamClusterTests
     public void OnConnectFailed_EjectsUntilCoolDownEnds()
     {
         var time = new ManualTimeProvider();
-        var cluster = new UpstreamCluster("c", [Endpoint(1), Endpoint(2)]) { EjectionTime = TimeSpan.FromSeconds(30) };
+        var cluster = new UpstreamCluster("c", [Endpoint(1), Endpoint(2)]) { OutlierDetection = OutlierDetection.Default with { ConsecutiveFailures = 1 } };
         cluster.OnConnectFailed(0, time.GetTimestamp(), time.TimestampFrequency);
         Assert.True(cluster.IsEjected(0, time));
         for (int i = 0; i < 200; i++)
@@ -121,7 +121,7 @@ public sealed class UpstreamClusterTests
     public void OnConnectFailed_EveryEndpointEjected_PanicUsesThemAnyway()
     {
         var time = new ManualTimeProvider();
-        var cluster = new UpstreamCluster("c", [Endpoint(1)]);
+        var cluster = new UpstreamCluster("c", [Endpoint(1)]) { OutlierDetection = OutlierDetection.Default with { ConsecutiveFailures = 1 } };
         cluster.OnConnectFailed(0, time.GetTimestamp(), time.TimestampFrequency);
         Assert.Equal(0, cluster.Select([], time.GetTimestamp(), out bool panic));
         Assert.True(panic);
@@ -131,8 +131,9 @@ public sealed class UpstreamClusterTests
     public void OnConnected_ClearsEjection()
     {
         var time = new ManualTimeProvider();
-        var cluster = new UpstreamCluster("c", [Endpoint(1), Endpoint(2)]);
+        var cluster = new UpstreamCluster("c", [Endpoint(1), Endpoint(2)]) { OutlierDetection = OutlierDetection.Default with { ConsecutiveFailures = 1 } };
         cluster.OnConnectFailed(0, time.GetTimestamp(), time.TimestampFrequency);
+        Assert.True(cluster.IsEjected(0, time));
         cluster.OnConnected(0);
         Assert.False(cluster.IsEjected(0, time));
     }
@@ -143,7 +144,7 @@ public sealed class UpstreamClusterTests
         var cluster = new UpstreamCluster("c", []);
         Assert.Equal(TimeSpan.FromMilliseconds(5000), cluster.ConnectTimeout);
         Assert.Equal(UpstreamCluster.DefaultMaxConnectAttempts, cluster.MaxConnectAttempts);
-        Assert.Equal(TimeSpan.FromSeconds(30), cluster.EjectionTime);
+        Assert.Same(OutlierDetection.Default, cluster.OutlierDetection);
     }
 
     [Fact]
@@ -152,7 +153,7 @@ public sealed class UpstreamClusterTests
         Assert.Throws<ArgumentOutOfRangeException>(() => new UpstreamCluster("c", []) { ConnectTimeout = TimeSpan.Zero });
         Assert.Throws<ArgumentOutOfRangeException>(() => new UpstreamCluster("c", []) { MaxConnectAttempts = 0 });
         Assert.Throws<ArgumentOutOfRangeException>(() => new UpstreamCluster("c", []) { MaxConnectAttempts = 17 });
-        Assert.Throws<ArgumentOutOfRangeException>(() => new UpstreamCluster("c", []) { EjectionTime = TimeSpan.FromSeconds(-1) });
+        Assert.Throws<ArgumentNullException>(() => new UpstreamCluster("c", []) { OutlierDetection = null! });
         Assert.Throws<ArgumentOutOfRangeException>(() => Endpoint(1, weight: 0));
         Assert.Throws<ArgumentOutOfRangeException>(() => Endpoint(1, weight: 129));
         Assert.Throws<ArgumentOutOfRangeException>(() => Endpoint(0));

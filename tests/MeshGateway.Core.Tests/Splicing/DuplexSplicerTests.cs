@@ -124,6 +124,38 @@ public sealed class DuplexSplicerTests
         Assert.Equal(SocketError.ConnectionReset, ex.SocketErrorCode);
     }
 
+    [Theory]
+    [MemberData(nameof(Kinds))]
+    public async Task SpliceAsync_ClientHalfClosedThenUpstreamResets_RecordedAsUpstreamErrorAndClientReset(bool streams)
+    {
+        var splicer = new DuplexSplicer();
+        await using Rig rig = streams ? await Rig.StartStreamsAsync(splicer) : await Rig.StartAsync(splicer);
+        rig.Client.Shutdown(SocketShutdown.Send);
+        Assert.Empty(await SocketPair.ReadToEndAsync(rig.Upstream));
+        SocketPair.Reset(rig.Upstream);
+
+        SpliceResult result = await rig.Splice.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(SpliceCloseReason.UpstreamError, result.CloseReason);
+        Assert.Equal(SocketError.ConnectionReset, result.Error);
+        SocketException ex = await Assert.ThrowsAsync<SocketException>(async () => await SocketPair.ReadToEndAsync(rig.Client));
+        Assert.Equal(SocketError.ConnectionReset, ex.SocketErrorCode);
+    }
+
+    [Fact]
+    public async Task SpliceAsync_UpstreamHalfClosedThenClientResets_RecordedAsClientError()
+    {
+        var splicer = new DuplexSplicer();
+        await using Rig rig = await Rig.StartAsync(splicer);
+        rig.Upstream.Shutdown(SocketShutdown.Send);
+        Assert.Empty(await SocketPair.ReadToEndAsync(rig.Client));
+        SocketPair.Reset(rig.Client);
+
+        SpliceResult result = await rig.Splice.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(SpliceCloseReason.ClientError, result.CloseReason);
+        SocketException ex = await Assert.ThrowsAsync<SocketException>(async () => await SocketPair.ReadToEndAsync(rig.Upstream));
+        Assert.Equal(SocketError.ConnectionReset, ex.SocketErrorCode);
+    }
+
     [Fact]
     public async Task SpliceAsync_UpstreamResets_ClientGetsReset()
     {
@@ -159,7 +191,7 @@ public sealed class DuplexSplicerTests
     }
 
     [Fact]
-    public async Task SpliceAsync_HalfClosedThenSilent_EndsAtIdleTimeout()
+    public async Task SpliceAsync_HalfClosedThenSilent_EndsAtIdleTimeoutRecordedAsSuch()
     {
         var time = new ManualTimeProvider();
         Task armed = WhenTimerArmed(time);
@@ -171,7 +203,9 @@ public sealed class DuplexSplicerTests
 
         time.Advance(TimeSpan.FromMinutes(1));
         SpliceResult result = await rig.Splice.WaitAsync(TimeSpan.FromSeconds(30));
-        Assert.Equal(SpliceCloseReason.ClientClosed, result.CloseReason);
+
+        // The client's FIN only half-closed it: the upstream never finished, the idle timeout ended it.
+        Assert.Equal(SpliceCloseReason.IdleTimeout, result.CloseReason);
         Assert.Equal(TimeSpan.FromMinutes(1), result.Duration);
     }
 

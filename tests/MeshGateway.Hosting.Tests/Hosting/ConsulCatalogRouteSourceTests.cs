@@ -23,6 +23,38 @@ public sealed class ConsulCatalogRouteSourceTests
         Assert.Equal((TimeSpan.FromMilliseconds(1500), 4, "team-a"), (mapped.Routes.ConnectTimeout, mapped.Routes.MaxConnectAttempts, mapped.Routes.Partition));
         Assert.Equal("dc7", mapped.Watcher.Datacenter);
         Assert.Equal(TimeSpan.FromSeconds(9), mapped.StartupTimeout);
+        Assert.Equal(MeshGateway.Routing.OutlierDetection.Default, mapped.Routes.OutlierDetection);
+    }
+
+    [Fact]
+    public void SourceOptionsFor_OutlierDetection_MapsEverySetting()
+    {
+        var options = new MeshGatewayOptions();
+        options.OutlierDetection.ConsecutiveFailures = 3;
+        options.OutlierDetection.BaseEjectionTime = TimeSpan.FromSeconds(5);
+        options.OutlierDetection.MaxEjectionTime = TimeSpan.FromSeconds(50);
+        options.OutlierDetection.MaxEjectionPercent = 40;
+        options.OutlierDetection.Interval = TimeSpan.FromSeconds(2);
+
+        MeshGateway.Routing.OutlierDetection mapped = ConsulCatalogRouteSource.SourceOptionsFor(options).Routes.OutlierDetection;
+
+        Assert.Equal((3, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(50), 40, TimeSpan.FromSeconds(2)), (mapped.ConsecutiveFailures, mapped.BaseEjectionTime, mapped.MaxEjectionTime, mapped.MaxEjectionPercent, mapped.Interval));
+    }
+
+    [Fact]
+    public void SourceAndRegistration_RemoteTcpKeepalive_ReachClustersAndProxyConfig()
+    {
+        var options = new MeshGatewayOptions();
+        Assert.Null(ConsulCatalogRouteSource.SourceOptionsFor(options).Routes.RemoteGatewayTcpKeepAlive);
+        options.RemoteTcpKeepalive.Enabled = true;
+        options.RemoteTcpKeepalive.Time = 120;
+        options.RemoteTcpKeepalive.Interval = 60;
+
+        MeshGateway.Routing.TcpKeepAlive? mapped = ConsulCatalogRouteSource.SourceOptionsFor(options).Routes.RemoteGatewayTcpKeepAlive;
+        ConsulGatewayRegistrationOptions registration = ConsulCatalogRouteSource.RegistrationFor(options, [new MeshGatewayListenerAddress("default", new IPEndPoint(IPAddress.Loopback, 8443))]);
+
+        Assert.Equal(new MeshGateway.Routing.TcpKeepAlive { Time = 120, Interval = 60 }, mapped);
+        Assert.Equal(mapped, registration.RemoteTcpKeepAlive);
     }
 
     [Fact]
@@ -127,18 +159,5 @@ public sealed class ConsulCatalogRouteSourceTests
         Assert.Contains("Fix: Grant service:read.", logger.Entries[1].Message, StringComparison.Ordinal);
         Assert.Equal((LogLevel.Warning, "ConsulPreflightProblem"), (logger.Entries[2].Level, logger.Entries[2].EventName));
         Assert.Contains("(all)", logger.Entries[2].Message, StringComparison.Ordinal);
-    }
-
-    private sealed class ListLogger : ILogger
-    {
-        public List<(LogLevel Level, string? EventName, string Message)> Entries { get; } = [];
-
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            => Entries.Add((logLevel, eventId.Name, formatter(state, exception)));
     }
 }

@@ -29,6 +29,7 @@ public sealed class RouteFileParserTests
         byte[] json = """
             // comments and trailing commas are fine
             {"routes":[{"sni":"api.x","cluster":"dc2","connectTimeoutMs":250,"connectAttempts":5,"ejectionTimeMs":0,
+              "consecutiveFailures":2,"maxEjectionTimeMs":60000,"maxEjectionPercent":50,"tcpKeepalive":{"time":30,"probes":3},
               "endpoints":[{"address":"10.0.0.7:8443","weight":3},{"address":"[::1]:8443","healthy":false},],"future":{"a":[1]}}]}
             """u8.ToArray();
 
@@ -38,7 +39,11 @@ public sealed class RouteFileParserTests
         Assert.Equal("dc2", cluster.Name);
         Assert.Equal(TimeSpan.FromMilliseconds(250), cluster.ConnectTimeout);
         Assert.Equal(5, cluster.MaxConnectAttempts);
-        Assert.Equal(TimeSpan.Zero, cluster.EjectionTime);
+        Assert.Equal(
+            OutlierDetection.Default with { BaseEjectionTime = TimeSpan.Zero, ConsecutiveFailures = 2, MaxEjectionTime = TimeSpan.FromMinutes(1), MaxEjectionPercent = 50 },
+            cluster.OutlierDetection);
+        Assert.False(cluster.OutlierDetection.IsEnabled);
+        Assert.Equal(new TcpKeepAlive { Time = 30, Probes = 3 }, cluster.TcpKeepAlive);
         Assert.Equal(3, cluster.Endpoints[0].Weight);
         Assert.False(cluster.Endpoints[1].IsHealthy);
     }
@@ -54,6 +59,10 @@ public sealed class RouteFileParserTests
     [InlineData("""{"routes":[{"sni":"a","endpoints":[{"address":"1.2.3.4:5","weight":0}]}]}""", "weight")]
     [InlineData("""{"routes":[{"sni":"a","connectAttempts":17}]}""", "connectAttempts")]
     [InlineData("""{"routes":[{"sni":"a.*"}]}""", "routes[0].sni")]
+    [InlineData("""{"routes":[{"sni":"a","consecutiveFailures":0}]}""", "routes[0].consecutiveFailures")]
+    [InlineData("""{"routes":[{"sni":"a","maxEjectionPercent":101}]}""", "routes[0].maxEjectionPercent")]
+    [InlineData("""{"routes":[{"sni":"a","tcpKeepalive":1}]}""", "routes[0].tcpKeepalive must be")]
+    [InlineData("""{"routes":[{"sni":"a","tcpKeepalive":{"probes":128}}]}""", "routes[0].tcpKeepalive.probes")]
     [InlineData("""{"routes":[{"sni":"a"},{"sni":"a"}]}""", "more than once")]
     [InlineData("""{"routes":[{"sni":"a"}""", "not valid JSON")]
     public void TryParse_InvalidFile_ReturnsSpecificError(string json, string expected)

@@ -76,6 +76,7 @@ internal sealed class RecordingObserver : GatewayObserver, IDisposable
     private readonly ConcurrentQueue<(string ServerName, string Route, IPEndPoint Upstream, long Up, long Down, MeshGateway.Splicing.SpliceCloseReason Reason)> _closed = new();
     private readonly ConcurrentQueue<(IPEndPoint Upstream, bool TimedOut)> _connectFailures = new();
     private readonly ConcurrentQueue<(byte[] ServerName, MeshGateway.Tls.HostNameIssues Issues)> _rejectedNames = new();
+    private readonly ConcurrentQueue<EndPoint?> _closedClients = new();
     private readonly SemaphoreSlim _events = new(0);
     private readonly TaskCompletionSource<SocketError> _acceptFailed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -88,6 +89,9 @@ internal sealed class RecordingObserver : GatewayObserver, IDisposable
 
     public IReadOnlyCollection<(IPEndPoint Upstream, bool TimedOut)> ConnectFailures => _connectFailures;
 
+    /// <summary>The client address of each spliced connection's access-log record, in order.</summary>
+    public IReadOnlyCollection<EndPoint?> ClosedClients => _closedClients;
+
     public override void OnConnectionRejected(in ConnectionRejectedEvent rejection)
     {
         _rejectedNames.Enqueue((rejection.ServerName.ToArray(), rejection.ServerNameIssues));
@@ -97,6 +101,7 @@ internal sealed class RecordingObserver : GatewayObserver, IDisposable
 
     public override void OnConnectionClosed(in ConnectionClosedEvent connection)
     {
+        _closedClients.Enqueue(connection.ClientEndPoint);
         _closed.Enqueue((Encoding.ASCII.GetString(connection.ServerName), connection.Route.Pattern, connection.UpstreamEndPoint, connection.BytesFromClient, connection.BytesFromUpstream, connection.CloseReason));
         _events.Release();
     }

@@ -1,0 +1,118 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Threading.Channels;
+using MeshGateway.IntegrationTests.Infrastructure;
+using MeshGateway.Splicing;
+using MeshGateway.Testing;
+
+namespace MeshGateway.IntegrationTests;
+
+/// <summary>A peer that leaves while the gateway is stuck sending toward the other (non-reading) side is noticed at once.</summary>
+public sealed class StalledPeerTests
+{
+    private const string Name = "stalled.default.dc1.internal.td.consul";
+    private static readonly TimeSpan s_step = TimeSpan.FromSeconds(20);
+
+    [Fact]
+    public async Task ClientsResetWhileUpstreamStalled_BothSocketsReleasedWithinASecond()
+    {
+        const int Clients = 20;
+        byte[] hello = TestHello.Create(Name);
+        var upstreams = Channel.CreateUnbounded<Socket>();
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var backend = new RawBackend(async socket =>
+        {
+            // Reads the hello, then never reads again and never sends: a stalled upstream.
+            await RawBackend.ExpectHelloAsync(socket, hello);
+            socket.ReceiveBufferSize = 4096;
+            await upstreams.Writer.WriteAsync(socket);
+            await done.Task;
+        });
+        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)]);
+        var clients = new List<Socket>();
+        var stalledUpstreams = new List<Socket>();
+        try
+        {
+            for (int i = 0; i < Clients; i++)
+            {
+                Socket client = await gateway.ConnectAsync();
+                clients.Add(client);
+                await client.SendAsync(hello);
+                stalledUpstreams.Add(await upstreams.Reader.ReadAsync().AsTask().WaitAsync(s_step));
+
+                // Every buffer between the client and the upstream is full: the gateway's send toward the upstream is pending.
+                ResetPropagationTests.FillPath(client);
+            }
+
+            Assert.Equal(Clients, gateway.Listener.ActiveConnections);
+            Assert.Empty(gateway.Observer.Closed);
+
+            // The clients leave (reset). Nothing else happens on the upstream side.
+            Task allClosed = gateway.Observer.WaitForEventsAsync(Clients);
+            var clock = Stopwatch.StartNew();
+            foreach (Socket client in clients)
+            {
+                client.LingerState = new LingerOption(true, 0);
+                client.Dispose();
+            }
+
+            await allClosed.WaitAsync(TimeSpan.FromSeconds(1));
+            clock.Stop();
+
+            Assert.All(gateway.Observer.Closed, c => Assert.Equal(SpliceCloseReason.ClientError, c.Reason));
+
+            // The gateway reset each upstream connection rather than leave it open (or end it as if complete): what
+            // was queued is still readable, then the reset.
+            foreach (Socket upstream in stalledUpstreams)
+            {
+                SocketException ex = await Assert.ThrowsAsync<SocketException>(async () => await RawBackend.ReadToEndAsync(upstream).WaitAsync(s_step));
+                Assert.Equal(SocketError.ConnectionReset, ex.SocketErrorCode);
+            }
+        }
+        finally
+        {
+            done.TrySetResult();
+            foreach (Socket client in clients)
+            {
+                client.Dispose();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task UpstreamResetsWhileClientStalled_BothSocketsReleasedWithinASecond()
+    {
+        byte[] hello = TestHello.Create(Name);
+        var upstreams = Channel.CreateUnbounded<Socket>();
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var backend = new RawBackend(async socket =>
+        {
+            await RawBackend.ExpectHelloAsync(socket, hello);
+            await upstreams.Writer.WriteAsync(socket);
+            await done.Task;
+        });
+        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)]);
+        try
+        {
+            // The client stops reading; the upstream fills every buffer toward it, then resets.
+            using Socket client = await gateway.ConnectAsync();
+            client.ReceiveBufferSize = 4096;
+            await client.SendAsync(hello);
+            Socket upstream = await upstreams.Reader.ReadAsync().AsTask().WaitAsync(s_step);
+            ResetPropagationTests.FillPath(upstream);
+
+            Task closed = gateway.Observer.WaitForEventsAsync(1);
+            upstream.LingerState = new LingerOption(true, 0);
+            upstream.Dispose();
+            await closed.WaitAsync(TimeSpan.FromSeconds(1));
+
+            Assert.Equal(SpliceCloseReason.UpstreamError, Assert.Single(gateway.Observer.Closed).Reason);
+            SocketException ex = await Assert.ThrowsAsync<SocketException>(async () => await RawBackend.ReadToEndAsync(client).WaitAsync(s_step));
+            Assert.Equal(SocketError.ConnectionReset, ex.SocketErrorCode);
+        }
+        finally
+        {
+            done.TrySetResult();
+        }
+    }
+}
