@@ -21,7 +21,7 @@ internal sealed record HelloSummary(
     HostNameIssues ServerNameIssues,
     string Fingerprints)
 {
-    public static HelloSummary Create(ClientHelloStatus status, in ClientHelloInfo hello, int reads)
+    public static HelloSummary Create(ClientHelloStatus status, in ClientHelloInfo hello, ReadOnlySpan<byte> input, int reads)
     {
         if (status != ClientHelloStatus.Done)
         {
@@ -52,16 +52,20 @@ internal sealed record HelloSummary(
             hello.HasEncryptedClientHello,
             hello.ExtensionTypes.ToArray(),
             hello.ServerNameIssues,
-            FormatFingerprints(hello));
+            FormatFingerprints(hello, input));
     }
 
-    /// <summary>JA4 and JA3 (<see cref="ClientHelloFingerprint"/>), written into stack buffers; "-" when not computable.</summary>
-    private static string FormatFingerprints(in ClientHelloInfo hello)
+    /// <summary>
+    /// JA4 and JA3 (<see cref="ClientHelloFingerprint"/>), written into stack buffers; "-" when not computable. The lists
+    /// they need (cipher suites, groups, ...) are read here, on request, from the same bytes as the hello, into a local.
+    /// </summary>
+    private static string FormatFingerprints(in ClientHelloInfo hello, ReadOnlySpan<byte> input)
     {
+        ClientHelloLists.TryRead(input, hello, out ClientHelloLists lists);   // when false, lists.Incomplete: "-" below
         Span<char> ja4 = stackalloc char[ClientHelloFingerprint.Ja4Length];
         Span<char> ja3 = stackalloc char[ClientHelloFingerprint.Ja3Length];
-        string ja4Text = ClientHelloFingerprint.TryFormatJa4(hello, ja4, out int ja4Length) ? new string(ja4[..ja4Length]) : "-";
-        string ja3Text = ClientHelloFingerprint.TryFormatJa3(hello, ja3, out int ja3Length) ? new string(ja3[..ja3Length]) : "-";
+        string ja4Text = ClientHelloFingerprint.TryFormatJa4(hello, lists, ja4, out int ja4Length) ? new string(ja4[..ja4Length]) : "-";
+        string ja3Text = ClientHelloFingerprint.TryFormatJa3(hello, lists, ja3, out int ja3Length) ? new string(ja3[..ja3Length]) : "-";
         return $"ja4 {ja4Text}, ja3 {ja3Text}";
     }
 

@@ -4,8 +4,8 @@ namespace MeshGateway.Tls;
 
 /// <summary>
 /// Enumerates a TLS list of 16-bit code points (cipher suites, named groups, signature schemes: 2 big-endian bytes each)
-/// without allocating. Obtained from <see cref="ClientHelloInfo.CipherSuites"/>, <see cref="ClientHelloInfo.SupportedGroups"/>
-/// and <see cref="ClientHelloInfo.SignatureAlgorithms"/>.
+/// without allocating. Obtained from <see cref="ClientHelloLists.CipherSuites"/>, <see cref="ClientHelloLists.SupportedGroups"/>
+/// and <see cref="ClientHelloLists.SignatureAlgorithms"/>.
 /// </summary>
 /// <remarks>A trailing odd byte (which the reader never produces) is ignored.</remarks>
 public ref struct BigEndianUInt16Enumerator
@@ -14,7 +14,7 @@ public ref struct BigEndianUInt16Enumerator
     private ushort _current;
 
     /// <summary>Creates an enumerator over raw big-endian pairs.</summary>
-    /// <param name="raw">The list bytes, e.g. <see cref="ClientHelloInfo.CipherSuitesRaw"/>.</param>
+    /// <param name="raw">The list bytes, e.g. <see cref="ClientHelloLists.CipherSuitesRaw"/>.</param>
     public BigEndianUInt16Enumerator(ReadOnlySpan<byte> raw)
     {
         _remaining = raw;

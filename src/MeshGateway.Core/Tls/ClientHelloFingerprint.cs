@@ -22,10 +22,13 @@ namespace MeshGateway.Tls;
 /// sorted non-GREASE cipher suites as 4-digit hex joined by commas; c is the same over the sorted non-GREASE extension
 /// types without server_name and ALPN, followed by <c>_</c> and the signature algorithms in the order sent when there
 /// are any. An empty list hashes to <c>000000000000</c>. The raw form (<c>JA4_r</c>) shows the lists instead of hashes.</para>
-/// <para>The hello must be read with <see cref="ClientHelloReaderOptions.KeepFingerprintLists"/> set. Every method
-/// returns <see langword="false"/> when the destination is too small, and when the hello's lists were not kept whole
-/// (not kept at all, <see cref="ClientHelloInfo.ListsIncomplete"/>, or an ALPN list whose first protocol was not kept),
-/// as the fingerprint would then be wrong. Call them only for a hello read with <see cref="ClientHelloStatus.Done"/>.</para>
+/// <para>Each method takes the hello as read (<see cref="ClientHelloInfo"/>: versions, extension order, ALPN) and its
+/// lists (<see cref="ClientHelloLists"/>: cipher suites, groups, signature algorithms, point formats), which
+/// <see cref="ClientHelloLists.TryRead(ReadOnlySpan{byte}, in ClientHelloInfo, out ClientHelloLists)"/> reads from the same
+/// bytes only when a caller asks, so the routing path pays nothing for fingerprints. Every method returns
+/// <see langword="false"/> when the destination is too small, and when the lists were not kept whole
+/// (<see cref="ClientHelloLists.Incomplete"/>, lists of another hello, or an ALPN list whose first protocol was not
+/// kept), as the fingerprint would then be wrong. Call them only for a hello read with <see cref="ClientHelloStatus.Done"/>.</para>
 /// <para>The hashes come from <see cref="MD5.HashData(ReadOnlySpan{byte}, Span{byte})"/> and
 /// <see cref="SHA256.HashData(ReadOnlySpan{byte}, Span{byte})"/> over stack buffers. The formatting is written here
 /// because no library formats these strings into a caller's buffer without building strings first.</para>
@@ -40,14 +43,14 @@ public static class ClientHelloFingerprint
 
     /// <summary>
     /// The longest JA3 string the inline lists allow: a 5-digit version, 4 commas, and up to
-    /// <see cref="ClientHelloInfo.MaxCipherSuites"/>, <see cref="ClientHelloInfo.MaxExtensions"/> and
-    /// <see cref="ClientHelloInfo.MaxSupportedGroups"/> 5-digit values and <see cref="ClientHelloInfo.MaxEcPointFormats"/>
+    /// <see cref="ClientHelloLists.MaxCipherSuites"/>, <see cref="ClientHelloInfo.MaxExtensions"/> and
+    /// <see cref="ClientHelloLists.MaxSupportedGroups"/> 5-digit values and <see cref="ClientHelloLists.MaxEcPointFormats"/>
     /// 3-digit values, each with its separator.
     /// </summary>
-    public const int MaxJa3StringLength = 5 + 4 + (6 * (ClientHelloInfo.MaxCipherSuites + ClientHelloInfo.MaxExtensions + ClientHelloInfo.MaxSupportedGroups)) + (4 * ClientHelloInfo.MaxEcPointFormats);
+    public const int MaxJa3StringLength = 5 + 4 + (6 * (ClientHelloLists.MaxCipherSuites + ClientHelloInfo.MaxExtensions + ClientHelloLists.MaxSupportedGroups)) + (4 * ClientHelloLists.MaxEcPointFormats);
 
     /// <summary>The longest raw JA4 (<c>JA4_r</c>) the inline lists allow.</summary>
-    public const int MaxJa4RawLength = 10 + 1 + (5 * ClientHelloInfo.MaxCipherSuites) + 1 + (5 * ClientHelloInfo.MaxExtensions) + 1 + (5 * ClientHelloInfo.MaxSignatureAlgorithms);
+    public const int MaxJa4RawLength = 10 + 1 + (5 * ClientHelloLists.MaxCipherSuites) + 1 + (5 * ClientHelloInfo.MaxExtensions) + 1 + (5 * ClientHelloLists.MaxSignatureAlgorithms);
 
     private const int HashedLength = 12;
     private const ushort ServerNameType = 0;
@@ -55,13 +58,14 @@ public static class ClientHelloFingerprint
 
     /// <summary>Writes the JA3 string (e.g. <c>771,4865-4866-...,0-23-...,29-23-24,0</c>).</summary>
     /// <param name="hello">A hello read with <see cref="ClientHelloStatus.Done"/>.</param>
+    /// <param name="lists">Its lists (<see cref="ClientHelloLists.TryRead(ReadOnlySpan{byte}, in ClientHelloInfo, out ClientHelloLists)"/>).</param>
     /// <param name="destination">Receives the string; <see cref="MaxJa3StringLength"/> characters always suffice.</param>
     /// <param name="charsWritten">How many characters were written.</param>
     /// <returns>Whether the string was written (see the remarks on <see cref="ClientHelloFingerprint"/>).</returns>
-    public static bool TryFormatJa3String(in ClientHelloInfo hello, Span<char> destination, out int charsWritten)
+    public static bool TryFormatJa3String(in ClientHelloInfo hello, in ClientHelloLists lists, Span<char> destination, out int charsWritten)
     {
         var writer = new Writer(destination);
-        if (!hello.ListsKept || hello.ListsIncomplete)
+        if (!Matches(hello, lists))
         {
             charsWritten = 0;
             return false;
@@ -69,7 +73,7 @@ public static class ClientHelloFingerprint
 
         writer.Decimal(hello.LegacyVersion);
         writer.Char(',');
-        writer.DecimalList(hello.CipherSuitesRaw);
+        writer.DecimalList(lists.CipherSuitesRaw);
         writer.Char(',');
         bool first = true;
         foreach (ushort type in hello.ExtensionTypes)
@@ -87,9 +91,9 @@ public static class ClientHelloFingerprint
         }
 
         writer.Char(',');
-        writer.DecimalList(hello.SupportedGroupsRaw);
+        writer.DecimalList(lists.SupportedGroupsRaw);
         writer.Char(',');
-        ReadOnlySpan<byte> formats = hello.EcPointFormats;
+        ReadOnlySpan<byte> formats = lists.EcPointFormats;
         for (int i = 0; i < formats.Length; i++)
         {
             if (i > 0)
@@ -106,15 +110,16 @@ public static class ClientHelloFingerprint
 
     /// <summary>Writes the JA3 fingerprint: the MD5 of the JA3 string, 32 lower-case hex characters.</summary>
     /// <param name="hello">A hello read with <see cref="ClientHelloStatus.Done"/>.</param>
+    /// <param name="lists">Its lists (<see cref="ClientHelloLists.TryRead(ReadOnlySpan{byte}, in ClientHelloInfo, out ClientHelloLists)"/>).</param>
     /// <param name="destination">Receives the hash; <see cref="Ja3Length"/> characters.</param>
     /// <param name="charsWritten">How many characters were written (<see cref="Ja3Length"/> on success).</param>
     /// <returns>Whether the hash was written (see the remarks on <see cref="ClientHelloFingerprint"/>).</returns>
     [SuppressMessage("Security", "CA5351:Do Not Use Broken Cryptographic Algorithms", Justification = "JA3 is defined as an MD5 digest; it identifies clients, it protects nothing.")]
-    public static bool TryFormatJa3(in ClientHelloInfo hello, Span<char> destination, out int charsWritten)
+    public static bool TryFormatJa3(in ClientHelloInfo hello, in ClientHelloLists lists, Span<char> destination, out int charsWritten)
     {
         charsWritten = 0;
         Span<char> text = stackalloc char[MaxJa3StringLength];
-        if (destination.Length < Ja3Length || !TryFormatJa3String(hello, text, out int length))
+        if (destination.Length < Ja3Length || !TryFormatJa3String(hello, lists, text, out int length))
         {
             return false;
         }
@@ -132,32 +137,34 @@ public static class ClientHelloFingerprint
 
     /// <summary>Writes the JA4 fingerprint (e.g. <c>t13d1516h2_8daaf6152771_e5627efa2ab1</c>).</summary>
     /// <param name="hello">A hello read with <see cref="ClientHelloStatus.Done"/>.</param>
+    /// <param name="lists">Its lists (<see cref="ClientHelloLists.TryRead(ReadOnlySpan{byte}, in ClientHelloInfo, out ClientHelloLists)"/>).</param>
     /// <param name="destination">Receives the fingerprint; <see cref="Ja4Length"/> characters.</param>
     /// <param name="charsWritten">How many characters were written (<see cref="Ja4Length"/> on success).</param>
     /// <returns>Whether the fingerprint was written (see the remarks on <see cref="ClientHelloFingerprint"/>).</returns>
-    public static bool TryFormatJa4(in ClientHelloInfo hello, Span<char> destination, out int charsWritten) =>
-        TryFormatJa4(hello, destination, raw: false, out charsWritten);
+    public static bool TryFormatJa4(in ClientHelloInfo hello, in ClientHelloLists lists, Span<char> destination, out int charsWritten) =>
+        TryFormatJa4(hello, lists, destination, raw: false, out charsWritten);
 
     /// <summary>Writes the raw JA4 (<c>JA4_r</c>): part a, then the sorted lists themselves instead of their hashes.</summary>
     /// <param name="hello">A hello read with <see cref="ClientHelloStatus.Done"/>.</param>
+    /// <param name="lists">Its lists (<see cref="ClientHelloLists.TryRead(ReadOnlySpan{byte}, in ClientHelloInfo, out ClientHelloLists)"/>).</param>
     /// <param name="destination">Receives the string; <see cref="MaxJa4RawLength"/> characters always suffice.</param>
     /// <param name="charsWritten">How many characters were written.</param>
     /// <returns>Whether the string was written (see the remarks on <see cref="ClientHelloFingerprint"/>).</returns>
-    public static bool TryFormatJa4Raw(in ClientHelloInfo hello, Span<char> destination, out int charsWritten) =>
-        TryFormatJa4(hello, destination, raw: true, out charsWritten);
+    public static bool TryFormatJa4Raw(in ClientHelloInfo hello, in ClientHelloLists lists, Span<char> destination, out int charsWritten) =>
+        TryFormatJa4(hello, lists, destination, raw: true, out charsWritten);
 
-    private static bool TryFormatJa4(in ClientHelloInfo hello, Span<char> destination, bool raw, out int charsWritten)
+    private static bool TryFormatJa4(in ClientHelloInfo hello, in ClientHelloLists lists, Span<char> destination, bool raw, out int charsWritten)
     {
         charsWritten = 0;
-        if (!hello.ListsKept || hello.ListsIncomplete || (hello.AlpnTruncated && hello.AlpnProtocolsRaw.IsEmpty))
+        if (!Matches(hello, lists) || (hello.AlpnTruncated && hello.AlpnProtocolsRaw.IsEmpty))
         {
             return false;
         }
 
         // The sorted lists, GREASE left out (server_name and ALPN too, for extensions).
-        Span<ushort> ciphers = stackalloc ushort[ClientHelloInfo.MaxCipherSuites];
+        Span<ushort> ciphers = stackalloc ushort[ClientHelloLists.MaxCipherSuites];
         int cipherCount = 0;
-        foreach (ushort suite in hello.CipherSuites)
+        foreach (ushort suite in lists.CipherSuites)
         {
             if (!ClientHelloReader.IsGrease(suite))
             {
@@ -206,7 +213,7 @@ public static class ClientHelloFingerprint
 
         length = WriteHexList(extensions, list);
         bool firstSignature = true;
-        foreach (ushort scheme in hello.SignatureAlgorithms)
+        foreach (ushort scheme in lists.SignatureAlgorithms)
         {
             if (!ClientHelloReader.IsGrease(scheme))
             {
@@ -222,6 +229,10 @@ public static class ClientHelloFingerprint
         charsWritten = writer.Ok ? writer.Position : 0;
         return writer.Ok;
     }
+
+    /// <summary>Whether the lists were read whole, and from this hello (as far as its cipher suite count tells).</summary>
+    private static bool Matches(in ClientHelloInfo hello, in ClientHelloLists lists) =>
+        !lists.Incomplete && lists.CipherSuitesRaw.Length == hello.CipherSuiteCount * 2;
 
     /// <summary>The 12-character truncated SHA-256 of a list (<c>000000000000</c> for an empty one), or the list itself for the raw form.</summary>
     private static void Hashed(scoped ReadOnlySpan<byte> list, bool raw, ref Writer writer)

@@ -20,12 +20,8 @@ namespace MeshGateway.Tls;
 /// <see cref="AlpnTruncated"/>.</item>
 /// <item>Extension types: up to <see cref="MaxExtensions"/>; more is rejected as <see cref="ClientHelloError.TooManyExtensions"/>
 /// (no real client sends more than about 25; the bound keeps duplicate detection and storage fixed-size).</item>
-/// <item>Cipher suites, supported groups, signature algorithms and EC point formats (for fingerprints, see
-/// <see cref="ClientHelloFingerprint"/>; kept only with <see cref="ClientHelloReaderOptions.KeepFingerprintLists"/>): up to <see cref="MaxCipherSuites"/>, <see cref="MaxSupportedGroups"/>,
-/// <see cref="MaxSignatureAlgorithms"/> and <see cref="MaxEcPointFormats"/> entries; a longer list keeps its leading
-/// entries and sets <see cref="ListsIncomplete"/>.</item>
 /// </list>
-/// <para>The struct is about 1 KB: pass it by <see langword="ref"/> or <see langword="in"/>, not by value.</para>
+/// <para>The struct is about 0.6 KB: pass it by <see langword="ref"/> or <see langword="in"/>, not by value.</para>
 /// </remarks>
 public struct ClientHelloInfo
 {
@@ -41,27 +37,11 @@ public struct ClientHelloInfo
     /// </summary>
     public const int MaxAlpnLength = 128;
 
-    /// <summary>How many cipher suites are kept inline (<see cref="CipherSuitesRaw"/>); more sets <see cref="ListsIncomplete"/>.</summary>
-    public const int MaxCipherSuites = 128;
-
-    /// <summary>How many supported_groups entries are kept inline; more sets <see cref="ListsIncomplete"/>.</summary>
-    public const int MaxSupportedGroups = 32;
-
-    /// <summary>How many signature_algorithms entries are kept inline; more sets <see cref="ListsIncomplete"/>.</summary>
-    public const int MaxSignatureAlgorithms = 48;
-
-    /// <summary>How many ec_point_formats entries are kept inline; more sets <see cref="ListsIncomplete"/>.</summary>
-    public const int MaxEcPointFormats = 8;
-
     // The buffers are only meaningful up to their lengths in _state; the reader resets _state alone (about 40 bytes),
     // not the whole ~0.6 KB struct, so stale bytes past those lengths are never exposed.
     private HostNameBuffer _serverName;
     private AlpnBuffer _alpn;
     private ExtensionTypeBuffer _extensionTypes;
-    private CipherSuiteBuffer _cipherSuites;
-    private GroupBuffer _groups;
-    private SignatureAlgorithmBuffer _signatureAlgorithms;
-    private PointFormatBuffer _pointFormats;
     private State _state;
 
     /// <summary>How many input bytes the ClientHello occupied, record headers included. Forward exactly these (and whatever followed them).</summary>
@@ -197,60 +177,6 @@ public struct ClientHelloInfo
     [UnscopedRef]
     public readonly ReadOnlySpan<ushort> ExtensionTypes => ((ReadOnlySpan<ushort>)_extensionTypes)[.._state.ExtensionCount];
 
-    /// <summary>
-    /// The cipher_suites as sent (RFC 8446 §4.1.2), 2 big-endian bytes each, GREASE values included (empty unless
-    /// <see cref="ClientHelloReaderOptions.KeepFingerprintLists"/> was set; so are the other lists below); at most
-    /// <see cref="MaxCipherSuites"/> (see <see cref="ListsIncomplete"/>). <see cref="CipherSuites"/> enumerates them as numbers.
-    /// </summary>
-    [UnscopedRef]
-    public readonly ReadOnlySpan<byte> CipherSuitesRaw => ((ReadOnlySpan<byte>)_cipherSuites)[.._state.CipherSuitesLength];
-
-    /// <summary>The cipher suites in the order sent, GREASE values included (<see cref="ClientHelloReader.IsGrease"/> tells them apart).</summary>
-    /// <example><code>foreach (ushort suite in hello.CipherSuites) { ... }</code></example>
-    [UnscopedRef]
-    public readonly BigEndianUInt16Enumerator CipherSuites => new(CipherSuitesRaw);
-
-    /// <summary>
-    /// The supported_groups extension's named_group_list (RFC 8446 §4.2.7; "elliptic_curves" in RFC 4492, JA3's
-    /// EllipticCurves), 2 big-endian bytes each, as sent; empty when absent. At most <see cref="MaxSupportedGroups"/>.
-    /// </summary>
-    [UnscopedRef]
-    public readonly ReadOnlySpan<byte> SupportedGroupsRaw => ((ReadOnlySpan<byte>)_groups)[.._state.GroupsLength];
-
-    /// <summary>The supported groups in the order sent, GREASE values included.</summary>
-    [UnscopedRef]
-    public readonly BigEndianUInt16Enumerator SupportedGroups => new(SupportedGroupsRaw);
-
-    /// <summary>
-    /// The signature_algorithms extension's supported_signature_algorithms (RFC 8446 §4.2.3), 2 big-endian bytes each,
-    /// as sent; empty when absent. At most <see cref="MaxSignatureAlgorithms"/>.
-    /// </summary>
-    [UnscopedRef]
-    public readonly ReadOnlySpan<byte> SignatureAlgorithmsRaw => ((ReadOnlySpan<byte>)_signatureAlgorithms)[.._state.SignatureAlgorithmsLength];
-
-    /// <summary>The signature algorithms in the order sent.</summary>
-    [UnscopedRef]
-    public readonly BigEndianUInt16Enumerator SignatureAlgorithms => new(SignatureAlgorithmsRaw);
-
-    /// <summary>The ec_point_formats extension's list (RFC 8422 §5.1.2), one byte each, as sent; empty when absent.</summary>
-    [UnscopedRef]
-    public readonly ReadOnlySpan<byte> EcPointFormats => ((ReadOnlySpan<byte>)_pointFormats)[.._state.PointFormatsLength];
-
-    /// <summary>
-    /// Whether <see cref="CipherSuitesRaw"/>, <see cref="SupportedGroupsRaw"/>, <see cref="SignatureAlgorithmsRaw"/> or
-    /// <see cref="EcPointFormats"/> holds less than the hello: a list longer than its inline capacity (only the leading
-    /// entries are kept), or a supported_groups, signature_algorithms or ec_point_formats extension whose content is
-    /// malformed (kept empty; the reader does not reject the hello for them, as it does not use them to route).
-    /// Fingerprints (<see cref="ClientHelloFingerprint"/>) are then not computed.
-    /// </summary>
-    public readonly bool ListsIncomplete => _state.ListsIncomplete;
-
-    /// <summary>
-    /// Whether the reader kept the cipher suites, supported groups, signature algorithms and EC point formats
-    /// (<see cref="ClientHelloReaderOptions.KeepFingerprintLists"/>); when not, those members are empty.
-    /// </summary>
-    public readonly bool ListsKept => _state.KeepLists;
-
     /// <summary>Copies the host_name into <paramref name="destination"/> with ASCII letters lower-cased (other bytes as they are), without allocating.</summary>
     /// <param name="destination">Receives the name; <see cref="MaxHostNameLength"/> bytes always suffice.</param>
     /// <returns>The number of bytes written, or -1 when <paramref name="destination"/> is too small.</returns>
@@ -332,58 +258,8 @@ public struct ClientHelloInfo
         return false;
     }
 
-    [UnscopedRef]
-    internal Span<byte> CipherSuiteStorage => _cipherSuites;
-
-    [UnscopedRef]
-    internal Span<byte> GroupStorage => _groups;
-
-    [UnscopedRef]
-    internal Span<byte> SignatureAlgorithmStorage => _signatureAlgorithms;
-
-    [UnscopedRef]
-    internal Span<byte> PointFormatStorage => _pointFormats;
-
-    internal void SetCipherSuitesLength(int length) => _state.CipherSuitesLength = (ushort)length;
-
-    internal void SetGroupsLength(int length) => _state.GroupsLength = (ushort)length;
-
-    internal void SetSignatureAlgorithmsLength(int length) => _state.SignatureAlgorithmsLength = (ushort)length;
-
-    internal void SetPointFormatsLength(int length) => _state.PointFormatsLength = (ushort)length;
-
-    internal void MarkListsIncomplete() => _state.ListsIncomplete = true;
-
-    internal readonly bool KeepLists => _state.KeepLists;
-
-    /// <summary>Notes where the contiguous walk met a list extension (supported_groups 10, ec_point_formats 11, signature_algorithms 13).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void RecordList(uint type, int offset)
-    {
-        if (type == 10)
-        {
-            _state.Lists.Groups = offset + 1;
-        }
-        else if (type == 11)
-        {
-            _state.Lists.PointFormats = offset + 1;
-        }
-        else
-        {
-            _state.Lists.SignatureAlgorithms = offset + 1;
-        }
-    }
-
-    /// <summary>Offsets + 1 (0 = absent) of the list extensions' headers in the contiguous walk's block (reader scratch).</summary>
-    [UnscopedRef]
-    internal ref ListOffsets RecordedLists => ref _state.Lists;
-
     /// <summary>Starts a new read: clears every scalar and length, leaving the inline buffers as they are (see remarks on the fields).</summary>
-    internal void Reset(bool keepLists)
-    {
-        _state = default;
-        _state.KeepLists = keepLists;
-    }
+    internal void Reset() => _state = default;
 
     /// <summary>One byte more than the longest name, so the classifier reads it in whole 16-byte blocks.</summary>
     [InlineArray(HostNameClassifier.BufferLength)]
@@ -404,38 +280,6 @@ public struct ClientHelloInfo
         private ushort _element0;
     }
 
-    [InlineArray(MaxCipherSuites * 2)]
-    private struct CipherSuiteBuffer
-    {
-        private byte _element0;
-    }
-
-    [InlineArray(MaxSupportedGroups * 2)]
-    private struct GroupBuffer
-    {
-        private byte _element0;
-    }
-
-    [InlineArray(MaxSignatureAlgorithms * 2)]
-    private struct SignatureAlgorithmBuffer
-    {
-        private byte _element0;
-    }
-
-    [InlineArray(MaxEcPointFormats)]
-    private struct PointFormatBuffer
-    {
-        private byte _element0;
-    }
-
-    /// <summary>Where the contiguous walk met the list extensions (offset of the header + 1; 0 when absent).</summary>
-    internal struct ListOffsets
-    {
-        public int Groups;
-        public int PointFormats;
-        public int SignatureAlgorithms;
-    }
-
     private struct State
     {
         public int BytesConsumed;
@@ -453,13 +297,6 @@ public struct ClientHelloInfo
         public bool HasEncryptedClientHello;
         public bool HasAlpn;
         public bool AlpnTruncated;
-        public bool ListsIncomplete;
-        public bool KeepLists;
-        public ushort CipherSuitesLength;
-        public ushort GroupsLength;
-        public ushort SignatureAlgorithmsLength;
-        public ushort PointFormatsLength;
-        public ListOffsets Lists;
 
         // Reader scratch: which extension types were seen (see ClientHelloReader.TrackExtension).
         public ulong SeenLowTypes;

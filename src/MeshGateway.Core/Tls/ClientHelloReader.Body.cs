@@ -18,15 +18,9 @@ public static partial class ClientHelloReader
     private const ushort PreSharedKeyExtension = 41;                   // RFC 8446 §4.2.11
     private const ushort SupportedVersionsExtension = 43;              // RFC 8446 §4.2.1
     private const ushort EncryptedClientHelloExtension = 0xfe0d;       // draft-ietf-tls-esni
-    private const ushort SupportedGroupsExtension = 10;                // RFC 8446 §4.2.7 (RFC 4492 elliptic_curves)
-    private const ushort EcPointFormatsExtension = 11;                 // RFC 8422 §5.1.2
-    private const ushort SignatureAlgorithmsExtension = 13;            // RFC 8446 §4.2.3
 
-    /// <summary>Bits (of types below 64) of the extensions the contiguous walk does more with than detecting duplicates (plus <see cref="ListTypes"/> when the lists are kept).</summary>
+    /// <summary>Bits (of types below 64) of the extensions the contiguous walk does more with than detecting duplicates.</summary>
     private const ulong SpecialTypes = (1UL << ServerNameExtension) | (1UL << AlpnExtension) | (1UL << PreSharedKeyExtension) | (1UL << SupportedVersionsExtension);
-
-    /// <summary>Bits of the extensions whose lists are kept for fingerprints (never a reason to reject the hello).</summary>
-    private const ulong ListTypes = (1UL << SupportedGroupsExtension) | (1UL << EcPointFormatsExtension) | (1UL << SignatureAlgorithmsExtension);
 
     private const int ExtensionHeaderLength = 4;                       // extension_type(2) + extension_data length(2)
     private const byte HostNameType = 0;                               // RFC 6066 §3 NameType host_name(0)
@@ -102,14 +96,7 @@ public static partial class ClientHelloReader
         }
 
         hello.CipherSuiteCount = cipherSuitesLength >> 1;
-        int keptSuites = hello.KeepLists ? Math.Min(cipherSuitesLength, ClientHelloInfo.MaxCipherSuites * 2) : 0;
-        c.CopyTo(hello.CipherSuiteStorage[..keptSuites]);
-        c.Skip(cipherSuitesLength - keptSuites);
-        hello.SetCipherSuitesLength(keptSuites);
-        if (keptSuites < cipherSuitesLength && hello.KeepLists)
-        {
-            hello.MarkListsIncomplete();
-        }
+        c.Skip(cipherSuitesLength);
 
         // opaque legacy_compression_methods<1..2^8-1>;
         int compressionLength = c.ReadByte();
@@ -194,10 +181,6 @@ public static partial class ClientHelloReader
         }
 
         hello.CipherSuiteCount = cipherSuitesLength >> 1;
-        if (hello.KeepLists)
-        {
-            KeepCipherSuites(body[..cipherSuitesLength], ref hello);
-        }
 
         // opaque legacy_compression_methods<1..2^8-1>;
         int compressionLength = body[cipherSuitesLength];
@@ -280,7 +263,6 @@ public static partial class ClientHelloReader
         int serverName = -1;            // offsets in `all` of the parsed extensions' headers
         int alpn = -1;
         int supportedVersions = -1;
-        ulong specialTypes = hello.KeepLists ? SpecialTypes | ListTypes : SpecialTypes;   // lists only when kept
         ClientHelloError error = ClientHelloError.None;
 
         // struct { ExtensionType extension_type; opaque extension_data<0..2^16-1>; } Extension;
@@ -317,7 +299,7 @@ public static partial class ClientHelloReader
                 }
 
                 seenLow |= bit;
-                special = bit & specialTypes;
+                special = bit & SpecialTypes;
             }
             else
             {
@@ -365,11 +347,6 @@ public static partial class ClientHelloReader
                 {
                     supportedVersions = (int)offset;
                 }
-                else if (type != PreSharedKeyExtension)
-                {
-                    // A list kept for fingerprints: noted here (a store, off the walk's load chain), copied after the walk.
-                    hello.RecordList(type, (int)offset);
-                }
                 else if (next != end)
                 {
                     // RFC 8446 §4.2.11: "The "pre_shared_key" extension MUST be the last extension in the ClientHello".
@@ -389,11 +366,6 @@ public static partial class ClientHelloReader
         hello.SetExtensionCount((int)count);
         hello.SeenLowTypes = seenLow;
         hello.SeenHashedTypes = seenHashed;
-        if ((seenLow & specialTypes & ListTypes) != 0)
-        {
-            KeepRecordedLists(all, ref hello);
-        }
-
         if ((serverName & alpn & supportedVersions) == -1)
         {
             return error;
@@ -541,7 +513,7 @@ public static partial class ClientHelloReader
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool IsParsedExtension(ushort type) => type < 64 && (((SpecialTypes | ListTypes) >> type) & 1) != 0 && type != PreSharedKeyExtension;
+    private static bool IsParsedExtension(ushort type) => type is ServerNameExtension or AlpnExtension or SupportedVersionsExtension;
 
     /// <summary>
     /// Parses a contiguous extension_data of one of the extensions <see cref="IsParsedExtension"/> selects, with span
@@ -554,8 +526,7 @@ public static partial class ClientHelloReader
         {
             ServerNameExtension => ParseServerName(data, ref hello),
             AlpnExtension => ParseAlpn(data, ref hello),
-            SupportedVersionsExtension => ParseSupportedVersions(data, ref hello),
-            _ => KeepList(data, type, ref hello),
+            _ => ParseSupportedVersions(data, ref hello),
         };
     }
 
@@ -566,8 +537,7 @@ public static partial class ClientHelloReader
         {
             ServerNameExtension => ParseServerName(ref c, length, ref hello),
             AlpnExtension => ParseAlpn(ref c, length, ref hello),
-            SupportedVersionsExtension => ParseSupportedVersions(ref c, length, ref hello),
-            _ => KeepList(ref c, type, length, ref hello),
+            _ => ParseSupportedVersions(ref c, length, ref hello),
         };
 
     /// <summary>
@@ -973,134 +943,4 @@ public static partial class ClientHelloReader
     /// <param name="value">A cipher suite, extension type, named group, signature scheme or version.</param>
     /// <returns><see langword="true"/> for a GREASE value.</returns>
     public static bool IsGrease(ushort value) => (value & 0x0F0F) == 0x0A0A && (value >> 8) == (value & 0xFF);
-
-    // The lists kept for fingerprints (cipher_suites, supported_groups, ec_point_formats, signature_algorithms). They never
-    // make the reader reject a hello: a malformed extension's list is kept empty, a list over its inline capacity keeps its
-    // leading entries; both set ClientHelloInfo.ListsIncomplete. The span and cursor versions keep exactly the same bytes.
-
-    /// <summary>cipher_suites (whose length the body walk checked), up to the inline capacity.</summary>
-    private static void KeepCipherSuites(ReadOnlySpan<byte> suites, ref ClientHelloInfo hello)
-    {
-        int kept = Math.Min(suites.Length, ClientHelloInfo.MaxCipherSuites * 2);
-        suites[..kept].CopyTo(hello.CipherSuiteStorage);
-        hello.SetCipherSuitesLength(kept);
-        if (kept < suites.Length)
-        {
-            hello.MarkListsIncomplete();
-        }
-    }
-
-    /// <summary>Keeps the lists the contiguous walk recorded (their headers and lengths were checked by the walk).</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void KeepRecordedLists(ReadOnlySpan<byte> all, ref ClientHelloInfo hello)
-    {
-        ref ClientHelloInfo.ListOffsets at = ref hello.RecordedLists;
-        KeepRecorded(all, at.Groups, SupportedGroupsExtension, ref hello);
-        KeepRecorded(all, at.PointFormats, EcPointFormatsExtension, ref hello);
-        KeepRecorded(all, at.SignatureAlgorithms, SignatureAlgorithmsExtension, ref hello);
-
-        static void KeepRecorded(ReadOnlySpan<byte> all, int offsetPlusOne, ushort type, ref ClientHelloInfo hello)
-        {
-            if (offsetPlusOne != 0)
-            {
-                int header = offsetPlusOne - 1;
-                KeepList(all.Slice(header + ExtensionHeaderLength, BinaryPrimitives.ReadUInt16BigEndian(all[(header + sizeof(ushort))..])), type, ref hello);
-            }
-        }
-    }
-
-    /// <summary>supported_groups / signature_algorithms (a uint16 vector of 2-byte codes) or ec_point_formats (a uint8 vector of bytes), from contiguous extension_data.</summary>
-    private static ClientHelloError KeepList(ReadOnlySpan<byte> data, ushort type, ref ClientHelloInfo hello)
-    {
-        // NamedGroup named_group_list<2..2^16-1>; SignatureScheme supported_signature_algorithms<2..2^16-2>;
-        // ECPointFormat ec_point_format_list<1..2^8-1>;
-        if (!hello.KeepLists)
-        {
-            return ClientHelloError.None;
-        }
-
-        bool wide = type != EcPointFormatsExtension;
-        int prefix = wide ? sizeof(ushort) : 1;
-        if (data.Length < prefix)
-        {
-            hello.MarkListsIncomplete();
-            return ClientHelloError.None;
-        }
-
-        int listLength = wide ? BinaryPrimitives.ReadUInt16BigEndian(data) : data[0];
-        if (listLength != data.Length - prefix || (wide && (listLength & 1) != 0))
-        {
-            hello.MarkListsIncomplete();
-            return ClientHelloError.None;
-        }
-
-        Span<byte> storage = ListStorage(type, ref hello);
-        int kept = Math.Min(listLength, storage.Length);
-        data.Slice(prefix, kept).CopyTo(storage);
-        SetListLength(type, kept, listLength, ref hello);
-        return ClientHelloError.None;
-    }
-
-    /// <summary>The same as the span version, through the cursor (which is at the extension_data of <paramref name="length"/> bytes).</summary>
-    private static ClientHelloError KeepList<TSource>(ref HandshakeCursor<TSource> c, ushort type, int length, ref ClientHelloInfo hello)
-        where TSource : IChunkSource, allows ref struct
-    {
-        bool wide = type != EcPointFormatsExtension;
-        int prefix = wide ? sizeof(ushort) : 1;
-        if (!hello.KeepLists)
-        {
-            c.Skip(length);
-            return ClientHelloError.None;
-        }
-
-        if (length < prefix)
-        {
-            c.Skip(length);
-            hello.MarkListsIncomplete();
-            return ClientHelloError.None;
-        }
-
-        int listLength = wide ? c.ReadUInt16() : c.ReadByte();
-        if (listLength != length - prefix || (wide && (listLength & 1) != 0))
-        {
-            c.Skip(length - prefix);
-            hello.MarkListsIncomplete();
-            return ClientHelloError.None;
-        }
-
-        Span<byte> storage = ListStorage(type, ref hello);
-        int kept = Math.Min(listLength, storage.Length);
-        c.CopyTo(storage[..kept]);
-        c.Skip(listLength - kept);
-        SetListLength(type, kept, listLength, ref hello);
-        return ClientHelloError.None;
-    }
-
-    private static Span<byte> ListStorage(ushort type, ref ClientHelloInfo hello) => type switch
-    {
-        SupportedGroupsExtension => hello.GroupStorage,
-        EcPointFormatsExtension => hello.PointFormatStorage,
-        _ => hello.SignatureAlgorithmStorage,
-    };
-
-    private static void SetListLength(ushort type, int kept, int listLength, ref ClientHelloInfo hello)
-    {
-        switch (type)
-        {
-            case SupportedGroupsExtension:
-                hello.SetGroupsLength(kept);
-                break;
-            case EcPointFormatsExtension:
-                hello.SetPointFormatsLength(kept);
-                break;
-            default:
-                hello.SetSignatureAlgorithmsLength(kept);
-                break;
-        }
-
-        if (kept < listLength)
-        {
-            hello.MarkListsIncomplete();
-        }
-    }
 }

@@ -65,7 +65,7 @@ public static partial class ClientHelloReader
     {
         // Only the ~40 bytes of scalars are cleared, not the 0.6 KB of inline buffers (which are read only up to those lengths).
         Unsafe.SkipInit(out hello);
-        hello.Reset(options.KeepFingerprintLists);
+        hello.Reset();
         int maxHelloSize = options.MaxHelloSize;
 
         // Fast path: the whole message in the first record, the whole record in the span.
@@ -108,7 +108,7 @@ public static partial class ClientHelloReader
 
         // Only the ~40 bytes of scalars are cleared, not the 0.6 KB of inline buffers (which are read only up to those lengths).
         Unsafe.SkipInit(out hello);
-        hello.Reset(options.KeepFingerprintLists);
+        hello.Reset();
         int maxHelloSize = options.MaxHelloSize;
 
         // The usual multi-segment case is a hello that arrived whole followed by more data: same fast path.

@@ -69,14 +69,6 @@ public readonly struct ClientHelloReaderOptions
         }
     }
 
-    /// <summary>
-    /// Whether to keep the cipher suites, supported groups, signature algorithms and EC point formats in
-    /// <see cref="ClientHelloInfo"/> (<see cref="ClientHelloInfo.CipherSuites"/>, ...), which JA3/JA4 fingerprints
-    /// (<see cref="ClientHelloFingerprint"/>) need. Off by default: routing needs none of them, and copying them costs a
-    /// router on every connection (measured: 10-20 ns per hello). Whether on or off, these lists never make a hello invalid.
-    /// </summary>
-    public bool KeepFingerprintLists { get; init; }
-
     /// <summary>Value for <see cref="MaxEmptyRecords"/> that rejects the first empty handshake record.</summary>
     public const int NoEmptyRecords = -1;
 }

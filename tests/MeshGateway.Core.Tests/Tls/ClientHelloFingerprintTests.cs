@@ -3,13 +3,14 @@ using System.Security.Cryptography;
 using System.Text;
 using MeshGateway.Tls;
 using static MeshGateway.Tests.Tls.ClientHelloFixtures;
+using HelloAndLists = (MeshGateway.Tls.ClientHelloInfo Hello, MeshGateway.Tls.ClientHelloLists Lists);
 
 namespace MeshGateway.Tests.Tls;
 
 /// <summary>JA3 and JA4 fingerprints (<see cref="ClientHelloFingerprint"/>) against published vectors.</summary>
 public sealed class ClientHelloFingerprintTests
 {
-    private static readonly ClientHelloReaderOptions s_large = new() { MaxHelloSize = ClientHelloReaderOptions.MaxAllowedHelloSize, KeepFingerprintLists = true };
+    private static readonly ClientHelloReaderOptions s_large = new() { MaxHelloSize = ClientHelloReaderOptions.MaxAllowedHelloSize };
 
     /// <summary>
     /// Real ClientHellos from the JA4 suite, FoxIO-LLC/ja4 commit 0e54bc8: the bytes are the client's first TCP payload
@@ -88,7 +89,7 @@ public sealed class ClientHelloFingerprintTests
             expectedRaw = expectedRaw.Replace("t13d151699_", "t13d1516bd_", StringComparison.Ordinal);
         }
 
-        foreach (ClientHelloInfo hello in ReadEveryWay(input))
+        foreach (HelloAndLists hello in ReadEveryWay(input))
         {
             Assert.Equal(expected, Ja4(hello));
             Assert.Equal(expectedRaw, Ja4Raw(hello));
@@ -100,27 +101,27 @@ public sealed class ClientHelloFingerprintTests
     {
         // tls-alpn-h2.pcap: the raw fingerprint lists the sorted ciphers and the signature algorithms as sent.
         Ja4Vector vector = Ja4Vectors[0];
-        ClientHelloReader.TryRead(Convert.FromHexString(vector.Hex), s_large, out ClientHelloInfo hello);
+        (ClientHelloInfo hello, ClientHelloLists lists) = ReadOnce(Convert.FromHexString(vector.Hex));
         string[] parts = vector.Ja4Raw.Split('_');
         var ciphers = new List<ushort>();
-        foreach (ushort suite in hello.CipherSuites)
+        foreach (ushort suite in lists.CipherSuites)
         {
             ciphers.Add(suite);
         }
 
         Assert.Equal(hello.CipherSuiteCount, ciphers.Count);
-        Assert.Equal(hello.CipherSuites.Count, ciphers.Count);
+        Assert.Equal(lists.CipherSuites.Count, ciphers.Count);
         Assert.Equal(parts[1], string.Join(",", ciphers.Order().Select(c => c.ToString("x4", null))));
         var signatures = new List<string>();
-        foreach (ushort scheme in hello.SignatureAlgorithms)
+        foreach (ushort scheme in lists.SignatureAlgorithms)
         {
             signatures.Add(scheme.ToString("x4", null));
         }
 
         Assert.Equal(parts[3], string.Join(",", signatures));
-        Assert.Equal("001d,0017,0018", Hex(hello.SupportedGroupsRaw));
-        Assert.Equal([0], hello.EcPointFormats.ToArray());
-        Assert.False(hello.ListsIncomplete);
+        Assert.Equal("001d,0017,0018", Hex(lists.SupportedGroupsRaw));
+        Assert.Equal([0], lists.EcPointFormats.ToArray());
+        Assert.False(lists.Incomplete);
     }
 
     /// <summary>
@@ -142,7 +143,7 @@ public sealed class ClientHelloFingerprintTests
                 .Add(11, [1, 0]);
         }
 
-        foreach (ClientHelloInfo hello in ReadEveryWay(Record(builder.Message())))
+        foreach (HelloAndLists hello in ReadEveryWay(Record(builder.Message())))
         {
             Assert.Equal(expectedString, Ja3String(hello));
             Assert.Equal(expectedHash, Ja3(hello));
@@ -162,36 +163,57 @@ public sealed class ClientHelloFingerprintTests
             .Add(10, HelloBuilder.Vector16([0x2A, 0x2A, 0, 23, 0, 24, 0, 25]))
             .Add(11, [1, 0])
             .Add(0xFAFA, [0]);
-        ClientHelloReader.TryRead(Record(builder.Message()), s_large, out ClientHelloInfo hello);
+        HelloAndLists hello = ReadOnce(Record(builder.Message()));
         Assert.Equal("769,47-53-5-10-49161-49162-49171-49172-50-56-19-4,0-10-11,23-24-25,0", Ja3String(hello));
         Assert.Equal("ada70206e40642a3e4461f35503241d5", Ja3(hello));
     }
 
     [Fact]
-    public void TryRead_DefaultOptions_ListsNotKeptNoFingerprint()
+    public void TryReadLists_NotWhatTheHelloDescribes_FalseAndEmpty()
     {
-        // Routing needs none of the lists, so by default the reader does not copy them (KeepFingerprintLists).
-        Assert.Equal(ClientHelloStatus.Done, ClientHelloReader.TryRead(Convert.FromHexString(Ja4Vectors[0].Hex), out ClientHelloInfo hello));
-        Assert.False(hello.ListsKept);
-        Assert.True(hello.CipherSuitesRaw.IsEmpty && hello.SupportedGroupsRaw.IsEmpty && hello.SignatureAlgorithmsRaw.IsEmpty && hello.EcPointFormats.IsEmpty);
-        Assert.Equal(46, hello.CipherSuiteCount);
-        Assert.False(ClientHelloFingerprint.TryFormatJa4(hello, new char[64], out int written));
+        // The lists are read only on request, from the bytes the hello was read from; the reader's result does not hold
+        // them (ClientHelloInfo stays the size a router keeps per connection). Bytes that do not hold that hello (a failed
+        // read, a cut or another message) answer false with empty lists, and no fingerprint is made.
+        byte[] input = Convert.FromHexString(Ja4Vectors[0].Hex);
+        Assert.Equal(ClientHelloStatus.Done, ClientHelloReader.TryRead(input, out ClientHelloInfo hello));
+        Assert.True(ClientHelloLists.TryRead(input, hello, out ClientHelloLists lists));
+        Assert.Equal(hello.CipherSuiteCount * 2, lists.CipherSuitesRaw.Length);
+
+        Assert.False(ClientHelloLists.TryRead(input.AsSpan(0, hello.BytesConsumed - 1), hello, out lists));
+        Assert.True(lists.CipherSuitesRaw.IsEmpty && lists.SupportedGroupsRaw.IsEmpty && lists.SignatureAlgorithmsRaw.IsEmpty && lists.EcPointFormats.IsEmpty);
+        Assert.False(ClientHelloLists.TryRead(TestSequence.Split(input.AsSpan(0, hello.BytesConsumed - 1), [3]), hello, out _));
+
+        byte[] notHello = (byte[])input.Clone();
+        notHello[5] = 2;   // msg_type server_hello
+        Assert.False(ClientHelloLists.TryRead(notHello, hello, out _));
+        byte[] longer = (byte[])input.Clone();
+        longer[8]++;       // the handshake length no longer fits the records
+        Assert.False(ClientHelloLists.TryRead(longer, hello, out _));
+
+        Assert.Equal(ClientHelloStatus.NeedMoreData, ClientHelloReader.TryRead(input.AsSpan(0, 100), out ClientHelloInfo partial));
+        Assert.False(ClientHelloLists.TryRead(input, partial, out lists));
+        Assert.True(lists.Incomplete);
+        Assert.False(ClientHelloFingerprint.TryFormatJa3(hello, lists, new char[64], out int written));
         Assert.Equal(0, written);
-        Assert.False(ClientHelloFingerprint.TryFormatJa3(hello, new char[64], out _));
+        Assert.False(ClientHelloFingerprint.TryFormatJa4(hello, default, new char[64], out written));
+
+        // Lists of another hello are not taken for this one's (the cipher suite count tells them apart here).
+        (_, ClientHelloLists otherLists) = ReadOnce(ChromeLike);
+        Assert.False(ClientHelloFingerprint.TryFormatJa4(hello, otherLists, new char[64], out _));
     }
 
     [Fact]
     public void TryFormat_DestinationTooSmall_FalseNothingWritten()
     {
-        ClientHelloReader.TryRead(Convert.FromHexString(Ja4Vectors[0].Hex), s_large, out ClientHelloInfo hello);
+        (ClientHelloInfo hello, ClientHelloLists lists) = ReadOnce(Convert.FromHexString(Ja4Vectors[0].Hex));
         char[] small = new char[ClientHelloFingerprint.Ja4Length - 1];
-        Assert.False(ClientHelloFingerprint.TryFormatJa4(hello, small, out int written));
+        Assert.False(ClientHelloFingerprint.TryFormatJa4(hello, lists, small, out int written));
         Assert.Equal(0, written);
-        Assert.False(ClientHelloFingerprint.TryFormatJa3(hello, small.AsSpan(0, ClientHelloFingerprint.Ja3Length - 1), out written));
+        Assert.False(ClientHelloFingerprint.TryFormatJa3(hello, lists, small.AsSpan(0, ClientHelloFingerprint.Ja3Length - 1), out written));
         Assert.Equal(0, written);
-        Assert.False(ClientHelloFingerprint.TryFormatJa3String(hello, new char[20], out written));
+        Assert.False(ClientHelloFingerprint.TryFormatJa3String(hello, lists, new char[20], out written));
         Assert.Equal(0, written);
-        Assert.False(ClientHelloFingerprint.TryFormatJa4Raw(hello, new char[40], out written));
+        Assert.False(ClientHelloFingerprint.TryFormatJa4Raw(hello, lists, new char[40], out written));
         Assert.Equal(0, written);
     }
 
@@ -200,13 +222,13 @@ public sealed class ClientHelloFingerprintTests
     {
         // A legal hello with 200 cipher suites: read (the reader keeps the first 128), but no fingerprint is made from it.
         byte[] input = Record(new HelloBuilder { CipherSuites = [.. Enumerable.Range(1, 200).Select(i => (ushort)i)] }.Message());
-        foreach (ClientHelloInfo hello in ReadEveryWay(input))
+        foreach (HelloAndLists hello in ReadEveryWay(input))
         {
-            Assert.True(hello.ListsIncomplete);
-            Assert.Equal(200, hello.CipherSuiteCount);
-            Assert.Equal(ClientHelloInfo.MaxCipherSuites * 2, hello.CipherSuitesRaw.Length);
-            Assert.False(ClientHelloFingerprint.TryFormatJa4(hello, new char[64], out _));
-            Assert.False(ClientHelloFingerprint.TryFormatJa3(hello, new char[64], out _));
+            Assert.True(hello.Lists.Incomplete);
+            Assert.Equal(200, hello.Hello.CipherSuiteCount);
+            Assert.Equal(ClientHelloLists.MaxCipherSuites * 2, hello.Lists.CipherSuitesRaw.Length);
+            Assert.False(ClientHelloFingerprint.TryFormatJa4(hello.Hello, hello.Lists, new char[64], out _));
+            Assert.False(ClientHelloFingerprint.TryFormatJa3(hello.Hello, hello.Lists, new char[64], out _));
         }
     }
 
@@ -220,11 +242,11 @@ public sealed class ClientHelloFingerprintTests
         // The reader does not route on these lists, so it does not reject a hello for them; the fingerprint is withheld.
         foreach (ushort type in new ushort[] { 10, 11, 13 })
         {
-            foreach (ClientHelloInfo hello in ReadEveryWay(Record(new HelloBuilder().Add(type, data).Add(23, []).Message())))
+            foreach (HelloAndLists hello in ReadEveryWay(Record(new HelloBuilder().Add(type, data).Add(23, []).Message())))
             {
-                Assert.True(hello.ListsIncomplete);
-                Assert.True(hello.SupportedGroupsRaw.IsEmpty && hello.EcPointFormats.IsEmpty && hello.SignatureAlgorithmsRaw.IsEmpty);
-                Assert.False(ClientHelloFingerprint.TryFormatJa4(hello, new char[64], out _));
+                Assert.True(hello.Lists.Incomplete);
+                Assert.True(hello.Lists.SupportedGroupsRaw.IsEmpty && hello.Lists.EcPointFormats.IsEmpty && hello.Lists.SignatureAlgorithmsRaw.IsEmpty);
+                Assert.False(ClientHelloFingerprint.TryFormatJa4(hello.Hello, hello.Lists, new char[64], out _));
             }
         }
     }
@@ -236,7 +258,7 @@ public sealed class ClientHelloFingerprintTests
     public void TryFormatJa4_AlpnCharacters_AsSpecified(string[] alpn, string expected)
     {
         // technical_details/JA4.md, "ALPN Extension Value": first and last characters; a single character is both.
-        ClientHelloReader.TryRead(Record(new HelloBuilder().Add(16, HelloBuilder.Alpn(alpn)).Message()), s_large, out ClientHelloInfo hello);
+        HelloAndLists hello = ReadOnce(Record(new HelloBuilder().Add(16, HelloBuilder.Alpn(alpn)).Message()));
         Assert.Equal(expected, Ja4(hello).Substring(8, 2));
     }
 
@@ -252,7 +274,7 @@ public sealed class ClientHelloFingerprintTests
     public void TryFormatJa4_NonAlphanumericAlpn_HexDigits(byte[] protocol, string expected)
     {
         // The examples listed in technical_details/JA4.md, "ALPN Extension Value".
-        ClientHelloReader.TryRead(Record(new HelloBuilder().Add(16, HelloBuilder.Vector16([(byte)protocol.Length, .. protocol])).Message()), s_large, out ClientHelloInfo hello);
+        HelloAndLists hello = ReadOnce(Record(new HelloBuilder().Add(16, HelloBuilder.Vector16([(byte)protocol.Length, .. protocol])).Message()));
         Assert.Equal(expected, Ja4(hello).Substring(8, 2));
     }
 
@@ -260,52 +282,64 @@ public sealed class ClientHelloFingerprintTests
     public void TryFormatJa4_NoCiphersOrExtensionsToHash_Zeros()
     {
         // Only GREASE suites and no extensions: empty lists hash to 000000000000 (JA4.md, "Cipher hash"/"Extension hash").
-        ClientHelloReader.TryRead(Record(new HelloBuilder { CipherSuites = [0x0A0A], Extensions = null }.Message()), s_large, out ClientHelloInfo hello);
+        HelloAndLists hello = ReadOnce(Record(new HelloBuilder { CipherSuites = [0x0A0A], Extensions = null }.Message()));
         Assert.Equal("t12i000000_000000000000_000000000000", Ja4(hello));
     }
 
-    private static List<ClientHelloInfo> ReadEveryWay(byte[] input)
+    /// <summary>Reads the hello and then its lists from the same span.</summary>
+    internal static HelloAndLists ReadOnce(byte[] input)
     {
-        // One span, one byte per segment, 7-byte records in 3-byte segments: the fingerprint must not depend on framing.
-        var results = new List<ClientHelloInfo>();
-        Assert.Equal(ClientHelloStatus.Done, ClientHelloReader.TryRead(input, s_large, out ClientHelloInfo whole));
-        results.Add(whole);
-        Assert.Equal(ClientHelloStatus.Done, ClientHelloReader.TryRead(TestSequence.OneBytePerSegmentWithEmpties(input), s_large, out ClientHelloInfo bytes));
-        results.Add(bytes);
+        Assert.Equal(ClientHelloStatus.Done, ClientHelloReader.TryRead(input, s_large, out ClientHelloInfo hello));
+        Assert.True(ClientHelloLists.TryRead(input, hello, out ClientHelloLists lists));
+        return (hello, lists);
+    }
+
+    private static List<HelloAndLists> ReadEveryWay(byte[] input)
+    {
+        // One span, one byte per segment, 7-byte records in 3-byte segments: the fingerprint must not depend on framing,
+        // neither in the reader nor in the lists' second walk.
+        var results = new List<HelloAndLists> { ReadOnce(input) };
+        ReadOnlySequence<byte> bytes = TestSequence.OneBytePerSegmentWithEmpties(input);
         byte[] message = Unrecord(input);
         byte[] records = Record(message, Enumerable.Repeat(7, message.Length).ToArray());
-        Assert.Equal(ClientHelloStatus.Done, ClientHelloReader.TryRead(TestSequence.Split(records, Enumerable.Repeat(3, records.Length).ToArray()), s_large, out ClientHelloInfo pieces));
-        results.Add(pieces);
+        ReadOnlySequence<byte> pieces = TestSequence.Split(records, Enumerable.Repeat(3, records.Length).ToArray());
+        foreach (ReadOnlySequence<byte> sequence in new[] { bytes, pieces })
+        {
+            Assert.Equal(ClientHelloStatus.Done, ClientHelloReader.TryRead(sequence, s_large, out ClientHelloInfo hello));
+            Assert.True(ClientHelloLists.TryRead(sequence, hello, out ClientHelloLists lists));
+            results.Add((hello, lists));
+        }
+
         return results;
     }
 
-    internal static string Ja4(in ClientHelloInfo hello)
+    internal static string Ja4(in HelloAndLists hello)
     {
         Span<char> buffer = stackalloc char[ClientHelloFingerprint.Ja4Length];
-        Assert.True(ClientHelloFingerprint.TryFormatJa4(hello, buffer, out int written));
+        Assert.True(ClientHelloFingerprint.TryFormatJa4(hello.Hello, hello.Lists, buffer, out int written));
         Assert.Equal(ClientHelloFingerprint.Ja4Length, written);
         return new string(buffer);
     }
 
-    internal static string Ja4Raw(in ClientHelloInfo hello)
+    internal static string Ja4Raw(in HelloAndLists hello)
     {
         char[] buffer = new char[ClientHelloFingerprint.MaxJa4RawLength];
-        Assert.True(ClientHelloFingerprint.TryFormatJa4Raw(hello, buffer, out int written));
+        Assert.True(ClientHelloFingerprint.TryFormatJa4Raw(hello.Hello, hello.Lists, buffer, out int written));
         return new string(buffer, 0, written);
     }
 
-    internal static string Ja3(in ClientHelloInfo hello)
+    internal static string Ja3(in HelloAndLists hello)
     {
         Span<char> buffer = stackalloc char[ClientHelloFingerprint.Ja3Length];
-        Assert.True(ClientHelloFingerprint.TryFormatJa3(hello, buffer, out int written));
+        Assert.True(ClientHelloFingerprint.TryFormatJa3(hello.Hello, hello.Lists, buffer, out int written));
         Assert.Equal(ClientHelloFingerprint.Ja3Length, written);
         return new string(buffer);
     }
 
-    internal static string Ja3String(in ClientHelloInfo hello)
+    internal static string Ja3String(in HelloAndLists hello)
     {
         char[] buffer = new char[ClientHelloFingerprint.MaxJa3StringLength];
-        Assert.True(ClientHelloFingerprint.TryFormatJa3String(hello, buffer, out int written));
+        Assert.True(ClientHelloFingerprint.TryFormatJa3String(hello.Hello, hello.Lists, buffer, out int written));
         return new string(buffer, 0, written);
     }
 

@@ -9,7 +9,7 @@ namespace MeshGateway.Tests.Tls;
 /// <summary>FsCheck properties of the reader (FsCheck.Xunit is not served here, so each runs inside a [Fact]).</summary>
 public sealed class ClientHelloReaderPropertyTests
 {
-    private static readonly ClientHelloReaderOptions s_large = new() { MaxHelloSize = ClientHelloReaderOptions.MaxAllowedHelloSize, KeepFingerprintLists = true };
+    private static readonly ClientHelloReaderOptions s_large = new() { MaxHelloSize = ClientHelloReaderOptions.MaxAllowedHelloSize };
 
     private static readonly byte[][] s_valid = [Tls12Small, ChromeLike, PostQuantum, PaddedPostQuantum, ClientHelloReaderTests.Hello(b => b.Add(16, HelloBuilder.Alpn([.. Enumerable.Range(0, 30).Select(i => $"p{i:D8}")])))];
 
@@ -112,7 +112,7 @@ public sealed class ClientHelloReaderPropertyTests
                             && Enum.IsDefined(info.Error),
                         _ => false,
                     };
-                    if (!classified || HelloResult.Read(TestSequence.OneBytePerSegmentWithEmpties(input), options) != HelloResult.From(status, info))
+                    if (!classified || HelloResult.Read(TestSequence.OneBytePerSegmentWithEmpties(input), options) != HelloResult.From(status, info, input))
                     {
                         return false;
                     }
@@ -131,7 +131,7 @@ public sealed class ClientHelloReaderPropertyTests
             {
                 ClientHelloStatus status = ClientHelloReader.TryRead(input, out ClientHelloInfo info);
                 return Enum.IsDefined(status) && info.BytesConsumed <= input.Length
-                    && HelloResult.Read(TestSequence.Split(input, [1, 2, 0, 3]), default) == HelloResult.From(status, info);
+                    && HelloResult.Read(TestSequence.Split(input, [1, 2, 0, 3]), default) == HelloResult.From(status, info, input);
             }).Check(s_config);
     }
 
@@ -194,15 +194,24 @@ public sealed class ClientHelloReaderPropertyTests
             {
                 done++;
                 Assert.InRange(info.BytesConsumed, 1, length);
-                ClientHelloFingerprint.TryFormatJa4(info, fingerprint, out _);
-                ClientHelloFingerprint.TryFormatJa3(info, fingerprint, out _);
-                ClientHelloFingerprint.TryFormatJa4Raw(info, fingerprint, out _);
+                Assert.True(ClientHelloLists.TryRead(input.AsSpan(0, length), info, out ClientHelloLists lists));
+                ClientHelloFingerprint.TryFormatJa4(info, lists, fingerprint, out _);
+                ClientHelloFingerprint.TryFormatJa3(info, lists, fingerprint, out _);
+                ClientHelloFingerprint.TryFormatJa4Raw(info, lists, fingerprint, out _);
             }
 
             if ((mutation & 15) == 0)
             {
                 HelloResult pieces = HelloResult.Read(TestSequence.Split(input.AsSpan(0, length), Enumerable.Repeat(3, (length / 3) + 1).ToArray()), s_large);
-                Assert.Equal(HelloResult.From(status, info), pieces);
+                Assert.Equal(HelloResult.From(status, info, input.AsSpan(0, length)), pieces);
+            }
+
+            if (status == ClientHelloStatus.Done)
+            {
+                // The lists reader trusts nothing: given other bytes than the hello it describes, it answers, never throws.
+                input[random.Next(length)] = (byte)random.Next(256);
+                ClientHelloLists.TryRead(input.AsSpan(0, length), info, out _);
+                ClientHelloLists.TryRead(input.AsSpan(0, random.Next(length + 1)), info, out _);
             }
         }
 

@@ -23,7 +23,21 @@ internal sealed record HelloResult(
     string ExtensionTypes,
     string Lists)
 {
-    public static HelloResult From(ClientHelloStatus status, in ClientHelloInfo info)
+    /// <summary>The reader's answer and, for a hello read whole, its lists as <see cref="ClientHelloLists"/> reads them from the same input.</summary>
+    public static HelloResult From(ClientHelloStatus status, in ClientHelloInfo info, ReadOnlySpan<byte> input)
+    {
+        bool read = ClientHelloLists.TryRead(input, info, out ClientHelloLists lists);
+        return From(status, info, read, lists);
+    }
+
+    /// <summary>The same for multi-segment input.</summary>
+    public static HelloResult From(ClientHelloStatus status, in ClientHelloInfo info, in ReadOnlySequence<byte> input)
+    {
+        bool read = ClientHelloLists.TryRead(input, info, out ClientHelloLists lists);
+        return From(status, info, read, lists);
+    }
+
+    private static HelloResult From(ClientHelloStatus status, in ClientHelloInfo info, bool listsRead, in ClientHelloLists lists)
     {
         if (status != ClientHelloStatus.Done)
         {
@@ -53,20 +67,21 @@ internal sealed record HelloResult(
             info.HasEncryptedClientHello,
             info.CipherSuiteCount,
             string.Join(",", info.ExtensionTypes.ToArray().Select(t => t.ToString("x4", null))),
-            $"suites={Convert.ToHexString(info.CipherSuitesRaw)} groups={Convert.ToHexString(info.SupportedGroupsRaw)} "
-            + $"sigs={Convert.ToHexString(info.SignatureAlgorithmsRaw)} formats={Convert.ToHexString(info.EcPointFormats)} incomplete={info.ListsIncomplete}");
+            !listsRead ? "lists not read"
+                : $"suites={Convert.ToHexString(lists.CipherSuitesRaw)} groups={Convert.ToHexString(lists.SupportedGroupsRaw)} "
+                + $"sigs={Convert.ToHexString(lists.SignatureAlgorithmsRaw)} formats={Convert.ToHexString(lists.EcPointFormats)} incomplete={lists.Incomplete}");
     }
 
     public static HelloResult Read(ReadOnlySpan<byte> input, in ClientHelloReaderOptions options = default)
     {
         ClientHelloStatus status = ClientHelloReader.TryRead(input, options, out ClientHelloInfo info);
-        return From(status, info);
+        return From(status, info, input);
     }
 
     public static HelloResult Read(in ReadOnlySequence<byte> input, in ClientHelloReaderOptions options = default)
     {
         ClientHelloStatus status = ClientHelloReader.TryRead(input, options, out ClientHelloInfo info);
-        return From(status, info);
+        return From(status, info, input);
     }
 
     /// <summary>
