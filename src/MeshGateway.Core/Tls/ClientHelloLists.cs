@@ -238,7 +238,9 @@ public struct ClientHelloLists
         }
 
         // struct { ExtensionType extension_type; opaque extension_data<0..2^16-1>; } Extension;
-        while (c.Position < end)
+        // A cursor that ran out of input (records shorter than the message claims) stops advancing: leave then, or the
+        // walk of bytes that are not the hello would never end (found by the million-mutation test).
+        while (c.Position < end && !c.Overrun)
         {
             if (end - c.Position < 4)
             {

@@ -658,9 +658,9 @@ public static partial class ClientHelloReader
             // "HostName" contains the fully qualified DNS hostname ... represented as a byte string using ASCII
             // encoding without a trailing dot", but the type is opaque and real clients send other bytes (a .NET client
             // sends a Unicode IDN as UTF-8): the name is kept as sent and its departures from a DNS name are reported,
-            // for the caller's policy to judge (ClientHelloInfo.ServerNameIssues).
+            // for the caller's policy to judge (ClientHelloInfo.ServerNameIssues, classified when asked, not here).
             c.CopyTo(hello.ServerNameBuffer[..nameLength]);
-            hello.SetServerName(nameLength, HostNameClassifier.Classify(hello.ServerNameBuffer, nameLength));
+            hello.SetServerNameLength(nameLength);
         }
 
         return ClientHelloError.None;
@@ -722,9 +722,9 @@ public static partial class ClientHelloReader
                 return ClientHelloError.HostNameTooLong;
             }
 
-            // Kept as sent, its departures from a DNS name reported (see the cursor version).
+            // Kept as sent, its departures from a DNS name reported when asked (see the cursor version).
             name.CopyTo(hello.ServerNameBuffer);
-            hello.SetServerName(nameLength, HostNameClassifier.Classify(name, hello.ServerNameBuffer));
+            hello.SetServerNameLength(nameLength);
         }
 
         return ClientHelloError.None;

@@ -189,6 +189,10 @@ public sealed class ClientHelloFingerprintTests
         byte[] longer = (byte[])input.Clone();
         longer[8]++;       // the handshake length no longer fits the records
         Assert.False(ClientHelloLists.TryRead(longer, hello, out _));
+        byte[] shortRecord = (byte[])input.Clone();
+        shortRecord[4] -= 40;   // the record holds 40 bytes fewer than the message: the walk runs out of input and stops
+        Assert.False(ClientHelloLists.TryRead(shortRecord, hello, out _));
+        Assert.False(ClientHelloLists.TryRead(TestSequence.Split(shortRecord, [7, 100]), hello, out _));
 
         Assert.Equal(ClientHelloStatus.NeedMoreData, ClientHelloReader.TryRead(input.AsSpan(0, 100), out ClientHelloInfo partial));
         Assert.False(ClientHelloLists.TryRead(input, partial, out lists));

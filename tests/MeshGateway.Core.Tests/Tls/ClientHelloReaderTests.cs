@@ -185,11 +185,40 @@ public sealed class ClientHelloReaderTests
         ClientHelloReader.TryRead(input, out ClientHelloInfo info);
         Assert.True(info.ServerName.SequenceEqual(name));
         Assert.Equal(expected == HostNameIssues.None, info.HasDnsServerName);
+        Assert.Equal((expected & (HostNameIssues.NonAscii | HostNameIssues.ControlOrSpace)) != 0, info.ServerNameHasNonVisibleAscii);
 
         // Lower-casing never cuts the name short at a non-ASCII byte: ASCII letters lowered, other bytes kept.
         byte[] lower = new byte[ClientHelloInfo.MaxHostNameLength];
         Assert.Equal(name.Length, info.CopyServerNameLowerCase(lower));
         Assert.Equal(name.Select(b => b is >= (byte)'A' and <= (byte)'Z' ? (byte)(b | 0x20) : b), lower.Take(name.Length));
+    }
+
+    [Fact]
+    public void ServerNameHasNonVisibleAscii_EveryByteValue_IsNonAsciiOrControlOrSpace()
+    {
+        // The gateway rejects on this one scan instead of classifying every name: it must be exactly those two issues.
+        for (int b = 0; b < 256; b++)
+        {
+            ClientHelloReader.TryRead(Hello(x => x.Add(0, HelloBuilder.ServerNameList((0, [(byte)'a', (byte)b, (byte)'b'])))), out ClientHelloInfo info);
+            bool rejected = (info.ServerNameIssues & (HostNameIssues.NonAscii | HostNameIssues.ControlOrSpace)) != 0;
+            Assert.True(rejected == info.ServerNameHasNonVisibleAscii, $"byte 0x{b:X2}");
+            Assert.Equal(b is < 0x21 or > 0x7E, rejected);
+        }
+    }
+
+    [Fact]
+    public void ServerNameIssues_ResultReusedForAShorterName_OnlyTheNameClassified()
+    {
+        // Issues are classified from the kept name when asked; a result reused by the next read (as the gateway's
+        // connection field is) still holds the longer name's bytes past the new length, which must not count.
+        ClientHelloInfo info;
+        ClientHelloReader.TryRead(Hello(x => x.Add(0, HelloBuilder.ServerName(new string('_', 200) + ".a..b-"))), out info);
+        Assert.Equal(HostNameIssues.NonLdhCharacter | HostNameIssues.LabelTooLong | HostNameIssues.EmptyLabel | HostNameIssues.HyphenAtLabelEdge, info.ServerNameIssues);
+        ClientHelloReader.TryRead(Hello(x => x.Add(0, HelloBuilder.ServerName("web.default.dc1.internal.5fcd4b81-a2ca-405a-ac62-0fac602c1949.consul"))), out info);
+        Assert.Equal(HostNameIssues.None, info.ServerNameIssues);
+        ClientHelloReader.TryRead(Hello(x => x.Add(0, HelloBuilder.ServerName("ab"))), out info);
+        Assert.Equal(HostNameIssues.None, info.ServerNameIssues);
+        Assert.True(info.HasDnsServerName);
     }
 
     [Fact]
