@@ -151,7 +151,7 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
     /// <summary>The route table source's settings from the Hosting options.</summary>
     internal static ConsulRouteTableSourceOptions SourceOptionsFor(MeshGatewayOptions options) => new()
     {
-        Watcher = new ConsulCatalogWatcherOptions { Datacenter = NullIfEmpty(options.Consul.Datacenter) },
+        Watcher = new ConsulCatalogWatcherOptions { Datacenter = NullIfEmpty(options.Consul.Datacenter), WanFederation = options.Consul.WanFederationEnabled },
         Routes = new ConsulRouteTableOptions
         {
             ConnectTimeout = options.ConnectTimeout,
@@ -159,6 +159,8 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
             OutlierDetection = options.OutlierDetection.ToOutlierDetection(),
             RemoteGatewayTcpKeepAlive = options.RemoteTcpKeepalive.ToTcpKeepAlive(),
             Partition = NullIfEmpty(options.Consul.Partition),
+            WanFederation = options.Consul.WanFederationEnabled,
+            ServerIdleTimeout = options.Consul.ServerIdleTimeout,
         },
         StartupTimeout = options.Consul.StartupTimeout,
     };
@@ -185,6 +187,7 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
             BindTaggedAddresses = options.BindTaggedAddresses,
             ConnectTimeoutMs = (int)Math.Min(int.MaxValue, options.ConnectTimeout.TotalMilliseconds),
             RemoteTcpKeepAlive = options.RemoteTcpKeepalive.ToTcpKeepAlive(),
+            WanFederation = consul.WanFederationEnabled,
         };
         foreach (KeyValuePair<string, string> meta in consul.Meta)
         {
@@ -203,6 +206,7 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
         var preflightOptions = new ConsulPreflightOptions
         {
             Acl = new MeshGatewayAclOptions { ServiceName = consul.ServiceName, Peering = false, Partition = NullIfEmpty(consul.Partition) ?? "default" },
+            WanFederation = consul.WanFederationEnabled,
         };
         ConsulPreflightReport report = await ConsulPreflight.RunAsync(client, preflightOptions, cancellationToken).ConfigureAwait(false);
         LogPreflight(_logger, client.Address, report);

@@ -336,6 +336,24 @@ public sealed class MeshGatewayConsulOptions
     /// </summary>
     public bool Preflight { get; set; } = true;
 
+    /// <summary>
+    /// WAN federation through mesh gateways (like <c>consul connect envoy -expose-servers</c>): registers the gateway with
+    /// meta <c>consul-wan-federation = "1"</c> and serves the server routes that meta promises (other datacenters'
+    /// <c>*.server.&lt;dc&gt;.&lt;domain&gt;</c> to their gateways, the local servers by node name and as
+    /// <c>server.&lt;dc&gt;.&lt;domain&gt;</c>), with remote gateways also read from the replicated federation states. Setting
+    /// that meta key to <c>"1"</c> under <see cref="Meta"/> turns this on too. Default partition only. Default <see langword="false"/>.
+    /// </summary>
+    public bool WanFederation { get; set; }
+
+    /// <summary>
+    /// The idle timeout of server routes in WAN-federation mode: servers pool their cross-datacenter connections and leave
+    /// them idle between uses. Default 4 h.
+    /// </summary>
+    public TimeSpan ServerIdleTimeout { get; set; } = TimeSpan.FromHours(4);
+
+    /// <summary>Whether WAN federation is on, by <see cref="WanFederation"/> or by the meta key <c>consul-wan-federation = "1"</c>.</summary>
+    internal bool WanFederationEnabled => WanFederation || (Meta.TryGetValue("consul-wan-federation", out string? value) && value == "1");
+
     /// <summary>The gateway's service name. Default <c>mesh-gateway</c>.</summary>
     [Required]
     public string ServiceName { get; set; } = "mesh-gateway";

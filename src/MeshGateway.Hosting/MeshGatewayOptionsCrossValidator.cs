@@ -58,6 +58,16 @@ internal sealed class MeshGatewayOptionsCrossValidator : IValidateOptions<MeshGa
             errors.Add($"Consul:Token and Consul:TokenFile ('{consul.TokenFile}') are both set: choose one.");
         }
 
+        if (consul.WanFederationEnabled && !string.IsNullOrEmpty(consul.Partition) && !string.Equals(consul.Partition, "default", StringComparison.OrdinalIgnoreCase))
+        {
+            errors.Add($"Consul:WanFederation (or meta consul-wan-federation = \"1\") works only in the default partition, but Consul:Partition is '{consul.Partition}' (Consul serves WAN federation from default-partition gateways only).");
+        }
+
+        if (consul.ServerIdleTimeout != Timeout.InfiniteTimeSpan && consul.ServerIdleTimeout <= TimeSpan.Zero)
+        {
+            errors.Add($"Consul:ServerIdleTimeout must be positive or infinite (was {consul.ServerIdleTimeout}).");
+        }
+
         foreach (string key in consul.Meta.Keys)
         {
             // Consul reserves the consul- prefix; mesh gateways may set consul-wan-federation (agent/structs/structs.go).

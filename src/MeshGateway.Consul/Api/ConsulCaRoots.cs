@@ -115,6 +115,20 @@ public sealed class ConsulAgentSelf
         && value.TryGetInt32(out int limit)
             ? limit
             : null;
+
+    /// <summary>
+    /// The agent's DNS domain (<c>domain</c>, default <c>consul</c>; <c>DebugConfig.DNSDomain</c>, reported with a trailing
+    /// dot), without the trailing dot and lower-cased; null when the agent does not report it. WAN-federation server names
+    /// end in it (<c>server.&lt;dc&gt;.&lt;domain&gt;</c>, reference section 2).
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string? DnsDomain =>
+        DebugConfig is { ValueKind: System.Text.Json.JsonValueKind.Object } debug
+        && debug.TryGetProperty("DNSDomain", out System.Text.Json.JsonElement value)
+        && value.ValueKind == System.Text.Json.JsonValueKind.String
+        && value.GetString()?.TrimEnd('.') is { Length: > 0 } domain
+            ? domain.ToLowerInvariant()
+            : null;
 }
 
 /// <summary><c>Config</c> of <c>/v1/agent/self</c>.</summary>

@@ -36,6 +36,24 @@ public sealed record ConsulCatalogView
     /// <summary>Mesh gateways per remote datacenter (addressed by their WAN best address), sorted by node then ID; only datacenters with ≥ 1 gateway.</summary>
     public required ImmutableSortedDictionary<string, ImmutableArray<CatalogServiceInstance>> RemoteGateways { get; init; }
 
+    /// <summary>
+    /// WAN federation through mesh gateways: the local Consul servers (instances of the catalog service <c>consul</c>, whose
+    /// <c>Port</c> is the server RPC port; addressed by their LAN best address), sorted by node then ID. Empty unless the
+    /// watcher runs in WAN-federation mode (<see cref="ConsulCatalogWatcherOptions.WanFederation"/>).
+    /// </summary>
+    public ImmutableArray<CatalogServiceInstance> LocalServers { get; init; } = [];
+
+    /// <summary>The agent's DNS domain (<c>consul</c> unless configured), the suffix of WAN-federation server names.</summary>
+    public string DnsDomain { get; init; } = "consul";
+
+    /// <summary>
+    /// Enterprise: the mesh gateways of the other admin partitions of the local datacenter, by partition name (lower case;
+    /// <c>default</c> for the default partition when the gateway serves another), addressed by their WAN best address (a
+    /// different partition counts as remote, reference section 4), sorted by node then ID; only partitions with ≥ 1 gateway.
+    /// </summary>
+    public ImmutableSortedDictionary<string, ImmutableArray<CatalogServiceInstance>> PartitionGateways { get; init; } =
+        ImmutableSortedDictionary<string, ImmutableArray<CatalogServiceInstance>>.Empty.WithComparers(StringComparer.Ordinal);
+
     /// <inheritdoc />
     public bool Equals(ConsulCatalogView? other) =>
         other is not null
@@ -44,7 +62,10 @@ public sealed record ConsulCatalogView
         && Datacenters.SequenceEqual(other.Datacenters)
         && ViewEquality.DictionaryEquals(Services, other.Services, static (a, b) => a.Equals(b))
         && LocalGateways.SequenceEqual(other.LocalGateways)
-        && ViewEquality.DictionaryEquals(RemoteGateways, other.RemoteGateways, static (a, b) => a.SequenceEqual(b));
+        && ViewEquality.DictionaryEquals(RemoteGateways, other.RemoteGateways, static (a, b) => a.SequenceEqual(b))
+        && LocalServers.SequenceEqual(other.LocalServers)
+        && ViewEquality.DictionaryEquals(PartitionGateways, other.PartitionGateways, static (a, b) => a.SequenceEqual(b))
+        && DnsDomain == other.DnsDomain;
 
     /// <inheritdoc />
     public override int GetHashCode() => HashCode.Combine(TrustDomain, Datacenter, Services.Count, RemoteGateways.Count, LocalGateways.Length);

@@ -50,6 +50,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     private const string GatewayCatalogFilter = "ServiceKind == \"mesh-gateway\"";
     private const string GatewayHealthFilter = "Service.Kind == \"mesh-gateway\"";
     private const string GatewayKind = "mesh-gateway";
+    private const string WanFederationMetaKey = "consul-wan-federation";
     private const string ProxyKind = "connect-proxy";
     private const string RefetchSource = "health/connect/*";
     private const string SidecarSuffix = "-sidecar-proxy";
@@ -87,6 +88,11 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     private string? _datacenter;
     private string? _trustDomain;
     private ImmutableArray<string>? _datacenters;
+    private string _dnsDomain = "consul";
+    private ImmutableArray<CatalogServiceInstance> _localServers = [];
+    private ImmutableSortedDictionary<string, ImmutableArray<CatalogServiceInstance>> _federationGateways = ImmutableSortedDictionary<string, ImmutableArray<CatalogServiceInstance>>.Empty.WithComparers(StringComparer.Ordinal);
+    private ImmutableSortedDictionary<string, ImmutableArray<CatalogServiceInstance>> _partitionGateways = ImmutableSortedDictionary<string, ImmutableArray<CatalogServiceInstance>>.Empty.WithComparers(StringComparer.Ordinal);
+    private bool _partitionsUnsupported;
     private bool _servicesKnown;
     private ulong _servicesIndex;
     private bool _checksKnown;
@@ -230,7 +236,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
 
         string dc = _options.Datacenter ?? string.Empty;
         ConsulAgentSelf? self = null;
-        if (dc.Length == 0 || _options.ValidateAgentConnectionLimit)
+        if (dc.Length == 0 || _options.ValidateAgentConnectionLimit || (_options.WanFederation && _options.DnsDomain is null))
         {
             try
             {
@@ -239,7 +245,8 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             catch (ConsulException) when (dc.Length > 0)
             {
                 // The datacenter is configured, so the watch can start without the agent (it retries); the limit is
-                // checked only where /v1/agent/self answers at start (no agent:read, or the agent is down: not checked).
+                // checked only where /v1/agent/self answers at start (no agent:read, or the agent is down: not checked), and
+                // the DNS domain of WAN-federation server names falls back to Consul's default.
             }
         }
 
@@ -257,6 +264,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         lock (_gate)
         {
             _datacenter = dc;
+            _dnsDomain = (_options.DnsDomain ?? self?.DnsDomain ?? "consul").TrimEnd('.').ToLowerInvariant();
             // Every request the watcher makes, long-polls included, holds one of MaxConnections − 1 permits while in
             // flight: the bound is enforced here (and again by the client's MaxConnectionsPerServer). Until the first
             // view is complete the long-polls do not block, so the initial refetch has MaxConnections − 2 lanes.
@@ -1520,6 +1528,16 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
                     await RefreshGatewaysAsync(state, stop).ConfigureAwait(false);
                 }
 
+                if (_options.WanFederation)
+                {
+                    await RefreshFederationAsync(stop).ConfigureAwait(false);
+                }
+
+                if (_options.WatchPartitions && !_partitionsUnsupported)
+                {
+                    await RefreshPartitionsAsync(stop).ConfigureAwait(false);
+                }
+
                 using var wait = CancellationTokenSource.CreateLinkedTokenSource(stop);
                 Task woken = _gatewayWake.Reader.WaitToReadAsync(wait.Token).AsTask();
                 Task timer = Task.Delay(_options.GatewayPollInterval, _time, wait.Token);
@@ -1628,6 +1646,134 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// WAN federation: the local servers and the federation states' gateways, each read once per gateway poll (a server or
+    /// a datacenter's gateway set changes rarely; a long-poll each would take two of the bounded connections for good).
+    /// </summary>
+    private async Task RefreshFederationAsync(CancellationToken stop)
+    {
+        await ReadSourceAsync("health/service/consul", async () =>
+        {
+            IReadOnlyList<CatalogServiceInstance> servers = (await WithLaneAsync(
+                () => _client.GetHealthServiceAsync("consul", passingOnly: false, default, stop), stop).ConfigureAwait(false)).Value;
+            string dc = _datacenter!;
+            // Consul's proxycfg keeps the entries of service "consul" in the gateway's own datacenter (mesh_gateway.go).
+            ImmutableArray<CatalogServiceInstance> local = CatalogInstances.Sorted(
+                servers.Where(i => i.Service.Name == "consul" && (i.Node.Datacenter.Length == 0 || i.Node.Datacenter == dc)), gatewaysOnly: false);
+            lock (_gate)
+            {
+                _localServers = local;
+                PublishLocked();
+            }
+        }, stop).ConfigureAwait(false);
+
+        await ReadSourceAsync("federation-states/mesh-gateways", async () =>
+        {
+            IReadOnlyDictionary<string, IReadOnlyList<CatalogServiceInstance>> states = (await WithLaneAsync(
+                () => _client.GetFederationStateMeshGatewaysAsync(default, stop), stop).ConfigureAwait(false)).Value;
+            var builder = ImmutableSortedDictionary.CreateBuilder<string, ImmutableArray<CatalogServiceInstance>>(StringComparer.Ordinal);
+            foreach ((string dc, IReadOnlyList<CatalogServiceInstance> gateways) in states)
+            {
+                // Only gateways that carry the federation meta take server traffic (the states list the others too).
+                ImmutableArray<CatalogServiceInstance> federating = CatalogInstances.Sorted(
+                    gateways.Where(g => g.Service.Meta.TryGetValue(WanFederationMetaKey, out string? v) && v == "1"), gatewaysOnly: true);
+                if (federating.Length > 0)
+                {
+                    builder[dc] = federating;
+                }
+            }
+
+            lock (_gate)
+            {
+                _federationGateways = builder.ToImmutable();
+                PublishLocked();
+            }
+        }, stop).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// One read of a polled source: success and failure reported per source (a failed read keeps the last answer).
+    /// </summary>
+    private async Task ReadSourceAsync(string source, Func<Task> read, CancellationToken stop)
+    {
+        try
+        {
+            await read().ConfigureAwait(false);
+            Succeed(source);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception ex)
+        {
+            Fail(source, ex);
+        }
+    }
+
+    /// <summary>
+    /// Enterprise admin partitions (reference section 3): the mesh gateways of every other partition of the local datacenter,
+    /// read with each gateway poll (<c>/v1/partitions</c>, then the kind-filtered catalog of each). A Community Edition agent
+    /// answers 404: the watcher stops asking.
+    /// </summary>
+    private Task RefreshPartitionsAsync(CancellationToken stop) => ReadSourceAsync("partitions", async () =>
+    {
+        IReadOnlyList<ConsulPartition> partitions;
+        try
+        {
+            partitions = (await WithLaneAsync(() => _client.ListPartitionsAsync(stop), stop).ConfigureAwait(false)).Value;
+        }
+        catch (ConsulStatusException ex) when (ex.StatusCode is System.Net.HttpStatusCode.NotFound or System.Net.HttpStatusCode.MethodNotAllowed)
+        {
+            // Community Edition: no partitions.
+            lock (_gate)
+            {
+                _partitionsUnsupported = true;
+            }
+
+            return;
+        }
+
+        string own = NormalizePartition(_client.Options.Partition);
+        var builder = ImmutableSortedDictionary.CreateBuilder<string, ImmutableArray<CatalogServiceInstance>>(StringComparer.Ordinal);
+        foreach (string partition in partitions.Select(p => NormalizePartition(p.Name)).Where(p => p != own).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
+        {
+            IReadOnlyDictionary<string, List<string>> names = (await WithLaneAsync(
+                () => _client.GetServicesAsync(new ConsulQuery { Partition = partition, Filter = GatewayCatalogFilter }, stop), stop).ConfigureAwait(false)).Value;
+            var gateways = new List<CatalogServiceInstance>();
+            foreach (string name in names.Keys.Order(StringComparer.Ordinal))
+            {
+                gateways.AddRange((await WithLaneAsync(() => _client.GetHealthServiceAsync(
+                    name, passingOnly: false, new ConsulQuery { Partition = partition, Filter = GatewayHealthFilter }, stop), stop).ConfigureAwait(false)).Value);
+            }
+
+            ImmutableArray<CatalogServiceInstance> sorted = CatalogInstances.Sorted(gateways, gatewaysOnly: true);
+            if (sorted.Length > 0)
+            {
+                builder[partition] = sorted;
+            }
+        }
+
+        lock (_gate)
+        {
+            _partitionGateways = builder.ToImmutable();
+            PublishLocked();
+        }
+    }, stop);
+
+    private static string NormalizePartition(string? partition) => string.IsNullOrEmpty(partition) ? "default" : partition.ToLowerInvariant();
+
+    private static ulong MaxModifyIndex(ImmutableArray<CatalogServiceInstance> instances)
+    {
+        ulong max = 0;
+        foreach (CatalogServiceInstance instance in instances)
+        {
+            max = Math.Max(max, instance.Service.ModifyIndex);
+        }
+
+        return max;
+    }
+
     private void PublishLocked()
     {
         if (_stop.IsCancellationRequested || DescribeMissingLocked() is not null)
@@ -1650,6 +1796,17 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             }
         }
 
+        // As Consul's GetMeshGatewayEndpoints (agent/proxycfg/snapshot.go): per datacenter, the federation state's list
+        // when its newest registration is newer than the catalog's (a gateway that moved is seen by whichever list learnt
+        // it first, e.g. the replicated state while ?dc= reads cannot cross the old address), else the catalog's.
+        foreach ((string dc, ImmutableArray<CatalogServiceInstance> gateways) in _federationGateways)
+        {
+            if (dc != _datacenter && (!remote.TryGetValue(dc, out ImmutableArray<CatalogServiceInstance> catalog) || MaxModifyIndex(gateways) > MaxModifyIndex(catalog)))
+            {
+                remote[dc] = gateways;
+            }
+        }
+
         var view = new ConsulCatalogView
         {
             TrustDomain = _trustDomain!,
@@ -1658,6 +1815,9 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             Services = _serviceViews,
             LocalGateways = local,
             RemoteGateways = remote.ToImmutable(),
+            LocalServers = _localServers,
+            DnsDomain = _dnsDomain,
+            PartitionGateways = _partitionGateways,
         };
         if (view.Equals(_current))
         {

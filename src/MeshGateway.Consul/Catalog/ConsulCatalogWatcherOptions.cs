@@ -41,6 +41,27 @@ public sealed class ConsulCatalogWatcherOptions
     /// </summary>
     public TimeSpan VerificationSweepDelay { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// WAN federation through mesh gateways (reference sections 3 and 14): also read, with each gateway poll
+    /// (<see cref="GatewayPollInterval"/>), the local Consul servers (<c>/v1/health/service/consul</c>) and the mesh gateways of
+    /// every datacenter from the replicated federation states (<c>/v1/internal/federation-states/mesh-gateways</c>, only those
+    /// with <c>consul-wan-federation = "1"</c> meta). Per datacenter the view takes the federation state's list when its newest
+    /// registration is newer than the catalog's or the catalog has none (Consul's <c>GetMeshGatewayEndpoints</c>).
+    /// The DNS domain for server names is read from <c>/v1/agent/self</c> unless <see cref="DnsDomain"/> is set. Default false.
+    /// </summary>
+    public bool WanFederation { get; set; }
+
+    /// <summary>The agent's DNS domain for WAN-federation server names. Default: read from <c>/v1/agent/self</c>, else <c>consul</c>.</summary>
+    public string? DnsDomain { get; set; }
+
+    /// <summary>
+    /// Enterprise admin partitions: with each gateway poll, read the mesh gateways of every other partition of the local
+    /// datacenter (<c>/v1/partitions</c>, then each partition's kind-filtered catalog, <c>?partition=</c>) for
+    /// <see cref="ConsulCatalogView.PartitionGateways"/>. A Community Edition agent answers 404 once and is not asked again.
+    /// Default true.
+    /// </summary>
+    public bool WatchPartitions { get; set; } = true;
+
     /// <summary>Whether mesh gateways of the local datacenter are watched too (for dialers in <c>local</c> mode). Default true.</summary>
     public bool WatchLocalGateways { get; set; } = true;
 

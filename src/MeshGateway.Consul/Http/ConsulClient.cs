@@ -143,6 +143,25 @@ public sealed class ConsulClient : IDisposable
         return SendAsync(HttpMethod.Get, "v1/health/service/" + Uri.EscapeDataString(service), query, passingOnly ? "passing=true" : null, ConsulJsonContext.Default.IReadOnlyListCatalogServiceInstance, agentLocal: false, cancellationToken);
     }
 
+    /// <summary><c>GET /v1/partitions</c> (Consul Enterprise 1.11+): the admin partitions (needs <c>operator:read</c> or a
+    /// partition's read; Community Edition answers 404).</summary>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The partitions.</returns>
+    public async Task<ConsulResponse<IReadOnlyList<ConsulPartition>>> ListPartitionsAsync(CancellationToken cancellationToken = default) =>
+        As<List<ConsulPartition>, IReadOnlyList<ConsulPartition>>(await SendAsync(HttpMethod.Get, "v1/partitions", default, null, ConsulJsonContext.Default.ListConsulPartition, agentLocal: false, cancellationToken).ConfigureAwait(false));
+
+    /// <summary>
+    /// <c>GET /v1/internal/federation-states/mesh-gateways</c>: the mesh gateways of every datacenter as the federation states
+    /// replicated to this datacenter report them (WAN federation through mesh gateways; blocking). Consul answers <c>{}</c>
+    /// without <c>service:read</c> on the gateways and <c>node:read</c>, and in a secondary until the states are replicated.
+    /// The lists include gateways without <c>consul-wan-federation = "1"</c> meta (reference section 14).
+    /// </summary>
+    /// <param name="query">Index/wait.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>Gateways by datacenter.</returns>
+    public async Task<ConsulResponse<IReadOnlyDictionary<string, IReadOnlyList<CatalogServiceInstance>>>> GetFederationStateMeshGatewaysAsync(ConsulQuery query = default, CancellationToken cancellationToken = default) =>
+        As<Dictionary<string, IReadOnlyList<CatalogServiceInstance>>, IReadOnlyDictionary<string, IReadOnlyList<CatalogServiceInstance>>>(await SendAsync(HttpMethod.Get, "v1/internal/federation-states/mesh-gateways", query, null, ConsulJsonContext.Default.DictionaryStringIReadOnlyListCatalogServiceInstance, agentLocal: false, cancellationToken).ConfigureAwait(false));
+
     /// <summary><c>GET /v1/health/connect/&lt;name&gt;</c>: mesh-capable instances (sidecars, native, linked terminating gateways).</summary>
     /// <param name="service">Destination service name.</param>
     /// <param name="query">Datacenter, index/wait, filter.</param>
@@ -471,7 +490,7 @@ public sealed class ConsulClient : IDisposable
 
         Add("dc", dc);
         Add("ns", _options.Namespace);
-        Add("partition", _options.Partition);
+        Add("partition", query.Partition ?? _options.Partition);
         if (query.Index > 0)
         {
             Add("index", query.Index.ToString(CultureInfo.InvariantCulture));

@@ -16,7 +16,9 @@ namespace MeshGateway.Consul;
     AllowTrailingCommas = true,
     Converters = [typeof(CatalogHealthJsonConverter)])]
 [JsonSerializable(typeof(IReadOnlyList<CatalogServiceInstance>))]
+[JsonSerializable(typeof(Dictionary<string, IReadOnlyList<CatalogServiceInstance>>))]
 [JsonSerializable(typeof(ConsulCaRoots))]
+[JsonSerializable(typeof(List<ConsulPartition>))]
 [JsonSerializable(typeof(ConsulLeafCertificate))]
 [JsonSerializable(typeof(ConsulAgentSelf))]
 [JsonSerializable(typeof(ConsulAgentService))]

@@ -16,6 +16,9 @@ public readonly record struct ConsulQuery
     /// <summary>The content hash for agent-local hash-blocking endpoints (<c>?hash=</c>).</summary>
     public string? Hash { get; init; }
 
+    /// <summary>Enterprise: the admin partition (<c>?partition=</c>); overrides <see cref="ConsulClientOptions.Partition"/>.</summary>
+    public string? Partition { get; init; }
+
     /// <summary>A go-bexpr <c>?filter=</c> expression.</summary>
     public string? Filter { get; init; }
 

@@ -56,6 +56,21 @@ public sealed record ConsulPreflightFacts
     /// <summary><c>enable_central_service_config</c> (from <c>DebugConfig.EnableCentralServiceConfig</c>).</summary>
     public bool? CentralServiceConfig { get; init; }
 
+    /// <summary><c>connect { enable_mesh_gateway_wan_federation }</c> (from <c>DebugConfig.ConnectMeshGatewayWANFederationEnabled</c>).</summary>
+    public bool? MeshGatewayWanFederation { get; init; }
+
+    /// <summary><c>verify_incoming</c> (from <c>DebugConfig.VerifyIncoming</c>).</summary>
+    public bool? VerifyIncoming { get; init; }
+
+    /// <summary><c>verify_outgoing</c> (from <c>DebugConfig.VerifyOutgoing</c>).</summary>
+    public bool? VerifyOutgoing { get; init; }
+
+    /// <summary><c>verify_server_hostname</c> (from <c>DebugConfig.VerifyServerHostname</c>).</summary>
+    public bool? VerifyServerHostname { get; init; }
+
+    /// <summary><c>primary_gateways</c> (from <c>DebugConfig.PrimaryGateways</c>); null when unreadable.</summary>
+    public ImmutableArray<string>? PrimaryGateways { get; init; }
+
     /// <summary>Whether ACLs are enabled (from <c>DebugConfig.ACLsEnabled</c>).</summary>
     public bool? AclsEnabled { get; init; }
 
@@ -111,6 +126,11 @@ public static class ConsulPreflight
                 CentralServiceConfig = Bool(debug, "EnableCentralServiceConfig"),
                 AclsEnabled = Bool(debug, "ACLsEnabled"),
                 AclDefaultPolicy = String(debug, "ACLDefaultPolicy"),
+                MeshGatewayWanFederation = Bool(debug, "ConnectMeshGatewayWANFederationEnabled"),
+                VerifyIncoming = Bool(debug, "VerifyIncoming"),
+                VerifyOutgoing = Bool(debug, "VerifyOutgoing"),
+                VerifyServerHostname = Bool(debug, "VerifyServerHostname"),
+                PrimaryGateways = Strings(debug, "PrimaryGateways"),
                 AgentRead = ConsulPermissionProbe.Allowed,
             };
         }
@@ -195,7 +215,7 @@ public static class ConsulPreflight
             others.Add(await GatherAsync(other, cancellationToken).ConfigureAwait(false));
         }
 
-        ClusterFacts cluster = ToClusterFacts(local, others);
+        ClusterFacts cluster = ToClusterFacts(local, others) with { WanFederationThroughGateways = options.WanFederation };
         var findings = new List<PreflightFinding>(PreflightChecker.Check(cluster));
         foreach (ConsulPreflightFacts facts in others.Prepend(local))
         {
@@ -270,6 +290,12 @@ public static class ConsulPreflight
         GrpcPort = facts.GrpcPort,
         CentralServiceConfigEnabled = facts.CentralServiceConfig,
         KnownDatacenters = facts.Errors.ContainsKey("catalog/datacenters") ? null : facts.Datacenters,
+        IsServer = facts.Server,
+        MeshGatewayWanFederationEnabled = facts.MeshGatewayWanFederation,
+        VerifyIncoming = facts.VerifyIncoming,
+        VerifyOutgoing = facts.VerifyOutgoing,
+        VerifyServerHostname = facts.VerifyServerHostname,
+        PrimaryGateways = facts.PrimaryGateways is { } gateways ? gateways : null,
     };
 
     private static async Task<IReadOnlyList<ConsulTokenPermissionCheck>> CheckTokenAsync(ConsulClient client, ConsulPreflightFacts facts, MeshGatewayAclOptions acl, CancellationToken cancellationToken)
@@ -476,4 +502,9 @@ public static class ConsulPreflight
 
     private static int? Int(JsonElement? element, string name) =>
         TryGet(element, name, out JsonElement v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int i) ? i : null;
+
+    private static ImmutableArray<string>? Strings(JsonElement? element, string name) =>
+        TryGet(element, name, out JsonElement v) && v.ValueKind is JsonValueKind.Array or JsonValueKind.Null
+            ? v.ValueKind == JsonValueKind.Null ? [] : [.. v.EnumerateArray().Where(e => e.ValueKind == JsonValueKind.String).Select(e => e.GetString()!)]
+            : null;
 }

@@ -15,6 +15,9 @@ public sealed class ConsulPreflightOptions
     /// a missing WAN join or a disagreeing primary datacenter is found. Not disposed.
     /// </summary>
     public IReadOnlyList<ConsulClient> OtherDatacenters { get; set; } = [];
+
+    /// <summary>Whether the gateway federates the servers (WAN federation through mesh gateways): checks the settings that needs. Default false.</summary>
+    public bool WanFederation { get; set; }
 }
 
 /// <summary>What is known about one permission the gateway's token needs.</summary>

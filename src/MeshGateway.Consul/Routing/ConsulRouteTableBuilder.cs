@@ -37,6 +37,25 @@ public sealed record ConsulRouteTableOptions
     /// for local services. Remote datacenters are always addressed through their default-partition gateways (form 5).
     /// </summary>
     public string? Partition { get; init; }
+
+    /// <summary>
+    /// WAN federation through mesh gateways (the gateway registered with <c>consul-wan-federation = "1"</c> meta; reference
+    /// sections 3 and 14): adds the server routes. For each other datacenter with gateways, <c>*.server.&lt;dc&gt;.&lt;domain&gt;</c>
+    /// and <c>server.&lt;dc&gt;.&lt;domain&gt;</c> to that datacenter's gateways (WAN address); for each local server (see
+    /// <see cref="ConsulCatalogView.LocalServers"/>), <c>&lt;node&gt;.server.&lt;localdc&gt;.&lt;domain&gt;</c> to its RPC port; and
+    /// <c>server.&lt;localdc&gt;.&lt;domain&gt;</c> to every local server. Default partition only, as in Consul. Default false.
+    /// </summary>
+    public bool WanFederation { get; init; }
+
+    /// <summary>The default <see cref="ServerIdleTimeout"/>: 4 hours.</summary>
+    public static readonly TimeSpan DefaultServerIdleTimeout = TimeSpan.FromHours(4);
+
+    /// <summary>
+    /// The idle timeout of server routes (<see cref="WanFederation"/>). Consul servers keep their RPC and gossip connections
+    /// across datacenters open and pooled, idle between uses, so a short timeout cuts live connections (reference section
+    /// 14: an hour worked). Default <see cref="DefaultServerIdleTimeout"/>; <see cref="Timeout.InfiniteTimeSpan"/> for none.
+    /// </summary>
+    public TimeSpan ServerIdleTimeout { get; init; } = DefaultServerIdleTimeout;
 }
 
 /// <summary>Inputs beyond the catalog view, for features newer than Consul 1.8 (reference sections 8.4 and 11).</summary>
@@ -96,6 +115,7 @@ public sealed record ConsulRouteConversion
 /// <item>Every remote datacenter with ≥ 1 mesh gateway gets the wildcard <c>*.&lt;dc&gt;.internal.&lt;TD&gt;</c> and the
 /// exact gateway-cluster name <c>&lt;dc&gt;.internal.&lt;TD&gt;</c> (Envoy's default <c>sni_cluster</c> chain), both to one
 /// cluster of that datacenter's gateways at their WAN best address. No wildcard for the local datacenter.</item>
+/// <item>WAN federation (<see cref="ConsulRouteTableOptions.WanFederation"/>): server routes, see that option.</item>
 /// </list>
 /// <para>Reported, not thrown (the rest of the table is still built): a subset filter outside the supported language
 /// (its route is left out; if it is the <c>DefaultSubset</c>, the unnamed cluster gets no endpoints rather than every
@@ -151,10 +171,15 @@ public static class ConsulRouteTableBuilder
                     continue;
                 }
 
-                var cluster = new UpstreamCluster(name, ToEndpoints(name, gateways, wan: true, onlyPassing: false, warnings)) { ConnectTimeout = options.ConnectTimeout, MaxConnectAttempts = options.MaxConnectAttempts, OutlierDetection = options.OutlierDetection, TcpKeepAlive = options.RemoteGatewayTcpKeepAlive };
-                routes.Add(new Route(wildcard, cluster));
-                routes.Add(new Route(name, cluster));
+                AddGatewayRoutes(routes, wildcard, RemoteGatewayCluster(name, gateways, options, warnings));
             }
+
+            if (options.WanFederation)
+            {
+                AddServers(view, options, routes, warnings);
+            }
+
+            AddPartitions(view, options, routes, warnings);
 
             if (extras?.ExportedServices is { } exportedServices)
             {
@@ -259,6 +284,115 @@ public static class ConsulRouteTableBuilder
         routes.Add(new Route(unnamed, new UpstreamCluster(unnamed, unnamedEndpoints) { ConnectTimeout = timeout, MaxConnectAttempts = options.MaxConnectAttempts, OutlierDetection = options.OutlierDetection }));
     }
 
+    /// <summary>
+    /// Enterprise: every other partition of the local datacenter with gateways gets <c>*.&lt;ap&gt;.&lt;dc&gt;.internal-v1.&lt;TD&gt;</c>
+    /// and the exact <c>&lt;ap&gt;.&lt;dc&gt;.internal-v1.&lt;TD&gt;</c> (forms 6; the default partition's are form 5,
+    /// <c>*.&lt;dc&gt;.internal.&lt;TD&gt;</c>) to its gateways at their WAN best address. Never the gateway's own partition.
+    /// </summary>
+    private static void AddPartitions(ConsulCatalogView view, ConsulRouteTableOptions options, List<Route> routes, ImmutableArray<string>.Builder warnings)
+    {
+        string own = string.IsNullOrEmpty(options.Partition) ? "default" : options.Partition.ToLowerInvariant();
+        foreach ((string partition, ImmutableArray<CatalogServiceInstance> gateways) in view.PartitionGateways)
+        {
+            if (string.Equals(partition, own, StringComparison.OrdinalIgnoreCase) || gateways.IsDefaultOrEmpty)
+            {
+                continue;
+            }
+
+            string name;
+            string wildcard;
+            try
+            {
+                name = ConsulSniName.ForGateway(view.Datacenter, partition, view.TrustDomain).ToString();
+                wildcard = ConsulSniName.RemoteGatewayWildcard(view.Datacenter, partition, view.TrustDomain);
+            }
+            catch (ArgumentException ex)
+            {
+                warnings.Add($"Partition '{partition}' was left out: its name cannot form a gateway SNI name ({ex.Message}).");
+                continue;
+            }
+
+            AddGatewayRoutes(routes, wildcard, RemoteGatewayCluster(name, gateways, options, warnings));
+        }
+    }
+
+    /// <summary>The WAN-federation server routes (Consul's clusters.go/listeners.go for a gateway with the federation meta).</summary>
+    private static void AddServers(ConsulCatalogView view, ConsulRouteTableOptions options, List<Route> routes, ImmutableArray<string>.Builder warnings)
+    {
+        if (!string.IsNullOrEmpty(options.Partition) && !string.Equals(options.Partition, "default", StringComparison.OrdinalIgnoreCase))
+        {
+            warnings.Add($"WAN federation was left out: it works only in the default partition (the gateway serves partition '{options.Partition}').");
+            return;
+        }
+
+        foreach ((string dc, ImmutableArray<CatalogServiceInstance> gateways) in view.RemoteGateways)
+        {
+            if (string.Equals(dc, view.Datacenter, StringComparison.Ordinal) || gateways.IsDefaultOrEmpty)
+            {
+                continue;
+            }
+
+            string name;
+            string wildcard;
+            try
+            {
+                name = ConsulSniName.ForWanFederationServers(dc, view.DnsDomain).ToString();
+                wildcard = ConsulSniName.WanFederationServerWildcard(dc, view.DnsDomain);
+            }
+            catch (ArgumentException ex)
+            {
+                warnings.Add($"The server routes of datacenter '{dc}' were left out: its name cannot form a server name ({ex.Message}).");
+                continue;
+            }
+
+            AddGatewayRoutes(routes, wildcard, RemoteGatewayCluster(name, gateways, options, warnings, options.ServerIdleTimeout));
+        }
+
+        if (view.LocalServers.IsDefaultOrEmpty)
+        {
+            return;
+        }
+
+        string all = ConsulSniName.ForWanFederationServers(view.Datacenter, view.DnsDomain).ToString();
+        foreach (CatalogServiceInstance server in view.LocalServers)
+        {
+            string name;
+            try
+            {
+                name = ConsulSniName.ForWanFederationServer(server.Node.Name, view.Datacenter, view.DnsDomain).ToString();
+                _ = new Route(name, new UpstreamCluster(name, []));
+            }
+            catch (ArgumentException ex)
+            {
+                warnings.Add($"Server '{server.Node.Name}' was left out: its node name cannot form a server name ({ex.Message}).");
+                continue;
+            }
+
+            routes.Add(new Route(name, ServerCluster(name, ToEndpoints(name, [server], wan: false, onlyPassing: false, warnings), options)));
+        }
+
+        // The bare name (a secondary's first join through primary_gateways, and any server): every local server.
+        routes.Add(new Route(all, ServerCluster(all, ToEndpoints(all, view.LocalServers, wan: false, onlyPassing: false, warnings: null), options)));
+    }
+
+    /// <summary>A cluster of another datacenter's, partition's or peer's gateways: WAN addresses, remote keepalive.</summary>
+    private static UpstreamCluster RemoteGatewayCluster(string name, ImmutableArray<CatalogServiceInstance> gateways, ConsulRouteTableOptions options, ImmutableArray<string>.Builder warnings, TimeSpan? idleTimeout = null) =>
+        new(name, ToEndpoints(name, gateways, wan: true, onlyPassing: false, warnings))
+        {
+            ConnectTimeout = options.ConnectTimeout, MaxConnectAttempts = options.MaxConnectAttempts, OutlierDetection = options.OutlierDetection,
+            TcpKeepAlive = options.RemoteGatewayTcpKeepAlive, IdleTimeout = idleTimeout,
+        };
+
+    /// <summary>The wildcard chain and the exact cluster name (Envoy's default <c>sni_cluster</c> chain) to one cluster.</summary>
+    private static void AddGatewayRoutes(List<Route> routes, string wildcard, UpstreamCluster cluster)
+    {
+        routes.Add(new Route(wildcard, cluster));
+        routes.Add(new Route(cluster.Name, cluster));
+    }
+
+    private static UpstreamCluster ServerCluster(string name, IEnumerable<UpstreamEndpoint> endpoints, ConsulRouteTableOptions options) =>
+        new(name, endpoints) { ConnectTimeout = options.ConnectTimeout, MaxConnectAttempts = options.MaxConnectAttempts, OutlierDetection = options.OutlierDetection, IdleTimeout = options.ServerIdleTimeout };
+
     private static void AddExported(ConsulCatalogView view, ConsulExportedServices exported, ConsulRouteTableOptions options, List<Route> routes, ImmutableArray<string>.Builder warnings)
     {
         // The entry's name is its partition (reference section 8.4); "" and "default" are the default partition.
@@ -352,8 +486,7 @@ public static class ConsulRouteTableBuilder
             ImmutableArray<CatalogServiceInstance> gateways = CatalogInstances.Sorted(entries, gatewaysOnly: false);
             try
             {
-                var cluster = new UpstreamCluster(sni, ToEndpoints(sni, gateways, wan: true, onlyPassing: false, warnings)) { ConnectTimeout = options.ConnectTimeout, MaxConnectAttempts = options.MaxConnectAttempts, OutlierDetection = options.OutlierDetection, TcpKeepAlive = options.RemoteGatewayTcpKeepAlive };
-                routes.Add(new Route(sni, cluster));
+                routes.Add(new Route(sni, RemoteGatewayCluster(sni, gateways, options, warnings)));
             }
             catch (ArgumentException ex)
             {

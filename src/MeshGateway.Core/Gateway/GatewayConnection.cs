@@ -423,7 +423,7 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
         _owner.Metrics.Routed(route.Kind);
         try
         {
-            var splice = new SocketSplice(_client, upstream, _owner.Options.Splice, _time, _upOperation, new SocketOperation());
+            var splice = new SocketSplice(_client, upstream, _owner.Options.Splice, _time, _upOperation, new SocketOperation(), route.Cluster.IdleTimeout);
             Interlocked.Exchange(ref _splice, splice);
             if (Volatile.Read(ref _aborted) != 0)
             {

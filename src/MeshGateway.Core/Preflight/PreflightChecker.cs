@@ -36,6 +36,11 @@ public static class PreflightChecker
             CheckPeering(facts, peering, findings);
         }
 
+        if (facts.WanFederationThroughGateways)
+        {
+            CheckWanFederation(facts, findings);
+        }
+
         return findings;
     }
 
@@ -335,6 +340,52 @@ public static class PreflightChecker
                 findings.Add(new(PreflightCheck.PeeringGateway, PreflightSeverity.Error, null,
                     "Peered upstreams use mode local, but the importing cluster has no mesh gateway to send them through.",
                     "Register a mesh gateway in the importing cluster, or use mode remote for peered upstreams."));
+            }
+        }
+    }
+
+    private static void CheckWanFederation(ClusterFacts facts, List<PreflightFinding> findings)
+    {
+        foreach (DatacenterFacts dc in facts.Datacenters)
+        {
+            if (dc.IsServer != true)
+            {
+                findings.Add(new(PreflightCheck.WanFederation, PreflightSeverity.Warning, dc.Name,
+                    "Could not determine the servers' WAN-federation settings: the gateway's agent " + (dc.IsServer == false ? "is a client, and a client's configuration does not show the servers'." : "did not say whether it is a server."),
+                    "Check on every server: connect { enable_mesh_gateway_wan_federation = true }, verify_incoming, verify_outgoing and verify_server_hostname = true, and primary_gateways on secondaries."));
+                continue;
+            }
+
+            if (dc.MeshGatewayWanFederationEnabled == false)
+            {
+                findings.Add(new(PreflightCheck.WanFederation, PreflightSeverity.Error, dc.Name,
+                    "connect.enable_mesh_gateway_wan_federation is off on this server, so its servers do not dial other datacenters through mesh gateways.",
+                    "Set connect { enable_mesh_gateway_wan_federation = true } on every server of every datacenter and restart them."));
+            }
+
+            if (dc.VerifyOutgoing == false)
+            {
+                findings.Add(new(PreflightCheck.WanFederation, PreflightSeverity.Error, dc.Name,
+                    "verify_outgoing is off on this server: Consul refuses to dial through a mesh gateway without outgoing TLS (\"wanfed: cannot dial via a mesh gateway when outgoing TLS is disabled\").",
+                    "Give the servers certificates (consul tls cert create -server -dc <dc> -additional-dnsname='*.server.<dc>.<domain>') and set verify_outgoing = true."));
+            }
+
+            foreach ((bool? value, string key) in new[] { (dc.VerifyIncoming, "verify_incoming"), (dc.VerifyServerHostname, "verify_server_hostname") })
+            {
+                if (value == false)
+                {
+                    findings.Add(new(PreflightCheck.WanFederation, PreflightSeverity.Warning, dc.Name,
+                        key + " is off on this server; Consul's WAN-federation guide requires it, so that only servers of this cluster can join through the gateways.",
+                        "Set " + key + " = true on every server."));
+                }
+            }
+
+            bool secondary = !string.IsNullOrEmpty(dc.PrimaryDatacenter) && !string.Equals(dc.PrimaryDatacenter, dc.Name, StringComparison.Ordinal);
+            if (secondary && dc.PrimaryGateways is { Count: 0 })
+            {
+                findings.Add(new(PreflightCheck.WanFederation, PreflightSeverity.Error, dc.Name,
+                    $"This secondary datacenter's server has no primary_gateways, so it cannot make its first join to \"{dc.PrimaryDatacenter}\" through the primary's mesh gateways.",
+                    $"Set primary_gateways = [\"<address:port of a mesh gateway of {dc.PrimaryDatacenter}>\"] on every server of this datacenter (not retry_join_wan, which this mode rejects)."));
             }
         }
     }

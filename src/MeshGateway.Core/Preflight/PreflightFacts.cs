@@ -15,6 +15,10 @@ public sealed record ClusterFacts
 
     /// <summary>Cluster-peering facts, or <see langword="null"/> when peering is not used.</summary>
     public PeeringFacts? Peering { get; init; }
+
+    /// <summary>Whether the gateway federates the datacenters' servers (WAN federation through mesh gateways): checks the
+    /// servers' settings that mode needs (<see cref="PreflightCheck.WanFederation"/>).</summary>
+    public bool WanFederationThroughGateways { get; init; }
 }
 
 /// <summary>Facts about one datacenter (from its agent's <c>/v1/agent/self</c> and <c>/v1/catalog/datacenters</c>).</summary>
@@ -46,6 +50,24 @@ public sealed record DatacenterFacts
 
     /// <summary>Whether cluster peering is enabled on the servers (<c>peering { enabled = true }</c>).</summary>
     public bool? PeeringEnabled { get; init; }
+
+    /// <summary>Whether the facts' agent is a server (only a server's own settings say how servers federate).</summary>
+    public bool? IsServer { get; init; }
+
+    /// <summary><c>connect { enable_mesh_gateway_wan_federation }</c> on the agent.</summary>
+    public bool? MeshGatewayWanFederationEnabled { get; init; }
+
+    /// <summary><c>verify_incoming</c> on the agent.</summary>
+    public bool? VerifyIncoming { get; init; }
+
+    /// <summary><c>verify_outgoing</c> on the agent.</summary>
+    public bool? VerifyOutgoing { get; init; }
+
+    /// <summary><c>verify_server_hostname</c> on the agent.</summary>
+    public bool? VerifyServerHostname { get; init; }
+
+    /// <summary><c>primary_gateways</c> on the agent (empty: none).</summary>
+    public IReadOnlyList<string>? PrimaryGateways { get; init; }
 }
 
 /// <summary>Where a mesh-gateway mode was set.</summary>

@@ -68,6 +68,14 @@ public enum PreflightCheck
     /// <see cref="PrimaryDatacenter"/>, which is about every datacenter naming the same primary.
     /// </summary>
     PrimaryReachable,
+
+    /// <summary>
+    /// WAN federation through mesh gateways: every server has <c>connect { enable_mesh_gateway_wan_federation = true }</c>
+    /// and TLS (<c>verify_outgoing</c>, else "cannot dial via a mesh gateway when outgoing TLS is disabled";
+    /// <c>verify_incoming</c> and <c>verify_server_hostname</c> as documented), and every secondary names the primary's
+    /// gateways in <c>primary_gateways</c> (reference section 14).
+    /// </summary>
+    WanFederation,
 }
 
 /// <summary>One unmet (or undeterminable) prerequisite, with the fix.</summary>

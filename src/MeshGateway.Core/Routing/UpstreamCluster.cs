@@ -46,6 +46,7 @@ public sealed class UpstreamCluster
     private readonly EndpointState[] _states;
     private readonly TimeSpan _connectTimeout = DefaultConnectTimeout;
     private readonly OutlierDetection _outlierDetection = OutlierDetection.Default;
+    private readonly TimeSpan? _idleTimeout;
     private readonly int _maxConnectAttempts = DefaultMaxConnectAttempts;
     private readonly Lock _ejectionLock = new();
 
@@ -127,6 +128,27 @@ public sealed class UpstreamCluster
     /// turns it on for remote gateways with <c>envoy_gateway_remote_tcp_enable_keepalive</c> (see <see cref="Routing.TcpKeepAlive"/>).
     /// </summary>
     public TcpKeepAlive? TcpKeepAlive { get; init; }
+
+    /// <summary>
+    /// How long a connection to this cluster may stay without moving a byte, or <see langword="null"/> (the default) for
+    /// the listener's <see cref="Splicing.SpliceOptions.IdleTimeout"/>. For long-lived connections that idle between uses,
+    /// such as Consul servers' pooled RPC connections across WAN-federation gateways.
+    /// <see cref="Timeout.InfiniteTimeSpan"/> disables it.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is neither positive nor infinite.</exception>
+    public TimeSpan? IdleTimeout
+    {
+        get => _idleTimeout;
+        init
+        {
+            if (value is { } v && v != Timeout.InfiniteTimeSpan && v <= TimeSpan.Zero)
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), v, "An idle timeout must be positive or infinite.");
+            }
+
+            _idleTimeout = value;
+        }
+    }
 
     /// <summary>The live state of the endpoint at <paramref name="index"/> of <see cref="Endpoints"/> (shared with later tables, see the type's remarks).</summary>
     /// <param name="index">The endpoint's index.</param>

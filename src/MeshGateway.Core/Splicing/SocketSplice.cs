@@ -32,8 +32,8 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
     private ITimer? _stallTimer;
     private bool _stallTimerRunning;
 
-    public SocketSplice(Socket client, Socket upstream, SpliceOptions options, TimeProvider timeProvider, SocketOperation? upOperation = null, SocketOperation? downOperation = null)
-        : base(options, timeProvider)
+    public SocketSplice(Socket client, Socket upstream, SpliceOptions options, TimeProvider timeProvider, SocketOperation? upOperation = null, SocketOperation? downOperation = null, TimeSpan? idleTimeout = null)
+        : base(options, timeProvider, idleTimeout)
     {
         _client = client;
         _upstream = upstream;

@@ -23,10 +23,16 @@ internal abstract class SpliceSession
     private long _end;
     private long _bytesFromClient;
     private long _bytesFromUpstream;
+    private readonly TimeSpan _idleTimeout;
 
-    protected SpliceSession(SpliceOptions options, TimeProvider timeProvider)
+    /// <param name="options">The splice settings.</param>
+    /// <param name="timeProvider">The clock.</param>
+    /// <param name="idleTimeout">This connection's idle timeout (a route's own, e.g. long-lived server connections), or
+    /// null for <see cref="SpliceOptions.IdleTimeout"/>.</param>
+    protected SpliceSession(SpliceOptions options, TimeProvider timeProvider, TimeSpan? idleTimeout = null)
     {
         Options = options;
+        _idleTimeout = idleTimeout ?? options.IdleTimeout;
         _timeProvider = timeProvider;
         _start = timeProvider.GetTimestamp();
         _lastActivity = _start;
@@ -183,9 +189,9 @@ internal abstract class SpliceSession
     private TimeSpan NextDue(long now)
     {
         TimeSpan due = Timeout.InfiniteTimeSpan;
-        if (Options.IdleTimeout != Timeout.InfiniteTimeSpan)
+        if (_idleTimeout != Timeout.InfiniteTimeSpan)
         {
-            due = Options.IdleTimeout - _timeProvider.GetElapsedTime(Volatile.Read(ref _lastActivity), now);
+            due = _idleTimeout - _timeProvider.GetElapsedTime(Volatile.Read(ref _lastActivity), now);
         }
 
         if (Options.MaxDuration != Timeout.InfiniteTimeSpan)

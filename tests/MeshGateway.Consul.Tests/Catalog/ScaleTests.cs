@@ -35,7 +35,7 @@ public sealed class ScaleTests(ITestOutputHelper output)
         using ConsulClient client = agent.CreateClient();
         int bound = client.Options.MaxConnections;
         await using var sampler = new AgentConnectionSampler(agent.HttpPort, TimeSpan.FromMilliseconds(20));
-        await using var prober = new AgentProber(agent.HttpAddress, TimeSpan.FromMilliseconds(100), sampler);
+        await using var prober = new AgentProber(agent.HttpAddress, TimeSpan.FromMilliseconds(100));
         var target = new RouteTableSource();
         await using var source = new ConsulRouteTableSource(client, target, new ConsulRouteTableSourceOptions { StartupTimeout = TimeSpan.FromSeconds(120) });
 

@@ -11,7 +11,8 @@ namespace MeshGateway.Consul.Tests.Fixtures;
 /// <summary>Bulk catalog writes through <c>/v1/catalog/register</c> over one kept-alive connection (as a config-management tool would).</summary>
 internal sealed class CatalogWriter(ConsulAgent agent) : IDisposable
 {
-    private readonly HttpClient _http = new(new SocketsHttpHandler { MaxConnectionsPerServer = 1 }) { BaseAddress = agent.HttpAddress, Timeout = TimeSpan.FromSeconds(30) };
+    // Its sockets are the test's, not the client's under test: AgentConnectionSampler does not count them.
+    private readonly HttpClient _http = new(FixtureSockets.Handler(maxConnectionsPerServer: 1)) { BaseAddress = agent.HttpAddress, Timeout = TimeSpan.FromSeconds(30) };
 
     /// <summary>The node a service number lives on (50 nodes, like a small cluster of hosts).</summary>
     public static string NodeOf(int i) => "node-" + (i % 50).ToString(CultureInfo.InvariantCulture);
@@ -101,7 +102,8 @@ internal sealed class CatalogWriter(ConsulAgent agent) : IDisposable
 /// <summary>
 /// Counts, from the kernel's socket tables (<c>/proc/net/tcp</c>, <c>/proc/net/tcp6</c>) and this process's descriptors
 /// (<c>/proc/self/fd</c>), the established TCP connections this process holds to one port, sampled until disposed; keeps
-/// the maximum. Local ports in <see cref="Excluded"/> (another client's sockets in the same process) are not counted.
+/// the maximum. Sockets the test's own clients opened (<see cref="FixtureSockets"/>: the catalog writer, the prober) are
+/// not counted: the bound under test is the client's, and a writer's kept-alive connection once made a run count 9 of 8.
 /// </summary>
 internal sealed class AgentConnectionSampler : BackgroundLoop
 {
@@ -122,8 +124,6 @@ internal sealed class AgentConnectionSampler : BackgroundLoop
             while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false));
         });
     }
-
-    public ConcurrentDictionary<int, bool> Excluded { get; } = new();
 
     public int Max => Volatile.Read(ref _max);
 
@@ -163,7 +163,7 @@ internal sealed class AgentConnectionSampler : BackgroundLoop
 
                 int remotePort = int.Parse(f[2].AsSpan(f[2].IndexOf(':') + 1), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
                 int localPort = int.Parse(f[1].AsSpan(f[1].IndexOf(':') + 1), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
-                if (remotePort == _port && !Excluded.ContainsKey(localPort))
+                if (remotePort == _port && !FixtureSockets.IsFixture(localPort))
                 {
                     count++;
                 }
@@ -186,8 +186,8 @@ internal sealed class AgentConnectionSampler : BackgroundLoop
 
 /// <summary>
 /// Another local client of the agent, like <c>curl /v1/status/leader</c> run now and then: a fresh connection per
-/// request, every <c>interval</c>, each bounded by a 1 s timeout; records failures and the slowest answer. Its sockets'
-/// local ports go into the sampler's exclusions so that they are not counted as the gateway's.
+/// request, every <c>interval</c>, each bounded by a 1 s timeout; records failures and the slowest answer. Its
+/// sockets are <see cref="FixtureSockets"/>, so that they are not counted as the gateway's.
 /// </summary>
 internal sealed class AgentProber : BackgroundLoop
 {
@@ -198,28 +198,9 @@ internal sealed class AgentProber : BackgroundLoop
     private long _maxTicks;
     private int _probes;
 
-    public AgentProber(Uri agent, TimeSpan interval, AgentConnectionSampler sampler)
+    public AgentProber(Uri agent, TimeSpan interval)
     {
-        var handler = new SocketsHttpHandler
-        {
-            PooledConnectionLifetime = TimeSpan.Zero,
-            ConnectCallback = async (context, ct) =>
-            {
-                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-                sampler.Excluded[((IPEndPoint)socket.LocalEndPoint!).Port] = true;
-                try
-                {
-                    await socket.ConnectAsync(context.DnsEndPoint, ct).ConfigureAwait(false);
-                    return new NetworkStream(socket, ownsSocket: true);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-            },
-        };
+        SocketsHttpHandler handler = FixtureSockets.Handler(pooledConnectionLifetime: TimeSpan.Zero);
         _http = new HttpClient(handler) { BaseAddress = agent, Timeout = TimeSpan.FromSeconds(1) };
         Start(async stop =>
         {
@@ -303,5 +284,54 @@ internal abstract class BackgroundLoop : IAsyncDisposable
     {
         CancellationToken stop = _stop.Token;
         _loop = Task.Run(() => loop(stop));
+    }
+}
+
+/// <summary>
+/// HTTP clients of the test fixtures (not of the code under test) connect through here, which records each socket's
+/// local port while it is open, so that <see cref="AgentConnectionSampler"/> can leave them out.
+/// </summary>
+internal static class FixtureSockets
+{
+    private static readonly ConcurrentDictionary<int, bool> LocalPorts = new();
+
+    public static bool IsFixture(int localPort) => LocalPorts.ContainsKey(localPort);
+
+    public static SocketsHttpHandler Handler(int maxConnectionsPerServer = int.MaxValue, TimeSpan? pooledConnectionLifetime = null) => new()
+    {
+        MaxConnectionsPerServer = maxConnectionsPerServer,
+        PooledConnectionLifetime = pooledConnectionLifetime ?? Timeout.InfiniteTimeSpan,
+        ConnectCallback = async (context, ct) =>
+        {
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                // Bound first, so the port is recorded before the connection can be established (and sampled).
+                socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+                int port = ((IPEndPoint)socket.LocalEndPoint!).Port;
+                LocalPorts[port] = true;
+                await socket.ConnectAsync(context.DnsEndPoint, ct).ConfigureAwait(false);
+                return new FixtureStream(socket, port);
+            }
+            catch
+            {
+                if (socket.LocalEndPoint is IPEndPoint bound)
+                {
+                    LocalPorts.TryRemove(bound.Port, out _);
+                }
+
+                socket.Dispose();
+                throw;
+            }
+        },
+    };
+
+    private sealed class FixtureStream(Socket socket, int port) : NetworkStream(socket, ownsSocket: true)
+    {
+        protected override void Dispose(bool disposing)
+        {
+            base.Dispose(disposing);
+            LocalPorts.TryRemove(port, out _);
+        }
     }
 }

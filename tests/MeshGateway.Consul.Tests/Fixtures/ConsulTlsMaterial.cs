@@ -41,6 +41,36 @@ internal sealed class ConsulTlsMaterial : IDisposable
         return material;
     }
 
+    /// <summary>The server certificate of <paramref name="datacenter"/> (see <see cref="CreateForWanFederationAsync"/>).</summary>
+    public string ServerCertificateFileOf(string datacenter) => Path.Combine(Directory, datacenter + "-server-consul-0.pem");
+
+    /// <summary>The server key of <paramref name="datacenter"/>.</summary>
+    public string ServerKeyFileOf(string datacenter) => Path.Combine(Directory, datacenter + "-server-consul-0-key.pem");
+
+    /// <summary>
+    /// A CA and one server certificate per datacenter, each also valid for <c>*.server.&lt;dc&gt;.consul</c>: WAN federation
+    /// through mesh gateways dials servers by those names and fails after the first join without them (reference section 14).
+    /// </summary>
+    public static async Task<ConsulTlsMaterial> CreateForWanFederationAsync(params string[] datacenters)
+    {
+        var material = new ConsulTlsMaterial(System.IO.Directory.CreateTempSubdirectory("mg-consul-tls-").FullName);
+        try
+        {
+            await material.RunAsync("tls", "ca", "create").ConfigureAwait(false);
+            foreach (string dc in datacenters)
+            {
+                await material.RunAsync("tls", "cert", "create", "-server", "-dc", dc, "-additional-dnsname=*.server." + dc + ".consul").ConfigureAwait(false);
+            }
+        }
+        catch
+        {
+            material.Dispose();
+            throw;
+        }
+
+        return material;
+    }
+
     public void Dispose()
     {
         try

@@ -95,6 +95,27 @@ public sealed class PreflightUnjoinedTests(UnjoinedDatacentersFixture fixture, I
     }
 
     [Fact]
+    public async Task RunAsync_WanFederationOnAPlainSecondary_ReportsTheMissingFlagTlsAndPrimaryGateways()
+    {
+        using ConsulClient b = fixture.B.CreateClient();
+
+        ConsulPreflightReport report = await ConsulPreflight.RunAsync(b, new ConsulPreflightOptions { WanFederation = true });
+        output.WriteLine(report.ToString());
+
+        PreflightFinding[] federation = [.. report.Findings.Where(f => f.Check == PreflightCheck.WanFederation)];
+        Assert.All(federation, f => Assert.Equal("dcb", f.Datacenter));
+        Assert.Contains(federation, f => f.Severity == PreflightSeverity.Error && f.Message.Contains("enable_mesh_gateway_wan_federation is off", StringComparison.Ordinal));
+        Assert.Contains(federation, f => f.Severity == PreflightSeverity.Error && f.Message.Contains("verify_outgoing is off", StringComparison.Ordinal));
+        Assert.Contains(federation, f => f.Severity == PreflightSeverity.Error && f.Message.Contains("no primary_gateways", StringComparison.Ordinal) && f.Fix.Contains("dca", StringComparison.Ordinal));
+        Assert.Equal(false, report.Facts.VerifyOutgoing);
+        Assert.Equal(true, report.Facts.Server);
+
+        // The same agent without the mode: none of these.
+        ConsulPreflightReport plain = await ConsulPreflight.RunAsync(b);
+        Assert.DoesNotContain(plain.Findings, f => f.Check == PreflightCheck.WanFederation);
+    }
+
+    [Fact]
     public async Task RunAsync_DatacentersDisagreeOnPrimary_ReportsPrimaryError()
     {
         using ConsulClient a = fixture.A.CreateClient();

@@ -116,6 +116,48 @@ public sealed class PreflightCheckerTests
         Assert.False(string.IsNullOrWhiteSpace(finding.Fix));
     }
 
+    private static DatacenterFacts Federating(string name, string[]? primaryGateways = null) => Good(name) with
+    {
+        IsServer = true,
+        MeshGatewayWanFederationEnabled = true,
+        VerifyIncoming = true,
+        VerifyOutgoing = true,
+        VerifyServerHostname = true,
+        PrimaryGateways = primaryGateways ?? (name == "dc1" ? [] : ["192.0.2.10:8443"]),
+    };
+
+    private static ClusterFacts FederatingCluster(DatacenterFacts? dc2 = null) =>
+        new() { Datacenters = [Federating("dc1"), dc2 ?? Federating("dc2")], WanFederationThroughGateways = true };
+
+    [Fact]
+    public void Check_WanFederationThroughGateways_AllSettingsRight_NoFindings() => Assert.Empty(PreflightChecker.Check(FederatingCluster()));
+
+    public static TheoryData<string, DatacenterFacts, PreflightSeverity, string> WanFederationFindings => new()
+    {
+        { "flag off", Federating("dc2") with { MeshGatewayWanFederationEnabled = false }, PreflightSeverity.Error, "enable_mesh_gateway_wan_federation is off" },
+        { "no outgoing TLS", Federating("dc2") with { VerifyOutgoing = false }, PreflightSeverity.Error, "without outgoing TLS" },
+        { "no incoming TLS", Federating("dc2") with { VerifyIncoming = false }, PreflightSeverity.Warning, "verify_incoming is off" },
+        { "no server host name check", Federating("dc2") with { VerifyServerHostname = false }, PreflightSeverity.Warning, "verify_server_hostname is off" },
+        { "secondary without primary_gateways", Federating("dc2", primaryGateways: []), PreflightSeverity.Error, "has no primary_gateways" },
+        { "a client agent", Federating("dc2") with { IsServer = false }, PreflightSeverity.Warning, "is a client" },
+    };
+
+    [Theory]
+    [MemberData(nameof(WanFederationFindings))]
+    public void Check_WanFederationSettingWrong_ExactlyThatFindingWithAFix(string scenario, DatacenterFacts dc2, PreflightSeverity severity, string fragment)
+    {
+        PreflightFinding finding = Assert.Single(PreflightChecker.Check(FederatingCluster(dc2)));
+        Assert.True(finding.Check == PreflightCheck.WanFederation, scenario + ": " + finding);
+        Assert.Equal(severity, finding.Severity);
+        Assert.Equal("dc2", finding.Datacenter);
+        Assert.Contains(fragment, finding.Message, StringComparison.Ordinal);
+        Assert.False(string.IsNullOrWhiteSpace(finding.Fix));
+    }
+
+    [Fact]
+    public void Check_WanFederationSettingsWrong_NotCheckedUnlessTheGatewayFederates() =>
+        Assert.Empty(PreflightChecker.Check(FederatingCluster(Federating("dc2") with { VerifyOutgoing = false, PrimaryGateways = [] }) with { WanFederationThroughGateways = false }));
+
     [Fact]
     public void Check_NothingKnown_ReportsEveryUnknownNeverAnError()
     {

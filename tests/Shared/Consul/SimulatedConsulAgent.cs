@@ -52,6 +52,8 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
     private readonly Dictionary<string, DatacenterState> _dcs = new(StringComparer.Ordinal);
     private readonly DatacenterState _local;
     private readonly Dictionary<(string Kind, string Name), ConfigEntry> _config = [];
+    private readonly Dictionary<string, DatacenterState> _partitions = new(StringComparer.Ordinal);
+    private string? _agentPartition;
     private readonly CancellationTokenSource _shutdown = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _requestsByEndpoint = new(StringComparer.Ordinal);
     private WebApplication? _app;
@@ -167,6 +169,56 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
         }
 
         return added;
+    }
+
+    /// <summary>
+    /// Makes the agent an Enterprise one with admin partitions (Consul Enterprise 1.11+, api-docs/admin-partitions): adds the
+    /// partition <paramref name="name"/> of the local datacenter (its own catalog, selected by <c>?partition=</c>), listed by
+    /// <c>GET /v1/partitions</c> with <c>default</c>. Without any partition <c>/v1/partitions</c> is a 404, as on Community Edition.
+    /// </summary>
+    public void AddPartition(string name)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        lock (_gate)
+        {
+            if (name != "default" && !_partitions.ContainsKey(name))
+            {
+                _partitions[name] = new DatacenterState(_local.Name);
+            }
+        }
+    }
+
+    /// <summary>Enterprise: the partition the agent is in (<c>Config.Partition</c> of <c>/v1/agent/self</c>; the partition of a
+    /// request without <c>?partition=</c>). Null: <c>default</c>.</summary>
+    public string? AgentPartition
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _agentPartition;
+            }
+        }
+
+        set
+        {
+            lock (_gate)
+            {
+                _agentPartition = value;
+            }
+        }
+    }
+
+    /// <summary>Registers an instance in an admin partition of the local datacenter (see <see cref="AddPartition"/>).</summary>
+    public void RegisterInPartition(SimInstance instance, string partition, string? checkStatus = "passing")
+    {
+        ArgumentNullException.ThrowIfNull(instance);
+        lock (_gate)
+        {
+            DatacenterState state = partition == "default" ? _local : _partitions[partition];
+            RegisterLocked(state, instance, checkStatus);
+            SignalLocked(state);
+        }
     }
 
     /// <summary>
@@ -701,15 +753,30 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
         }
 
         string? dcName = query["dc"];
+        string? partitionName = query["partition"];
         DatacenterState? dc;
+        bool enterprise;
+        string agentPartition;
         lock (_gate)
         {
             dc = string.IsNullOrEmpty(dcName) ? _local : _dcs.GetValueOrDefault(dcName);
+            enterprise = _partitions.Count > 0;
+            agentPartition = _agentPartition ?? "default";
+            string partition = string.IsNullOrEmpty(partitionName) ? agentPartition : partitionName;
+            if (enterprise && partition != "default" && dc == _local)
+            {
+                dc = _partitions.GetValueOrDefault(partition);
+                if (dc is null)
+                {
+                    dcName = null;
+                }
+            }
         }
 
         if (dc is null)
         {
-            await ErrorAsync(context, 500, "No path to datacenter");
+            // Enterprise answers an unknown partition with an error naming it (api-docs/admin-partitions); 1.8 has no partitions.
+            await ErrorAsync(context, dcName is null ? 400 : 500, dcName is null ? $"Partition \"{partitionName}\" does not exist" : "No path to datacenter");
             return;
         }
 
@@ -733,7 +800,12 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
                 w.WriteString("NodeID", "00000000-0000-0000-0000-000000000001");
                 w.WriteString("Revision", "simulated");
                 w.WriteBoolean("Server", true);
-                w.WriteString("Version", "1.8.7");
+                w.WriteString("Version", enterprise ? "1.15.0+ent" : "1.8.7");
+                if (enterprise)
+                {
+                    w.WriteString("Partition", agentPartition);
+                }
+
                 w.WriteEndObject();
                 w.WriteStartObject("DebugConfig");
                 w.WriteNumber("HTTPMaxConnsPerClient", 200);
@@ -741,6 +813,29 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
                 w.WriteStartObject("Meta");
                 w.WriteEndObject();
                 w.WriteEndObject();
+            }, ct);
+        }
+        else if (path == "/v1/partitions" && enterprise)
+        {
+            // GET /v1/partitions (api-docs/admin-partitions, "List Partitions"): default first, then every other.
+            List<string> names;
+            lock (_gate)
+            {
+                names = ["default", .. _partitions.Keys.Order(StringComparer.Ordinal)];
+            }
+
+            await WriteAsync(context, 0, w =>
+            {
+                w.WriteStartArray();
+                foreach (string name in names)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("Name", name);
+                    w.WriteString("Description", name == "default" ? "Builtin Default Partition" : "simulated");
+                    w.WriteEndObject();
+                }
+
+                w.WriteEndArray();
             }, ct);
         }
         else if (path == "/v1/catalog/datacenters")
