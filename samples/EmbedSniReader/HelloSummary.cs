@@ -1,6 +1,4 @@
-using System.Buffers.Binary;
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text;
 using MeshGateway.Tls;
 
@@ -20,16 +18,18 @@ internal sealed record HelloSummary(
     bool OffersTls13,
     bool HasEncryptedClientHello,
     IReadOnlyList<ushort> ExtensionTypes,
-    string Ja4Style)
+    HostNameIssues ServerNameIssues,
+    string Fingerprints)
 {
-    public static HelloSummary Create(ClientHelloStatus status, in ClientHelloInfo hello, int reads)
+    public static HelloSummary Create(ClientHelloStatus status, in ClientHelloInfo hello, ReadOnlySpan<byte> input, int reads)
     {
         if (status != ClientHelloStatus.Done)
         {
-            return new HelloSummary(status, hello.Error, 0, reads, null, [], 0, 0, 0, false, false, [], "");
+            return new HelloSummary(status, hello.Error, 0, reads, null, [], 0, 0, 0, false, false, [], HostNameIssues.None, "");
         }
 
-        // Route on the lower-cased name, made without allocating into a stack buffer.
+        // Route on the lower-cased name, made without allocating into a stack buffer. The reader accepts any host_name
+        // bytes; this sample's policy is to route only valid DNS names (see ServerNameIssues) and print the rest escaped.
         Span<byte> name = stackalloc byte[ClientHelloInfo.MaxHostNameLength];
         int nameLength = hello.CopyServerNameLowerCase(name);
         var alpn = new List<string>();
@@ -43,7 +43,7 @@ internal sealed record HelloSummary(
             hello.Error,
             hello.BytesConsumed,
             reads,
-            hello.HasServerName ? Encoding.ASCII.GetString(name[..nameLength]) : null,
+            !hello.HasServerName ? null : hello.HasDnsServerName ? Encoding.ASCII.GetString(name[..nameLength]) : Escape(hello.ServerName),
             alpn,
             hello.RecordVersion,
             hello.LegacyVersion,
@@ -51,42 +51,34 @@ internal sealed record HelloSummary(
             hello.OffersTls13,
             hello.HasEncryptedClientHello,
             hello.ExtensionTypes.ToArray(),
-            ComputeJa4Style(hello, alpn));
+            hello.ServerNameIssues,
+            FormatFingerprints(hello, input));
     }
 
     /// <summary>
-    /// A JA4-style fingerprint (after FoxIO's JA4 "a_c" parts): t, TLS version, d/i (SNI or not), cipher count,
-    /// extension count (GREASE excluded), first+last character of the first ALPN value; then the first 12 hex digits
-    /// of SHA-256 over the sorted non-GREASE extension ids. Real JA4 also hashes the cipher list and signature
-    /// algorithms, which the reader does not keep; the cipher count here includes GREASE values.
+    /// JA4 and JA3 (<see cref="ClientHelloFingerprint"/>), written into stack buffers; "-" when not computable. The lists
+    /// they need (cipher suites, groups, ...) are read here, on request, from the same bytes as the hello, into a local.
     /// </summary>
-    private static string ComputeJa4Style(in ClientHelloInfo hello, List<string> alpn)
+    private static string FormatFingerprints(in ClientHelloInfo hello, ReadOnlySpan<byte> input)
     {
-        ushort version = hello.MaxSupportedVersion != 0 ? hello.MaxSupportedVersion : hello.LegacyVersion;
-        string tls = version switch
-        {
-            0x0304 => "13",
-            0x0303 => "12",
-            0x0302 => "11",
-            0x0301 => "10",
-            _ => "00",
-        };
-        List<ushort> extensions = [.. hello.ExtensionTypes.ToArray().Where(t => !IsGrease(t))];
-        string alpnPart = alpn.Count == 0 || alpn[0].Length == 0 ? "00" : $"{alpn[0][0]}{alpn[0][^1]}";
-        string a = string.Create(CultureInfo.InvariantCulture,
-            $"t{tls}{(hello.HasServerName ? 'd' : 'i')}{Math.Min(hello.CipherSuiteCount, 99):D2}{Math.Min(extensions.Count, 99):D2}{alpnPart}");
-
-        extensions.Sort();
-        byte[] ids = new byte[extensions.Count * 2];
-        for (int i = 0; i < extensions.Count; i++)
-        {
-            BinaryPrimitives.WriteUInt16BigEndian(ids.AsSpan(i * 2), extensions[i]);
-        }
-
-        return a + "_" + Convert.ToHexStringLower(SHA256.HashData(ids))[..12];
+        ClientHelloLists.TryRead(input, hello, out ClientHelloLists lists);   // when false, lists.Incomplete: "-" below
+        Span<char> ja4 = stackalloc char[ClientHelloFingerprint.Ja4Length];
+        Span<char> ja3 = stackalloc char[ClientHelloFingerprint.Ja3Length];
+        string ja4Text = ClientHelloFingerprint.TryFormatJa4(hello, lists, ja4, out int ja4Length) ? new string(ja4[..ja4Length]) : "-";
+        string ja3Text = ClientHelloFingerprint.TryFormatJa3(hello, lists, ja3, out int ja3Length) ? new string(ja3[..ja3Length]) : "-";
+        return $"ja4 {ja4Text}, ja3 {ja3Text}";
     }
 
-    private static bool IsGrease(ushort value) => (value & 0x0F0F) == 0x0A0A && (value >> 8) == (value & 0xFF);
+    private static string Escape(ReadOnlySpan<byte> name)
+    {
+        var text = new StringBuilder();
+        foreach (byte b in name)
+        {
+            text.Append(b is > 0x20 and < 0x7F and not (byte)'\\' ? ((char)b).ToString() : string.Create(CultureInfo.InvariantCulture, $"\\x{b:X2}"));
+        }
+
+        return text.ToString();
+    }
 
     public void WriteTo(TextWriter output, int connection, string remote)
     {
@@ -103,6 +95,7 @@ internal sealed record HelloSummary(
         output.WriteLine($"    tls 1.3       {(OffersTls13 ? "offered" : "not offered")}");
         output.WriteLine($"    ech           {(HasEncryptedClientHello ? "present (SNI is the outer name)" : "absent")}");
         output.WriteLine($"    extensions    {string.Join(" ", ExtensionTypes.Select(t => t.ToString("x4", CultureInfo.InvariantCulture)))} ({ExtensionTypes.Count})");
-        output.WriteLine($"    ja4-style     {Ja4Style}");
+        output.WriteLine($"    sni issues    {ServerNameIssues}");
+        output.WriteLine($"    fingerprints  {Fingerprints}");
     }
 }

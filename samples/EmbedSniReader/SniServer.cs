@@ -53,7 +53,7 @@ internal sealed class SniServer : IDisposable
     private async Task HandleAsync(Socket client, int connection, CancellationToken stopping)
     {
         string remote = client.RemoteEndPoint?.ToString() ?? "?";
-        var options = new ClientHelloReaderOptions();   // 16 KiB max hello, 4 empty records
+        var options = default(ClientHelloReaderOptions);   // 16 KiB max hello, 4 empty records
         byte[] buffer = ArrayPool<byte>.Shared.Rent(options.MaxHelloSize);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         timeout.CancelAfter(s_helloTimeout);
@@ -68,7 +68,7 @@ internal sealed class SniServer : IDisposable
                 reads++;
                 if (n == 0)
                 {
-                    _onHello(connection, remote + " (closed before a complete hello)", HelloSummary.Create(ClientHelloStatus.NeedMoreData, default, reads));
+                    _onHello(connection, remote + " (closed before a complete hello)", HelloSummary.Create(ClientHelloStatus.NeedMoreData, default, [], reads));
                     return;
                 }
 
@@ -78,7 +78,7 @@ internal sealed class SniServer : IDisposable
                 {
                     // Done: a proxy would route on the name and forward buffer[..received] (the hello is the first
                     // hello.BytesConsumed bytes) before splicing. NotTls / Invalid / TooLarge: close.
-                    _onHello(connection, remote, HelloSummary.Create(status, hello, reads));
+                    _onHello(connection, remote, HelloSummary.Create(status, hello, buffer.AsSpan(0, received), reads));
                     return;
                 }
 
@@ -87,11 +87,11 @@ internal sealed class SniServer : IDisposable
         }
         catch (OperationCanceledException)
         {
-            _onHello(connection, remote + " (timed out)", HelloSummary.Create(ClientHelloStatus.NeedMoreData, default, 0));
+            _onHello(connection, remote + " (timed out)", HelloSummary.Create(ClientHelloStatus.NeedMoreData, default, [], 0));
         }
         catch (SocketException e)
         {
-            _onHello(connection, $"{remote} ({e.SocketErrorCode})", HelloSummary.Create(ClientHelloStatus.NeedMoreData, default, 0));
+            _onHello(connection, $"{remote} ({e.SocketErrorCode})", HelloSummary.Create(ClientHelloStatus.NeedMoreData, default, [], 0));
         }
         finally
         {

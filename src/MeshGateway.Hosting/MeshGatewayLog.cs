@@ -193,7 +193,38 @@ internal sealed class LoggingGatewayObserver : GatewayObserver
 
     public override void OnStopped(GatewayStopResult result) => MeshGatewayLog.Stopped(_gateway, result.Drained, result.Cut);
 
-    private static string Ascii(ReadOnlySpan<byte> name) => name.IsEmpty ? "-" : System.Text.Encoding.ASCII.GetString(name);
+    /// <summary>
+    /// The server name for a log line. The reader accepts any host_name bytes (the gateway rejects the non-ASCII and
+    /// control ones, and logs that rejection), so bytes outside visible ASCII are written as <c>\xNN</c>: a peer must not
+    /// be able to forge log lines with a newline in its SNI.
+    /// </summary>
+    private static string Ascii(ReadOnlySpan<byte> name)
+    {
+        if (name.IsEmpty)
+        {
+            return "-";
+        }
+
+        if (!name.ContainsAnyExceptInRange((byte)0x21, (byte)0x7E))
+        {
+            return System.Text.Encoding.ASCII.GetString(name);
+        }
+
+        var escaped = new System.Text.StringBuilder(name.Length * 4);
+        foreach (byte b in name)
+        {
+            if (b is >= 0x21 and <= 0x7E && b != (byte)'\\')
+            {
+                escaped.Append((char)b);
+            }
+            else
+            {
+                escaped.Append(System.Globalization.CultureInfo.InvariantCulture, $"\\x{b:X2}");
+            }
+        }
+
+        return escaped.ToString();
+    }
 
     /// <summary>Whether to log one event of a kind; logs the "left out" summary first when some were.</summary>
     private bool Allow(LogRateLimiter? limiter, ref long since, LogLevel level, string what)

@@ -56,8 +56,8 @@ public sealed class MeshGatewayOptions
     [OptionRange("00:00:00.001", "00:10:00")]
     public TimeSpan HelloTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>The most bytes a ClientHello may take (record headers included). Default 16384; 512 to 65536.</summary>
-    [OptionRange("512", "65536")]
+    /// <summary>The most bytes a ClientHello may take (record headers included). Default 16384 (client hellos are 0.2-2 KiB; the limit bounds what a peer can make a connection buffer); 512 to 131445 (the largest legal ClientHello, for clients such as OpenSSL with long ALPN or certificate-authority lists).</summary>
+    [OptionRange("512", "131445")]
     public int MaxHelloSize { get; set; } = 16 * 1024;
 
     /// <summary>The default timeout of one upstream connect attempt (a route may override it). Default 5 s (Consul's <c>connect_timeout_ms</c> default); 1 ms to 5 min.</summary>

@@ -4,6 +4,7 @@ using MeshGateway.Testing;
 using MeshGateway.Gateway;
 using MeshGateway.IntegrationTests.Infrastructure;
 using MeshGateway.Routing;
+using MeshGateway.Tls;
 
 namespace MeshGateway.IntegrationTests;
 
@@ -98,7 +99,7 @@ public sealed class ListenerTests
         Assert.Throws<ArgumentNullException>(() => new GatewayListener(null!, new RouteTableSource()));
         Assert.Throws<ArgumentOutOfRangeException>(() => new GatewayListenerOptions { HelloTimeout = TimeSpan.Zero });
         Assert.Throws<ArgumentOutOfRangeException>(() => new GatewayListenerOptions { MaxHelloSize = 100 });
-        Assert.Throws<ArgumentOutOfRangeException>(() => new GatewayListenerOptions { MaxHelloSize = 70_000 });
+        Assert.Throws<ArgumentOutOfRangeException>(() => new GatewayListenerOptions { MaxHelloSize = ClientHelloReaderOptions.MaxAllowedHelloSize + 1 });
         Assert.Throws<ArgumentOutOfRangeException>(() => new GatewayListenerOptions { MaxConnections = 0 });
         Assert.Equal(TimeSpan.FromSeconds(10), new GatewayListenerOptions().HelloTimeout);
         Assert.Equal(16 * 1024, new GatewayListenerOptions().MaxHelloSize);

@@ -5,6 +5,7 @@ using MeshGateway.Testing;
 using MeshGateway.Gateway;
 using MeshGateway.IntegrationTests.Infrastructure;
 using MeshGateway.Routing;
+using MeshGateway.Tls;
 
 namespace MeshGateway.IntegrationTests;
 
@@ -69,6 +70,37 @@ public sealed class RoutingTests
         Assert.IsType<IPEndPoint>(rejection.Client);
         Assert.Equal(1, gateway.Listener.Counters.GetRejected(reason));
         Assert.Equal(1, gateway.Meters.Sum("meshgateway.connections.rejected|reason=" + (reason == RejectionReason.NoRoute ? "no_route" : "no_sni")));
+        Assert.Equal(0, web.Accepted);
+    }
+
+    /// <summary>
+    /// The reader accepts any host_name bytes and reports how they depart from a DNS name; the gateway's policy rejects
+    /// non-ASCII and control bytes with their own reason (a .NET client sends a Unicode IDN as UTF-8, see
+    /// ClientHelloCaptureTests) and leaves other departures (here an underscore) to the route table.
+    /// </summary>
+    [Theory]
+    [InlineData("w\u00E9b.default.dc1." + Td, RejectionReason.InvalidServerName, HostNameIssues.NonAscii)]
+    [InlineData("web\n.default.dc1." + Td, RejectionReason.InvalidServerName, HostNameIssues.ControlOrSpace)]
+    [InlineData("web_x.default.dc1." + Td, RejectionReason.NoRoute, HostNameIssues.NonLdhCharacter)]
+    public async Task Gateway_NonDnsServerName_RejectedByPolicyWithItsReason(string serverName, RejectionReason reason, HostNameIssues issues)
+    {
+        await using RawBackend web = RawBackend.Named("web");
+        await using TestGateway gateway = TestGateway.Start([TestGateway.Route($"web.default.dc1.{Td}", web.EndPoint)]);
+        byte[] name = Encoding.UTF8.GetBytes(serverName);
+        using (Socket client = await gateway.ConnectAsync())
+        {
+            await client.SendAsync(TestHello.CreateRaw(name));
+            client.Shutdown(SocketShutdown.Send);
+            Assert.Empty(await RawBackend.ReadToEndAsync(client).WaitAsync(TimeSpan.FromSeconds(60)));
+        }
+
+        await gateway.Observer.WaitForEventsAsync(1);
+        Assert.Equal(reason, Assert.Single(gateway.Observer.Rejections).Reason);
+        (byte[] reportedName, HostNameIssues reportedIssues) = Assert.Single(gateway.Observer.RejectedServerNames);
+        Assert.Equal(name, reportedName);
+        Assert.Equal(issues, reportedIssues);
+        Assert.Equal(1, gateway.Listener.Counters.GetRejected(reason));
+        Assert.Equal(1, gateway.Meters.Sum("meshgateway.connections.rejected|reason=" + (reason == RejectionReason.NoRoute ? "no_route" : "invalid_server_name")));
         Assert.Equal(0, web.Accepted);
     }
 

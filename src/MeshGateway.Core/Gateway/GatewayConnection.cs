@@ -244,6 +244,18 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
                 return;
             }
 
+            // The gateway's policy on host names the reader accepts but reports (ClientHelloInfo.ServerNameIssues): bytes
+            // outside ASCII and control characters or spaces (HostNameIssues.NonAscii, ControlOrSpace) are rejected, as
+            // Consul's SNI names are ASCII (a Unicode IDN must arrive as its A-label) and such bytes would reach logs; other
+            // departures from a DNS name (_ in a service name, empty or long labels) are left to the route table, where
+            // they simply fail to match or match a route configured with them. Those two issues are exactly the bytes
+            // outside visible ASCII: one vectorised scan here, not a full classification on every connection.
+            if (_hello.ServerNameHasNonVisibleAscii)
+            {
+                Reject(RejectionReason.InvalidServerName);
+                return;
+            }
+
             if (!_owner.Routes.Current.TryMatch(_hello.ServerName, out Route? route))
             {
                 Reject(RejectionReason.NoRoute);
@@ -490,7 +502,7 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
         ClientHelloError helloError = reason is RejectionReason.NotTls or RejectionReason.InvalidHello or RejectionReason.HelloTooLarge ? _hello.Error : ClientHelloError.None;
         try
         {
-            _owner.Reject(reason, this, serverName, helloError, route);
+            _owner.Reject(reason, this, serverName, helloError, _hello.ServerNameIssues, route);
         }
         finally
         {

@@ -3,7 +3,7 @@ namespace MeshGateway.Gateway;
 /// <summary>Running totals of one <see cref="GatewayListener"/>, readable at any time (the same facts as its metrics, without a metrics listener).</summary>
 public sealed class GatewayCounters
 {
-    private readonly long[] _rejected = new long[(int)RejectionReason.ProxyHeaderInvalid + 1];
+    private readonly long[] _rejected = new long[(int)RejectionReason.InvalidServerName + 1];
     private long _accepted;
     private long _routed;
     private long _connectFailures;

@@ -58,13 +58,14 @@ public readonly ref struct ConnectionClosedEvent
 /// <summary>A connection the gateway closed without splicing, handed to <see cref="GatewayObserver.OnConnectionRejected"/>.</summary>
 public readonly ref struct ConnectionRejectedEvent
 {
-    internal ConnectionRejectedEvent(RejectionReason reason, EndPoint? client, IPEndPoint listener, ReadOnlySpan<byte> serverName, ClientHelloError helloError, Route? route)
+    internal ConnectionRejectedEvent(RejectionReason reason, EndPoint? client, IPEndPoint listener, ReadOnlySpan<byte> serverName, ClientHelloError helloError, HostNameIssues serverNameIssues, Route? route)
     {
         Reason = reason;
         ClientEndPoint = client;
         ListenerEndPoint = listener;
         ServerName = serverName;
         HelloError = helloError;
+        ServerNameIssues = serverNameIssues;
         Route = route;
     }
 
@@ -77,11 +78,17 @@ public readonly ref struct ConnectionRejectedEvent
     /// <summary>The gateway address the client connected to.</summary>
     public IPEndPoint ListenerEndPoint { get; }
 
-    /// <summary>The server name when the ClientHello was read (empty otherwise).</summary>
+    /// <summary>
+    /// The server name when the ClientHello was read (empty otherwise): the bytes as sent, which for
+    /// <see cref="RejectionReason.InvalidServerName"/> include non-ASCII or control bytes (escape them before logging).
+    /// </summary>
     public ReadOnlySpan<byte> ServerName { get; }
 
     /// <summary>The reader's specific error for <see cref="RejectionReason.NotTls"/>, <see cref="RejectionReason.InvalidHello"/> and <see cref="RejectionReason.HelloTooLarge"/>.</summary>
     public ClientHelloError HelloError { get; }
+
+    /// <summary>How the server name departs from a DNS host name (<see cref="ClientHelloInfo.ServerNameIssues"/>) whenever the ClientHello was read; for <see cref="RejectionReason.InvalidServerName"/>, what the gateway's policy rejected.</summary>
+    public HostNameIssues ServerNameIssues { get; }
 
     /// <summary>The matched route for <see cref="RejectionReason.NoEndpoint"/>, <see cref="RejectionReason.EndpointUnresolved"/> and <see cref="RejectionReason.UpstreamUnreachable"/>.</summary>
     public Route? Route { get; }

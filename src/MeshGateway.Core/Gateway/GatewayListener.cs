@@ -233,11 +233,11 @@ public sealed class GatewayListener : IAsyncDisposable
         _stopping.Dispose();
     }
 
-    internal void Reject(RejectionReason reason, GatewayConnection connection, ReadOnlySpan<byte> serverName, ClientHelloError helloError, Route? route)
+    internal void Reject(RejectionReason reason, GatewayConnection connection, ReadOnlySpan<byte> serverName, ClientHelloError helloError, HostNameIssues serverNameIssues, Route? route)
     {
         _counters.OnRejected(reason);
         _metrics.Rejected(reason, connection.ListenerMetrics.Tag);
-        _observer?.OnConnectionRejected(new ConnectionRejectedEvent(reason, connection.ClientEndPoint, connection.ListenerEndPoint, serverName, helloError, route));
+        _observer?.OnConnectionRejected(new ConnectionRejectedEvent(reason, connection.ClientEndPoint, connection.ListenerEndPoint, serverName, helloError, serverNameIssues, route));
     }
 
     internal void OnConnectionEnded(GatewayConnection connection)
@@ -420,7 +420,7 @@ public sealed class GatewayListener : IAsyncDisposable
         _metrics.Rejected(reason, listenerMetrics.Tag);
         try
         {
-            _observer?.OnConnectionRejected(new ConnectionRejectedEvent(reason, accepted.RemoteEndPoint, local, default, ClientHelloError.None, null));
+            _observer?.OnConnectionRejected(new ConnectionRejectedEvent(reason, accepted.RemoteEndPoint, local, default, ClientHelloError.None, HostNameIssues.None, null));
         }
         catch (Exception)
         {

@@ -85,7 +85,7 @@ public sealed class GatewayListenerOptions
         }
     }
 
-    /// <summary>The most bytes a ClientHello may occupy (record headers included). Default 16 KiB; at most 64 KiB.</summary>
+    /// <summary>The most bytes a ClientHello may occupy (record headers included). Default 16 KiB (see <see cref="ClientHelloReaderOptions.DefaultMaxHelloSize"/> for why); at most <see cref="ClientHelloReaderOptions.MaxAllowedHelloSize"/> (131,445: the largest legal hello).</summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is below 512 or above <see cref="ClientHelloReaderOptions.MaxAllowedHelloSize"/>.</exception>
     public int MaxHelloSize
     {

@@ -59,6 +59,7 @@ internal sealed class GatewayMetrics : IDisposable
     [
         "not_tls", "invalid_hello", "hello_too_large", "hello_timeout", "client_closed", "no_sni", "no_route", "no_endpoint",
         "upstream_unreachable", "connection_limit", "stopping", "endpoint_unresolved", "proxy_header_missing", "proxy_header_invalid",
+        "invalid_server_name",
     ];
 
     private static readonly string[] s_closeTags =

@@ -50,4 +50,13 @@ public enum RejectionReason
 
     /// <summary>The PROXY protocol v2 header is malformed (version, command, lengths) or longer than 1 KiB.</summary>
     ProxyHeaderInvalid,
+
+    /// <summary>
+    /// The server_name holds bytes the gateway never routes: bytes outside ASCII (such as a Unicode IDN sent as UTF-8
+    /// instead of its <c>xn--</c> A-label), a NUL, another control character or a space. The reader accepts such names and
+    /// reports them (<see cref="MeshGateway.Tls.ClientHelloInfo.ServerNameIssues"/>); rejecting them is the gateway's
+    /// policy. <see cref="ConnectionRejectedEvent.ServerNameIssues"/> says which, and
+    /// <see cref="ConnectionRejectedEvent.ServerName"/> holds the bytes as sent.
+    /// </summary>
+    InvalidServerName,
 }

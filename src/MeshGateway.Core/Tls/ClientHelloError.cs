@@ -60,10 +60,10 @@ public enum ClientHelloError
     /// <summary>The host_name is empty.</summary>
     EmptyHostName,
 
-    /// <summary>The host_name contains a NUL, a control character, a space or a byte outside ASCII (only 0x21-0x7E are accepted).</summary>
-    InvalidHostNameCharacter,
-
-    /// <summary>The host_name is longer than 255 bytes.</summary>
+    /// <summary>
+    /// The host_name is longer than 255 bytes: no DNS name in any encoding is (RFC 1035 §2.3.4), and the reader keeps the
+    /// name inline. Other departures from a DNS name are reported, not rejected (<see cref="ClientHelloInfo.ServerNameIssues"/>).
+    /// </summary>
     HostNameTooLong,
 
     /// <summary>The application_layer_protocol_negotiation extension is malformed (RFC 7301 §3.1).</summary>

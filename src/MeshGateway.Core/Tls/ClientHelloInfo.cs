@@ -119,7 +119,37 @@ public struct ClientHelloInfo
     /// <summary>Whether the host_name ends with a dot. RFC 6066 §3 forbids it; it is reported, never stripped.</summary>
     public readonly bool ServerNameEndsWithDot => _state.ServerNameLength > 0 && _serverName[_state.ServerNameLength - 1] == (byte)'.';
 
-    /// <summary>The host_name bytes exactly as sent (ASCII). Empty when <see cref="HasServerName"/> is false.</summary>
+    /// <summary>
+    /// How the host_name departs from a valid DNS host name (<see cref="HostNameIssues.None"/> when it is one, or when
+    /// there is no host_name). The reader accepts any bytes in a host_name of 1 to <see cref="MaxHostNameLength"/> bytes
+    /// and reports them here; what to do with a name that is not a DNS name is the caller's policy.
+    /// </summary>
+    /// <remarks>
+    /// <para>Classified from the kept name on each call (block-wise, about 10 ns for a 70-byte name), not by the reader:
+    /// a router that routes on the name and never asks pays nothing for it. Read it once into a local when it is needed
+    /// more than once.</para>
+    /// <para>The gateway (<c>GatewayListener</c>) rejects names with <see cref="HostNameIssues.NonAscii"/> or
+    /// <see cref="HostNameIssues.ControlOrSpace"/> (rejection reason <c>InvalidServerName</c>; it tests just those bytes,
+    /// with <see cref="ServerNameHasNonVisibleAscii"/>) and lets the route table judge the rest; an embedder may route,
+    /// log or fingerprint such names instead.</para>
+    /// </remarks>
+    public readonly HostNameIssues ServerNameIssues =>
+        _state.ServerNameLength == 0 ? HostNameIssues.None : HostNameClassifier.Classify(ServerName, _serverName);
+
+    /// <summary>
+    /// Whether the host_name holds a byte outside visible ASCII (0x21-0x7E): exactly when <see cref="ServerNameIssues"/>
+    /// includes <see cref="HostNameIssues.NonAscii"/> or <see cref="HostNameIssues.ControlOrSpace"/>, at the cost of one
+    /// vectorised scan (the check a router that only rejects such names needs).
+    /// </summary>
+    public readonly bool ServerNameHasNonVisibleAscii => ServerName.ContainsAnyExceptInRange((byte)0x21, (byte)0x7E);
+
+    /// <summary>Whether the hello carried a host_name that is a valid DNS host name (<see cref="ServerNameIssues"/> is <see cref="HostNameIssues.None"/>).</summary>
+    public readonly bool HasDnsServerName => _state.ServerNameLength > 0 && ServerNameIssues == HostNameIssues.None;
+
+    /// <summary>
+    /// The host_name bytes exactly as sent: usually ASCII, but any bytes are possible (see <see cref="ServerNameIssues"/>;
+    /// decode or log them with care). Empty when <see cref="HasServerName"/> is false.
+    /// </summary>
     [UnscopedRef]
     public readonly ReadOnlySpan<byte> ServerName => ((ReadOnlySpan<byte>)_serverName)[.._state.ServerNameLength];
 
@@ -159,7 +189,7 @@ public struct ClientHelloInfo
     [UnscopedRef]
     public readonly ReadOnlySpan<ushort> ExtensionTypes => ((ReadOnlySpan<ushort>)_extensionTypes)[.._state.ExtensionCount];
 
-    /// <summary>Copies the host_name into <paramref name="destination"/> with ASCII letters lower-cased, without allocating.</summary>
+    /// <summary>Copies the host_name into <paramref name="destination"/> with ASCII letters lower-cased (other bytes as they are), without allocating.</summary>
     /// <param name="destination">Receives the name; <see cref="MaxHostNameLength"/> bytes always suffice.</param>
     /// <returns>The number of bytes written, or -1 when <paramref name="destination"/> is too small.</returns>
     public readonly int CopyServerNameLowerCase(Span<byte> destination)
@@ -170,8 +200,18 @@ public struct ClientHelloInfo
             return -1;
         }
 
-        System.Text.Ascii.ToLower(name, destination, out int written);
-        return written;
+        // Ascii.ToLower stops at the first byte outside ASCII, and a host_name may hold such bytes (ServerNameIssues):
+        // lower-case the ASCII letters and copy every other byte as it is, so the result is always the whole name.
+        if (System.Text.Ascii.ToLower(name, destination, out int written) != System.Buffers.OperationStatus.Done)
+        {
+            for (int i = written; i < name.Length; i++)
+            {
+                byte b = name[i];
+                destination[i] = b is >= (byte)'A' and <= (byte)'Z' ? (byte)(b | 0x20) : b;
+            }
+        }
+
+        return name.Length;
     }
 
     /// <summary>The whole inline host_name buffer, for the reader to fill before <see cref="SetServerNameLength"/>.</summary>
@@ -229,7 +269,8 @@ public struct ClientHelloInfo
     /// <summary>Starts a new read: clears every scalar and length, leaving the inline buffers as they are (see remarks on the fields).</summary>
     internal void Reset() => _state = default;
 
-    [InlineArray(MaxHostNameLength)]
+    /// <summary>One byte more than the longest name, so the classifier reads it in whole 16-byte blocks.</summary>
+    [InlineArray(HostNameClassifier.BufferLength)]
     private struct HostNameBuffer
     {
         private byte _element0;

@@ -656,15 +656,10 @@ public static partial class ClientHelloReader
             }
 
             // "HostName" contains the fully qualified DNS hostname ... represented as a byte string using ASCII
-            // encoding without a trailing dot": only visible ASCII is accepted (no NUL, controls, spaces or 8-bit bytes).
-            // A trailing dot is kept and reported through ClientHelloInfo.ServerNameEndsWithDot.
-            Span<byte> name = hello.ServerNameBuffer[..nameLength];
-            c.CopyTo(name);
-            if (name.ContainsAnyExceptInRange((byte)0x21, (byte)0x7E))
-            {
-                return ClientHelloError.InvalidHostNameCharacter;
-            }
-
+            // encoding without a trailing dot", but the type is opaque and real clients send other bytes (a .NET client
+            // sends a Unicode IDN as UTF-8): the name is kept as sent and its departures from a DNS name are reported,
+            // for the caller's policy to judge (ClientHelloInfo.ServerNameIssues, classified when asked, not here).
+            c.CopyTo(hello.ServerNameBuffer[..nameLength]);
             hello.SetServerNameLength(nameLength);
         }
 
@@ -727,11 +722,7 @@ public static partial class ClientHelloReader
                 return ClientHelloError.HostNameTooLong;
             }
 
-            if (name.ContainsAnyExceptInRange((byte)0x21, (byte)0x7E))
-            {
-                return ClientHelloError.InvalidHostNameCharacter;
-            }
-
+            // Kept as sent, its departures from a DNS name reported when asked (see the cursor version).
             name.CopyTo(hello.ServerNameBuffer);
             hello.SetServerNameLength(nameLength);
         }
@@ -948,6 +939,8 @@ public static partial class ClientHelloReader
         }
     }
 
-    /// <summary>RFC 8701 GREASE values: 0x0A0A, 0x1A1A, ..., 0xFAFA.</summary>
-    internal static bool IsGrease(ushort value) => (value & 0x0F0F) == 0x0A0A && (value >> 8) == (value & 0xFF);
+    /// <summary>Whether <paramref name="value"/> is one of the RFC 8701 GREASE values (0x0A0A, 0x1A1A, ..., 0xFAFA), which clients send in cipher suites, extensions, groups and versions to keep servers tolerant, and which fingerprints ignore.</summary>
+    /// <param name="value">A cipher suite, extension type, named group, signature scheme or version.</param>
+    /// <returns><see langword="true"/> for a GREASE value.</returns>
+    public static bool IsGrease(ushort value) => (value & 0x0F0F) == 0x0A0A && (value >> 8) == (value & 0xFF);
 }

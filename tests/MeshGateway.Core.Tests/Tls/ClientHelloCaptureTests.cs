@@ -44,6 +44,19 @@ public sealed class ClientHelloCaptureTests
     }
 
     [Fact]
+    public async Task TryRead_SslStreamClientToUnicodeHost_NameReportedAsSentNotRejected()
+    {
+        // A .NET client given a Unicode (IDN) host sends it in host_name as UTF-8, not as its A-label (xn--bcher-kva):
+        // the reader must accept it and report it, so the caller's policy can reject, route or log it.
+        const string host = "b\u00FCcher.example";
+        byte[] hello = await CaptureAsync((port, ct) => SslStreamClientAsync(port, host, SslProtocols.Tls13, ["h2"], ct));
+        HelloResult result = HelloResult.ReadEveryWay(hello);
+        Assert.Equal(ClientHelloStatus.Done, result.Status);
+        Assert.Equal(Encoding.Latin1.GetString(Encoding.UTF8.GetBytes(host)), result.ServerName);
+        Assert.Equal(HostNameIssues.NonAscii, result.ServerNameIssues);
+    }
+
+    [Fact]
     public async Task TryRead_SslStreamClientToIpAddress_NoServerName()
     {
         // RFC 6066 §3: "Literal IPv4 and IPv6 addresses are not permitted in HostName": clients send no SNI.
@@ -109,6 +122,31 @@ public sealed class ClientHelloCaptureTests
         Assert.True(result.AlpnTruncated);
         Assert.StartsWith("alpn:proto000,proto001,", result.Alpn, StringComparison.Ordinal);
         AssertEveryPrefixNeedsMoreData(hello);
+    }
+
+    [Fact]
+    public async Task TryRead_OpenSslHelloOverDefaultLimit_DoneWithTheAllowedMaximum()
+    {
+        if (FindOpenSsl() is not string openssl)
+        {
+            _output.WriteLine("openssl is not on PATH: only the SslStream captures ran (apt-get install openssl).");
+            return;
+        }
+
+        // A long ALPN list (legal up to 2^16-1 bytes) makes OpenSSL send a ~40 KB hello in three full records: over the
+        // 16 KiB default, which is why the allowed maximum covers the largest legal hello.
+        string alpn = string.Join(",", Enumerable.Range(0, 4000).Select(i => $"p{i:D8}"));
+        byte[] hello = await CaptureAsync((port, ct) => RunOpenSslAsync(openssl, ct,
+            "s_client", "-connect", $"127.0.0.1:{port}", "-servername", "big.example", "-alpn", alpn));
+        _output.WriteLine($"openssl long-ALPN hello: {hello.Length} bytes");
+        Assert.InRange(hello.Length, ClientHelloReaderOptions.DefaultMaxHelloSize + 1, ClientHelloReaderOptions.MaxAllowedHelloSize);
+
+        Assert.Equal(ClientHelloStatus.TooLarge, ClientHelloReader.TryRead(hello, out _));
+        HelloResult result = HelloResult.ReadEveryWay(hello, s_large);
+        Assert.Equal(ClientHelloStatus.Done, result.Status);
+        Assert.Equal(hello.Length, result.BytesConsumed);
+        Assert.Equal("big.example", result.ServerName);
+        Assert.True(result.AlpnTruncated);
     }
 
     private static void AssertEveryPrefixNeedsMoreData(byte[] hello)

@@ -112,7 +112,7 @@ public sealed class ClientHelloReaderPropertyTests
                             && Enum.IsDefined(info.Error),
                         _ => false,
                     };
-                    if (!classified || HelloResult.Read(TestSequence.OneBytePerSegmentWithEmpties(input), options) != HelloResult.From(status, info))
+                    if (!classified || HelloResult.Read(TestSequence.OneBytePerSegmentWithEmpties(input), options) != HelloResult.From(status, info, input))
                     {
                         return false;
                     }
@@ -131,7 +131,7 @@ public sealed class ClientHelloReaderPropertyTests
             {
                 ClientHelloStatus status = ClientHelloReader.TryRead(input, out ClientHelloInfo info);
                 return Enum.IsDefined(status) && info.BytesConsumed <= input.Length
-                    && HelloResult.Read(TestSequence.Split(input, [1, 2, 0, 3]), default) == HelloResult.From(status, info);
+                    && HelloResult.Read(TestSequence.Split(input, [1, 2, 0, 3]), default) == HelloResult.From(status, info, input);
             }).Check(s_config);
     }
 
@@ -162,6 +162,87 @@ public sealed class ClientHelloReaderPropertyTests
             }
         }
     }
+
+    [Fact]
+    public void TryRead_MillionMutations_NeverThrowsAndFingerprintsNeverThrow()
+    {
+        // 1,000,000 mutated inputs (1-8 random byte edits, a random cut, sometimes re-recorded into small records) of the
+        // valid hellos, read as one span; every 16th also as 3-byte segments, which must give the same answer. A fixed
+        // seed keeps failures reproducible; the time bound keeps a slow machine from hanging the run (the count reached
+        // is asserted, so a bound hit early fails instead of passing quietly).
+        const int Mutations = 1_000_000;
+        var random = new Random(20261206);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Span<char> fingerprint = stackalloc char[ClientHelloFingerprint.MaxJa3StringLength];
+        byte[][] sources = [.. s_valid, .. s_valid.Select(hello => Record(Unrecord(hello), Enumerable.Repeat(50, 100).ToArray()))];
+        byte[] input = new byte[sources.Max(hello => hello.Length)];
+        int done = 0;
+        int mutation = 0;
+        for (; mutation < Mutations && clock.Elapsed < TimeSpan.FromMinutes(4); mutation++)
+        {
+            byte[] source = sources[random.Next(sources.Length)];
+            int length = random.Next(4) == 0 ? random.Next(source.Length + 1) : source.Length;
+            source.AsSpan(0, length).CopyTo(input);
+            for (int edits = random.Next(1, 9); edits > 0 && length > 0; edits--)
+            {
+                input[random.Next(length)] = (byte)random.Next(256);
+            }
+
+            ClientHelloStatus status = ClientHelloReader.TryRead(input.AsSpan(0, length), s_large, out ClientHelloInfo info);
+            Assert.True(Enum.IsDefined(status));
+            if (status == ClientHelloStatus.Done)
+            {
+                done++;
+                Assert.InRange(info.BytesConsumed, 1, length);
+                Assert.True(ClientHelloLists.TryRead(input.AsSpan(0, length), info, out ClientHelloLists lists));
+                ClientHelloFingerprint.TryFormatJa4(info, lists, fingerprint, out _);
+                ClientHelloFingerprint.TryFormatJa3(info, lists, fingerprint, out _);
+                ClientHelloFingerprint.TryFormatJa4Raw(info, lists, fingerprint, out _);
+            }
+
+            if ((mutation & 15) == 0)
+            {
+                HelloResult pieces = HelloResult.Read(TestSequence.Split(input.AsSpan(0, length), Enumerable.Repeat(3, (length / 3) + 1).ToArray()), s_large);
+                Assert.Equal(HelloResult.From(status, info, input.AsSpan(0, length)), pieces);
+            }
+
+            if (status == ClientHelloStatus.Done)
+            {
+                // The lists reader trusts nothing: given other bytes than the hello it describes, it answers, never throws.
+                input[random.Next(length)] = (byte)random.Next(256);
+                ClientHelloLists.TryRead(input.AsSpan(0, length), info, out _);
+                ClientHelloLists.TryRead(input.AsSpan(0, random.Next(length + 1)), info, out _);
+            }
+        }
+
+        Assert.Equal(Mutations, mutation);
+        Assert.True(done > 0, "some mutations (a byte of the random, a cipher suite) keep the hello valid");
+    }
+
+    [Fact]
+    public void Classify_BlockwiseAndBytewise_Agree()
+    {
+        // The per-connection classifier reads 16-byte blocks; the byte loop is the reference. Names of every length up
+        // to 255 from an alphabet heavy in dots, hyphens and the characters at the edges of the LDH ranges.
+        byte[] alphabet = [.. "aAzZ09-._/:`{@[ \u007F"u8, 0x00, 0x80, 0xC3, 0xFF];
+        var random = new Random(1206);
+        byte[] buffer = new byte[HostNameClassifierBufferLength];
+        for (int round = 0; round < 20_000; round++)
+        {
+            int length = 1 + random.Next(ClientHelloInfo.MaxHostNameLength);
+            random.NextBytes(buffer);   // bytes past the name must not matter
+            for (int i = 0; i < length; i++)
+            {
+                buffer[i] = random.Next(3) == 0 ? alphabet[random.Next(alphabet.Length)] : (byte)'a';
+            }
+
+            HostNameIssues expected = HostNameClassifier.Classify(buffer.AsSpan(0, length));
+            Assert.Equal(expected, HostNameClassifier.Classify(buffer, length));
+            Assert.Equal(expected, HostNameClassifier.Classify(buffer.AsSpan(0, length).ToArray(), buffer));   // as received: no slack after it
+        }
+    }
+
+    private const int HostNameClassifierBufferLength = 256;
 
     private const int HandshakeHeaderLength = 4;
 

@@ -10,6 +10,7 @@ internal sealed record HelloResult(
     ClientHelloError Error,
     int BytesConsumed,
     string? ServerName,
+    HostNameIssues ServerNameIssues,
     bool EndsWithDot,
     string Alpn,
     bool AlpnTruncated,
@@ -19,14 +20,29 @@ internal sealed record HelloResult(
     ushort MaxSupportedVersion,
     bool Ech,
     int CipherSuiteCount,
-    string ExtensionTypes)
+    string ExtensionTypes,
+    string Lists)
 {
-    public static HelloResult From(ClientHelloStatus status, in ClientHelloInfo info)
+    /// <summary>The reader's answer and, for a hello read whole, its lists as <see cref="ClientHelloLists"/> reads them from the same input.</summary>
+    public static HelloResult From(ClientHelloStatus status, in ClientHelloInfo info, ReadOnlySpan<byte> input)
+    {
+        bool read = ClientHelloLists.TryRead(input, info, out ClientHelloLists lists);
+        return From(status, info, read, lists);
+    }
+
+    /// <summary>The same for multi-segment input.</summary>
+    public static HelloResult From(ClientHelloStatus status, in ClientHelloInfo info, in ReadOnlySequence<byte> input)
+    {
+        bool read = ClientHelloLists.TryRead(input, info, out ClientHelloLists lists);
+        return From(status, info, read, lists);
+    }
+
+    private static HelloResult From(ClientHelloStatus status, in ClientHelloInfo info, bool listsRead, in ClientHelloLists lists)
     {
         if (status != ClientHelloStatus.Done)
         {
             // Only the outcome is defined for failures.
-            return new HelloResult(status, info.Error, info.BytesConsumed, null, false, "", false, 0, 0, false, 0, false, 0, "");
+            return new HelloResult(status, info.Error, info.BytesConsumed, null, HostNameIssues.None, false, "", false, 0, 0, false, 0, false, 0, "", "");
         }
 
         var alpn = new StringBuilder();
@@ -39,7 +55,8 @@ internal sealed record HelloResult(
             status,
             info.Error,
             info.BytesConsumed,
-            info.HasServerName ? Encoding.ASCII.GetString(info.ServerName) : null,
+            info.HasServerName ? Encoding.Latin1.GetString(info.ServerName) : null,   // Latin-1: every byte, one char
+            info.ServerNameIssues,
             info.ServerNameEndsWithDot,
             (info.HasAlpn ? "alpn:" : "") + alpn,
             info.AlpnTruncated,
@@ -49,19 +66,22 @@ internal sealed record HelloResult(
             info.MaxSupportedVersion,
             info.HasEncryptedClientHello,
             info.CipherSuiteCount,
-            string.Join(",", info.ExtensionTypes.ToArray().Select(t => t.ToString("x4", null))));
+            string.Join(",", info.ExtensionTypes.ToArray().Select(t => t.ToString("x4", null))),
+            !listsRead ? "lists not read"
+                : $"suites={Convert.ToHexString(lists.CipherSuitesRaw)} groups={Convert.ToHexString(lists.SupportedGroupsRaw)} "
+                + $"sigs={Convert.ToHexString(lists.SignatureAlgorithmsRaw)} formats={Convert.ToHexString(lists.EcPointFormats)} incomplete={lists.Incomplete}");
     }
 
     public static HelloResult Read(ReadOnlySpan<byte> input, in ClientHelloReaderOptions options = default)
     {
         ClientHelloStatus status = ClientHelloReader.TryRead(input, options, out ClientHelloInfo info);
-        return From(status, info);
+        return From(status, info, input);
     }
 
     public static HelloResult Read(in ReadOnlySequence<byte> input, in ClientHelloReaderOptions options = default)
     {
         ClientHelloStatus status = ClientHelloReader.TryRead(input, options, out ClientHelloInfo info);
-        return From(status, info);
+        return From(status, info, input);
     }
 
     /// <summary>

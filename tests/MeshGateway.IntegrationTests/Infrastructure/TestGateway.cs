@@ -75,11 +75,15 @@ internal sealed class RecordingObserver : GatewayObserver, IDisposable
     private readonly ConcurrentQueue<(RejectionReason Reason, string ServerName, EndPoint? Client)> _rejections = new();
     private readonly ConcurrentQueue<(string ServerName, string Route, IPEndPoint Upstream, long Up, long Down, MeshGateway.Splicing.SpliceCloseReason Reason)> _closed = new();
     private readonly ConcurrentQueue<(IPEndPoint Upstream, bool TimedOut)> _connectFailures = new();
+    private readonly ConcurrentQueue<(byte[] ServerName, MeshGateway.Tls.HostNameIssues Issues)> _rejectedNames = new();
     private readonly ConcurrentQueue<EndPoint?> _closedClients = new();
     private readonly SemaphoreSlim _events = new(0);
     private readonly TaskCompletionSource<SocketError> _acceptFailed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public IReadOnlyCollection<(RejectionReason Reason, string ServerName, EndPoint? Client)> Rejections => _rejections;
+
+    /// <summary>The server name bytes and their issues of each rejection, in the order of <see cref="Rejections"/>.</summary>
+    public IReadOnlyCollection<(byte[] ServerName, MeshGateway.Tls.HostNameIssues Issues)> RejectedServerNames => _rejectedNames;
 
     public IReadOnlyCollection<(string ServerName, string Route, IPEndPoint Upstream, long Up, long Down, MeshGateway.Splicing.SpliceCloseReason Reason)> Closed => _closed;
 
@@ -90,6 +94,7 @@ internal sealed class RecordingObserver : GatewayObserver, IDisposable
 
     public override void OnConnectionRejected(in ConnectionRejectedEvent rejection)
     {
+        _rejectedNames.Enqueue((rejection.ServerName.ToArray(), rejection.ServerNameIssues));
         _rejections.Enqueue((rejection.Reason, Encoding.ASCII.GetString(rejection.ServerName), rejection.ClientEndPoint));
         _events.Release();
     }

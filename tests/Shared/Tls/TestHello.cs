@@ -6,12 +6,14 @@ namespace MeshGateway.Testing;
 internal static class TestHello
 {
     /// <summary>A ClientHello with an optional server_name and optional padding (RFC 7685) to reach a size.</summary>
-    public static byte[] Create(string? serverName, int padding = 0)
+    public static byte[] Create(string? serverName, int padding = 0) => CreateRaw(serverName is null ? null : Encoding.ASCII.GetBytes(serverName), padding);
+
+    /// <summary>A ClientHello whose server_name is exactly <paramref name="serverName"/> (any bytes, e.g. a UTF-8 IDN).</summary>
+    public static byte[] CreateRaw(byte[]? serverName, int padding = 0)
     {
         var extensions = new List<byte>();
-        if (serverName is not null)
+        if (serverName is byte[] name)
         {
-            byte[] name = Encoding.ASCII.GetBytes(serverName);
             // server_name (0): list length, entry type host_name (0), name length, name
             AddU16(extensions, 0x0000);
             AddU16(extensions, name.Length + 5);

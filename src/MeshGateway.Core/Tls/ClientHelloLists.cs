@@ -1,0 +1,344 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+
+namespace MeshGateway.Tls;
+
+/// <summary>
+/// The lists of a ClientHello that fingerprints need and routing does not: cipher suites, supported groups, signature
+/// algorithms and EC point formats. Read on request by <see cref="TryRead(ReadOnlySpan{byte}, in ClientHelloInfo, out ClientHelloLists)"/>,
+/// which walks the hello's bytes a second time, into storage the caller owns (usually a local), so
+/// <see cref="ClientHelloInfo"/>, which a router holds for every connection, carries none of them.
+/// </summary>
+/// <remarks>
+/// <para>The extension types in the order sent, ALPN and versions stay in <see cref="ClientHelloInfo"/>; pass both to
+/// <see cref="ClientHelloFingerprint"/>.</para>
+/// <para>Inline storage: up to <see cref="MaxCipherSuites"/>, <see cref="MaxSupportedGroups"/>,
+/// <see cref="MaxSignatureAlgorithms"/> and <see cref="MaxEcPointFormats"/> entries; a longer list keeps its leading
+/// entries and sets <see cref="Incomplete"/>. These lists never make a hello invalid: a malformed supported_groups,
+/// signature_algorithms or ec_point_formats extension is kept empty and sets <see cref="Incomplete"/> too.</para>
+/// <para>The struct is about 0.4 KB: pass it by <see langword="ref"/> or <see langword="in"/>.</para>
+/// </remarks>
+public struct ClientHelloLists
+{
+    /// <summary>How many cipher suites are kept (<see cref="CipherSuitesRaw"/>); more sets <see cref="Incomplete"/>.</summary>
+    public const int MaxCipherSuites = 128;
+
+    /// <summary>How many supported_groups entries are kept; more sets <see cref="Incomplete"/>.</summary>
+    public const int MaxSupportedGroups = 32;
+
+    /// <summary>How many signature_algorithms entries are kept; more sets <see cref="Incomplete"/>.</summary>
+    public const int MaxSignatureAlgorithms = 48;
+
+    /// <summary>How many ec_point_formats entries are kept; more sets <see cref="Incomplete"/>.</summary>
+    public const int MaxEcPointFormats = 8;
+
+    // Extension types (IANA TLS ExtensionType Values).
+    private const ushort SupportedGroupsExtension = 10;                // RFC 8446 §4.2.7 (RFC 4492 elliptic_curves)
+    private const ushort EcPointFormatsExtension = 11;                 // RFC 8422 §5.1.2
+    private const ushort SignatureAlgorithmsExtension = 13;            // RFC 8446 §4.2.3
+
+    // As in ClientHelloInfo, the buffers are meaningful only up to their lengths; TryRead clears the lengths alone.
+    private CipherSuiteBuffer _cipherSuites;
+    private GroupBuffer _groups;
+    private SignatureAlgorithmBuffer _signatureAlgorithms;
+    private PointFormatBuffer _pointFormats;
+    private ushort _cipherSuitesLength;
+    private ushort _groupsLength;
+    private ushort _signatureAlgorithmsLength;
+    private byte _pointFormatsLength;
+    private bool _incomplete;
+    private bool _read;
+
+    /// <summary>
+    /// The cipher_suites as sent (RFC 8446 §4.1.2), 2 big-endian bytes each, GREASE values included; at most
+    /// <see cref="MaxCipherSuites"/> (see <see cref="Incomplete"/>). <see cref="CipherSuites"/> enumerates them as numbers.
+    /// </summary>
+    [UnscopedRef]
+    public readonly ReadOnlySpan<byte> CipherSuitesRaw => ((ReadOnlySpan<byte>)_cipherSuites)[.._cipherSuitesLength];
+
+    /// <summary>The cipher suites in the order sent, GREASE values included (<see cref="ClientHelloReader.IsGrease"/> tells them apart).</summary>
+    /// <example><code>foreach (ushort suite in lists.CipherSuites) { ... }</code></example>
+    [UnscopedRef]
+    public readonly BigEndianUInt16Enumerator CipherSuites => new(CipherSuitesRaw);
+
+    /// <summary>
+    /// The supported_groups extension's named_group_list (RFC 8446 §4.2.7; "elliptic_curves" in RFC 4492, JA3's
+    /// EllipticCurves), 2 big-endian bytes each, as sent; empty when absent. At most <see cref="MaxSupportedGroups"/>.
+    /// </summary>
+    [UnscopedRef]
+    public readonly ReadOnlySpan<byte> SupportedGroupsRaw => ((ReadOnlySpan<byte>)_groups)[.._groupsLength];
+
+    /// <summary>The supported groups in the order sent, GREASE values included.</summary>
+    [UnscopedRef]
+    public readonly BigEndianUInt16Enumerator SupportedGroups => new(SupportedGroupsRaw);
+
+    /// <summary>
+    /// The signature_algorithms extension's supported_signature_algorithms (RFC 8446 §4.2.3), 2 big-endian bytes each,
+    /// as sent; empty when absent. At most <see cref="MaxSignatureAlgorithms"/>.
+    /// </summary>
+    [UnscopedRef]
+    public readonly ReadOnlySpan<byte> SignatureAlgorithmsRaw => ((ReadOnlySpan<byte>)_signatureAlgorithms)[.._signatureAlgorithmsLength];
+
+    /// <summary>The signature algorithms in the order sent.</summary>
+    [UnscopedRef]
+    public readonly BigEndianUInt16Enumerator SignatureAlgorithms => new(SignatureAlgorithmsRaw);
+
+    /// <summary>The ec_point_formats extension's list (RFC 8422 §5.1.2), one byte each, as sent; empty when absent.</summary>
+    [UnscopedRef]
+    public readonly ReadOnlySpan<byte> EcPointFormats => ((ReadOnlySpan<byte>)_pointFormats)[.._pointFormatsLength];
+
+    /// <summary>
+    /// Whether the lists hold less than the hello: they were not read (a <see langword="default"/> value, or
+    /// <see cref="TryRead(ReadOnlySpan{byte}, in ClientHelloInfo, out ClientHelloLists)"/> answered false), a list was
+    /// longer than its inline capacity (only the leading entries are kept), or a supported_groups, signature_algorithms
+    /// or ec_point_formats extension was malformed (kept empty; the reader does not reject a hello for them, as it does
+    /// not use them). Fingerprints are then not computed.
+    /// </summary>
+    public readonly bool Incomplete => _incomplete || !_read;
+
+    /// <summary>
+    /// Reads the lists of a hello that <see cref="ClientHelloReader"/> has read from <paramref name="input"/> with
+    /// <see cref="ClientHelloStatus.Done"/>: a second walk over its bytes (record headers skipped), without allocating.
+    /// </summary>
+    /// <param name="input">The same input the hello was read from (at least <see cref="ClientHelloInfo.BytesConsumed"/> bytes).</param>
+    /// <param name="hello">The result of that read.</param>
+    /// <param name="lists">The lists; empty when the method returns <see langword="false"/>.</param>
+    /// <returns>
+    /// <see langword="false"/> when <paramref name="hello"/> is not a completed read or <paramref name="input"/> does not
+    /// hold the hello it describes; otherwise <see langword="true"/> (see <see cref="Incomplete"/> for lists not kept whole).
+    /// </returns>
+    public static bool TryRead(ReadOnlySpan<byte> input, in ClientHelloInfo hello, out ClientHelloLists lists)
+    {
+        Unsafe.SkipInit(out lists);
+        lists.Clear();
+        int consumed = hello.BytesConsumed;
+        if (consumed <= 0 || hello.Error != ClientHelloError.None || input.Length < consumed)
+        {
+            return false;
+        }
+
+        var cursor = new HandshakeCursor<RecordChunks<SpanInput>>(default, new RecordChunks<SpanInput>(new SpanInput(input[..consumed])));
+        return lists.Walk(ref cursor);
+    }
+
+    /// <summary>
+    /// Reads the lists of a hello that <see cref="ClientHelloReader"/> has read from multi-segment
+    /// <paramref name="input"/>; see <see cref="TryRead(ReadOnlySpan{byte}, in ClientHelloInfo, out ClientHelloLists)"/>.
+    /// </summary>
+    /// <param name="input">The same input the hello was read from.</param>
+    /// <param name="hello">The result of that read.</param>
+    /// <param name="lists">The lists; empty when the method returns <see langword="false"/>.</param>
+    /// <returns>Whether the lists were read (see the span overload).</returns>
+    public static bool TryRead(in ReadOnlySequence<byte> input, in ClientHelloInfo hello, out ClientHelloLists lists)
+    {
+        if (input.IsSingleSegment)
+        {
+            return TryRead(input.FirstSpan, hello, out lists);
+        }
+
+        Unsafe.SkipInit(out lists);
+        lists.Clear();
+        int consumed = hello.BytesConsumed;
+        if (consumed <= 0 || hello.Error != ClientHelloError.None || input.Length < consumed)
+        {
+            return false;
+        }
+
+        var cursor = new HandshakeCursor<RecordChunks<SequenceInput>>(default, new RecordChunks<SequenceInput>(new SequenceInput(input.Slice(0, consumed))));
+        return lists.Walk(ref cursor);
+    }
+
+    private void Clear()
+    {
+        _cipherSuitesLength = 0;
+        _groupsLength = 0;
+        _signatureAlgorithmsLength = 0;
+        _pointFormatsLength = 0;
+        _incomplete = false;
+        _read = false;
+    }
+
+    /// <summary>
+    /// The second walk. The reader has validated the hello, so this only keeps the lists, but it checks every length it
+    /// follows against its parent all the same (the caller may pass other bytes); any inconsistency answers false.
+    /// </summary>
+    private bool Walk<TSource>(ref HandshakeCursor<TSource> c)
+        where TSource : IChunkSource, allows ref struct
+    {
+        bool ok = WalkCore(ref c) && !c.Overrun;
+        if (!ok)
+        {
+            Clear();
+        }
+
+        _read = ok;
+        return ok;
+    }
+
+    private bool WalkCore<TSource>(ref HandshakeCursor<TSource> c)
+        where TSource : IChunkSource, allows ref struct
+    {
+        // Handshake header: msg_type(1) uint24 length; then RFC 8446 §4.1.2 legacy_version(2) random(32) legacy_session_id<0..32>.
+        if (c.ReadByte() != ClientHelloReader.ClientHelloMessageType)
+        {
+            return false;
+        }
+
+        int end = ClientHelloReader.HandshakeHeaderLength + ((c.ReadByte() << 16) | c.ReadUInt16());
+        if (end - c.Position < 2 + 32 + 1)
+        {
+            return false;
+        }
+
+        c.Skip(2 + 32);
+        int sessionIdLength = c.ReadByte();
+        if (end - c.Position < sessionIdLength + sizeof(ushort))
+        {
+            return false;
+        }
+
+        // CipherSuite cipher_suites<2..2^16-2>;
+        c.Skip(sessionIdLength);
+        int suitesLength = c.ReadUInt16();
+        if (end - c.Position < suitesLength + 1)
+        {
+            return false;
+        }
+
+        int keptSuites = Math.Min(suitesLength, MaxCipherSuites * 2);
+        c.CopyTo(((Span<byte>)_cipherSuites)[..keptSuites]);
+        c.Skip(suitesLength - keptSuites);
+        _cipherSuitesLength = (ushort)keptSuites;
+        _incomplete |= keptSuites < suitesLength;
+
+        // opaque legacy_compression_methods<1..2^8-1>; then Extension extensions<8..2^16-1> (absent in old clients).
+        int compressionLength = c.ReadByte();
+        if (end - c.Position < compressionLength)
+        {
+            return false;
+        }
+
+        c.Skip(compressionLength);
+        if (c.Position == end)
+        {
+            return true;
+        }
+
+        if (end - c.Position < sizeof(ushort))
+        {
+            return false;
+        }
+
+        int extensionsLength = c.ReadUInt16();
+        if (extensionsLength != end - c.Position)
+        {
+            return false;
+        }
+
+        // struct { ExtensionType extension_type; opaque extension_data<0..2^16-1>; } Extension;
+        // A cursor that ran out of input (records shorter than the message claims) stops advancing: leave then, or the
+        // walk of bytes that are not the hello would never end (found by the million-mutation test).
+        while (c.Position < end && !c.Overrun)
+        {
+            if (end - c.Position < 4)
+            {
+                return false;
+            }
+
+            ushort type = c.ReadUInt16();
+            int length = c.ReadUInt16();
+            if (length > end - c.Position)
+            {
+                return false;
+            }
+
+            if (type is SupportedGroupsExtension or EcPointFormatsExtension or SignatureAlgorithmsExtension)
+            {
+                KeepList(ref c, type, length);
+            }
+            else
+            {
+                c.Skip(length);
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// supported_groups / signature_algorithms (a uint16 vector of 2-byte codes) or ec_point_formats (a uint8 vector of
+    /// bytes); the cursor is at the extension_data of <paramref name="length"/> bytes and ends after it.
+    /// </summary>
+    private void KeepList<TSource>(ref HandshakeCursor<TSource> c, ushort type, int length)
+        where TSource : IChunkSource, allows ref struct
+    {
+        // NamedGroup named_group_list<2..2^16-1>; SignatureScheme supported_signature_algorithms<2..2^16-2>;
+        // ECPointFormat ec_point_format_list<1..2^8-1>;
+        bool wide = type != EcPointFormatsExtension;
+        int prefix = wide ? sizeof(ushort) : 1;
+        if (length < prefix)
+        {
+            c.Skip(length);
+            _incomplete = true;
+            return;
+        }
+
+        int listLength = wide ? c.ReadUInt16() : c.ReadByte();
+        if (listLength != length - prefix || (wide && (listLength & 1) != 0))
+        {
+            c.Skip(length - prefix);
+            _incomplete = true;
+            return;
+        }
+
+        Span<byte> storage = type switch
+        {
+            SupportedGroupsExtension => _groups,
+            EcPointFormatsExtension => _pointFormats,
+            _ => _signatureAlgorithms,
+        };
+
+        int kept = Math.Min(listLength, storage.Length);
+        c.CopyTo(storage[..kept]);
+        c.Skip(listLength - kept);
+        _incomplete |= kept < listLength;
+        switch (type)
+        {
+            case SupportedGroupsExtension:
+                _groupsLength = (ushort)kept;
+                break;
+            case EcPointFormatsExtension:
+                _pointFormatsLength = (byte)kept;
+                break;
+            default:
+                _signatureAlgorithmsLength = (ushort)kept;
+                break;
+        }
+    }
+
+    [InlineArray(MaxCipherSuites * 2)]
+    private struct CipherSuiteBuffer
+    {
+        private byte _element0;
+    }
+
+    [InlineArray(MaxSupportedGroups * 2)]
+    private struct GroupBuffer
+    {
+        private byte _element0;
+    }
+
+    [InlineArray(MaxSignatureAlgorithms * 2)]
+    private struct SignatureAlgorithmBuffer
+    {
+        private byte _element0;
+    }
+
+    [InlineArray(MaxEcPointFormats)]
+    private struct PointFormatBuffer
+    {
+        private byte _element0;
+    }
+}
