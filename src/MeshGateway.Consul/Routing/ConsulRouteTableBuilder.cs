@@ -151,11 +151,17 @@ public static class ConsulRouteTableBuilder
                 AddService(view, service, options, routes, warnings);
             }
 
+            bool servers = ServesServers(options, warnings);
             foreach ((string dc, ImmutableArray<CatalogServiceInstance> gateways) in view.RemoteGateways)
             {
                 if (string.Equals(dc, view.Datacenter, StringComparison.Ordinal) || gateways.IsDefaultOrEmpty)
                 {
                     continue;
+                }
+
+                if (servers)
+                {
+                    AddRemoteServers(view, dc, gateways, options, routes, warnings);
                 }
 
                 string name;
@@ -174,9 +180,9 @@ public static class ConsulRouteTableBuilder
                 AddGatewayRoutes(routes, wildcard, RemoteGatewayCluster(name, gateways, options, warnings));
             }
 
-            if (options.WanFederation)
+            if (servers)
             {
-                AddServers(view, options, routes, warnings);
+                AddLocalServers(view, options, routes, warnings);
             }
 
             AddPartitions(view, options, routes, warnings);
@@ -316,38 +322,45 @@ public static class ConsulRouteTableBuilder
         }
     }
 
-    /// <summary>The WAN-federation server routes (Consul's clusters.go/listeners.go for a gateway with the federation meta).</summary>
-    private static void AddServers(ConsulCatalogView view, ConsulRouteTableOptions options, List<Route> routes, ImmutableArray<string>.Builder warnings)
+    /// <summary>Whether the WAN-federation server routes are built (default partition only, as in Consul; else a warning).</summary>
+    private static bool ServesServers(ConsulRouteTableOptions options, ImmutableArray<string>.Builder warnings)
     {
+        if (!options.WanFederation)
+        {
+            return false;
+        }
+
         if (!string.IsNullOrEmpty(options.Partition) && !string.Equals(options.Partition, "default", StringComparison.OrdinalIgnoreCase))
         {
             warnings.Add($"WAN federation was left out: it works only in the default partition (the gateway serves partition '{options.Partition}').");
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>Another datacenter's servers through its gateways (Consul's clusters.go/listeners.go for a gateway with the federation meta).</summary>
+    private static void AddRemoteServers(ConsulCatalogView view, string dc, ImmutableArray<CatalogServiceInstance> gateways, ConsulRouteTableOptions options, List<Route> routes, ImmutableArray<string>.Builder warnings)
+    {
+        string name;
+        string wildcard;
+        try
+        {
+            name = ConsulSniName.ForWanFederationServers(dc, view.DnsDomain).ToString();
+            wildcard = ConsulSniName.WanFederationServerWildcard(dc, view.DnsDomain);
+        }
+        catch (ArgumentException ex)
+        {
+            warnings.Add($"The server routes of datacenter '{dc}' were left out: its name cannot form a server name ({ex.Message}).");
             return;
         }
 
-        foreach ((string dc, ImmutableArray<CatalogServiceInstance> gateways) in view.RemoteGateways)
-        {
-            if (string.Equals(dc, view.Datacenter, StringComparison.Ordinal) || gateways.IsDefaultOrEmpty)
-            {
-                continue;
-            }
+        AddGatewayRoutes(routes, wildcard, RemoteGatewayCluster(name, gateways, options, warnings, options.ServerIdleTimeout));
+    }
 
-            string name;
-            string wildcard;
-            try
-            {
-                name = ConsulSniName.ForWanFederationServers(dc, view.DnsDomain).ToString();
-                wildcard = ConsulSniName.WanFederationServerWildcard(dc, view.DnsDomain);
-            }
-            catch (ArgumentException ex)
-            {
-                warnings.Add($"The server routes of datacenter '{dc}' were left out: its name cannot form a server name ({ex.Message}).");
-                continue;
-            }
-
-            AddGatewayRoutes(routes, wildcard, RemoteGatewayCluster(name, gateways, options, warnings, options.ServerIdleTimeout));
-        }
-
+    /// <summary>The local servers: each by node name, and all of them by the bare <c>server.&lt;dc&gt;.&lt;domain&gt;</c>.</summary>
+    private static void AddLocalServers(ConsulCatalogView view, ConsulRouteTableOptions options, List<Route> routes, ImmutableArray<string>.Builder warnings)
+    {
         if (view.LocalServers.IsDefaultOrEmpty)
         {
             return;

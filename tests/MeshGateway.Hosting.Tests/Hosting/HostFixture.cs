@@ -34,6 +34,29 @@ internal static class HostFixture
         return builder.Build();
     }
 
+    /// <summary>
+    /// Registers a Connect-native service <c>api</c> on <paramref name="agent"/> whose instance is an echo backend expecting
+    /// the ClientHello for its SNI name in the agent's datacenter; returns the name, that hello and the backend (dispose it).
+    /// </summary>
+    public static async Task<(string Sni, byte[] Hello, RawBackend Api)> RegisterEchoApiAsync(MeshGateway.Consul.Tests.Fixtures.ConsulAgent agent)
+    {
+        System.Text.Json.Nodes.JsonNode roots = (await agent.GetJsonAsync("/v1/connect/ca/roots"))!;
+        string sni = $"api.default.{agent.Datacenter}.internal.{roots["TrustDomain"]!.GetValue<string>()}";
+        byte[] hello = TestHello.Create(sni);
+        RawBackend api = RawBackend.Echo(hello);
+        try
+        {
+            await agent.PutJsonAsync("/v1/agent/service/register", $$$"""{"ID":"api-1","Name":"api","Address":"127.0.0.1","Port":{{{api.EndPoint.Port}}},"Connect":{"Native":true}}""");
+        }
+        catch
+        {
+            await api.DisposeAsync();
+            throw;
+        }
+
+        return (sni, hello, api);
+    }
+
     public static IPEndPoint GatewayEndPoint(IHost host) => host.Services.GetRequiredService<MeshGatewayRuntime>().Listeners[0].EndPoint;
 
     /// <summary>Connects, sends a ClientHello for <paramref name="sni"/> and returns the connected socket.</summary>

@@ -23,11 +23,8 @@ public sealed class RegistrationReadBackTests
     public async Task RegisteredBySomeoneElse_RealAgent_ListenersAndTimeoutsComeFromProxyConfig()
     {
         await using ConsulAgent agent = await ConsulAgent.StartAsync(new ConsulAgentSettings("dc1"));
-        JsonNode roots = (await agent.GetJsonAsync("/v1/connect/ca/roots"))!;
-        string sni = $"api.default.dc1.internal.{roots["TrustDomain"]!.GetValue<string>()}";
-        byte[] hello = TestHello.Create(sni);
-        await using RawBackend api = RawBackend.Echo(hello);
-        await agent.PutJsonAsync("/v1/agent/service/register", $$$"""{"ID":"api-1","Name":"api","Address":"127.0.0.1","Port":{{{api.EndPoint.Port}}},"Connect":{"Native":true}}""");
+        (string sni, byte[] hello, RawBackend api) = await HostFixture.RegisterEchoApiAsync(agent);
+        await using RawBackend _ = api;
 
         int lanPort = FreePorts.Next(), wanPort = FreePorts.Next(), extraPort = FreePorts.Next(), defaultPort = FreePorts.Next();
 
