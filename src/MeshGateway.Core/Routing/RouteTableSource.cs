@@ -42,6 +42,31 @@ public sealed class RouteTableSource
     /// <summary>Completes (asynchronously) at the next <see cref="Update"/>; used by the <see cref="HostNameRefresher"/> to resolve new host names at once.</summary>
     internal Task Changed => Volatile.Read(ref _changed).Task;
 
+    /// <summary>
+    /// Completes with the current table once <paramref name="condition"/> holds for it: checked now and after every
+    /// replacement (a change signal, no polling). For start-up probes and tests that wait for a route to appear.
+    /// </summary>
+    /// <param name="condition">What the table must satisfy; called on the caller's and the updater's threads, must not throw.</param>
+    /// <param name="cancellationToken">Ends the wait.</param>
+    /// <returns>The first table, from now on, that satisfies <paramref name="condition"/>.</returns>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    public async Task<RouteTable> WaitForAsync(Func<RouteTable, bool> condition, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(condition);
+        while (true)
+        {
+            // The signal first: an update between the two reads completes the signal held, so it is never missed.
+            Task changed = Changed;
+            RouteTable table = _current;
+            if (condition(table))
+            {
+                return table;
+            }
+
+            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>Replaces the table, carrying endpoint state over from the current one (see the type's remarks).</summary>
     /// <param name="table">The new table.</param>
     /// <exception cref="ArgumentNullException"><paramref name="table"/> is null.</exception>

@@ -16,6 +16,41 @@ public sealed class RouteTableSourceTests
     }
 
     [Fact]
+    public async Task WaitForAsync_ConditionAlreadyTrue_CompletesAtOnceWithTheCurrentTable()
+    {
+        var source = new RouteTableSource(RouteTable.Create([Route("a.b")]));
+        Task<RouteTable> wait = source.WaitForAsync(t => t.TryMatch("a.b"u8, out _));
+        Assert.True(wait.IsCompletedSuccessfully);
+        Assert.Same(source.Current, await wait);
+    }
+
+    [Fact]
+    public async Task WaitForAsync_CompletesAtTheFirstUpdateThatSatisfiesIt_NotBefore()
+    {
+        var source = new RouteTableSource();
+        Task<RouteTable> wait = source.WaitForAsync(t => t.TryMatch("c.d"u8, out _));
+
+        Assert.True(source.TryUpdate([Route("a.b")], out _));
+        // A non-matching update wakes the waiter, which checks and waits again: still pending once that check is done.
+        Assert.False(wait.IsCompleted);
+        Assert.True(source.TryUpdate([Route("a.b"), Route("c.d")], out _));
+        RouteTable table = await wait.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(table.TryMatch("c.d"u8, out _));
+        Assert.Equal(2, source.Version);
+    }
+
+    [Fact]
+    public async Task WaitForAsync_Cancelled_ThrowsAndLeavesTheSourceAlone()
+    {
+        var source = new RouteTableSource();
+        using var cancel = new CancellationTokenSource();
+        Task<RouteTable> wait = source.WaitForAsync(_ => false, cancel.Token);
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => wait);
+        Assert.True(source.TryUpdate([Route("a.b")], out _));
+    }
+
+    [Fact]
     public void TryUpdate_ValidRoutes_PublishesNewTable()
     {
         var source = new RouteTableSource();

@@ -57,7 +57,11 @@ public sealed class AdminPartitionTests
         try
         {
             MeshGatewayRuntime runtime = host.Services.GetRequiredService<MeshGatewayRuntime>();
-            await PollAsync(() => runtime.Routes.Current.TryMatch(ToPart2, out _) && runtime.Routes.Current.TryMatch(ToDefault, out _) && runtime.Routes.Current.TryMatch(LocalApi, out _));
+            using (var deadline = new CancellationTokenSource(HostFixture.SafetyTimeout))
+            {
+                await runtime.Routes.WaitForAsync(t => t.TryMatch(ToPart2, out _) && t.TryMatch(ToDefault, out _) && t.TryMatch(LocalApi, out _), deadline.Token);
+            }
+
             IPEndPoint gateway = HostFixture.GatewayEndPoint(host);
 
             Assert.Equal("hello from part2-gateway", await GreetingAsync(gateway, ToPart2, certificates));
@@ -106,18 +110,5 @@ public sealed class AdminPartitionTests
         await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = sni, CertificateChainPolicy = certificates.ClientChainPolicy() }).WaitAsync(TimeSpan.FromSeconds(30));
         using var reader = new StreamReader(ssl, Encoding.ASCII, leaveOpen: true);
         return (await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30)))!;
-    }
-
-    /// <summary>
-    /// Checks the routing table every 50 ms until <paramref name="condition"/> holds, bounded: the hosted runtime's table
-    /// source raises no change signal yet (as in <see cref="ConsulHostTests"/>).
-    /// </summary>
-    private static async Task PollAsync(Func<bool> condition)
-    {
-        using var deadline = new CancellationTokenSource(HostFixture.SafetyTimeout);
-        while (!condition())
-        {
-            await Task.Delay(50, deadline.Token);
-        }
     }
 }

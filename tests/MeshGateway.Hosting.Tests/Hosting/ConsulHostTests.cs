@@ -27,14 +27,12 @@ public sealed class ConsulHostTests
         await host.StartAsync();
         MeshGatewayRuntime runtime = host.Services.GetRequiredService<MeshGatewayRuntime>();
 
-        // The first catalog view arrives asynchronously (blocking queries); bounded wait on the routing table.
-        Route? route = null;
+        // The first catalog view arrives asynchronously (blocking queries); bounded wait on the table's change signal.
+        Route? route;
         using (var deadline = new CancellationTokenSource(HostFixture.SafetyTimeout))
         {
-            while (!runtime.Routes.Current.TryMatch(sni, out route))
-            {
-                await Task.Delay(50, deadline.Token);
-            }
+            RouteTable table = await runtime.Routes.WaitForAsync(t => t.TryMatch(sni, out _), deadline.Token);
+            Assert.True(table.TryMatch(sni, out route));
         }
 
         Assert.True(runtime.IsReady);

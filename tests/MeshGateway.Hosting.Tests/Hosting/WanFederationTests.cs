@@ -70,7 +70,9 @@ public sealed class WanFederationTests(ITestOutputHelper output)
             byte[] hello = TestHello.Create(sni);
             await using RawBackend api = RawBackend.Echo(hello);
             await dc2.PutJsonAsync("/v1/agent/service/register", $$$"""{"ID":"api-1","Name":"api","Address":"127.0.0.1","Port":{{{api.EndPoint.Port}}},"Connect":{"Native":true}}""");
-            await EventuallyAsync(() => Task.FromResult(Runtime(gateway2).Routes.Current.TryMatch(sni, out _) && Runtime(gateway1).Routes.Current.TryMatch(sni, out _)), "routes for api in dc2 on both gateways");
+            await Task.WhenAll(
+                Runtime(gateway1).Routes.WaitForAsync(t => t.TryMatch(sni, out _)),
+                Runtime(gateway2).Routes.WaitForAsync(t => t.TryMatch(sni, out _))).WaitAsync(Federation);
             foreach ((string mode, int port) in new[] { ("local", port1), ("remote", port2) })
             {
                 using Socket client = await HostFixture.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), hello);
