@@ -201,6 +201,13 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
         MeshGatewayLog.ConsulRegistrationRead(_logger, serviceId, listenerNames, config.ConnectTimeoutMs, config.RemoteTcpKeepAlive is not null);
     }
 
+    /// <summary>What the preflight checks for this gateway: its token's requirements and, in WAN-federation mode, the servers' settings.</summary>
+    internal static ConsulPreflightOptions PreflightOptionsFor(MeshGatewayConsulOptions consul) => new()
+    {
+        Acl = new MeshGatewayAclOptions { ServiceName = consul.ServiceName, Peering = false, Partition = NullIfEmpty(consul.Partition) ?? "default" },
+        WanFederation = consul.WanFederationEnabled,
+    };
+
     /// <summary>The route table source's settings from the Hosting options (and a read-back registration's keys, which win).</summary>
     internal static ConsulRouteTableSourceOptions SourceOptionsFor(MeshGatewayOptions options, ConsulGatewayConfig? readBack = null) => new()
     {
@@ -265,12 +272,7 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
 
     private async Task<ConsulPreflightReport> RunPreflightAsync(ConsulClient client, MeshGatewayConsulOptions consul, CancellationToken cancellationToken)
     {
-        var preflightOptions = new ConsulPreflightOptions
-        {
-            Acl = new MeshGatewayAclOptions { ServiceName = consul.ServiceName, Peering = false, Partition = NullIfEmpty(consul.Partition) ?? "default" },
-            WanFederation = consul.WanFederationEnabled,
-        };
-        ConsulPreflightReport report = await ConsulPreflight.RunAsync(client, preflightOptions, cancellationToken).ConfigureAwait(false);
+        ConsulPreflightReport report = await ConsulPreflight.RunAsync(client, PreflightOptionsFor(consul), cancellationToken).ConfigureAwait(false);
         LogPreflight(_logger, client.Address, report);
         return report;
     }

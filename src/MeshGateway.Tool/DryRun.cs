@@ -49,13 +49,14 @@ internal static class DryRun
 
         var routes = new RouteTableSource();
         ConsulPreflightReport? preflight = null;
-        var acl = new MeshGatewayAclOptions { ServiceName = options.Consul.ServiceName, Peering = false, Partition = string.IsNullOrEmpty(options.Consul.Partition) ? "default" : options.Consul.Partition };
+        ConsulPreflightOptions preflightOptions = ConsulCatalogRouteSource.PreflightOptionsFor(options.Consul);
+        MeshGatewayAclOptions acl = preflightOptions.Acl;
         try
         {
             if (consul)
             {
                 using var client = new ConsulClient(ConsulCatalogRouteSource.ClientOptionsFor(options.Consul));
-                preflight = await ConsulPreflight.RunAsync(client, new ConsulPreflightOptions { Acl = acl }, cancellationToken);
+                preflight = await ConsulPreflight.RunAsync(client, preflightOptions, cancellationToken);
                 if (preflight.Facts.Errors.TryGetValue("agent/self", out ConsulException? unreachable) && unreachable.StatusCode is null)
                 {
                     await Console.Error.WriteLineAsync($"meshgateway: cannot reach the Consul agent at {client.Address}: {unreachable.Message} (set -http-addr or CONSUL_HTTP_ADDR)");
