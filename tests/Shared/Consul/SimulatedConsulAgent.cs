@@ -757,26 +757,29 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
         DatacenterState? dc;
         bool enterprise;
         string agentPartition;
+        string? unknownPartition = null;
         lock (_gate)
         {
             dc = string.IsNullOrEmpty(dcName) ? _local : _dcs.GetValueOrDefault(dcName);
             enterprise = _partitions.Count > 0;
             agentPartition = _agentPartition ?? "default";
             string partition = string.IsNullOrEmpty(partitionName) ? agentPartition : partitionName;
-            if (enterprise && partition != "default" && dc == _local)
+            if (enterprise && partition != "default" && dc == _local && !_partitions.TryGetValue(partition, out dc))
             {
-                dc = _partitions.GetValueOrDefault(partition);
-                if (dc is null)
-                {
-                    dcName = null;
-                }
+                unknownPartition = partition;
             }
+        }
+
+        if (unknownPartition is not null)
+        {
+            // Enterprise answers an unknown partition with an error naming it (api-docs/admin-partitions); 1.8 has no partitions.
+            await ErrorAsync(context, 400, $"Partition \"{unknownPartition}\" does not exist");
+            return;
         }
 
         if (dc is null)
         {
-            // Enterprise answers an unknown partition with an error naming it (api-docs/admin-partitions); 1.8 has no partitions.
-            await ErrorAsync(context, dcName is null ? 400 : 500, dcName is null ? $"Partition \"{partitionName}\" does not exist" : "No path to datacenter");
+            await ErrorAsync(context, 500, "No path to datacenter");
             return;
         }
 
