@@ -135,8 +135,9 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
 
                 OnRelayed(fromClient, received);
 
-                // A full buffer suggests more is queued: keep it. Otherwise give it back before waiting again.
-                if (received < buffer.Length)
+                // Keep the buffer only while more is queued (a full read and bytes still in the socket); otherwise give it
+                // back before waiting again, so a connection that goes idle after a full read holds nothing either.
+                if (received < buffer.Length || !HasQueuedBytes(from))
                 {
                     Options.BufferPool.Return(buffer);
                     buffer = null;
@@ -230,6 +231,23 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
         {
             // Closed under us by the teardown, which resets both sides (see remarks).
             return StreamEnd.ClosedHere;
+        }
+    }
+
+    /// <summary>
+    /// Whether bytes are already queued in <paramref name="socket"/>'s receive buffer (<c>FIONREAD</c>): asked only after
+    /// a read filled the whole buffer, to keep the buffer for the next read instead of renting it again. A closed or failed
+    /// socket has nothing queued; the next read reports why.
+    /// </summary>
+    internal static bool HasQueuedBytes(Socket socket)
+    {
+        try
+        {
+            return socket.Available > 0;
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            return false;
         }
     }
 

@@ -82,7 +82,11 @@ internal sealed class StreamSplice : SpliceSession, IDisposable
                 await to.WriteAsync(buffer.AsMemory(0, received), token).ConfigureAwait(false);
                 await to.FlushAsync(token).ConfigureAwait(false);
                 OnRelayed(fromClient, received);
-                if (received < buffer.Length)
+
+                // Keep the buffer only when the source says more is queued (a full read from a NetworkStream whose socket
+                // holds more bytes). Other streams cannot say: give it back, and the zero-byte read returns at once when
+                // they have buffered data, so an idle connection never holds a buffer.
+                if (received < buffer.Length || from is not NetworkStream source || !SocketSplice.HasQueuedBytes(source.Socket))
                 {
                     Options.BufferPool.Return(buffer);
                     buffer = null;
