@@ -232,7 +232,7 @@ public sealed class HostedCrossDatacenterTests(TwoDatacenterFixture fixture, ITe
             {
                 foreach (KeyValuePair<string, object?> tag in tags)
                 {
-                    if (tag.Key == "direction" && (string?)tag.Value == "upstream")
+                    if (tag.Key == "meshgateway.direction" && (string?)tag.Value == "upstream")
                     {
                         lock (_upstream)
                         {

@@ -61,8 +61,8 @@ public sealed class ExactnessTests
         Assert.Equal(Streams, gateway.Observer.Closed.Count);
         Assert.Equal(Total + Streams * (hello.Length + 4L), gateway.Observer.Closed.Sum(c => c.Up));
         Assert.Equal(Total, gateway.Observer.Closed.Sum(c => c.Down));
-        Assert.Equal(Total + Streams * (hello.Length + 4L), gateway.Meters.Sum("meshgateway.bytes|direction=upstream"));
-        Assert.Equal(Total, gateway.Meters.Sum("meshgateway.bytes|direction=downstream"));
+        Assert.Equal(Total + Streams * (hello.Length + 4L), gateway.Meters.Sum("meshgateway.bytes|meshgateway.direction=upstream"));
+        Assert.Equal(Total, gateway.Meters.Sum("meshgateway.bytes|meshgateway.direction=downstream"));
         await gateway.WaitIdleAsync();
     }
 

@@ -132,7 +132,7 @@ public sealed class FaultTests
         Assert.Equal(0, await ReadUntilClosedAsync(client));
         await gateway.Observer.WaitForEventsAsync(1);
         Assert.Equal(RejectionReason.HelloTimeout, Assert.Single(gateway.Observer.Rejections).Reason);
-        Assert.Equal(1, gateway.Meters.Sum("meshgateway.connections.rejected|reason=hello_timeout"));
+        Assert.Equal(1, gateway.Meters.Sum("meshgateway.connections.rejected|error.type=hello_timeout"));
         Assert.Equal(0, backend.Accepted);
     }
 
@@ -193,6 +193,7 @@ public sealed class FaultTests
         Assert.Equal("live"u8.ToArray(), await RawBackend.ReadToEndAsync(client).WaitAsync(TimeSpan.FromSeconds(60)));
         Assert.Equal(dead, Assert.Single(gateway.Observer.ConnectFailures).Upstream);
         Assert.Equal(1, gateway.Listener.Counters.UpstreamConnectFailures);
+        Assert.Equal(1, gateway.Meters.Sum("meshgateway.upstream.connect_failures|error.type=connection_refused"));
         Assert.Equal(1, gateway.Listener.Counters.PanicSelections);
 
         // One failure is not an outlier (Envoy's default: 5 in a row), so the endpoint is counted, not ejected.

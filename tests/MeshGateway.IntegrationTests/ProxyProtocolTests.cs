@@ -117,7 +117,7 @@ public sealed class ProxyProtocolTests
         await gateway.Observer.WaitForEventsAsync(inputs.Length);
         Assert.Equal(2, gateway.Listener.Counters.GetRejected(RejectionReason.ProxyHeaderMissing));
         Assert.Equal(2, gateway.Listener.Counters.GetRejected(RejectionReason.ProxyHeaderInvalid));
-        Assert.Equal(2, gateway.Meters.Sum("meshgateway.connections.rejected|reason=proxy_header_missing"));
+        Assert.Equal(2, gateway.Meters.Sum("meshgateway.connections.rejected|error.type=proxy_header_missing"));
         Assert.Equal(0, backend.Accepted);
     }
 }

@@ -202,7 +202,7 @@ public sealed partial class ResourceExhaustionTests
             var failure = Assert.Single(gateway.Observer.ConnectFailures);
             Assert.True(failure.TimedOut);
             Assert.Equal(silent.LocalEndPoint, failure.Upstream);
-            Assert.Equal(1, gateway.Meters.Sum("meshgateway.upstream.connect_failures|timed_out=true"));
+            Assert.Equal(1, gateway.Meters.Sum("meshgateway.upstream.connect_failures|error.type=timeout"));
         }
         finally
         {

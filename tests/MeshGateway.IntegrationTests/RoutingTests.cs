@@ -49,8 +49,8 @@ public sealed class RoutingTests
         Assert.Equal("api-exact", await AskAsync(gateway, $"api.default.dc2.{Td}"));
         Assert.Equal(7, gateway.Listener.Counters.Routed);
         Assert.Equal(0, gateway.Listener.Counters.Rejected);
-        Assert.Equal(4, gateway.Meters.Sum("meshgateway.connections.routed|route.kind=exact"));
-        Assert.Equal(3, gateway.Meters.Sum("meshgateway.connections.routed|route.kind=wildcard"));
+        Assert.Equal(4, gateway.Meters.Sum("meshgateway.connections.routed|meshgateway.route.kind=exact"));
+        Assert.Equal(3, gateway.Meters.Sum("meshgateway.connections.routed|meshgateway.route.kind=wildcard"));
     }
 
     [Theory]
@@ -69,7 +69,7 @@ public sealed class RoutingTests
         Assert.Equal(serverName ?? string.Empty, rejection.ServerName);
         Assert.IsType<IPEndPoint>(rejection.Client);
         Assert.Equal(1, gateway.Listener.Counters.GetRejected(reason));
-        Assert.Equal(1, gateway.Meters.Sum("meshgateway.connections.rejected|reason=" + (reason == RejectionReason.NoRoute ? "no_route" : "no_sni")));
+        Assert.Equal(1, gateway.Meters.Sum("meshgateway.connections.rejected|error.type=" + (reason == RejectionReason.NoRoute ? "no_route" : "no_sni")));
         Assert.Equal(0, web.Accepted);
     }
 
@@ -100,7 +100,7 @@ public sealed class RoutingTests
         Assert.Equal(name, reportedName);
         Assert.Equal(issues, reportedIssues);
         Assert.Equal(1, gateway.Listener.Counters.GetRejected(reason));
-        Assert.Equal(1, gateway.Meters.Sum("meshgateway.connections.rejected|reason=" + (reason == RejectionReason.NoRoute ? "no_route" : "invalid_server_name")));
+        Assert.Equal(1, gateway.Meters.Sum("meshgateway.connections.rejected|error.type=" + (reason == RejectionReason.NoRoute ? "no_route" : "invalid_server_name")));
         Assert.Equal(0, web.Accepted);
     }
 

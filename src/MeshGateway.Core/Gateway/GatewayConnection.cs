@@ -357,7 +357,7 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
             {
                 // Out of file descriptors (EMFILE/ENFILE) or buffers: not the endpoint's fault, so no ejection and no retry.
                 _owner.Counters.OnConnectFailed();
-                _owner.Metrics.ConnectFailed(timedOut: false);
+                _owner.Metrics.ConnectFailed(ex.SocketErrorCode);
                 _owner.Observer?.OnUpstreamConnectFailed(new UpstreamConnectFailedEvent(route, endPoint, attempt, false, ex.SocketErrorCode, panic));
                 break;
             }
@@ -386,7 +386,7 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
             Volatile.Write(ref _phase, PhaseRouting);
             cluster.OnConnectFailed(index, _time.GetTimestamp(), _time.TimestampFrequency);
             _owner.Counters.OnConnectFailed();
-            _owner.Metrics.ConnectFailed(timedOut);
+            _owner.Metrics.ConnectFailed(timedOut ? SocketError.TimedOut : error);
             _owner.Observer?.OnUpstreamConnectFailed(new UpstreamConnectFailedEvent(route, endPoint, attempt, timedOut, timedOut ? SocketError.TimedOut : error, panic));
         }
 

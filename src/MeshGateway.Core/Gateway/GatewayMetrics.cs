@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using System.Diagnostics.Metrics;
 using MeshGateway.Routing;
 using MeshGateway.Splicing;
@@ -16,25 +17,35 @@ public static class GatewayMetricNames
     /// <summary>Counter: connections accepted.</summary>
     public const string AcceptedConnections = "meshgateway.connections.accepted";
 
-    /// <summary>Counter: connections closed without splicing; tag <c>reason</c>.</summary>
+    /// <summary>Counter: connections closed without splicing; tag <c>error.type</c> (the rejection reason, e.g. <c>no_route</c>).</summary>
     public const string RejectedConnections = "meshgateway.connections.rejected";
 
-    /// <summary>Counter: connections routed and spliced; tag <c>route.kind</c> (<c>exact</c>, <c>wildcard</c>).</summary>
+    /// <summary>Counter: connections routed and spliced; tag <c>meshgateway.route.kind</c> (<c>exact</c>, <c>wildcard</c>).</summary>
     public const string RoutedConnections = "meshgateway.connections.routed";
 
     /// <summary>Counter: connections cut at the end of a drain.</summary>
     public const string CutConnections = "meshgateway.connections.cut";
 
-    /// <summary>Counter: failed or timed-out upstream connect attempts; tag <c>timed_out</c>.</summary>
+    /// <summary>
+    /// Counter: failed or timed-out upstream connect attempts; tag <c>error.type</c> (<c>timeout</c>, <c>connection_refused</c>,
+    /// <c>host_unreachable</c>, <c>network_unreachable</c>, <c>connection_reset</c>, else <c>socket_error</c>).
+    /// </summary>
     public const string UpstreamConnectFailures = "meshgateway.upstream.connect_failures";
 
     /// <summary>Counter: endpoint choices made in panic mode (no healthy endpoint in the cluster).</summary>
     public const string PanicSelections = "meshgateway.upstream.panic_selections";
 
-    /// <summary>Counter: bytes relayed, unit <c>By</c>; tag <c>direction</c> (<c>upstream</c>: client to upstream, <c>downstream</c>).</summary>
+    /// <summary>
+    /// Counter: bytes relayed, unit <c>By</c>; tag <c>meshgateway.direction</c> (<c>upstream</c>: client to upstream,
+    /// <c>downstream</c>). Not OpenTelemetry's <c>network.io.direction</c>: its <c>transmit</c>/<c>receive</c> describe one host's
+    /// interface, while every relayed byte is both received and sent here.
+    /// </summary>
     public const string Bytes = "meshgateway.bytes";
 
-    /// <summary>Histogram: spliced connection duration in seconds; tag <c>close.reason</c>.</summary>
+    /// <summary>
+    /// Histogram: spliced connection duration in seconds; tag <c>meshgateway.close.reason</c>, and <c>error.type</c> (the same
+    /// value) when the splice ended on an error, as Kestrel's <c>kestrel.connection.duration</c> does.
+    /// </summary>
     public const string ConnectionDuration = "meshgateway.connection.duration";
 
     /// <summary>Histogram: time from accept to a complete ClientHello, in seconds.</summary>
@@ -55,6 +66,13 @@ public static class GatewayMetricNames
 /// <summary>The instruments. Each records only when a listener is enabled, and tags are built from cached strings (no allocation).</summary>
 internal sealed class GatewayMetrics : IDisposable
 {
+    // OpenTelemetry's standard attribute where one fits (error.type); the others are namespaced as the conventions ask
+    // for attributes of one's own.
+    private const string ErrorTypeTag = "error.type";
+    private const string RouteKindTag = "meshgateway.route.kind";
+    private const string DirectionTag = "meshgateway.direction";
+    private const string CloseReasonTag = "meshgateway.close.reason";
+
     private static readonly string[] s_reasonTags =
     [
         "not_tls", "invalid_hello", "hello_too_large", "hello_timeout", "client_closed", "no_sni", "no_route", "no_endpoint",
@@ -140,7 +158,7 @@ internal sealed class GatewayMetrics : IDisposable
     {
         if (_rejected.Enabled)
         {
-            _rejected.Add(1, new KeyValuePair<string, object?>("reason", s_reasonTags[(int)reason]), listener);
+            _rejected.Add(1, new KeyValuePair<string, object?>(ErrorTypeTag, s_reasonTags[(int)reason]), listener);
         }
     }
 
@@ -148,7 +166,7 @@ internal sealed class GatewayMetrics : IDisposable
     {
         if (_routed.Enabled)
         {
-            _routed.Add(1, new KeyValuePair<string, object?>("route.kind", kind == RouteKind.Exact ? "exact" : "wildcard"), listener);
+            _routed.Add(1, new KeyValuePair<string, object?>(RouteKindTag, kind == RouteKind.Exact ? "exact" : "wildcard"), listener);
         }
     }
 
@@ -160,13 +178,24 @@ internal sealed class GatewayMetrics : IDisposable
         }
     }
 
-    public void ConnectFailed(bool timedOut)
+    public void ConnectFailed(SocketError error)
     {
         if (_connectFailures.Enabled)
         {
-            _connectFailures.Add(1, new KeyValuePair<string, object?>("timed_out", timedOut ? "true" : "false"));
+            _connectFailures.Add(1, new KeyValuePair<string, object?>(ErrorTypeTag, ConnectErrorType(error)));
         }
     }
+
+    /// <summary>A low-cardinality <c>error.type</c> for a failed connect (literals: no allocation).</summary>
+    internal static string ConnectErrorType(SocketError error) => error switch
+    {
+        SocketError.TimedOut => "timeout",
+        SocketError.ConnectionRefused => "connection_refused",
+        SocketError.HostUnreachable or SocketError.HostDown => "host_unreachable",
+        SocketError.NetworkUnreachable or SocketError.NetworkDown => "network_unreachable",
+        SocketError.ConnectionReset or SocketError.ConnectionAborted => "connection_reset",
+        _ => "socket_error",
+    };
 
     public void Panic()
     {
@@ -197,7 +226,7 @@ internal sealed class GatewayMetrics : IDisposable
     {
         if (_bytes.Enabled && count > 0)
         {
-            _bytes.Add(count, new KeyValuePair<string, object?>("direction", fromClient ? "upstream" : "downstream"), listener);
+            _bytes.Add(count, new KeyValuePair<string, object?>(DirectionTag, fromClient ? "upstream" : "downstream"), listener);
         }
     }
 
@@ -208,7 +237,16 @@ internal sealed class GatewayMetrics : IDisposable
         OnRelayed(fromClient: false, bytesFromUpstream, listener);
         if (_duration.Enabled)
         {
-            _duration.Record(duration.TotalSeconds, new KeyValuePair<string, object?>("close.reason", s_closeTags[(int)reason]), listener);
+            string tag = s_closeTags[(int)reason];
+            var closeReason = new KeyValuePair<string, object?>(CloseReasonTag, tag);
+            if (reason is SpliceCloseReason.ClientError or SpliceCloseReason.UpstreamError or SpliceCloseReason.Aborted)
+            {
+                _duration.Record(duration.TotalSeconds, closeReason, new KeyValuePair<string, object?>(ErrorTypeTag, tag), listener);
+            }
+            else
+            {
+                _duration.Record(duration.TotalSeconds, closeReason, listener);
+            }
         }
     }
 

@@ -30,6 +30,7 @@ internal sealed class ClusterMetrics : IDisposable
     public const string Routes = "meshgateway.routes";
 
     private const string ClusterTag = "meshgateway.cluster";
+    private const string StateTag = "meshgateway.endpoint.state";
 
     private readonly Meter _meter;
     private readonly bool _ownsMeter;
@@ -114,9 +115,9 @@ internal sealed class ClusterMetrics : IDisposable
             }
 
             var tag = new KeyValuePair<string, object?>(ClusterTag, cluster.Name);
-            measurements.Add(new Measurement<long>(healthy, tag, new KeyValuePair<string, object?>("state", "healthy")));
-            measurements.Add(new Measurement<long>(unhealthy, tag, new KeyValuePair<string, object?>("state", "unhealthy")));
-            measurements.Add(new Measurement<long>(ejected, tag, new KeyValuePair<string, object?>("state", "ejected")));
+            measurements.Add(new Measurement<long>(healthy, tag, new KeyValuePair<string, object?>(StateTag, "healthy")));
+            measurements.Add(new Measurement<long>(unhealthy, tag, new KeyValuePair<string, object?>(StateTag, "unhealthy")));
+            measurements.Add(new Measurement<long>(ejected, tag, new KeyValuePair<string, object?>(StateTag, "ejected")));
         }
 
         return measurements;

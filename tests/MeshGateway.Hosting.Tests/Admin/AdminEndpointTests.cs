@@ -80,14 +80,14 @@ public sealed partial class AdminEndpointTests
         Assert.Equal("text/plain", metricsResponse.Content.Headers.ContentType!.MediaType);
         Dictionary<string, double> samples = ParsePrometheus(await metricsResponse.Content.ReadAsStringAsync());
         Assert.Equal(1, samples["meshgateway_connections_accepted_total{meshgateway_listener=\"default\"}"]);
-        Assert.Equal(1, samples["meshgateway_connections_routed_total{route_kind=\"exact\",meshgateway_listener=\"default\"}"]);
-        Assert.Equal(hello.Length + payload.Length, samples["meshgateway_bytes_total{direction=\"upstream\",meshgateway_listener=\"default\"}"]);
-        Assert.Equal(payload.Length, samples["meshgateway_bytes_total{direction=\"downstream\",meshgateway_listener=\"default\"}"]);
+        Assert.Equal(1, samples["meshgateway_connections_routed_total{meshgateway_route_kind=\"exact\",meshgateway_listener=\"default\"}"]);
+        Assert.Equal(hello.Length + payload.Length, samples["meshgateway_bytes_total{meshgateway_direction=\"upstream\",meshgateway_listener=\"default\"}"]);
+        Assert.Equal(payload.Length, samples["meshgateway_bytes_total{meshgateway_direction=\"downstream\",meshgateway_listener=\"default\"}"]);
         Assert.Equal(0, samples["meshgateway_connections_active{meshgateway_listener=\"default\"}"]);
         string durationCount = Assert.Single(samples.Keys, k => k.StartsWith("meshgateway_connection_duration_seconds_count", StringComparison.Ordinal));
         Assert.Equal(1, samples[durationCount]);
         Assert.Equal(1, samples["meshgateway_cluster_connections_total{meshgateway_cluster=\"web\"}"]);
-        Assert.Equal(1, samples["meshgateway_cluster_endpoints{meshgateway_cluster=\"web\",state=\"healthy\"}"]);
+        Assert.Equal(1, samples["meshgateway_cluster_endpoints{meshgateway_cluster=\"web\",meshgateway_endpoint_state=\"healthy\"}"]);
         Assert.Equal(1, samples["meshgateway_routes"]);
 
         // /metrics is the same exposition.
