@@ -276,11 +276,7 @@ public sealed class FaultTests
         first.Shutdown(SocketShutdown.Send);
         await RawBackend.ReadToEndAsync(first).WaitAsync(TimeSpan.FromSeconds(60));
         first.Dispose();
-        using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        while (gateway.Listener.ActiveConnections > 1)
-        {
-            await Task.Delay(10, wait.Token);
-        }
+        await gateway.WaitActiveAtMostAsync(1);
 
         using Socket fourth = await gateway.ConnectAsync();
         await fourth.SendAsync(hello);

@@ -72,8 +72,8 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
     private volatile ConnectRoots? _roots;
     private string _datacenter = string.Empty;
     private string? _partition;
-    private long _leafUpdates;
-    private long _rootsUpdates;
+    private readonly CountSignal _leafUpdates = new();
+    private readonly CountSignal _rootsUpdates = new();
     private long _registrationUpdates;
     private readonly ConsulCatalogWatcher? _givenWatcher;
     private volatile ConsulCatalogWatcher? _ownedWatcher;
@@ -141,10 +141,16 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
     public X509Certificate2? Certificate => _leaf?.Certificate;
 
     /// <summary>How many times a leaf certificate was installed (the first included).</summary>
-    public long LeafUpdates => Interlocked.Read(ref _leafUpdates);
+    public long LeafUpdates => _leafUpdates.Value;
+
+    /// <summary>Completes once <see cref="LeafUpdates"/> is at least <paramref name="count"/> (a change signal for tests).</summary>
+    internal Task WhenLeafUpdatesAtLeastAsync(long count, CancellationToken cancellationToken = default) => _leafUpdates.WhenAtLeastAsync(count, cancellationToken);
 
     /// <summary>How many times a roots answer was installed (the first included).</summary>
-    public long RootsUpdates => Interlocked.Read(ref _rootsUpdates);
+    public long RootsUpdates => _rootsUpdates.Value;
+
+    /// <summary>Completes once <see cref="RootsUpdates"/> is at least <paramref name="count"/> (a change signal for tests).</summary>
+    internal Task WhenRootsUpdatesAtLeastAsync(long count, CancellationToken cancellationToken = default) => _rootsUpdates.WhenAtLeastAsync(count, cancellationToken);
 
     /// <summary>
     /// Reads the agent's datacenter, the first leaf certificate, roots and the caller's registration, starts the blocking
@@ -377,7 +383,7 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
         try
         {
             _leaf = ConnectLeaf.From(answer);
-            Interlocked.Increment(ref _leafUpdates);
+            _leafUpdates.Increment();
         }
         catch (Exception ex) when (current is not null && ex is InvalidOperationException or System.Security.Cryptography.CryptographicException or ArgumentException)
         {
@@ -388,7 +394,7 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
     private void Install(ConsulCaRoots answer)
     {
         _roots = ConnectRoots.From(answer);
-        Interlocked.Increment(ref _rootsUpdates);
+        _rootsUpdates.Increment();
     }
 
     private void InstallRootsQuietly(ConsulCaRoots answer)

@@ -127,7 +127,7 @@ public sealed class RouteTableOutageTests(ITestOutputHelper output)
         long errors = source.Watcher.ErrorCount;
 
         await agent.StopAsync();
-        await ConsulWait.UntilAsync(() => Task.FromResult(source.Watcher.ErrorCount >= errors + 5), "the watches to notice the outage");
+        await ConsulWait.SignalAsync(ct => source.Watcher.WhenErrorCountAtLeastAsync(errors + 5, ct), "the watches to notice the outage");
 
         Assert.Same(before, target.Current);
         Assert.Equal(version, target.Version);
