@@ -208,7 +208,7 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
         Interlocked.Exchange(ref _stopping, 1);
         if (_routeSource is IMeshGatewayRegistration registration)
         {
-            // Deregister first, so Consul stops sending new connections before the listeners close (reference §6).
+            // Deregister first, so Consul stops sending new connections before the listeners close (docs/consul-behaviour.md §6).
             bool deregistered = await registration.DeregisterAsync(cancellationToken).ConfigureAwait(false);
 
             // Peers (other datacenters' gateways, sidecars) learn of the deregistration through their own blocking

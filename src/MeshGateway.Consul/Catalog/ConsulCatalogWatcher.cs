@@ -1715,7 +1715,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     }
 
     /// <summary>
-    /// Enterprise admin partitions (reference section 3): the mesh gateways of every other partition of the local datacenter,
+    /// Enterprise admin partitions (docs/consul-behaviour.md §3): the mesh gateways of every other partition of the local datacenter,
     /// read with each gateway poll (<c>/v1/partitions</c>, then the kind-filtered catalog of each). A Community Edition agent
     /// answers 404: the watcher stops asking.
     /// </summary>

@@ -18,7 +18,7 @@ namespace MeshGateway.Consul;
 /// Per dial: the mode is resolved with <see cref="MeshGatewayModeResolver"/> from <c>proxy-defaults/global</c>, the
 /// caller's <c>service-defaults</c> (top level and <c>UpstreamConfig</c>), the caller's registration
 /// (<c>Proxy.MeshGateway</c>, or <see cref="ConsulConnectDialerOptions.ProxyMeshGateway"/>), the upstream definition
-/// and, when all of those are unset, the destination's <c>service-defaults</c> (reference §5.1). The target comes
+/// and, when all of those are unset, the destination's <c>service-defaults</c> (docs/consul-behaviour.md §5.1). The target comes
 /// from the catalog through <see cref="UpstreamTargetPlanner"/> (§5.2), and the SNI from <see cref="ConsulSniName"/>.
 /// </para>
 /// <para>
@@ -623,7 +623,7 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
 
     private async Task<IReadOnlyList<CatalogServiceInstance>> GatewaysAsync(string? datacenter, CancellationToken cancellationToken)
     {
-        // Reference §8.3: kind-filtered service names, then kind-filtered health entries per name.
+        // docs/consul-behaviour.md §8.3: kind-filtered service names, then kind-filtered health entries per name.
         IReadOnlyDictionary<string, List<string>> names = (await _client.GetServicesAsync(
             new ConsulQuery { Datacenter = datacenter, Filter = GatewayCatalogFilter }, cancellationToken).ConfigureAwait(false)).Value;
         var gateways = new List<CatalogServiceInstance>();
@@ -693,7 +693,7 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
         policy.ExtraStore.AddRange(roots.Intermediates);
         var options = new SslClientAuthenticationOptions
         {
-            // The SNI is the routing key of every mesh gateway on the way (reference §2, §3).
+            // The SNI is the routing key of every mesh gateway on the way (docs/consul-behaviour.md §2, §3).
             TargetHost = path.Sni,
             ClientCertificateContext = leaf.Context,
             CertificateChainPolicy = policy,

@@ -1,7 +1,7 @@
 namespace MeshGateway.Consul;
 
 /// <summary>
-/// One cancellable Consul blocking-query loop (reference section 9), reusable for any endpoint.
+/// One cancellable Consul blocking-query loop (docs/consul-behaviour.md §9), reusable for any endpoint.
 /// </summary>
 /// <remarks>
 /// <para>Algorithm, per iteration:</para>
@@ -142,7 +142,7 @@ public sealed class BlockingQuery<T>
                 failures = 0;
                 if (ByContentHash)
                 {
-                    // Hashes are opaque (no ordering, reference section 9): block on the last one the agent sent.
+                    // Hashes are opaque (no ordering, docs/consul-behaviour.md §9): block on the last one the agent sent.
                     NextHash = response.ContentHash;
                 }
                 else

@@ -181,7 +181,7 @@ public sealed class CatalogWatcherPropertyTests(ITestOutputHelper output)
                 agent.SetServiceCheck(id, "critical");
                 break;
             case Op.Weights when exists:
-                // Value 0 gives a passing weight of 0: unhealthy with weight 1 (section 3).
+                // Value 0 gives a passing weight of 0: unhealthy with weight 1 (docs/consul-behaviour.md §3).
                 agent.SetWeights(id, passing: step.Value, warning: 1 + (step.Value % 3));
                 break;
             case Op.Port when exists:

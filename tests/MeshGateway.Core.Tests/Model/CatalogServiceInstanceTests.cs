@@ -5,7 +5,7 @@ using static MeshGateway.Tests.Model.BestAddressTests;
 
 namespace MeshGateway.Tests.Model;
 
-/// <summary>Reference section 3 (<c>calculateEndpointHealthAndWeight</c>), structural equality and the compact collections.</summary>
+/// <summary>docs/consul-behaviour.md §3 (<c>calculateEndpointHealthAndWeight</c>), structural equality and the compact collections.</summary>
 public sealed class CatalogServiceInstanceTests
 {
     private static CatalogServiceInstance With(CatalogWeights? weights, params CatalogHealthStatus[] checks) =>

@@ -4,7 +4,7 @@ using MeshGateway.Model;
 
 namespace MeshGateway.Tests.Model;
 
-/// <summary>Reference section 5.1: the six dialing-side levels, the destination's service-defaults and the documented four-level view.</summary>
+/// <summary>docs/consul-behaviour.md §5.1: the six dialing-side levels, the destination's service-defaults and the documented four-level view.</summary>
 public sealed class MeshGatewayModeResolverTests
 {
     private static readonly MeshGatewayMode s_none = MeshGatewayMode.None;
