@@ -13,7 +13,7 @@ public sealed class FaultTests
 {
     private const string Name = "web.default.dc1.internal.td.consul";
 
-    private static Task<TimerArmed> WhenTimerArmed(ManualTimeProvider time)
+    private static Task<TimerArmed> WhenTimerArmed(SignallingTimeProvider time)
     {
         var armed = new TaskCompletionSource<TimerArmed>(TaskCreationOptions.RunContinuationsAsynchronously);
         time.TimerChanged += () => armed.TrySetResult(default);
@@ -118,7 +118,7 @@ public sealed class FaultTests
     [Fact]
     public async Task Gateway_TruncatedHelloThenSilence_ClosedAtHelloTimeoutWithoutDial()
     {
-        var time = new ManualTimeProvider();
+        var time = new SignallingTimeProvider();
         Task armed = WhenTimerArmed(time);
         await using RawBackend backend = RawBackend.Named("web");
         await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)], timeProvider: time);
@@ -322,7 +322,7 @@ public sealed class FaultTests
     [Fact]
     public async Task StopAsync_ConnectionOutlivesDrainDeadline_CutWithReset()
     {
-        var time = new ManualTimeProvider();
+        var time = new SignallingTimeProvider();
         byte[] hello = TestHello.Create(Name);
         await using RawBackend backend = RawBackend.Echo(hello);
         await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)], timeProvider: time);

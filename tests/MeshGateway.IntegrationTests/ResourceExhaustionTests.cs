@@ -178,7 +178,7 @@ public sealed partial class ResourceExhaustionTests
                 }
             }
 
-            var time = new ManualTimeProvider();
+            var time = new SignallingTimeProvider();
             int timerChanges = 0;
             var connectArmed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             time.TimerChanged += () =>

@@ -8,7 +8,9 @@ using Xunit.Abstractions;
 namespace MeshGateway.Consul.Tests.Catalog;
 
 /// <summary>
-/// FsCheck property (run inside a [Fact]: FsCheck.Xunit is not served here): over random catalog histories on a
+/// FsCheck property, run inside a [Fact] rather than FsCheck.Xunit's [Property]: each history is asynchronous and the
+/// property blocks on it, which must happen off xunit's synchronisation context (Task.Run), and the test reports and
+/// checks statistics over the whole run afterwards. Over random catalog histories on a
 /// <see cref="SimulatedConsulAgent"/>, the watcher's incrementally maintained view always converges to the route table a
 /// from-scratch view of the agent's state gives.
 /// </summary>
