@@ -32,7 +32,7 @@ public static class TwoDatacentersDemo
         using var certificates = new DemoCertificates(apiSni, spiffe);
         await using var api = new ApiServer(certificates.ApiCertificate);
 
-        // dc2's gateway routes its own services by exact SNI (Consul's per-service SNI, reference §3).
+        // dc2's gateway routes its own services by exact SNI (Consul's per-service SNI, docs/consul-behaviour.md §3).
         using var dc2Observer = new ByteCounter();
         var dc2Routes = new RouteTableSource(RouteTable.Create([new Route(apiSni, new UpstreamCluster("api.dc2", [new UpstreamEndpoint(api.EndPoint)]))]));
         await using var dc2Gateway = new GatewayListener(Loopback(), dc2Routes, dc2Observer);

@@ -225,7 +225,7 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
         StartupTimeout = options.Consul.StartupTimeout,
     };
 
-    /// <summary>What the registration says, from the options and the bound listeners (reference §6).</summary>
+    /// <summary>What the registration says, from the options and the bound listeners (docs/consul-behaviour.md §6).</summary>
     internal static ConsulGatewayRegistrationOptions RegistrationFor(MeshGatewayOptions options, IReadOnlyList<MeshGatewayListenerAddress> listeners)
     {
         MeshGatewayConsulOptions consul = options.Consul;

@@ -13,7 +13,7 @@ public sealed record MeshGatewayListenerAddress(string Name, IPEndPoint EndPoint
     public override string ToString() => $"{Name}:{EndPoint.Address}:{EndPoint.Port}";
 }
 
-/// <summary>Computes the listener set from the options the way Consul does for gateways (reference §6.1).</summary>
+/// <summary>Computes the listener set from the options the way Consul does for gateways (docs/consul-behaviour.md §6.1).</summary>
 internal static class ListenerPlan
 {
     /// <summary>Builds the listener set, or returns the problems found (each names the option and the value).</summary>

@@ -65,7 +65,7 @@ public static class MeshGatewayBuilderExtensions
     /// mesh gateways with blocking queries, routes each local service's SNI to its instances and each remote
     /// datacenter's wildcard SNI to that datacenter's gateways, and (unless <see cref="MeshGatewayConsulOptions.Register"/>
     /// is false) registers itself as a <c>mesh-gateway</c> while it listens. Settings: <see cref="MeshGatewayOptions.Consul"/>.
-    /// The token needs the mesh gateway ACL policy (<c>MeshGatewayAcl</c>; reference §7.1).
+    /// The token needs the mesh gateway ACL policy (<c>MeshGatewayAcl</c>; docs/consul-behaviour.md §7.1).
     /// </summary>
     /// <param name="builder">The builder.</param>
     /// <param name="configure">Sets Consul options in code (after configuration binding); optional.</param>

@@ -11,7 +11,7 @@ namespace MeshGateway.Hosting;
 /// invalid value stops the start with a message naming the option and the value.
 /// </summary>
 /// <remarks>
-/// <para>Listeners follow Consul's gateway bind rules (reference §6.1): the <c>default</c> listener on
+/// <para>Listeners follow Consul's gateway bind rules (docs/consul-behaviour.md §6.1): the <c>default</c> listener on
 /// <see cref="Address"/>:<see cref="Port"/> unless <see cref="NoDefaultBind"/>
 /// (<c>envoy_gateway_no_default_bind</c>); the <c>lan</c> and <c>wan</c> tagged addresses when
 /// <see cref="BindTaggedAddresses"/> (<c>envoy_gateway_bind_tagged_addresses</c>); and every entry of
@@ -378,7 +378,7 @@ public sealed class MeshGatewayConsulOptions
 
     /// <summary>
     /// Service metadata. Keys starting with <c>consul-</c> are reserved by Consul except <c>consul-wan-federation</c>
-    /// (reference §6). Default empty.
+    /// (docs/consul-behaviour.md §6). Default empty.
     /// </summary>
     public IDictionary<string, string> Meta { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 }

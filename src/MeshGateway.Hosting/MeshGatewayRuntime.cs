@@ -55,6 +55,20 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
     /// <summary>Connections open now.</summary>
     public int ActiveConnections => _listener?.ActiveConnections ?? 0;
 
+    /// <summary>
+    /// Completes once at most <paramref name="maximum"/> connections are open (at once before the start): the listener's
+    /// change signal (<see cref="GatewayListener.WhenActiveConnectionsAtMostAsync"/>), so no one polls <see cref="ActiveConnections"/>.
+    /// </summary>
+    /// <param name="maximum">The most connections that may still be open (0: idle).</param>
+    /// <param name="cancellationToken">Ends the wait; the task is then cancelled.</param>
+    /// <returns>A task that completes when the count is at most <paramref name="maximum"/>.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maximum"/> is negative.</exception>
+    public Task WhenActiveConnectionsAtMostAsync(int maximum, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(maximum);
+        return _listener is { } listener ? listener.WhenActiveConnectionsAtMostAsync(maximum, cancellationToken) : Task.CompletedTask;
+    }
+
     /// <summary>Whether the listeners are bound and accepting and the route source published its first table.</summary>
     public bool IsReady => NotReadyReason is null;
 
@@ -194,7 +208,7 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
         Interlocked.Exchange(ref _stopping, 1);
         if (_routeSource is IMeshGatewayRegistration registration)
         {
-            // Deregister first, so Consul stops sending new connections before the listeners close (reference §6).
+            // Deregister first, so Consul stops sending new connections before the listeners close (docs/consul-behaviour.md §6).
             bool deregistered = await registration.DeregisterAsync(cancellationToken).ConfigureAwait(false);
 
             // Peers (other datacenters' gateways, sidecars) learn of the deregistration through their own blocking

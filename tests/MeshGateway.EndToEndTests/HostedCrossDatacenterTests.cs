@@ -58,9 +58,12 @@ public sealed class HostedCrossDatacenterTests(TwoDatacenterFixture fixture, ITe
                 IMeterFactory meters1 = gateway1.Services.GetRequiredService<IMeterFactory>();
                 IMeterFactory meters2 = gateway2.Services.GetRequiredService<IMeterFactory>();
                 string apiSni = $"api.default.dc2.internal.{td}";
-                await ConsulWait.UntilAsync(() => Task.FromResult(
-                    runtime1.Routes.Current.TryMatch(apiSni, out _)
-                    && runtime2.Routes.Current.TryMatch(apiSni, out Routing.Route? inDc2) && inDc2.Cluster.Endpoints.Any(e => e.Port == sidecarPort && e.IsHealthy)), "both hosted gateways routing api", fixture.Dc2);
+                await ConsulWait.SignalAsync(
+                    ct => Task.WhenAll(
+                        runtime1.Routes.WaitForAsync(t => t.TryMatch(apiSni, out _), ct),
+                        runtime2.Routes.WaitForAsync(t => t.TryMatch(apiSni, out Routing.Route? inDc2) && inDc2.Cluster.Endpoints.Any(e => e.Port == sidecarPort && e.IsHealthy), ct)),
+                    "both hosted gateways routing api",
+                    fixture.Dc2);
 
                 await using var dialer = new ConsulConnectDialer(dc1, new ConsulConnectDialerOptions { Service = "web" });
                 var api = new ConnectUpstream { Name = "api", Datacenter = "dc2" };
@@ -120,6 +123,7 @@ public sealed class HostedCrossDatacenterTests(TwoDatacenterFixture fixture, ITe
                 using (HttpClient raw2 = fixture.Dc2.CreateRawClient())
                 {
                     string webId = ConsulSpiffeId.ForService(td, null, "dc1", "web");
+                    // Polled: the authorize endpoint has no blocking query, and the intention travels between the agents (external).
                     await ConsulWait.UntilAsync(async () =>
                     {
                         using HttpResponseMessage answer = await raw2.PostAsync("/v1/agent/connect/authorize", JsonContent.Create(new JsonObject { ["Target"] = "api", ["ClientCertURI"] = webId }));
@@ -138,6 +142,7 @@ public sealed class HostedCrossDatacenterTests(TwoDatacenterFixture fixture, ITe
                 Assert.True(refused is ConnectTlsException or IOException or EndOfStreamException, refused.ToString());
                 await IdleAsync(runtime1, runtime2);
                 Assert.True(bytes.Upstream(meters1) > d1 && bytes.Upstream(meters2) > d2, "the refused handshake crossed both gateways");
+                // Polled: the log of Consul's built-in proxy, a child process with no other signal.
                 await ConsulWait.UntilAsync(() => Task.FromResult(proxy.Log.Contains("authz call denied", StringComparison.Ordinal)), "Consul's proxy to log the denial", timeout: TimeSpan.FromSeconds(60));
             }
             finally
@@ -177,7 +182,7 @@ public sealed class HostedCrossDatacenterTests(TwoDatacenterFixture fixture, ITe
     }
 
     private static Task IdleAsync(MeshGatewayRuntime a, MeshGatewayRuntime b) =>
-        ConsulWait.UntilAsync(() => Task.FromResult(a.ActiveConnections == 0 && b.ActiveConnections == 0), "the gateways to finish their connections", timeout: TimeSpan.FromSeconds(60));
+        ConsulWait.SignalAsync(ct => Task.WhenAll(a.WhenActiveConnectionsAtMostAsync(0, ct), b.WhenActiveConnectionsAtMostAsync(0, ct)), "the gateways to finish their connections", timeout: TimeSpan.FromSeconds(60));
 
     private static async Task ExchangeAsync(ConsulConnectConnection connection, int count)
     {

@@ -59,6 +59,9 @@ public sealed class ConnectionLeakTests
             }
 
             await gateway.WaitIdleAsync();
+
+            // The backend closes its side after the gateway's FIN, asynchronously: await its handlers, bounded.
+            await backend.WhenConnectionsEndedAsync().WaitAsync(TimeSpan.FromSeconds(60));
         }
 
         await RoundAsync(100);
@@ -69,7 +72,9 @@ public sealed class ConnectionLeakTests
         using var settle = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         while (after.fds > baseline.fds + 16)
         {
-            // The backend closes its side asynchronously after the gateway's FIN; wait for it, bounded.
+            // Polled, bounded: every socket of the gateway, the backend and the clients has been disposed (awaited above),
+            // but the kernel's descriptor table (/proc/self/fd) is external and raises no signal; a descriptor the
+            // runtime releases on a thread-pool thread (a socket's last in-flight operation) may lag its Dispose.
             await Task.Delay(50, settle.Token);
             after = Measure();
         }

@@ -13,7 +13,7 @@ public sealed class FaultTests
 {
     private const string Name = "web.default.dc1.internal.td.consul";
 
-    private static Task<TimerArmed> WhenTimerArmed(ManualTimeProvider time)
+    private static Task<TimerArmed> WhenTimerArmed(SignallingTimeProvider time)
     {
         var armed = new TaskCompletionSource<TimerArmed>(TaskCreationOptions.RunContinuationsAsynchronously);
         time.TimerChanged += () => armed.TrySetResult(default);
@@ -118,7 +118,7 @@ public sealed class FaultTests
     [Fact]
     public async Task Gateway_TruncatedHelloThenSilence_ClosedAtHelloTimeoutWithoutDial()
     {
-        var time = new ManualTimeProvider();
+        var time = new SignallingTimeProvider();
         Task armed = WhenTimerArmed(time);
         await using RawBackend backend = RawBackend.Named("web");
         await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)], timeProvider: time);
@@ -277,11 +277,7 @@ public sealed class FaultTests
         first.Shutdown(SocketShutdown.Send);
         await RawBackend.ReadToEndAsync(first).WaitAsync(TimeSpan.FromSeconds(60));
         first.Dispose();
-        using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        while (gateway.Listener.ActiveConnections > 1)
-        {
-            await Task.Delay(10, wait.Token);
-        }
+        await gateway.WaitActiveAtMostAsync(1);
 
         using Socket fourth = await gateway.ConnectAsync();
         await fourth.SendAsync(hello);
@@ -327,7 +323,7 @@ public sealed class FaultTests
     [Fact]
     public async Task StopAsync_ConnectionOutlivesDrainDeadline_CutWithReset()
     {
-        var time = new ManualTimeProvider();
+        var time = new SignallingTimeProvider();
         byte[] hello = TestHello.Create(Name);
         await using RawBackend backend = RawBackend.Echo(hello);
         await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)], timeProvider: time);

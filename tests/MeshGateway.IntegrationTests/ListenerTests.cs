@@ -38,6 +38,46 @@ public sealed class ListenerTests
     }
 
     [Fact]
+    public async Task WhenActiveConnectionsAtMostAsync_ConnectionsEnd_CompletesAtEachBoundAndNotBefore()
+    {
+        byte[] hello = TestHello.Create(Name);
+        await using RawBackend backend = RawBackend.Echo(hello);
+        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)]);
+        Assert.True(gateway.Listener.WhenActiveConnectionsAtMostAsync(0).IsCompletedSuccessfully);
+        Assert.Throws<ArgumentOutOfRangeException>(() => { _ = gateway.Listener.WhenActiveConnectionsAtMostAsync(-1); });
+
+        using Socket first = await gateway.ConnectAsync();
+        using Socket second = await gateway.ConnectAsync();
+        foreach (Socket socket in new[] { first, second })
+        {
+            // An echoed byte proves the connection is spliced, so it is counted as active.
+            await socket.SendAsync(hello);
+            await socket.SendAsync("x"u8.ToArray());
+            await RawBackend.ReadExactlyAsync(socket, new byte[1]).WaitAsync(TimeSpan.FromSeconds(60));
+        }
+
+        Assert.Equal(2, gateway.Listener.ActiveConnections);
+        Task atMostOne = gateway.Listener.WhenActiveConnectionsAtMostAsync(1);
+        Task idle = gateway.Listener.WhenActiveConnectionsAtMostAsync(0);
+        using var cancelled = new CancellationTokenSource();
+        Task abandoned = gateway.Listener.WhenActiveConnectionsAtMostAsync(0, cancelled.Token);
+        Assert.False(atMostOne.IsCompleted);
+        await cancelled.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => abandoned.WaitAsync(TimeSpan.FromSeconds(30)));
+
+        first.Shutdown(SocketShutdown.Send);
+        await RawBackend.ReadToEndAsync(first).WaitAsync(TimeSpan.FromSeconds(60));
+        await atMostOne.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.False(idle.IsCompleted);
+        Assert.Equal(1, gateway.Listener.ActiveConnections);
+
+        second.Shutdown(SocketShutdown.Send);
+        await RawBackend.ReadToEndAsync(second).WaitAsync(TimeSpan.FromSeconds(60));
+        await idle.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(0, gateway.Listener.ActiveConnections);
+    }
+
+    [Fact]
     public async Task Metrics_RoutedConnection_RecordsHelloAndConnectionDurations()
     {
         byte[] hello = TestHello.Create(Name);

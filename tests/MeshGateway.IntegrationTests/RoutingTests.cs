@@ -9,7 +9,7 @@ using MeshGateway.Tls;
 
 namespace MeshGateway.IntegrationTests;
 
-/// <summary>Routing through a live gateway gives the answers Consul's Envoy configuration gives (reference §3, §13).</summary>
+/// <summary>Routing through a live gateway gives the answers Consul's Envoy configuration gives (docs/consul-behaviour.md §3, §13).</summary>
 public sealed class RoutingTests
 {
     private const string Td = "internal.11111111-2222-3333-4444-555555555555.consul";

@@ -10,7 +10,7 @@ namespace MeshGateway.Benchmarks.Catalog;
 
 /// <summary>
 /// Managed memory per catalog instance at mesh size: <c>dotnet run -c Release --project benchmarks/MeshGateway.Benchmarks -- catalog-footprint [instances]</c>.
-/// Generates <c>/v1/health/connect</c> responses shaped like a real 1.8 agent's (section 8.2: sidecars with lan/wan tagged addresses,
+/// Generates <c>/v1/health/connect</c> responses shaped like a real 1.8 agent's (docs/consul-behaviour.md §8.2: sidecars with lan/wan tagged addresses,
 /// the agent's auto-added <c>lan_ipv4</c>/<c>wan_ipv4</c>, meta, weights, a node check and a service check), 10 instances per
 /// service, 4 instances per node; parses them with the client's JSON context, builds the view and the route table, and reports
 /// <see cref="GC.GetTotalMemory(bool)"/> deltas per instance.

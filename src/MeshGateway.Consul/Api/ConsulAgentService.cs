@@ -105,7 +105,7 @@ public sealed class ConsulProxy
     /// <summary>Local service port (sidecars).</summary>
     public int LocalServicePort { get; init; }
 
-    /// <summary>Opaque proxy configuration (gateway keys in reference section 6.1).</summary>
+    /// <summary>Opaque proxy configuration (gateway keys in docs/consul-behaviour.md §6.1).</summary>
     public IReadOnlyDictionary<string, JsonElement>? Config { get; init; }
 
     /// <summary>Upstreams (sidecars).</summary>

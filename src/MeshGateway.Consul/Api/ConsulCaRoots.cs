@@ -119,7 +119,7 @@ public sealed class ConsulAgentSelf
     /// <summary>
     /// The agent's DNS domain (<c>domain</c>, default <c>consul</c>; <c>DebugConfig.DNSDomain</c>, reported with a trailing
     /// dot), without the trailing dot and lower-cased; null when the agent does not report it. WAN-federation server names
-    /// end in it (<c>server.&lt;dc&gt;.&lt;domain&gt;</c>, reference section 2).
+    /// end in it (<c>server.&lt;dc&gt;.&lt;domain&gt;</c>, docs/consul-behaviour.md §2).
     /// </summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public string? DnsDomain =>

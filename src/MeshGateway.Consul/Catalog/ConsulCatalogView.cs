@@ -4,7 +4,7 @@ using MeshGateway.Model;
 namespace MeshGateway.Consul;
 
 /// <summary>
-/// A complete, immutable picture of what a mesh gateway routes on, read from Consul (reference section 8.3).
+/// A complete, immutable picture of what a mesh gateway routes on, read from Consul (docs/consul-behaviour.md §8.3).
 /// Instances are the catalog model itself (<see cref="CatalogServiceInstance"/>), exactly as Consul reported them; the address,
 /// health and weight Consul would use are derived from them by one routine each (<see cref="BestAddress.Select(CatalogServiceInstance, bool)"/>,
 /// <see cref="CatalogServiceInstance.HealthAndWeight"/>): LAN for <see cref="Services"/> and <see cref="LocalGateways"/>, WAN for
@@ -49,7 +49,7 @@ public sealed record ConsulCatalogView
     /// <summary>
     /// Enterprise: the mesh gateways of the other admin partitions of the local datacenter, by partition name (lower case;
     /// <c>default</c> for the default partition when the gateway serves another), addressed by their WAN best address (a
-    /// different partition counts as remote, reference section 4), sorted by node then ID; only partitions with ≥ 1 gateway.
+    /// different partition counts as remote, docs/consul-behaviour.md §4), sorted by node then ID; only partitions with ≥ 1 gateway.
     /// </summary>
     public ImmutableSortedDictionary<string, ImmutableArray<CatalogServiceInstance>> PartitionGateways { get; init; } =
         ImmutableSortedDictionary<string, ImmutableArray<CatalogServiceInstance>>.Empty.WithComparers(StringComparer.Ordinal);

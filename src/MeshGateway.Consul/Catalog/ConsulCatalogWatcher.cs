@@ -187,6 +187,9 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     /// <summary>How many Consul requests failed so far (every failure, also those not reported again to <see cref="ErrorObserved"/>).</summary>
     public long ErrorCount => _errors.Total;
 
+    /// <summary>Completes once <see cref="ErrorCount"/> is at least <paramref name="count"/>: a change signal, so a test awaits failures instead of polling the count.</summary>
+    internal Task WhenErrorCountAtLeastAsync(long count, CancellationToken cancellationToken = default) => _errors.WhenTotalAtLeastAsync(count, cancellationToken);
+
     /// <summary>How many non-blocking per-service refetches were made.</summary>
     public long RefetchCount => Interlocked.Read(ref _refetches);
 
@@ -1712,7 +1715,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     }
 
     /// <summary>
-    /// Enterprise admin partitions (reference section 3): the mesh gateways of every other partition of the local datacenter,
+    /// Enterprise admin partitions (docs/consul-behaviour.md §3): the mesh gateways of every other partition of the local datacenter,
     /// read with each gateway poll (<c>/v1/partitions</c>, then the kind-filtered catalog of each). A Community Edition agent
     /// answers 404: the watcher stops asking.
     /// </summary>

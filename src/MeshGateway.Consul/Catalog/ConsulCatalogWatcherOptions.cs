@@ -42,7 +42,7 @@ public sealed class ConsulCatalogWatcherOptions
     public TimeSpan VerificationSweepDelay { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
-    /// WAN federation through mesh gateways (reference sections 3 and 14): also read, with each gateway poll
+    /// WAN federation through mesh gateways (docs/consul-behaviour.md §3 and §14): also read, with each gateway poll
     /// (<see cref="GatewayPollInterval"/>), the local Consul servers (<c>/v1/health/service/consul</c>) and the mesh gateways of
     /// every datacenter from the replicated federation states (<c>/v1/internal/federation-states/mesh-gateways</c>, only those
     /// with <c>consul-wan-federation = "1"</c> meta). Per datacenter the view takes the federation state's list when its newest

@@ -12,15 +12,18 @@ internal sealed class WatchErrorLedger
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<string, (string Cause, long Count)> _active = new(StringComparer.Ordinal);
-    private long _total;
+    private readonly CountSignal _total = new();
 
     /// <summary>All failures so far.</summary>
-    public long Total => Interlocked.Read(ref _total);
+    public long Total => _total.Value;
+
+    /// <summary>Completes once <see cref="Total"/> is at least <paramref name="count"/> (a change signal for tests).</summary>
+    public Task WhenTotalAtLeastAsync(long count, CancellationToken cancellationToken) => _total.WhenAtLeastAsync(count, cancellationToken);
 
     /// <summary>Counts a failure of <paramref name="source"/>; true when its cause differs from the source's current one (report it).</summary>
     public bool Fail(string source, Exception error)
     {
-        Interlocked.Increment(ref _total);
+        _total.Increment();
         string cause = CauseOf(error);
         lock (_gate)
         {

@@ -18,7 +18,7 @@ namespace MeshGateway.Consul;
 /// Per dial: the mode is resolved with <see cref="MeshGatewayModeResolver"/> from <c>proxy-defaults/global</c>, the
 /// caller's <c>service-defaults</c> (top level and <c>UpstreamConfig</c>), the caller's registration
 /// (<c>Proxy.MeshGateway</c>, or <see cref="ConsulConnectDialerOptions.ProxyMeshGateway"/>), the upstream definition
-/// and, when all of those are unset, the destination's <c>service-defaults</c> (reference §5.1). The target comes
+/// and, when all of those are unset, the destination's <c>service-defaults</c> (docs/consul-behaviour.md §5.1). The target comes
 /// from the catalog through <see cref="UpstreamTargetPlanner"/> (§5.2), and the SNI from <see cref="ConsulSniName"/>.
 /// </para>
 /// <para>
@@ -72,8 +72,8 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
     private volatile ConnectRoots? _roots;
     private string _datacenter = string.Empty;
     private string? _partition;
-    private long _leafUpdates;
-    private long _rootsUpdates;
+    private readonly CountSignal _leafUpdates = new();
+    private readonly CountSignal _rootsUpdates = new();
     private long _registrationUpdates;
     private readonly ConsulCatalogWatcher? _givenWatcher;
     private volatile ConsulCatalogWatcher? _ownedWatcher;
@@ -141,10 +141,16 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
     public X509Certificate2? Certificate => _leaf?.Certificate;
 
     /// <summary>How many times a leaf certificate was installed (the first included).</summary>
-    public long LeafUpdates => Interlocked.Read(ref _leafUpdates);
+    public long LeafUpdates => _leafUpdates.Value;
+
+    /// <summary>Completes once <see cref="LeafUpdates"/> is at least <paramref name="count"/> (a change signal for tests).</summary>
+    internal Task WhenLeafUpdatesAtLeastAsync(long count, CancellationToken cancellationToken = default) => _leafUpdates.WhenAtLeastAsync(count, cancellationToken);
 
     /// <summary>How many times a roots answer was installed (the first included).</summary>
-    public long RootsUpdates => Interlocked.Read(ref _rootsUpdates);
+    public long RootsUpdates => _rootsUpdates.Value;
+
+    /// <summary>Completes once <see cref="RootsUpdates"/> is at least <paramref name="count"/> (a change signal for tests).</summary>
+    internal Task WhenRootsUpdatesAtLeastAsync(long count, CancellationToken cancellationToken = default) => _rootsUpdates.WhenAtLeastAsync(count, cancellationToken);
 
     /// <summary>
     /// Reads the agent's datacenter, the first leaf certificate, roots and the caller's registration, starts the blocking
@@ -377,7 +383,7 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
         try
         {
             _leaf = ConnectLeaf.From(answer);
-            Interlocked.Increment(ref _leafUpdates);
+            _leafUpdates.Increment();
         }
         catch (Exception ex) when (current is not null && ex is InvalidOperationException or System.Security.Cryptography.CryptographicException or ArgumentException)
         {
@@ -388,7 +394,7 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
     private void Install(ConsulCaRoots answer)
     {
         _roots = ConnectRoots.From(answer);
-        Interlocked.Increment(ref _rootsUpdates);
+        _rootsUpdates.Increment();
     }
 
     private void InstallRootsQuietly(ConsulCaRoots answer)
@@ -617,7 +623,7 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
 
     private async Task<IReadOnlyList<CatalogServiceInstance>> GatewaysAsync(string? datacenter, CancellationToken cancellationToken)
     {
-        // Reference §8.3: kind-filtered service names, then kind-filtered health entries per name.
+        // docs/consul-behaviour.md §8.3: kind-filtered service names, then kind-filtered health entries per name.
         IReadOnlyDictionary<string, List<string>> names = (await _client.GetServicesAsync(
             new ConsulQuery { Datacenter = datacenter, Filter = GatewayCatalogFilter }, cancellationToken).ConfigureAwait(false)).Value;
         var gateways = new List<CatalogServiceInstance>();
@@ -687,7 +693,7 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
         policy.ExtraStore.AddRange(roots.Intermediates);
         var options = new SslClientAuthenticationOptions
         {
-            // The SNI is the routing key of every mesh gateway on the way (reference §2, §3).
+            // The SNI is the routing key of every mesh gateway on the way (docs/consul-behaviour.md §2, §3).
             TargetHost = path.Sni,
             ClientCertificateContext = leaf.Context,
             CertificateChainPolicy = policy,

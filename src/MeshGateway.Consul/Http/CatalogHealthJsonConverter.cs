@@ -7,7 +7,7 @@ using MeshGateway.Model;
 namespace MeshGateway.Consul;
 
 /// <summary>
-/// Reads the health-entry array of <c>/v1/health/service</c> and <c>/v1/health/connect</c> (reference section 8.2) straight into
+/// Reads the health-entry array of <c>/v1/health/service</c> and <c>/v1/health/connect</c> (docs/consul-behaviour.md §8.2) straight into
 /// the catalog model (<see cref="CatalogServiceInstance"/>), with no intermediate wire types. AOT-safe (a hand-written
 /// <see cref="Utf8JsonReader"/> loop, no reflection), registered on <see cref="ConsulJsonContext"/>.
 /// </summary>
@@ -642,7 +642,7 @@ internal sealed class CatalogHealthJsonConverter : JsonConverter<IReadOnlyList<C
 
         public CatalogTaggedAddress TaggedAddress(string address, int port)
         {
-            // The agent adds lan_ipv4/wan_ipv4 equal to the service address and port (reference section 4): one object per response.
+            // The agent adds lan_ipv4/wan_ipv4 equal to the service address and port (docs/consul-behaviour.md §4): one object per response.
             if (!_addresses.TryGetValue((address, port), out CatalogTaggedAddress? tagged))
             {
                 tagged = new CatalogTaggedAddress(address, port);

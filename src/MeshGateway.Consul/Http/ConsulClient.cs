@@ -11,7 +11,7 @@ using MeshGateway.Model;
 namespace MeshGateway.Consul;
 
 /// <summary>
-/// A thin, typed, AOT-safe client for the parts of Consul's HTTP API a mesh gateway needs (reference section 8).
+/// A thin, typed, AOT-safe client for the parts of Consul's HTTP API a mesh gateway needs (docs/consul-behaviour.md §8).
 /// </summary>
 /// <remarks>
 /// Thread-safe; create one per agent and share it. Read calls take a <see cref="ConsulQuery"/>: with a non-zero
@@ -154,7 +154,7 @@ public sealed class ConsulClient : IDisposable
     /// <c>GET /v1/internal/federation-states/mesh-gateways</c>: the mesh gateways of every datacenter as the federation states
     /// replicated to this datacenter report them (WAN federation through mesh gateways; blocking). Consul answers <c>{}</c>
     /// without <c>service:read</c> on the gateways and <c>node:read</c>, and in a secondary until the states are replicated.
-    /// The lists include gateways without <c>consul-wan-federation = "1"</c> meta (reference section 14).
+    /// The lists include gateways without <c>consul-wan-federation = "1"</c> meta (docs/consul-behaviour.md §14).
     /// </summary>
     /// <param name="query">Index/wait.</param>
     /// <param name="cancellationToken">Cancels the call.</param>

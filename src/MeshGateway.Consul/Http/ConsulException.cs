@@ -51,7 +51,7 @@ public abstract class ConsulStatusException : ConsulException
     public string Body { get; }
 }
 
-/// <summary>HTTP 403 with a body containing <c>Permission denied</c> (section 7.3 of the reference).</summary>
+/// <summary>HTTP 403 with a body containing <c>Permission denied</c> (docs/consul-behaviour.md §7.3).</summary>
 /// <remarks>The body (e.g. <c>Permission denied: token with AccessorID '…' lacks permission 'service:write' on "mesh-gateway"</c>)
 /// is mapped through the ACL model (<see cref="AclDenialParser"/>) to <see cref="Denial"/>; the message names the missing
 /// permission and the fix. Bodies hold accessor IDs, never secrets; the token itself never appears.</remarks>

@@ -26,7 +26,7 @@ public enum ConsulPermissionProbe
 
 /// <summary>
 /// Raw facts about the agent, the cluster and the token, gathered with read-only calls before the gateway starts
-/// routing (reference section 10). Judging them (missing primary datacenter, missing WAN join, missing permissions)
+/// routing (docs/consul-behaviour.md §10). Judging them (missing primary datacenter, missing WAN join, missing permissions)
 /// is left to the model; every failed call is kept in <see cref="Errors"/> with its typed exception (403 bodies
 /// name the missing permission).
 /// </summary>

@@ -6,8 +6,8 @@ using MeshGateway.Routing;
 namespace MeshGateway.Consul;
 
 /// <summary>
-/// The gateway keys of a registration's <c>Proxy.Config</c>, read the way Consul reads them for Envoy (reference section
-/// 6.1): what <see cref="ConsulGatewayRegistrationOptions.ToRegistration"/> writes, and what a gateway registered by
+/// The gateway keys of a registration's <c>Proxy.Config</c>, read the way Consul reads them for Envoy
+/// (docs/consul-behaviour.md §6.1): what <see cref="ConsulGatewayRegistrationOptions.ToRegistration"/> writes, and what a gateway registered by
 /// someone else (<c>consul services register</c>, an orchestrator) says about its listeners and timeouts.
 /// </summary>
 /// <remarks>

@@ -4,7 +4,7 @@ namespace MeshGateway.Consul;
 /// Registers the gateway with its local agent, keeps it registered, and deregisters it on stop.
 /// </summary>
 /// <remarks>
-/// After registering, a loop hash-blocks on <c>/v1/agent/service/&lt;id&gt;</c> (section 9): when the agent answers
+/// After registering, a loop hash-blocks on <c>/v1/agent/service/&lt;id&gt;</c> (docs/consul-behaviour.md §9): when the agent answers
 /// 404 (an operator deregistered the gateway, or the agent restarted without its state) the registration is sent
 /// again. Errors back off with jitter as in <see cref="BlockingQuery{T}"/>; requests are rate-limited by the same token bucket.
 /// </remarks>

@@ -3,7 +3,7 @@ using MeshGateway.Routing;
 
 namespace MeshGateway.Consul;
 
-/// <summary>How the gateway registers itself with its local agent (reference section 6).</summary>
+/// <summary>How the gateway registers itself with its local agent (docs/consul-behaviour.md §6).</summary>
 public sealed class ConsulGatewayRegistrationOptions
 {
     /// <summary>Service instance ID. Default <c>mesh-gateway</c>.</summary>
@@ -48,7 +48,7 @@ public sealed class ConsulGatewayRegistrationOptions
     /// </summary>
     public TcpKeepAlive? RemoteTcpKeepAlive { get; set; }
 
-    /// <summary>Further <c>Proxy.Config</c> keys (section 6.1), written as given.</summary>
+    /// <summary>Further <c>Proxy.Config</c> keys (docs/consul-behaviour.md §6.1), written as given.</summary>
     public Dictionary<string, JsonElement> ProxyConfig { get; } = new(StringComparer.Ordinal);
 
     /// <summary>Interval of the TCP check on the LAN address. Default 10 s (the CLI's choice).</summary>

@@ -10,7 +10,7 @@ namespace MeshGateway.Consul;
 public sealed record ConsulRouteTableOptions
 {
     /// <summary>
-    /// The gateway's <c>connect_timeout_ms</c> (reference section 6.1): the connect timeout of every cluster whose
+    /// The gateway's <c>connect_timeout_ms</c> (docs/consul-behaviour.md §6.1): the connect timeout of every cluster whose
     /// <c>service-resolver</c> sets no <c>ConnectTimeout</c>. Default 5000 ms.
     /// </summary>
     public TimeSpan ConnectTimeout { get; init; } = UpstreamCluster.DefaultConnectTimeout;
@@ -39,8 +39,8 @@ public sealed record ConsulRouteTableOptions
     public string? Partition { get; init; }
 
     /// <summary>
-    /// WAN federation through mesh gateways (the gateway registered with <c>consul-wan-federation = "1"</c> meta; reference
-    /// sections 3 and 14): adds the server routes. For each other datacenter with gateways, <c>*.server.&lt;dc&gt;.&lt;domain&gt;</c>
+    /// WAN federation through mesh gateways (the gateway registered with <c>consul-wan-federation = "1"</c> meta;
+    /// docs/consul-behaviour.md §3 and §14): adds the server routes. For each other datacenter with gateways, <c>*.server.&lt;dc&gt;.&lt;domain&gt;</c>
     /// and <c>server.&lt;dc&gt;.&lt;domain&gt;</c> to that datacenter's gateways (WAN address); for each local server (see
     /// <see cref="ConsulCatalogView.LocalServers"/>), <c>&lt;node&gt;.server.&lt;localdc&gt;.&lt;domain&gt;</c> to its RPC port; and
     /// <c>server.&lt;localdc&gt;.&lt;domain&gt;</c> to every local server. Default partition only, as in Consul. Default false.
@@ -52,13 +52,13 @@ public sealed record ConsulRouteTableOptions
 
     /// <summary>
     /// The idle timeout of server routes (<see cref="WanFederation"/>). Consul servers keep their RPC and gossip connections
-    /// across datacenters open and pooled, idle between uses, so a short timeout cuts live connections (reference section
-    /// 14: an hour worked). Default <see cref="DefaultServerIdleTimeout"/>; <see cref="Timeout.InfiniteTimeSpan"/> for none.
+    /// across datacenters open and pooled, idle between uses, so a short timeout cuts live connections
+    /// (docs/consul-behaviour.md §14: an hour worked). Default <see cref="DefaultServerIdleTimeout"/>; <see cref="Timeout.InfiniteTimeSpan"/> for none.
     /// </summary>
     public TimeSpan ServerIdleTimeout { get; init; } = DefaultServerIdleTimeout;
 }
 
-/// <summary>Inputs beyond the catalog view, for features newer than Consul 1.8 (reference sections 8.4 and 11).</summary>
+/// <summary>Inputs beyond the catalog view, for features newer than Consul 1.8 (docs/consul-behaviour.md §8.4 and §11).</summary>
 public sealed record ConsulRouteExtras
 {
     /// <summary>
@@ -74,7 +74,7 @@ public sealed record ConsulRouteExtras
     /// Instances of services imported from cluster peers (<c>/v1/health/connect/&lt;svc&gt;?peer=&lt;peer&gt;</c>, Consul 1.13+):
     /// each is one of the exporter's mesh gateways with <c>Service.Connect.PeerMeta.SNI</c>. They become the importer's
     /// outgoing clusters for sidecars in <c>local</c> mode: an exact route per <c>PeerMeta.SNI[0]</c> (form 8) to those
-    /// gateways at their WAN best address (reference section 3, clusters reachable through the default chain). Read them with
+    /// gateways at their WAN best address (docs/consul-behaviour.md §3, clusters reachable through the default chain). Read them with
     /// <see cref="ConsulClient.GetHealthConnectAsync"/>.
     /// </summary>
     public IReadOnlyList<CatalogServiceInstance> ImportedPeerInstances { get; init; } = [];
@@ -100,7 +100,7 @@ public sealed record ConsulRouteConversion
 
 /// <summary>
 /// Converts a <see cref="ConsulCatalogView"/> into the complete <see cref="RouteTable"/> Consul's own mesh gateway would
-/// build (reference section 3). Pure: no I/O, same view in, equal routes out.
+/// build (docs/consul-behaviour.md §3). Pure: no I/O, same view in, equal routes out.
 /// </summary>
 /// <remarks>
 /// <list type="bullet">
@@ -122,7 +122,7 @@ public sealed record ConsulRouteConversion
 /// instance), a <c>DefaultSubset</c> naming no subset (the unnamed cluster keeps every instance, as in Consul), an
 /// endpoint that has port 0 or an invalid host name, IP endpoints left out beside host names and host names beyond the
 /// one used (below), and a service name that cannot form an SNI name.</para>
-/// <para>Host-name addresses (a cloud load balancer) follow Consul's DNS clusters (reference §3): when a cluster's
+/// <para>Host-name addresses (a cloud load balancer) follow Consul's DNS clusters (docs/consul-behaviour.md §3): when a cluster's
 /// instances have host names, it gets one host-name endpoint, the first healthy one (else the last unhealthy one),
 /// resolved in the background by a <see cref="HostNameRefresher"/>; IP instances beside host names are left out.</para>
 /// </remarks>
@@ -408,7 +408,7 @@ public static class ConsulRouteTableBuilder
 
     private static void AddExported(ConsulCatalogView view, ConsulExportedServices exported, ConsulRouteTableOptions options, List<Route> routes, ImmutableArray<string>.Builder warnings)
     {
-        // The entry's name is its partition (reference section 8.4); "" and "default" are the default partition.
+        // The entry's name is its partition (docs/consul-behaviour.md §8.4); "" and "default" are the default partition.
         string? partition = string.IsNullOrEmpty(exported.Partition) ? exported.Name : exported.Partition;
         foreach (ConsulExportedService entry in exported.Services ?? [])
         {
@@ -514,7 +514,7 @@ public static class ConsulRouteTableBuilder
         var hostNames = new List<UpstreamEndpoint>();
         foreach (CatalogServiceInstance instance in instances)
         {
-            // The one best-address and the one health/weight routine of the model (reference sections 4 and 3).
+            // The one best-address and the one health/weight routine of the model (docs/consul-behaviour.md §4 and §3).
             BestAddress best = BestAddress.Select(instance, wan);
             (bool healthy, int weight) = instance.HealthAndWeight(onlyPassing);
             if (best.Port is <= 0 or > IPEndPoint.MaxPort)
@@ -544,7 +544,7 @@ public static class ConsulRouteTableBuilder
     }
 
     /// <summary>
-    /// Consul's DNS-cluster rule (reference §3, <c>makeGatewayCluster</c>): one host name, the first healthy one, else the
+    /// Consul's DNS-cluster rule (docs/consul-behaviour.md §3, <c>makeGatewayCluster</c>): one host name, the first healthy one, else the
     /// last unhealthy one; IP instances beside host names are dropped with a warning.
     /// </summary>
     private static UpstreamEndpoint HostNameEndpoint(string cluster, List<UpstreamEndpoint> hostNames, int ipCount, ImmutableArray<string>.Builder? warnings)

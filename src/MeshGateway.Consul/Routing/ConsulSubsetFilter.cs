@@ -7,7 +7,7 @@ namespace MeshGateway.Consul;
 
 /// <summary>
 /// A compiled <c>service-resolver</c> subset <c>Filter</c>: the part of the go-bexpr language resolvers realistically use,
-/// evaluated against a <see cref="CatalogServiceInstance"/> (reference section 3, "Subset endpoints").
+/// evaluated against a <see cref="CatalogServiceInstance"/> (docs/consul-behaviour.md §3, "Subset endpoints").
 /// </summary>
 /// <remarks>
 /// <para>Supported (go-bexpr grammar, keywords lower-case as in go-bexpr):</para>

@@ -1,7 +1,7 @@
 namespace MeshGateway.Consul;
 
 /// <summary>
-/// One cancellable Consul blocking-query loop (reference section 9), reusable for any endpoint.
+/// One cancellable Consul blocking-query loop (docs/consul-behaviour.md §9), reusable for any endpoint.
 /// </summary>
 /// <remarks>
 /// <para>Algorithm, per iteration:</para>
@@ -26,7 +26,7 @@ public sealed class BlockingQuery<T>
     private readonly IEqualityComparer<T>? _comparer;
     private readonly TimeProvider _time;
     private long _requests;
-    private long _errors;
+    private readonly CountSignal _errors = new();
 
     /// <summary>Creates a loop.</summary>
     /// <param name="fetch">Performs one request with the given index/wait, e.g. <c>(q, ct) =&gt; client.GetHealthConnectAsync("api", q with { Datacenter = "dc1" }, ct)</c>.</param>
@@ -57,7 +57,10 @@ public sealed class BlockingQuery<T>
     public long RequestCount => Interlocked.Read(ref _requests);
 
     /// <summary>Failed requests so far.</summary>
-    public long ErrorCount => Interlocked.Read(ref _errors);
+    public long ErrorCount => _errors.Value;
+
+    /// <summary>Completes once <see cref="ErrorCount"/> is at least <paramref name="count"/>: a change signal, so a test awaits failures instead of polling the count.</summary>
+    internal Task WhenErrorCountAtLeastAsync(long count, CancellationToken cancellationToken = default) => _errors.WhenAtLeastAsync(count, cancellationToken);
 
     /// <summary>
     /// Blocks by content hash (<c>?hash=</c>, the <c>X-Consul-ContentHash</c> of the last answer) instead of by index, as
@@ -118,7 +121,7 @@ public sealed class BlockingQuery<T>
                 }
                 catch (Exception ex)
                 {
-                    Interlocked.Increment(ref _errors);
+                    _errors.Increment();
                     failures++;
                     if (ex is ConsulTransportException { IsTimeout: false })
                     {
@@ -139,7 +142,7 @@ public sealed class BlockingQuery<T>
                 failures = 0;
                 if (ByContentHash)
                 {
-                    // Hashes are opaque (no ordering, reference section 9): block on the last one the agent sent.
+                    // Hashes are opaque (no ordering, docs/consul-behaviour.md §9): block on the last one the agent sent.
                     NextHash = response.ContentHash;
                 }
                 else

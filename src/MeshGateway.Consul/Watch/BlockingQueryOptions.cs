@@ -1,6 +1,6 @@
 namespace MeshGateway.Consul;
 
-/// <summary>Tuning of a <see cref="BlockingQuery{T}"/> loop (reference section 9).</summary>
+/// <summary>Tuning of a <see cref="BlockingQuery{T}"/> loop (docs/consul-behaviour.md §9).</summary>
 public sealed class BlockingQueryOptions
 {
     /// <summary>The <c>wait</c> sent with each blocking request. Default 5 minutes (Consul's default; at most 10 minutes).</summary>

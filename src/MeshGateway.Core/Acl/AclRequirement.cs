@@ -60,7 +60,7 @@ public sealed record AclRequirement
     /// <summary>Whether this is a read of peer-imported data (see <see cref="Peer"/>).</summary>
     public bool IsPeeredRead => !string.IsNullOrEmpty(Peer) && Access == AclAccessLevel.Read && Resource is AclResource.Service or AclResource.Node;
 
-    /// <summary>Why the gateway needs it (reference section 7.1).</summary>
+    /// <summary>Why the gateway needs it (docs/consul-behaviour.md §7.1).</summary>
     public required string Reason { get; init; }
 
     /// <summary>Whether the gateway works without it (for example <c>agent:read</c>, used only for gRPC port discovery).</summary>

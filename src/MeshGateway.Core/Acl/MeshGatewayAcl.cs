@@ -24,7 +24,7 @@ public sealed record MeshGatewayAclOptions
 }
 
 /// <summary>
-/// The permissions a mesh gateway's token needs (reference section 7.1; Consul's
+/// The permissions a mesh gateway's token needs (docs/consul-behaviour.md §7.1; Consul's
 /// <c>create-a-mesh-gateway-token</c> page) and ready-to-apply policies granting them.
 /// </summary>
 /// <example>

@@ -61,7 +61,7 @@ public sealed class GatewayListener : IAsyncDisposable
     private Task<GatewayStopResult>? _stopTask;
     private int _connectionLimit;
     private long? _fileDescriptorLimit;
-    private int _active;
+    private readonly CountSignal _active = new();
     private int _drainedCount;
     private int _state;
 
@@ -97,7 +97,7 @@ public sealed class GatewayListener : IAsyncDisposable
         _timeProvider = timeProvider ?? TimeProvider.System;
         _metrics = new GatewayMetrics(meterFactory);
         _connectionLimit = options.MaxConnections;
-        _trimmer = options.ReturnMemoryAfterWaves ? new WaveMemoryTrimmer(_timeProvider, () => Volatile.Read(ref _active), observer is null ? null : observer.OnMemoryReturned) : null;
+        _trimmer = options.ReturnMemoryAfterWaves ? new WaveMemoryTrimmer(_timeProvider, () => (int)_active.Value, observer is null ? null : observer.OnMemoryReturned) : null;
     }
 
     /// <summary>The bound addresses, with the actual ports (after <see cref="Start"/>).</summary>
@@ -113,7 +113,22 @@ public sealed class GatewayListener : IAsyncDisposable
     }
 
     /// <summary>Connections open now (reading a hello or spliced).</summary>
-    public int ActiveConnections => Volatile.Read(ref _active);
+    public int ActiveConnections => (int)_active.Value;
+
+    /// <summary>
+    /// Completes once at most <paramref name="maximum"/> connections are open (<see cref="ActiveConnections"/>), at once
+    /// when that holds now: a change signal the listener raises as connections end, for a host or a test that waits for
+    /// connections to finish (0: idle) without polling the count. Costs the connection path nothing while no one waits.
+    /// </summary>
+    /// <param name="maximum">The most connections that may still be open.</param>
+    /// <param name="cancellationToken">Ends the wait; the task is then cancelled.</param>
+    /// <returns>A task that completes when the count is at most <paramref name="maximum"/>.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maximum"/> is negative.</exception>
+    public Task WhenActiveConnectionsAtMostAsync(int maximum, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(maximum);
+        return _active.WhenAtMostAsync(maximum, cancellationToken);
+    }
 
     /// <summary>
     /// The most connections open at once: <see cref="GatewayListenerOptions.MaxConnections"/>, lowered (at
@@ -249,7 +264,7 @@ public sealed class GatewayListener : IAsyncDisposable
             Interlocked.Increment(ref _drainedCount);
         }
 
-        int active = Interlocked.Decrement(ref _active);
+        int active = (int)_active.Decrement();
         _trimmer?.OnEnded(active);
         if (active == 0 && _stopping.IsCancellationRequested)
         {
@@ -274,7 +289,7 @@ public sealed class GatewayListener : IAsyncDisposable
         }
 
         await Task.WhenAll(loops).ConfigureAwait(false);
-        if (Volatile.Read(ref _active) == 0)
+        if (_active.Value == 0)
         {
             _drained.TrySetResult();
         }
@@ -394,11 +409,11 @@ public sealed class GatewayListener : IAsyncDisposable
     {
         _counters.OnAccepted();
         _metrics.Accepted(listenerMetrics.Tag);
-        int active = Interlocked.Increment(ref _active);
+        int active = (int)_active.Increment();
         if (active > _connectionLimit || _stopping.IsCancellationRequested)
         {
             RejectNow(accepted, local, _stopping.IsCancellationRequested ? RejectionReason.Stopping : RejectionReason.ConnectionLimit, listenerMetrics);
-            if (Interlocked.Decrement(ref _active) == 0 && _stopping.IsCancellationRequested)
+            if (_active.Decrement() == 0 && _stopping.IsCancellationRequested)
             {
                 _drained.TrySetResult();
             }

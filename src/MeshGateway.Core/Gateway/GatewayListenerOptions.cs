@@ -26,7 +26,7 @@ public sealed class GatewayListenerOptions
 
     /// <summary>
     /// The addresses to listen on (IPv4 and IPv6; port 0 picks a free port, see <see cref="GatewayListener.LocalEndPoints"/>).
-    /// Consul's <c>default</c>, tagged and named bind addresses (reference §6.1) each become one entry.
+    /// Consul's <c>default</c>, tagged and named bind addresses (docs/consul-behaviour.md §6.1) each become one entry.
     /// An IPv6 address listens on IPv6 only; add the IPv4 address too for both.
     /// </summary>
     public IList<IPEndPoint> EndPoints { get; } = new List<IPEndPoint>();

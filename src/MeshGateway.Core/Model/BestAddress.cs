@@ -20,7 +20,7 @@ public enum BestAddressSource
 
 /// <summary>
 /// The address and port Consul dials for an instance (Consul <c>agent/structs/structs.go</c>:
-/// <c>CheckServiceNode.BestAddress</c>, <c>NodeService.BestAddress</c>, <c>Node.BestAddress</c>; reference section 4).
+/// <c>CheckServiceNode.BestAddress</c>, <c>NodeService.BestAddress</c>, <c>Node.BestAddress</c>; docs/consul-behaviour.md §4).
 /// </summary>
 /// <param name="Address">The chosen address; empty when every source was empty (Consul then dials an empty host).</param>
 /// <param name="Port">The chosen port.</param>

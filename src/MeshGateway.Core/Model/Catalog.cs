@@ -157,7 +157,7 @@ public sealed record CatalogServiceInstance
 
     /// <summary>
     /// Health and load-balancing weight exactly as Consul computes them for an endpoint (<c>calculateEndpointHealthAndWeight</c> in
-    /// <c>agent/xds/endpoints.go</c>, reference section 3): start healthy with <c>Weights.Passing</c> (1 without weights); any critical
+    /// <c>agent/xds/endpoints.go</c>, docs/consul-behaviour.md §3): start healthy with <c>Weights.Passing</c> (1 without weights); any critical
     /// check → unhealthy; with <paramref name="onlyPassing"/> any non-passing check → unhealthy; a warning with weights present →
     /// <c>Weights.Warning</c> (even when it also made the instance unhealthy); weight &lt; 1 → unhealthy and 1; weight &gt; 128 → 128.
     /// </summary>

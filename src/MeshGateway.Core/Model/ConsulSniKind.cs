@@ -2,7 +2,7 @@ namespace MeshGateway.Model;
 
 /// <summary>
 /// The kinds of name Consul puts in a TLS ClientHello's SNI or uses as a cluster name for mesh traffic
-/// (reference section 2; Consul <c>agent/connect/sni.go</c>, <c>tlsutil/config.go</c>, <c>agent/xds/clusters.go</c>).
+/// (docs/consul-behaviour.md §2; Consul <c>agent/connect/sni.go</c>, <c>tlsutil/config.go</c>, <c>agent/xds/clusters.go</c>).
 /// </summary>
 public enum ConsulSniKind
 {

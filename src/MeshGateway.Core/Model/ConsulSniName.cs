@@ -5,7 +5,7 @@ using System.Text;
 namespace MeshGateway.Model;
 
 /// <summary>
-/// One of the twelve names Consul uses in SNI and as cluster names for mesh traffic (reference section 2,
+/// One of the twelve names Consul uses in SNI and as cluster names for mesh traffic (docs/consul-behaviour.md §2,
 /// Consul <c>agent/connect/sni.go</c> <c>ServiceSNI</c>/<c>GatewaySNI</c>/<c>QuerySNI</c>/<c>PeeredServiceSNI</c>,
 /// <c>agent/xds/clusters.go</c> <c>generatePeeredClusterName</c>, <c>tlsutil/config.go</c> <c>ServerSNI</c>,
 /// <c>agent/connect/uri_server.go</c> <c>PeeringServerSAN</c>): created by the factory methods or by
@@ -86,7 +86,7 @@ public sealed record ConsulSniName : ISpanFormattable, IUtf8SpanFormattable
     /// <summary>Which kind of name this is.</summary>
     public ConsulSniKind Kind { get; }
 
-    /// <summary>The row of the reference's section 2 table (1–12) this name is written with.</summary>
+    /// <summary>The row of the table in docs/consul-behaviour.md §2 (1–12) this name is written with.</summary>
     public int Form => Kind switch
     {
         ConsulSniKind.Service => (IsDefaultPartition ? 1 : 3) + (Subset is null ? 0 : 1),

@@ -28,7 +28,7 @@ public enum MeshGatewayModeKind
 /// </summary>
 /// <remarks>
 /// Consul validates modes only where it loads configuration files and service definitions; its HTTP API stores any
-/// string unchanged (reference section 5, checked on a 1.8.7 agent). Data read from Consul therefore goes through
+/// string unchanged (docs/consul-behaviour.md §5, checked on a 1.8.7 agent). Data read from Consul therefore goes through
 /// <see cref="FromConsul(string?)"/>, which never fails and keeps the raw value (<see cref="IsKnown"/>,
 /// <see cref="RawValue"/>); a user's configuration goes through <see cref="TryParse(string?, out MeshGatewayMode, out string?)"/>,
 /// which rejects anything else with Consul's own message. Comparison is case-sensitive, as in Consul: <c>Remote</c> is unknown.

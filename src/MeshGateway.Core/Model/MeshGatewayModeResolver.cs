@@ -3,7 +3,7 @@ using System.Globalization;
 namespace MeshGateway.Model;
 
 /// <summary>
-/// Computes the mesh gateway mode of one upstream the way Consul does (reference section 5.1).
+/// Computes the mesh gateway mode of one upstream the way Consul does (docs/consul-behaviour.md §5.1).
 /// </summary>
 /// <remarks>
 /// <para>

@@ -1,6 +1,6 @@
 namespace MeshGateway.Model;
 
-/// <summary>What a sidecar dials for an upstream (reference section 5.2).</summary>
+/// <summary>What a sidecar dials for an upstream (docs/consul-behaviour.md §5.2).</summary>
 public enum UpstreamDialKind
 {
     /// <summary>Nothing: see <see cref="UpstreamTarget.Error"/>.</summary>

@@ -2,7 +2,7 @@ namespace MeshGateway.Model;
 
 /// <summary>
 /// Decides where a sidecar dials for one upstream and which SNI it sends, as Consul's Envoy configuration does
-/// (reference section 5.2; Consul <c>agent/xds/endpoints.go</c> <c>makeLoadAssignmentEndpointGroup</c>,
+/// (docs/consul-behaviour.md §5.2; Consul <c>agent/xds/endpoints.go</c> <c>makeLoadAssignmentEndpointGroup</c>,
 /// <c>makeUpstreamLoadAssignmentForPeerService</c>; <c>agent/proxycfg/upstreams.go</c>).
 /// </summary>
 /// <remarks>

@@ -3,7 +3,7 @@ using System.Globalization;
 namespace MeshGateway.Preflight;
 
 /// <summary>
-/// Checks facts about a cluster against Consul's documented mesh-gateway prerequisites (reference section 10: the WAN
+/// Checks facts about a cluster against Consul's documented mesh-gateway prerequisites (docs/consul-behaviour.md §10: the WAN
 /// federation and cluster peering pages). Pure: it only reads the facts it is given.
 /// </summary>
 public static class PreflightChecker

@@ -10,7 +10,7 @@ public enum PreflightSeverity
     Error,
 }
 
-/// <summary>Which prerequisite a finding is about (reference section 10).</summary>
+/// <summary>Which prerequisite a finding is about (docs/consul-behaviour.md §10).</summary>
 public enum PreflightCheck
 {
     /// <summary>Consul 1.6 or later in every datacenter.</summary>
@@ -73,7 +73,7 @@ public enum PreflightCheck
     /// WAN federation through mesh gateways: every server has <c>connect { enable_mesh_gateway_wan_federation = true }</c>
     /// and TLS (<c>verify_outgoing</c>, else "cannot dial via a mesh gateway when outgoing TLS is disabled";
     /// <c>verify_incoming</c> and <c>verify_server_hostname</c> as documented), and every secondary names the primary's
-    /// gateways in <c>primary_gateways</c> (reference section 14).
+    /// gateways in <c>primary_gateways</c> (docs/consul-behaviour.md §14).
     /// </summary>
     WanFederation,
 }

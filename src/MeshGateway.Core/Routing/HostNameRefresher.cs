@@ -5,7 +5,7 @@ namespace MeshGateway.Routing;
 /// <summary>Settings of a <see cref="HostNameRefresher"/>.</summary>
 public sealed class HostNameRefresherOptions
 {
-    /// <summary>The default <see cref="RefreshInterval"/>: 10 s, the refresh rate Consul gives Envoy's DNS clusters (reference §3).</summary>
+    /// <summary>The default <see cref="RefreshInterval"/>: 10 s, the refresh rate Consul gives Envoy's DNS clusters (docs/consul-behaviour.md §3).</summary>
     public static readonly TimeSpan DefaultRefreshInterval = TimeSpan.FromSeconds(10);
 
     /// <summary>The default <see cref="ResolveTimeout"/>: 5 s.</summary>
@@ -29,7 +29,7 @@ public sealed record HostNameResolutionFailure(string HostName, string Error, bo
 
 /// <summary>
 /// Resolves the host-name endpoints of a <see cref="RouteTableSource"/>'s tables in the background, as Envoy's
-/// <c>LOGICAL_DNS</c> clusters do for Consul (reference §3): every <see cref="HostNameRefresherOptions.RefreshInterval"/>
+/// <c>LOGICAL_DNS</c> clusters do for Consul (docs/consul-behaviour.md §3): every <see cref="HostNameRefresherOptions.RefreshInterval"/>
 /// for all of them, and at once for the new ones when a table is published. Connections never resolve: they dial the
 /// last address published into the endpoint's <see cref="EndpointState"/>.
 /// </summary>

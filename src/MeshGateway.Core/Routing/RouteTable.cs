@@ -9,7 +9,7 @@ namespace MeshGateway.Routing;
 /// <see cref="UpstreamCluster"/>. Build one with <see cref="Create"/> and publish it through a <see cref="RouteTableSource"/>.
 /// </summary>
 /// <remarks>
-/// <para>Matching follows what Consul's Envoy configuration does (reference §3 and §13):</para>
+/// <para>Matching follows what Consul's Envoy configuration does (docs/consul-behaviour.md §3 and §13):</para>
 /// <list type="number">
 /// <item>ASCII case is ignored (Envoy lower-cases the SNI before matching <c>server_names</c>).</item>
 /// <item>A name that ends with a dot matches nothing (RFC 6066 §3 forbids the dot; Envoy never strips it and closes).</item>

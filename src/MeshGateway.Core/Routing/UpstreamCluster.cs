@@ -33,7 +33,7 @@ namespace MeshGateway.Routing;
 /// </remarks>
 public sealed class UpstreamCluster
 {
-    /// <summary>The default <see cref="ConnectTimeout"/>: 5000 ms, Consul's <c>connect_timeout_ms</c> default (reference §6.1).</summary>
+    /// <summary>The default <see cref="ConnectTimeout"/>: 5000 ms, Consul's <c>connect_timeout_ms</c> default (docs/consul-behaviour.md §6.1).</summary>
     public static readonly TimeSpan DefaultConnectTimeout = TimeSpan.FromMilliseconds(5000);
 
     /// <summary>The default <see cref="MaxConnectAttempts"/>.</summary>

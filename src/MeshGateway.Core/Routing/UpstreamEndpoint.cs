@@ -8,13 +8,13 @@ namespace MeshGateway.Routing;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Weights follow Consul's <c>calculateEndpointHealthAndWeight</c> (reference §3): 1 to <see cref="MaxWeight"/>; an
+/// Weights follow Consul's <c>calculateEndpointHealthAndWeight</c> (docs/consul-behaviour.md §3): 1 to <see cref="MaxWeight"/>; an
 /// unhealthy endpoint stays in the list and is only used in panic mode (when no endpoint of the cluster is healthy).
 /// </para>
 /// <para>
 /// A host-name endpoint (a cloud load balancer's DNS name, as Consul allows for gateway and service addresses) is
 /// dialled at the address a <see cref="HostNameRefresher"/> resolved last (IPv4 only, refreshed in the background like
-/// Envoy's <c>LOGICAL_DNS</c> clusters, reference §3); it is never resolved on the connection path, and until it
+/// Envoy's <c>LOGICAL_DNS</c> clusters, docs/consul-behaviour.md §3); it is never resolved on the connection path, and until it
 /// resolves it is not chosen (see <see cref="EndpointState.Address"/>).
 /// </para>
 /// </remarks>

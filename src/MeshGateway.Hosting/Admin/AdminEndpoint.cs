@@ -123,7 +123,8 @@ internal sealed class AdminEndpoint : IAsyncDisposable
             }
             catch (SocketException)
             {
-                // Out of file descriptors and the like: the data path matters more; pause briefly and go on.
+                // Out of file descriptors and the like: the data path matters more; pause briefly and go on. A back-off,
+                // not a wait for a state change: the kernel signals no "descriptors available again".
                 try
                 {
                     await Task.Delay(TimeSpan.FromMilliseconds(100), _timeProvider, _stop.Token).ConfigureAwait(false);

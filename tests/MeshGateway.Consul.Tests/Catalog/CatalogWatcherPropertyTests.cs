@@ -8,7 +8,9 @@ using Xunit.Abstractions;
 namespace MeshGateway.Consul.Tests.Catalog;
 
 /// <summary>
-/// FsCheck property (run inside a [Fact]: FsCheck.Xunit is not served here): over random catalog histories on a
+/// FsCheck property, run inside a [Fact] rather than FsCheck.Xunit's [Property]: each history is asynchronous and the
+/// property blocks on it, which must happen off xunit's synchronisation context (Task.Run), and the test reports and
+/// checks statistics over the whole run afterwards. Over random catalog histories on a
 /// <see cref="SimulatedConsulAgent"/>, the watcher's incrementally maintained view always converges to the route table a
 /// from-scratch view of the agent's state gives.
 /// </summary>
@@ -181,7 +183,7 @@ public sealed class CatalogWatcherPropertyTests(ITestOutputHelper output)
                 agent.SetServiceCheck(id, "critical");
                 break;
             case Op.Weights when exists:
-                // Value 0 gives a passing weight of 0: unhealthy with weight 1 (section 3).
+                // Value 0 gives a passing weight of 0: unhealthy with weight 1 (docs/consul-behaviour.md §3).
                 agent.SetWeights(id, passing: step.Value, warning: 1 + (step.Value % 3));
                 break;
             case Op.Port when exists:

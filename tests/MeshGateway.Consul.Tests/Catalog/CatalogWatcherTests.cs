@@ -120,7 +120,7 @@ public sealed class CatalogWatcherTests(SingleDatacenterFixture fixture, ITestOu
     }
 
     [Fact]
-    public async Task View_SequentialRegistrations_LatencySamples()
+    public async Task View_SequentialRegistrations_EachAppearsWithEveryEarlierOne()
     {
         using ConsulClient client = fixture.Agent.CreateClient();
         await using var watcher = new ConsulCatalogWatcher(client, new ConsulCatalogWatcherOptions());
@@ -133,12 +133,15 @@ public sealed class CatalogWatcherTests(SingleDatacenterFixture fixture, ITestOu
         {
             long t0 = Stopwatch.GetTimestamp();
             await ViewWaiter.RegisterNativeAsync(client, prefix + i, prefix + i, 7500 + i);
-            var (_, latency) = await ViewWaiter.WaitForAsync(watcher, v => v.Services.ContainsKey(prefix + i), "registration " + i, since: t0);
+            var (view, latency) = await ViewWaiter.WaitForAsync(watcher, v => v.Services.ContainsKey(prefix + i), "registration " + i, since: t0);
             samples.Add(latency.TotalMilliseconds);
+
+            // Catching up under the rate limit never drops an earlier change: the view that has this one has them all.
+            Assert.All(Enumerable.Range(0, i + 1), j => Assert.Contains(prefix + j, view.Services.Keys));
         }
 
+        // Information only (timing on a shared machine is not asserted): how the rate limit paces back-to-back changes.
         output.WriteLine($"back-to-back registrations → view (ms, token bucket burst 2, refill 1/s): {string.Join(", ", samples.Select(s => s.ToString("0", System.Globalization.CultureInfo.InvariantCulture)))}");
-        Assert.All(samples, s => Assert.True(s < 30_000));
         for (int i = 0; i < 6; i++)
         {
             await client.DeregisterServiceAsync(prefix + i);

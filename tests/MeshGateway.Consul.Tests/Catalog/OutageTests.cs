@@ -22,7 +22,7 @@ public sealed class OutageTests(ITestOutputHelper output)
         long errors = watcher.ErrorCount;
 
         await agent.StopAsync();
-        await ConsulWait.UntilAsync(() => Task.FromResult(watcher.ErrorCount >= errors + 5), "the watches to notice the outage");
+        await ConsulWait.SignalAsync(ct => watcher.WhenErrorCountAtLeastAsync(errors + 5, ct), "the watches to notice the outage");
 
         Assert.Same(beforeView, watcher.Current);
         Assert.Equal(published, watcher.PublishedCount);

@@ -10,7 +10,7 @@ namespace MeshGateway.Consul.Tests.Catalog;
 /// <summary>
 /// Reference views built from scratch from a <see cref="SimulatedConsulAgent"/>'s state (not through HTTP or the watcher),
 /// with Consul's rules written out independently here: connect instances per <c>/v1/health/connect</c>, LAN/WAN best
-/// address (reference section 4), health and weight (section 3). Plus a route-table rendering for comparisons.
+/// address (docs/consul-behaviour.md §4), health and weight (§3). Plus a route-table rendering for comparisons.
 /// </summary>
 internal static class SimulatedCatalog
 {
@@ -117,7 +117,7 @@ internal static class SimulatedCatalog
         return conversion.Succeeded ? Render(conversion.Table) : ["conversion failed: " + conversion.Error];
     }
 
-    /// <summary>The simulator's instance as the model holds it (raw: the builder applies sections 3 and 4 itself).</summary>
+    /// <summary>The simulator's instance as the model holds it (raw: the builder applies docs/consul-behaviour.md §3 and §4 itself).</summary>
     private static CatalogServiceInstance ToInstance(SimSnapshot snapshot, SimInstance instance)
     {
         SimNode node = snapshot.Nodes.Single(n => n.Name == instance.Node);

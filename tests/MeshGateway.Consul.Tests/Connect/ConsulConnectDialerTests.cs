@@ -3,6 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using MeshGateway.Model;
 using MeshGateway.Testing;
+using Microsoft.Extensions.Time.Testing;
 
 namespace MeshGateway.Consul.Tests.Connect;
 
@@ -265,7 +266,7 @@ public sealed class ConsulConnectDialerTests : IDisposable
     [Fact]
     public async Task DialAsync_LeafWithinRenewalMargin_FetchesAFreshLeafFirst()
     {
-        var clock = new ManualTimeProvider(DateTimeOffset.UtcNow);
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var server = new TestTlsServer(_api);
         FakeAgent agent = FakeAgent.Standard(_ca, _web);
         agent.Set("/v1/health/connect/api", $"[{FakeAgent.Instance("api", "dc2", server.Port)}]");
@@ -285,7 +286,7 @@ public sealed class ConsulConnectDialerTests : IDisposable
     [Fact]
     public async Task DialAsync_RemoteTargetAgain_ReusesItsInstancesForTheCacheDurationOnly()
     {
-        var clock = new ManualTimeProvider(DateTimeOffset.UtcNow);
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var server = new TestTlsServer(_api);
         FakeAgent agent = FakeAgent.Standard(_ca, _web);
         agent.Set("/v1/health/connect/api", $"[{FakeAgent.Instance("api", "dc2", server.Port)}]");

@@ -37,9 +37,9 @@ public sealed class DialerRenewalTests(SingleDatacenterFixture fixture, ITestOut
         }.ToJsonString());
 
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        await ConsulWait.UntilAsync(() => Task.FromResult(dialer.RootsUpdates >= 2), "the dialer to install the rotated roots", fixture.Agent, TimeSpan.FromSeconds(60));
+        await ConsulWait.SignalAsync(ct => dialer.WhenRootsUpdatesAtLeastAsync(2, ct), "the dialer to install the rotated roots", fixture.Agent, TimeSpan.FromSeconds(60));
         TimeSpan roots = clock.Elapsed;
-        await ConsulWait.UntilAsync(() => Task.FromResult(dialer.LeafUpdates >= 2), "the dialer to install the re-signed leaf", fixture.Agent, TimeSpan.FromSeconds(90));
+        await ConsulWait.SignalAsync(ct => dialer.WhenLeafUpdatesAtLeastAsync(2, ct), "the dialer to install the re-signed leaf", fixture.Agent, TimeSpan.FromSeconds(90));
         output.WriteLine($"roots installed after {roots.TotalSeconds:0.0} s, re-signed leaf after {clock.Elapsed.TotalSeconds:0.0} s");
 
         Assert.NotEqual(firstSerial, dialer.Certificate!.SerialNumber);

@@ -88,10 +88,13 @@ public sealed class CrossDatacenterTests(TwoDatacenterFixture fixture, ITestOutp
         await using var source2 = new ConsulRouteTableSource(dc2, routes2, new ConsulRouteTableSourceOptions { Watcher = ViewWaiter.FastOptions() });
         await Task.WhenAll(source1.StartAsync(), source2.StartAsync());
         string apiSni = $"api.default.dc2.internal.{td}";
-        await ConsulWait.UntilAsync(() => Task.FromResult(
-            routes1.Current.TryMatch(apiSni, out Route? viaDc1) && viaDc1.Kind == RouteKind.Wildcard && viaDc1.Cluster.Endpoints.Any(e => e.EndPoint!.Equals(gw2Wan))
-            && routes2.Current.TryMatch(apiSni, out Route? inDc2) && inDc2.Kind == RouteKind.Exact
-            && inDc2.Cluster.Endpoints.Any(e => e.EndPoint!.Equals(new IPEndPoint(IPAddress.Loopback, sidecarPort)) && e.IsHealthy)), "both gateways' route tables from the adapter", fixture.Dc2);
+        await ConsulWait.SignalAsync(
+            ct => Task.WhenAll(
+                routes1.WaitForAsync(t => t.TryMatch(apiSni, out Route? viaDc1) && viaDc1.Kind == RouteKind.Wildcard && viaDc1.Cluster.Endpoints.Any(e => e.EndPoint!.Equals(gw2Wan)), ct),
+                routes2.WaitForAsync(t => t.TryMatch(apiSni, out Route? inDc2) && inDc2.Kind == RouteKind.Exact
+                    && inDc2.Cluster.Endpoints.Any(e => e.EndPoint!.Equals(new IPEndPoint(IPAddress.Loopback, sidecarPort)) && e.IsHealthy), ct)),
+            "both gateways' route tables from the adapter",
+            fixture.Dc2);
         output.WriteLine("dc1 gateway routes: " + string.Join("; ", gateway1.Routes.Routes.Select(r => $"{r.Pattern} -> {string.Join(",", r.Cluster.Endpoints.Select(e => e.EndPoint))}")));
         output.WriteLine("dc2 gateway routes: " + string.Join("; ", gateway2.Routes.Routes.Select(r => $"{r.Pattern} -> {string.Join(",", r.Cluster.Endpoints.Select(e => e.EndPoint))}")));
 
@@ -146,6 +149,7 @@ public sealed class CrossDatacenterTests(TwoDatacenterFixture fixture, ITestOutp
         string webId = ConsulSpiffeId.ForService(td, null, "dc1", "web");
         using (HttpClient raw2 = fixture.Dc2.CreateRawClient())
         {
+            // Polled: the authorize endpoint has no blocking query, and the intention travels between the agents (external).
             await ConsulWait.UntilAsync(async () =>
             {
                 using HttpResponseMessage answer = await raw2.PostAsync("/v1/agent/connect/authorize", JsonContent.Create(new JsonObject { ["Target"] = "api", ["ClientCertURI"] = webId }));
@@ -166,6 +170,7 @@ public sealed class CrossDatacenterTests(TwoDatacenterFixture fixture, ITestOutp
         Assert.True(refused is ConnectTlsException { ServerRejectedClient: true } or IOException or EndOfStreamException, refused.ToString());
         await WaitIdleAsync(gateway1, gateway2);
         Assert.True(gateway1.BytesFromClient > g1 && gateway2.BytesFromClient > g2, "the refused handshake crossed both gateways");
+        // Polled: the log of Consul's built-in proxy, a child process with no other signal.
         await ConsulWait.UntilAsync(() => Task.FromResult(proxy.Log.Contains("authz call denied", StringComparison.Ordinal)), "Consul's proxy to log the denial", timeout: s_wait);
         Assert.False(proxy.HasExited, proxy.Log);
     }
@@ -258,7 +263,7 @@ public sealed class CrossDatacenterTests(TwoDatacenterFixture fixture, ITestOutp
     }
 
     private static Task WaitIdleAsync(GatewayUnderTest gateway1, GatewayUnderTest gateway2) =>
-        ConsulWait.UntilAsync(() => Task.FromResult(gateway1.Active == 0 && gateway2.Active == 0), "the gateways to finish their connections", timeout: s_wait);
+        ConsulWait.SignalAsync(ct => Task.WhenAll(gateway1.WhenIdleAsync(ct), gateway2.WhenIdleAsync(ct)), "the gateways to finish their connections", timeout: s_wait);
 
     private static double Median(List<double> values)
     {

@@ -41,6 +41,9 @@ internal sealed class GatewayUnderTest : IAsyncDisposable
 
     public long Active => _listener.ActiveConnections;
 
+    /// <summary>Completes once every connection has ended (the listener's change signal).</summary>
+    public Task WhenIdleAsync(CancellationToken cancellationToken) => _listener.WhenActiveConnectionsAtMostAsync(0, cancellationToken);
+
     public RouteTable Routes => _routes.Current;
 
     public async ValueTask DisposeAsync() => await _listener.DisposeAsync();

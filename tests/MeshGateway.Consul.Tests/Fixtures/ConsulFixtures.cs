@@ -33,6 +33,7 @@ public sealed class TwoDatacenterFixture : IAsyncLifetime
             Dc2 = await ConsulAgent.StartAsync(new ConsulAgentSettings("dc2") { PrimaryDatacenter = "dc1", JoinWanSerfPort = Dc1.SerfWanPort }).ConfigureAwait(false);
             using ConsulClient c1 = Dc1.CreateClient();
             using ConsulClient c2 = Dc2.CreateClient();
+            // Polled: /v1/catalog/datacenters has no blocking query, and the WAN join happens in the agents (external processes).
             await ConsulWait.UntilAsync(async () => (await c1.GetDatacentersAsync().ConfigureAwait(false)).Value.Count == 2
                 && (await c2.GetDatacentersAsync().ConfigureAwait(false)).Value.Count == 2, "dc1 and dc2 WAN-joined", Dc2).ConfigureAwait(false);
             TrustDomain = await ConsulWait.TrustDomainAsync(Dc1).ConfigureAwait(false);
@@ -98,7 +99,10 @@ public sealed class TwoDatacenterGroup : ICollectionFixture<TwoDatacenterFixture
 [CollectionDefinition("consul-acl")]
 public sealed class AclAgentGroup : ICollectionFixture<AclAgentFixture>;
 
-/// <summary>Waits for a real agent's state: blocking queries where Consul has them, bounded polling otherwise.</summary>
+/// <summary>
+/// Waits for state: the code under test's change signals (<see cref="SignalAsync"/>), Consul's blocking queries
+/// (<see cref="UntilChangedAsync{T}"/>), and bounded polling only for external processes with no signal (<see cref="UntilAsync"/>).
+/// </summary>
 internal static class ConsulWait
 {
     /// <summary>
@@ -137,9 +141,28 @@ internal static class ConsulWait
     }
 
     /// <summary>
-    /// Bounded polling of a condition. Only for conditions with no Consul blocking query behind them: in-process counters
-    /// of the code under test (errors, updates, active connections) or the log of a child process, none of which raise
-    /// an event a test can await. For Consul state use <see cref="UntilChangedAsync{T}"/>.
+    /// Awaits a change signal of the code under test (for example <c>watcher.WhenErrorCountAtLeastAsync</c>,
+    /// <c>listener.WhenActiveConnectionsAtMostAsync</c>, <c>RouteTableSource.WaitForAsync</c>) within a generous bound,
+    /// failing with a message that names what did not happen (and the agent's log tail when given).
+    /// </summary>
+    public static async Task SignalAsync(Func<CancellationToken, Task> signal, string what, ConsulAgent? agent = null, TimeSpan? timeout = null)
+    {
+        using var bound = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(60));
+        try
+        {
+            await signal(bound.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex) when (bound.IsCancellationRequested)
+        {
+            throw new TimeoutException($"Timed out waiting for {what}. {(agent is null ? string.Empty : "Log " + agent.LogPath + ":\n" + agent.LogTail())}", ex);
+        }
+    }
+
+    /// <summary>
+    /// Bounded polling of a condition. Only for external processes that raise no signal a test can await: a Consul
+    /// endpoint with no blocking query (<c>/v1/catalog/datacenters</c>, <c>/v1/agent/connect/authorize</c>) or the log of
+    /// a child process; each caller says which. For Consul state with a blocking query use <see cref="UntilChangedAsync{T}"/>,
+    /// for the code under test its change signals through <see cref="SignalAsync"/>.
     /// </summary>
     public static async Task UntilAsync(Func<Task<bool>> condition, string what, ConsulAgent? agent = null, TimeSpan? timeout = null)
     {

@@ -49,7 +49,7 @@ internal sealed class ConsulTlsMaterial : IDisposable
 
     /// <summary>
     /// A CA and one server certificate per datacenter, each also valid for <c>*.server.&lt;dc&gt;.consul</c>: WAN federation
-    /// through mesh gateways dials servers by those names and fails after the first join without them (reference section 14).
+    /// through mesh gateways dials servers by those names and fails after the first join without them (docs/consul-behaviour.md §14).
     /// </summary>
     public static async Task<ConsulTlsMaterial> CreateForWanFederationAsync(params string[] datacenters)
     {

@@ -9,7 +9,7 @@ public sealed class AclTests(AclAgentFixture fixture)
 {
     private const string GatewayOnly = """service "mesh-gateway" { policy = "write" }""";
 
-    // Section 7.1 for Consul 1.8 (no mesh/peering resources yet).
+    // docs/consul-behaviour.md §7.1 for Consul 1.8 (no mesh/peering resources yet).
     private const string Enough = """
         service "mesh-gateway" { policy = "write" }
         service_prefix "" { policy = "read" }

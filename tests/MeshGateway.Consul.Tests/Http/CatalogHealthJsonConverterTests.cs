@@ -3,7 +3,7 @@ using MeshGateway.Model;
 
 namespace MeshGateway.Consul.Tests.Http;
 
-/// <summary>Health entries (reference section 8.2) read straight into the catalog model.</summary>
+/// <summary>Health entries (docs/consul-behaviour.md §8.2) read straight into the catalog model.</summary>
 public sealed class CatalogHealthJsonConverterTests
 {
     private static IReadOnlyList<CatalogServiceInstance> Parse(string json) =>

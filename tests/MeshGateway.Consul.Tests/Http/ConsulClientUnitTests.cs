@@ -15,7 +15,7 @@ public sealed class ConsulClientUnitTests
     [Fact]
     public async Task GetHealthServiceAsync_SectionEightTwoShape_DecodesBothTaggedAddressFormsIntoTheModel()
     {
-        // Section 8.2 sample; the service tagged addresses use lower-case keys inside, as some docs show.
+        // docs/consul-behaviour.md §8.2 sample; the service tagged addresses use lower-case keys inside, as some docs show.
         const string service = """
             {"Kind": "mesh-gateway", "ID": "mesh-gateway", "Service": "mesh-gateway", "Tags": [], "Address": "10.0.1.5", "Port": 8443,
              "TaggedAddresses": {"lan": {"address": "10.0.1.5", "port": 8443}, "wan": {"Address": "198.51.100.5", "Port": 443}},

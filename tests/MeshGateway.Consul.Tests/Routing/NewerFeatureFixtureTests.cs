@@ -8,13 +8,13 @@ namespace MeshGateway.Consul.Tests.Routing;
 
 /// <summary>
 /// Consul features newer than 1.8 (exported-services, cluster peering, admin partitions) cannot run on the pinned agent;
-/// these JSON fixtures follow the reference's shapes (sections 8.2, 8.4 and 11), go through our JSON readers and the converter.
+/// these JSON fixtures follow the shapes of docs/consul-behaviour.md §8.2, §8.4 and §11, go through our JSON readers and the converter.
 /// </summary>
 public sealed class NewerFeatureFixtureTests
 {
     private const string ExporterTd = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee.consul";
 
-    // Section 8.4, extended with a wildcard name, a 1.13 PeerName consumer and a sameness group.
+    // docs/consul-behaviour.md §8.4, extended with a wildcard name, a 1.13 PeerName consumer and a sameness group.
     private const string ExportedServicesJson = """
         {"Kind": "exported-services", "Name": "default",
          "Services": [{"Name": "api", "Namespace": "default",
@@ -24,8 +24,8 @@ public sealed class NewerFeatureFixtureTests
          "CreateIndex": 120, "ModifyIndex": 130}
         """;
 
-    // Section 11, importing side: the peer's copy of "api" = one of the exporter's gateways, kind connect-proxy,
-    // <svc>-sidecar-proxy, one overall check, PeerMeta with the form-8 SNI; section 8.2 extra fields (PeerName, Partition).
+    // docs/consul-behaviour.md §11, importing side: the peer's copy of "api" = one of the exporter's gateways, kind connect-proxy,
+    // <svc>-sidecar-proxy, one overall check, PeerMeta with the form-8 SNI; §8.2 extra fields (PeerName, Partition).
     private const string ImportedApiJson = $$$"""
         [{"Node": {"ID": "", "Node": "cluster-01-gw-node", "Address": "10.1.0.9", "Datacenter": "dc1", "PeerName": "cluster-01", "Partition": "default",
                    "TaggedAddresses": {"lan": "10.1.0.9", "wan": "203.0.113.9"}, "Meta": {}, "CreateIndex": 40, "ModifyIndex": 40},
@@ -47,7 +47,7 @@ public sealed class NewerFeatureFixtureTests
           "Checks": []}]
         """;
 
-    // Admin partitions: a health entry of a service in partition part1 (section 8.2 extra fields).
+    // Admin partitions: a health entry of a service in partition part1 (docs/consul-behaviour.md §8.2 extra fields).
     private const string PartitionEntryJson = """
         [{"Node": {"Node": "n-p1", "Address": "10.2.0.5", "Datacenter": "dc1", "Partition": "part1"},
           "Service": {"Kind": "connect-proxy", "ID": "api-sidecar-proxy-1", "Service": "api-sidecar-proxy", "Address": "10.2.0.5", "Port": 21000,

@@ -223,7 +223,7 @@ public sealed class RouteTableBuilderTests
     [Fact]
     public void Convert_EmptyNodeWanTag_TakenAsIsForRemoteGatewaysLikeConsul()
     {
-        // Reference section 4: Node.BestAddress(wan) returns the node's wan tag whenever the key exists, even when it is empty;
+        // docs/consul-behaviour.md §4: Node.BestAddress(wan) returns the node's wan tag whenever the key exists, even when it is empty;
         // only the LAN view falls back to Node.Address. The same node serves a local service and a dc2 gateway here.
         CatalogServiceInstance local = Instance("a1", address: "", port: 21000, nodeAddress: "10.0.0.9", nodeWan: "");
         CatalogServiceInstance gateway = Instance("gw", address: "", port: 443, dc: "dc2", nodeAddress: "10.0.0.9", nodeWan: "");

@@ -83,7 +83,7 @@ public sealed class RouteTableSourceAgentTests(SingleDatacenterFixture fixture, 
     }
 
     [Fact]
-    public async Task Table_SequentialRegistrations_ChangeToTableLatencySamples()
+    public async Task Table_SequentialRegistrations_EachRoutedWithEveryEarlierOne()
     {
         using ConsulClient client = fixture.Agent.CreateClient();
         await using var source = new ConsulRouteTableSource(client, new RouteTableSource());
@@ -96,12 +96,15 @@ public sealed class RouteTableSourceAgentTests(SingleDatacenterFixture fixture, 
         {
             long t0 = Stopwatch.GetTimestamp();
             await ViewWaiter.RegisterNativeAsync(client, prefix + i, prefix + i, 7700 + i);
-            var (_, latency) = await TableWaiter.WaitForAsync(source, t => TableWaiter.Find(t, $"{prefix}{i}.default.dc1.internal.{td}") is not null, "registration " + i, t0);
+            var (table, latency) = await TableWaiter.WaitForAsync(source, t => TableWaiter.Find(t, $"{prefix}{i}.default.dc1.internal.{td}") is not null, "registration " + i, t0);
             samples.Add(latency.TotalMilliseconds);
+
+            // The table that routes this one routes every earlier one too (no change lost while the watch catches up).
+            Assert.All(Enumerable.Range(0, i + 1), j => Assert.NotNull(TableWaiter.Find(table, $"{prefix}{j}.default.dc1.internal.{td}")));
         }
 
+        // Information only (timing on a shared machine is not asserted): how quickly back-to-back changes are routed.
         output.WriteLine("back-to-back registrations → route table (ms, default options): " + string.Join(", ", samples.Select(s => s.ToString("0", CultureInfo.InvariantCulture))));
-        Assert.Equal(5, samples.Count);
         for (int i = 0; i < 5; i++)
         {
             await client.DeregisterServiceAsync(prefix + i);
@@ -127,7 +130,7 @@ public sealed class RouteTableOutageTests(ITestOutputHelper output)
         long errors = source.Watcher.ErrorCount;
 
         await agent.StopAsync();
-        await ConsulWait.UntilAsync(() => Task.FromResult(source.Watcher.ErrorCount >= errors + 5), "the watches to notice the outage");
+        await ConsulWait.SignalAsync(ct => source.Watcher.WhenErrorCountAtLeastAsync(errors + 5, ct), "the watches to notice the outage");
 
         Assert.Same(before, target.Current);
         Assert.Equal(version, target.Version);

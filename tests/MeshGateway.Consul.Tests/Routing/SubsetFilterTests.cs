@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using FsCheck;
 using FsCheck.Fluent;
+using FsCheck.Xunit;
 using MeshGateway.Model;
 
 namespace MeshGateway.Consul.Tests.Routing;
@@ -94,14 +95,14 @@ public sealed class SubsetFilterTests
         Assert.Contains(expected, error, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void TryParse_ArbitraryText_NeverThrows()
+    [Property]
+    public Property TryParse_ArbitraryText_NeverThrows()
     {
-        Prop.ForAll(ArbMap.Default.ArbFor<string>(), (string text) =>
+        return Prop.ForAll(ArbMap.Default.ArbFor<string>(), (string text) =>
         {
             bool ok = ConsulSubsetFilter.TryParse(text, out ConsulSubsetFilter? f, out string? error);
             return ok ? f is not null && error is null && (f.Matches(Instance("x")) || true) : f is null && !string.IsNullOrEmpty(error);
-        }).QuickCheckThrowOnFailure();
+        });
     }
 
     [Fact]
@@ -113,19 +114,19 @@ public sealed class SubsetFilterTests
         Assert.Contains("nests deeper", error, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void Matches_MetaEqualsOrTagContains_AgreesWithDirectEvaluation()
+    [Property]
+    public Property Matches_MetaEqualsOrTagContains_AgreesWithDirectEvaluation()
     {
         Gen<(string Version, bool Canary, string Wanted)> gen =
             from v in Gen.Elements("v1", "v2", "v3")
             from c in ArbMap.Default.GeneratorFor<bool>()
             from w in Gen.Elements("v1", "v2", "v3")
             select (v, c, w);
-        Prop.ForAll(gen.ToArbitrary(), t =>
+        return Prop.ForAll(gen.ToArbitrary(), t =>
         {
             CatalogServiceInstance e = Instance("i", new Dictionary<string, string> { ["version"] = t.Version }, t.Canary ? ["canary"] : []);
             bool expected = t.Version == t.Wanted || !t.Canary;
             return Eval($"Service.Meta.version == {t.Wanted} or not Service.Tags contains canary", e) == expected;
-        }).QuickCheckThrowOnFailure();
+        });
     }
 }

@@ -1,6 +1,7 @@
 using System.Net;
 using FsCheck;
 using FsCheck.Fluent;
+using FsCheck.Xunit;
 using MeshGateway.Consul.Tests.Fixtures;
 using MeshGateway.Testing;
 
@@ -10,17 +11,17 @@ public sealed class BlockingQueryTests
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
 
-    private static (BlockingQuery<IReadOnlyDictionary<string, List<string>>> Query, FakeConsulHandler Handler, ConsulClient Client, ManualTimeProvider Time) Create(TimeSpan rateLimitInterval, int burst = 2)
+    private static (BlockingQuery<IReadOnlyDictionary<string, List<string>>> Query, FakeConsulHandler Handler, ConsulClient Client, SignallingTimeProvider Time) Create(TimeSpan rateLimitInterval, int burst = 2)
     {
         var handler = new FakeConsulHandler();
         var client = new ConsulClient(new ConsulClientOptions { Handler = handler });
-        var time = new ManualTimeProvider();
+        var time = new SignallingTimeProvider();
         var options = new BlockingQueryOptions { Wait = Wait, RateLimitBurst = burst, RateLimitInterval = rateLimitInterval, ErrorBackoffBase = TimeSpan.FromSeconds(1), ErrorBackoffMax = TimeSpan.FromSeconds(4) };
         var query = new BlockingQuery<IReadOnlyDictionary<string, List<string>>>((q, ct) => client.GetServicesAsync(q, ct), options, null, time) { Jitter = () => 0 };
         return (query, handler, client, time);
     }
 
-    private static Task WaitForTimerAsync(ManualTimeProvider time)
+    private static Task WaitForTimerAsync(SignallingTimeProvider time)
     {
         var armed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         void OnChanged()
@@ -224,11 +225,11 @@ public sealed class BlockingQueryTests
         client.Dispose();
     }
 
-    [Fact]
-    public void BackoffDelay_AnyFailureCountAndJitter_StaysWithinHalfAndFullCeilingAndMax()
+    [Property]
+    public Property BackoffDelay_AnyFailureCountAndJitter_StaysWithinHalfAndFullCeilingAndMax()
     {
         var options = new BlockingQueryOptions { ErrorBackoffBase = TimeSpan.FromMilliseconds(250), ErrorBackoffMax = TimeSpan.FromSeconds(30) };
-        Prop.ForAll(
+        return Prop.ForAll(
             Arb.From(Gen.Choose(1, 200)),
             Arb.From(Gen.Choose(0, 1000)),
             (failures, jitterPermille) =>
@@ -236,6 +237,6 @@ public sealed class BlockingQueryTests
                 TimeSpan delay = BlockingQuery<int>.BackoffDelay(options, failures, jitterPermille / 1000.0);
                 double ceiling = Math.Min(options.ErrorBackoffMax.Ticks, options.ErrorBackoffBase.Ticks * Math.Pow(2, Math.Min(failures - 1, 30)));
                 return delay.Ticks >= (long)(ceiling / 2) - 1 && delay.Ticks <= (long)ceiling && delay <= options.ErrorBackoffMax;
-            }).QuickCheckThrowOnFailure();
+            });
     }
 }

@@ -7,9 +7,13 @@ namespace MeshGateway.Consul.Tests.Watch;
 internal sealed class FaultInjectingHandler() : DelegatingHandler(new SocketsHttpHandler())
 {
     private int _failNext;
+    private readonly CountSignal _requestCount = new();
     private long _rewriteIndexOnce = -1;
 
     public List<string> Requests { get; } = [];
+
+    /// <summary>Completes once at least <paramref name="count"/> requests went through (a signal, no polling of <see cref="Requests"/>).</summary>
+    public Task WhenRequestsAtLeastAsync(int count, CancellationToken cancellationToken) => _requestCount.WhenAtLeastAsync(count, cancellationToken);
 
     public void FailNext(int count) => Volatile.Write(ref _failNext, count);
 
@@ -21,6 +25,8 @@ internal sealed class FaultInjectingHandler() : DelegatingHandler(new SocketsHtt
         {
             Requests.Add(request.RequestUri!.PathAndQuery);
         }
+
+        _requestCount.Increment();
 
         if (Interlocked.Decrement(ref _failNext) >= 0)
         {
@@ -76,14 +82,14 @@ public sealed class FaultInjectionTests(SingleDatacenterFixture fixture)
         faults.RewriteNextIndex(1);
         await direct.RegisterServiceAsync(new ConsulServiceRegistration { ID = a, Name = a, Port = 1 });
         await ReadUntilAsync(results, r => r.ContainsKey(a));
-        await ConsulWait.UntilAsync(() => Task.FromResult(faults.Requests.Count >= before + 1), "the request after the index drop");
+        await ConsulWait.SignalAsync(ct => faults.WhenRequestsAtLeastAsync(before + 1, ct), "the request after the index drop");
         string afterDrop = faults.Requests[before];
 
         // 2. The three requests after the next answer get 5xx: the loop backs off, reports them, and picks up a later change.
         faults.FailNext(3);
         await direct.RegisterServiceAsync(new ConsulServiceRegistration { ID = b, Name = b, Port = 1 }); // wakes the request in flight
         await ReadUntilAsync(results, r => r.ContainsKey(b));
-        await ConsulWait.UntilAsync(() => Task.FromResult(query.ErrorCount >= 3), "three injected failures");
+        await ConsulWait.SignalAsync(ct => query.WhenErrorCountAtLeastAsync(3, ct), "three injected failures");
         await direct.RegisterServiceAsync(new ConsulServiceRegistration { ID = c, Name = c, Port = 1 });
         await ReadUntilAsync(results, r => r.ContainsKey(c));
 

@@ -1,14 +1,13 @@
 using FsCheck;
 using FsCheck.Fluent;
+using FsCheck.Xunit;
 using MeshGateway.Acl;
 
 namespace MeshGateway.Tests.Acl;
 
-/// <summary>FsCheck properties of the evaluator (FsCheck.Xunit is not served here, so each runs inside a [Fact]).</summary>
+/// <summary>FsCheck properties of the evaluator.</summary>
 public sealed class AclEvaluatorPropertyTests
 {
-    private static readonly Config s_config = Config.QuickThrowOnFailure.WithMaxTest(400);
-
     // Small alphabets so that rules collide on segments and prefixes often.
     private static readonly string[] s_segments = ["", "m", "mesh-", "mesh-gateway", "w", "web", "web2"];
 
@@ -47,10 +46,10 @@ public sealed class AclEvaluatorPropertyTests
     private static (bool, AclDecision)[] Verdicts(AclPolicy[] policies, AclDefaultPolicy defaultPolicy)
         => AclEvaluator.Evaluate(policies, s_requirements, defaultPolicy).Results.Select(r => (r.Satisfied, r.Decision)).ToArray();
 
-    [Fact]
-    public void Evaluate_AnyPolicyOrder_SameVerdicts()
+    [Property(MaxTest = 400)]
+    public Property Evaluate_AnyPolicyOrder_SameVerdicts()
     {
-        Prop.ForAll(
+        return Prop.ForAll(
             (from policies in s_policies
              from keys in Gen.Choose(0, 1000).ArrayOf()
              from defaultPolicy in Gen.Elements(AclDefaultPolicy.Allow, AclDefaultPolicy.Deny)
@@ -59,14 +58,14 @@ public sealed class AclEvaluatorPropertyTests
             {
                 AclPolicy[] shuffled = t.policies.Select((p, i) => (p, key: i < t.keys.Length ? t.keys[i] : -i)).OrderBy(x => x.key).Select(x => x.p).ToArray();
                 return Verdicts(t.policies, t.defaultPolicy).SequenceEqual(Verdicts(shuffled, t.defaultPolicy));
-            }).Check(s_config);
+            });
     }
 
-    [Fact]
-    public void Evaluate_AddingADeny_NeverSatisfiesAMissingPermission()
+    [Property(MaxTest = 400)]
+    public Property Evaluate_AddingADeny_NeverSatisfiesAMissingPermission()
     {
         Gen<AclRule> denyRule = s_rule.Select(r => r with { Policy = "deny" });
-        Prop.ForAll(
+        return Prop.ForAll(
             (from policies in s_policies
              from deny in denyRule
              from position in Gen.Choose(0, 4)
@@ -90,6 +89,6 @@ public sealed class AclEvaluatorPropertyTests
                 (bool, AclDecision)[] before = Verdicts(t.policies, t.defaultPolicy);
                 (bool, AclDecision)[] after = Verdicts([.. with], t.defaultPolicy);
                 return before.Zip(after).All(pair => pair.First.Item1 || !pair.Second.Item1);
-            }).Check(s_config);
+            });
     }
 }

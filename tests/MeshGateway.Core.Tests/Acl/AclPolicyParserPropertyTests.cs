@@ -1,5 +1,6 @@
 using FsCheck;
 using FsCheck.Fluent;
+using FsCheck.Xunit;
 using MeshGateway.Acl;
 
 namespace MeshGateway.Tests.Acl;
@@ -7,8 +8,6 @@ namespace MeshGateway.Tests.Acl;
 /// <summary>FsCheck properties of the parser and the renderer.</summary>
 public sealed class AclPolicyParserPropertyTests
 {
-    private static readonly Config s_config = Config.QuickThrowOnFailure.WithMaxTest(500);
-
     // Fragments of real rules, so random sequences reach deep into the grammar instead of failing at the first byte.
     private static readonly string[] s_fragments =
     [
@@ -17,10 +16,10 @@ public sealed class AclPolicyParserPropertyTests
         "\"", "\\", "\\u12", "1", "true", "{\"service\":", "{\"mesh\": \"write\"}", "null",
     ];
 
-    [Fact]
-    public void Parse_AnyFragmentSequence_ResultOrLocatedErrorNeverThrows()
+    [Property(MaxTest = 500)]
+    public Property Parse_AnyFragmentSequence_ResultOrLocatedErrorNeverThrows()
     {
-        Prop.ForAll(
+        return Prop.ForAll(
             Gen.Elements(s_fragments).ArrayOf().Select(parts => string.Concat(parts)).ToArbitrary(),
             text =>
             {
@@ -29,13 +28,13 @@ public sealed class AclPolicyParserPropertyTests
                 return result.Success
                     ? result.Error is null
                     : result.Policy is null && result.Error!.Line >= 1 && result.Error.Line <= lines && result.Error.Column >= 1 && result.Error.Message.Length > 0;
-            }).Check(s_config);
+            });
     }
 
-    [Fact]
-    public void ToHclAndToJson_AnyServiceName_RoundTripsTheName()
+    [Property(MaxTest = 500)]
+    public Property ToHclAndToJson_AnyServiceName_RoundTripsTheName()
     {
-        Prop.ForAll(
+        return Prop.ForAll(
             ArbMap.Default.GeneratorFor<NonEmptyString>().Select(s => s.Get).Where(s => !s.Any(char.IsSurrogate)).ToArbitrary(),
             name =>
             {
@@ -45,6 +44,6 @@ public sealed class AclPolicyParserPropertyTests
                 return hcl.Success && json.Success
                     && hcl.Policy!.Rules.Any(r => r.Resource == AclResource.Service && r.Kind == AclRuleKind.Exact && r.Segment == name)
                     && json.Policy!.Rules.Any(r => r.Resource == AclResource.Service && r.Kind == AclRuleKind.Exact && r.Segment == name);
-            }).Check(s_config);
+            });
     }
 }

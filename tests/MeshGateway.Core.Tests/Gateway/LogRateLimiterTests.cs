@@ -1,5 +1,6 @@
 using MeshGateway.Gateway;
 using MeshGateway.Testing;
+using Microsoft.Extensions.Time.Testing;
 
 namespace MeshGateway.Tests.Gateway;
 
@@ -8,7 +9,7 @@ public sealed class LogRateLimiterTests
     [Fact]
     public void TryAcquire_FloodWithinOneInterval_LetsTheFirstNThroughAndCountsTheRest()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         var limiter = new LogRateLimiter(3, TimeSpan.FromSeconds(1), time);
         int allowed = 0;
         for (int i = 0; i < 1000; i++)
@@ -27,7 +28,7 @@ public sealed class LogRateLimiterTests
     [Fact]
     public void TryAcquire_NextInterval_FirstEventCarriesTheSuppressedCountOnce()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         var limiter = new LogRateLimiter(2, TimeSpan.FromSeconds(1), time);
         for (int i = 0; i < 10; i++)
         {
@@ -48,7 +49,7 @@ public sealed class LogRateLimiterTests
     [Fact]
     public void TryAcquire_ManyIntervals_NeverMoreThanLimitPerIntervalAndEveryEventAccountedFor()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         var limiter = new LogRateLimiter(5, TimeSpan.FromSeconds(1), time);
         long logged = 0, reported = 0;
         for (int second = 0; second < 20; second++)

@@ -1,5 +1,6 @@
 using MeshGateway.Gateway;
 using MeshGateway.Testing;
+using Microsoft.Extensions.Time.Testing;
 
 namespace MeshGateway.Core.Tests.Gateway;
 
@@ -9,7 +10,7 @@ public sealed class WaveMemoryTrimmerTests
     [Fact]
     public void Wave_DrainedToAQuarterAndStaysDrained_CollectsOnce()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         int active = 0;
         using var trimmer = new WaveMemoryTrimmer(time, () => active);
         for (active = 1; active <= 2_000; active++)
@@ -40,7 +41,7 @@ public sealed class WaveMemoryTrimmerTests
     [Fact]
     public void SmallPeak_NeverCollects()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         int active = WaveMemoryTrimmer.MinimumWave - 1;
         using var trimmer = new WaveMemoryTrimmer(time, () => active);
         trimmer.OnOpened(active);
@@ -53,7 +54,7 @@ public sealed class WaveMemoryTrimmerTests
     [Fact]
     public void WaveThatComesBackBeforeTheDelay_DoesNotCollect()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         int active = 4_000;
         using var trimmer = new WaveMemoryTrimmer(time, () => active);
         trimmer.OnOpened(active);

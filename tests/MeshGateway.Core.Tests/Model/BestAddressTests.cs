@@ -2,7 +2,7 @@ using MeshGateway.Model;
 
 namespace MeshGateway.Tests.Model;
 
-/// <summary>Reference section 4 (Consul <c>agent/structs/structs.go</c> BestAddress), case by case.</summary>
+/// <summary>docs/consul-behaviour.md §4 (Consul <c>agent/structs/structs.go</c> BestAddress), case by case.</summary>
 public sealed class BestAddressTests
 {
     internal static CatalogNode Node(string address = "10.0.0.1", string? wan = null, string dc = "dc1", params (string Key, string Value)[] extra)

@@ -1,11 +1,12 @@
 using FsCheck;
 using FsCheck.Fluent;
+using FsCheck.Xunit;
 using MeshGateway.Model;
 using static MeshGateway.Tests.Model.BestAddressTests;
 
 namespace MeshGateway.Tests.Model;
 
-/// <summary>Reference section 3 (<c>calculateEndpointHealthAndWeight</c>), structural equality and the compact collections.</summary>
+/// <summary>docs/consul-behaviour.md §3 (<c>calculateEndpointHealthAndWeight</c>), structural equality and the compact collections.</summary>
 public sealed class CatalogServiceInstanceTests
 {
     private static CatalogServiceInstance With(CatalogWeights? weights, params CatalogHealthStatus[] checks) =>
@@ -29,11 +30,11 @@ public sealed class CatalogServiceInstanceTests
         Assert.Equal(healthy, With(weights, statuses).IsHealthy(onlyPassing));
     }
 
-    [Fact]
-    public void HealthAndWeight_AnyInput_WeightWithinOneTo128AndCriticalNeverHealthy()
+    [Property]
+    public Property HealthAndWeight_AnyInput_WeightWithinOneTo128AndCriticalNeverHealthy()
     {
         CatalogHealthStatus[] statuses = [CatalogHealthStatus.Passing, CatalogHealthStatus.Warning, CatalogHealthStatus.Critical];
-        Prop.ForAll(
+        return Prop.ForAll(
             Arb.From(Gen.Choose(-200, 400)),
             Arb.From(Gen.Choose(-200, 400)),
             Arb.From(Gen.ArrayOf(Gen.Elements(statuses))),
@@ -42,7 +43,7 @@ public sealed class CatalogServiceInstanceTests
                 var (healthy, weight) = With(new CatalogWeights(passing, warning), checks).HealthAndWeight(onlyPassing: false);
                 bool anyCritical = checks.Contains(CatalogHealthStatus.Critical);
                 return weight is >= 1 and <= CatalogServiceInstance.MaxWeight && !(anyCritical && healthy);
-            }).QuickCheckThrowOnFailure();
+            });
     }
 
     [Fact]

@@ -2,7 +2,7 @@ using MeshGateway.Model;
 
 namespace MeshGateway.Tests.Model;
 
-/// <summary>Every form of reference section 2 (examples from Consul's <c>agent/connect/sni_test.go</c> where it has them).</summary>
+/// <summary>Every form of docs/consul-behaviour.md §2 (examples from Consul's <c>agent/connect/sni_test.go</c> where it has them).</summary>
 public sealed class ConsulSniNameTests
 {
     internal const string TD = "5fcd4b81-a2ca-405a-ac62-0fac602c1949.consul";

@@ -1,10 +1,11 @@
 using FsCheck;
 using FsCheck.Fluent;
+using FsCheck.Xunit;
 using MeshGateway.Model;
 
 namespace MeshGateway.Tests.Model;
 
-/// <summary>Reference section 5.1: the six dialing-side levels, the destination's service-defaults and the documented four-level view.</summary>
+/// <summary>docs/consul-behaviour.md §5.1: the six dialing-side levels, the destination's service-defaults and the documented four-level view.</summary>
 public sealed class MeshGatewayModeResolverTests
 {
     private static readonly MeshGatewayMode s_none = MeshGatewayMode.None;
@@ -254,10 +255,10 @@ public sealed class MeshGatewayModeResolverTests
     private static readonly Gen<MeshGatewayMode> s_anyMode =
         Gen.Elements(MeshGatewayMode.Unset, s_none, s_local, s_remote, s_bogus, MeshGatewayMode.FromConsul("Remote"));
 
-    [Fact]
-    public void Resolve_RandomLevels_MostSpecificNonUnsetWins()
+    [Property]
+    public Property Resolve_RandomLevels_MostSpecificNonUnsetWins()
     {
-        Prop.ForAll(
+        return Prop.ForAll(
             (from six in s_anyMode.ArrayOf(6)
              from destination in s_anyMode
              from peered in Gen.Elements(false, true)
@@ -276,13 +277,13 @@ public sealed class MeshGatewayModeResolverTests
                     && result.Mode == expected.mode
                     && result.LevelsWithUnknownValues.Count == unknownCount
                     && result.EffectiveMode is MeshGatewayModeKind.None or MeshGatewayModeKind.Local or MeshGatewayModeKind.Remote;
-            }).QuickCheckThrowOnFailure();
+            });
     }
 
-    [Fact]
-    public void ResolveDocumented_AgreesWithResolve_WhenExtraLevelsUnset()
+    [Property]
+    public Property ResolveDocumented_AgreesWithResolve_WhenExtraLevelsUnset()
     {
-        Prop.ForAll(
+        return Prop.ForAll(
             s_anyMode.ArrayOf(4).ToArbitrary(),
             four =>
             {
@@ -290,6 +291,6 @@ public sealed class MeshGatewayModeResolverTests
                 MeshGatewayModeResolution full = MeshGatewayModeResolver.Resolve(
                     new MeshGatewayModeInputs { ProxyDefaults = four[3], ServiceDefaults = four[2], ProxyRegistration = four[1] }, Api(four[0]));
                 return documented.Mode == full.Mode && documented.DecidedBy == full.DecidedBy;
-            }).QuickCheckThrowOnFailure();
+            });
     }
 }

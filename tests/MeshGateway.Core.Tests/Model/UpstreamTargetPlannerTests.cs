@@ -3,7 +3,7 @@ using static MeshGateway.Tests.Model.ConsulSniNameTests;
 
 namespace MeshGateway.Tests.Model;
 
-/// <summary>Every row of the reference's section 5.2 table, plus the error cases.</summary>
+/// <summary>Every row of the table of docs/consul-behaviour.md §5.2, plus the error cases.</summary>
 public sealed class UpstreamTargetPlannerTests
 {
     private const string PeerSni = "api.default.default.cluster-02.external." + TD2;
@@ -108,7 +108,7 @@ public sealed class UpstreamTargetPlannerTests
         Assert.Equal(MeshGatewayModeKind.None, target.AppliedMode);
         Assert.False(target.ModeIgnored);
         Assert.True(target.UsesWanAddresses);
-        // api-2 has no wan tag: its service address is used (reference section 4).
+        // api-2 has no wan tag: its service address is used (docs/consul-behaviour.md §4).
         Assert.Equal(["198.51.100.1:443", "10.2.0.2:20000"], Addresses(target));
         Assert.Equal([true, false], target.Endpoints.Select(e => e.Healthy));
         Assert.Equal($"api.default.dc2.internal.{TD}", target.Sni);

@@ -110,7 +110,7 @@ public sealed class HostNameEndpointTests
     [Fact]
     public async Task RefreshAsync_NoAnswerInTime_FailsWithTimeout()
     {
-        var time = new ManualTimeProvider();
+        var time = new SignallingTimeProvider();
         var never = new TaskCompletionSource<IPAddress[]>();
         var resolver = new FakeResolver(_ => never.Task);
         var source = new RouteTableSource(Table(new UpstreamEndpoint("lb.example", 443)));
@@ -126,7 +126,7 @@ public sealed class HostNameEndpointTests
     [Fact]
     public async Task Start_ResolvesNow_AgainEachInterval_NewNamesAtOnce_StopsOnDispose()
     {
-        var time = new ManualTimeProvider();
+        var time = new SignallingTimeProvider();
         int round = 0;
         var resolver = new FakeResolver(name => [IPAddress.Parse(name == "a.example" ? $"192.0.2.{++round}" : "192.0.2.200")]);
         var source = new RouteTableSource(Table(new UpstreamEndpoint("a.example", 443)));
@@ -169,7 +169,7 @@ public sealed class HostNameEndpointTests
     private static RouteTable Table(params UpstreamEndpoint[] endpoints) => RouteTable.Create([new Route(Sni, new UpstreamCluster("web", endpoints))]);
 
     /// <summary>Completes when a timer of <paramref name="time"/> is armed (subscribe before the action that arms it).</summary>
-    private static Task TimerArmed(ManualTimeProvider time)
+    private static Task TimerArmed(SignallingTimeProvider time)
     {
         var armed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         void OnChanged()

@@ -1,6 +1,7 @@
 using System.Net;
 using MeshGateway.Routing;
 using MeshGateway.Testing;
+using Microsoft.Extensions.Time.Testing;
 
 namespace MeshGateway.Tests.Routing;
 
@@ -12,9 +13,9 @@ public sealed class OutlierDetectionTests
     private static UpstreamCluster Cluster(int endpoints, OutlierDetection? detection = null)
         => new("c", Enumerable.Range(1, endpoints).Select(Endpoint)) { OutlierDetection = detection ?? OutlierDetection.Default };
 
-    private static bool Fail(UpstreamCluster cluster, int index, ManualTimeProvider time) => cluster.OnConnectFailed(index, time.GetTimestamp(), time.TimestampFrequency);
+    private static bool Fail(UpstreamCluster cluster, int index, FakeTimeProvider time) => cluster.OnConnectFailed(index, time.GetTimestamp(), time.TimestampFrequency);
 
-    private static void FailTimes(UpstreamCluster cluster, int index, ManualTimeProvider time, int count)
+    private static void FailTimes(UpstreamCluster cluster, int index, FakeTimeProvider time, int count)
     {
         for (int i = 0; i < count; i++)
         {
@@ -38,7 +39,7 @@ public sealed class OutlierDetectionTests
     [Fact]
     public void OnConnectFailed_FourInARow_NotEjectedFifthEjects()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         UpstreamCluster cluster = Cluster(2);
         for (int i = 1; i < 5; i++)
         {
@@ -58,7 +59,7 @@ public sealed class OutlierDetectionTests
     [Fact]
     public void OnConnected_BetweenFailures_ResetsTheCount()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         UpstreamCluster cluster = Cluster(2);
         FailTimes(cluster, 0, time, 4);
         cluster.OnConnected(0).OnDisconnected();
@@ -72,7 +73,7 @@ public sealed class OutlierDetectionTests
     [Fact]
     public void Eject_InARow_TimeGrowsWithCountUpToMax()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         UpstreamCluster cluster = Cluster(2, OutlierDetection.Default with { MaxEjectionTime = TimeSpan.FromSeconds(100) });
 
         // 30 s, 60 s, 90 s, then capped at 100 s: each ejection starts the moment the previous one ends (no healthy interval).
@@ -92,7 +93,7 @@ public sealed class OutlierDetectionTests
     [Fact]
     public void Eject_AfterHealthyIntervals_MultiplierDecays()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         UpstreamCluster cluster = Cluster(2);
         for (int i = 0; i < 3; i++)
         {
@@ -120,7 +121,7 @@ public sealed class OutlierDetectionTests
     [Fact]
     public void Eject_TenPercentCap_AtLeastOneAndTenPercentOfTwenty()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
 
         // 3 endpoints: 10 % is 0.3, rounded down 0, but one may always be ejected.
         UpstreamCluster small = Cluster(3);
@@ -148,7 +149,7 @@ public sealed class OutlierDetectionTests
     [Fact]
     public void Eject_CapHundredPercent_EveryEndpointThenPanic()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         UpstreamCluster cluster = Cluster(2, OutlierDetection.Default with { MaxEjectionPercent = 100 });
         FailTimes(cluster, 0, time, 5);
         FailTimes(cluster, 1, time, 5);
@@ -160,7 +161,7 @@ public sealed class OutlierDetectionTests
     [Fact]
     public void Disabled_CountsButNeverEjects()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         UpstreamCluster cluster = Cluster(2, OutlierDetection.Disabled);
         FailTimes(cluster, 0, time, 50);
         Assert.False(cluster.IsEjected(0, time));
@@ -171,7 +172,7 @@ public sealed class OutlierDetectionTests
     [Fact]
     public void Eject_StateSurvivesTableSwap_CountAndMultiplierCarryOver()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         var source = new RouteTableSource(RouteTable.Create([new Route("a.td.consul", Cluster(2))]));
         FailTimes(source.Current.Routes[0].Cluster, 0, time, 3);
         source.Update(RouteTable.Create([new Route("a.td.consul", Cluster(2))]));
@@ -184,7 +185,7 @@ public sealed class OutlierDetectionTests
     [Fact]
     public void Select_WithCountersAndEjections_AllocatesNothing()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         UpstreamCluster cluster = Cluster(8);
         FailTimes(cluster, 0, time, 5);
         ReadOnlySpan<int> exclude = [3];

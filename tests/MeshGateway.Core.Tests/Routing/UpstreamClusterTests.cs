@@ -1,6 +1,7 @@
 using System.Net;
 using MeshGateway.Routing;
 using MeshGateway.Testing;
+using Microsoft.Extensions.Time.Testing;
 
 namespace MeshGateway.Tests.Routing;
 
@@ -96,7 +97,7 @@ public sealed class UpstreamClusterTests
     [Fact]
     public void OnConnectFailed_EjectsUntilCoolDownEnds()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         var cluster = new UpstreamCluster("c", [Endpoint(1), Endpoint(2)]) { OutlierDetection = OutlierDetection.Default with { ConsecutiveFailures = 1 } };
         cluster.OnConnectFailed(0, time.GetTimestamp(), time.TimestampFrequency);
         Assert.True(cluster.IsEjected(0, time));
@@ -120,7 +121,7 @@ public sealed class UpstreamClusterTests
     [Fact]
     public void OnConnectFailed_EveryEndpointEjected_PanicUsesThemAnyway()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         var cluster = new UpstreamCluster("c", [Endpoint(1)]) { OutlierDetection = OutlierDetection.Default with { ConsecutiveFailures = 1 } };
         cluster.OnConnectFailed(0, time.GetTimestamp(), time.TimestampFrequency);
         Assert.Equal(0, cluster.Select([], time.GetTimestamp(), out bool panic));
@@ -130,7 +131,7 @@ public sealed class UpstreamClusterTests
     [Fact]
     public void OnConnected_ClearsEjection()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         var cluster = new UpstreamCluster("c", [Endpoint(1), Endpoint(2)]) { OutlierDetection = OutlierDetection.Default with { ConsecutiveFailures = 1 } };
         cluster.OnConnectFailed(0, time.GetTimestamp(), time.TimestampFrequency);
         Assert.True(cluster.IsEjected(0, time));

@@ -40,7 +40,7 @@ public sealed class DuplexSplicerTests
         }
     }
 
-    private static Task<TimerArmed> WhenTimerArmed(ManualTimeProvider time)
+    private static Task<TimerArmed> WhenTimerArmed(SignallingTimeProvider time)
     {
         var armed = new TaskCompletionSource<TimerArmed>(TaskCreationOptions.RunContinuationsAsynchronously);
         time.TimerChanged += () => armed.TrySetResult(default);
@@ -171,7 +171,7 @@ public sealed class DuplexSplicerTests
     [Fact]
     public async Task SpliceAsync_Idle_ClosesAtIdleTimeoutMeasuredFromLastActivity()
     {
-        var time = new ManualTimeProvider();
+        var time = new SignallingTimeProvider();
         Task armed = WhenTimerArmed(time);
         var splicer = new DuplexSplicer(new SpliceOptions { IdleTimeout = TimeSpan.FromMinutes(10) }, time);
         await using Rig rig = await Rig.StartAsync(splicer);
@@ -193,7 +193,7 @@ public sealed class DuplexSplicerTests
     [Fact]
     public async Task SpliceAsync_HalfClosedThenSilent_EndsAtIdleTimeoutRecordedAsSuch()
     {
-        var time = new ManualTimeProvider();
+        var time = new SignallingTimeProvider();
         Task armed = WhenTimerArmed(time);
         var splicer = new DuplexSplicer(new SpliceOptions { IdleTimeout = TimeSpan.FromMinutes(1) }, time);
         await using Rig rig = await Rig.StartAsync(splicer);
@@ -212,7 +212,7 @@ public sealed class DuplexSplicerTests
     [Fact]
     public async Task SpliceAsync_Busy_ClosesAtMaxDuration()
     {
-        var time = new ManualTimeProvider();
+        var time = new SignallingTimeProvider();
         Task armed = WhenTimerArmed(time);
         var splicer = new DuplexSplicer(new SpliceOptions { MaxDuration = TimeSpan.FromSeconds(90) }, time);
         await using Rig rig = await Rig.StartAsync(splicer);

@@ -1,19 +1,18 @@
 using System.Buffers;
 using FsCheck;
 using FsCheck.Fluent;
+using FsCheck.Xunit;
 using MeshGateway.Tls;
 using static MeshGateway.Tests.Tls.ClientHelloFixtures;
 
 namespace MeshGateway.Tests.Tls;
 
-/// <summary>FsCheck properties of the reader (FsCheck.Xunit is not served here, so each runs inside a [Fact]).</summary>
+/// <summary>FsCheck properties of the reader.</summary>
 public sealed class ClientHelloReaderPropertyTests
 {
     private static readonly ClientHelloReaderOptions s_large = new() { MaxHelloSize = ClientHelloReaderOptions.MaxAllowedHelloSize };
 
     private static readonly byte[][] s_valid = [Tls12Small, ChromeLike, PostQuantum, PaddedPostQuantum, ClientHelloReaderTests.Hello(b => b.Add(16, HelloBuilder.Alpn([.. Enumerable.Range(0, 30).Select(i => $"p{i:D8}")])))];
-
-    private static readonly Config s_config = Config.QuickThrowOnFailure.WithMaxTest(150);
 
     private static Gen<byte[]> ValidHello => Gen.Elements(s_valid);
 
@@ -32,23 +31,23 @@ public sealed class ClientHelloReaderPropertyTests
         from count in Gen.Choose(0, 3)
         select Corrupt(hello, edits.Take(count));
 
-    [Fact]
-    public void TryRead_AnySegmentation_SameAnswerAsOneSpan()
+    [Property(MaxTest = 150)]
+    public Property TryRead_AnySegmentation_SameAnswerAsOneSpan()
     {
-        Prop.ForAll(
+        return Prop.ForAll(
             (from input in MaybeCorrupted from sizes in Sizes(600) select (input, sizes)).ToArbitrary(),
             t =>
             {
                 HelloResult expected = HelloResult.Read(t.input, s_large);
                 HelloResult actual = HelloResult.Read(TestSequence.Split(t.input, t.sizes, padding: t.sizes.Length % 3), s_large);
                 return expected == actual;
-            }).Check(s_config);
+            });
     }
 
-    [Fact]
-    public void TryRead_AnyRecordSplit_SameAnswerAsOneRecord()
+    [Property(MaxTest = 150)]
+    public Property TryRead_AnyRecordSplit_SameAnswerAsOneRecord()
     {
-        Prop.ForAll(
+        return Prop.ForAll(
             (from input in ValidHello
              from recordSizes in Gen.Frequency((3, Gen.Choose(1, 3)), (2, Gen.Choose(1, 2000))).ArrayOf()
              from segmentSizes in Sizes(400)
@@ -62,13 +61,13 @@ public sealed class ClientHelloReaderPropertyTests
                 return oneRecord.Status == ClientHelloStatus.Done
                     && span == oneRecord with { BytesConsumed = records.Length }
                     && segments == span;
-            }).Check(s_config);
+            });
     }
 
-    [Fact]
-    public void TryRead_StrictPrefix_NeedMoreData()
+    [Property(MaxTest = 150)]
+    public Property TryRead_StrictPrefix_NeedMoreData()
     {
-        Prop.ForAll(
+        return Prop.ForAll(
             (from input in ValidHello
              from recordSizes in Gen.Choose(1, 300).ArrayOf()
              from cut in Gen.Choose(0, int.MaxValue)
@@ -83,13 +82,13 @@ public sealed class ClientHelloReaderPropertyTests
                 ClientHelloStatus sequence = ClientHelloReader.TryRead(prefix, s_large, out _);
                 return span == ClientHelloStatus.NeedMoreData && sequence == ClientHelloStatus.NeedMoreData
                     && info.Error == ClientHelloError.None && info.BytesConsumed == 0;
-            }).Check(s_config);
+            });
     }
 
-    [Fact]
-    public void TryRead_RandomCorruption_ClassifiedNeverThrows()
+    [Property(MaxTest = 150)]
+    public Property TryRead_RandomCorruption_ClassifiedNeverThrows()
     {
-        Prop.ForAll(
+        return Prop.ForAll(
             (from hello in ValidHello
              from recordSizes in Gen.Frequency((1, Gen.Constant(Array.Empty<int>())), (1, Gen.Choose(1, 500).ArrayOf()))
              from edits in Gen.Choose(0, int.MaxValue).Zip(Gen.Choose(0, 255)).ArrayOf()
@@ -119,20 +118,20 @@ public sealed class ClientHelloReaderPropertyTests
                 }
 
                 return true;
-            }).Check(s_config);
+            });
     }
 
-    [Fact]
-    public void TryRead_RandomBytesAfterHandshakeByte_ClassifiedNeverThrows()
+    [Property(MaxTest = 150)]
+    public Property TryRead_RandomBytesAfterHandshakeByte_ClassifiedNeverThrows()
     {
-        Prop.ForAll(
+        return Prop.ForAll(
             Gen.Choose(0, 255).Select(b => (byte)b).ArrayOf().Select(bytes => (byte[])[0x16, 0x03, .. bytes]).ToArbitrary(),
             input =>
             {
                 ClientHelloStatus status = ClientHelloReader.TryRead(input, out ClientHelloInfo info);
                 return Enum.IsDefined(status) && info.BytesConsumed <= input.Length
                     && HelloResult.Read(TestSequence.Split(input, [1, 2, 0, 3]), default) == HelloResult.From(status, info, input);
-            }).Check(s_config);
+            });
     }
 
     [Fact]

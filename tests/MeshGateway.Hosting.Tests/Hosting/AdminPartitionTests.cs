@@ -14,7 +14,7 @@ namespace MeshGateway.Tests.Hosting;
 /// Admin partitions (Consul Enterprise; no binary here): the hosted gateway of partition <c>part1</c> reads an in-repo
 /// simulated agent over real HTTP that serves the Enterprise shapes it uses (<c>GET /v1/partitions</c> and <c>?partition=</c>,
 /// api-docs/admin-partitions; agent <c>Config.Partition</c>), and routes real TLS connections (SslStream both ends) by the
-/// partition SNI forms of reference section 2: <c>*.&lt;ap&gt;.&lt;dc&gt;.internal-v1.&lt;TD&gt;</c> to that partition's gateways,
+/// partition SNI forms of docs/consul-behaviour.md §2: <c>*.&lt;ap&gt;.&lt;dc&gt;.internal-v1.&lt;TD&gt;</c> to that partition's gateways,
 /// <c>*.&lt;dc&gt;.internal.&lt;TD&gt;</c> to the default partition's, its own services by exact form-3 names, and never its own
 /// partition by wildcard.
 /// </summary>
@@ -96,7 +96,7 @@ public sealed class AdminPartitionTests
         Name = "mesh-gateway",
         Kind = "mesh-gateway",
         Node = node,
-        Address = "10.99.0.1", // its LAN address: another partition is dialled at its WAN address (reference section 4)
+        Address = "10.99.0.1", // its LAN address: another partition is dialled at its WAN address (docs/consul-behaviour.md §4)
         Port = 8443,
         WanAddress = endPoint.Address.ToString(),
         WanPort = endPoint.Port,

@@ -7,6 +7,7 @@ using MeshGateway.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
 
 namespace MeshGateway.Tests.Hosting;
 
@@ -15,7 +16,7 @@ public sealed class LogRateLimitTests
     [Fact]
     public async Task RejectionFlood_LogsLimitPerSecondThenOneSummary_CountersExact()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         var logs = new CapturingLoggerProvider();
         using IHost host = HostFixture.Build(
             g =>

@@ -51,13 +51,20 @@ internal sealed class TestGateway : IAsyncDisposable
         return socket;
     }
 
-    /// <summary>Waits until every connection has ended (the active gauge is back to 0).</summary>
-    public async Task WaitIdleAsync()
+    /// <summary>Waits until every connection has ended (the listener's change signal; fails after 60 s naming the count left).</summary>
+    public Task WaitIdleAsync() => WaitActiveAtMostAsync(0);
+
+    /// <summary>Waits until at most <paramref name="maximum"/> connections are open (the listener's change signal, bounded by 60 s).</summary>
+    public async Task WaitActiveAtMostAsync(int maximum)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        while (Listener.ActiveConnections != 0)
+        try
         {
-            await Task.Delay(10, timeout.Token);
+            await Listener.WhenActiveConnectionsAtMostAsync(maximum, timeout.Token);
+        }
+        catch (OperationCanceledException ex) when (timeout.IsCancellationRequested)
+        {
+            throw new TimeoutException($"Still {Listener.ActiveConnections} connections open after 60 s (waited for at most {maximum}).", ex);
         }
     }
 

@@ -1335,7 +1335,7 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
         w.WriteStartObject("TaggedAddresses");
         if (s.Address.Length > 0)
         {
-            // The agent adds lan_ipv4/wan_ipv4 equal to the service address (reference section 4); they play no part in routing.
+            // The agent adds lan_ipv4/wan_ipv4 equal to the service address (docs/consul-behaviour.md §4); they play no part in routing.
             WriteTagged(w, "lan_ipv4", s.Address, s.Port);
             WriteTagged(w, "wan_ipv4", s.Address, s.Port);
         }

@@ -30,6 +30,18 @@ internal sealed class RawBackend : IAsyncDisposable
 
     public int Accepted => Volatile.Read(ref _accepted);
 
+    /// <summary>
+    /// Completes when every connection accepted so far has ended (its handler returned and its socket was disposed):
+    /// the signal for "the backend closed its side", instead of polling for it.
+    /// </summary>
+    public Task WhenConnectionsEndedAsync()
+    {
+        lock (_connections)
+        {
+            return Task.WhenAll([.. _connections]);
+        }
+    }
+
     /// <summary>Reads the replayed hello, checks it byte for byte, then echoes until FIN and closes.</summary>
     public static RawBackend Echo(byte[] expectedHello) => new(async socket =>
     {
@@ -142,6 +154,7 @@ internal sealed class RawBackend : IAsyncDisposable
             open = [.. _connections];
         }
 
+        // Bounded, not a poll: a handler still blocked on its peer must not hang the test's dispose.
         await Task.WhenAny(Task.WhenAll(open), Task.Delay(TimeSpan.FromSeconds(10)));
     }
 

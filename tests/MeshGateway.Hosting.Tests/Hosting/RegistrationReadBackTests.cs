@@ -7,11 +7,10 @@ using MeshGateway.Consul.Tests.Fixtures;
 using MeshGateway.Hosting;
 using MeshGateway.Routing;
 using MeshGateway.Testing;
-using MeshGateway.Tests.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
-namespace MeshGateway.Tests.ReadBack;
+namespace MeshGateway.Tests.Hosting;
 
 /// <summary>
 /// A gateway registered by someone else (Consul:Register false) gets the listeners and timeouts its registration's

@@ -1,6 +1,6 @@
 using MeshGateway.Consul.Tests.Fixtures;
 
-namespace MeshGateway.Consul.Tests.Http;
+namespace MeshGateway.Consul.Tests.Preflight;
 
 [Collection("consul-dc1-dc2")]
 public sealed class PreflightTwoDatacenterTests(TwoDatacenterFixture fixture)
