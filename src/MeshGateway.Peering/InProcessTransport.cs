@@ -180,8 +180,9 @@ internal sealed class TerminatedConnectionContext : ConnectionContext, IConnecti
 
         try
         {
-            await Transport.Input.CompleteAsync().ConfigureAwait(false);
+            // Output first: completing it flushes what is buffered while the stream is still open.
             await Transport.Output.CompleteAsync().ConfigureAwait(false);
+            await Transport.Input.CompleteAsync().ConfigureAwait(false);
             await _stream.DisposeAsync().ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)

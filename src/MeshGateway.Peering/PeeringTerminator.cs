@@ -89,6 +89,14 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+
+            // A proxy, not an application: no body size cap (Kestrel's default is 30 MB) and no minimum data rates
+            // (a slow peer is not a reason to cut a stream; Envoy has neither). Request headers up to 60 KiB, Envoy's
+            // max_request_headers_kb default.
+            kestrel.Limits.MaxRequestBodySize = null;
+            kestrel.Limits.MinRequestBodyDataRate = null;
+            kestrel.Limits.MinResponseDataRate = null;
+            kestrel.Limits.MaxRequestHeadersTotalSize = 60 * 1024;
             kestrel.Listen(terminator._transport.EndPoint, listen =>
             {
                 listen.Protocols = HttpProtocols.Http1AndHttp2;

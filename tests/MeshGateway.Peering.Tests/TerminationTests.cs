@@ -25,6 +25,7 @@ public sealed class TerminationTests
         Assert.Equal("web-a /hello", await response.Content.ReadAsStringAsync());
         SeenRequest seen = Assert.Single(harness.SidecarA.Seen);
         Assert.Equal(harness.GatewaySpiffeId, seen.ClientSpiffeId);
+        Assert.Equal("HTTP/1.1", seen.Protocol);
         Assert.False(seen.HadRouteHeader);
         Assert.Equal(0, harness.SidecarB.Requests);
         Assert.Equal(1, harness.Terminator.Counters.HandshakesAccepted);
@@ -33,10 +34,29 @@ public sealed class TerminationTests
         Assert.Equal(0, harness.Gateway.Counters.Rejected);
     }
 
+    [Theory]
+    [InlineData("http2")]
+    [InlineData("grpc")]
+    public async Task Request_ForHttp2LikeService_GoesToTheSidecarOverHttp2(string protocol)
+    {
+        await using PeeringHarness harness = await PeeringHarness.StartAsync(protocol: protocol);
+        using HttpClient client = harness.CreateClient(harness.PeerClient);
+
+        using HttpResponseMessage response = await client.SendAsync(PeeringHarness.Get("/h2", HttpVersion.Version11));
+
+        Assert.Equal("web-a /h2", await response.Content.ReadAsStringAsync());
+        Assert.Equal("HTTP/2", Assert.Single(harness.SidecarA.Seen).Protocol);
+    }
+
     [Fact]
     public async Task ForwardedClientCert_ClientSuppliedValue_IsReplacedByTheValidatedPeer()
     {
-        await using PeeringHarness harness = await PeeringHarness.StartAsync();
+        // Rule 0 (/b/ only) goes to B, everything else to A: a client naming rule 0's route itself must still reach A.
+        await using PeeringHarness harness = await PeeringHarness.StartAsync(
+        [
+            new HttpRouteRule { Match = new HttpRouteMatch { PathPrefix = "/b/" }, Splits = [new WeightedTarget(PeeringHarness.TargetB, 1)] },
+            new HttpRouteRule { Splits = [new WeightedTarget(PeeringHarness.TargetA, 1)] },
+        ]);
         using HttpClient client = harness.CreateClient(harness.PeerClient);
         using HttpRequestMessage request = PeeringHarness.Get("/xfcc", HttpVersion.Version11);
         request.Headers.TryAddWithoutValidation("X-Forwarded-Client-Cert", "By=spiffe://forged;URI=spiffe://forged/svc/admin");
@@ -53,6 +73,7 @@ public sealed class TerminationTests
         Assert.Contains(";Chain=\"" + Uri.EscapeDataString(harness.PeerClient.ExportCertificatePem()), xfcc, StringComparison.Ordinal);
         Assert.DoesNotContain("forged", xfcc, StringComparison.Ordinal);
         Assert.False(seen.HadRouteHeader);
+        Assert.Equal(0, harness.SidecarB.Requests);
     }
 
     public static TheoryData<string, HandshakeRefusal> Refusals => new()
