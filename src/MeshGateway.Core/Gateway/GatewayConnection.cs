@@ -262,6 +262,16 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
                 return;
             }
 
+            if (route.Terminator is { } terminator)
+            {
+                // Handed over in process (issue 14): the terminator reads the replayed bytes, then the socket.
+                // TerminateAsync returns the hello buffer to the pool once copied, before the session runs.
+                byte[] read = buffer;
+                buffer = null;
+                await TerminateAsync(route, terminator, read, start, filled).ConfigureAwait(false);
+                return;
+            }
+
             if (route.Cluster.Endpoints.Count == 0)
             {
                 Reject(RejectionReason.NoEndpoint, route);
@@ -485,6 +495,50 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
         finally
         {
             endpoint.OnDisconnected();
+        }
+    }
+
+    /// <summary>Hands the connection to the route's terminator and waits until it has ended.</summary>
+    /// <remarks>Off the passthrough path: the copy of the bytes read so far and the server name string are made only here.</remarks>
+    private async Task TerminateAsync(Route route, ConnectionTerminator terminator, byte[] buffer, int start, int filled)
+    {
+        Volatile.Write(ref _phase, PhaseSpliced);
+        _timer?.Dispose();
+        _timer = null;
+        byte[] prefix = buffer.AsSpan(start, filled - start).ToArray();
+        ArrayPool<byte>.Shared.Return(buffer);
+        if (Volatile.Read(ref _aborted) != 0)
+        {
+            Reject(RejectionReason.Stopping, route);
+            return;
+        }
+
+        var connection = new TerminatedConnection(_client, prefix, System.Text.Encoding.ASCII.GetString(_hello.ServerName), route, ClientEndPoint, ListenerEndPoint);
+        Task run;
+        try
+        {
+            run = terminator.RunAsync(connection) ?? Task.CompletedTask;
+        }
+#pragma warning disable CA1031 // A terminator is user code: whatever it throws, the listener resets this connection and goes on.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            Reject(RejectionReason.TerminatorFailed, route);
+            return;
+        }
+
+        _owner.Counters.OnTerminated();
+        _owner.Metrics.Terminated(ListenerMetrics.Tag);
+        try
+        {
+            await run.ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // As above: a faulted session is the terminator's failure, counted, never the listener's.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            _owner.Counters.OnObserverError();
+            Reset(_client);
         }
     }
 

@@ -3,9 +3,10 @@ namespace MeshGateway.Gateway;
 /// <summary>Running totals of one <see cref="GatewayListener"/>, readable at any time (the same facts as its metrics, without a metrics listener).</summary>
 public sealed class GatewayCounters
 {
-    private readonly long[] _rejected = new long[(int)RejectionReason.InvalidServerName + 1];
+    private readonly long[] _rejected = new long[(int)RejectionReason.TerminatorFailed + 1];
     private long _accepted;
     private long _routed;
+    private long _terminated;
     private long _connectFailures;
     private long _panicSelections;
     private long _acceptErrors;
@@ -22,6 +23,9 @@ public sealed class GatewayCounters
     /// <summary>Connections routed and spliced.</summary>
     public long Routed => Interlocked.Read(ref _routed);
 
+    /// <summary>Connections handed to a route's <see cref="MeshGateway.Routing.Route.Terminator"/> instead of being spliced.</summary>
+    public long Terminated => Interlocked.Read(ref _terminated);
+
     /// <summary>Failed or timed-out connect attempts.</summary>
     public long UpstreamConnectFailures => Interlocked.Read(ref _connectFailures);
 
@@ -36,7 +40,8 @@ public sealed class GatewayCounters
 
     /// <summary>
     /// Exceptions thrown by the <see cref="GatewayObserver"/> where the gateway must go on regardless (on the accept
-    /// path). An observer must not throw; this counts the ones that did, so a faulty observer is visible.
+    /// path), and tasks of a <see cref="ConnectionTerminator"/> that faulted. An observer must not throw; this counts the
+    /// ones that did, so a faulty observer is visible.
     /// </summary>
     public long ObserverErrors => Interlocked.Read(ref _observerErrors);
 
@@ -63,6 +68,8 @@ public sealed class GatewayCounters
     internal void OnAccepted() => Interlocked.Increment(ref _accepted);
 
     internal void OnRouted() => Interlocked.Increment(ref _routed);
+
+    internal void OnTerminated() => Interlocked.Increment(ref _terminated);
 
     internal void OnRejected(RejectionReason reason) => Interlocked.Increment(ref _rejected[(int)reason]);
 

@@ -23,6 +23,9 @@ public static class GatewayMetricNames
     /// <summary>Counter: connections routed and spliced; tag <c>meshgateway.route.kind</c> (<c>exact</c>, <c>wildcard</c>).</summary>
     public const string RoutedConnections = "meshgateway.connections.routed";
 
+    /// <summary>Counter: connections handed to a route's <see cref="MeshGateway.Routing.Route.Terminator"/> instead of being spliced.</summary>
+    public const string TerminatedConnections = "meshgateway.connections.terminated";
+
     /// <summary>Counter: connections cut at the end of a drain.</summary>
     public const string CutConnections = "meshgateway.connections.cut";
 
@@ -57,7 +60,7 @@ public static class GatewayMetricNames
     /// <summary>
     /// The tag naming the listener a connection came in on (<see cref="GatewayListenerOptions.EndPointNames"/>, else its
     /// <c>ip:port</c>): on <see cref="ActiveConnections"/>, <see cref="AcceptedConnections"/>, <see cref="RejectedConnections"/>,
-    /// <see cref="RoutedConnections"/>, <see cref="Bytes"/>, <see cref="ConnectionDuration"/>, <see cref="HelloDuration"/>
+    /// <see cref="RoutedConnections"/>, <see cref="TerminatedConnections"/>, <see cref="Bytes"/>, <see cref="ConnectionDuration"/>, <see cref="HelloDuration"/>
     /// and <see cref="AcceptErrors"/>.
     /// </summary>
     public const string ListenerTag = "meshgateway.listener";
@@ -77,7 +80,7 @@ internal sealed class GatewayMetrics : IDisposable
     [
         "not_tls", "invalid_hello", "hello_too_large", "hello_timeout", "client_closed", "no_sni", "no_route", "no_endpoint",
         "upstream_unreachable", "connection_limit", "stopping", "endpoint_unresolved", "proxy_header_missing", "proxy_header_invalid",
-        "invalid_server_name",
+        "invalid_server_name", "terminator_failed",
     ];
 
     private static readonly string[] s_closeTags =
@@ -97,6 +100,7 @@ internal sealed class GatewayMetrics : IDisposable
     private readonly Counter<long> _accepted;
     private readonly Counter<long> _rejected;
     private readonly Counter<long> _routed;
+    private readonly Counter<long> _terminated;
     private readonly Counter<long> _cut;
     private readonly Counter<long> _connectFailures;
     private readonly Counter<long> _panic;
@@ -121,6 +125,7 @@ internal sealed class GatewayMetrics : IDisposable
         _accepted = _meter.CreateCounter<long>(GatewayMetricNames.AcceptedConnections, "{connection}", "Connections accepted.");
         _rejected = _meter.CreateCounter<long>(GatewayMetricNames.RejectedConnections, "{connection}", "Connections closed without splicing.");
         _routed = _meter.CreateCounter<long>(GatewayMetricNames.RoutedConnections, "{connection}", "Connections routed and spliced.");
+        _terminated = _meter.CreateCounter<long>(GatewayMetricNames.TerminatedConnections, "{connection}", "Connections handed to a route's terminator.");
         _cut = _meter.CreateCounter<long>(GatewayMetricNames.CutConnections, "{connection}", "Connections cut at the end of a drain.");
         _connectFailures = _meter.CreateCounter<long>(GatewayMetricNames.UpstreamConnectFailures, "{attempt}", "Failed or timed-out upstream connects.");
         _panic = _meter.CreateCounter<long>(GatewayMetricNames.PanicSelections, "{selection}", "Endpoint choices made with no healthy endpoint.");
@@ -167,6 +172,14 @@ internal sealed class GatewayMetrics : IDisposable
         if (_routed.Enabled)
         {
             _routed.Add(1, new KeyValuePair<string, object?>(RouteKindTag, kind == RouteKind.Exact ? "exact" : "wildcard"), listener);
+        }
+    }
+
+    public void Terminated(in KeyValuePair<string, object?> listener)
+    {
+        if (_terminated.Enabled)
+        {
+            _terminated.Add(1, listener);
         }
     }
 

@@ -59,4 +59,10 @@ public enum RejectionReason
     /// <see cref="ConnectionRejectedEvent.ServerName"/> holds the bytes as sent.
     /// </summary>
     InvalidServerName,
+
+    /// <summary>
+    /// The route's <see cref="MeshGateway.Routing.Route.Terminator"/> threw when handed the connection
+    /// (<see cref="ConnectionTerminator.RunAsync"/>); the connection was reset.
+    /// </summary>
+    TerminatorFailed,
 }

@@ -26,8 +26,15 @@ public sealed class Route
     /// <summary>Whether <see cref="Pattern"/> is exact or a wildcard suffix.</summary>
     public RouteKind Kind { get; }
 
-    /// <summary>Where matching connections go.</summary>
+    /// <summary>Where matching connections go (when <see cref="Terminator"/> is set: only the name used in logs and metrics).</summary>
     public UpstreamCluster Cluster { get; }
+
+    /// <summary>
+    /// When set, matching connections are handed to this terminator in process (after the ClientHello was read)
+    /// instead of being dialled to <see cref="Cluster"/> and spliced; the cluster's endpoints are then not used.
+    /// Null (the default) for passthrough routes.
+    /// </summary>
+    public MeshGateway.Gateway.ConnectionTerminator? Terminator { get; init; }
 
     /// <summary>For a wildcard, the suffix after <c>*.</c>; for an exact route, the whole pattern.</summary>
     internal string Key => Kind == RouteKind.Wildcard ? Pattern[2..] : Pattern;

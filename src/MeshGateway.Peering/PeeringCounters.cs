@@ -1,0 +1,57 @@
+namespace MeshGateway.Peering;
+
+/// <summary>Running totals of a <see cref="PeeringTerminator"/>.</summary>
+public sealed class PeeringCounters
+{
+    private readonly long[] _refused = new long[(int)HandshakeRefusal.UntrustedChain + 1];
+    private long _connections;
+    private long _handshakes;
+    private long _requests;
+    private long _unrouted;
+
+    internal PeeringCounters()
+    {
+    }
+
+    /// <summary>Connections handed over by the gateway listener.</summary>
+    public long Connections => Interlocked.Read(ref _connections);
+
+    /// <summary>Peer client certificates accepted (each a completed mTLS handshake, unless the client then gave up).</summary>
+    public long HandshakesAccepted => Interlocked.Read(ref _handshakes);
+
+    /// <summary>Handshakes refused, all reasons.</summary>
+    public long HandshakesRefused
+    {
+        get
+        {
+            long total = 0;
+            for (int i = 0; i < _refused.Length; i++)
+            {
+                total += Interlocked.Read(ref _refused[i]);
+            }
+
+            return total;
+        }
+    }
+
+    /// <summary>Requests given a route and sent on to YARP.</summary>
+    public long Requests => Interlocked.Read(ref _requests);
+
+    /// <summary>Requests no route rule matched (answered 404, as Envoy does).</summary>
+    public long Unrouted => Interlocked.Read(ref _unrouted);
+
+    /// <summary>Handshakes refused for one reason.</summary>
+    /// <param name="reason">The reason.</param>
+    /// <returns>The count.</returns>
+    public long GetRefused(HandshakeRefusal reason) => Interlocked.Read(ref _refused[(int)reason]);
+
+    internal void OnConnection() => Interlocked.Increment(ref _connections);
+
+    internal void OnAccepted() => Interlocked.Increment(ref _handshakes);
+
+    internal void OnRefused(HandshakeRefusal reason) => Interlocked.Increment(ref _refused[(int)reason]);
+
+    internal void OnRequest() => Interlocked.Increment(ref _requests);
+
+    internal void OnUnrouted() => Interlocked.Increment(ref _unrouted);
+}

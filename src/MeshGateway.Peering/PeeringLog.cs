@@ -1,0 +1,19 @@
+using Microsoft.Extensions.Logging;
+
+namespace MeshGateway.Peering;
+
+/// <summary>The terminator's source-generated log messages (event ids 4001-4099).</summary>
+internal static partial class PeeringLog
+{
+    [LoggerMessage(4001, LogLevel.Warning, "Peering: refused the TLS handshake for {ServerName} from {Client}: {Reason} ({Detail}).")]
+    public static partial void HandshakeRefused(ILogger logger, string serverName, string? client, HandshakeRefusal reason, string? detail);
+
+    [LoggerMessage(4002, LogLevel.Debug, "Peering: accepted {SpiffeId} of peer {Peer} for {ServerName}.")]
+    public static partial void HandshakeAccepted(ILogger logger, string spiffeId, string peer, string serverName);
+
+    [LoggerMessage(4003, LogLevel.Information, "Peering: snapshot applied: {Services} exported HTTP services, {Peers} trust bundles, leaf {Leaf} valid until {NotAfter:O}.")]
+    public static partial void SnapshotApplied(ILogger logger, int services, int peers, string leaf, DateTime notAfter);
+
+    [LoggerMessage(4004, LogLevel.Warning, "Peering: the sidecar certificate of {Destination} was refused: not issued by the local CA for {SpiffeId}.")]
+    public static partial void SidecarRefused(ILogger logger, string? destination, string spiffeId);
+}

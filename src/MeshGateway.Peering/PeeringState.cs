@@ -1,0 +1,393 @@
+using System.Net;
+using System.Net.Security;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Http;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace MeshGateway.Peering;
+
+/// <summary>A validated <see cref="PeeringSnapshot"/> compiled for the data path: SNI lookup, TLS contexts, route rules, YARP config.</summary>
+internal sealed class PeeringState
+{
+    /// <summary>The request header carrying the chosen YARP route id from the rule middleware to YARP's matcher; never forwarded.</summary>
+    public const string RouteHeader = "X-MeshGateway-Peering-Route";
+
+    /// <summary>The cluster metadata key holding the sidecars' expected SPIFFE ID.</summary>
+    public const string SpiffeIdMetadata = "meshgateway.spiffe-id";
+
+    private static readonly TimeSpan s_regexTimeout = TimeSpan.FromMilliseconds(100);
+    private readonly Dictionary<string, ServiceState> _bySni = new(StringComparer.OrdinalIgnoreCase);
+    private readonly HashSet<string> _trustDomains = new(StringComparer.OrdinalIgnoreCase);
+
+    public PeeringState(PeeringSnapshot snapshot)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        ArgumentNullException.ThrowIfNull(snapshot.Leaf);
+        if (!snapshot.Leaf.HasPrivateKey)
+        {
+            throw new ArgumentException("PeeringSnapshot.Leaf has no private key: the gateway's leaf certificate must come with its key.", nameof(snapshot));
+        }
+
+        ArgumentException.ThrowIfNullOrEmpty(snapshot.TrustDomain, nameof(snapshot));
+        if (snapshot.LocalRoots is null || snapshot.LocalRoots.Count == 0)
+        {
+            throw new ArgumentException("PeeringSnapshot.LocalRoots is empty: the sidecars' certificates could not be validated.", nameof(snapshot));
+        }
+
+        Snapshot = snapshot;
+        ServerCertificate = SslStreamCertificateContext.Create(snapshot.Leaf, new System.Security.Cryptography.X509Certificates.X509Certificate2Collection(snapshot.LeafIntermediates.ToArray()), offline: true);
+        PeerCertificates.ReadSubjectAltNames(snapshot.Leaf, out List<string> leafUris, out _);
+        LeafUris = leafUris;
+
+        var bundles = new Dictionary<string, PeerTrustBundle>(StringComparer.Ordinal);
+        foreach (PeerTrustBundle bundle in snapshot.TrustBundles ?? [])
+        {
+            ArgumentNullException.ThrowIfNull(bundle, nameof(snapshot));
+            ArgumentException.ThrowIfNullOrEmpty(bundle.PeerName, nameof(snapshot));
+            ArgumentException.ThrowIfNullOrEmpty(bundle.TrustDomain, nameof(snapshot));
+            if (bundle.Roots is null || bundle.Roots.Count == 0)
+            {
+                throw new ArgumentException($"The trust bundle of peer '{bundle.PeerName}' has no root certificate.", nameof(snapshot));
+            }
+
+            if (!bundles.TryAdd(bundle.PeerName, bundle))
+            {
+                throw new ArgumentException($"Peer '{bundle.PeerName}' has two trust bundles.", nameof(snapshot));
+            }
+
+            _trustDomains.Add(bundle.TrustDomain);
+        }
+
+        var routes = new List<RouteConfig>();
+        var clusters = new List<ClusterConfig>();
+        foreach (ExportedHttpService service in snapshot.Services ?? [])
+        {
+            var compiled = new ServiceState(service, bundles, routes, clusters);
+            foreach (ServiceConsumer consumer in service.Consumers)
+            {
+                if (!_bySni.TryAdd(consumer.ServerName, compiled))
+                {
+                    throw new ArgumentException($"The server name '{consumer.ServerName}' is used by two exported services.", nameof(snapshot));
+                }
+            }
+        }
+
+        Routes = routes;
+        Clusters = clusters;
+    }
+
+    public PeeringSnapshot Snapshot { get; }
+
+    /// <summary>The server certificate context of <see cref="PeeringSnapshot.Leaf"/>, built once per snapshot.</summary>
+    public SslStreamCertificateContext ServerCertificate { get; }
+
+    /// <summary>The URI SANs of the gateway's leaf (XFCC <c>By</c>).</summary>
+    public IReadOnlyList<string> LeafUris { get; }
+
+    public IReadOnlyList<RouteConfig> Routes { get; }
+
+    public IReadOnlyList<ClusterConfig> Clusters { get; }
+
+    public IEnumerable<string> ServerNames => _bySni.Keys;
+
+    public bool TryGetService(string serverName, out ServiceState? service) => _bySni.TryGetValue(serverName, out service);
+
+    public bool IsKnownTrustDomain(string trustDomain) => _trustDomains.Contains(trustDomain);
+
+    internal static Regex CompileRegex(string pattern, string what)
+    {
+        try
+        {
+            // Envoy's safe_regex is a full match (RE2); anchoring gives the same meaning here.
+            return new Regex("^(?:" + pattern + ")$", RegexOptions.CultureInvariant, s_regexTimeout);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new ArgumentException($"The {what} regular expression '{pattern}' is invalid: {ex.Message}", ex);
+        }
+    }
+}
+
+/// <summary>One exported service compiled: the bundles of its consumer peers and its route rules.</summary>
+internal sealed class ServiceState
+{
+    private readonly CompiledRule[] _rules;
+
+    public ServiceState(ExportedHttpService service, Dictionary<string, PeerTrustBundle> bundles, List<RouteConfig> routes, List<ClusterConfig> clusters)
+    {
+        ArgumentNullException.ThrowIfNull(service);
+        ArgumentException.ThrowIfNullOrEmpty(service.Name);
+        Service = service;
+        Version? version = service.Protocol switch
+        {
+            "http" => HttpVersion.Version11,
+            "http2" or "grpc" => HttpVersion.Version20,
+            _ => throw new ArgumentException($"Exported service '{service.Name}' has protocol '{service.Protocol}'; only http, http2 and grpc are terminated (tcp stays a passthrough route)."),
+        };
+
+        if (service.Consumers is null || service.Consumers.Count == 0)
+        {
+            throw new ArgumentException($"Exported service '{service.Name}' has no consumer peer.");
+        }
+
+        var own = new List<PeerTrustBundle>();
+        foreach (ServiceConsumer consumer in service.Consumers)
+        {
+            ArgumentException.ThrowIfNullOrEmpty(consumer.ServerName);
+            if (bundles.TryGetValue(consumer.Peer, out PeerTrustBundle? bundle))
+            {
+                own.Add(bundle);
+            }
+
+            // A consumer without a bundle yet accepts no client: its handshakes are refused (unknown trust domain).
+        }
+
+        Bundles = own;
+        string key = service.Partition + "/" + service.Namespace + "/" + service.Name;
+        var targets = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (ChainTargetEndpoints target in service.Targets ?? [])
+        {
+            ArgumentException.ThrowIfNullOrEmpty(target.Id);
+            ArgumentException.ThrowIfNullOrEmpty(target.SpiffeId);
+            string clusterId = key + "/" + target.Id;
+            if (!targets.TryAdd(target.Id, clusterId))
+            {
+                throw new ArgumentException($"Exported service '{service.Name}' lists target '{target.Id}' twice.");
+            }
+
+            var destinations = new Dictionary<string, DestinationConfig>(StringComparer.Ordinal);
+            for (int i = 0; i < target.Endpoints.Count; i++)
+            {
+                DnsEndPoint endpoint = target.Endpoints[i];
+                string host = IPAddress.TryParse(endpoint.Host, out IPAddress? ip) && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "[" + endpoint.Host + "]" : endpoint.Host;
+                destinations[i.ToString(System.Globalization.CultureInfo.InvariantCulture)] = new DestinationConfig { Address = "https://" + host + ":" + endpoint.Port.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+            }
+
+            clusters.Add(new ClusterConfig
+            {
+                ClusterId = clusterId,
+                Destinations = destinations,
+                HttpRequest = new ForwarderRequestConfig
+                {
+                    Version = version,
+                    // http: HTTP/1.1 as Envoy's default upstream codec; http2/grpc: HTTP/2 only (gRPC needs it).
+                    VersionPolicy = version == HttpVersion.Version20 ? HttpVersionPolicy.RequestVersionExact : HttpVersionPolicy.RequestVersionOrLower,
+                },
+                Metadata = new Dictionary<string, string>(StringComparer.Ordinal) { [PeeringState.SpiffeIdMetadata] = target.SpiffeId },
+            });
+        }
+
+        if (service.Routes is null || service.Routes.Count == 0)
+        {
+            throw new ArgumentException($"Exported service '{service.Name}' has no route (a chain without a router has one rule without a match).");
+        }
+
+        _rules = new CompiledRule[service.Routes.Count];
+        for (int r = 0; r < service.Routes.Count; r++)
+        {
+            HttpRouteRule rule = service.Routes[r];
+            if (rule.Splits is null || rule.Splits.Count == 0)
+            {
+                throw new ArgumentException($"Route {r} of exported service '{service.Name}' has no target.");
+            }
+
+            var legs = new (string RouteId, double Cumulative)[rule.Splits.Count];
+            double total = 0;
+            for (int l = 0; l < rule.Splits.Count; l++)
+            {
+                WeightedTarget split = rule.Splits[l];
+                if (!targets.TryGetValue(split.TargetId, out string? clusterId))
+                {
+                    throw new ArgumentException($"Route {r} of exported service '{service.Name}' names target '{split.TargetId}', which is not among its targets.");
+                }
+
+                if (split.Weight < 0 || double.IsNaN(split.Weight))
+                {
+                    throw new ArgumentException($"Route {r} of exported service '{service.Name}' gives target '{split.TargetId}' the weight {split.Weight}.");
+                }
+
+                total += rule.Splits.Count == 1 ? 1 : split.Weight;
+                string routeId = key + "/" + r.ToString(System.Globalization.CultureInfo.InvariantCulture) + "/" + l.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                legs[l] = (routeId, total);
+                routes.Add(new RouteConfig
+                {
+                    RouteId = routeId,
+                    ClusterId = clusterId,
+                    // The rule middleware chose this route (Consul's match semantics, see PeeringMiddleware); YARP
+                    // matches only its id, and the header never leaves the gateway.
+                    Match = new RouteMatch
+                    {
+                        Path = "/{**catch-all}",
+                        Headers = [new RouteHeader { Name = PeeringState.RouteHeader, Values = [routeId], Mode = HeaderMatchMode.ExactHeader, IsCaseSensitive = true }],
+                    },
+                    Transforms = [new Dictionary<string, string>(StringComparer.Ordinal) { ["RequestHeaderRemove"] = PeeringState.RouteHeader }],
+                });
+            }
+
+            if (total <= 0)
+            {
+                throw new ArgumentException($"Route {r} of exported service '{service.Name}' has splits whose weights are all 0.");
+            }
+
+            _rules[r] = new CompiledRule(rule, legs, total);
+        }
+    }
+
+    public ExportedHttpService Service { get; }
+
+    /// <summary>The trust bundles of the peers this service is exported to.</summary>
+    public IReadOnlyList<PeerTrustBundle> Bundles { get; }
+
+    /// <summary>The first rule matching the request, or null (Envoy answers 404 then).</summary>
+    public CompiledRule? Match(HttpRequest request)
+    {
+        foreach (CompiledRule rule in _rules)
+        {
+            if (rule.Matches(request))
+            {
+                return rule;
+            }
+        }
+
+        return null;
+    }
+}
+
+/// <summary>A route rule with its regular expressions compiled and its legs' cumulative weights.</summary>
+internal sealed class CompiledRule
+{
+    private readonly HttpRouteMatch? _match;
+    private readonly Regex? _pathRegex;
+    private readonly Regex?[] _headerRegex;
+    private readonly Regex?[] _queryRegex;
+    private readonly (string RouteId, double Cumulative)[] _legs;
+    private readonly double _total;
+
+    public CompiledRule(HttpRouteRule rule, (string RouteId, double Cumulative)[] legs, double total)
+    {
+        Rule = rule;
+        _legs = legs;
+        _total = total;
+        _match = rule.Match;
+        _pathRegex = _match?.PathRegex is { } pathRegex ? PeeringState.CompileRegex(pathRegex, "PathRegex") : null;
+        _headerRegex = [.. (_match?.Headers ?? []).Select(h => h.Regex is null ? null : PeeringState.CompileRegex(h.Regex, "header " + h.Name))];
+        _queryRegex = [.. (_match?.QueryParameters ?? []).Select(q => q.Regex is null ? null : PeeringState.CompileRegex(q.Regex, "query parameter " + q.Name))];
+    }
+
+    public HttpRouteRule Rule { get; }
+
+    /// <summary>Picks a leg in proportion to the weights; <paramref name="sample"/> is uniform in [0, 1).</summary>
+    public string PickRoute(double sample)
+    {
+        double point = sample * _total;
+        foreach ((string routeId, double cumulative) in _legs)
+        {
+            if (point < cumulative)
+            {
+                return routeId;
+            }
+        }
+
+        // Rounding at the top end: the last leg with a weight.
+        for (int i = _legs.Length - 1; i > 0; i--)
+        {
+            if (_legs[i].Cumulative > _legs[i - 1].Cumulative)
+            {
+                return _legs[i].RouteId;
+            }
+        }
+
+        return _legs[0].RouteId;
+    }
+
+    /// <summary>The path after the service-router <c>PrefixRewrite</c>, or the path unchanged.</summary>
+    public string Rewrite(string path)
+    {
+        if (Rule.PrefixRewrite is not { } rewrite || _match is null)
+        {
+            return path;
+        }
+
+        if (_match.PathExact is not null)
+        {
+            return rewrite;
+        }
+
+        if (_match.PathPrefix is { } prefix)
+        {
+            return rewrite + path[prefix.Length..];
+        }
+
+        return path;
+    }
+
+    public bool Matches(HttpRequest request)
+    {
+        if (_match is null)
+        {
+            return true;
+        }
+
+        string path = request.Path.Value ?? "/";
+        if (_match.PathExact is { } exact && !string.Equals(path, exact, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        if (_match.PathPrefix is { } prefix && !path.StartsWith(prefix, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        if (_pathRegex is not null && !_pathRegex.IsMatch(path))
+        {
+            return false;
+        }
+
+        if (_match.Methods.Count > 0 && !_match.Methods.Contains(request.Method, StringComparer.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        for (int i = 0; i < _match.Headers.Count; i++)
+        {
+            HttpHeaderMatch header = _match.Headers[i];
+            bool present = request.Headers.TryGetValue(header.Name, out Microsoft.Extensions.Primitives.StringValues values);
+            string value = values.ToString();
+            bool ok = header switch
+            {
+                { Exact: { } e } => present && string.Equals(value, e, StringComparison.Ordinal),
+                { Prefix: { } p } => present && value.StartsWith(p, StringComparison.Ordinal),
+                { Suffix: { } s } => present && value.EndsWith(s, StringComparison.Ordinal),
+                { Regex: not null } => present && _headerRegex[i]!.IsMatch(value),
+                _ => present,
+            };
+
+            if (ok == header.Invert)
+            {
+                return false;
+            }
+        }
+
+        for (int i = 0; i < _match.QueryParameters.Count; i++)
+        {
+            HttpQueryMatch query = _match.QueryParameters[i];
+            bool present = request.Query.TryGetValue(query.Name, out Microsoft.Extensions.Primitives.StringValues values);
+            string value = values.ToString();
+            bool ok = query switch
+            {
+                { Exact: { } e } => present && string.Equals(value, e, StringComparison.Ordinal),
+                { Regex: not null } => present && _queryRegex[i]!.IsMatch(value),
+                _ => present,
+            };
+
+            if (!ok)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}

@@ -1,0 +1,336 @@
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
+using MeshGateway.Gateway;
+using MeshGateway.Routing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace MeshGateway.Peering;
+
+/// <summary>
+/// Terminates the peers' mTLS sessions for HTTP-like services exported to cluster peers (reference §11, issue 14) and
+/// forwards their requests to the local sidecars: a <see cref="ConnectionTerminator"/> for the gateway's
+/// <see cref="GatewayListener"/>, built on Kestrel (fed in process, no listening port of its own) and YARP.
+/// </summary>
+/// <remarks>
+/// <para>Per connection: the gateway listener reads the ClientHello and matches the service's exact form-8 route
+/// (<see cref="CreateRoutes"/>), then hands the socket and the bytes it read to <see cref="RunAsync"/>. Kestrel performs
+/// the handshake with the gateway's leaf certificate (taken per handshake from the current snapshot, so a rotated leaf
+/// applies to new handshakes while established connections keep theirs), requires a client certificate and accepts it
+/// only when its single <c>spiffe://</c> URI names the trust domain of a peer the service is exported to and it chains
+/// to that peer's bundle alone at the current time (<see cref="HandshakeRefusal"/> says why not; refusals are counted
+/// and logged, and nothing is forwarded). HTTP/1.1 and HTTP/2 are offered by ALPN.</para>
+/// <para>Per request: the service's route rules are applied with Consul's match semantics (first match wins; 404 when
+/// none), a split leg is drawn by weight, <c>PrefixRewrite</c> applied, <c>X-Forwarded-Client-Cert</c> replaced by the
+/// validated client's details (Envoy's <c>SANITIZE_SET</c>) and YARP forwards over new mTLS to the target's sidecars,
+/// presenting the gateway's leaf and accepting only a certificate from the local CA roots with the target's SPIFFE ID.</para>
+/// <para>Not an ASP.NET Core host the application configures: it owns a private <see cref="WebApplication"/>.</para>
+/// </remarks>
+public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
+{
+    private static readonly List<SslApplicationProtocol> s_alpn = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11];
+
+    private readonly InProcessTransport _transport = new();
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly PeeringCounters _counters = new();
+    private WebApplication? _app;
+    private InMemoryConfigProvider? _config;
+    private PeeringState _state;
+    private int _disposed;
+
+    private PeeringTerminator(PeeringState state, PeeringTerminatorOptions options)
+    {
+        _state = state;
+        _time = options.TimeProvider ?? TimeProvider.System;
+        _logger = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("MeshGateway.Peering");
+    }
+
+    /// <summary>Running totals: connections, handshakes accepted and refused by reason, requests routed and unrouted.</summary>
+    public PeeringCounters Counters => _counters;
+
+    /// <summary>The snapshot in force.</summary>
+    public PeeringSnapshot Snapshot => Volatile.Read(ref _state).Snapshot;
+
+    internal PeeringState State => Volatile.Read(ref _state);
+
+    /// <summary>Validates the snapshot and starts the in-process Kestrel server and YARP.</summary>
+    /// <param name="snapshot">The first snapshot.</param>
+    /// <param name="options">Logging, clock and handshake timeout; defaults when null.</param>
+    /// <param name="cancellationToken">Cancels the start.</param>
+    /// <returns>The started terminator; dispose it after the gateway listener that uses it has stopped.</returns>
+    /// <exception cref="ArgumentException">The snapshot is inconsistent (the message names what).</exception>
+    public static async Task<PeeringTerminator> StartAsync(PeeringSnapshot snapshot, PeeringTerminatorOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        options ??= new PeeringTerminatorOptions();
+        var terminator = new PeeringTerminator(new PeeringState(snapshot), options);
+        WebApplicationBuilder builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = "MeshGateway.Peering" });
+        builder.Services.AddLogging();
+        if (options.LoggerFactory is { } loggerFactory)
+        {
+            builder.Services.AddSingleton(loggerFactory);
+        }
+
+        // Registered before Kestrel's defaults: Kestrel's socket transport is then never added (TryAdd), and this end
+        // point binds no port.
+        builder.Services.AddSingleton<IConnectionListenerFactory>(terminator._transport);
+        builder.WebHost.UseKestrelCore();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+
+            // A proxy, not an application: no body size cap (Kestrel's default is 30 MB) and no minimum data rates
+            // (a slow peer is not a reason to cut a stream; Envoy has neither). Request headers up to 60 KiB, Envoy's
+            // max_request_headers_kb default.
+            kestrel.Limits.MaxRequestBodySize = null;
+            kestrel.Limits.MinRequestBodyDataRate = null;
+            kestrel.Limits.MinResponseDataRate = null;
+            kestrel.Limits.MaxRequestHeadersTotalSize = 60 * 1024;
+            kestrel.Listen(terminator._transport.EndPoint, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http1AndHttp2;
+                listen.UseHttps(new TlsHandshakeCallbackOptions { OnConnection = terminator.OnTlsConnection, HandshakeTimeout = options.HandshakeTimeout });
+            });
+        });
+        builder.Services.AddRoutingCore();
+        builder.Services.AddSingleton<IForwarderHttpClientFactory>(new SidecarHttpClientFactory(terminator));
+        builder.Services.AddReverseProxy().LoadFromMemory(terminator._state.Routes, terminator._state.Clusters);
+        WebApplication app = builder.Build();
+        app.Use(terminator.RouteRequestAsync);
+        app.UseRouting();
+        app.MapReverseProxy();
+        terminator._config = app.Services.GetRequiredService<InMemoryConfigProvider>();
+        terminator._app = app;
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        terminator.LogSnapshot(terminator._state);
+        return terminator;
+    }
+
+    /// <summary>
+    /// Replaces the snapshot: new handshakes use its leaf and bundles, new requests its routes and targets; established
+    /// connections keep their TLS session. An invalid snapshot throws and the current one stays.
+    /// </summary>
+    /// <param name="snapshot">The new snapshot.</param>
+    /// <exception cref="ArgumentException">The snapshot is inconsistent (the message names what).</exception>
+    /// <exception cref="ObjectDisposedException">The terminator was disposed.</exception>
+    public void Update(PeeringSnapshot snapshot)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var state = new PeeringState(snapshot);
+
+        // YARP first: a request routed by the new state must find its route ids.
+        _config!.Update(state.Routes, state.Clusters);
+        Volatile.Write(ref _state, state);
+        LogSnapshot(state);
+    }
+
+    /// <summary>
+    /// One exact route per server name of the current snapshot (each exported service and consumer peer), handing its
+    /// connections to this terminator; add them to the gateway's <see cref="RouteTable"/> next to the passthrough routes.
+    /// </summary>
+    /// <returns>The routes, each with an empty cluster named like its server name (used in logs and metrics only).</returns>
+    public IReadOnlyList<Route> CreateRoutes() =>
+        [.. State.ServerNames.Order(StringComparer.Ordinal).Select(sni => new Route(sni, new UpstreamCluster(sni, [])) { Terminator = this })];
+
+    /// <inheritdoc />
+    public override Task RunAsync(TerminatedConnection connection)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        _counters.OnConnection();
+        PeeringState state = State;
+        if (!state.TryGetService(connection.ServerName, out ServiceState? service))
+        {
+            Refuse(HandshakeRefusal.UnknownServerName, connection.ServerName, connection.ClientEndPoint?.ToString(), null);
+            SocketReset(connection.Socket);
+            return Task.CompletedTask;
+        }
+
+        var context = new TerminatedConnectionContext(connection, new PeeringConnectionFeature(connection.ServerName, state, service));
+        if (!_transport.TryQueue(context))
+        {
+            // Stopped: close it as the listener's drain would.
+            return context.DisposeAsync().AsTask();
+        }
+
+        return context.Closed;
+    }
+
+    /// <summary>Stops Kestrel (open connections are closed) and YARP.</summary>
+    /// <returns>A task that completes when stopped.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        if (_app is not null)
+        {
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await _app.StopAsync(deadline.Token).ConfigureAwait(false);
+            await _app.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await _transport.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Checks a sidecar's server certificate against the current local roots and the target's SPIFFE ID.</summary>
+    internal bool ValidateSidecar(X509Certificate? certificate, X509Chain? chain, string spiffeId, string? destination)
+    {
+        using X509Certificate2? owned = certificate is null or X509Certificate2 ? null : X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+        if (PeerCertificates.ValidateSidecar(owned ?? certificate as X509Certificate2, chain, spiffeId, State, _time.GetUtcNow().UtcDateTime))
+        {
+            return true;
+        }
+
+        PeeringLog.SidecarRefused(_logger, destination, spiffeId);
+        return false;
+    }
+
+    private static void SocketReset(Socket socket)
+    {
+        try
+        {
+            socket.LingerState = new LingerOption(true, 0);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Closed already.
+        }
+
+        socket.Dispose();
+    }
+
+    private ValueTask<SslServerAuthenticationOptions> OnTlsConnection(TlsHandshakeCallbackContext context)
+    {
+        PeeringConnectionFeature feature = context.Connection.Features.Get<PeeringConnectionFeature>()
+            ?? throw new InvalidOperationException("A connection reached the peering listener without being handed over by the gateway.");
+        string? client = context.Connection.RemoteEndPoint?.ToString();
+        return ValueTask.FromResult(new SslServerAuthenticationOptions
+        {
+            // Per handshake from the snapshot current at hand-over: rotation never touches established sessions.
+            ServerCertificateContext = feature.State.ServerCertificate,
+            ClientCertificateRequired = true,
+            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            ApplicationProtocols = s_alpn,
+            RemoteCertificateValidationCallback = (_, certificate, chain, _) => ValidatePeer(feature, certificate, chain, client),
+        });
+    }
+
+    private bool ValidatePeer(PeeringConnectionFeature feature, X509Certificate? certificate, X509Chain? chain, string? client)
+    {
+        HandshakeRefusal? refusal;
+        PeerIdentity? identity = null;
+        string? detail;
+        try
+        {
+            using X509Certificate2? owned = certificate is null or X509Certificate2 ? null : X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+            refusal = PeerCertificates.Validate(owned ?? certificate as X509Certificate2, chain, feature.Service!, feature.State, _time.GetUtcNow().UtcDateTime, out identity, out detail);
+        }
+        catch (System.Security.Cryptography.CryptographicException ex)
+        {
+            refusal = HandshakeRefusal.UntrustedChain;
+            detail = ex.Message;
+        }
+
+        if (refusal is { } reason)
+        {
+            Refuse(reason, feature.ServerName, client, detail);
+            return false;
+        }
+
+        feature.Identity = identity;
+        _counters.OnAccepted();
+        PeeringLog.HandshakeAccepted(_logger, identity!.SpiffeId, identity.PeerName, feature.ServerName);
+        return true;
+    }
+
+    private void Refuse(HandshakeRefusal reason, string serverName, string? client, string? detail)
+    {
+        _counters.OnRefused(reason);
+        PeeringLog.HandshakeRefused(_logger, serverName, client, reason, detail);
+    }
+
+    /// <summary>Chooses the route (rules, then split), rewrites the path, sets XFCC and hands the request to YARP.</summary>
+    private Task RouteRequestAsync(HttpContext context, RequestDelegate next)
+    {
+        PeeringConnectionFeature? feature = context.Features.Get<PeeringConnectionFeature>();
+        if (feature?.Identity is not { } identity || !State.TryGetService(feature.ServerName, out ServiceState? service))
+        {
+            // No validated client (cannot happen past the handshake) or the service is no longer exported.
+            context.Response.StatusCode = StatusCodes.Status403Forbidden;
+            return Task.CompletedTask;
+        }
+
+        CompiledRule? rule = service!.Match(context.Request);
+        if (rule is null)
+        {
+            _counters.OnUnrouted();
+            context.Response.StatusCode = StatusCodes.Status404NotFound;
+            return Task.CompletedTask;
+        }
+
+        string path = context.Request.Path.Value ?? "/";
+        string rewritten = rule.Rewrite(path);
+        if (!ReferenceEquals(path, rewritten))
+        {
+            context.Request.Path = new PathString(rewritten);
+        }
+
+        // SANITIZE_SET: whatever the client sent is replaced by what the gateway validated.
+        context.Request.Headers[PeerCertificates.ForwardedClientCertHeader] = identity.ForwardedClientCert;
+        context.Request.Headers[PeeringState.RouteHeader] = rule.PickRoute(Random.Shared.NextDouble());
+        _counters.OnRequest();
+        return next(context);
+    }
+
+    private void LogSnapshot(PeeringState state) =>
+        PeeringLog.SnapshotApplied(_logger, state.Snapshot.Services.Count, state.Snapshot.TrustBundles.Count, state.Snapshot.Leaf.Subject, state.Snapshot.Leaf.NotAfter.ToUniversalTime());
+
+    /// <summary>YARP's client factory with the gateway's mTLS towards the sidecars.</summary>
+    private sealed class SidecarHttpClientFactory(PeeringTerminator owner) : ForwarderHttpClientFactory
+    {
+        protected override bool CanReuseOldClient(ForwarderHttpClientContext context) =>
+            base.CanReuseOldClient(context) && SpiffeId(context.OldMetadata) == SpiffeId(context.NewMetadata);
+
+        protected override void ConfigureHandler(ForwarderHttpClientContext context, SocketsHttpHandler handler)
+        {
+            base.ConfigureHandler(context, handler);
+            string spiffeId = SpiffeId(context.NewMetadata)
+                ?? throw new InvalidOperationException($"The peering cluster '{context.ClusterId}' has no expected SPIFFE ID.");
+            string cluster = context.ClusterId;
+
+            // Per connection to a sidecar, from the current snapshot: a rotated leaf or root applies to new connections.
+            handler.SslOptions.LocalCertificateSelectionCallback = (_, _, _, _, _) => owner.State.Snapshot.Leaf;
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, chain, _) => owner.ValidateSidecar(certificate, chain, spiffeId, cluster);
+            handler.SslOptions.CertificateRevocationCheckMode = X509RevocationMode.NoCheck;
+        }
+
+        private static string? SpiffeId(IReadOnlyDictionary<string, string>? metadata) =>
+            metadata is not null && metadata.TryGetValue(PeeringState.SpiffeIdMetadata, out string? value) ? value : null;
+    }
+}
+
+/// <summary>Options of <see cref="PeeringTerminator.StartAsync"/>.</summary>
+public sealed class PeeringTerminatorOptions
+{
+    /// <summary>Where the terminator, Kestrel and YARP log; nowhere when null.</summary>
+    public ILoggerFactory? LoggerFactory { get; set; }
+
+    /// <summary>The clock certificate validity is checked against. Default <see cref="TimeProvider.System"/>.</summary>
+    public TimeProvider? TimeProvider { get; set; }
+
+    /// <summary>How long a peer may take to complete the TLS handshake. Default 10 s (the gateway's hello timeout).</summary>
+    public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
+}

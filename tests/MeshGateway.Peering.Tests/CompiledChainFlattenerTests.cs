@@ -1,0 +1,112 @@
+using System.Net;
+using System.Text;
+
+namespace MeshGateway.Peering.Tests;
+
+/// <summary>Consul's compiled discovery chain (a real 1.8.7 response, see Fixtures/README.md) turned into route rules.</summary>
+public sealed class CompiledChainFlattenerTests
+{
+    private static byte[] WebChain() => File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "discovery-chain-web.json"));
+
+    [Fact]
+    public void Flatten_RouterSplitterAndSubsets_GivesTheRulesInOrder()
+    {
+        FlattenedChain chain = CompiledChainFlattener.Flatten(WebChain(), "dc1");
+
+        Assert.Equal("http", chain.Protocol);
+        Assert.Empty(chain.Warnings);
+        Assert.Equal(3, chain.Routes.Count);
+
+        HttpRouteRule admin = chain.Routes[0];
+        Assert.Equal("/admin", admin.Match!.PathPrefix);
+        HttpHeaderMatch header = Assert.Single(admin.Match.Headers);
+        Assert.Equal(("x-debug", "1"), (header.Name, header.Exact));
+        Assert.Equal(["GET"], admin.Match.Methods);
+        Assert.Equal("/", admin.PrefixRewrite);
+        Assert.Equal([new WeightedTarget("web-canary.default.dc1", 100)], admin.Splits);
+
+        HttpRouteRule v2 = chain.Routes[1];
+        Assert.Equal("/v2", v2.Match!.PathExact);
+        Assert.True(Assert.Single(v2.Match.QueryParameters) is { Name: "beta", Present: true });
+        Assert.Equal([new WeightedTarget("v2.web.default.dc1", 100)], v2.Splits);
+
+        // Consul's default route (PathPrefix "/") into the splitter: no match, weighted legs.
+        HttpRouteRule fallback = chain.Routes[2];
+        Assert.Null(fallback.Match);
+        Assert.Equal([new WeightedTarget("v1.web.default.dc1", 90), new WeightedTarget("v2.web.default.dc1", 10)], fallback.Splits);
+
+        ChainTargetReference subset = Assert.Single(chain.Targets, t => t.Id == "v2.web.default.dc1");
+        Assert.Equal(("web", "v2", "Service.Meta.version == v2", true), (subset.Service, subset.ServiceSubset, subset.SubsetFilter, subset.OnlyPassing));
+        Assert.Equal("web-canary", Assert.Single(chain.Targets, t => t.Id == "web-canary.default.dc1").Service);
+        Assert.Equal(3, chain.Targets.Count);
+    }
+
+    [Fact]
+    public void Flatten_TargetsInAnotherDatacenter_AreLeftOutWithWarnings()
+    {
+        FlattenedChain chain = CompiledChainFlattener.Flatten(WebChain(), "dc2");
+
+        Assert.Empty(chain.Routes);
+        Assert.Empty(chain.Targets);
+        Assert.Equal(3, chain.Warnings.Count(w => w.StartsWith("A route of web was left out", StringComparison.Ordinal)));
+    }
+
+    [Theory]
+    [InlineData("{")]
+    [InlineData("{}")]
+    [InlineData("{\"Chain\":{\"StartNode\":\"resolver:x\",\"Nodes\":{}}}")]
+    [InlineData("{\"Chain\":{\"StartNode\":\"resolver:x\",\"Nodes\":{\"resolver:x\":{\"Type\":\"resolver\",\"Resolver\":{\"Target\":\"x\"}}}}}")]
+    public void Flatten_NotACompiledChain_ThrowsFormatException(string json)
+    {
+        Assert.Throws<FormatException>(() => CompiledChainFlattener.Flatten(Encoding.UTF8.GetBytes(json), "dc1"));
+    }
+
+    [Fact]
+    public async Task FlattenedChain_DrivesTheTerminator()
+    {
+        await using PeeringHarness harness = await PeeringHarness.StartAsync();
+        FlattenedChain chain = CompiledChainFlattener.Flatten(WebChain(), "dc1");
+        string web = harness.Local.ServiceId("web", "dc1");
+
+        // v1 instances behind sidecar A, v2 behind B; web-canary (a redirect to another service) stood in by B too,
+        // which carries web's identity, so its expected SPIFFE ID says web here.
+        PeeringSnapshot snapshot = harness.Snapshot(harness.GatewayLeaf);
+        harness.Terminator.Update(snapshot with
+        {
+            Services =
+            [
+                snapshot.Services[0] with
+                {
+                    Routes = chain.Routes,
+                    Targets =
+                    [
+                        new ChainTargetEndpoints { Id = "v1.web.default.dc1", SpiffeId = web, Endpoints = [harness.SidecarA.EndPoint] },
+                        new ChainTargetEndpoints { Id = "v2.web.default.dc1", SpiffeId = web, Endpoints = [harness.SidecarB.EndPoint] },
+                        new ChainTargetEndpoints { Id = "web-canary.default.dc1", SpiffeId = web, Endpoints = [harness.SidecarB.EndPoint] },
+                    ],
+                },
+            ],
+        });
+        using HttpClient client = harness.CreateClient(harness.PeerClient);
+
+        using HttpRequestMessage admin = PeeringHarness.Get("/admin/users", HttpVersion.Version20);
+        admin.Headers.Add("x-debug", "1");
+        // PrefixRewrite replaces the matched prefix literally, as Envoy's prefix_rewrite does: "/admin" → "/" keeps the
+        // following slash ("/admin/users" → "//users"); Consul's docs advise matching "/admin/" for that reason.
+        Assert.Equal("web-b //users", await (await client.SendAsync(admin)).Content.ReadAsStringAsync());
+        Assert.Equal("web-b /v2", await (await client.SendAsync(PeeringHarness.Get("/v2?beta", HttpVersion.Version20))).Content.ReadAsStringAsync());
+
+        // Without the query parameter /v2 falls to the 90/10 split: of 100 requests, B (10 %) takes fewer than 40.
+        int toB = 0;
+        for (int i = 0; i < 100; i++)
+        {
+            string body = await (await client.SendAsync(PeeringHarness.Get("/v2", HttpVersion.Version20))).Content.ReadAsStringAsync();
+            toB += body.StartsWith("web-b", StringComparison.Ordinal) ? 1 : 0;
+        }
+
+        // Binomial(100, 0.1): mean 10, standard deviation 3; 40 is 10 deviations away. None reaching B is possible
+        // (0.9^100 ≈ 3e-5), so only the upper bound and A's share are asserted.
+        Assert.InRange(toB, 0, 40);
+        Assert.True(harness.SidecarA.Requests >= 60);
+    }
+}

@@ -1,0 +1,82 @@
+using System.Net;
+
+namespace MeshGateway.Peering.Tests;
+
+/// <summary>Service-router matches and service-splitter weights applied to terminated requests.</summary>
+public sealed class RoutingTests
+{
+    private static readonly HttpRouteRule[] s_rules =
+    [
+        // service-router: PathPrefix /b/ with PrefixRewrite / → target B.
+        new() { Match = new HttpRouteMatch { PathPrefix = "/b/" }, PrefixRewrite = "/", Splits = [new WeightedTarget(PeeringHarness.TargetB, 100)] },
+        // service-router: header x-split = all-a → a splitter 100/0.
+        new()
+        {
+            Match = new HttpRouteMatch { Headers = [new HttpHeaderMatch { Name = "x-split", Exact = "all-a" }] },
+            Splits = [new WeightedTarget(PeeringHarness.TargetA, 100), new WeightedTarget(PeeringHarness.TargetB, 0)],
+        },
+        // Default route: a splitter 50/50.
+        new() { Splits = [new WeightedTarget(PeeringHarness.TargetA, 50), new WeightedTarget(PeeringHarness.TargetB, 50)] },
+    ];
+
+    [Fact]
+    public async Task RouterPathPrefix_WithPrefixRewrite_GoesToItsTargetWithTheRewrittenPath()
+    {
+        await using PeeringHarness harness = await PeeringHarness.StartAsync(s_rules);
+        using HttpClient client = harness.CreateClient(harness.PeerClient);
+
+        using HttpResponseMessage response = await client.SendAsync(PeeringHarness.Get("/b/hello", HttpVersion.Version20));
+
+        Assert.Equal("web-b /hello", await response.Content.ReadAsStringAsync());
+        Assert.Equal(0, harness.SidecarA.Requests);
+    }
+
+    [Fact]
+    public async Task RouterHeaderMatch_WithWeights100And0_AlwaysGoesToTheWeightedTarget()
+    {
+        await using PeeringHarness harness = await PeeringHarness.StartAsync(s_rules);
+        using HttpClient client = harness.CreateClient(harness.PeerClient);
+
+        for (int i = 0; i < 30; i++)
+        {
+            using HttpRequestMessage request = PeeringHarness.Get("/x" + i, HttpVersion.Version20);
+            request.Headers.Add("x-split", "all-a");
+            using HttpResponseMessage response = await client.SendAsync(request);
+            Assert.Equal("web-a /x" + i, await response.Content.ReadAsStringAsync());
+        }
+
+        Assert.Equal(0, harness.SidecarB.Requests);
+    }
+
+    [Fact]
+    public async Task Splitter_50And50_SpreadsRequestsOverBothTargets()
+    {
+        const int Requests = 200;
+        await using PeeringHarness harness = await PeeringHarness.StartAsync(s_rules);
+        using HttpClient client = harness.CreateClient(harness.PeerClient);
+
+        for (int i = 0; i < Requests; i++)
+        {
+            using HttpResponseMessage response = await client.SendAsync(PeeringHarness.Get("/y", HttpVersion.Version20));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        // Binomial(200, 0.5): standard deviation ~7; [60, 140] is more than 5 deviations either side.
+        Assert.Equal(Requests, harness.SidecarA.Requests + harness.SidecarB.Requests);
+        Assert.InRange(harness.SidecarA.Requests, 60, 140);
+        Assert.Equal(Requests, harness.Terminator.Counters.Requests);
+    }
+
+    [Fact]
+    public async Task NoRuleMatches_Answers404WithoutForwarding()
+    {
+        await using PeeringHarness harness = await PeeringHarness.StartAsync([s_rules[0]]);
+        using HttpClient client = harness.CreateClient(harness.PeerClient);
+
+        using HttpResponseMessage response = await client.SendAsync(PeeringHarness.Get("/elsewhere", HttpVersion.Version11));
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal(1, harness.Terminator.Counters.Unrouted);
+        Assert.Equal(0, harness.SidecarA.Requests + harness.SidecarB.Requests);
+    }
+}

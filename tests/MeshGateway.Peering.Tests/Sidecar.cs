@@ -1,0 +1,127 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace MeshGateway.Peering.Tests;
+
+/// <summary>What a sidecar saw of one request.</summary>
+internal sealed record SeenRequest(string Path, string Protocol, string[] ForwardedClientCert, bool HadRouteHeader, string? ClientSpiffeId);
+
+/// <summary>
+/// A local service behind its Connect sidecar, stood in by Kestrel on 127.0.0.1:0: HTTPS with its SPIFFE leaf, a
+/// client certificate required and accepted only from the local CA with the gateway's SPIFFE ID. Answers
+/// "<c>name path</c>"; <c>/stream</c> sends one line, waits for <see cref="ReleaseStream"/>, then sends another.
+/// </summary>
+internal sealed class Sidecar : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private Sidecar(string name, WebApplication app)
+    {
+        Name = name;
+        _app = app;
+    }
+
+    public string Name { get; }
+
+    public DnsEndPoint EndPoint { get; private set; } = null!;
+
+    public ConcurrentQueue<SeenRequest> Seen { get; } = new();
+
+    public int Requests => Seen.Count;
+
+    /// <summary>Client certificates the sidecar refused (for example not the gateway's).</summary>
+    public int RefusedClients;
+
+    public void ReleaseStream() => _release.TrySetResult();
+
+    public static async Task<Sidecar> StartAsync(string name, X509Certificate2 certificate, X509Certificate2 localRoot, string gatewaySpiffeId)
+    {
+        WebApplicationBuilder builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.WebHost.UseKestrelCore();
+        Sidecar? self = null;
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.UseHttps(new HttpsConnectionAdapterOptions
+        {
+            ServerCertificate = certificate,
+            ClientCertificateMode = ClientCertificateMode.RequireCertificate,
+            CheckCertificateRevocation = false,
+            ClientCertificateValidation = (client, _, _) =>
+            {
+                using var chain = new X509Chain();
+                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                chain.ChainPolicy.CustomTrustStore.Add(localRoot);
+                bool ok = chain.Build(client) && SpiffeIdOf(client) == gatewaySpiffeId;
+                if (!ok)
+                {
+                    Interlocked.Increment(ref self!.RefusedClients);
+                }
+
+                return ok;
+            },
+        })));
+        WebApplication app = builder.Build();
+        self = new Sidecar(name, app);
+        app.Run(self.HandleAsync);
+        await app.StartAsync();
+        string address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        self.EndPoint = new DnsEndPoint("127.0.0.1", new Uri(address).Port);
+        return self;
+    }
+
+    /// <summary>The URI SAN of a certificate (Linux formats the extension as <c>URI:...</c>).</summary>
+    public static string? SpiffeIdOf(X509Certificate2? certificate)
+    {
+        string? text = certificate?.Extensions["2.5.29.17"]?.Format(false);
+        if (text is null)
+        {
+            return null;
+        }
+
+        int at = text.IndexOf("URI:", StringComparison.Ordinal);
+        if (at < 0)
+        {
+            return null;
+        }
+
+        string rest = text[(at + 4)..];
+        int end = rest.IndexOfAny([',', '\n', ' ']);
+        return end < 0 ? rest : rest[..end];
+    }
+
+    private async Task HandleAsync(HttpContext context)
+    {
+        X509Certificate2? client = await context.Connection.GetClientCertificateAsync();
+        Seen.Enqueue(new SeenRequest(
+            context.Request.Path.Value ?? "",
+            context.Request.Protocol,
+            [.. context.Request.Headers["X-Forwarded-Client-Cert"].Select(v => v ?? "")],
+            context.Request.Headers.ContainsKey("X-MeshGateway-Peering-Route"),
+            SpiffeIdOf(client)));
+        if (context.Request.Path == "/stream")
+        {
+            await context.Response.WriteAsync("first\n");
+            await context.Response.Body.FlushAsync();
+            await _release.Task.WaitAsync(TimeSpan.FromSeconds(60));
+            await context.Response.WriteAsync("second\n");
+            return;
+        }
+
+        await context.Response.WriteAsync(Name + " " + context.Request.Path.Value);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _release.TrySetResult();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}

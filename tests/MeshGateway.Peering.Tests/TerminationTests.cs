@@ -1,0 +1,220 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using MeshGateway.Gateway;
+using MeshGateway.Routing;
+
+namespace MeshGateway.Peering.Tests;
+
+/// <summary>The terminating path end to end: peer client → gateway listener → Kestrel/YARP → sidecar, over real mTLS.</summary>
+public sealed class TerminationTests
+{
+    public static TheoryData<string> Versions => ["1.1", "2.0"];
+
+    [Theory]
+    [MemberData(nameof(Versions))]
+    public async Task Request_FromPeer_IsForwardedToSidecarOverNewMtlsAndAnswered(string version)
+    {
+        await using PeeringHarness harness = await PeeringHarness.StartAsync();
+        using HttpClient client = harness.CreateClient(harness.PeerClient);
+
+        using HttpResponseMessage response = await client.SendAsync(PeeringHarness.Get("/hello", Version.Parse(version)));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(Version.Parse(version), response.Version);
+        Assert.Equal("web-a /hello", await response.Content.ReadAsStringAsync());
+        SeenRequest seen = Assert.Single(harness.SidecarA.Seen);
+        Assert.Equal(harness.GatewaySpiffeId, seen.ClientSpiffeId);
+        Assert.Equal("HTTP/1.1", seen.Protocol);
+        Assert.False(seen.HadRouteHeader);
+        Assert.Equal(0, harness.SidecarB.Requests);
+        Assert.Equal(1, harness.Terminator.Counters.HandshakesAccepted);
+        Assert.Equal(0, harness.Terminator.Counters.HandshakesRefused);
+        Assert.Equal(1, harness.Gateway.Counters.Terminated);
+        Assert.Equal(0, harness.Gateway.Counters.Rejected);
+    }
+
+    [Theory]
+    [InlineData("http2")]
+    [InlineData("grpc")]
+    public async Task Request_ForHttp2LikeService_GoesToTheSidecarOverHttp2(string protocol)
+    {
+        await using PeeringHarness harness = await PeeringHarness.StartAsync(protocol: protocol);
+        using HttpClient client = harness.CreateClient(harness.PeerClient);
+
+        using HttpResponseMessage response = await client.SendAsync(PeeringHarness.Get("/h2", HttpVersion.Version11));
+
+        Assert.Equal("web-a /h2", await response.Content.ReadAsStringAsync());
+        Assert.Equal("HTTP/2", Assert.Single(harness.SidecarA.Seen).Protocol);
+    }
+
+    [Fact]
+    public async Task ForwardedClientCert_ClientSuppliedValue_IsReplacedByTheValidatedPeer()
+    {
+        // Rule 0 (/b/ only) goes to B, everything else to A: a client naming rule 0's route itself must still reach A.
+        await using PeeringHarness harness = await PeeringHarness.StartAsync(
+        [
+            new HttpRouteRule { Match = new HttpRouteMatch { PathPrefix = "/b/" }, Splits = [new WeightedTarget(PeeringHarness.TargetB, 1)] },
+            new HttpRouteRule { Splits = [new WeightedTarget(PeeringHarness.TargetA, 1)] },
+        ]);
+        using HttpClient client = harness.CreateClient(harness.PeerClient);
+        using HttpRequestMessage request = PeeringHarness.Get("/xfcc", HttpVersion.Version11);
+        request.Headers.TryAddWithoutValidation("X-Forwarded-Client-Cert", "By=spiffe://forged;URI=spiffe://forged/svc/admin");
+        request.Headers.TryAddWithoutValidation("X-MeshGateway-Peering-Route", "default/default/web/0/0");
+
+        using HttpResponseMessage response = await client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        SeenRequest seen = Assert.Single(harness.SidecarA.Seen);
+        string xfcc = Assert.Single(seen.ForwardedClientCert);
+        string hash = Convert.ToHexStringLower(SHA256.HashData(harness.PeerClient.RawData));
+        Assert.StartsWith($"By={harness.GatewaySpiffeId};Hash={hash};Subject=\"CN=frontend\";URI={harness.PeerB.ServiceId("frontend", "dc2")};Cert=\"", xfcc, StringComparison.Ordinal);
+        Assert.Contains("Cert=\"" + Uri.EscapeDataString(harness.PeerClient.ExportCertificatePem()) + "\"", xfcc, StringComparison.Ordinal);
+        Assert.Contains(";Chain=\"" + Uri.EscapeDataString(harness.PeerClient.ExportCertificatePem()), xfcc, StringComparison.Ordinal);
+        Assert.DoesNotContain("forged", xfcc, StringComparison.Ordinal);
+        Assert.False(seen.HadRouteHeader);
+        Assert.Equal(0, harness.SidecarB.Requests);
+    }
+
+    public static TheoryData<string, HandshakeRefusal> Refusals => new()
+    {
+        { "stranger", HandshakeRefusal.UnknownTrustDomain },
+        { "expired", HandshakeRefusal.Expired },
+        { "peer-c", HandshakeRefusal.NotExportedToPeer },
+        { "forged", HandshakeRefusal.UntrustedChain },
+        { "no-spiffe", HandshakeRefusal.NoSpiffeId },
+    };
+
+    [Theory]
+    [MemberData(nameof(Refusals))]
+    public async Task Handshake_WithBadClientCertificate_IsRefusedCountedAndNothingIsForwarded(string kind, HandshakeRefusal expected)
+    {
+        await using PeeringHarness harness = await PeeringHarness.StartAsync();
+        DateTimeOffset now = DateTimeOffset.UtcNow;
+        using X509Certificate2 certificate = kind switch
+        {
+            // Another trust domain nobody imported anything from.
+            "stranger" => harness.Stranger.Issue(harness.Stranger.ServiceId("frontend", "dc9")),
+            // The consumer peer's CA, but no longer valid.
+            "expired" => harness.PeerB.Issue(harness.PeerB.ServiceId("frontend", "dc2"), now.AddDays(-3), now.AddDays(-1)),
+            // A known peer (it has a trust bundle) to which web is not exported: its certificate is for other imports.
+            "peer-c" => harness.PeerC.Issue(harness.PeerC.ServiceId("frontend", "dc3")),
+            // Claims the consumer peer's trust domain but was issued by the stranger CA.
+            "forged" => harness.Stranger.Issue(harness.PeerB.ServiceId("frontend", "dc2")),
+            _ => harness.PeerB.Issue("urn:not-spiffe:frontend"),
+        };
+        using HttpClient client = harness.CreateClient(certificate);
+
+        await Assert.ThrowsAsync<HttpRequestException>(() => client.SendAsync(PeeringHarness.Get("/hello", HttpVersion.Version11)));
+
+        Assert.True(harness.Terminator.Counters.GetRefused(expected) >= 1, $"no {expected} refusal counted");
+        Assert.Equal(harness.Terminator.Counters.GetRefused(expected), harness.Terminator.Counters.HandshakesRefused);
+        Assert.Equal(0, harness.Terminator.Counters.HandshakesAccepted);
+        Assert.Equal(0, harness.Terminator.Counters.Requests);
+        Assert.Equal(0, harness.SidecarA.Requests + harness.SidecarB.Requests);
+        Assert.True(harness.Gateway.Counters.Terminated >= 1);
+    }
+
+    [Fact]
+    public async Task Handshake_WithoutClientCertificate_IsRefused()
+    {
+        await using PeeringHarness harness = await PeeringHarness.StartAsync();
+        using HttpClient client = harness.CreateClient(null);
+
+        await Assert.ThrowsAsync<HttpRequestException>(() => client.SendAsync(PeeringHarness.Get("/hello", HttpVersion.Version11)));
+
+        Assert.True(harness.Terminator.Counters.GetRefused(HandshakeRefusal.NoClientCertificate) >= 1);
+        Assert.Equal(0, harness.SidecarA.Requests + harness.SidecarB.Requests);
+    }
+
+    [Fact]
+    public async Task LeafRotation_MidStream_KeepsEstablishedConnectionWhileNewHandshakesGetTheNewLeaf()
+    {
+        await using PeeringHarness harness = await PeeringHarness.StartAsync();
+        var oldSeen = new List<string>();
+        using HttpClient established = harness.CreateClient(harness.PeerClient, c => { lock (oldSeen) { oldSeen.Add(c.Thumbprint); } });
+        using HttpResponseMessage streaming = await established.SendAsync(PeeringHarness.Get("/stream", HttpVersion.Version20), HttpCompletionOption.ResponseHeadersRead);
+        using var reader = new StreamReader(await streaming.Content.ReadAsStreamAsync());
+        Assert.Equal("first", await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30)));
+
+        using X509Certificate2 rotated = harness.Local.Issue(harness.GatewaySpiffeId);
+        harness.Terminator.Update(harness.Snapshot(rotated));
+
+        var newSeen = new List<string>();
+        using HttpClient fresh = harness.CreateClient(harness.PeerClient, c => { lock (newSeen) { newSeen.Add(c.Thumbprint); } });
+        using HttpResponseMessage afterRotation = await fresh.SendAsync(PeeringHarness.Get("/new", HttpVersion.Version20));
+        Assert.Equal("web-a /new", await afterRotation.Content.ReadAsStringAsync());
+        Assert.Equal([rotated.Thumbprint], newSeen);
+
+        // The established HTTP/2 connection still serves: the open stream finishes and a new stream shares the connection.
+        using HttpResponseMessage again = await established.SendAsync(PeeringHarness.Get("/again", HttpVersion.Version20));
+        Assert.Equal("web-a /again", await again.Content.ReadAsStringAsync());
+        harness.SidecarA.ReleaseStream();
+        Assert.Equal("second", await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal([harness.GatewayLeaf.Thumbprint], oldSeen);
+        Assert.Equal(2, harness.Terminator.Counters.HandshakesAccepted);
+    }
+
+    [Fact]
+    public async Task Terminator_ThatThrows_IsCountedAndTheListenerGoesOn()
+    {
+        Route throwing = new("boom.example", new UpstreamCluster("boom.example", [])) { Terminator = new ThrowingTerminator() };
+        var faulting = new FaultingTerminator();
+        Route faulted = new("fault.example", new UpstreamCluster("fault.example", [])) { Terminator = faulting };
+        await using PeeringHarness harness = await PeeringHarness.StartAsync(extraRoutes: [throwing, faulted]);
+        using HttpClient client = harness.CreateClient(harness.PeerClient);
+
+        await Assert.ThrowsAsync<HttpRequestException>(() => client.SendAsync(PeeringHarness.Get("/", HttpVersion.Version11, "boom.example")));
+        await Assert.ThrowsAsync<HttpRequestException>(() => client.SendAsync(PeeringHarness.Get("/", HttpVersion.Version11, "fault.example")));
+        await faulting.Faulted.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+        using (HttpResponseMessage response = await client.SendAsync(PeeringHarness.Get("/still-up", HttpVersion.Version11)))
+        {
+            Assert.Equal("web-a /still-up", await response.Content.ReadAsStringAsync());
+        }
+
+        // Every connection ends once the client closes its pooled one: the drain completes on that signal, and by
+        // then the faulted session has been counted.
+        client.Dispose();
+        GatewayStopResult stopped = await harness.Gateway.StopAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(0, stopped.Cut);
+        Assert.True(harness.Gateway.Counters.GetRejected(RejectionReason.TerminatorFailed) >= 1);
+        Assert.Equal(0, harness.Gateway.Counters.GetRejected(RejectionReason.NoRoute));
+        Assert.True(harness.Gateway.Counters.ObserverErrors >= 1, "the faulted session was not counted");
+    }
+
+    [Fact]
+    public async Task Sidecar_WithAnotherServiceIdentity_IsNotTrusted()
+    {
+        await using PeeringHarness harness = await PeeringHarness.StartAsync();
+        PeeringSnapshot snapshot = harness.Snapshot(harness.GatewayLeaf, [new HttpRouteRule { Splits = [new WeightedTarget(PeeringHarness.TargetB, 1)] }]);
+        ExportedHttpService web = snapshot.Services[0];
+        harness.Terminator.Update(snapshot with
+        {
+            Services = [web with { Targets = [web.Targets[0], web.Targets[1] with { SpiffeId = harness.Local.ServiceId("billing", "dc1") }] }],
+        });
+        using HttpClient client = harness.CreateClient(harness.PeerClient);
+
+        using HttpResponseMessage response = await client.SendAsync(PeeringHarness.Get("/hello", HttpVersion.Version11));
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Equal(0, harness.SidecarB.Requests);
+    }
+
+    private sealed class ThrowingTerminator : ConnectionTerminator
+    {
+        public override Task RunAsync(TerminatedConnection connection) => throw new InvalidOperationException("broken terminator");
+    }
+
+    private sealed class FaultingTerminator : ConnectionTerminator
+    {
+        public TaskCompletionSource Faulted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public override async Task RunAsync(TerminatedConnection connection)
+        {
+            await Task.Yield();
+            Faulted.TrySetResult();
+            throw new InvalidOperationException("session failed");
+        }
+    }
+}
