@@ -31,6 +31,9 @@ public sealed class TerminatorTests
         Assert.True(handed.Prefix.Length >= hello.Length && handed.Prefix.Span.StartsWith(hello));
         Assert.Equal(Sni, handed.ServerName);
         Assert.Equal(Sni, handed.Route.Pattern);
+
+        // The accepted socket inherits TCP_NODELAY from the listener (no Nagle delay on the client leg).
+        Assert.True(echo.AcceptedNoDelay);
         await gateway.WaitIdleAsync();
         Assert.Equal(1, gateway.Listener.Counters.Terminated);
         Assert.Equal(0, gateway.Listener.Counters.Routed);
@@ -68,8 +71,11 @@ public sealed class TerminatorTests
 
         public TaskCompletionSource Ended { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+        public bool AcceptedNoDelay { get; private set; }
+
         public override Task RunAsync(TerminatedConnection connection)
         {
+            AcceptedNoDelay = connection.Socket.NoDelay;
             Handed.TrySetResult(connection);
             return EchoAsync(connection);
         }

@@ -184,7 +184,11 @@ public sealed class GatewayListener : IAsyncDisposable
             foreach (IPEndPoint endPoint in _options.EndPoints)
             {
                 proxied.Add(_options.ProxyProtocolEndPoints.Contains(endPoint));
-                var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                // NoDelay on the listening socket: accepted sockets inherit TCP_NODELAY (Linux, BSD and Windows copy it
+                // from the listener), so the client leg sends each relayed read at once like the upstream leg, at no
+                // per-connection cost. With Nagle on, a small write behind unacknowledged data (a TLS server's second
+                // flight, a short response after a request) waited for the client's delayed ACK, up to 40 ms.
+                var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
                 sockets.Add(socket);
                 if (endPoint.AddressFamily == AddressFamily.InterNetworkV6)
                 {
