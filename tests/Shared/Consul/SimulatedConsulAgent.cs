@@ -55,6 +55,7 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
     private readonly Dictionary<string, DatacenterState> _partitions = new(StringComparer.Ordinal);
     private string? _agentPartition;
     private bool _peeringSupported;
+    private TaskCompletionSource _requested = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<SimPeering> _peerings = [];
     private readonly Dictionary<string, DatacenterState> _imports = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _shutdown = new();
@@ -213,6 +214,21 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
             {
                 _peeringSupported = value;
             }
+        }
+    }
+
+    /// <summary>Waits until <see cref="RequestsByEndpoint"/> counts at least <paramref name="count"/> requests of <paramref name="family"/> (checked after every request).</summary>
+    public async Task WaitForRequestsAsync(string family, long count, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task next = Volatile.Read(ref _requested).Task;
+            if (_requestsByEndpoint.GetValueOrDefault(family) >= count)
+            {
+                return;
+            }
+
+            await next.WaitAsync(cancellationToken);
         }
     }
 
@@ -809,6 +825,7 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
         string path = request.Path.Value ?? string.Empty;
         IQueryCollection query = request.Query;
         _requestsByEndpoint.AddOrUpdate(EndpointFamily(path), 1, static (_, n) => n + 1);
+        Interlocked.Exchange(ref _requested, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
         if (!HttpMethods.IsGet(request.Method))
         {
             await ErrorAsync(context, 405, $"The simulated Consul agent serves reads only ({request.Method} {path}); change it through its C# API.");
