@@ -44,6 +44,9 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
 
     internal ConsulGatewayRegistrar? Registrar => _registrar;
 
+    /// <summary>The L7 terminator for peering's HTTP-like exports registered in the container, or null.</summary>
+    internal IMeshGatewayPeeringTerminator? PeeringTerminator { get; init; }
+
     internal ConsulRouteTableSource? Source => _source;
 
     /// <summary>
@@ -79,7 +82,13 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
             await ReadRegistrationAsync(_client, consul, cancellationToken).ConfigureAwait(false);
         }
 
-        _source = new ConsulRouteTableSource(_client, routes, SourceOptionsFor(options, ReadBack), _timeProvider) { Converted = OnConverted };
+        ConsulRouteTableSourceOptions sourceOptions = SourceOptionsFor(options, ReadBack);
+        if (PeeringTerminator is { } terminator)
+        {
+            sourceOptions.Routes = sourceOptions.Routes with { PeeringHttpTerminator = terminator.EndPoint };
+        }
+
+        _source = new ConsulRouteTableSource(_client, routes, sourceOptions, _timeProvider) { Converted = OnConverted };
         _source.Watcher.ErrorObserved = (what, ex) => MeshGatewayLog.ConsulWatchError(_logger, what, ex.Message);
         _source.Watcher.Recovered = (what, failures) => MeshGatewayLog.ConsulWatchRecovered(_logger, what, failures);
         _source.Watcher.PeeringUnavailable = reason => MeshGatewayLog.ConsulPeeringUnavailable(_logger, reason);
@@ -321,6 +330,7 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
 
         _loggedWarnings = current;
         MeshGatewayLog.ConsulRoutesUpdated(_logger, conversion.Table.Routes.Count, conversion.Warnings.Length);
+        PeeringTerminator?.ExportsChanged(conversion.TerminatedExports, conversion.Peering);
     }
 }
 

@@ -157,6 +157,9 @@ public sealed record ConsulRouteConversion
     /// </summary>
     public ImmutableArray<ConsulTerminatedExport> TerminatedExports { get; init; } = [];
 
+    /// <summary>The peering part of the converted view (peerings with the peers' CA certificates), or null.</summary>
+    public ConsulPeeringView? Peering { get; init; }
+
     /// <summary>Whether <see cref="Table"/> was built.</summary>
     [MemberNotNullWhen(true, nameof(Table))]
     [MemberNotNullWhen(false, nameof(Error))]
@@ -287,7 +290,7 @@ public static class ConsulRouteTableBuilder
                 }
             }
 
-            return new ConsulRouteConversion { Table = RouteTable.Create(unique), Warnings = warnings.ToImmutable(), TerminatedExports = terminated.ToImmutable() };
+            return new ConsulRouteConversion { Table = RouteTable.Create(unique), Warnings = warnings.ToImmutable(), TerminatedExports = terminated.ToImmutable(), Peering = view.Peering };
         }
         catch (ArgumentException ex)
         {

@@ -103,22 +103,33 @@ public sealed class PeeringTests
         }
     }
 
-    [Fact]
-    public async Task Exporter_HttpExportWithTerminatorConfigured_IsRoutedStillEncryptedToTheTerminator()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Exporter_HttpExportWithTerminatorConfigured_IsRoutedStillEncryptedToTheTerminator(bool pluggedIn)
     {
         using var certificates = new TestCertificates(WebToPeer);
         await using RawBackend db = RawBackend.Echo(TestHello.Create(DbToPeer));
         await using RawBackend terminator = TlsBackend.Start(certificates, "l7-terminator");
         await using RawBackend unused = TlsBackend.Start(certificates, "unused");
         await using SimulatedConsulAgent agent = await PeeringAgentAsync(db, unused, unused, unused);
+        var plugIn = new RecordingTerminator(terminator.EndPoint);
 
-        using IHost host = HostFixture.Build(g => g.UseConsulCatalog(c =>
+        using IHost host = HostFixture.Build(g =>
         {
-            c.Address = agent.Address.ToString();
-            c.Register = false;
-            c.Peering = true;
-            c.PeeringHttpTerminator = terminator.EndPoint.ToString();
-        }));
+            g.UseConsulCatalog(c =>
+            {
+                c.Address = agent.Address.ToString();
+                c.Register = false;
+                c.Peering = true;
+                c.PeeringHttpTerminator = pluggedIn ? null : terminator.EndPoint.ToString();
+            });
+            if (pluggedIn)
+            {
+                // What a terminator package registers (IMeshGatewayPeeringTerminator): its endpoint wins over the option.
+                g.Services.AddSingleton<IMeshGatewayPeeringTerminator>(plugIn);
+            }
+        });
         await host.StartAsync();
         try
         {
@@ -132,10 +143,31 @@ public sealed class PeeringTests
             ConsulRouteConversion conversion = ((ConsulCatalogRouteSource)runtime.RouteSource).Source!.LastConversion!;
             Assert.True(Assert.Single(conversion.TerminatedExports).Routed);
             Assert.DoesNotContain(conversion.Warnings, w => w.Contains("needs HTTP termination", StringComparison.Ordinal));
+            if (pluggedIn)
+            {
+                (IReadOnlyList<ConsulTerminatedExport> exports, ConsulPeeringView? peering) = await plugIn.Told.Task.WaitAsync(HostFixture.SafetyTimeout);
+                Assert.Equal(WebToPeer, Assert.Single(exports).Sni);
+                Assert.Contains(peering!.Peerings, p => p.Name == "cluster-02");
+            }
         }
         finally
         {
             await host.StopAsync();
+        }
+    }
+
+    private sealed class RecordingTerminator(IPEndPoint endPoint) : IMeshGatewayPeeringTerminator
+    {
+        public TaskCompletionSource<(IReadOnlyList<ConsulTerminatedExport>, ConsulPeeringView?)> Told { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public IPEndPoint EndPoint { get; } = endPoint;
+
+        public void ExportsChanged(IReadOnlyList<ConsulTerminatedExport> exports, ConsulPeeringView? peering)
+        {
+            if (exports.Count > 0)
+            {
+                Told.TrySetResult((exports, peering));
+            }
         }
     }
 
