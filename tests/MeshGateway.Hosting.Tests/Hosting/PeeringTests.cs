@@ -92,6 +92,12 @@ public sealed class PeeringTests
             ConsulTerminatedExport web = Assert.Single(conversion.TerminatedExports);
             Assert.Equal(("web", "cluster-02", WebToPeer, "http", false), (web.Service, web.Peer, web.Sni, web.Protocol, web.Routed));
             Assert.Equal("web.default.dc1.internal." + Td, web.LocalCluster);
+            using (var deadline = new CancellationTokenSource(HostFixture.SafetyTimeout))
+            {
+                // The source logs a conversion's warnings just after it published the table.
+                await logs.WaitForAsync(e => e.EventName == "ConsulRouteWarning" && e.Message.Contains("needs HTTP termination", StringComparison.Ordinal), deadline.Token);
+            }
+
             var warnings = logs.Entries.Where(e => e.EventName == "ConsulRouteWarning" && e.Message.Contains("needs HTTP termination", StringComparison.Ordinal)).ToList();
             Assert.Single(warnings);
             Assert.Contains("'web'", warnings[0].Message, StringComparison.Ordinal);
