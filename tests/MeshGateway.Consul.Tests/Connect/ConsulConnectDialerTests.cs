@@ -298,6 +298,9 @@ public sealed class ConsulConnectDialerTests : IDisposable
         await using var dialer = Dialer(agent);
 
         await using ConsulConnectConnection connection = await dialer.DialAsync(new ConnectUpstream { Name = "api", Peer = "other", MeshGateway = MeshGatewayMode.Local });
+        byte[] reply = new byte[4];
+        await connection.Stream.WriteAsync("ping"u8.ToArray()); // an echo: the server has finished its side of the handshake
+        await connection.Stream.ReadExactlyAsync(reply);
 
         Assert.Equal((UpstreamDialKind.LocalGateways, localGateway.Port), (connection.Path.DialKind, connection.Path.Endpoint!.Port));
         Assert.Equal(PeerSni, Assert.Single(localGateway.ServerNames));
