@@ -44,6 +44,9 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
 
     internal ConsulGatewayRegistrar? Registrar => _registrar;
 
+    /// <summary>The L7 terminator for peering's HTTP-like exports registered in the container, or null.</summary>
+    internal IMeshGatewayPeeringTerminator? PeeringTerminator { get; init; }
+
     internal ConsulRouteTableSource? Source => _source;
 
     /// <summary>
@@ -79,9 +82,16 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
             await ReadRegistrationAsync(_client, consul, cancellationToken).ConfigureAwait(false);
         }
 
-        _source = new ConsulRouteTableSource(_client, routes, SourceOptionsFor(options, ReadBack), _timeProvider) { Converted = OnConverted };
+        ConsulRouteTableSourceOptions sourceOptions = SourceOptionsFor(options, ReadBack);
+        if (PeeringTerminator is { } terminator)
+        {
+            sourceOptions.Routes = sourceOptions.Routes with { PeeringHttpTerminator = terminator.EndPoint };
+        }
+
+        _source = new ConsulRouteTableSource(_client, routes, sourceOptions, _timeProvider) { Converted = OnConverted };
         _source.Watcher.ErrorObserved = (what, ex) => MeshGatewayLog.ConsulWatchError(_logger, what, ex.Message);
         _source.Watcher.Recovered = (what, failures) => MeshGatewayLog.ConsulWatchRecovered(_logger, what, failures);
+        _source.Watcher.PeeringUnavailable = reason => MeshGatewayLog.ConsulPeeringUnavailable(_logger, reason);
         await _source.StartAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -204,14 +214,17 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
     /// <summary>What the preflight checks for this gateway: its token's requirements and, in WAN-federation mode, the servers' settings.</summary>
     internal static ConsulPreflightOptions PreflightOptionsFor(MeshGatewayConsulOptions consul) => new()
     {
-        Acl = new MeshGatewayAclOptions { ServiceName = consul.ServiceName, Peering = false, Partition = NullIfEmpty(consul.Partition) ?? "default" },
+        // peering:read unless peering is off; the preflight marks it not applicable below 1.13. mesh:write is always listed:
+        // it covers the mesh:read that /v1/config/exported-services needs, and the gateway leaf certificate Consul's
+        // gateway requests for peered HTTP services.
+        Acl = new MeshGatewayAclOptions { ServiceName = consul.ServiceName, Peering = consul.Peering != false, Partition = NullIfEmpty(consul.Partition) ?? "default" },
         WanFederation = consul.WanFederationEnabled,
     };
 
     /// <summary>The route table source's settings from the Hosting options (and a read-back registration's keys, which win).</summary>
     internal static ConsulRouteTableSourceOptions SourceOptionsFor(MeshGatewayOptions options, ConsulGatewayConfig? readBack = null) => new()
     {
-        Watcher = new ConsulCatalogWatcherOptions { Datacenter = NullIfEmpty(options.Consul.Datacenter), WanFederation = options.Consul.WanFederationEnabled },
+        Watcher = new ConsulCatalogWatcherOptions { Datacenter = NullIfEmpty(options.Consul.Datacenter), WanFederation = options.Consul.WanFederationEnabled, Peering = options.Consul.Peering },
         Routes = new ConsulRouteTableOptions
         {
             ConnectTimeout = readBack is null ? options.ConnectTimeout : TimeSpan.FromMilliseconds(readBack.ConnectTimeoutMs),
@@ -221,6 +234,7 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
             Partition = NullIfEmpty(options.Consul.Partition),
             WanFederation = options.Consul.WanFederationEnabled,
             ServerIdleTimeout = options.Consul.ServerIdleTimeout,
+            PeeringHttpTerminator = ListenerEndPoint(options.Consul.PeeringHttpTerminator),
         },
         StartupTimeout = options.Consul.StartupTimeout,
     };
@@ -316,6 +330,7 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
 
         _loggedWarnings = current;
         MeshGatewayLog.ConsulRoutesUpdated(_logger, conversion.Table.Routes.Count, conversion.Warnings.Length);
+        PeeringTerminator?.ExportsChanged(conversion.TerminatedExports, conversion.Peering);
     }
 }
 

@@ -81,7 +81,10 @@ public static class MeshGatewayBuilderExtensions
         return builder.UseRouteSource(static sp => new ConsulCatalogRouteSource(
             sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<MeshGatewayOptions>>(),
             sp.GetService<Microsoft.Extensions.Logging.ILoggerFactory>() ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance,
-            sp.GetService<TimeProvider>()));
+            sp.GetService<TimeProvider>())
+        {
+            PeeringTerminator = sp.GetService<IMeshGatewayPeeringTerminator>(),
+        });
     }
 
     /// <summary>

@@ -107,6 +107,9 @@ internal static partial class MeshGatewayLog
     [LoggerMessage(EventId = 52, EventName = "ConsulRegistrationRead", Level = LogLevel.Information, Message = "Consul:Register is false: listeners and timeouts come from the registration {ServiceId}: listeners {Listeners}, connect_timeout_ms {ConnectTimeoutMs}, remote TCP keepalive {KeepAlive}")]
     public static partial void ConsulRegistrationRead(ILogger logger, string serviceId, string listeners, int connectTimeoutMs, bool keepAlive);
 
+    [LoggerMessage(EventId = 54, EventName = "ConsulPeeringUnavailable", Level = LogLevel.Information, Message = "Cluster peering is not served: {Reason}; peering is not read again (set Consul:Peering to true to require it)")]
+    public static partial void ConsulPeeringUnavailable(ILogger logger, string reason);
+
     [LoggerMessage(EventId = 53, EventName = "ConsulNoRegistration", Level = LogLevel.Information, Message = "Consul:Register is false and the agent has no service {ServiceId}: listeners and timeouts come from the options")]
     public static partial void ConsulNoRegistration(ILogger logger, string serviceId);
 

@@ -366,6 +366,24 @@ public sealed class MeshGatewayConsulOptions
     /// </summary>
     public TimeSpan ServerIdleTimeout { get; set; } = TimeSpan.FromHours(4);
 
+    /// <summary>
+    /// Cluster peering (Consul 1.13+): read the exported-services entry, the <c>mesh</c> entry, the peerings and the services
+    /// imported from peers with each gateway poll, and serve them: exported services by their peer SNI names (TCP passthrough;
+    /// HTTP-like services need <see cref="PeeringHttpTerminator"/>), peers' control plane through the gateway when the
+    /// <c>mesh</c> entry sets <c>Peering.PeerThroughMeshGateways</c>, and outgoing routes to imported services for sidecars in
+    /// <c>local</c> mode. Default none: auto-detect (an agent without peering, such as 1.8.7, is logged once as event 54 and not
+    /// asked again); <see langword="true"/>: required (such an agent's answers are watch errors); <see langword="false"/>: off.
+    /// Also decides whether the preflight checks <c>peering:read</c>.
+    /// </summary>
+    public bool? Peering { get; set; }
+
+    /// <summary>
+    /// Cluster peering: <c>ip:port</c> of an L7 terminator for HTTP-like exported services (<c>http</c>, <c>http2</c>, <c>grpc</c>),
+    /// which Consul's gateway terminates rather than passes through. Their peer SNI names are routed there, still encrypted.
+    /// Default none: those names get no route, and a warning (event 27) names each such service.
+    /// </summary>
+    public string? PeeringHttpTerminator { get; set; }
+
     /// <summary>Whether WAN federation is on, by <see cref="WanFederation"/> or by the meta key <c>consul-wan-federation = "1"</c>.</summary>
     internal bool WanFederationEnabled => WanFederation || (Meta.TryGetValue("consul-wan-federation", out string? value) && value == "1");
 

@@ -54,6 +54,15 @@ internal sealed class MeshGatewayOptionsCrossValidator : IValidateOptions<MeshGa
             errors.Add($"Consul:ClientCertificateFile and Consul:ClientKeyFile must be set together (only {(string.IsNullOrEmpty(consul.ClientKeyFile) ? "ClientCertificateFile" : "ClientKeyFile")} is).");
         }
 
+        if (!string.IsNullOrEmpty(consul.PeeringHttpTerminator) && (!IPEndPoint.TryParse(consul.PeeringHttpTerminator, out IPEndPoint? terminator) || terminator.Port == 0))
+        {
+            errors.Add($"Consul:PeeringHttpTerminator is '{consul.PeeringHttpTerminator}' but must be ip:port with a port (the L7 terminator's local endpoint).");
+        }
+        else if (!string.IsNullOrEmpty(consul.PeeringHttpTerminator) && consul.Peering == false)
+        {
+            errors.Add($"Consul:PeeringHttpTerminator is '{consul.PeeringHttpTerminator}' but Consul:Peering is false: the terminator serves only peered exports.");
+        }
+
         if (!string.IsNullOrEmpty(consul.Token) && !string.IsNullOrEmpty(consul.TokenFile))
         {
             errors.Add($"Consul:Token and Consul:TokenFile ('{consul.TokenFile}') are both set: choose one.");

@@ -54,6 +54,12 @@ public sealed record ConsulCatalogView
     public ImmutableSortedDictionary<string, ImmutableArray<CatalogServiceInstance>> PartitionGateways { get; init; } =
         ImmutableSortedDictionary<string, ImmutableArray<CatalogServiceInstance>>.Empty.WithComparers(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Cluster peering (Consul 1.13+), or null when the watcher does not read it (off, or the agent has no peering:
+    /// <see cref="ConsulCatalogWatcherOptions.Peering"/>).
+    /// </summary>
+    public ConsulPeeringView? Peering { get; init; }
+
     /// <inheritdoc />
     public bool Equals(ConsulCatalogView? other) =>
         other is not null
@@ -65,10 +71,63 @@ public sealed record ConsulCatalogView
         && ViewEquality.DictionaryEquals(RemoteGateways, other.RemoteGateways, static (a, b) => a.SequenceEqual(b))
         && LocalServers.SequenceEqual(other.LocalServers)
         && ViewEquality.DictionaryEquals(PartitionGateways, other.PartitionGateways, static (a, b) => a.SequenceEqual(b))
-        && DnsDomain == other.DnsDomain;
+        && DnsDomain == other.DnsDomain
+        && Equals(Peering, other.Peering);
 
     /// <inheritdoc />
     public override int GetHashCode() => HashCode.Combine(TrustDomain, Datacenter, Services.Count, RemoteGateways.Count, LocalGateways.Length);
+}
+
+/// <summary>
+/// What a gateway routes for cluster peering (docs/consul-behaviour.md §11), as last read by <see cref="ConsulCatalogWatcher"/>:
+/// the exported-services entry, the <c>mesh</c> entry's <c>Peering.PeerThroughMeshGateways</c>, the peerings, the local servers
+/// (control plane through gateways) and the instances imported from every peer.
+/// </summary>
+/// <remarks>Equality: the raw answers (exported services, mesh entry, peerings) compare by the hash of their bodies
+/// (<see cref="SourceHash"/>), the rest structurally.</remarks>
+public sealed record ConsulPeeringView
+{
+    /// <summary>The partition's <c>exported-services</c> entry, or null when there is none.</summary>
+    public ConsulExportedServices? ExportedServices { get; init; }
+
+    /// <summary>The <c>mesh</c> config entry's <c>Peering.PeerThroughMeshGateways</c>: peers' control-plane traffic goes through the gateways.</summary>
+    public bool PeerThroughMeshGateways { get; init; }
+
+    /// <summary>The peerings (<c>/v1/peerings</c>), by name.</summary>
+    public ImmutableArray<ConsulPeering> Peerings { get; init; } = [];
+
+    /// <summary>
+    /// The local Consul servers (<c>/v1/health/service/consul</c>), read when <see cref="PeerThroughMeshGateways"/>: their
+    /// <c>Service.Meta.grpc_tls_port</c> is where peers' control-plane connections go. Sorted by node then ID.
+    /// </summary>
+    public ImmutableArray<CatalogServiceInstance> Servers { get; init; } = [];
+
+    /// <summary>
+    /// Instances imported from every peer (<c>/v1/health/connect/&lt;svc&gt;?peer=&lt;peer&gt;</c> for each name of
+    /// <c>/v1/catalog/services?peer=&lt;peer&gt;</c>): the exporters' mesh gateways, each with <c>Connect.PeerMeta</c>.
+    /// </summary>
+    public ImmutableArray<CatalogServiceInstance> ImportedInstances { get; init; } = [];
+
+    /// <summary>
+    /// The protocol of each exported local service, as Consul's discovery chain takes it: the service's
+    /// <c>service-defaults</c> <c>Protocol</c>, else <c>proxy-defaults</c> <c>Config.protocol</c>, else <c>tcp</c>.
+    /// </summary>
+    public ImmutableSortedDictionary<string, string> Protocols { get; init; } = ImmutableSortedDictionary.Create<string, string>(StringComparer.Ordinal);
+
+    /// <summary>A hash of the raw answers behind <see cref="ExportedServices"/>, <see cref="PeerThroughMeshGateways"/> and <see cref="Peerings"/>.</summary>
+    public ulong SourceHash { get; init; }
+
+    /// <inheritdoc />
+    public bool Equals(ConsulPeeringView? other) =>
+        other is not null
+        && SourceHash == other.SourceHash
+        && PeerThroughMeshGateways == other.PeerThroughMeshGateways
+        && Servers.SequenceEqual(other.Servers)
+        && ImportedInstances.SequenceEqual(other.ImportedInstances)
+        && ViewEquality.DictionaryEquals(Protocols, other.Protocols, static (a, b) => a == b);
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(SourceHash, Servers.Length, ImportedInstances.Length);
 }
 
 /// <summary>A local service and its Connect-capable instances.</summary>

@@ -93,6 +93,8 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     private ImmutableSortedDictionary<string, ImmutableArray<CatalogServiceInstance>> _federationGateways = ImmutableSortedDictionary<string, ImmutableArray<CatalogServiceInstance>>.Empty.WithComparers(StringComparer.Ordinal);
     private ImmutableSortedDictionary<string, ImmutableArray<CatalogServiceInstance>> _partitionGateways = ImmutableSortedDictionary<string, ImmutableArray<CatalogServiceInstance>>.Empty.WithComparers(StringComparer.Ordinal);
     private bool _partitionsUnsupported;
+    private bool _peeringUnsupported;
+    private ConsulPeeringView? _peering;
     private bool _servicesKnown;
     private ulong _servicesIndex;
     private bool _checksKnown;
@@ -207,6 +209,12 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     /// <c>gateways dc2</c>) with the first error of that cause; repeats of the same cause are only counted. Must not throw.
     /// </summary>
     public Action<string, Exception>? ErrorObserved { get; set; }
+
+    /// <summary>
+    /// Called once, with the reason, when peering is auto-detected (<see cref="ConsulCatalogWatcherOptions.Peering"/> null) and
+    /// the agent has none (e.g. Consul 1.8.7: <c>/v1/peerings</c> is a 404); peering is not read again. Must not throw.
+    /// </summary>
+    public Action<string>? PeeringUnavailable { get; set; }
 
     /// <summary>Called once when a source that had failed answers again, with how many failures it had. Must not throw.</summary>
     public Action<string, long>? Recovered { get; set; }
@@ -1541,6 +1549,11 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
                     await RefreshPartitionsAsync(stop).ConfigureAwait(false);
                 }
 
+                if (_options.Peering != false && !_peeringUnsupported)
+                {
+                    await RefreshPeeringAsync(stop).ConfigureAwait(false);
+                }
+
                 using var wait = CancellationTokenSource.CreateLinkedTokenSource(stop);
                 Task woken = _gatewayWake.Reader.WaitToReadAsync(wait.Token).AsTask();
                 Task timer = Task.Delay(_options.GatewayPollInterval, _time, wait.Token);
@@ -1764,6 +1777,155 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         }
     }, stop);
 
+    /// <summary>
+    /// Cluster peering (docs/consul-behaviour.md §11), read with each gateway poll: the exported-services entry, the mesh entry, the
+    /// peerings, the local servers (when peers' control plane goes through gateways) and every peer's imported instances. An
+    /// agent without peering (auto-detect) is asked once: 1.8.7 answers <c>/v1/peerings</c> with an empty 404 and an unknown
+    /// config-entry kind with a 500 <c>invalid config entry kind: &lt;kind&gt;</c> (measured).
+    /// </summary>
+    private Task RefreshPeeringAsync(CancellationToken stop) => ReadSourceAsync("peering", async () =>
+    {
+        bool auto = _options.Peering is null;
+        IReadOnlyList<ConsulPeering> peerings;
+        ulong hash = 14695981039346656037UL;
+        try
+        {
+            ConsulResponse<IReadOnlyList<ConsulPeering>> answer = await WithLaneAsync(() => _client.ListPeeringsAsync(default, stop), stop).ConfigureAwait(false);
+            peerings = [.. answer.Value.Where(p => !string.IsNullOrEmpty(p.Name)).OrderBy(p => p.Name, StringComparer.Ordinal)];
+            hash = Mix(hash, answer.BodyHash);
+        }
+        catch (ConsulNotFoundException) when (auto)
+        {
+            NotePeeringUnsupported("GET /v1/peerings answered 404 (Consul before 1.13 has no cluster peering)");
+            return;
+        }
+
+        ConsulExportedServices? exported = null;
+        try
+        {
+            ConsulResponse<ConsulExportedServices> answer = await WithLaneAsync(
+                () => _client.GetExportedServicesAsync(NormalizePartition(_client.Options.Partition), default, stop), stop).ConfigureAwait(false);
+            exported = answer.Value;
+            hash = Mix(hash, answer.BodyHash);
+        }
+        catch (ConsulNotFoundException)
+        {
+            // No entry: nothing exported.
+        }
+        catch (ConsulStatusException ex) when (auto && IsUnknownKind(ex))
+        {
+            NotePeeringUnsupported("the agent does not know the exported-services config entry (" + ex.Body + ")");
+            return;
+        }
+
+        bool throughGateways = false;
+        try
+        {
+            ConsulResponse<ConsulMeshConfigEntry> mesh = await WithLaneAsync(() => _client.GetMeshAsync(default, stop), stop).ConfigureAwait(false);
+            throughGateways = mesh.Value.Peering?.PeerThroughMeshGateways == true;
+            hash = Mix(hash, mesh.BodyHash);
+        }
+        catch (ConsulNotFoundException)
+        {
+            // No mesh entry: control-plane traffic goes straight to the servers.
+        }
+
+        ImmutableArray<CatalogServiceInstance> servers = [];
+        if (throughGateways)
+        {
+            // agent/proxycfg/mesh_gateway.go watches the "consul" service of the local datacenter for this (consulServerListWatchID).
+            IReadOnlyList<CatalogServiceInstance> all = (await WithLaneAsync(
+                () => _client.GetHealthServiceAsync("consul", passingOnly: false, default, stop), stop).ConfigureAwait(false)).Value;
+            string dc = _datacenter!;
+            servers = CatalogInstances.Sorted(all.Where(i => i.Service.Name == "consul" && (i.Node.Datacenter.Length == 0 || i.Node.Datacenter == dc)), gatewaysOnly: false);
+        }
+
+        // Imported services of every peering (Consul's gateway watches each peering's service list, peeringServiceListWatchID,
+        // and builds an outgoing cluster per imported service for sidecars in local mode).
+        var imported = new System.Collections.Concurrent.ConcurrentBag<CatalogServiceInstance>();
+        foreach (ConsulPeering peering in peerings.Where(p => p.State is not ("DELETING" or "TERMINATED")))
+        {
+            string peer = peering.Name!;
+            IReadOnlyDictionary<string, List<string>> names = (await WithLaneAsync(
+                () => _client.GetServicesAsync(new ConsulQuery { Peer = peer }, stop), stop).ConfigureAwait(false)).Value;
+            await Parallel.ForEachAsync(names.Keys.Order(StringComparer.Ordinal), new ParallelOptions { MaxDegreeOfParallelism = _client.Options.MaxConnections - 1, CancellationToken = stop }, async (name, ct) =>
+            {
+                IReadOnlyList<CatalogServiceInstance> entries = (await WithLaneAsync(
+                    () => _client.GetHealthConnectAsync(name, new ConsulQuery { Peer = peer }, ct), ct).ConfigureAwait(false)).Value;
+                foreach (CatalogServiceInstance entry in entries)
+                {
+                    // Consul marks imported instances with PeerName; an agent that ignores ?peer= (not 1.13+) would answer local ones.
+                    if (!string.IsNullOrEmpty(entry.Service.PeerName))
+                    {
+                        imported.Add(entry);
+                    }
+                }
+            }).ConfigureAwait(false);
+        }
+
+        lock (_gate)
+        {
+            _peering = new ConsulPeeringView
+            {
+                ExportedServices = exported,
+                PeerThroughMeshGateways = throughGateways,
+                Peerings = [.. peerings],
+                Servers = servers,
+                ImportedInstances = CatalogInstances.Sorted(imported, gatewaysOnly: false),
+                SourceHash = hash,
+            };
+            PublishLocked();
+        }
+    }, stop);
+
+    private static ulong Mix(ulong hash, ulong value) => unchecked((hash ^ value) * 1099511628211UL);
+
+    /// <summary>An agent that does not know a config-entry kind (1.8.7: 500 <c>invalid config entry kind: exported-services</c>).</summary>
+    private static bool IsUnknownKind(ConsulStatusException error) =>
+        error.Body.Contains("invalid config entry kind", StringComparison.OrdinalIgnoreCase);
+
+    private void NotePeeringUnsupported(string reason)
+    {
+        lock (_gate)
+        {
+            if (_peeringUnsupported)
+            {
+                return;
+            }
+
+            _peeringUnsupported = true;
+            _peering = null;
+            PublishLocked();
+        }
+
+        PeeringUnavailable?.Invoke(reason);
+    }
+
+    /// <summary>
+    /// The protocol of each exported service as Consul's discovery chain compiles it (agent/consul/discoverychain/compile.go):
+    /// <c>service-defaults</c> <c>Protocol</c>, else <c>proxy-defaults</c> <c>Config.protocol</c>, else <c>tcp</c>.
+    /// </summary>
+    private ImmutableSortedDictionary<string, string> ExportedProtocolsLocked(ConsulExportedServices? exported)
+    {
+        var builder = ImmutableSortedDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
+        if (exported?.Services is not { } services)
+        {
+            return builder.ToImmutable();
+        }
+
+        string fallback = _proxyDefaults?.Config is { } config && config.TryGetValue("protocol", out System.Text.Json.JsonElement p)
+            && p.ValueKind == System.Text.Json.JsonValueKind.String && p.GetString() is { Length: > 0 } global ? global.ToLowerInvariant() : "tcp";
+        IEnumerable<string> names = services.Any(e => e.Name == "*") ? _serviceViews.Keys : services.Select(e => e.Name).OfType<string>();
+        foreach (string name in names.Where(n => n.Length > 0 && n != "*"))
+        {
+            builder[name] = _serviceDefaults is not null && _serviceDefaults.TryGetValue(name, out ConsulServiceDefaults? defaults) && !string.IsNullOrEmpty(defaults.Protocol)
+                ? defaults.Protocol.ToLowerInvariant()
+                : fallback;
+        }
+
+        return builder.ToImmutable();
+    }
+
     private static string NormalizePartition(string? partition) => string.IsNullOrEmpty(partition) ? "default" : partition.ToLowerInvariant();
 
     private static ulong MaxModifyIndex(ImmutableArray<CatalogServiceInstance> instances)
@@ -1821,6 +1983,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             LocalServers = _localServers,
             DnsDomain = _dnsDomain,
             PartitionGateways = _partitionGateways,
+            Peering = _peering is null ? null : _peering with { Protocols = ExportedProtocolsLocked(_peering.ExportedServices) },
         };
         if (view.Equals(_current))
         {

@@ -62,6 +62,18 @@ public sealed class ConsulCatalogWatcherOptions
     /// </summary>
     public bool WatchPartitions { get; set; } = true;
 
+    /// <summary>
+    /// Cluster peering (Consul 1.13+, docs/consul-behaviour.md §11): with each gateway poll (<see cref="GatewayPollInterval"/>) read the
+    /// partition's <c>exported-services</c> entry, the <c>mesh</c> entry (<c>Peering.PeerThroughMeshGateways</c>), the peerings
+    /// (<c>/v1/peerings</c>), the local servers when control-plane traffic goes through gateways, and the instances imported
+    /// from each peer (<c>?peer=</c>), for <see cref="ConsulCatalogView.Peering"/>. Polled, not long-polled: four more long-polls
+    /// would not fit the connection bound, and these change rarely. <see langword="null"/> (default): auto-detect: an agent without
+    /// peering (404 from <c>/v1/peerings</c>, or <c>invalid config entry kind</c> as 1.8.7 answers) is not asked again and
+    /// <see cref="ConsulCatalogWatcher.PeeringUnavailable"/> is called once. <see langword="true"/>: such answers are errors.
+    /// <see langword="false"/>: never read.
+    /// </summary>
+    public bool? Peering { get; set; }
+
     /// <summary>Whether mesh gateways of the local datacenter are watched too (for dialers in <c>local</c> mode). Default true.</summary>
     public bool WatchLocalGateways { get; set; } = true;
 

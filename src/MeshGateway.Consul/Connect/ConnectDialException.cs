@@ -20,7 +20,7 @@ public enum ConnectDialFailure
     /// <summary>No endpoint accepted the TCP connection.</summary>
     Unreachable,
 
-    /// <summary>The upstream cannot be dialled by this dialer (for example a peered upstream).</summary>
+    /// <summary>The upstream cannot be dialled by this dialer (for example a prepared query, or imported instances without <c>Connect.PeerMeta.SpiffeID</c>).</summary>
     Unsupported,
 
     /// <summary>The dialer's catalog watcher has published no view in time (the message says what it is missing), or was stopped.</summary>

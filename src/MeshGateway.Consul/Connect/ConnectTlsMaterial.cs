@@ -77,6 +77,26 @@ internal sealed class ConnectRoots
 
     public string TrustDomain { get; }
 
+    /// <summary>A cluster peer's roots (<c>Peering.PeerCAPems</c>): what its servers' and gateways' leaves chain to.</summary>
+    public static ConnectRoots FromPeer(string peer, IReadOnlyList<string>? pems)
+    {
+        var roots = new X509Certificate2Collection();
+        foreach (string pem in pems ?? [])
+        {
+            if (!string.IsNullOrWhiteSpace(pem))
+            {
+                roots.ImportFromPem(pem);
+            }
+        }
+
+        if (roots.Count == 0)
+        {
+            throw new InvalidOperationException($"The peering '{peer}' carries no PeerCAPems: the peer's trust bundle has not arrived yet (is the peering ACTIVE?).");
+        }
+
+        return new ConnectRoots(roots, [], "peer " + peer);
+    }
+
     public static ConnectRoots From(ConsulCaRoots answer)
     {
         if (string.IsNullOrEmpty(answer.TrustDomain))

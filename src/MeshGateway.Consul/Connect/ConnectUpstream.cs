@@ -21,7 +21,7 @@ public sealed record ConnectUpstream
     /// <summary>The destination admin partition (Enterprise); <see langword="null"/> means the caller's.</summary>
     public string? Partition { get; init; }
 
-    /// <summary>The cluster peer the service is imported from; not supported by this dialer yet (see remarks of <see cref="ConsulConnectDialer"/>).</summary>
+    /// <summary>The cluster peer the service is imported from (Consul 1.13+; see the remarks of <see cref="ConsulConnectDialer"/>).</summary>
     public string? Peer { get; init; }
 
     /// <summary>

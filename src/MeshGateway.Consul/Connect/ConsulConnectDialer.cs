@@ -50,7 +50,12 @@ namespace MeshGateway.Consul;
 /// most <c>3 + MaxConnections</c> agent connections in all, whatever the catalog size); or pass a watcher that runs on
 /// another client (a gateway's, for example).
 /// </para>
-/// <para>Peered upstreams are not supported yet (<see cref="ConnectDialFailure.Unsupported"/>). Thread-safe.</para>
+/// <para>Peered upstreams (<see cref="ConnectUpstream.Peer"/>, Consul 1.13+) follow Consul's sidecar (agent/xds/endpoints.go
+/// <c>makeUpstreamLoadAssignmentForPeerService</c>, reference §5.2): the imported instances come from
+/// <c>/v1/health/connect/&lt;name&gt;?peer=&lt;peer&gt;</c> (cached like a remote datacenter's), the mode is <c>remote</c> unless
+/// <c>local</c> (unset and <c>none</c> dial the exporter's gateways at their WAN address, <c>local</c> the caller's gateways at
+/// LAN), the SNI is the first <c>Connect.PeerMeta.SNI</c>, the server must chain to the peer's CA
+/// (<c>/v1/peering/&lt;peer&gt;</c> <c>PeerCAPems</c>) and carry one of <c>Connect.PeerMeta.SpiffeID</c>. Thread-safe.</para>
 /// </remarks>
 public sealed class ConsulConnectDialer : IAsyncDisposable
 {
@@ -58,6 +63,7 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
     private const string GatewayCatalogFilter = "ServiceKind == \"mesh-gateway\"";
     private const string GatewayHealthFilter = "Service.Kind == \"mesh-gateway\"";
     private const int MaxCachedAnswers = 1024;
+    private const string PeerKind = "peer";
     private static readonly ConsulConfigSnapshot EmptyConfig = new();
 
     private readonly ConsulClient _client;
@@ -191,8 +197,7 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
         await StartAsync(cancellationToken).ConfigureAwait(false);
         if (!string.IsNullOrEmpty(upstream.Peer))
         {
-            throw new ConnectDialException(ConnectDialFailure.Unsupported,
-                $"Upstream {upstream} is imported from a peer; this dialer does not read peered catalog data (?peer=) yet.");
+            return await DialPeerAsync(upstream, started, cancellationToken).ConfigureAwait(false);
         }
 
         ConsulCatalogView view = await ViewAsync(cancellationToken).ConfigureAwait(false);
@@ -285,6 +290,79 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
         (Socket socket, UpstreamDialEndpoint endpoint) = await ConnectAnyAsync(healthy, path, cancellationToken).ConfigureAwait(false);
         path = path with { Endpoint = endpoint };
         return await HandshakeAsync(socket, leaf, roots, path, started, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A peered upstream (see the remarks): imported instances, mode <c>remote</c>/<c>local</c>, the peer's SNI, CA and identities.</summary>
+    private async Task<ConsulConnectConnection> DialPeerAsync(ConnectUpstream upstream, long started, CancellationToken cancellationToken)
+    {
+        string peer = upstream.Peer!;
+        ConsulCatalogView view = await ViewAsync(cancellationToken).ConfigureAwait(false);
+        ConsulConfigSnapshot config = CatalogWatcher!.ConfigEntries ?? EmptyConfig;
+        ConnectLeaf leaf = await CurrentLeafAsync(cancellationToken).ConfigureAwait(false);
+        string callerDc = _datacenter;
+        ConsulAgentService? registration = _registration?.Service;
+        MeshUpstream model = Definition(upstream, registration, callerDc);
+
+        // The destination's own service-defaults never count for a peered upstream (reference §5.1).
+        MeshGatewayModeResolution resolution = MeshGatewayModeResolver.Resolve(
+            Inputs(config.ProxyDefaults, config.ServiceDefaults.GetValueOrDefault(_options.Service), null, registration), model);
+        IReadOnlyList<CatalogServiceInstance> imported = await AnswerAsync(PeerKind, peer, upstream.Name, cancellationToken).ConfigureAwait(false);
+        var catalog = new MeshCatalogView { TargetInstances = imported, LocalGateways = view.LocalGateways, RemoteGateways = new Dictionary<GatewayKey, IReadOnlyList<CatalogServiceInstance>>() };
+        var request = new UpstreamTargetRequest
+        {
+            CallerDatacenter = callerDc,
+            CallerPartition = _partition,
+            TrustDomain = _roots!.TrustDomain,
+            Upstream = model,
+            Mode = resolution.Mode,
+            OnlyPassing = _options.OnlyPassing,
+        };
+        UpstreamTarget target = UpstreamTargetPlanner.Plan(request, catalog);
+        if (target.Error == UpstreamTargetError.NoLocalGateways)
+        {
+            target = UpstreamTargetPlanner.Plan(request, catalog with { LocalGateways = await AnswerAsync("gateways", callerDc, string.Empty, cancellationToken).ConfigureAwait(false) });
+        }
+
+        List<string> identities = [.. imported.SelectMany(i => i.Service.PeerSpiffeIds).Where(id => id.Length > 0).Distinct(StringComparer.Ordinal)];
+        var path = new ConnectDialPath
+        {
+            Upstream = upstream,
+            CallerDatacenter = callerDc,
+            TargetDatacenter = "peer " + peer,
+            Resolution = resolution,
+            DialKind = target.DialKind,
+            Explanation = target.Explanation,
+            Sni = target.Sni,
+            ExpectedIdentity = identities.Count > 0 ? identities[0] : "(none: the imported instances carry no Connect.PeerMeta.SpiffeID)",
+        };
+
+        if (!target.IsRoutable)
+        {
+            throw target.Error switch
+            {
+                UpstreamTargetError.NoLocalGateways => new ConnectNoGatewaysException(target.Explanation, path),
+                UpstreamTargetError.NoTargetInstances or UpstreamTargetError.NoPeerSni => new ConnectNoHealthyInstancesException(
+                    $"{upstream} has no usable imported instance (/v1/health/connect/{upstream.Name}?peer={peer}). {target.Explanation}", path),
+                _ => new ConnectDialException(ConnectDialFailure.Unsupported, target.Explanation, path),
+            };
+        }
+
+        if (identities.Count == 0)
+        {
+            throw new ConnectDialException(ConnectDialFailure.Unsupported,
+                $"{upstream}: the imported instances carry no Connect.PeerMeta.SpiffeID, so the server's identity cannot be checked.", path);
+        }
+
+        List<UpstreamDialEndpoint> healthy = [.. target.Endpoints.Where(e => e.Healthy)];
+        if (healthy.Count == 0)
+        {
+            throw new ConnectNoHealthyInstancesException($"{upstream} has no healthy imported instance, so every endpoint is unhealthy. {target.Explanation}", path);
+        }
+
+        ConnectRoots peerRoots = ConnectRoots.FromPeer(peer, (await _client.GetPeeringAsync(peer, cancellationToken).ConfigureAwait(false)).Value.PeerCAPems);
+        (Socket socket, UpstreamDialEndpoint endpoint) = await ConnectAnyAsync(healthy, path, cancellationToken).ConfigureAwait(false);
+        path = path with { Endpoint = endpoint };
+        return await HandshakeAsync(socket, leaf, peerRoots, path, started, cancellationToken, identities).ConfigureAwait(false);
     }
 
     /// <summary>Stops the certificate, roots and registration watches, and the catalog watcher if the dialer owns it.</summary>
@@ -513,6 +591,12 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
 
     private async Task<IReadOnlyList<CatalogServiceInstance>> FetchAsync(string kind, string datacenter, string name, CancellationToken cancellationToken)
     {
+        if (kind == PeerKind)
+        {
+            // ?peer= reads what was imported from that peer (the "datacenter" of the cache key is the peer's name).
+            return (await _client.GetHealthConnectAsync(name, new ConsulQuery { Peer = datacenter }, cancellationToken).ConfigureAwait(false)).Value;
+        }
+
         string? dc = datacenter == _datacenter ? null : datacenter;
         if (kind == "gateways")
         {
@@ -676,8 +760,9 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
             $"No endpoint for {path.Upstream} accepted a connection ({path.DialKind}): {string.Join(", ", errors)}.", path);
     }
 
-    private async Task<ConsulConnectConnection> HandshakeAsync(Socket socket, ConnectLeaf leaf, ConnectRoots roots, ConnectDialPath path, long started, CancellationToken cancellationToken)
+    private async Task<ConsulConnectConnection> HandshakeAsync(Socket socket, ConnectLeaf leaf, ConnectRoots roots, ConnectDialPath path, long started, CancellationToken cancellationToken, IReadOnlyList<string>? identities = null)
     {
+        identities ??= [path.ExpectedIdentity];
         var network = new NetworkStream(socket, ownsSocket: true);
         var tls = new SslStream(network, leaveInnerStreamOpen: false);
         List<string>? mismatch = null;
@@ -710,7 +795,7 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
                 }
 
                 List<string> uris = SpiffeUriSan.Read(presented);
-                if (!uris.Exists(u => SpiffeUriSan.Matches(u, path.ExpectedIdentity)))
+                if (!uris.Exists(u => identities.Any(id => SpiffeUriSan.Matches(u, id))))
                 {
                     mismatch = uris;
                     return false;

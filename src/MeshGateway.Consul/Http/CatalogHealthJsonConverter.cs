@@ -49,6 +49,7 @@ internal sealed class CatalogHealthJsonConverter : JsonConverter<IReadOnlyList<C
         (Name.Proxy, "Proxy"u8.ToArray()),
         (Name.SNI, "SNI"u8.ToArray()),
         (Name.Service, "Service"u8.ToArray()),
+        (Name.SpiffeID, "SpiffeID"u8.ToArray()),
         (Name.Status, "Status"u8.ToArray()),
         (Name.TaggedAddresses, "TaggedAddresses"u8.ToArray()),
         (Name.Tags, "Tags"u8.ToArray()),
@@ -78,6 +79,7 @@ internal sealed class CatalogHealthJsonConverter : JsonConverter<IReadOnlyList<C
         Proxy,
         SNI,
         Service,
+        SpiffeID,
         Status,
         TaggedAddresses,
         Tags,
@@ -222,6 +224,7 @@ internal sealed class CatalogHealthJsonConverter : JsonConverter<IReadOnlyList<C
         string? partition = null;
         string? peerName = null;
         IReadOnlyList<string> peerSni = [];
+        IReadOnlyList<string> peerSpiffe = [];
         ulong modifyIndex = 0;
         while (Next(ref reader) != JsonTokenType.EndObject)
         {
@@ -269,7 +272,7 @@ internal sealed class CatalogHealthJsonConverter : JsonConverter<IReadOnlyList<C
             }
             else if (property == Name.Connect)
             {
-                peerSni = ReadPeerSni(ref reader, cache);
+                (peerSni, peerSpiffe) = ReadPeerMeta(ref reader, cache);
             }
             else if (property == Name.Namespace)
             {
@@ -309,6 +312,7 @@ internal sealed class CatalogHealthJsonConverter : JsonConverter<IReadOnlyList<C
             Partition = partition,
             PeerName = peerName,
             PeerSni = peerSni,
+            PeerSpiffeIds = peerSpiffe,
             ModifyIndex = modifyIndex,
         };
     }
@@ -494,15 +498,16 @@ internal sealed class CatalogHealthJsonConverter : JsonConverter<IReadOnlyList<C
         return destination;
     }
 
-    private static IReadOnlyList<string> ReadPeerSni(ref Utf8JsonReader reader, StringCache cache)
+    private static (IReadOnlyList<string> Sni, IReadOnlyList<string> SpiffeIds) ReadPeerMeta(ref Utf8JsonReader reader, StringCache cache)
     {
         if (reader.TokenType == JsonTokenType.Null)
         {
-            return [];
+            return ([], []);
         }
 
         Expect(ref reader, JsonTokenType.StartObject, "Service.Connect");
         IReadOnlyList<string> sni = [];
+        IReadOnlyList<string> spiffe = [];
         while (Next(ref reader) != JsonTokenType.EndObject)
         {
             Name property = ReadName(ref reader);
@@ -522,6 +527,10 @@ internal sealed class CatalogHealthJsonConverter : JsonConverter<IReadOnlyList<C
                 {
                     sni = ReadStrings(ref reader, cache, "Service.Connect.PeerMeta.SNI", vocabulary: false);
                 }
+                else if (inner == Name.SpiffeID)
+                {
+                    spiffe = ReadStrings(ref reader, cache, "Service.Connect.PeerMeta.SpiffeID", vocabulary: false);
+                }
                 else
                 {
                     reader.Skip();
@@ -529,7 +538,7 @@ internal sealed class CatalogHealthJsonConverter : JsonConverter<IReadOnlyList<C
             }
         }
 
-        return sni;
+        return (sni, spiffe);
     }
 
     private static JsonTokenType Next(ref Utf8JsonReader reader) => Next(ref reader, "The health entries");

@@ -36,6 +36,8 @@ namespace MeshGateway.Consul;
 [JsonSerializable(typeof(List<ConsulServiceResolver>))]
 [JsonSerializable(typeof(ConsulMeshConfigEntry))]
 [JsonSerializable(typeof(ConsulExportedServices))]
+[JsonSerializable(typeof(ConsulPeering))]
+[JsonSerializable(typeof(List<ConsulPeering>))]
 [JsonSerializable(typeof(ConsulServiceRegistration))]
 [JsonSerializable(typeof(ConsulAclToken))]
 [JsonSerializable(typeof(ConsulAclPolicy))]

@@ -19,6 +19,9 @@ public readonly record struct ConsulQuery
     /// <summary>Enterprise: the admin partition (<c>?partition=</c>); overrides <see cref="ConsulClientOptions.Partition"/>.</summary>
     public string? Partition { get; init; }
 
+    /// <summary>Consul 1.13+: read what was imported from this cluster peer (<c>?peer=</c>; health and catalog reads).</summary>
+    public string? Peer { get; init; }
+
     /// <summary>A go-bexpr <c>?filter=</c> expression.</summary>
     public string? Filter { get; init; }
 

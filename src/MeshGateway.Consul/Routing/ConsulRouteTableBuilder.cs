@@ -47,6 +47,16 @@ public sealed record ConsulRouteTableOptions
     /// </summary>
     public bool WanFederation { get; init; }
 
+    /// <summary>
+    /// Cluster peering: the local endpoint of an L7 terminator for HTTP-like exported services (<c>http</c>, <c>http2</c>,
+    /// <c>grpc</c>; docs/consul-behaviour.md §11). Consul's gateway does not pass those through: it terminates the peer's mTLS with its
+    /// own leaf certificate and applies the service's discovery chain. When set, each such export's form-8 name is routed
+    /// (still encrypted) to this endpoint, which must terminate it; the exports are listed in
+    /// <see cref="ConsulRouteConversion.TerminatedExports"/>. When null (default) those names get no route and one warning
+    /// per service says it needs HTTP termination, as Consul builds no filter chain for them until it has a leaf.
+    /// </summary>
+    public IPEndPoint? PeeringHttpTerminator { get; init; }
+
     /// <summary>The default <see cref="ServerIdleTimeout"/>: 4 hours.</summary>
     public static readonly TimeSpan DefaultServerIdleTimeout = TimeSpan.FromHours(4);
 
@@ -66,7 +76,9 @@ public sealed record ConsulRouteExtras
     /// instance and each <c>Peer</c> consumer: an exact form-8 route <c>&lt;svc&gt;.&lt;ns&gt;.&lt;ap&gt;.&lt;peer&gt;.external.&lt;TD&gt;</c>
     /// to the service's instances (TCP passthrough, cluster <c>exported~&lt;local cluster&gt;</c>). <c>Name: "*"</c> exports
     /// every service. <c>Partition</c> consumers need no route here; <c>SamenessGroup</c> consumers are reported, not resolved.
-    /// Limitation: HTTP-like services, which Consul's gateway terminates for peers, are passed through like TCP.
+    /// HTTP-like services (<see cref="Protocols"/>), which Consul's gateway terminates for peers, are not passed through: they
+    /// are listed in <see cref="ConsulRouteConversion.TerminatedExports"/> and routed only to
+    /// <see cref="ConsulRouteTableOptions.PeeringHttpTerminator"/>. When null, the view's <see cref="ConsulCatalogView.Peering"/> is used.
     /// </summary>
     public ConsulExportedServices? ExportedServices { get; init; }
 
@@ -78,6 +90,53 @@ public sealed record ConsulRouteExtras
     /// <see cref="ConsulClient.GetHealthConnectAsync"/>.
     /// </summary>
     public IReadOnlyList<CatalogServiceInstance> ImportedPeerInstances { get; init; } = [];
+
+    /// <summary>
+    /// The protocol of exported services by name (<c>service-defaults</c> <c>Protocol</c>, else <c>proxy-defaults</c>
+    /// <c>Config.protocol</c>; see <see cref="ConsulPeeringView.Protocols"/>); a service not listed is <c>tcp</c>.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> Protocols { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>The extras a peering view carries (what <see cref="ConsulRouteTableBuilder.Convert"/> uses when given none).</summary>
+    /// <param name="peering">The view's peering part.</param>
+    /// <returns>The extras.</returns>
+    public static ConsulRouteExtras FromPeering(ConsulPeeringView peering)
+    {
+        ArgumentNullException.ThrowIfNull(peering);
+        return new ConsulRouteExtras { ExportedServices = peering.ExportedServices, ImportedPeerInstances = peering.ImportedInstances, Protocols = peering.Protocols };
+    }
+}
+
+/// <summary>
+/// An HTTP-like exported service (<c>http</c>, <c>http2</c>, <c>grpc</c>) that a peer reaches by <see cref="Sni"/>: Consul's
+/// gateway terminates such connections (docs/consul-behaviour.md §11), so they are not passed through. An L7 terminator serves
+/// these (see <see cref="ConsulRouteTableOptions.PeeringHttpTerminator"/>).
+/// </summary>
+public sealed record ConsulTerminatedExport
+{
+    /// <summary>The exported service.</summary>
+    public required string Service { get; init; }
+
+    /// <summary>Its namespace (<c>default</c> in CE).</summary>
+    public required string Namespace { get; init; }
+
+    /// <summary>Its partition (<c>default</c> in CE).</summary>
+    public required string Partition { get; init; }
+
+    /// <summary>The consumer peer (the exporter's local name for it).</summary>
+    public required string Peer { get; init; }
+
+    /// <summary>The form-8 name the peer's sidecars send: <c>&lt;svc&gt;.&lt;ns&gt;.&lt;ap&gt;.&lt;peer&gt;.external.&lt;TD&gt;</c>.</summary>
+    public required string Sni { get; init; }
+
+    /// <summary>The service's protocol: <c>http</c>, <c>http2</c> or <c>grpc</c>.</summary>
+    public required string Protocol { get; init; }
+
+    /// <summary>The service's own local cluster name (form 1/3), whose instances a terminator forwards to over new mTLS.</summary>
+    public required string LocalCluster { get; init; }
+
+    /// <summary>Whether the name is routed to <see cref="ConsulRouteTableOptions.PeeringHttpTerminator"/> (false: no route).</summary>
+    public bool Routed { get; init; }
 }
 
 /// <summary>The outcome of one conversion: a complete table, or why none was built; plus what was left out and why.</summary>
@@ -91,6 +150,15 @@ public sealed record ConsulRouteConversion
 
     /// <summary>Routes or endpoints left out (bad subset filter, port 0, IP addresses beside host names, …), one sentence each.</summary>
     public ImmutableArray<string> Warnings { get; init; } = [];
+
+    /// <summary>
+    /// HTTP-like exported services, one per service and consumer peer, that need an L7 terminator instead of passthrough
+    /// (routed to <see cref="ConsulRouteTableOptions.PeeringHttpTerminator"/> when set, else left without a route).
+    /// </summary>
+    public ImmutableArray<ConsulTerminatedExport> TerminatedExports { get; init; } = [];
+
+    /// <summary>The peering part of the converted view (peerings with the peers' CA certificates), or null.</summary>
+    public ConsulPeeringView? Peering { get; init; }
 
     /// <summary>Whether <see cref="Table"/> was built.</summary>
     [MemberNotNullWhen(true, nameof(Table))]
@@ -137,7 +205,13 @@ public static class ConsulRouteTableBuilder
     {
         ArgumentNullException.ThrowIfNull(view);
         options ??= new ConsulRouteTableOptions();
+        if (extras is null && view.Peering is { } peering)
+        {
+            extras = ConsulRouteExtras.FromPeering(peering);
+        }
+
         var warnings = ImmutableArray.CreateBuilder<string>();
+        var terminated = ImmutableArray.CreateBuilder<ConsulTerminatedExport>();
         if (string.IsNullOrEmpty(view.TrustDomain) || string.IsNullOrEmpty(view.Datacenter))
         {
             return new ConsulRouteConversion { Error = "the view has no trust domain or no datacenter" };
@@ -189,7 +263,12 @@ public static class ConsulRouteTableBuilder
 
             if (extras?.ExportedServices is { } exportedServices)
             {
-                AddExported(view, exportedServices, options, routes, warnings);
+                AddExported(view, exportedServices, extras.Protocols, options, routes, warnings, terminated);
+            }
+
+            if (view.Peering is { PeerThroughMeshGateways: true } controlPlane)
+            {
+                AddPeeringControlPlane(view, controlPlane, options, routes, warnings);
             }
 
             if (extras?.ImportedPeerInstances is { Count: > 0 } imported)
@@ -211,7 +290,7 @@ public static class ConsulRouteTableBuilder
                 }
             }
 
-            return new ConsulRouteConversion { Table = RouteTable.Create(unique), Warnings = warnings.ToImmutable() };
+            return new ConsulRouteConversion { Table = RouteTable.Create(unique), Warnings = warnings.ToImmutable(), TerminatedExports = terminated.ToImmutable(), Peering = view.Peering };
         }
         catch (ArgumentException ex)
         {
@@ -406,8 +485,10 @@ public static class ConsulRouteTableBuilder
     private static UpstreamCluster ServerCluster(string name, IEnumerable<UpstreamEndpoint> endpoints, ConsulRouteTableOptions options) =>
         new(name, endpoints) { ConnectTimeout = options.ConnectTimeout, MaxConnectAttempts = options.MaxConnectAttempts, OutlierDetection = options.OutlierDetection, IdleTimeout = options.ServerIdleTimeout };
 
-    private static void AddExported(ConsulCatalogView view, ConsulExportedServices exported, ConsulRouteTableOptions options, List<Route> routes, ImmutableArray<string>.Builder warnings)
+    private static void AddExported(ConsulCatalogView view, ConsulExportedServices exported, IReadOnlyDictionary<string, string> protocols, ConsulRouteTableOptions options,
+        List<Route> routes, ImmutableArray<string>.Builder warnings, ImmutableArray<ConsulTerminatedExport>.Builder terminated)
     {
+        var needTermination = new SortedDictionary<string, (string Protocol, SortedSet<string> Peers)>(StringComparer.Ordinal);
         // The entry's name is its partition (docs/consul-behaviour.md §8.4); "" and "default" are the default partition.
         string? partition = string.IsNullOrEmpty(exported.Partition) ? exported.Name : exported.Partition;
         foreach (ConsulExportedService entry in exported.Services ?? [])
@@ -455,7 +536,38 @@ public static class ConsulRouteTableBuilder
                     }
 
                     // Consul's cluster is exported~<local target cluster>: the service's own (unnamed) endpoints.
-                    string cluster = "exported~" + ConsulSniName.ForService(service.Name, entry.Namespace, partition, view.Datacenter, view.TrustDomain);
+                    string local = ConsulSniName.ForService(service.Name, entry.Namespace, partition, view.Datacenter, view.TrustDomain).ToString();
+                    string protocol = protocols.TryGetValue(service.Name, out string? p) && !string.IsNullOrEmpty(p) ? p.ToLowerInvariant() : "tcp";
+                    if (protocol is "http" or "http2" or "grpc")
+                    {
+                        // agent/xds/listeners.go makeMeshGatewayPeerFilterChain: HTTP-like exports are terminated with the gateway's
+                        // leaf (IsProtocolHTTPLike), and without a leaf no filter chain is built at all ("not ready").
+                        terminated.Add(new ConsulTerminatedExport
+                        {
+                            Service = service.Name, Namespace = OrDefault(entry.Namespace), Partition = OrDefault(partition), Peer = peer, Sni = name,
+                            Protocol = protocol, LocalCluster = local, Routed = options.PeeringHttpTerminator is not null,
+                        });
+                        if (options.PeeringHttpTerminator is { } terminator)
+                        {
+                            routes.Add(new Route(name, new UpstreamCluster("terminated~" + local, [new UpstreamEndpoint(terminator)])
+                            {
+                                ConnectTimeout = options.ConnectTimeout, MaxConnectAttempts = options.MaxConnectAttempts, OutlierDetection = options.OutlierDetection,
+                            }));
+                        }
+                        else
+                        {
+                            if (!needTermination.TryGetValue(service.Name, out var pending))
+                            {
+                                needTermination[service.Name] = pending = (protocol, new SortedSet<string>(StringComparer.Ordinal));
+                            }
+
+                            pending.Peers.Add(peer);
+                        }
+
+                        continue;
+                    }
+
+                    string cluster = "exported~" + local;
                     routes.Add(new Route(name, new UpstreamCluster(cluster, ToEndpoints(cluster, service.Instances, wan: false, onlyPassing: false, warnings))
                     {
                         ConnectTimeout = service.Resolver?.ConnectTimeout is { } t && t > TimeSpan.Zero ? t : options.ConnectTimeout,
@@ -463,6 +575,11 @@ public static class ConsulRouteTableBuilder
                     }));
                 }
             }
+        }
+
+        foreach ((string service, (string protocol, SortedSet<string> peers)) in needTermination)
+        {
+            warnings.Add($"Exported service '{service}' (protocol {protocol}) needs HTTP termination, which is not configured: Consul's gateway terminates peers' mTLS for HTTP-like services instead of passing it through, so peer(s) {string.Join(", ", peers.Select(p => "'" + p + "'"))} get no route to it. Set ConsulRouteTableOptions.PeeringHttpTerminator (an L7 terminator), or make the service tcp.");
         }
     }
 
@@ -504,6 +621,126 @@ public static class ConsulRouteTableBuilder
             catch (ArgumentException ex)
             {
                 warnings.Add($"The peer SNI '{sni}' cannot be a route: {ex.Message}");
+            }
+        }
+    }
+
+    private static string OrDefault(string? value) => string.IsNullOrEmpty(value) ? "default" : value;
+
+    /// <summary>
+    /// Peering control plane through gateways (the <c>mesh</c> entry's <c>Peering.PeerThroughMeshGateways</c>; agent/xds/listeners.go
+    /// "Peering control plane", clusters.go <c>makePeerServerClusters</c>, endpoints.go <c>makePeerServerEndpointsForMeshGateway</c>):
+    /// <c>server.&lt;dc&gt;.peering.&lt;TD&gt;</c> (<c>connect.PeeringServerSAN</c>) to the local voting servers (not
+    /// <c>read_replica</c>) at their LAN address and <c>Service.Meta.grpc_tls_port</c>; and, default partition only, each peering
+    /// this side dials (<c>ShouldDial</c>) by its <c>PeerServerName</c> to its addresses (the newest peering per name; host names
+    /// win over IPs, as <c>peerHostnamesAndIPs</c>).
+    /// </summary>
+    private static void AddPeeringControlPlane(ConsulCatalogView view, ConsulPeeringView peering, ConsulRouteTableOptions options, List<Route> routes, ImmutableArray<string>.Builder warnings)
+    {
+        var voters = peering.Servers.Where(s => !(s.Service.Meta.TryGetValue("read_replica", out string? replica) && replica == "true")).ToList();
+        if (voters.Count > 0)
+        {
+            string name = ConsulSniName.ForPeeringServers(view.Datacenter, view.TrustDomain).ToString();
+            var endpoints = new List<UpstreamEndpoint>();
+            foreach (CatalogServiceInstance server in voters)
+            {
+                if (!server.Service.Meta.TryGetValue("grpc_tls_port", out string? text))
+                {
+                    warnings.Add($"Server '{server.Node.Name}' was left out of '{name}': peering goes through mesh gateways but it has no Service.Meta.grpc_tls_port (set ports.grpc_tls on the server).");
+                    continue;
+                }
+
+                if (!int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int port) || port is <= 0 or > IPEndPoint.MaxPort)
+                {
+                    warnings.Add($"Server '{server.Node.Name}' was left out of '{name}': its grpc_tls_port '{text}' is not a port.");
+                    continue;
+                }
+
+                // Consul: srv.BestAddress(false) for the address, the meta for the port (endpoints.go).
+                BestAddress best = BestAddress.Select(server, wan: false);
+                (bool healthy, _) = server.HealthAndWeight(onlyPassing: false);
+                try
+                {
+                    endpoints.Add(IPAddress.TryParse(best.Address, out IPAddress? ip)
+                        ? new UpstreamEndpoint(new IPEndPoint(ip, port), 1, healthy)
+                        : new UpstreamEndpoint(best.Address, port, 1, healthy));
+                }
+                catch (ArgumentException ex)
+                {
+                    warnings.Add($"Server '{server.Node.Name}' was left out of '{name}': {ex.Message}");
+                }
+            }
+
+            routes.Add(new Route(name, ServerCluster(name, endpoints, options)));
+        }
+
+        if (!string.IsNullOrEmpty(options.Partition) && !string.Equals(options.Partition, "default", StringComparison.OrdinalIgnoreCase))
+        {
+            return;
+        }
+
+        var newest = new SortedDictionary<string, ConsulPeering>(StringComparer.Ordinal);
+        foreach (ConsulPeering p in peering.Peerings)
+        {
+            if (p.ShouldDial && !string.IsNullOrEmpty(p.PeerServerName) && (!newest.TryGetValue(p.PeerServerName, out ConsulPeering? known) || p.ModifyIndex > known.ModifyIndex))
+            {
+                newest[p.PeerServerName] = p;
+            }
+        }
+
+        foreach ((string serverName, ConsulPeering p) in newest)
+        {
+            var ips = new List<UpstreamEndpoint>();
+            var hosts = new List<UpstreamEndpoint>();
+            foreach (string address in p.AddressesToDial.Order(StringComparer.Ordinal))
+            {
+                int colon = address.LastIndexOf(':');
+                if (colon <= 0 || !int.TryParse(address.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int port) || port is <= 0 or > IPEndPoint.MaxPort)
+                {
+                    warnings.Add($"Peer '{p.Name}': server address '{address}' is not host:port and was left out.");
+                    continue;
+                }
+
+                string host = address[..colon].Trim('[', ']');
+                try
+                {
+                    if (IPAddress.TryParse(host, out IPAddress? ip))
+                    {
+                        ips.Add(new UpstreamEndpoint(new IPEndPoint(ip, port)));
+                    }
+                    else
+                    {
+                        hosts.Add(new UpstreamEndpoint(host, port));
+                    }
+                }
+                catch (ArgumentException ex)
+                {
+                    warnings.Add($"Peer '{p.Name}': server address '{address}' was left out: {ex.Message}");
+                }
+            }
+
+            if (hosts.Count > 0 && ips.Count > 0)
+            {
+                warnings.Add($"Peer '{p.Name}' lists host names and IP addresses for its servers: only the host names are used, as in Consul.");
+            }
+
+            List<UpstreamEndpoint> endpoints = hosts.Count > 0 ? hosts : ips;
+            if (endpoints.Count == 0)
+            {
+                continue;
+            }
+
+            try
+            {
+                routes.Add(new Route(serverName, new UpstreamCluster(serverName, endpoints)
+                {
+                    ConnectTimeout = options.ConnectTimeout, MaxConnectAttempts = options.MaxConnectAttempts, OutlierDetection = options.OutlierDetection,
+                    IdleTimeout = options.ServerIdleTimeout, TcpKeepAlive = options.RemoteGatewayTcpKeepAlive,
+                }));
+            }
+            catch (ArgumentException ex)
+            {
+                warnings.Add($"Peer '{p.Name}': its server name '{serverName}' cannot be a route: {ex.Message}");
             }
         }
     }

@@ -101,6 +101,9 @@ public sealed record CatalogService
     /// <summary><c>Service.Connect.PeerMeta.SNI</c>: the form-8 names the exporter computed; a sidecar sends the first.</summary>
     public IReadOnlyList<string> PeerSni { get; init; } = [];
 
+    /// <summary><c>Service.Connect.PeerMeta.SpiffeID</c>: the identities the exporter's instances present (what a dialer verifies).</summary>
+    public IReadOnlyList<string> PeerSpiffeIds { get; init; } = [];
+
     /// <summary><c>Service.ModifyIndex</c>: the Raft index of the registration's last change (0 when unknown).</summary>
     public ulong ModifyIndex { get; init; }
 
@@ -111,7 +114,8 @@ public sealed record CatalogService
             && Weights == other.Weights && ProxyDestinationServiceName == other.ProxyDestinationServiceName && Namespace == other.Namespace
             && Partition == other.Partition && PeerName == other.PeerName && ModifyIndex == other.ModifyIndex
             && CatalogEquality.MapEquals(TaggedAddresses, other.TaggedAddresses) && CatalogEquality.MapEquals(Meta, other.Meta)
-            && CatalogEquality.ListEquals(Tags, other.Tags) && CatalogEquality.ListEquals(PeerSni, other.PeerSni));
+            && CatalogEquality.ListEquals(Tags, other.Tags) && CatalogEquality.ListEquals(PeerSni, other.PeerSni)
+            && CatalogEquality.ListEquals(PeerSpiffeIds, other.PeerSpiffeIds));
 
     /// <inheritdoc />
     public override int GetHashCode() => HashCode.Combine(Id, Name, Kind, Address, Port, ModifyIndex);

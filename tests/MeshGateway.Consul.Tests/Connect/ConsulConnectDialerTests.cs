@@ -252,15 +252,102 @@ public sealed class ConsulConnectDialerTests : IDisposable
         Assert.Contains("127.0.0.1:" + closedPort, error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task DialAsync_PeeredUpstream_ThrowsUnsupported()
+    private const string PeerTd = "99999999-8888-7777-6666-555555555555.consul";
+    private const string PeerSni = "api.default.default.dc1-peer.external." + PeerTd;
+    private static readonly string s_peerApi = $"spiffe://{PeerTd}/ns/default/dc/dc2/svc/api";
+
+    [Theory]
+    [InlineData(null, MeshGatewayModeLevel.BuiltInDefault)]
+    [InlineData("none", MeshGatewayModeLevel.ProxyDefaults)]
+    [InlineData("remote", MeshGatewayModeLevel.ProxyDefaults)]
+    public async Task DialAsync_PeeredUpstream_DialsTheExportersGatewayAtWanWithThePeerSniAndThePeerCa(string? mode, MeshGatewayModeLevel decidedBy)
     {
-        FakeAgent agent = FakeAgent.Standard(_ca, _web);
+        // The TLS server stands in for the exporter's mesh gateway (+ api behind it): a leaf of the peer's own CA and trust domain.
+        using var peerCa = new TestCa("Peer Connect CA");
+        using X509Certificate2 peerApi = peerCa.Issue(s_peerApi);
+        await using var exporterGateway = new TestTlsServer(peerApi);
+        FakeAgent agent = PeerAgent(peerCa, exporterGateway.Port);
+        if (mode is not null)
+        {
+            agent.Set("/v1/config/proxy-defaults/global", $$$"""{"Kind": "proxy-defaults", "Name": "global", "MeshGateway": {"Mode": "{{{mode}}}"}}""");
+        }
+
         await using var dialer = Dialer(agent);
 
-        ConnectDialException error = await Assert.ThrowsAsync<ConnectDialException>(() => dialer.DialAsync(new ConnectUpstream { Name = "api", Peer = "other" }));
+        await using ConsulConnectConnection connection = await dialer.DialAsync(new ConnectUpstream { Name = "api", Peer = "other" });
+        byte[] reply = new byte[4];
+        await connection.Stream.WriteAsync("ping"u8.ToArray());
+        await connection.Stream.ReadExactlyAsync(reply);
 
-        Assert.Equal(ConnectDialFailure.Unsupported, error.Failure);
+        Assert.Equal("ping", Encoding.ASCII.GetString(reply));
+        Assert.Equal((UpstreamDialKind.PeerGateways, exporterGateway.Port, decidedBy), (connection.Path.DialKind, connection.Path.Endpoint!.Port, connection.Path.Resolution.DecidedBy));
+        Assert.Equal(mode == "none", connection.Path.Explanation.Contains("Consul treats as remote", StringComparison.Ordinal));
+        Assert.Equal(PeerSni, Assert.Single(exporterGateway.ServerNames));
+        Assert.Equal(s_peerApi, connection.Path.ExpectedIdentity);
+        Assert.Contains(agent.Requests, r => r.StartsWith("/v1/health/connect/api", StringComparison.Ordinal) && r.Contains("peer=other", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task DialAsync_PeeredUpstreamInLocalMode_DialsTheLocalGatewayAtLanWithThePeerSni()
+    {
+        using var peerCa = new TestCa("Peer Connect CA");
+        using X509Certificate2 peerApi = peerCa.Issue(s_peerApi);
+        await using var localGateway = new TestTlsServer(peerApi);
+        FakeAgent agent = PeerAgent(peerCa, exporterGatewayPort: 1);
+        agent.Set("/v1/catalog/services", """{"mgw": []}""");
+        agent.Set("/v1/health/service/mgw", $"[{FakeAgent.Instance("mgw", "dc1", localGateway.Port, kind: "mesh-gateway", wanAddress: "198.51.100.1", wanPort: 443)}]");
+        await using var dialer = Dialer(agent);
+
+        await using ConsulConnectConnection connection = await dialer.DialAsync(new ConnectUpstream { Name = "api", Peer = "other", MeshGateway = MeshGatewayMode.Local });
+        byte[] reply = new byte[4];
+        await connection.Stream.WriteAsync("ping"u8.ToArray()); // an echo: the server has finished its side of the handshake
+        await connection.Stream.ReadExactlyAsync(reply);
+
+        Assert.Equal((UpstreamDialKind.LocalGateways, localGateway.Port), (connection.Path.DialKind, connection.Path.Endpoint!.Port));
+        Assert.Equal(PeerSni, Assert.Single(localGateway.ServerNames));
+    }
+
+    [Fact]
+    public async Task DialAsync_PeeredUpstreamServedByALeafOfTheLocalCa_FailsTheHandshake()
+    {
+        // The peer's gateway must chain to the peer's CA (PeerCAPems), not to the local roots.
+        using var peerCa = new TestCa("Peer Connect CA");
+        using X509Certificate2 impostor = _ca.Issue(s_peerApi);
+        await using var server = new TestTlsServer(impostor);
+        FakeAgent agent = PeerAgent(peerCa, server.Port);
+        await using var dialer = Dialer(agent);
+
+        ConnectTlsException error = await Assert.ThrowsAsync<ConnectTlsException>(() => dialer.DialAsync(new ConnectUpstream { Name = "api", Peer = "other" }));
+
+        Assert.Contains("does not chain", error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A 1.13+ agent importing <c>api</c> from peer <c>other</c>: <c>/v1/health/connect/api?peer=other</c> answers the synthesised
+    /// connect-proxy of the exporter's gateway (docs/consul-behaviour.md §11; <c>Connect.PeerMeta</c> shape of api/agent.go
+    /// <c>PeeringServiceMeta</c>), <c>/v1/peering/other</c> its CA (api/peering.go <c>PeerCAPems</c>).
+    /// </summary>
+    private FakeAgent PeerAgent(TestCa peerCa, int exporterGatewayPort)
+    {
+        FakeAgent agent = FakeAgent.Standard(_ca, _web);
+        string imported = $$$"""
+            {"Node": {"Node": "peer-gw-node", "Address": "10.9.9.9", "Datacenter": "dc2"},
+             "Service": {"Kind": "connect-proxy", "ID": "api-sidecar-proxy", "Service": "api-sidecar-proxy", "Address": "10.9.9.9", "Port": 8443,
+                         "TaggedAddresses": {"lan": {"Address": "10.9.9.9", "Port": 8443}, "wan": {"Address": "127.0.0.1", "Port": {{{exporterGatewayPort}}}}},
+                         "Proxy": {"DestinationServiceName": "api"}, "PeerName": "other",
+                         "Connect": {"PeerMeta": {"SNI": ["{{{PeerSni}}}"], "SpiffeID": ["{{{s_peerApi}}}"], "Protocol": "tcp"} } },
+             "Checks": [{"CheckID": "api-sidecar-proxy:overall-check", "Status": "passing"}]}
+            """;
+        agent.Set("/v1/health/connect/api", request => request.RequestUri!.Query.Contains("peer=other", StringComparison.Ordinal)
+            ? (HttpStatusCode.OK, "[" + imported + "]")
+            : (HttpStatusCode.OK, "[]"));
+        agent.Set("/v1/peering/other", new System.Text.Json.Nodes.JsonObject
+        {
+            ["Name"] = "other",
+            ["State"] = "ACTIVE",
+            ["PeerCAPems"] = new System.Text.Json.Nodes.JsonArray(peerCa.RootPem),
+        }.ToJsonString());
+        return agent;
     }
 
     [Fact]

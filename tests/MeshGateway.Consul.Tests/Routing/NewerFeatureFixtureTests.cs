@@ -117,6 +117,68 @@ public sealed class NewerFeatureFixtureTests
     }
 
     [Fact]
+    public void Convert_HttpLikeExports_MarkedForTerminationNotPassedThrough_OneWarningPerService()
+    {
+        ConsulExportedServices exported = JsonSerializer.Deserialize(ExportedServicesJson, ConsulJsonContext.Default.ConsulExportedServices)!;
+        ConsulCatalogView view = View([Service("api", null, SubsetFilterTests.Instance("api-1", address: "10.0.0.21", port: 21000))]);
+        var extras = new ConsulRouteExtras { ExportedServices = exported, Protocols = new Dictionary<string, string> { ["api"] = "GRPC" } };
+
+        ConsulRouteConversion without = ConsulRouteTableBuilder.Convert(view, extras: extras);
+        ConsulRouteConversion with = ConsulRouteTableBuilder.Convert(view, new ConsulRouteTableOptions { PeeringHttpTerminator = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 9443) }, extras);
+
+        Assert.Null(Find(without.Table!, $"api.default.default.cluster-02.external.{Td}"));
+        Assert.Equal([("cluster-02", "grpc", false), ("cluster-03", "grpc", false)], without.TerminatedExports.Select(e => (e.Peer, e.Protocol, e.Routed)).ToArray());
+        string warning = Assert.Single(without.Warnings, w => w.Contains("needs HTTP termination", StringComparison.Ordinal));
+        Assert.Contains("'api' (protocol grpc)", warning, StringComparison.Ordinal);
+        Assert.Contains("'cluster-02', 'cluster-03'", warning, StringComparison.Ordinal);
+
+        Route routed = Assert.IsType<Route>(Find(with.Table!, $"api.default.default.cluster-03.external.{Td}"));
+        Assert.Equal(($"terminated~api.default.dc1.internal.{Td}", "127.0.0.1:9443"), (routed.Cluster.Name, Assert.Single(routed.Cluster.Endpoints).Key));
+        Assert.All(with.TerminatedExports, e => Assert.True(e.Routed));
+        Assert.DoesNotContain(with.Warnings, w => w.Contains("needs HTTP termination", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Convert_PeerThroughMeshGateways_VotersOnGrpcTlsPortAndDialedPeersByServerName()
+    {
+        // Health entries of the "consul" service as a 1.14+ server registers itself (Service.Meta: grpc_tls_port, read_replica).
+        IReadOnlyList<CatalogServiceInstance> servers = Entries("""
+            [{"Node": {"Node": "s1", "Address": "10.0.0.1", "Datacenter": "dc1"}, "Service": {"ID": "consul", "Service": "consul", "Port": 8300, "Meta": {"grpc_tls_port": "8503"}}, "Checks": []},
+             {"Node": {"Node": "s2", "Address": "10.0.0.2", "Datacenter": "dc1"}, "Service": {"ID": "consul", "Service": "consul", "Port": 8300, "Meta": {"grpc_tls_port": "8503", "read_replica": "true"}}, "Checks": []},
+             {"Node": {"Node": "s3", "Address": "10.0.0.3", "Datacenter": "dc1"}, "Service": {"ID": "consul", "Service": "consul", "Port": 8300, "Meta": {}}, "Checks": []}]
+            """);
+
+        // /v1/peerings (api/peering.go): p1 dialed by IPs, p2 by a host name beside an IP, p3 established by the peer (no addresses),
+        // p4 terminated, p0 an older peering to the same servers as p1 (the newest ModifyIndex wins, as in mesh_gateway.go).
+        IReadOnlyList<ConsulPeering> peerings = JsonSerializer.Deserialize("""
+            [{"Name": "p0", "State": "ACTIVE", "PeerServerName": "server.dc2.peering.x.consul", "PeerServerAddresses": ["10.9.0.9:8503"], "ModifyIndex": 5},
+             {"Name": "p1", "State": "ACTIVE", "PeerServerName": "server.dc2.peering.x.consul", "PeerServerAddresses": ["10.9.0.2:8503", "10.9.0.1:8503"], "ModifyIndex": 9},
+             {"Name": "p2", "State": "FAILING", "PeerServerName": "server.dc3.peering.y.consul", "PeerServerAddresses": ["10.8.0.1:8503", "servers.dc3.example:8503"], "ModifyIndex": 7},
+             {"Name": "p3", "State": "ACTIVE", "PeerServerName": "server.dc4.peering.z.consul", "ModifyIndex": 8},
+             {"Name": "p4", "State": "TERMINATED", "PeerServerName": "server.dc5.peering.w.consul", "PeerServerAddresses": ["10.7.0.1:8503"], "ModifyIndex": 8}]
+            """, ConsulJsonContext.Default.ListConsulPeering)!;
+        ConsulCatalogView view = View() with
+        {
+            Peering = new ConsulPeeringView { PeerThroughMeshGateways = true, Servers = [.. servers], Peerings = [.. peerings] },
+        };
+
+        ConsulRouteConversion result = ConsulRouteTableBuilder.Convert(view);
+
+        Assert.True(result.Succeeded, result.Error);
+        Route local = Assert.IsType<Route>(Find(result.Table, $"server.dc1.peering.{Td}"));
+        Assert.Equal(["10.0.0.1:8503"], local.Cluster.Endpoints.Select(e => e.Key).ToArray()); // s2 is a read replica, s3 has no port
+        Assert.Contains(result.Warnings, w => w.Contains("'s3'", StringComparison.Ordinal) && w.Contains("grpc_tls_port", StringComparison.Ordinal));
+        Assert.Equal(["10.9.0.1:8503", "10.9.0.2:8503"], Find(result.Table, "server.dc2.peering.x.consul")!.Cluster.Endpoints.Select(e => e.Key).ToArray());
+        Assert.Equal(["servers.dc3.example:8503"], Find(result.Table, "server.dc3.peering.y.consul")!.Cluster.Endpoints.Select(e => e.Key).ToArray());
+        Assert.Null(Find(result.Table, "server.dc4.peering.z.consul"));
+        Assert.Null(Find(result.Table, "server.dc5.peering.w.consul"));
+
+        ConsulRouteConversion off = ConsulRouteTableBuilder.Convert(view with { Peering = view.Peering with { PeerThroughMeshGateways = false } });
+        Assert.Null(Find(off.Table!, $"server.dc1.peering.{Td}"));
+        Assert.Null(Find(off.Table!, "server.dc2.peering.x.consul"));
+    }
+
+    [Fact]
     public void Convert_NonDefaultPartition_Form3And4NamesFromPartitionEntries()
     {
         IReadOnlyList<CatalogServiceInstance> entries = Entries(PartitionEntryJson);

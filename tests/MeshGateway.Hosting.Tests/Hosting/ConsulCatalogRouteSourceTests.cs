@@ -109,6 +109,42 @@ public sealed class ConsulCatalogRouteSourceTests
         Assert.DoesNotContain("ops:", result.FailureMessage);
     }
 
+    [Theory]
+    [InlineData(null, true)]
+    [InlineData(true, true)]
+    [InlineData(false, false)]
+    public void PeeringOption_MapsToTheWatcherAndTheTokenRequirements(bool? peering, bool peeringReadChecked)
+    {
+        var options = new MeshGatewayOptions();
+        options.Consul.Peering = peering;
+        options.Consul.PeeringHttpTerminator = peering == false ? null : "127.0.0.1:9443";
+
+        ConsulRouteTableSourceOptions mapped = ConsulCatalogRouteSource.SourceOptionsFor(options);
+        ConsulPreflightOptions preflight = ConsulCatalogRouteSource.PreflightOptionsFor(options.Consul);
+
+        Assert.Equal(peering, mapped.Watcher.Peering);
+        Assert.Equal(peering == false ? null : new IPEndPoint(IPAddress.Loopback, 9443), mapped.Routes.PeeringHttpTerminator);
+        Assert.Equal(peeringReadChecked, preflight.Acl.Peering);
+        Assert.True(new MeshGatewayOptionsCrossValidator().Validate(null, options).Succeeded);
+    }
+
+    [Theory]
+    [InlineData("localhost:9443", null, "must be ip:port")]
+    [InlineData("127.0.0.1", null, "must be ip:port")]
+    [InlineData("127.0.0.1:9443", false, "Consul:Peering is false")]
+    public void CrossValidator_BadPeeringTerminator_FailsNamingTheOption(string terminator, bool? peering, string expected)
+    {
+        var options = new MeshGatewayOptions();
+        options.Consul.PeeringHttpTerminator = terminator;
+        options.Consul.Peering = peering;
+
+        ValidateOptionsResult result = new MeshGatewayOptionsCrossValidator().Validate(null, options);
+
+        Assert.True(result.Failed);
+        Assert.Contains("Consul:PeeringHttpTerminator", result.FailureMessage, StringComparison.Ordinal);
+        Assert.Contains(expected, result.FailureMessage, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void RegistrationFor_Listeners_UsesBoundPortAndWanAddress()
     {

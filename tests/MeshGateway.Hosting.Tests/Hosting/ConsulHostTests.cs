@@ -6,6 +6,7 @@ using MeshGateway.Testing;
 using MeshGateway.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace MeshGateway.Tests.Hosting;
 
@@ -23,7 +24,12 @@ public sealed class ConsulHostTests
         await using RawBackend api = RawBackend.Echo(hello);
         await agent.PutJsonAsync("/v1/agent/service/register", $$$"""{"ID":"api-1","Name":"api","Address":"127.0.0.1","Port":{{{api.EndPoint.Port}}},"Connect":{"Native":true}}""");
 
-        using IHost host = HostFixture.Build(g => g.UseConsulCatalog(c => c.Address = agent.HttpAddress.ToString()));
+        var logs = new ListLogger();
+        using IHost host = HostFixture.Build(g =>
+        {
+            g.UseConsulCatalog(c => c.Address = agent.HttpAddress.ToString());
+            g.Services.AddLogging(l => l.AddProvider(new ListLoggerProvider(logs)).SetMinimumLevel(LogLevel.Information));
+        });
         await host.StartAsync();
         MeshGatewayRuntime runtime = host.Services.GetRequiredService<MeshGatewayRuntime>();
 
@@ -41,6 +47,16 @@ public sealed class ConsulHostTests
         {
             await HostFixture.EchoAsync(client, "through consul routes"u8.ToArray());
         }
+
+        // Peering is auto-detected: 1.8.7 has none (/v1/peerings is a 404), which is said once at Information, never as an error.
+        using (var deadline = new CancellationTokenSource(HostFixture.SafetyTimeout))
+        {
+            await logs.WaitForAsync(e => e.EventName == "ConsulPeeringUnavailable", deadline.Token);
+        }
+
+        Assert.Single(logs.Entries, e => e.EventName == "ConsulPeeringUnavailable" && e.Level == LogLevel.Information);
+        Assert.DoesNotContain(logs.Entries, e => e.Level >= LogLevel.Warning && (e.Message.Contains("peering", StringComparison.OrdinalIgnoreCase)
+            || e.Message.Contains("exported-services", StringComparison.Ordinal) || e.Message.Contains("config/mesh", StringComparison.Ordinal)));
 
         JsonNode registered = (await agent.GetJsonAsync("/v1/agent/service/mesh-gateway"))!;
         Assert.Equal("mesh-gateway", registered["Kind"]!.GetValue<string>());

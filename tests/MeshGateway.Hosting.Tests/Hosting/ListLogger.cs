@@ -6,6 +6,7 @@ namespace MeshGateway.Tests.Hosting;
 internal sealed class ListLogger : ILogger
 {
     private readonly List<(LogLevel Level, string? EventName, string Message)> _entries = [];
+    private TaskCompletionSource _logged = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>A copy of the entries so far.</summary>
     public List<(LogLevel Level, string? EventName, string Message)> Entries
@@ -29,6 +30,28 @@ internal sealed class ListLogger : ILogger
         lock (_entries)
         {
             _entries.Add((logLevel, eventId.Name, formatter(state, exception)));
+            _logged.TrySetResult();
+            _logged = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+    }
+
+    /// <summary>Waits until an entry matches <paramref name="match"/> (checked now and after every new entry).</summary>
+    public async Task WaitForAsync(Func<(LogLevel Level, string? EventName, string Message), bool> match, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task next;
+            lock (_entries)
+            {
+                if (_entries.Exists(e => match(e)))
+                {
+                    return;
+                }
+
+                next = _logged.Task;
+            }
+
+            await next.WaitAsync(cancellationToken);
         }
     }
 }

@@ -54,6 +54,10 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
     private readonly Dictionary<(string Kind, string Name), ConfigEntry> _config = [];
     private readonly Dictionary<string, DatacenterState> _partitions = new(StringComparer.Ordinal);
     private string? _agentPartition;
+    private bool _peeringSupported;
+    private TaskCompletionSource _requested = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<SimPeering> _peerings = [];
+    private readonly Dictionary<string, DatacenterState> _imports = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _shutdown = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _requestsByEndpoint = new(StringComparer.Ordinal);
     private WebApplication? _app;
@@ -185,6 +189,81 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
             {
                 _partitions[name] = new DatacenterState(_local.Name);
             }
+        }
+    }
+
+    /// <summary>
+    /// Cluster peering (Consul 1.13+). False (default), as Consul 1.8.7 answers (measured): <c>GET /v1/peerings</c> is an empty
+    /// 404, <c>/v1/config/exported-services</c> and <c>/v1/config/mesh</c> are a 500 <c>invalid config entry kind: &lt;kind&gt;</c>,
+    /// and <c>?peer=</c> is ignored. True: the 1.13+ shapes are served (see <see cref="AddPeering"/>, <see cref="Import"/>) and
+    /// <c>/v1/agent/self</c> reports version 1.15.0.
+    /// </summary>
+    public bool PeeringSupported
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _peeringSupported;
+            }
+        }
+
+        set
+        {
+            lock (_gate)
+            {
+                _peeringSupported = value;
+            }
+        }
+    }
+
+    /// <summary>Waits until <see cref="RequestsByEndpoint"/> counts at least <paramref name="count"/> requests of <paramref name="family"/> (checked after every request).</summary>
+    public async Task WaitForRequestsAsync(string family, long count, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task next = Volatile.Read(ref _requested).Task;
+            if (_requestsByEndpoint.GetValueOrDefault(family) >= count)
+            {
+                return;
+            }
+
+            await next.WaitAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>Adds a peering listed by <c>GET /v1/peerings</c> and read by <c>GET /v1/peering/&lt;name&gt;</c> (shape: api/peering.go <c>Peering</c>).</summary>
+    public void AddPeering(SimPeering peering)
+    {
+        ArgumentNullException.ThrowIfNull(peering);
+        lock (_gate)
+        {
+            _peerings.RemoveAll(p => p.Name == peering.Name);
+            _peerings.Add(peering with { ModifyIndex = ++_local.Index });
+            SignalLocked(_local);
+        }
+    }
+
+    /// <summary>
+    /// Imports an instance from <paramref name="peer"/>: served by <c>/v1/health/connect/&lt;name&gt;?peer=</c> (the instance's
+    /// <see cref="SimInstance.ConnectTarget"/>, or its name when it is a <c>connect-proxy</c> without destination) and named by
+    /// <c>/v1/catalog/services?peer=</c>. As Consul synthesises it (docs/consul-behaviour.md §11,
+    /// agent/grpc-external/services/peerstream/subscription_manager.go): one of the exporter's gateways, kind <c>connect-proxy</c>,
+    /// with <c>Service.PeerName</c> and <c>Service.Connect.PeerMeta</c> (<see cref="SimInstance.PeerSni"/>, <see cref="SimInstance.PeerSpiffeIds"/>).
+    /// </summary>
+    public void Import(string peer, SimInstance instance, string? checkStatus = "passing")
+    {
+        ArgumentException.ThrowIfNullOrEmpty(peer);
+        ArgumentNullException.ThrowIfNull(instance);
+        lock (_gate)
+        {
+            if (!_imports.TryGetValue(peer, out DatacenterState? state))
+            {
+                _imports[peer] = state = new DatacenterState(_local.Name);
+            }
+
+            RegisterLocked(state, instance with { PeerName = peer }, checkStatus);
+            SignalLocked(state);
         }
     }
 
@@ -746,6 +825,7 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
         string path = request.Path.Value ?? string.Empty;
         IQueryCollection query = request.Query;
         _requestsByEndpoint.AddOrUpdate(EndpointFamily(path), 1, static (_, n) => n + 1);
+        Interlocked.Exchange(ref _requested, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
         if (!HttpMethods.IsGet(request.Method))
         {
             await ErrorAsync(context, 405, $"The simulated Consul agent serves reads only ({request.Method} {path}); change it through its C# API.");
@@ -767,6 +847,22 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
             if (enterprise && partition != "default" && dc == _local && !_partitions.TryGetValue(partition, out dc))
             {
                 unknownPartition = partition;
+            }
+        }
+
+        bool peering;
+        lock (_gate)
+        {
+            peering = _peeringSupported;
+            if (peering && query["peer"] is { Count: > 0 } peerName && peerName.ToString().Length > 0)
+            {
+                // ?peer= reads the peer's imported catalog (1.13+); an unknown peer has an empty one. 1.8.7 ignores the parameter.
+                if (!_imports.TryGetValue(peerName.ToString(), out DatacenterState? imports))
+                {
+                    _imports[peerName.ToString()] = imports = new DatacenterState(_local.Name);
+                }
+
+                dc = imports;
             }
         }
 
@@ -803,7 +899,7 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
                 w.WriteString("NodeID", "00000000-0000-0000-0000-000000000001");
                 w.WriteString("Revision", "simulated");
                 w.WriteBoolean("Server", true);
-                w.WriteString("Version", enterprise ? "1.15.0+ent" : "1.8.7");
+                w.WriteString("Version", enterprise ? "1.15.0+ent" : peering ? "1.15.0" : "1.8.7");
                 if (enterprise)
                 {
                     w.WriteString("Partition", agentPartition);
@@ -840,6 +936,43 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
 
                 w.WriteEndArray();
             }, ct);
+        }
+        else if (path == "/v1/peerings" || path.StartsWith("/v1/peering/", StringComparison.Ordinal))
+        {
+            if (!peering)
+            {
+                // Consul 1.8.7 (measured): an empty 404.
+                context.Response.StatusCode = 404;
+                return;
+            }
+
+            List<SimPeering> peerings;
+            ulong index;
+            lock (_gate)
+            {
+                peerings = [.. _peerings.OrderBy(p => p.Name, StringComparer.Ordinal)];
+                index = _local.Index;
+            }
+
+            if (path == "/v1/peerings")
+            {
+                await WriteArrayAsync(context, index, peerings, WritePeering, ct);
+            }
+            else if (peerings.Find(p => p.Name == path["/v1/peering/".Length..]) is { } one)
+            {
+                await WriteAsync(context, index, w => WritePeering(w, one), ct);
+            }
+            else
+            {
+                // api/peering.go Read: a 404 means "no such peering".
+                await ErrorAsync(context, 404, $"Peering not found for \"{path["/v1/peering/".Length..]}\"");
+            }
+        }
+        else if (path.StartsWith("/v1/config/", StringComparison.Ordinal) && !peering
+            && path["/v1/config/".Length..].Split('/')[0] is "exported-services" or "mesh")
+        {
+            // Consul 1.8.7 (measured): 500 "invalid config entry kind: exported-services" (mesh: 1.10+, exported-services: 1.13+).
+            await ErrorAsync(context, 500, "invalid config entry kind: " + path["/v1/config/".Length..].Split('/')[0]);
         }
         else if (path == "/v1/catalog/datacenters")
         {
@@ -1380,7 +1513,34 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
             w.WriteBoolean("Native", true);
         }
 
+        if (s.PeerName is not null)
+        {
+            // Imported instances (1.13+, api/agent.go ServiceConnect.PeerMeta = PeeringServiceMeta: SNI, SpiffeID, Protocol).
+            w.WriteStartObject("PeerMeta");
+            w.WriteStartArray("SNI");
+            foreach (string sni in s.PeerSni)
+            {
+                w.WriteStringValue(sni);
+            }
+
+            w.WriteEndArray();
+            w.WriteStartArray("SpiffeID");
+            foreach (string id in s.PeerSpiffeIds)
+            {
+                w.WriteStringValue(id);
+            }
+
+            w.WriteEndArray();
+            w.WriteString("Protocol", "tcp");
+            w.WriteEndObject();
+        }
+
         w.WriteEndObject();
+        if (s.PeerName is not null)
+        {
+            w.WriteString("PeerName", s.PeerName);
+        }
+
         w.WriteNumber("CreateIndex", s.CreateIndex);
         w.WriteNumber("ModifyIndex", s.ModifyIndex);
         w.WriteEndObject();
@@ -1392,6 +1552,56 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
         }
 
         w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    /// <summary>One peering as <c>/v1/peerings</c> writes it (api/peering.go <c>Peering</c>; empty lists omitted as <c>omitempty</c> does).</summary>
+    private static void WritePeering(Utf8JsonWriter w, SimPeering p)
+    {
+        w.WriteStartObject();
+        w.WriteString("ID", p.Id);
+        w.WriteString("Name", p.Name);
+        w.WriteString("State", p.State);
+        w.WriteString("PeerID", "00000000-0000-0000-0000-0000000000" + (p.Name.Length % 90 + 10).ToString(CultureInfo.InvariantCulture));
+        if (p.PeerCaPems.Count > 0)
+        {
+            w.WriteStartArray("PeerCAPems");
+            foreach (string pem in p.PeerCaPems)
+            {
+                w.WriteStringValue(pem);
+            }
+
+            w.WriteEndArray();
+        }
+
+        if (p.PeerServerName is not null)
+        {
+            w.WriteString("PeerServerName", p.PeerServerName);
+        }
+
+        if (p.PeerServerAddresses.Count > 0)
+        {
+            w.WriteStartArray("PeerServerAddresses");
+            foreach (string address in p.PeerServerAddresses)
+            {
+                w.WriteStringValue(address);
+            }
+
+            w.WriteEndArray();
+        }
+
+        w.WriteStartObject("StreamStatus");
+        w.WriteStartArray("ImportedServices");
+        w.WriteEndArray();
+        w.WriteStartArray("ExportedServices");
+        w.WriteEndArray();
+        w.WriteEndObject();
+        w.WriteNumber("CreateIndex", p.ModifyIndex);
+        w.WriteNumber("ModifyIndex", p.ModifyIndex);
+        w.WriteStartObject("Remote");
+        w.WriteString("Partition", "default");
+        w.WriteString("Datacenter", p.RemoteDatacenter);
+        w.WriteEndObject();
         w.WriteEndObject();
     }
 
@@ -1481,9 +1691,41 @@ internal sealed record SimInstance
 
     /// <summary>The name under which <c>/v1/health/connect</c> returns this instance, or null.</summary>
     public string? ConnectTarget => Kind == "connect-proxy" ? DestinationService : Native ? Name : null;
+
+    /// <summary>Imported from this peer (set by <see cref="SimulatedConsulAgent.Import"/>): written as <c>Service.PeerName</c> with <c>Connect.PeerMeta</c>.</summary>
+    public string? PeerName { get; init; }
+
+    /// <summary><c>Connect.PeerMeta.SNI</c> of an imported instance.</summary>
+    public IReadOnlyList<string> PeerSni { get; init; } = [];
+
+    /// <summary><c>Connect.PeerMeta.SpiffeID</c> of an imported instance.</summary>
+    public IReadOnlyList<string> PeerSpiffeIds { get; init; } = [];
 }
 
 /// <summary>A check: a node check when <see cref="ServiceId"/> is null.</summary>
+/// <summary>A cluster peering of the simulated agent (the fields of api/peering.go <c>Peering</c> a gateway reads).</summary>
+internal sealed record SimPeering
+{
+    public required string Name { get; init; }
+
+    public string Id { get; init; } = Guid.NewGuid().ToString();
+
+    /// <summary>PENDING, ESTABLISHING, ACTIVE, FAILING, DELETING or TERMINATED.</summary>
+    public string State { get; init; } = "ACTIVE";
+
+    public IReadOnlyList<string> PeerCaPems { get; init; } = [];
+
+    /// <summary>Set on the dialing side: <c>server.&lt;dc&gt;.peering.&lt;peer TD&gt;</c>.</summary>
+    public string? PeerServerName { get; init; }
+
+    /// <summary>Set on the dialing side only (the side that established the peering with a token).</summary>
+    public IReadOnlyList<string> PeerServerAddresses { get; init; } = [];
+
+    public string RemoteDatacenter { get; init; } = "dc2";
+
+    public ulong ModifyIndex { get; init; }
+}
+
 internal sealed record SimCheck(string Node, string CheckId, string Status, string? ServiceId, string? ServiceName, ulong CreateIndex, ulong ModifyIndex);
 
 /// <summary>A node.</summary>
