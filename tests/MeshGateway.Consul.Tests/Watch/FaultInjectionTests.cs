@@ -9,8 +9,12 @@ internal sealed class FaultInjectingHandler() : DelegatingHandler(new SocketsHtt
     private int _failNext;
     private readonly CountSignal _requestCount = new();
     private long _rewriteIndexOnce = -1;
+    private readonly TaskCompletionSource<int> _rewritten = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public List<string> Requests { get; } = [];
+
+    /// <summary>The position in <see cref="Requests"/> of the request whose answer got the rewritten index.</summary>
+    public Task<int> Rewritten => _rewritten.Task;
 
     /// <summary>Completes once at least <paramref name="count"/> requests went through (a signal, no polling of <see cref="Requests"/>).</summary>
     public Task WhenRequestsAtLeastAsync(int count, CancellationToken cancellationToken) => _requestCount.WhenAtLeastAsync(count, cancellationToken);
@@ -21,8 +25,10 @@ internal sealed class FaultInjectingHandler() : DelegatingHandler(new SocketsHtt
 
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
+        int position;
         lock (Requests)
         {
+            position = Requests.Count;
             Requests.Add(request.RequestUri!.PathAndQuery);
         }
 
@@ -39,6 +45,7 @@ internal sealed class FaultInjectingHandler() : DelegatingHandler(new SocketsHtt
         {
             response.Headers.Remove("X-Consul-Index");
             response.Headers.Add("X-Consul-Index", rewrite.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            _rewritten.TrySetResult(position);
         }
 
         return response;
@@ -76,14 +83,18 @@ public sealed class FaultInjectionTests(SingleDatacenterFixture fixture)
         string b = "fi-b-" + Guid.NewGuid().ToString("N")[..6];
         string c = "fi-c-" + Guid.NewGuid().ToString("N")[..6];
 
-        // 1. The next answer (to the blocking request already in flight) claims index 1, below the last one:
-        //    the loop must restart without an index.
-        int before = faults.Requests.Count;
+        // 1. The next answer (to the blocking request in flight, or about to be sent after the rate limit) claims index 1,
+        //    below the last one: the request after that answer must carry no index.
         faults.RewriteNextIndex(1);
         await direct.RegisterServiceAsync(new ConsulServiceRegistration { ID = a, Name = a, Port = 1 });
         await ReadUntilAsync(results, r => r.ContainsKey(a));
-        await ConsulWait.SignalAsync(ct => faults.WhenRequestsAtLeastAsync(before + 1, ct), "the request after the index drop");
-        string afterDrop = faults.Requests[before];
+        int rewritten = await faults.Rewritten.WaitAsync(TimeSpan.FromSeconds(60));
+        await ConsulWait.SignalAsync(ct => faults.WhenRequestsAtLeastAsync(rewritten + 2, ct), "the request after the index drop");
+        string afterDrop;
+        lock (faults.Requests)
+        {
+            afterDrop = faults.Requests[rewritten + 1];
+        }
 
         // 2. The three requests after the next answer get 5xx: the loop backs off, reports them, and picks up a later change.
         faults.FailNext(3);
