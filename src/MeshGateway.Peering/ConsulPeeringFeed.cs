@@ -60,7 +60,8 @@ internal sealed class ConsulPeeringFeed : ConnectionTerminator, IMeshGatewayPeer
     private readonly CancellationTokenSource _stop = new();
     private readonly Lock _gate = new();
     private MeshGatewayPeeringUpdate? _pending;
-    private MeshGatewayPeeringUpdate? _last;
+    private volatile MeshGatewayPeeringUpdate? _last;
+    private (string Pem, X509Certificate2 Leaf, X509Certificate2[] Chain)? _leafCache;
     private bool _running;
     private Task _worker = Task.CompletedTask;
     private ITimer? _rebuild;
@@ -214,7 +215,7 @@ internal sealed class ConsulPeeringFeed : ConnectionTerminator, IMeshGatewayPeer
         {
             return;
         }
-        catch (Exception ex) when (ex is ConsulException or CryptographicException or ArgumentException or InvalidOperationException or System.Text.Json.JsonException or IOException)
+        catch (Exception ex) when (ex is ConsulException or CryptographicException or ArgumentException or InvalidOperationException or FormatException or System.Text.Json.JsonException or IOException)
         {
             LastError = ex.Message;
             PeeringLog.FeedFailed(_logger, ex.Message);
@@ -251,8 +252,15 @@ internal sealed class ConsulPeeringFeed : ConnectionTerminator, IMeshGatewayPeer
             throw new InvalidOperationException($"the agent returned a leaf certificate for '{update.GatewayServiceName}' without CertPEM or PrivateKeyPEM");
         }
 
-        X509Certificate2 leaf = PemCertificates.LoadLeaf(leafAnswer.CertPEM, leafAnswer.PrivateKeyPEM);
-        IReadOnlyList<X509Certificate2> chain = PemCertificates.LoadCertificates([leafAnswer.CertPEM]);
+        // The same leaf as last time (the agent renews it only near expiry) keeps its certificate objects: no key
+        // import per conversion, and the terminator keeps one server certificate context.
+        if (_leafCache is not { } cached || !string.Equals(cached.Pem, leafAnswer.CertPEM, StringComparison.Ordinal))
+        {
+            cached = (leafAnswer.CertPEM, PemCertificates.LoadLeaf(leafAnswer.CertPEM, leafAnswer.PrivateKeyPEM), [.. PemCertificates.LoadCertificates([leafAnswer.CertPEM]).Skip(1)]);
+            _leafCache = cached;
+        }
+
+        (_, X509Certificate2 leaf, X509Certificate2[] intermediates) = cached;
         ConsulCaRoots rootsAnswer = (await client.GetAgentCaRootsAsync(default, cancellationToken).ConfigureAwait(false)).Value;
         string[] rootPems = [.. (rootsAnswer.Roots ?? []).Select(static r => r.RootCert).OfType<string>().Where(static p => p.Length > 0)];
         if (rootPems.Length == 0)
@@ -272,7 +280,14 @@ internal sealed class ConsulPeeringFeed : ConnectionTerminator, IMeshGatewayPeer
                 continue;
             }
 
-            bundles.Add(new PeerTrustBundle { PeerName = peer, TrustDomain = peerDomain, Roots = PemCertificates.LoadCertificates(pems) });
+            try
+            {
+                bundles.Add(new PeerTrustBundle { PeerName = peer, TrustDomain = peerDomain, Roots = PemCertificates.LoadCertificates(pems) });
+            }
+            catch (CryptographicException ex)
+            {
+                PeeringLog.FeedWarning(_logger, $"peer '{peer}' has unreadable PeerCAPems ({ex.Message}): its exports are not served");
+            }
         }
 
         var services = new List<ExportedHttpService>();
@@ -286,8 +301,19 @@ internal sealed class ConsulPeeringFeed : ConnectionTerminator, IMeshGatewayPeer
             }
 
             (string name, string ns, string partition) = group.Key;
-            System.Text.Json.JsonElement chainAnswer = (await client.GetDiscoveryChainAsync(name, default, cancellationToken).ConfigureAwait(false)).Value;
-            FlattenedChain flat = CompiledChainFlattener.Flatten(Encoding.UTF8.GetBytes(chainAnswer.GetRawText()), view.Datacenter, partition);
+            FlattenedChain flat;
+            try
+            {
+                System.Text.Json.JsonElement chainAnswer = (await client.GetDiscoveryChainAsync(name, default, cancellationToken).ConfigureAwait(false)).Value;
+                flat = CompiledChainFlattener.Flatten(Encoding.UTF8.GetBytes(chainAnswer.GetRawText()), view.Datacenter, partition);
+            }
+            catch (Exception ex) when (ex is ConsulStatusException or ArgumentException or InvalidOperationException or FormatException or System.Text.Json.JsonException)
+            {
+                // One service's chain does not hold back the others (a transport failure still fails the whole build).
+                PeeringLog.FeedWarning(_logger, $"the discovery chain of '{name}' could not be read ({ex.Message}): it is not served");
+                continue;
+            }
+
             foreach (string warning in flat.Warnings)
             {
                 PeeringLog.FeedWarning(_logger, $"discovery chain of '{name}': {warning}");
@@ -313,7 +339,7 @@ internal sealed class ConsulPeeringFeed : ConnectionTerminator, IMeshGatewayPeer
         return new PeeringSnapshot
         {
             Leaf = leaf,
-            LeafIntermediates = [.. chain.Skip(1)],
+            LeafIntermediates = intermediates,
             TrustDomain = trustDomain,
             LocalRoots = PemCertificates.LoadCertificates(rootPems),
             TrustBundles = bundles,

@@ -57,18 +57,7 @@ public sealed class HostedPeeringTests
         agent.AddPeering(new SimPeering { Name = "peer-b", PeerCaPems = [peer.Root.ExportCertificatePem()], PeerServerName = "server.dc2.peering." + PeerTd });
 
         // api/agent.go LeafCert and api/connect_ca.go CARootList (the fields the gateway reads).
-        agent.ServeJson("/v1/agent/connect/ca/leaf/mesh-gateway", JsonSerializer.Serialize(new Dictionary<string, object>
-        {
-            ["SerialNumber"] = gatewayLeaf.SerialNumber,
-            ["CertPEM"] = gatewayLeaf.ExportCertificatePem(),
-            ["PrivateKeyPEM"] = gatewayLeaf.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem(),
-            ["Service"] = "mesh-gateway",
-            ["ServiceURI"] = gatewayId,
-            ["ValidAfter"] = gatewayLeaf.NotBefore.ToUniversalTime().ToString("O"),
-            ["ValidBefore"] = gatewayLeaf.NotAfter.ToUniversalTime().ToString("O"),
-            ["CreateIndex"] = 1,
-            ["ModifyIndex"] = 1,
-        }));
+        agent.ServeJson("/v1/agent/connect/ca/leaf/mesh-gateway", LeafJson(gatewayLeaf, gatewayId));
         agent.ServeJson("/v1/agent/connect/ca/roots", JsonSerializer.Serialize(new Dictionary<string, object>
         {
             ["ActiveRootID"] = "local-root",
@@ -134,6 +123,22 @@ public sealed class HostedPeeringTests
             Assert.True(terminator.Counters.GetRefused(HandshakeRefusal.UnknownTrustDomain) > refusedBefore, "the stranger's handshake was not refused as UnknownTrustDomain");
             Assert.Single(v2.Seen);
             Assert.Single(canary.Seen);
+
+            // Leaf rotation: the agent renews the leaf; the next conversion (here a new canary instance) re-reads it, and new
+            // handshakes get the new leaf while the terminator stays the same.
+            using X509Certificate2 renewed = local.Issue(gatewayId);
+            agent.ServeJson("/v1/agent/connect/ca/leaf/mesh-gateway", LeafJson(renewed, gatewayId));
+            agent.Register(new SimInstance { Id = "web-canary-2", Name = "web-canary", Node = "n-web2", Address = "127.0.0.1", Port = canary.EndPoint.Port, Native = true });
+            await feed.WaitForSnapshotAsync(s => s.Leaf.Thumbprint == renewed.Thumbprint, deadline.Token);
+            Assert.Same(terminator, feed.Current);
+            string? presented = null;
+            using (HttpClient client = CreateClient(gateway, peerClient, local.Root, gatewayId, server => presented = server.Thumbprint))
+            {
+                using HttpResponseMessage again = await client.GetAsync("https://" + WebSni + "/v2?beta=1", deadline.Token);
+                Assert.Equal("web-v2 /v2", await again.Content.ReadAsStringAsync(deadline.Token));
+            }
+
+            Assert.Equal(renewed.Thumbprint, presented);
         }
         finally
         {
@@ -148,6 +153,20 @@ public sealed class HostedPeeringTests
     [InlineData(null, null)]
     public void PeerTrustDomain_IsReadFromThePeerServerName(string? serverName, string? expected) =>
         Assert.Equal(expected, ConsulPeeringFeed.PeerTrustDomain(serverName));
+
+    /// <summary>The answer of <c>/v1/agent/connect/ca/leaf/&lt;svc&gt;</c> (api/agent.go <c>LeafCert</c>).</summary>
+    private static string LeafJson(X509Certificate2 leaf, string serviceUri) => JsonSerializer.Serialize(new Dictionary<string, object>
+    {
+        ["SerialNumber"] = leaf.SerialNumber,
+        ["CertPEM"] = leaf.ExportCertificatePem(),
+        ["PrivateKeyPEM"] = leaf.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem(),
+        ["Service"] = "mesh-gateway",
+        ["ServiceURI"] = serviceUri,
+        ["ValidAfter"] = leaf.NotBefore.ToUniversalTime().ToString("O"),
+        ["ValidBefore"] = leaf.NotAfter.ToUniversalTime().ToString("O"),
+        ["CreateIndex"] = 1,
+        ["ModifyIndex"] = 1,
+    });
 
     private static IHost BuildHost(SimulatedConsulAgent agent)
     {
@@ -167,7 +186,7 @@ public sealed class HostedPeeringTests
     }
 
     /// <summary>A peer's sidecar: dials the gateway whatever the host, sends the URI host as SNI, presents <paramref name="certificate"/>, trusts the local CA's gateway only.</summary>
-    private static HttpClient CreateClient(IPEndPoint gateway, X509Certificate2 certificate, X509Certificate2 localRoot, string gatewayId) =>
+    private static HttpClient CreateClient(IPEndPoint gateway, X509Certificate2 certificate, X509Certificate2 localRoot, string gatewayId, Action<X509Certificate2>? onServer = null) =>
         new(new SocketsHttpHandler
         {
             ConnectCallback = async (_, cancellationToken) =>
@@ -190,6 +209,7 @@ public sealed class HostedPeeringTests
                 CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
                 RemoteCertificateValidationCallback = (_, server, _, _) =>
                 {
+                    onServer?.Invoke((X509Certificate2)server!);
                     using var chain = new X509Chain();
                     chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
                     chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
