@@ -47,6 +47,9 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
     /// <summary>The L7 terminator for peering's HTTP-like exports registered in the container, or null.</summary>
     internal IMeshGatewayPeeringTerminator? PeeringTerminator { get; init; }
 
+    /// <summary>The in-process L7 terminator for peering's HTTP-like exports registered in the container, or null (wins over <see cref="PeeringTerminator"/>).</summary>
+    internal IMeshGatewayPeeringConnectionTerminator? PeeringConnectionTerminator { get; init; }
+
     internal ConsulRouteTableSource? Source => _source;
 
     /// <summary>
@@ -83,7 +86,11 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
         }
 
         ConsulRouteTableSourceOptions sourceOptions = SourceOptionsFor(options, ReadBack);
-        if (PeeringTerminator is { } terminator)
+        if (PeeringConnectionTerminator is { } inProcess)
+        {
+            sourceOptions.Routes = sourceOptions.Routes with { PeeringTerminator = inProcess.Terminator };
+        }
+        else if (PeeringTerminator is { } terminator)
         {
             sourceOptions.Routes = sourceOptions.Routes with { PeeringHttpTerminator = terminator.EndPoint };
         }
@@ -330,7 +337,14 @@ internal sealed class ConsulCatalogRouteSource : IMeshGatewayRouteSource, IMeshG
 
         _loggedWarnings = current;
         MeshGatewayLog.ConsulRoutesUpdated(_logger, conversion.Table.Routes.Count, conversion.Warnings.Length);
-        PeeringTerminator?.ExportsChanged(conversion.TerminatedExports, conversion.Peering);
+        if (PeeringConnectionTerminator is { } inProcess && conversion.View is { } view && _client is { } client)
+        {
+            inProcess.ExportsChanged(new MeshGatewayPeeringUpdate { Exports = conversion.TerminatedExports, View = view, Client = client, GatewayServiceName = _options.Value.Consul.ServiceName });
+        }
+        else
+        {
+            PeeringTerminator?.ExportsChanged(conversion.TerminatedExports, conversion.Peering);
+        }
     }
 }
 

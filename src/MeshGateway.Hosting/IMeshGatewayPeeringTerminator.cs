@@ -9,7 +9,8 @@ namespace MeshGateway.Hosting;
 /// implementation in the container (for example from a separate package built on Kestrel, so hosts without peering do not
 /// take ASP.NET Core); <c>UseConsulCatalog</c> then routes each such export's peer SNI, still encrypted, to
 /// <see cref="EndPoint"/> and tells the terminator what to serve after every conversion. It replaces
-/// <see cref="MeshGatewayConsulOptions.PeeringHttpTerminator"/>.
+/// <see cref="MeshGatewayConsulOptions.PeeringHttpTerminator"/>. An in-process terminator (no local port) registers
+/// <see cref="IMeshGatewayPeeringConnectionTerminator"/> instead, which wins over this one.
 /// </summary>
 public interface IMeshGatewayPeeringTerminator
 {

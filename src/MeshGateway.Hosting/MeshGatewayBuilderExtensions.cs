@@ -84,6 +84,7 @@ public static class MeshGatewayBuilderExtensions
             sp.GetService<TimeProvider>())
         {
             PeeringTerminator = sp.GetService<IMeshGatewayPeeringTerminator>(),
+            PeeringConnectionTerminator = sp.GetService<IMeshGatewayPeeringConnectionTerminator>(),
         });
     }
 

@@ -16,4 +16,10 @@ internal static partial class PeeringLog
 
     [LoggerMessage(4004, LogLevel.Warning, "Peering: the sidecar certificate of {Destination} was refused: not issued by the local CA for {SpiffeId}.")]
     public static partial void SidecarRefused(ILogger logger, string? destination, string spiffeId);
+
+    [LoggerMessage(4005, LogLevel.Warning, "Peering: the snapshot could not be built from Consul ({Error}); the previous one stays in force.")]
+    public static partial void FeedFailed(ILogger logger, string error);
+
+    [LoggerMessage(4006, LogLevel.Warning, "Peering: {What}.")]
+    public static partial void FeedWarning(ILogger logger, string what);
 }

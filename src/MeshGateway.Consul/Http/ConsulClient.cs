@@ -198,6 +198,20 @@ public sealed class ConsulClient : IDisposable
         return SendAsync(HttpMethod.Get, "v1/agent/connect/ca/leaf/" + Uri.EscapeDataString(service), query, null, ConsulJsonContext.Default.ConsulLeafCertificate, agentLocal: true, cancellationToken);
     }
 
+    /// <summary>
+    /// <c>GET /v1/discovery-chain/&lt;service&gt;</c> (Consul ≥ 1.6; needs <c>service:read</c>): the service's compiled
+    /// discovery chain, kept as raw JSON (the L7 terminator of MeshGateway.Peering flattens it with its own model).
+    /// </summary>
+    /// <param name="service">Service name.</param>
+    /// <param name="query">Datacenter, index/wait.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The answer (<c>{"Chain": {...}}</c>).</returns>
+    public Task<ConsulResponse<JsonElement>> GetDiscoveryChainAsync(string service, ConsulQuery query = default, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(service);
+        return SendAsync(HttpMethod.Get, "v1/discovery-chain/" + Uri.EscapeDataString(service), query, null, ConsulJsonContext.Default.JsonElement, agentLocal: false, cancellationToken);
+    }
+
     /// <summary><c>GET /v1/config/proxy-defaults/global</c>.</summary>
     /// <param name="query">Datacenter, index/wait.</param>
     /// <param name="cancellationToken">Cancels the call.</param>

@@ -57,6 +57,14 @@ public sealed record ConsulRouteTableOptions
     /// </summary>
     public IPEndPoint? PeeringHttpTerminator { get; init; }
 
+    /// <summary>
+    /// Cluster peering: an in-process L7 terminator for HTTP-like exported services (for example the MeshGateway.Peering
+    /// package's), as an alternative to <see cref="PeeringHttpTerminator"/>. When set, each such export's form-8 name gets an
+    /// exact route whose <see cref="Route.Terminator"/> is this one (the gateway hands it the accepted socket and the bytes
+    /// it read; no second hop); it wins over <see cref="PeeringHttpTerminator"/>. Default null.
+    /// </summary>
+    public MeshGateway.Gateway.ConnectionTerminator? PeeringTerminator { get; init; }
+
     /// <summary>The default <see cref="ServerIdleTimeout"/>: 4 hours.</summary>
     public static readonly TimeSpan DefaultServerIdleTimeout = TimeSpan.FromHours(4);
 
@@ -159,6 +167,9 @@ public sealed record ConsulRouteConversion
 
     /// <summary>The peering part of the converted view (peerings with the peers' CA certificates), or null.</summary>
     public ConsulPeeringView? Peering { get; init; }
+
+    /// <summary>The converted view (null when the conversion failed): what an L7 terminator reads the chain targets' instances from.</summary>
+    public ConsulCatalogView? View { get; init; }
 
     /// <summary>Whether <see cref="Table"/> was built.</summary>
     [MemberNotNullWhen(true, nameof(Table))]
@@ -290,7 +301,7 @@ public static class ConsulRouteTableBuilder
                 }
             }
 
-            return new ConsulRouteConversion { Table = RouteTable.Create(unique), Warnings = warnings.ToImmutable(), TerminatedExports = terminated.ToImmutable(), Peering = view.Peering };
+            return new ConsulRouteConversion { Table = RouteTable.Create(unique), Warnings = warnings.ToImmutable(), TerminatedExports = terminated.ToImmutable(), Peering = view.Peering, View = view };
         }
         catch (ArgumentException ex)
         {
@@ -545,9 +556,13 @@ public static class ConsulRouteTableBuilder
                         terminated.Add(new ConsulTerminatedExport
                         {
                             Service = service.Name, Namespace = OrDefault(entry.Namespace), Partition = OrDefault(partition), Peer = peer, Sni = name,
-                            Protocol = protocol, LocalCluster = local, Routed = options.PeeringHttpTerminator is not null,
+                            Protocol = protocol, LocalCluster = local, Routed = options.PeeringHttpTerminator is not null || options.PeeringTerminator is not null,
                         });
-                        if (options.PeeringHttpTerminator is { } terminator)
+                        if (options.PeeringTerminator is { } inProcess)
+                        {
+                            routes.Add(new Route(name, new UpstreamCluster("terminated~" + local, [])) { Terminator = inProcess });
+                        }
+                        else if (options.PeeringHttpTerminator is { } terminator)
                         {
                             routes.Add(new Route(name, new UpstreamCluster("terminated~" + local, [new UpstreamEndpoint(terminator)])
                             {
@@ -579,7 +594,7 @@ public static class ConsulRouteTableBuilder
 
         foreach ((string service, (string protocol, SortedSet<string> peers)) in needTermination)
         {
-            warnings.Add($"Exported service '{service}' (protocol {protocol}) needs HTTP termination, which is not configured: Consul's gateway terminates peers' mTLS for HTTP-like services instead of passing it through, so peer(s) {string.Join(", ", peers.Select(p => "'" + p + "'"))} get no route to it. Set ConsulRouteTableOptions.PeeringHttpTerminator (an L7 terminator), or make the service tcp.");
+            warnings.Add($"Exported service '{service}' (protocol {protocol}) needs HTTP termination, which is not configured: Consul's gateway terminates peers' mTLS for HTTP-like services instead of passing it through, so peer(s) {string.Join(", ", peers.Select(p => "'" + p + "'"))} get no route to it. Set ConsulRouteTableOptions.PeeringTerminator or PeeringHttpTerminator (an L7 terminator; hosted: AddMeshGatewayPeering from MeshGateway.Peering), or make the service tcp.");
         }
     }
 

@@ -139,6 +139,37 @@ public sealed class NewerFeatureFixtureTests
     }
 
     [Fact]
+    public void Convert_HttpLikeExport_WithInProcessTerminator_GetsExactRoutesHandedToIt_WinningOverTheEndPoint()
+    {
+        ConsulExportedServices exported = JsonSerializer.Deserialize(ExportedServicesJson, ConsulJsonContext.Default.ConsulExportedServices)!;
+        ConsulCatalogView view = View([Service("api", null, SubsetFilterTests.Instance("api-1", address: "10.0.0.21", port: 21000))]);
+        var extras = new ConsulRouteExtras { ExportedServices = exported, Protocols = new Dictionary<string, string> { ["api"] = "http" } };
+        var terminator = new NeverTerminator();
+
+        ConsulRouteConversion with = ConsulRouteTableBuilder.Convert(view, new ConsulRouteTableOptions
+        {
+            PeeringTerminator = terminator, PeeringHttpTerminator = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 9443),
+        }, extras);
+
+        foreach (string peer in new[] { "cluster-02", "cluster-03" })
+        {
+            Route routed = Assert.IsType<Route>(Find(with.Table!, $"api.default.default.{peer}.external.{Td}"));
+            Assert.Same(terminator, routed.Terminator);
+            Assert.Equal($"terminated~api.default.dc1.internal.{Td}", routed.Cluster.Name);
+            Assert.Empty(routed.Cluster.Endpoints);
+        }
+
+        Assert.All(with.TerminatedExports, e => Assert.True(e.Routed));
+        Assert.Same(view, with.View);
+        Assert.DoesNotContain(with.Warnings, w => w.Contains("needs HTTP termination", StringComparison.Ordinal));
+    }
+
+    private sealed class NeverTerminator : MeshGateway.Gateway.ConnectionTerminator
+    {
+        public override Task RunAsync(MeshGateway.Gateway.TerminatedConnection connection) => throw new InvalidOperationException("not called in a conversion");
+    }
+
+    [Fact]
     public void Convert_PeerThroughMeshGateways_VotersOnGrpcTlsPortAndDialedPeersByServerName()
     {
         // Health entries of the "consul" service as a 1.14+ server registers itself (Service.Meta: grpc_tls_port, read_replica).

@@ -57,6 +57,7 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
     private bool _peeringSupported;
     private TaskCompletionSource _requested = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<SimPeering> _peerings = [];
+    private readonly Dictionary<string, string> _fixedAnswers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DatacenterState> _imports = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _shutdown = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _requestsByEndpoint = new(StringComparer.Ordinal);
@@ -229,6 +230,20 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
             }
 
             await next.WaitAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Answers GETs of exactly <paramref name="path"/> with <paramref name="json"/> (index 1, never blocking), for endpoints the
+    /// simulation does not model: the agent's leaf (<c>/v1/agent/connect/ca/leaf/&lt;svc&gt;</c>, api/agent.go <c>LeafCert</c>),
+    /// the agent's roots (<c>/v1/agent/connect/ca/roots</c>, api/connect_ca.go <c>CARootList</c>), a compiled discovery chain
+    /// (<c>/v1/discovery-chain/&lt;svc&gt;</c>). The caller cites the shape it serves.
+    /// </summary>
+    public void ServeJson(string path, string json)
+    {
+        lock (_gate)
+        {
+            _fixedAnswers[path] = json;
         }
     }
 
@@ -882,6 +897,19 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
         if (!TryParseBlocking(query, out ulong minIndex, out TimeSpan wait, out string? badParameter))
         {
             await ErrorAsync(context, 400, badParameter);
+            return;
+        }
+
+        string? fixedAnswer;
+        lock (_gate)
+        {
+            fixedAnswer = _fixedAnswers.GetValueOrDefault(path);
+        }
+
+        if (fixedAnswer is not null)
+        {
+            SetHeaders(context, 1);
+            await context.Response.WriteAsync(fixedAnswer);
             return;
         }
 
