@@ -1,4 +1,3 @@
-using System.Formats.Asn1;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
@@ -50,7 +49,6 @@ internal static class PeerCertificates
     /// <summary>The <c>X-Forwarded-Client-Cert</c> header.</summary>
     public const string ForwardedClientCertHeader = "X-Forwarded-Client-Cert";
 
-    private const string SubjectAltNameOid = "2.5.29.17";
 
     /// <summary>
     /// Validates a peer's client certificate for one exported service, as Consul's SPIFFE validator does: the URI SAN's
@@ -218,46 +216,11 @@ internal static class PeerCertificates
     private static string FormatSubject(X500DistinguishedName name) =>
         name.RawData.Length <= 2 ? string.Empty : name.Decode(X500DistinguishedNameFlags.UseCommas | X500DistinguishedNameFlags.DoNotUsePlusSign).Replace(", ", ",", StringComparison.Ordinal);
 
-    /// <summary>
-    /// Reads the URI and DNS names of the subject alternative name extension (RFC 5280 §4.2.1.6). Written here because
-    /// <see cref="X509SubjectAlternativeNameExtension"/> enumerates DNS names and IP addresses only, not URIs.
-    /// </summary>
+    /// <summary>The URI and DNS names of the subject alternative name extension (see <see cref="SubjectAltNames"/>).</summary>
     public static void ReadSubjectAltNames(X509Certificate2 certificate, out List<string> uris, out List<string> dnsNames)
     {
         uris = [];
         dnsNames = [];
-        foreach (X509Extension extension in certificate.Extensions)
-        {
-            if (extension.Oid?.Value != SubjectAltNameOid)
-            {
-                continue;
-            }
-
-            try
-            {
-                // GeneralNames ::= SEQUENCE OF GeneralName; dNSName [2] IA5String, uniformResourceIdentifier [6] IA5String.
-                var reader = new AsnReader(extension.RawData, AsnEncodingRules.DER);
-                AsnReader names = reader.ReadSequence();
-                while (names.HasData)
-                {
-                    Asn1Tag tag = names.PeekTag();
-                    if (tag.TagClass == TagClass.ContextSpecific && tag.TagValue is 2 or 6 && !tag.IsConstructed)
-                    {
-                        string value = names.ReadCharacterString(UniversalTagNumber.IA5String, tag);
-                        (tag.TagValue == 6 ? uris : dnsNames).Add(value);
-                    }
-                    else
-                    {
-                        names.ReadEncodedValue();
-                    }
-                }
-            }
-            catch (AsnContentException)
-            {
-                // A malformed extension yields no names: the certificate is then refused for having no SPIFFE ID.
-                uris.Clear();
-                dnsNames.Clear();
-            }
-        }
+        SubjectAltNames.Read(certificate, uris, dnsNames);
     }
 }
