@@ -116,6 +116,46 @@ public sealed class FaultTests
     }
 
     [Fact]
+    public async Task Gateway_ObserverThrowsOnEveryEvent_ConnectionStillSplicedAndStopCompletes()
+    {
+        IPEndPoint dead = DeadEndPoint();
+        await using RawBackend backend = RawBackend.Named("live", TestHello.Create(Name));
+        var cluster = new UpstreamCluster(Name, [new UpstreamEndpoint(dead), new UpstreamEndpoint(backend.EndPoint, isHealthy: false)]);
+        var options = new GatewayListenerOptions();
+        options.EndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
+        var routes = new RouteTableSource(RouteTable.Create([new Route(Name, cluster)]));
+        await using var listener = new GatewayListener(options, routes, new AlwaysThrowingObserver());
+        listener.Start();
+
+        // The connect failure (first endpoint refuses) and the access-log record both throw in the observer: the
+        // connection still reaches the second endpoint, its bytes arrive, and the connection's accounting ends.
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(listener.LocalEndPoints[0]).WaitAsync(TimeSpan.FromSeconds(30));
+        await client.SendAsync(TestHello.Create(Name));
+        client.Shutdown(SocketShutdown.Send);
+        Assert.Equal("live"u8.ToArray(), await RawBackend.ReadToEndAsync(client).WaitAsync(TimeSpan.FromSeconds(60)));
+        await listener.WhenActiveConnectionsAtMostAsync(0).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(1, listener.Counters.UpstreamConnectFailures);
+        Assert.Equal(2, listener.Counters.ObserverErrors);
+
+        // OnStopped throws too: the stop still completes with its result.
+        GatewayStopResult result = await listener.StopAsync(TimeSpan.FromSeconds(5)).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(0, result.Cut);
+        Assert.Equal(3, listener.Counters.ObserverErrors);
+    }
+
+    private sealed class AlwaysThrowingObserver : GatewayObserver
+    {
+        public override void OnConnectionRejected(in ConnectionRejectedEvent rejection) => throw new NotSupportedException("observer bug");
+
+        public override void OnConnectionClosed(in ConnectionClosedEvent connection) => throw new NotSupportedException("observer bug");
+
+        public override void OnUpstreamConnectFailed(in UpstreamConnectFailedEvent failure) => throw new NotSupportedException("observer bug");
+
+        public override void OnStopped(GatewayStopResult result) => throw new NotSupportedException("observer bug");
+    }
+
+    [Fact]
     public async Task Gateway_TruncatedHelloThenSilence_ClosedAtHelloTimeoutWithoutDial()
     {
         var time = new SignallingTimeProvider();

@@ -368,7 +368,11 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
                 // Out of file descriptors (EMFILE/ENFILE) or buffers: not the endpoint's fault, so no ejection and no retry.
                 _owner.Counters.OnConnectFailed();
                 _owner.Metrics.ConnectFailed(ex.SocketErrorCode);
-                _owner.Observer?.OnUpstreamConnectFailed(new UpstreamConnectFailedEvent(route, endPoint, attempt, false, ex.SocketErrorCode, panic));
+                if (_owner.Observer is not null)
+                {
+                    _owner.NotifyConnectFailed(new UpstreamConnectFailedEvent(route, endPoint, attempt, false, ex.SocketErrorCode, panic));
+                }
+
                 break;
             }
 
@@ -397,7 +401,11 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
             cluster.OnConnectFailed(index, _time.GetTimestamp(), _time.TimestampFrequency);
             _owner.Counters.OnConnectFailed();
             _owner.Metrics.ConnectFailed(timedOut ? SocketError.TimedOut : error);
-            _owner.Observer?.OnUpstreamConnectFailed(new UpstreamConnectFailedEvent(route, endPoint, attempt, timedOut, timedOut ? SocketError.TimedOut : error, panic));
+            if (_owner.Observer is not null)
+            {
+                _owner.NotifyConnectFailed(new UpstreamConnectFailedEvent(route, endPoint, attempt, timedOut, timedOut ? SocketError.TimedOut : error, panic));
+            }
+
         }
 
         Reject(Volatile.Read(ref _aborted) != 0 ? RejectionReason.Stopping : RejectionReason.UpstreamUnreachable, route);
@@ -489,8 +497,11 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
             TimeSpan duration = _time.GetElapsedTime(_accepted);
             // Most bytes were counted while they flowed (SpliceSession.BytesSink); the rest, and the replayed hello, now.
             _owner.Metrics.Spliced(Math.Max(0, bytesFromClient - splice.ReportedFromClient), Math.Max(0, result.BytesFromUpstream - splice.ReportedFromUpstream), duration, result.CloseReason, ListenerMetrics.Tag);
-            _owner.Observer?.OnConnectionClosed(new ConnectionClosedEvent(
-                ClientEndPoint, ListenerEndPoint, _hello.ServerName, route, _upstreamEndPoint!, result, bytesFromClient, duration));
+            if (_owner.Observer is not null)
+            {
+                _owner.NotifyClosed(new ConnectionClosedEvent(
+                    ClientEndPoint, ListenerEndPoint, _hello.ServerName, route, _upstreamEndPoint!, result, bytesFromClient, duration));
+            }
         }
         finally
         {

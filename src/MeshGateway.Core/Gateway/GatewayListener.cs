@@ -97,7 +97,7 @@ public sealed class GatewayListener : IAsyncDisposable
         _timeProvider = timeProvider ?? TimeProvider.System;
         _metrics = new GatewayMetrics(meterFactory);
         _connectionLimit = options.MaxConnections;
-        _trimmer = options.ReturnMemoryAfterWaves ? new WaveMemoryTrimmer(_timeProvider, () => (int)_active.Value, observer is null ? null : observer.OnMemoryReturned) : null;
+        _trimmer = options.ReturnMemoryAfterWaves ? new WaveMemoryTrimmer(_timeProvider, () => (int)_active.Value, observer is null ? null : NotifyMemoryReturned) : null;
     }
 
     /// <summary>The bound addresses, with the actual ports (after <see cref="Start"/>).</summary>
@@ -256,8 +256,89 @@ public sealed class GatewayListener : IAsyncDisposable
     {
         _counters.OnRejected(reason);
         _metrics.Rejected(reason, connection.ListenerMetrics.Tag);
-        _observer?.OnConnectionRejected(new ConnectionRejectedEvent(reason, connection.ClientEndPoint, connection.ListenerEndPoint, serverName, helloError, serverNameIssues, route));
+        if (_observer is not null)
+        {
+            NotifyRejected(new ConnectionRejectedEvent(reason, connection.ClientEndPoint, connection.ListenerEndPoint, serverName, helloError, serverNameIssues, route));
+        }
     }
+
+    // Every observer call goes through one of these guards: an observer that breaks its no-throw contract must not stop
+    // accepting, fail a drain or leak a connection's accounting. Its exceptions are counted (ObserverErrors) instead, so
+    // the faulty observer is visible. A try/catch costs nothing until something throws.
+#pragma warning disable CA1031 // Whatever user code throws here is the observer's failure, counted, never the gateway's.
+
+    private void NotifyRejected(in ConnectionRejectedEvent rejection)
+    {
+        try
+        {
+            _observer?.OnConnectionRejected(rejection);
+        }
+        catch (Exception)
+        {
+            _counters.OnObserverError();
+        }
+    }
+
+    internal void NotifyClosed(in ConnectionClosedEvent connection)
+    {
+        try
+        {
+            _observer?.OnConnectionClosed(connection);
+        }
+        catch (Exception)
+        {
+            _counters.OnObserverError();
+        }
+    }
+
+    internal void NotifyConnectFailed(in UpstreamConnectFailedEvent failure)
+    {
+        try
+        {
+            _observer?.OnUpstreamConnectFailed(failure);
+        }
+        catch (Exception)
+        {
+            _counters.OnObserverError();
+        }
+    }
+
+    private void NotifyAcceptFailed(IPEndPoint listener, SocketError error, TimeSpan retryDelay)
+    {
+        try
+        {
+            _observer?.OnAcceptFailed(listener, error, retryDelay);
+        }
+        catch (Exception)
+        {
+            _counters.OnObserverError();
+        }
+    }
+
+    private void NotifyStopped(GatewayStopResult result)
+    {
+        try
+        {
+            _observer?.OnStopped(result);
+        }
+        catch (Exception)
+        {
+            _counters.OnObserverError();
+        }
+    }
+
+    private void NotifyMemoryReturned(int peakConnections, long heapBytesBefore, long heapBytesAfter)
+    {
+        try
+        {
+            _observer?.OnMemoryReturned(peakConnections, heapBytesBefore, heapBytesAfter);
+        }
+        catch (Exception)
+        {
+            _counters.OnObserverError();
+        }
+    }
+#pragma warning restore CA1031
 
     internal void OnConnectionEnded(GatewayConnection connection)
     {
@@ -335,7 +416,7 @@ public sealed class GatewayListener : IAsyncDisposable
         }
 
         var result = new GatewayStopResult(Volatile.Read(ref _drainedCount), cut);
-        _observer?.OnStopped(result);
+        NotifyStopped(result);
         return result;
     }
 
@@ -387,7 +468,7 @@ public sealed class GatewayListener : IAsyncDisposable
             {
                 _counters.OnAcceptError();
                 _metrics.AcceptFailed(listenerMetrics.Tag);
-                _observer?.OnAcceptFailed(local, error, retryDelay);
+                NotifyAcceptFailed(local, error, retryDelay);
                 try
                 {
                     await Task.Delay(retryDelay, _timeProvider, stopping).ConfigureAwait(false);
@@ -439,13 +520,10 @@ public sealed class GatewayListener : IAsyncDisposable
         _metrics.Rejected(reason, listenerMetrics.Tag);
         try
         {
-            _observer?.OnConnectionRejected(new ConnectionRejectedEvent(reason, accepted.RemoteEndPoint, local, default, ClientHelloError.None, HostNameIssues.None, null));
-        }
-        catch (Exception)
-        {
-            // This runs on the accept loop: an observer that breaks its no-throw contract must not stop accepting on
-            // this address (nor leak the connection count). Counted so the faulty observer is visible.
-            _counters.OnObserverError();
+            if (_observer is not null)
+            {
+                NotifyRejected(new ConnectionRejectedEvent(reason, accepted.RemoteEndPoint, local, default, ClientHelloError.None, HostNameIssues.None, null));
+            }
         }
         finally
         {
