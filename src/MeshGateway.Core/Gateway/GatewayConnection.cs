@@ -13,7 +13,7 @@ namespace MeshGateway.Gateway;
 /// through <see cref="_phase"/> with compare-and-swap, so exactly one of them decides the outcome of a phase: the
 /// timer closes the socket only if the phase is still the one it was armed for.
 /// </remarks>
-internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
+internal sealed class GatewayConnection : IDisposable
 {
     private const int PhaseHello = 0;
     private const int PhaseRouting = 1;
@@ -66,6 +66,7 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
     /// <summary>Whether <see cref="Abort"/> cut this connection.</summary>
     public bool IsCut => Volatile.Read(ref _aborted) != 0;
 
+    /// <summary>Starts the connection on the calling thread; it runs until its first pending socket operation.</summary>
     public void Execute() => _ = RunAsync();
 
     /// <summary>Releases the socket operations (the splice's, when there is one).</summary>
@@ -525,6 +526,9 @@ internal sealed class GatewayConnection : IThreadPoolWorkItem, IDisposable
         }
 
         var connection = new TerminatedConnection(_client, prefix, System.Text.Encoding.ASCII.GetString(_hello.ServerName), route, ClientEndPoint, ListenerEndPoint);
+
+        // Off the accept loop's thread before user code runs (the connection may have started on it, see OnAccepted).
+        await Task.Yield();
         Task run;
         try
         {
