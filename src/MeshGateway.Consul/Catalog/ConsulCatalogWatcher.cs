@@ -131,6 +131,12 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
     private int _unreachable;
     private bool _resyncPending;
 
+    // Consistent reads until the agent's state is confirmed: the epoch moves on at start and at every "no answer" (the
+    // agent may be a server replaying its log), and a consistent answer confirms the epoch its request started in. While
+    // they differ, refetches are consistent too, so a half-replayed catalog is never taken for the real one.
+    private int _outageEpoch = 1;
+    private int _confirmedEpoch;
+
     /// <summary>Creates a watcher; nothing runs until <see cref="StartAsync"/>.</summary>
     /// <param name="client">The Consul client (not disposed by the watcher); its <see cref="ConsulClientOptions.MaxConnections"/> is the connection bound.</param>
     /// <param name="options">Settings; defaults when null.</param>
@@ -361,6 +367,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
                 {
                     ErrorObserved = (ex, _) => Fail(source, ex),
                     AlwaysPublish = true,
+                    ConsistentBaseline = true,
                 };
                 Func<string> describe = () => $"{source}: next={query.NextIndex} requests={query.RequestCount} errors={query.ErrorCount}";
                 lock (_gate)
@@ -392,8 +399,21 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             await _initialBuild.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        return await WithLaneAsync(() => fetch(query, cancellationToken), cancellationToken).ConfigureAwait(false);
+        int epoch = Volatile.Read(ref _outageEpoch);
+        ConsulResponse<T> response = await WithLaneAsync(() => fetch(query, cancellationToken), cancellationToken).ConfigureAwait(false);
+        if (query.Consistent)
+        {
+            int confirmed;
+            while (epoch > (confirmed = Volatile.Read(ref _confirmedEpoch)) && Interlocked.CompareExchange(ref _confirmedEpoch, epoch, confirmed) != confirmed)
+            {
+            }
+        }
+
+        return response;
     }
+
+    /// <summary>A refetch's query: consistent until a consistent answer confirmed the agent's state since its last outage.</summary>
+    private ConsulQuery RefetchQuery => new() { Consistent = Volatile.Read(ref _confirmedEpoch) != Volatile.Read(ref _outageEpoch) };
 
     /// <summary>
     /// Restarts every long-poll without an index. Called when the agent answers again after it could not be reached:
@@ -426,6 +446,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
         if (error is ConsulTransportException { IsTimeout: false } or IOException)
         {
             Volatile.Write(ref _unreachable, 1);
+            Interlocked.Increment(ref _outageEpoch);
         }
 
         if (_errors.Fail(source, error))
@@ -1110,7 +1131,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
                 ConsulNodeServices? answer;
                 try
                 {
-                    answer = (await WithLaneAsync(() => _client.GetNodeServicesAsync(node.Node!, default, ct), ct).ConfigureAwait(false)).Value;
+                    answer = (await WithLaneAsync(() => _client.GetNodeServicesAsync(node.Node!, RefetchQuery, ct), ct).ConfigureAwait(false)).Value;
                 }
                 catch (ConsulTransportException ex) when (ex.InnerException is null)
                 {
@@ -1267,7 +1288,7 @@ public sealed class ConsulCatalogWatcher : IAsyncDisposable
             ConsulResponse<IReadOnlyList<CatalogServiceInstance>> response;
             try
             {
-                response = await WithLaneAsync(() => _client.GetHealthConnectAsync(name, default, ct), ct).ConfigureAwait(false);
+                response = await WithLaneAsync(() => _client.GetHealthConnectAsync(name, RefetchQuery, ct), ct).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {

@@ -543,6 +543,12 @@ public sealed class ConsulClient : IDisposable
 
         Add("peer", query.Peer);
         Add("filter", query.Filter);
+        if (query.Consistent)
+        {
+            sb.Append(sep).Append("consistent");
+            sep = '&';
+        }
+
         if (extra is not null)
         {
             sb.Append(sep).Append(extra);

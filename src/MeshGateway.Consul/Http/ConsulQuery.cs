@@ -25,6 +25,15 @@ public readonly record struct ConsulQuery
     /// <summary>A go-bexpr <c>?filter=</c> expression.</summary>
     public string? Filter { get; init; }
 
+    /// <summary>
+    /// Consul's consistent mode (<c>?consistent</c>): the leader verifies its leadership and answers only once its state
+    /// machine has applied its whole log (it waits up to the servers' RPC hold timeout, 7 s by default, then fails). A
+    /// default read can see a server that restarted half-way through replaying its log: a partial catalog at a lower
+    /// index (docs/consul-behaviour.md §9). Costs the servers a leadership check per request: for baselines, not for
+    /// every read.
+    /// </summary>
+    public bool Consistent { get; init; }
+
     /// <summary>Whether a blocking call is made (index or hash set).</summary>
     internal bool IsBlocking => Index > 0 || Hash is not null;
 }

@@ -75,6 +75,13 @@ public sealed class BlockingQuery<T>
     /// only answers that differ from it.</summary>
     internal ConsulResponse<T>? Seed { get; init; }
 
+    /// <summary>
+    /// The non-blocking read that starts the watch, and every one that starts it again after a reset (an index that went
+    /// backwards, an agent that could not be reached), is made in consistent mode (<see cref="ConsulQuery.Consistent"/>):
+    /// a restarted server answers it only once its log is applied, so the baseline is never a half-replayed catalog.
+    /// </summary>
+    internal bool ConsistentBaseline { get; init; }
+
     /// <summary>Passes every answer on, keeping no previous one (for callers that compare answers themselves).</summary>
     internal bool AlwaysPublish { get; init; }
 
@@ -112,7 +119,7 @@ public sealed class BlockingQuery<T>
                     Interlocked.Increment(ref _requests);
                     ConsulQuery query = ByContentHash
                         ? new ConsulQuery { Hash = sentHash, Wait = sentHash is not null ? _options.Wait : null }
-                        : new ConsulQuery { Index = sent, Wait = sent > 0 ? _options.Wait : null };
+                        : new ConsulQuery { Index = sent, Wait = sent > 0 ? _options.Wait : null, Consistent = sent == 0 && ConsistentBaseline };
                     response = await _fetch(query, cancellationToken).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

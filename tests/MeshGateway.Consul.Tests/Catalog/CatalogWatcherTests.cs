@@ -53,6 +53,56 @@ public sealed class CatalogWatcherTests(SingleDatacenterFixture fixture, ITestOu
     }
 
     [Fact]
+    public async Task View_AtStartAndAfterAnOutage_BaselineReadsAreConsistentAndLaterRefetchesAreNot()
+    {
+        // docs/consul-behaviour.md §9: a server restarted on its data dir answers default reads while it replays its log.
+        using var faults = new MeshGateway.Consul.Tests.Watch.FaultInjectingHandler();
+        using ConsulClient client = fixture.Agent.CreateClient(handler: faults);
+        using ConsulClient direct = fixture.Agent.CreateClient();
+        await using var watcher = new ConsulCatalogWatcher(client, ViewWaiter.FastOptions());
+        var unreachable = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        watcher.ErrorObserved = (_, ex) =>
+        {
+            if (ex is ConsulTransportException { IsTimeout: false })
+            {
+                unreachable.TrySetResult();
+            }
+        };
+        // The catalog trigger's long-poll (the gateway polls read the same endpoint with a filter).
+        static bool CatalogTrigger(string p) => p.StartsWith("/v1/catalog/services", StringComparison.Ordinal) && !p.Contains("filter=", StringComparison.Ordinal);
+        await watcher.StartAsync();
+        await watcher.WaitForFirstViewAsync(TimeSpan.FromSeconds(60));
+        string[] atStart = faults.RequestsFrom(0);
+        Assert.Contains("consistent", atStart.First(CatalogTrigger));
+        Assert.Contains("consistent", atStart.First(p => p.StartsWith("/v1/health/state/any", StringComparison.Ordinal)));
+
+        // Once a consistent answer confirmed the agent's state, a change is refetched with a default read.
+        string name = "cons-" + Guid.NewGuid().ToString("N")[..8];
+        int mark = faults.RequestsFrom(0).Length;
+        await ViewWaiter.RegisterNativeAsync(direct, name, name, 7301);
+        await ViewWaiter.WaitForAsync(watcher, v => v.Services.ContainsKey(name), "the new service");
+        string[] refetches = [.. faults.RequestsFrom(mark).Where(p => p.StartsWith("/v1/health/connect/" + name, StringComparison.Ordinal))];
+        Assert.NotEmpty(refetches);
+        Assert.All(refetches, p => Assert.DoesNotContain("consistent", p));
+
+        // The agent stops answering; a service is registered meanwhile; it answers again: the long-polls start over with
+        // consistent reads.
+        faults.Refusing = true;
+        string during = "cons-" + Guid.NewGuid().ToString("N")[..8];
+        await ViewWaiter.RegisterNativeAsync(direct, during, during, 7302);
+        await unreachable.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        mark = faults.RequestsFrom(0).Length;
+        Task<string> restarted = faults.WhenRequestAsync(mark, p => CatalogTrigger(p) && p.Contains("consistent", StringComparison.Ordinal));
+        faults.Refusing = false;
+        await ViewWaiter.WaitForAsync(watcher, v => v.Services.ContainsKey(during), "the service registered while the agent was unreachable", timeout: TimeSpan.FromSeconds(60));
+        // (A long-poll answered just before the refusal may still send its next blocking request first, rate-limited: its
+        // answer then restarts every long-poll.) Fails after 30 s if the catalog long-poll never starts over consistently.
+        await restarted.WaitAsync(TimeSpan.FromSeconds(30));
+        await direct.DeregisterServiceAsync(name);
+        await direct.DeregisterServiceAsync(during);
+    }
+
+    [Fact]
     public async Task View_ServiceWithoutConnect_IsLeftOut()
     {
         using ConsulClient client = fixture.Agent.CreateClient();

@@ -101,19 +101,25 @@ internal sealed class CatalogWriter(ConsulAgent agent) : IDisposable
 
 /// <summary>
 /// Counts, from the kernel's socket tables (<c>/proc/net/tcp</c>, <c>/proc/net/tcp6</c>) and this process's descriptors
-/// (<c>/proc/self/fd</c>), the established TCP connections this process holds to one port, sampled until disposed; keeps
-/// the maximum. Sockets the test's own clients opened (<see cref="FixtureSockets"/>: the catalog writer, the prober) are
-/// not counted: the bound under test is the client's, and a writer's kept-alive connection once made a run count 9 of 8.
+/// (<c>/proc/self/fd</c>), the established TCP connections the client under test holds to the agent's port, sampled
+/// until disposed; keeps the maximum. The client's sockets are known by their local ports (<see cref="ClientSockets"/>):
+/// counting every socket of the process to the port once counted a writer's kept-alive connection (9 of 8), and a CI run
+/// counted 13 of 8 with the client's own bound intact in every other run, so other sockets of the process to the port
+/// are counted apart (<see cref="OtherMax"/>, with a description of the moment) and reported, not asserted.
 /// </summary>
 internal sealed class AgentConnectionSampler : BackgroundLoop
 {
     private readonly int _port;
+    private readonly ClientSockets _client;
     private int _max;
+    private int _otherMax;
     private int _samples;
+    private string _otherAtMax = "none";
 
-    public AgentConnectionSampler(int port, TimeSpan interval)
+    public AgentConnectionSampler(int port, ClientSockets client, TimeSpan interval)
     {
         _port = port;
+        _client = client;
         Start(async stop =>
         {
             using var timer = new PeriodicTimer(interval);
@@ -125,12 +131,18 @@ internal sealed class AgentConnectionSampler : BackgroundLoop
         });
     }
 
+    /// <summary>The most connections the client under test held at once.</summary>
     public int Max => Volatile.Read(ref _max);
+
+    /// <summary>The most other (non-fixture) connections of this process to the port at once.</summary>
+    public int OtherMax => Volatile.Read(ref _otherMax);
 
     public int Samples => Volatile.Read(ref _samples);
 
-    /// <summary>One reading now.</summary>
-    public int Count()
+    /// <summary>The client's and the other connections at <see cref="OtherMax"/>: local port, state of the sockets.</summary>
+    public string Describe() => $"client max {Max}, other max {OtherMax} ({Volatile.Read(ref _otherAtMax)})";
+
+    private (int Client, int Other, string? Others) Count()
     {
         var inodes = new HashSet<string>(StringComparer.Ordinal);
         foreach (string fd in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
@@ -149,7 +161,8 @@ internal sealed class AgentConnectionSampler : BackgroundLoop
             }
         }
 
-        int count = 0;
+        int client = 0;
+        List<string>? others = null;
         foreach (string table in new[] { "/proc/net/tcp", "/proc/net/tcp6" })
         {
             foreach (string line in File.ReadLines(table).Skip(1))
@@ -163,24 +176,48 @@ internal sealed class AgentConnectionSampler : BackgroundLoop
 
                 int remotePort = int.Parse(f[2].AsSpan(f[2].IndexOf(':') + 1), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
                 int localPort = int.Parse(f[1].AsSpan(f[1].IndexOf(':') + 1), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
-                if (remotePort == _port && !FixtureSockets.IsFixture(localPort))
+                if (remotePort != _port || FixtureSockets.IsFixture(localPort))
                 {
-                    count++;
+                    continue;
+                }
+
+                if (_client.Contains(localPort))
+                {
+                    client++;
+                }
+                else
+                {
+                    (others ??= []).Add(string.Create(CultureInfo.InvariantCulture, $"{f[1]}->{f[2]} inode {f[9]}"));
                 }
             }
         }
 
-        return count;
+        return (client, others?.Count ?? 0, others is null ? null : string.Join(", ", others));
     }
 
     private void Sample()
     {
-        int now = Count();
+        (int client, int other, string? others) = Count();
         Interlocked.Increment(ref _samples);
-        int max;
-        while (now > (max = Volatile.Read(ref _max)) && Interlocked.CompareExchange(ref _max, now, max) != max)
+        Raise(ref _max, client);
+        if (Raise(ref _otherMax, other))
         {
+            Volatile.Write(ref _otherAtMax, others ?? "none");
         }
+    }
+
+    private static bool Raise(ref int max, int now)
+    {
+        int seen;
+        while (now > (seen = Volatile.Read(ref max)))
+        {
+            if (Interlocked.CompareExchange(ref max, now, seen) == seen)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 }
 
@@ -293,45 +330,84 @@ internal abstract class BackgroundLoop : IAsyncDisposable
 /// </summary>
 internal static class FixtureSockets
 {
-    private static readonly ConcurrentDictionary<int, bool> LocalPorts = new();
+    private static readonly SocketRecorder Recorder = new();
 
-    public static bool IsFixture(int localPort) => LocalPorts.ContainsKey(localPort);
+    public static bool IsFixture(int localPort) => Recorder.Contains(localPort);
 
     public static SocketsHttpHandler Handler(int maxConnectionsPerServer = int.MaxValue, TimeSpan? pooledConnectionLifetime = null) => new()
     {
         MaxConnectionsPerServer = maxConnectionsPerServer,
         PooledConnectionLifetime = pooledConnectionLifetime ?? Timeout.InfiniteTimeSpan,
-        ConnectCallback = async (context, ct) =>
-        {
-            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            try
-            {
-                // Bound first, so the port is recorded before the connection can be established (and sampled).
-                socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-                int port = ((IPEndPoint)socket.LocalEndPoint!).Port;
-                LocalPorts[port] = true;
-                await socket.ConnectAsync(context.DnsEndPoint, ct).ConfigureAwait(false);
-                return new FixtureStream(socket, port);
-            }
-            catch
-            {
-                if (socket.LocalEndPoint is IPEndPoint bound)
-                {
-                    LocalPorts.TryRemove(bound.Port, out _);
-                }
-
-                socket.Dispose();
-                throw;
-            }
-        },
+        ConnectCallback = Recorder.ConnectAsync,
     };
+}
 
-    private sealed class FixtureStream(Socket socket, int port) : NetworkStream(socket, ownsSocket: true)
+/// <summary>
+/// The sockets of one client under test, known by their local ports: the client is built like production's
+/// (<see cref="ConsulAgentConnection.CreateHandler"/>: same connection bound, lifetimes, timeouts), only its connect step
+/// records the port. What <see cref="AgentConnectionSampler"/> asserts on.
+/// </summary>
+internal sealed class ClientSockets : IDisposable
+{
+    private readonly SocketRecorder _recorder = new();
+    private readonly SocketsHttpHandler _handler;
+
+    public ClientSockets(ConsulAgent agent)
+    {
+        var options = new ConsulClientOptions { Address = agent.HttpAddress, EnvironmentVariables = static _ => null };
+        _handler = ConsulAgentConnection.Resolve(options).CreateHandler(options.MaxConnections);
+        _handler.ConnectCallback = _recorder.ConnectAsync;
+        Client = agent.CreateClient(handler: _handler);
+    }
+
+    /// <summary>The client under test (its handler is this object's).</summary>
+    public ConsulClient Client { get; }
+
+    public bool Contains(int localPort) => _recorder.Contains(localPort);
+
+    public void Dispose()
+    {
+        Client.Dispose();
+        _handler.Dispose();
+    }
+}
+
+/// <summary>A connect step that binds first and records the local port (before the connection can be sampled) until the stream is disposed.</summary>
+internal sealed class SocketRecorder
+{
+    private readonly ConcurrentDictionary<int, bool> _localPorts = new();
+
+    public bool Contains(int localPort) => _localPorts.ContainsKey(localPort);
+
+    public async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken ct)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            int port = ((IPEndPoint)socket.LocalEndPoint!).Port;
+            _localPorts[port] = true;
+            await socket.ConnectAsync(context.DnsEndPoint, ct).ConfigureAwait(false);
+            return new RecordedStream(socket, port, _localPorts);
+        }
+        catch
+        {
+            if (socket.LocalEndPoint is IPEndPoint bound)
+            {
+                _localPorts.TryRemove(bound.Port, out _);
+            }
+
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private sealed class RecordedStream(Socket socket, int port, ConcurrentDictionary<int, bool> ports) : NetworkStream(socket, ownsSocket: true)
     {
         protected override void Dispose(bool disposing)
         {
             base.Dispose(disposing);
-            LocalPorts.TryRemove(port, out _);
+            ports.TryRemove(port, out _);
         }
     }
 }

@@ -3,7 +3,10 @@ using MeshGateway.Consul.Tests.Fixtures;
 
 namespace MeshGateway.Consul.Tests.Watch;
 
-/// <summary>A handler in front of the real agent that can fail requests with 5xx or rewrite <c>X-Consul-Index</c>.</summary>
+/// <summary>
+/// A handler in front of the real agent that can fail requests with 5xx, rewrite <c>X-Consul-Index</c>, or refuse every
+/// request as an unreachable agent would (<see cref="Refusing"/>: also the answers of requests already in flight).
+/// </summary>
 internal sealed class FaultInjectingHandler() : DelegatingHandler(new SocketsHttpHandler())
 {
     private int _failNext;
@@ -21,6 +24,49 @@ internal sealed class FaultInjectingHandler() : DelegatingHandler(new SocketsHtt
 
     public void FailNext(int count) => Volatile.Write(ref _failNext, count);
 
+    private int _refusing;
+
+    /// <summary>While set, requests fail as a refused connection does, and answers arriving meanwhile are dropped the same way.</summary>
+    public bool Refusing
+    {
+        get => Volatile.Read(ref _refusing) == 1;
+        set => Volatile.Write(ref _refusing, value ? 1 : 0);
+    }
+
+    private readonly List<(int From, Func<string, bool> Match, TaskCompletionSource<string> Seen)> _waiters = [];
+
+    /// <summary>Completes with the first request at or after <paramref name="from"/> that <paramref name="match"/> accepts (a signal raised as requests are recorded).</summary>
+    public Task<string> WhenRequestAsync(int from, Func<string, bool> match)
+    {
+        var seen = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (Requests)
+        {
+            string? found = Requests.Skip(from).FirstOrDefault(match);
+            if (found is not null)
+            {
+                seen.TrySetResult(found);
+            }
+            else
+            {
+                _waiters.Add((from, match, seen));
+            }
+        }
+
+        return seen.Task;
+    }
+
+    /// <summary>The requests recorded from <paramref name="position"/> on.</summary>
+    public string[] RequestsFrom(int position)
+    {
+        lock (Requests)
+        {
+            return [.. Requests.Skip(position)];
+        }
+    }
+
+    private static HttpRequestException Refused() =>
+        new(HttpRequestError.ConnectionError, "injected: connection refused", new System.Net.Sockets.SocketException((int)System.Net.Sockets.SocketError.ConnectionRefused));
+
     public void RewriteNextIndex(ulong index) => Interlocked.Exchange(ref _rewriteIndexOnce, (long)index);
 
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
@@ -29,10 +75,26 @@ internal sealed class FaultInjectingHandler() : DelegatingHandler(new SocketsHtt
         lock (Requests)
         {
             position = Requests.Count;
-            Requests.Add(request.RequestUri!.PathAndQuery);
+            string path = request.RequestUri!.PathAndQuery;
+            Requests.Add(path);
+            _waiters.RemoveAll(w =>
+            {
+                bool matched = position >= w.From && w.Match(path);
+                if (matched)
+                {
+                    w.Seen.TrySetResult(path);
+                }
+
+                return matched;
+            });
         }
 
         _requestCount.Increment();
+
+        if (Refusing)
+        {
+            throw Refused();
+        }
 
         if (Interlocked.Decrement(ref _failNext) >= 0)
         {
@@ -40,6 +102,11 @@ internal sealed class FaultInjectingHandler() : DelegatingHandler(new SocketsHtt
         }
 
         HttpResponseMessage response = await base.SendAsync(request, cancellationToken);
+        if (Refusing)
+        {
+            response.Dispose();
+            throw Refused();
+        }
         long rewrite = Interlocked.Exchange(ref _rewriteIndexOnce, -1);
         if (rewrite >= 0)
         {
