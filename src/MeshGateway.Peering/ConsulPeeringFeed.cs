@@ -45,10 +45,12 @@ public static class MeshGatewayPeeringBuilderExtensions
 /// <summary>
 /// Feeds a <see cref="PeeringTerminator"/> from Consul for a hosted gateway. <see cref="ExportsChanged"/> only records the
 /// newest update and starts one background worker if none runs (at most one build at a time; updates arriving meanwhile
-/// are coalesced to the newest), so the route source's loop never waits on Consul. Rotation: the leaf and roots are re-read
-/// (non-blocking reads of the agent's cache) with every build, and a build is also scheduled at half the leaf's remaining
-/// validity (Consul's agent renews leaves well before expiry), so a rotated leaf or root reaches new handshakes without
-/// a catalog change; established connections keep their session (<see cref="PeeringTerminator.Update"/>).
+/// are coalesced to the newest), so the route source's loop never waits on Consul. Rotation: the gateway's leaf and the
+/// CA roots are watched with blocking queries on the agent's cached endpoints (as Consul's proxycfg watches them for
+/// Envoy: <c>leafWatchID</c>, <c>rootsWatchID</c>), started by the first build that needs them; a changed answer schedules
+/// a build, so a rotated leaf or root reaches new handshakes without a catalog change, and builds reuse the watched
+/// answers instead of asking again. A build is also scheduled at half the leaf's remaining validity, a backstop should
+/// the watch be failing. Established connections keep their session (<see cref="PeeringTerminator.Update"/>).
 /// Until the first snapshot is applied, connections routed here are reset (Consul builds no filter chain before it has a leaf).
 /// </summary>
 internal sealed class ConsulPeeringFeed : ConnectionTerminator, IMeshGatewayPeeringConnectionTerminator, IAsyncDisposable
@@ -62,6 +64,12 @@ internal sealed class ConsulPeeringFeed : ConnectionTerminator, IMeshGatewayPeer
     private MeshGatewayPeeringUpdate? _pending;
     private volatile MeshGatewayPeeringUpdate? _last;
     private (string Pem, X509Certificate2 Leaf, X509Certificate2[] Chain)? _leafCache;
+    private ConsulResponse<ConsulLeafCertificate>? _leafAnswer;
+    private ConsulResponse<ConsulCaRoots>? _rootsAnswer;
+    private string? _watchedService;
+    private CancellationTokenSource? _watchStop;
+    private Task _watches = Task.CompletedTask;
+    private string? _lastWatchError;
     private bool _running;
     private Task _worker = Task.CompletedTask;
     private ITimer? _rebuild;
@@ -156,6 +164,14 @@ internal sealed class ConsulPeeringFeed : ConnectionTerminator, IMeshGatewayPeer
 
         _rebuild?.Dispose();
         await worker.ConfigureAwait(false);
+        Task watches;
+        lock (_gate)
+        {
+            watches = _watches;
+        }
+
+        await watches.ConfigureAwait(false);
+        _watchStop?.Dispose();
         if (Interlocked.Exchange(ref _terminator, null) is { } terminator)
         {
             await terminator.DisposeAsync().ConfigureAwait(false);
@@ -240,13 +256,88 @@ internal sealed class ConsulPeeringFeed : ConnectionTerminator, IMeshGatewayPeer
         }
     }
 
+    /// <summary>
+    /// The leaf and roots for a build: the watched answers once the watches run for this service; otherwise read now
+    /// (the same agent endpoints and typed answers the Connect dialer reads), and the watches started from them.
+    /// </summary>
+    private async Task<(ConsulLeafCertificate Leaf, ConsulCaRoots Roots)> CertificatesAsync(ConsulClient client, string service, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            if (_watchedService == service && _leafAnswer is { } leaf && _rootsAnswer is { } roots)
+            {
+                return (leaf.Value, roots.Value);
+            }
+        }
+
+        Task<ConsulResponse<ConsulLeafCertificate>> leafRead = client.GetLeafCertificateAsync(service, default, cancellationToken);
+        Task<ConsulResponse<ConsulCaRoots>> rootsRead = client.GetAgentCaRootsAsync(default, cancellationToken);
+        await Task.WhenAll(leafRead, rootsRead).ConfigureAwait(false);
+        lock (_gate)
+        {
+            _leafAnswer = leafRead.Result;
+            _rootsAnswer = rootsRead.Result;
+            if (_watchedService != service && !_stop.IsCancellationRequested)
+            {
+                // A new gateway service name (in practice only the first build): watch that one instead.
+                _watchStop?.Cancel();
+                _watchStop = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+                _watchedService = service;
+                CancellationToken stop = _watchStop.Token;
+                Task previous = _watches;
+                _watches = Task.WhenAll(
+                    previous,
+                    Watch(new BlockingQuery<ConsulLeafCertificate>((q, ct) => client.GetLeafCertificateAsync(service, q, ct), null, null, _time), "leaf certificate of " + service, () => _leafAnswer, a => _leafAnswer = a, stop),
+                    Watch(new BlockingQuery<ConsulCaRoots>((q, ct) => client.GetAgentCaRootsAsync(q, ct), null, null, _time), "CA roots", () => _rootsAnswer, a => _rootsAnswer = a, stop));
+            }
+        }
+
+        return (leafRead.Result.Value, rootsRead.Result.Value);
+    }
+
+    /// <summary>
+    /// Runs one blocking watch: an answer whose body differs from the one the builds use replaces it and schedules a build.
+    /// The first answer repeats the read that started the watch (no build). Errors back off (BlockingQuery) and are logged
+    /// once per distinct message; the answers in use stay.
+    /// </summary>
+    private Task Watch<T>(BlockingQuery<T> query, string what, Func<ConsulResponse<T>?> inUse, Action<ConsulResponse<T>> use, CancellationToken stop)
+    {
+        query.ErrorObserved = (ex, _) =>
+        {
+            string message = what + ": " + ex.Message;
+            if (!string.Equals(Interlocked.Exchange(ref _lastWatchError, message), message, StringComparison.Ordinal))
+            {
+                PeeringLog.FeedWarning(_logger, "the watch of the " + message + " failed; retrying, the certificates in use stay");
+            }
+        };
+        return query.RunAsync((answer, _) =>
+        {
+            bool changed;
+            lock (_gate)
+            {
+                changed = inUse() is not { } current || current.BodyHash != answer.BodyHash;
+                if (changed)
+                {
+                    use(answer);
+                }
+            }
+
+            Interlocked.Exchange(ref _lastWatchError, null);
+            if (changed)
+            {
+                Rebuild();
+            }
+
+            return ValueTask.CompletedTask;
+        }, stop);
+    }
+
     private async Task<PeeringSnapshot> BuildAsync(MeshGatewayPeeringUpdate update, CancellationToken cancellationToken)
     {
         ConsulClient client = update.Client;
         ConsulCatalogView view = update.View;
 
-        // The same agent endpoints and typed answers the Connect dialer reads its leaf and roots from.
-        ConsulLeafCertificate leafAnswer = (await client.GetLeafCertificateAsync(update.GatewayServiceName, default, cancellationToken).ConfigureAwait(false)).Value;
+        (ConsulLeafCertificate leafAnswer, ConsulCaRoots rootsAnswer) = await CertificatesAsync(client, update.GatewayServiceName, cancellationToken).ConfigureAwait(false);
         if (string.IsNullOrEmpty(leafAnswer.CertPEM) || string.IsNullOrEmpty(leafAnswer.PrivateKeyPEM))
         {
             throw new InvalidOperationException($"the agent returned a leaf certificate for '{update.GatewayServiceName}' without CertPEM or PrivateKeyPEM");
@@ -261,7 +352,6 @@ internal sealed class ConsulPeeringFeed : ConnectionTerminator, IMeshGatewayPeer
         }
 
         (_, X509Certificate2 leaf, X509Certificate2[] intermediates) = cached;
-        ConsulCaRoots rootsAnswer = (await client.GetAgentCaRootsAsync(default, cancellationToken).ConfigureAwait(false)).Value;
         string[] rootPems = [.. (rootsAnswer.Roots ?? []).Select(static r => r.RootCert).OfType<string>().Where(static p => p.Length > 0)];
         if (rootPems.Length == 0)
         {

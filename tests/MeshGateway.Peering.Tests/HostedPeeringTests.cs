@@ -124,11 +124,10 @@ public sealed class HostedPeeringTests
             Assert.Single(v2.Seen);
             Assert.Single(canary.Seen);
 
-            // Leaf rotation: the agent renews the leaf; the next conversion (here a new canary instance) re-reads it, and new
-            // handshakes get the new leaf while the terminator stays the same.
+            // Leaf rotation: the agent renews the leaf; the feed's blocking watch of the leaf endpoint wakes (no catalog
+            // change is needed), and new handshakes get the new leaf while the terminator stays the same.
             using X509Certificate2 renewed = local.Issue(gatewayId);
             agent.ServeJson("/v1/agent/connect/ca/leaf/mesh-gateway", LeafJson(renewed, gatewayId));
-            agent.Register(new SimInstance { Id = "web-canary-2", Name = "web-canary", Node = "n-web2", Address = "127.0.0.1", Port = canary.EndPoint.Port, Native = true });
             await feed.WaitForSnapshotAsync(s => s.Leaf.Thumbprint == renewed.Thumbprint, deadline.Token);
             Assert.Same(terminator, feed.Current);
             string? presented = null;

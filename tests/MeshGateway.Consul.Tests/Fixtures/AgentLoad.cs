@@ -11,7 +11,6 @@ namespace MeshGateway.Consul.Tests.Fixtures;
 /// <summary>Bulk catalog writes through <c>/v1/catalog/register</c> over one kept-alive connection (as a config-management tool would).</summary>
 internal sealed class CatalogWriter(ConsulAgent agent) : IDisposable
 {
-    // Its sockets are the test's, not the client's under test: AgentConnectionSampler does not count them.
     private readonly HttpClient _http = new(FixtureSockets.Handler(maxConnectionsPerServer: 1)) { BaseAddress = agent.HttpAddress, Timeout = TimeSpan.FromSeconds(30) };
 
     /// <summary>The node a service number lives on (50 nodes, like a small cluster of hosts).</summary>
@@ -100,131 +99,8 @@ internal sealed class CatalogWriter(ConsulAgent agent) : IDisposable
 }
 
 /// <summary>
-/// Counts, from the kernel's socket tables (<c>/proc/net/tcp</c>, <c>/proc/net/tcp6</c>) and this process's descriptors
-/// (<c>/proc/self/fd</c>), the established TCP connections the client under test holds to the agent's port, sampled
-/// until disposed; keeps the maximum. The client's sockets are known by their local ports (<see cref="ClientSockets"/>):
-/// counting every socket of the process to the port once counted a writer's kept-alive connection (9 of 8), and a CI run
-/// counted 13 of 8 with the client's own bound intact in every other run, so other sockets of the process to the port
-/// are counted apart (<see cref="OtherMax"/>, with a description of the moment) and reported, not asserted.
-/// </summary>
-internal sealed class AgentConnectionSampler : BackgroundLoop
-{
-    private readonly int _port;
-    private readonly ClientSockets _client;
-    private int _max;
-    private int _otherMax;
-    private int _samples;
-    private string _otherAtMax = "none";
-
-    public AgentConnectionSampler(int port, ClientSockets client, TimeSpan interval)
-    {
-        _port = port;
-        _client = client;
-        Start(async stop =>
-        {
-            using var timer = new PeriodicTimer(interval);
-            do
-            {
-                Sample();
-            }
-            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false));
-        });
-    }
-
-    /// <summary>The most connections the client under test held at once.</summary>
-    public int Max => Volatile.Read(ref _max);
-
-    /// <summary>The most other (non-fixture) connections of this process to the port at once.</summary>
-    public int OtherMax => Volatile.Read(ref _otherMax);
-
-    public int Samples => Volatile.Read(ref _samples);
-
-    /// <summary>The client's and the other connections at <see cref="OtherMax"/>: local port, state of the sockets.</summary>
-    public string Describe() => $"client max {Max}, other max {OtherMax} ({Volatile.Read(ref _otherAtMax)})";
-
-    private (int Client, int Other, string? Others) Count()
-    {
-        var inodes = new HashSet<string>(StringComparer.Ordinal);
-        foreach (string fd in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
-        {
-            try
-            {
-                string? target = new FileInfo(fd).LinkTarget;
-                if (target is not null && target.StartsWith("socket:[", StringComparison.Ordinal))
-                {
-                    inodes.Add(target[8..^1]);
-                }
-            }
-            catch (IOException)
-            {
-                // Closed while enumerating.
-            }
-        }
-
-        int client = 0;
-        List<string>? others = null;
-        foreach (string table in new[] { "/proc/net/tcp", "/proc/net/tcp6" })
-        {
-            foreach (string line in File.ReadLines(table).Skip(1))
-            {
-                string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-                // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
-                if (f.Length < 10 || f[3] != "01" || !inodes.Contains(f[9]))
-                {
-                    continue;
-                }
-
-                int remotePort = int.Parse(f[2].AsSpan(f[2].IndexOf(':') + 1), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
-                int localPort = int.Parse(f[1].AsSpan(f[1].IndexOf(':') + 1), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
-                if (remotePort != _port || FixtureSockets.IsFixture(localPort))
-                {
-                    continue;
-                }
-
-                if (_client.Contains(localPort))
-                {
-                    client++;
-                }
-                else
-                {
-                    (others ??= []).Add(string.Create(CultureInfo.InvariantCulture, $"{f[1]}->{f[2]} inode {f[9]}"));
-                }
-            }
-        }
-
-        return (client, others?.Count ?? 0, others is null ? null : string.Join(", ", others));
-    }
-
-    private void Sample()
-    {
-        (int client, int other, string? others) = Count();
-        Interlocked.Increment(ref _samples);
-        Raise(ref _max, client);
-        if (Raise(ref _otherMax, other))
-        {
-            Volatile.Write(ref _otherAtMax, others ?? "none");
-        }
-    }
-
-    private static bool Raise(ref int max, int now)
-    {
-        int seen;
-        while (now > (seen = Volatile.Read(ref max)))
-        {
-            if (Interlocked.CompareExchange(ref max, now, seen) == seen)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-}
-
-/// <summary>
 /// Another local client of the agent, like <c>curl /v1/status/leader</c> run now and then: a fresh connection per
-/// request, every <c>interval</c>, each bounded by a 1 s timeout; records failures and the slowest answer. Its
-/// sockets are <see cref="FixtureSockets"/>, so that they are not counted as the gateway's.
+/// request, every <c>interval</c>, each bounded by a 1 s timeout; records failures and the slowest answer.
 /// </summary>
 internal sealed class AgentProber : BackgroundLoop
 {
@@ -324,28 +200,22 @@ internal abstract class BackgroundLoop : IAsyncDisposable
     }
 }
 
-/// <summary>
-/// HTTP clients of the test fixtures (not of the code under test) connect through here, which records each socket's
-/// local port while it is open, so that <see cref="AgentConnectionSampler"/> can leave them out.
-/// </summary>
+/// <summary>HTTP handlers of the test fixtures (the catalog writer, the prober): not the client under test.</summary>
 internal static class FixtureSockets
 {
-    private static readonly SocketRecorder Recorder = new();
-
-    public static bool IsFixture(int localPort) => Recorder.Contains(localPort);
-
     public static SocketsHttpHandler Handler(int maxConnectionsPerServer = int.MaxValue, TimeSpan? pooledConnectionLifetime = null) => new()
     {
         MaxConnectionsPerServer = maxConnectionsPerServer,
         PooledConnectionLifetime = pooledConnectionLifetime ?? Timeout.InfiniteTimeSpan,
-        ConnectCallback = Recorder.ConnectAsync,
     };
 }
 
 /// <summary>
-/// The sockets of one client under test, known by their local ports: the client is built like production's
-/// (<see cref="ConsulAgentConnection.CreateHandler"/>: same connection bound, lifetimes, timeouts), only its connect step
-/// records the port. What <see cref="AgentConnectionSampler"/> asserts on.
+/// The connections of one client under test to the agent, counted at the only place it opens them: the client is built
+/// like production's (<see cref="ConsulAgentConnection.CreateHandler"/>: same connection bound, lifetimes, timeouts), only
+/// its connect step counts each socket until its stream (which owns it) is disposed, and keeps the most open at once.
+/// Exact and load-independent: a sampler of the kernel's socket tables (the earlier way) missed peaks between samples and
+/// was starved of samples on a loaded machine, and counted sockets of the process that were not the client's.
 /// </summary>
 internal sealed class ClientSockets : IDisposable
 {
@@ -363,7 +233,14 @@ internal sealed class ClientSockets : IDisposable
     /// <summary>The client under test (its handler is this object's).</summary>
     public ConsulClient Client { get; }
 
-    public bool Contains(int localPort) => _recorder.Contains(localPort);
+    /// <summary>Connections open now.</summary>
+    public int Open => _recorder.Open;
+
+    /// <summary>The most connections open at once so far.</summary>
+    public int MaxOpen => _recorder.MaxOpen;
+
+    /// <summary>Connections opened so far.</summary>
+    public int Opened => _recorder.Opened;
 
     public void Dispose()
     {
@@ -372,42 +249,54 @@ internal sealed class ClientSockets : IDisposable
     }
 }
 
-/// <summary>A connect step that binds first and records the local port (before the connection can be sampled) until the stream is disposed.</summary>
+/// <summary>A connect step that counts the sockets it opens while their streams are undisposed.</summary>
 internal sealed class SocketRecorder
 {
-    private readonly ConcurrentDictionary<int, bool> _localPorts = new();
+    private int _open;
+    private int _maxOpen;
+    private int _opened;
 
-    public bool Contains(int localPort) => _localPorts.ContainsKey(localPort);
+    public int Open => Volatile.Read(ref _open);
+
+    public int MaxOpen => Volatile.Read(ref _maxOpen);
+
+    public int Opened => Volatile.Read(ref _opened);
 
     public async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken ct)
     {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        // Counted from before the connection can exist until the stream that owns the socket is disposed.
+        int open = Interlocked.Increment(ref _open);
+        Interlocked.Increment(ref _opened);
+        int max;
+        while (open > (max = Volatile.Read(ref _maxOpen)) && Interlocked.CompareExchange(ref _maxOpen, open, max) != max)
+        {
+        }
+
         try
         {
-            socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            int port = ((IPEndPoint)socket.LocalEndPoint!).Port;
-            _localPorts[port] = true;
             await socket.ConnectAsync(context.DnsEndPoint, ct).ConfigureAwait(false);
-            return new RecordedStream(socket, port, _localPorts);
+            return new CountedStream(socket, this);
         }
         catch
         {
-            if (socket.LocalEndPoint is IPEndPoint bound)
-            {
-                _localPorts.TryRemove(bound.Port, out _);
-            }
-
             socket.Dispose();
+            Interlocked.Decrement(ref _open);
             throw;
         }
     }
 
-    private sealed class RecordedStream(Socket socket, int port, ConcurrentDictionary<int, bool> ports) : NetworkStream(socket, ownsSocket: true)
+    private sealed class CountedStream(Socket socket, SocketRecorder recorder) : NetworkStream(socket, ownsSocket: true)
     {
+        private int _disposed;
+
         protected override void Dispose(bool disposing)
         {
             base.Dispose(disposing);
-            ports.TryRemove(port, out _);
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                Interlocked.Decrement(ref recorder._open);
+            }
         }
     }
 }

@@ -57,7 +57,7 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
     private bool _peeringSupported;
     private TaskCompletionSource _requested = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<SimPeering> _peerings = [];
-    private readonly Dictionary<string, string> _fixedAnswers = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (string Json, ulong Index)> _fixedAnswers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DatacenterState> _imports = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _shutdown = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _requestsByEndpoint = new(StringComparer.Ordinal);
@@ -234,7 +234,7 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
     }
 
     /// <summary>
-    /// Answers GETs of exactly <paramref name="path"/> with <paramref name="json"/> (index 1, never blocking), for endpoints the
+    /// Answers GETs of exactly <paramref name="path"/> with <paramref name="json"/> (each call a new index; a read with <c>?index=</c> blocks until a later call, as the agent's cached endpoints do), for endpoints the
     /// simulation does not model: the agent's leaf (<c>/v1/agent/connect/ca/leaf/&lt;svc&gt;</c>, api/agent.go <c>LeafCert</c>),
     /// the agent's roots (<c>/v1/agent/connect/ca/roots</c>, api/connect_ca.go <c>CARootList</c>), a compiled discovery chain
     /// (<c>/v1/discovery-chain/&lt;svc&gt;</c>). The caller cites the shape it serves.
@@ -243,7 +243,9 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
     {
         lock (_gate)
         {
-            _fixedAnswers[path] = json;
+            // Each answer gets a new index and wakes blocked readers of it (the agent's cached endpoints block by index).
+            _fixedAnswers[path] = (json, ++_local.Index);
+            SignalLocked(_local);
         }
     }
 
@@ -900,21 +902,31 @@ internal sealed class SimulatedConsulAgent : IAsyncDisposable
             return;
         }
 
-        string? fixedAnswer;
+        bool isFixed;
         lock (_gate)
         {
-            fixedAnswer = _fixedAnswers.GetValueOrDefault(path);
-        }
-
-        if (fixedAnswer is not null)
-        {
-            SetHeaders(context, 1);
-            await context.Response.WriteAsync(fixedAnswer);
-            return;
+            isFixed = _fixedAnswers.ContainsKey(path);
         }
 
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _shutdown.Token);
         CancellationToken ct = linked.Token;
+        if (isFixed)
+        {
+            ulong index = await BlockGlobalAsync(() => _fixedAnswers[path].Index, minIndex, wait, ct);
+            string json;
+            lock (_gate)
+            {
+                json = _fixedAnswers[path].Json;
+            }
+
+            if (!ct.IsCancellationRequested)
+            {
+                SetHeaders(context, index);
+                await context.Response.WriteAsync(json, ct);
+            }
+
+            return;
+        }
         if (path == "/v1/agent/self")
         {
             await WriteAsync(context, 0, w =>
