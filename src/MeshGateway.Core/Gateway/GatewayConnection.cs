@@ -7,11 +7,15 @@ using MeshGateway.Tls;
 
 namespace MeshGateway.Gateway;
 
-/// <summary>One accepted connection: hello → route → connect (with retries) → replay → splice.</summary>
+/// <summary>One accepted connection: hello → route → connect (with retries) → splice (which replays the bytes read first).</summary>
 /// <remarks>
+/// <para>Every event is reported to the gateway's <see cref="GatewayTelemetry"/> (counters, metrics and observer in one
+/// call) with the connection's <see cref="Context"/>; the listener hears back from the connection only when it ended
+/// (<see cref="GatewayListener.OnConnectionEnded"/>).</para>
+/// <para>
 /// One <see cref="ITimer"/> serves the hello deadline and then each connect timeout. The timer and the pipeline race
 /// through <see cref="_phase"/> with compare-and-swap, so exactly one of them decides the outcome of a phase: the
-/// timer closes the socket only if the phase is still the one it was armed for.
+/// timer closes the socket only if the phase is still the one it was armed for.</para>
 /// </remarks>
 internal sealed class GatewayConnection : IDisposable
 {
@@ -22,6 +26,7 @@ internal sealed class GatewayConnection : IDisposable
     private const int PhaseTimedOut = 4;
 
     private readonly GatewayListener _owner;
+    private readonly GatewayTelemetry _telemetry;
     private readonly Socket _client;
     private readonly TimeProvider _time;
     private readonly SocketOperation _upOperation = new();
@@ -32,6 +37,7 @@ internal sealed class GatewayConnection : IDisposable
     private int _aborted;
     private Socket? _upstream;
     private IPEndPoint? _upstreamEndPoint;
+    private Route? _route;
     private SocketSplice? _splice;
     private ClientHelloInfo _hello;
     private bool _expectProxyHeader;
@@ -43,25 +49,29 @@ internal sealed class GatewayConnection : IDisposable
     /// <summary>The upstream socket once dialled, else null (tests read its options).</summary>
     internal Socket? UpstreamSocket => Volatile.Read(ref _upstream);
 
-    public GatewayConnection(GatewayListener owner, Socket client, IPEndPoint listener, ListenerMetrics listenerMetrics, bool proxyProtocol = false)
+    public GatewayConnection(GatewayListener owner, Socket client, ListenerContext listener)
     {
-        ListenerMetrics = listenerMetrics;
-        _expectProxyHeader = proxyProtocol;
+        Listener = listener;
+        _expectProxyHeader = listener.ProxyProtocol;
         _owner = owner;
+        _telemetry = owner.Telemetry;
         _client = client;
         _time = owner.TimeProvider;
         _accepted = _time.GetTimestamp();
-        ListenerEndPoint = listener;
         ClientEndPoint = client.RemoteEndPoint;
     }
 
     /// <summary>The client's address: the socket's peer, or the source of the PROXY protocol header when there was one.</summary>
     public EndPoint? ClientEndPoint { get; private set; }
 
-    public IPEndPoint ListenerEndPoint { get; }
+    /// <summary>The address the connection came in on: its endpoint, PROXY protocol setting, metric tag and byte sink.</summary>
+    public ListenerContext Listener { get; }
 
-    /// <summary>The listener's metric tag and byte sink.</summary>
-    internal ListenerMetrics ListenerMetrics { get; }
+    /// <summary>The gateway address the client connected to.</summary>
+    public IPEndPoint ListenerEndPoint => Listener.EndPoint;
+
+    /// <summary>The connection as far as it got, for an event (built on the stack: nothing allocated).</summary>
+    private ConnectionContext Context => new(Listener, ClientEndPoint, _hello.ServerName, _route, _upstreamEndPoint);
 
     /// <summary>Whether <see cref="Abort"/> cut this connection.</summary>
     public bool IsCut => Volatile.Read(ref _aborted) != 0;
@@ -223,7 +233,7 @@ internal sealed class GatewayConnection : IDisposable
                 return;
             }
 
-            _owner.Metrics.HelloRead(_time.GetElapsedTime(_accepted), ListenerMetrics.Tag);
+            _telemetry.HelloRead(Listener, _time.GetElapsedTime(_accepted));
             switch (status)
             {
                 case ClientHelloStatus.Done:
@@ -263,19 +273,21 @@ internal sealed class GatewayConnection : IDisposable
                 return;
             }
 
+            _route = route;
+
             if (route.Terminator is { } terminator)
             {
                 // Handed over in process (issue 14): the terminator reads the replayed bytes, then the socket.
                 // TerminateAsync returns the hello buffer to the pool once copied, before the session runs.
                 byte[] read = buffer;
                 buffer = null;
-                await TerminateAsync(route, terminator, read, start, filled).ConfigureAwait(false);
+                await TerminateAsync(terminator, read, start, filled).ConfigureAwait(false);
                 return;
             }
 
             if (route.Cluster.Endpoints.Count == 0)
             {
-                Reject(RejectionReason.NoEndpoint, route);
+                Reject(RejectionReason.NoEndpoint);
                 return;
             }
 
@@ -291,10 +303,10 @@ internal sealed class GatewayConnection : IDisposable
                 (buffer, start, filled, added) = PrependProxyHeader(buffer, start, filled);
             }
 
-            // The splice owns the buffer from here and returns it to the pool exactly once, whatever happens after.
-            byte[] hello = buffer;
+            // The splice owns the buffer from here: it replays it and returns it to the pool exactly once, whatever happens.
+            var prefix = new ReplayPrefix(buffer, start, filled, added);
             buffer = null;
-            await SpliceAsync(route, endpoint, hello, start, filled, added).ConfigureAwait(false);
+            await SpliceAsync(route, endpoint, prefix).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException or InvalidOperationException)
         {
@@ -328,7 +340,7 @@ internal sealed class GatewayConnection : IDisposable
         {
             if (Volatile.Read(ref _aborted) != 0)
             {
-                Reject(RejectionReason.Stopping, route);
+                Reject(RejectionReason.Stopping);
                 return null;
             }
 
@@ -338,7 +350,7 @@ internal sealed class GatewayConnection : IDisposable
                 if (attempt == 1)
                 {
                     // Nothing excluded yet, so no endpoint has an address: host names not resolved (yet), or failing.
-                    Reject(RejectionReason.EndpointUnresolved, route);
+                    Reject(RejectionReason.EndpointUnresolved);
                     return null;
                 }
 
@@ -355,9 +367,9 @@ internal sealed class GatewayConnection : IDisposable
 
             if (panic)
             {
-                _owner.Counters.OnPanic();
-                _owner.Metrics.Panic();
+                _telemetry.Panic();
             }
+
             Socket upstream;
             try
             {
@@ -367,12 +379,7 @@ internal sealed class GatewayConnection : IDisposable
             catch (SocketException ex)
             {
                 // Out of file descriptors (EMFILE/ENFILE) or buffers: not the endpoint's fault, so no ejection and no retry.
-                _owner.Counters.OnConnectFailed();
-                _owner.Metrics.ConnectFailed(ex.SocketErrorCode);
-                if (_owner.Observer is not null)
-                {
-                    _owner.NotifyConnectFailed(new UpstreamConnectFailedEvent(route, endPoint, attempt, false, ex.SocketErrorCode, panic));
-                }
+                _telemetry.ConnectFailed(Context, endPoint, attempt, timedOut: false, ex.SocketErrorCode, panic);
 
                 break;
             }
@@ -382,7 +389,7 @@ internal sealed class GatewayConnection : IDisposable
             if (Volatile.Read(ref _aborted) != 0)
             {
                 upstream.Dispose();
-                Reject(RejectionReason.Stopping, route);
+                Reject(RejectionReason.Stopping);
                 return null;
             }
 
@@ -400,16 +407,10 @@ internal sealed class GatewayConnection : IDisposable
             upstream.Dispose();
             Volatile.Write(ref _phase, PhaseRouting);
             cluster.OnConnectFailed(index, _time.GetTimestamp(), _time.TimestampFrequency);
-            _owner.Counters.OnConnectFailed();
-            _owner.Metrics.ConnectFailed(timedOut ? SocketError.TimedOut : error);
-            if (_owner.Observer is not null)
-            {
-                _owner.NotifyConnectFailed(new UpstreamConnectFailedEvent(route, endPoint, attempt, timedOut, timedOut ? SocketError.TimedOut : error, panic));
-            }
-
+            _telemetry.ConnectFailed(Context, endPoint, attempt, timedOut, timedOut ? SocketError.TimedOut : error, panic);
         }
 
-        Reject(Volatile.Read(ref _aborted) != 0 ? RejectionReason.Stopping : RejectionReason.UpstreamUnreachable, route);
+        Reject(Volatile.Read(ref _aborted) != 0 ? RejectionReason.Stopping : RejectionReason.UpstreamUnreachable);
         return null;
     }
 
@@ -436,83 +437,49 @@ internal sealed class GatewayConnection : IDisposable
         return (larger, 0, length + filled - start, length);
     }
 
-    private async Task SpliceAsync(Route route, EndpointState endpoint, byte[] buffer, int start, int filled, int added)
+    private async Task SpliceAsync(Route route, EndpointState endpoint, ReplayPrefix prefix)
     {
         Socket upstream = _upstream!;
         Volatile.Write(ref _phase, PhaseSpliced);
         _timer?.Dispose();
         _timer = null;
-        _owner.Counters.OnRouted();
-        _owner.Metrics.Routed(route.Kind, ListenerMetrics.Tag);
+        _telemetry.Routed(Context);
+        SocketSplice? splice = null;
         try
         {
-            var splice = new SocketSplice(_client, upstream, _owner.Options.Splice, _time, _upOperation, new SocketOperation(), route.Cluster.IdleTimeout);
-            splice.BytesSink = ListenerMetrics;
+            // No retry after this point: the splice sends the bytes read so far (the ClientHello and whatever followed it)
+            // upstream first, and owns their buffer from here (see SocketSplice).
+            splice = new SocketSplice(_client, upstream, _owner.Options.Splice, _time, _upOperation, new SocketOperation(), route.Cluster.IdleTimeout, prefix);
+            splice.BytesSink = Listener;
             Interlocked.Exchange(ref _splice, splice);
             if (Volatile.Read(ref _aborted) != 0)
             {
                 splice.Abort();
             }
 
-            // Replay exactly the bytes read so far: the ClientHello and whatever followed it. No retry after this point.
-            int sent = start;
-            try
-            {
-                while (sent < filled)
-                {
-                    int n = await _upOperation.SendAsync(upstream, buffer.AsMemory(sent, filled - sent)).ConfigureAwait(false);
-                    if (n <= 0)
-                    {
-                        break;
-                    }
+            SpliceResult result = await splice.RunAsync().ConfigureAwait(false);
 
-                    sent += n;
-                }
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
-
-            SpliceResult result;
-            if (sent < filled)
-            {
-                // The upstream failed before the replay completed: fail the splice the same way an error inside it would.
-                SocketError error = _upOperation.SocketError;
-                splice.Abort();
-                SpliceResult aborted = await splice.RunAsync().ConfigureAwait(false);
-                result = new SpliceResult(
-                    aborted.CloseReason == SpliceCloseReason.Aborted && Volatile.Read(ref _aborted) == 0 ? SpliceCloseReason.UpstreamError : aborted.CloseReason,
-                    0,
-                    0,
-                    error,
-                    aborted.Duration);
-            }
-            else
-            {
-                result = await splice.RunAsync().ConfigureAwait(false);
-            }
-
-            // The client's bytes only: not a PROXY header written by the gateway.
-            long bytesFromClient = result.BytesFromClient + Math.Max(0, sent - start - added);
-            TimeSpan duration = _time.GetElapsedTime(_accepted);
-            // Most bytes were counted while they flowed (SpliceSession.BytesSink); the rest, and the replayed hello, now.
-            _owner.Metrics.Spliced(Math.Max(0, bytesFromClient - splice.ReportedFromClient), Math.Max(0, result.BytesFromUpstream - splice.ReportedFromUpstream), duration, result.CloseReason, ListenerMetrics.Tag);
-            if (_owner.Observer is not null)
-            {
-                _owner.NotifyClosed(new ConnectionClosedEvent(
-                    ClientEndPoint, ListenerEndPoint, _hello.ServerName, route, _upstreamEndPoint!, result, bytesFromClient, duration));
-            }
+            // Most bytes were measured while they flowed (SpliceSession.BytesSink); the telemetry measures the rest.
+            _telemetry.Closed(Context, result, splice.ReportedFromClient, splice.ReportedFromUpstream, _time.GetElapsedTime(_accepted));
         }
         finally
         {
+            if (splice is null)
+            {
+                // Never reached the splice (it could not be built): its buffer is still ours to return.
+                if (prefix.Buffer is { } unsent)
+                {
+                    ArrayPool<byte>.Shared.Return(unsent);
+                }
+            }
+
             endpoint.OnDisconnected();
         }
     }
 
     /// <summary>Hands the connection to the route's terminator and waits until it has ended.</summary>
     /// <remarks>Off the passthrough path: the copy of the bytes read so far and the server name string are made only here.</remarks>
-    private async Task TerminateAsync(Route route, ConnectionTerminator terminator, byte[] buffer, int start, int filled)
+    private async Task TerminateAsync(ConnectionTerminator terminator, byte[] buffer, int start, int filled)
     {
         Volatile.Write(ref _phase, PhaseSpliced);
         _timer?.Dispose();
@@ -521,11 +488,11 @@ internal sealed class GatewayConnection : IDisposable
         ArrayPool<byte>.Shared.Return(buffer);
         if (Volatile.Read(ref _aborted) != 0)
         {
-            Reject(RejectionReason.Stopping, route);
+            Reject(RejectionReason.Stopping);
             return;
         }
 
-        var connection = new TerminatedConnection(_client, prefix, System.Text.Encoding.ASCII.GetString(_hello.ServerName), route, ClientEndPoint, ListenerEndPoint);
+        var connection = new TerminatedConnection(_client, prefix, System.Text.Encoding.ASCII.GetString(_hello.ServerName), _route!, ClientEndPoint, ListenerEndPoint);
 
         // Off the accept loop's thread before user code runs (the connection may have started on it, see OnAccepted).
         await Task.Yield();
@@ -538,12 +505,11 @@ internal sealed class GatewayConnection : IDisposable
         catch (Exception)
 #pragma warning restore CA1031
         {
-            Reject(RejectionReason.TerminatorFailed, route);
+            Reject(RejectionReason.TerminatorFailed);
             return;
         }
 
-        _owner.Counters.OnTerminated();
-        _owner.Metrics.Terminated(ListenerMetrics.Tag);
+        _telemetry.Terminated(Context);
         try
         {
             await run.ConfigureAwait(false);
@@ -552,7 +518,7 @@ internal sealed class GatewayConnection : IDisposable
         catch (Exception)
 #pragma warning restore CA1031
         {
-            _owner.Counters.OnObserverError();
+            _telemetry.TerminatorFaulted();
             Reset(_client);
         }
     }
@@ -563,15 +529,16 @@ internal sealed class GatewayConnection : IDisposable
         Reject(timedOut ? RejectionReason.HelloTimeout : Volatile.Read(ref _aborted) != 0 ? RejectionReason.Stopping : RejectionReason.ClientClosed);
     }
 
-    private void Reject(RejectionReason reason, Route? route = null)
+    /// <summary>Closes the client without splicing and reports why (with the route when one matched).</summary>
+    private void Reject(RejectionReason reason)
     {
         _timer?.Dispose();
         _timer = null;
-        ReadOnlySpan<byte> serverName = _hello.ServerName;
         ClientHelloError helloError = reason is RejectionReason.NotTls or RejectionReason.InvalidHello or RejectionReason.HelloTooLarge ? _hello.Error : ClientHelloError.None;
         try
         {
-            _owner.Reject(reason, this, serverName, helloError, _hello.ServerNameIssues, route);
+            // The name's classification is for the observer's event only: not computed when no one receives it.
+            _telemetry.Rejected(Context, reason, helloError, _telemetry.HasObserver ? _hello.ServerNameIssues : HostNameIssues.None);
         }
         finally
         {

@@ -39,9 +39,9 @@ public sealed class GatewayCounters
     public long Cut => Interlocked.Read(ref _cut);
 
     /// <summary>
-    /// Exceptions thrown by the <see cref="GatewayObserver"/> where the gateway must go on regardless (on the accept
-    /// path), and tasks of a <see cref="ConnectionTerminator"/> that faulted. An observer must not throw; this counts the
-    /// ones that did, so a faulty observer is visible.
+    /// Exceptions thrown by the <see cref="GatewayObserver"/> (every call is guarded: the gateway goes on regardless), and
+    /// tasks of a <see cref="ConnectionTerminator"/> that faulted. An observer must not throw; this counts the ones that
+    /// did, so a faulty observer is visible.
     /// </summary>
     public long ObserverErrors => Interlocked.Read(ref _observerErrors);
 

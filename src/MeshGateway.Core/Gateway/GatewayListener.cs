@@ -45,10 +45,8 @@ public sealed class GatewayListener : IAsyncDisposable
     private readonly GatewayListenerOptions _options;
     private readonly ClientHelloReaderOptions _readerOptions;
     private readonly RouteTableSource _routes;
-    private readonly GatewayObserver? _observer;
     private readonly TimeProvider _timeProvider;
-    private readonly GatewayMetrics _metrics;
-    private readonly GatewayCounters _counters = new();
+    private readonly GatewayTelemetry _telemetry;
     private readonly WaveMemoryTrimmer? _trimmer;
     private readonly ConcurrentDictionary<GatewayConnection, byte> _connections = new();
     private readonly CancellationTokenSource _stopping = new();
@@ -93,11 +91,10 @@ public sealed class GatewayListener : IAsyncDisposable
         _options = options;
         _readerOptions = new ClientHelloReaderOptions { MaxHelloSize = options.MaxHelloSize };
         _routes = routes;
-        _observer = observer;
         _timeProvider = timeProvider ?? TimeProvider.System;
-        _metrics = new GatewayMetrics(meterFactory);
+        _telemetry = new GatewayTelemetry(observer, meterFactory);
         _connectionLimit = options.MaxConnections;
-        _trimmer = options.ReturnMemoryAfterWaves ? new WaveMemoryTrimmer(_timeProvider, () => (int)_active.Value, observer is null ? null : NotifyMemoryReturned) : null;
+        _trimmer = options.ReturnMemoryAfterWaves ? new WaveMemoryTrimmer(_timeProvider, () => (int)_active.Value, _telemetry.HasObserver ? _telemetry.MemoryReturned : null) : null;
     }
 
     /// <summary>The bound addresses, with the actual ports (after <see cref="Start"/>).</summary>
@@ -141,7 +138,7 @@ public sealed class GatewayListener : IAsyncDisposable
     public long? FileDescriptorLimit => _fileDescriptorLimit;
 
     /// <summary>Running totals.</summary>
-    public GatewayCounters Counters => _counters;
+    public GatewayCounters Counters => _telemetry.Counters;
 
     internal GatewayListenerOptions Options => _options;
 
@@ -149,11 +146,10 @@ public sealed class GatewayListener : IAsyncDisposable
 
     internal RouteTableSource Routes => _routes;
 
-    internal GatewayObserver? Observer => _observer;
-
     internal TimeProvider TimeProvider => _timeProvider;
 
-    internal GatewayMetrics Metrics => _metrics;
+    /// <summary>Where the gateway's connections report every event (counters, metrics and the observer at once).</summary>
+    internal GatewayTelemetry Telemetry => _telemetry;
 
     /// <summary>The open connections (tests read their sockets' options).</summary>
     internal ICollection<GatewayConnection> OpenConnections => _connections.Keys;
@@ -216,12 +212,12 @@ public sealed class GatewayListener : IAsyncDisposable
             for (int i = 0; i < sockets.Count; i++)
             {
                 Socket socket = sockets[i];
-                bool proxyProtocol = proxied[i];
                 var local = (IPEndPoint)socket.LocalEndPoint!;
-                var listenerMetrics = new ListenerMetrics(_metrics, i < _options.EndPointNames.Count && !string.IsNullOrEmpty(_options.EndPointNames[i]) ? _options.EndPointNames[i] : local.ToString());
+                string name = i < _options.EndPointNames.Count && !string.IsNullOrEmpty(_options.EndPointNames[i]) ? _options.EndPointNames[i] : local.ToString();
+                ListenerContext listener = _telemetry.CreateListener(local, name, proxied[i]);
                 _listenSockets.Add(socket);
                 _localEndPoints.Add(local);
-                _acceptLoops.Add(Task.Run(() => AcceptLoopAsync(socket, local, proxyProtocol, listenerMetrics)));
+                _acceptLoops.Add(Task.Run(() => AcceptLoopAsync(socket, listener)));
             }
         }
     }
@@ -246,104 +242,16 @@ public sealed class GatewayListener : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await StopAsync(TimeSpan.Zero).ConfigureAwait(false);
-        _metrics.Dispose();
+        _telemetry.Dispose();
         _trimmer?.Dispose();
         _descriptorReserve.Dispose();
         _stopping.Dispose();
     }
 
-    internal void Reject(RejectionReason reason, GatewayConnection connection, ReadOnlySpan<byte> serverName, ClientHelloError helloError, HostNameIssues serverNameIssues, Route? route)
-    {
-        _counters.OnRejected(reason);
-        _metrics.Rejected(reason, connection.ListenerMetrics.Tag);
-        if (_observer is not null)
-        {
-            NotifyRejected(new ConnectionRejectedEvent(reason, connection.ClientEndPoint, connection.ListenerEndPoint, serverName, helloError, serverNameIssues, route));
-        }
-    }
-
-    // Every observer call goes through one of these guards: an observer that breaks its no-throw contract must not stop
-    // accepting, fail a drain or leak a connection's accounting. Its exceptions are counted (ObserverErrors) instead, so
-    // the faulty observer is visible. A try/catch costs nothing until something throws.
-#pragma warning disable CA1031 // Whatever user code throws here is the observer's failure, counted, never the gateway's.
-
-    private void NotifyRejected(in ConnectionRejectedEvent rejection)
-    {
-        try
-        {
-            _observer?.OnConnectionRejected(rejection);
-        }
-        catch (Exception)
-        {
-            _counters.OnObserverError();
-        }
-    }
-
-    internal void NotifyClosed(in ConnectionClosedEvent connection)
-    {
-        try
-        {
-            _observer?.OnConnectionClosed(connection);
-        }
-        catch (Exception)
-        {
-            _counters.OnObserverError();
-        }
-    }
-
-    internal void NotifyConnectFailed(in UpstreamConnectFailedEvent failure)
-    {
-        try
-        {
-            _observer?.OnUpstreamConnectFailed(failure);
-        }
-        catch (Exception)
-        {
-            _counters.OnObserverError();
-        }
-    }
-
-    private void NotifyAcceptFailed(IPEndPoint listener, SocketError error, TimeSpan retryDelay)
-    {
-        try
-        {
-            _observer?.OnAcceptFailed(listener, error, retryDelay);
-        }
-        catch (Exception)
-        {
-            _counters.OnObserverError();
-        }
-    }
-
-    private void NotifyStopped(GatewayStopResult result)
-    {
-        try
-        {
-            _observer?.OnStopped(result);
-        }
-        catch (Exception)
-        {
-            _counters.OnObserverError();
-        }
-    }
-
-    private void NotifyMemoryReturned(int peakConnections, long heapBytesBefore, long heapBytesAfter)
-    {
-        try
-        {
-            _observer?.OnMemoryReturned(peakConnections, heapBytesBefore, heapBytesAfter);
-        }
-        catch (Exception)
-        {
-            _counters.OnObserverError();
-        }
-    }
-#pragma warning restore CA1031
-
     internal void OnConnectionEnded(GatewayConnection connection)
     {
         _connections.TryRemove(connection, out _);
-        _metrics.ConnectionEnded(connection.ListenerMetrics.Tag);
+        _telemetry.Ended(connection.Listener);
         if (_stopping.IsCancellationRequested && !connection.IsCut)
         {
             Interlocked.Increment(ref _drainedCount);
@@ -402,8 +310,7 @@ public sealed class GatewayListener : IAsyncDisposable
 
         if (cut > 0)
         {
-            _counters.OnCut(cut);
-            _metrics.Cut(cut);
+            _telemetry.Cut(cut);
             try
             {
                 // Aborted connections finish promptly (their sockets are closed); bounded in case one does not.
@@ -416,11 +323,11 @@ public sealed class GatewayListener : IAsyncDisposable
         }
 
         var result = new GatewayStopResult(Volatile.Read(ref _drainedCount), cut);
-        NotifyStopped(result);
+        _telemetry.Stopped(result);
         return result;
     }
 
-    private async Task AcceptLoopAsync(Socket listenSocket, IPEndPoint local, bool proxyProtocol, ListenerMetrics listenerMetrics)
+    private async Task AcceptLoopAsync(Socket listenSocket, ListenerContext listener)
     {
         CancellationToken stopping = _stopping.Token;
         TimeSpan retryDelay = _options.AcceptRetryDelay;
@@ -434,7 +341,7 @@ public sealed class GatewayListener : IAsyncDisposable
                 // Near the open-file limit (read now: it may have been lowered since Start), accept no more until
                 // descriptors return: the runtime must never find none (see DescriptorReserve).
                 bool nearLimit = DescriptorReserve.IsNearLimit(accepted);
-                OnAccepted(accepted, local, proxyProtocol, listenerMetrics);
+                OnAccepted(accepted, listener);
                 if (!nearLimit)
                 {
                     retryDelay = _options.AcceptRetryDelay;
@@ -466,9 +373,7 @@ public sealed class GatewayListener : IAsyncDisposable
 
             while (true)
             {
-                _counters.OnAcceptError();
-                _metrics.AcceptFailed(listenerMetrics.Tag);
-                NotifyAcceptFailed(local, error, retryDelay);
+                _telemetry.AcceptFailed(listener, error, retryDelay);
                 try
                 {
                     await Task.Delay(retryDelay, _timeProvider, stopping).ConfigureAwait(false);
@@ -490,14 +395,13 @@ public sealed class GatewayListener : IAsyncDisposable
         }
     }
 
-    private void OnAccepted(Socket accepted, IPEndPoint local, bool proxyProtocol, ListenerMetrics listenerMetrics)
+    private void OnAccepted(Socket accepted, ListenerContext listener)
     {
-        _counters.OnAccepted();
-        _metrics.Accepted(listenerMetrics.Tag);
+        _telemetry.Accepted(listener);
         int active = (int)_active.Increment();
         if (active > _connectionLimit || _stopping.IsCancellationRequested)
         {
-            RejectNow(accepted, local, _stopping.IsCancellationRequested ? RejectionReason.Stopping : RejectionReason.ConnectionLimit, listenerMetrics);
+            RejectNow(accepted, listener, _stopping.IsCancellationRequested ? RejectionReason.Stopping : RejectionReason.ConnectionLimit);
             if (_active.Decrement() == 0 && _stopping.IsCancellationRequested)
             {
                 _drained.TrySetResult();
@@ -507,9 +411,9 @@ public sealed class GatewayListener : IAsyncDisposable
         }
 
         _trimmer?.OnOpened(active);
-        _metrics.ConnectionOpened(listenerMetrics.Tag);
+        _telemetry.Opened(listener);
         _options.ClientTcpKeepAlive?.TryApply(accepted);
-        var connection = new GatewayConnection(this, accepted, local, listenerMetrics, proxyProtocol);
+        var connection = new GatewayConnection(this, accepted, listener);
         _connections.TryAdd(connection, 0);
 
         // Started on the accept loop's own thread, not queued to the thread pool: it runs only until its first pending
@@ -521,16 +425,11 @@ public sealed class GatewayListener : IAsyncDisposable
         connection.Execute();
     }
 
-    private void RejectNow(Socket accepted, IPEndPoint local, RejectionReason reason, ListenerMetrics listenerMetrics)
+    private void RejectNow(Socket accepted, ListenerContext listener, RejectionReason reason)
     {
-        _counters.OnRejected(reason);
-        _metrics.Rejected(reason, listenerMetrics.Tag);
         try
         {
-            if (_observer is not null)
-            {
-                NotifyRejected(new ConnectionRejectedEvent(reason, accepted.RemoteEndPoint, local, default, ClientHelloError.None, HostNameIssues.None, null));
-            }
+            _telemetry.Rejected(new ConnectionContext(listener, accepted.RemoteEndPoint), reason);
         }
         finally
         {

@@ -271,20 +271,3 @@ internal sealed class GatewayMetrics : IDisposable
         }
     }
 }
-
-/// <summary>One listener's metric tag, and the sink its splices report relayed bytes to.</summary>
-internal sealed class ListenerMetrics : IRelayedBytesSink
-{
-    private readonly GatewayMetrics _metrics;
-
-    public ListenerMetrics(GatewayMetrics metrics, string name)
-    {
-        _metrics = metrics;
-        Tag = new KeyValuePair<string, object?>(GatewayMetricNames.ListenerTag, name);
-    }
-
-    /// <summary>The <see cref="GatewayMetricNames.ListenerTag"/> tag (a cached string: no allocation per measurement).</summary>
-    public KeyValuePair<string, object?> Tag { get; }
-
-    public void OnRelayed(bool fromClient, long count) => _metrics.OnRelayed(fromClient, count, Tag);
-}

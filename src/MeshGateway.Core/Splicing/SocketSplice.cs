@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net.Sockets;
 
 namespace MeshGateway.Splicing;
@@ -12,6 +13,11 @@ namespace MeshGateway.Splicing;
 /// side reset). A zero-byte receive cannot watch it: the source usually has unread bytes queued (that is why its loop is
 /// sending), and a receive returns at once then. A source that sent FIN only half-closed: its bytes are still delivered
 /// if the destination reads again, and the idle timeout bounds the wait.</para>
+/// <para><b>The replayed prefix.</b> The bytes the gateway read from the client before the splice (the ClientHello and
+/// whatever followed it, see <see cref="ReplayPrefix"/>) belong to the splice from its construction: the client-to-upstream
+/// loop sends them first, under the same failure handling, stall watch and idle timeout as every later byte, counts the
+/// client's part of them in <see cref="SpliceSession.BytesFromClient"/>, and the splice returns their pooled buffer exactly
+/// once (after the send, or in <see cref="Dispose"/> when it never ran).</para>
 /// </remarks>
 internal sealed class SocketSplice : SpliceSession, IDisposable
 {
@@ -25,6 +31,10 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
     private readonly Socket _upstream;
     private readonly SocketOperation _upOperation;
     private readonly SocketOperation _downOperation;
+    private readonly int _prefixStart;
+    private readonly int _prefixEnd;
+    private readonly int _prefixHeader;
+    private byte[]? _prefix;
     private int _clientSendShutdown;
     private int _upstreamSendShutdown;
     private object? _stallGate;
@@ -32,13 +42,17 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
     private ITimer? _stallTimer;
     private bool _stallTimerRunning;
 
-    public SocketSplice(Socket client, Socket upstream, SpliceOptions options, TimeProvider timeProvider, SocketOperation? upOperation = null, SocketOperation? downOperation = null, TimeSpan? idleTimeout = null)
+    public SocketSplice(Socket client, Socket upstream, SpliceOptions options, TimeProvider timeProvider, SocketOperation? upOperation = null, SocketOperation? downOperation = null, TimeSpan? idleTimeout = null, ReplayPrefix prefix = default)
         : base(options, timeProvider, idleTimeout)
     {
         _client = client;
         _upstream = upstream;
         _upOperation = upOperation ?? new SocketOperation();
         _downOperation = downOperation ?? new SocketOperation();
+        _prefix = prefix.Buffer;
+        _prefixStart = prefix.Start;
+        _prefixEnd = prefix.End;
+        _prefixHeader = prefix.HeaderLength;
     }
 
     /// <summary>Releases both socket operations; call after <see cref="SpliceSession.RunAsync"/> completed.</summary>
@@ -54,6 +68,66 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
 
         _upOperation.Dispose();
         _downOperation.Dispose();
+        ReturnPrefix();
+    }
+
+    /// <summary>Takes the prefix buffer, once: whoever gets it returns it to the pool.</summary>
+    private byte[]? TakePrefix() => Interlocked.Exchange(ref _prefix, null);
+
+    private void ReturnPrefix()
+    {
+        if (TakePrefix() is { } prefix)
+        {
+            ArrayPool<byte>.Shared.Return(prefix);
+        }
+    }
+
+    /// <summary>Sends the replayed prefix upstream (see remarks) and returns its buffer.</summary>
+    /// <returns>Whether all of it was sent; otherwise the splice has failed (or was already torn down).</returns>
+    private async ValueTask<bool> ReplayAsync(byte[] prefix)
+    {
+        try
+        {
+            int sent = _prefixStart;
+            int header = _prefixHeader;
+            while (sent < _prefixEnd)
+            {
+                ValueTask<int> send = _upOperation.SendAsync(_upstream, prefix.AsMemory(sent, _prefixEnd - sent));
+                int n;
+                if (send.IsCompleted)
+                {
+                    n = await send.ConfigureAwait(false);
+                }
+                else
+                {
+                    OnStalled(ClientToUpstreamStalled);
+                    n = await send.ConfigureAwait(false);
+                    Interlocked.And(ref _stalled, ~ClientToUpstreamStalled);
+                }
+
+                if (n <= 0)
+                {
+                    Fail(clientSide: false, _upOperation.SocketError);
+                    return false;
+                }
+
+                sent += n;
+
+                // A header the gateway wrote itself (PROXY protocol) is sent, not counted as the client's bytes.
+                int headerPart = Math.Min(n, header);
+                header -= headerPart;
+                if (n > headerPart)
+                {
+                    OnRelayed(fromClient: true, n - headerPart);
+                }
+            }
+
+            return true;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(prefix);
+        }
     }
 
     protected override async Task PumpAsync(bool fromClient)
@@ -64,6 +138,11 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
         byte[]? buffer = null;
         try
         {
+            if (fromClient && TakePrefix() is { } prefix && !await ReplayAsync(prefix).ConfigureAwait(false))
+            {
+                return;
+            }
+
             while (true)
             {
                 if (buffer is null)

@@ -1,11 +1,14 @@
+using System.Buffers;
 using System.Net.Sockets;
+using System.Text;
 using MeshGateway.Splicing;
 
 namespace MeshGateway.Tests.Splicing;
 
 /// <summary>
 /// <see cref="SocketSplice.EndOf"/>: what a receive of 0 bytes saw. The splice forwards a FIN only for
-/// <see cref="StreamEnd.Fin"/>; anything else must end the other side with a reset (issue 16).
+/// <see cref="StreamEnd.Fin"/>; anything else must end the other side with a reset (issue 16). And the replayed prefix
+/// the splice owns (<see cref="ReplayPrefix"/>).
 /// </summary>
 public sealed class SocketSpliceTests
 {
@@ -54,6 +57,56 @@ public sealed class SocketSpliceTests
             SocketSplice.Close(local, reset: true);
 
             Assert.Equal(StreamEnd.ClosedHere, SocketSplice.EndOf(local));
+        }
+    }
+
+    [Fact]
+    public async Task RunAsync_WithPrefix_SendsItFirstAndCountsOnlyTheClientsPart()
+    {
+        (Socket client, Socket clientSide) = await SocketPair.CreateAsync();
+        (Socket upstreamSide, Socket upstream) = await SocketPair.CreateAsync();
+        using (client)
+        using (upstream)
+        {
+            // Bytes 2..10 of a pooled buffer: a 3-byte header of the gateway's own, then the client's "hello".
+            byte[] pooled = ArrayPool<byte>.Shared.Rent(32);
+            "..HDRhello"u8.CopyTo(pooled);
+            var splice = new SocketSplice(clientSide, upstreamSide, SpliceOptions.Default, TimeProvider.System, prefix: new ReplayPrefix(pooled, 2, 10, 3));
+            Task<SpliceResult> run = splice.RunAsync();
+
+            await client.SendAsync("more"u8.ToArray());
+            client.Shutdown(SocketShutdown.Send);
+            Assert.Equal("HDRhellomore", Encoding.ASCII.GetString(await SocketPair.ReadToEndAsync(upstream)));
+            upstream.Shutdown(SocketShutdown.Send);
+
+            SpliceResult result = await run.WaitAsync(TimeSpan.FromSeconds(60));
+            splice.Dispose();
+            Assert.Equal(5 + 4, result.BytesFromClient);
+            Assert.Equal(0, result.BytesFromUpstream);
+            Assert.Contains(result.CloseReason, new[] { SpliceCloseReason.ClientClosed, SpliceCloseReason.UpstreamClosed });
+        }
+    }
+
+    [Fact]
+    public async Task RunAsync_PrefixCannotBeSent_UpstreamErrorAndClientReset()
+    {
+        (Socket client, Socket clientSide) = await SocketPair.CreateAsync();
+        (Socket upstreamSide, Socket upstream) = await SocketPair.CreateAsync();
+        using (client)
+        using (upstream)
+        {
+            // The upstream leg can no longer send: the replay fails like any later send would.
+            upstreamSide.Shutdown(SocketShutdown.Send);
+            byte[] pooled = ArrayPool<byte>.Shared.Rent(16);
+            "hello"u8.CopyTo(pooled);
+            var splice = new SocketSplice(clientSide, upstreamSide, SpliceOptions.Default, TimeProvider.System, prefix: new ReplayPrefix(pooled, 0, 5, 0));
+
+            SpliceResult result = await splice.RunAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            splice.Dispose();
+            Assert.Equal(SpliceCloseReason.UpstreamError, result.CloseReason);
+            Assert.Equal(0, result.BytesFromClient);
+            SocketException reset = await Assert.ThrowsAsync<SocketException>(async () => await SocketPair.ReadToEndAsync(client));
+            Assert.Equal(SocketError.ConnectionReset, reset.SocketErrorCode);
         }
     }
 }
