@@ -2,7 +2,7 @@ using MeshGateway.Model;
 
 namespace MeshGateway.Tests.Model;
 
-/// <summary>The code of docs/readme-parts/model.md, so the README cannot drift from the API.</summary>
+/// <summary>The code of the README's "Consul names and gateway modes" example, so the README cannot drift from the API.</summary>
 public sealed class ReadmeExampleTests
 {
     [Fact]
