@@ -133,17 +133,14 @@ public struct ClientHelloLists
     {
         // As the reader does: a hello in the first segment is read in place, any other copied once into one buffer.
         int consumed = hello.BytesConsumed;
-        return input.IsSingleSegment || input.FirstSpan.Length >= consumed || consumed <= 0 || input.Length < consumed
-            ? TryRead(input.FirstSpan, hello, out lists)
-            : ReadCopy(input.Slice(0, consumed), hello, out lists);
-    }
+        if (input.IsSingleSegment || input.FirstSpan.Length >= consumed || consumed <= 0 || input.Length < consumed)
+        {
+            return TryRead(input.FirstSpan, hello, out lists);
+        }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static bool ReadCopy(in ReadOnlySequence<byte> records, in ClientHelloInfo hello, out ClientHelloLists lists)
-    {
-        int length = (int)records.Length;
-        using var copy = new ScratchBytes(records, length <= ScratchBytes.MaxStackLength ? stackalloc byte[length] : default);
-        return TryRead(copy.Span, hello, out lists);
+        Unsafe.SkipInit(out lists);
+        lists.Clear();
+        return hello.Error == ClientHelloError.None && lists.ReadRecords(new SequenceInput(input.Slice(0, consumed)), consumed);
     }
 
     private void Clear()
@@ -163,32 +160,26 @@ public struct ClientHelloLists
     /// </summary>
     private bool Read(ReadOnlySpan<byte> records)
     {
-        bool ok = ClientHelloReader.IsSingleRecordHello(records, records.Length, out int recordLength)
-                  && ClientHelloReader.RecordHeaderLength + recordLength == records.Length
+        return ClientHelloReader.IsSingleRecordHello(records, records.Length, out int recordLength)
+               && ClientHelloReader.RecordHeaderLength + recordLength == records.Length
             ? Walk(records[(ClientHelloReader.RecordHeaderLength + ClientHelloReader.HandshakeHeaderLength)..])
-            : ReadRecords(records);
-        if (!ok)
-        {
-            Clear();
-        }
-
-        _read = ok;
-        return ok;
+            : ReadRecords(new SpanInput(records), records.Length);
     }
 
-    /// <summary>A hello in several records: framed and copied out of its records as the reader does, then walked.</summary>
+    /// <summary>A hello in several records or segments: framed and copied out of its records as the reader does, then walked.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool ReadRecords(ReadOnlySpan<byte> records)
+    private bool ReadRecords<TInput>(TInput records, int length)
+        where TInput : IRawInput, allows ref struct
     {
-        var framingInput = new SpanInput(records);
+        TInput framingInput = records;
         if (ClientHelloReader.ReadFraming(ref framingInput, ClientHelloReaderOptions.MaxAllowedHelloSize, int.MaxValue, out ClientHelloReader.Framing framing) != ClientHelloStatus.Done
-            || framing.Consumed != records.Length)
+            || framing.Consumed != length)
         {
             return false;
         }
 
-        using var message = new ScratchBytes(framing.MessageLength, framing.MessageLength <= ScratchBytes.MaxStackLength ? stackalloc byte[framing.MessageLength] : default);
-        return ClientHelloReader.CopyMessage(records, message.Span) && Walk(message.Span[ClientHelloReader.HandshakeHeaderLength..]);
+        using var message = new ScratchBytes(framing.MessageLength);
+        return ClientHelloReader.CopyMessage(ref records, message.Span) && Walk(message.Span[ClientHelloReader.HandshakeHeaderLength..]);
     }
 
     /// <summary>Keeps the lists of a ClientHello body (after the handshake header), with the reader's own steps.</summary>
@@ -196,7 +187,7 @@ public struct ClientHelloLists
     {
         if (ClientHelloBody.TryParse(body, out ClientHelloBody parsed) != ClientHelloError.None)
         {
-            return false;
+            return Done(false);
         }
 
         // CipherSuite cipher_suites<2..2^16-2>;
@@ -206,16 +197,36 @@ public struct ClientHelloLists
         _cipherSuitesLength = (ushort)keptSuites;
         _incomplete |= keptSuites < suites.Length;
 
-        var walker = new ExtensionWalker(parsed.Extensions);
-        while (walker.TryReadNext(out ushort type))
+        ReadOnlySpan<byte> block = parsed.Extensions;
+        for (nint offset = 0; offset != block.Length;)
         {
+            nint next = ExtensionWalker.Next(block, offset, out uint type);
+            if (next < 0)
+            {
+                return Done(false);
+            }
+
             if (type is SupportedGroupsExtension or EcPointFormatsExtension or SignatureAlgorithmsExtension)
             {
-                KeepList(type, walker.Data);
+                KeepList((ushort)type, ExtensionWalker.Data(block, (int)offset));
             }
+
+            offset = next;
         }
 
-        return walker.Complete;
+        return Done(true);
+    }
+
+    /// <summary>Marks the lists read, or clears what was kept of them when the walk failed.</summary>
+    private bool Done(bool ok)
+    {
+        if (!ok)
+        {
+            Clear();
+        }
+
+        _read = ok;
+        return ok;
     }
 
     /// <summary>

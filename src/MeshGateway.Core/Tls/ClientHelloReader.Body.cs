@@ -5,7 +5,7 @@ namespace MeshGateway.Tls;
 
 /// <summary>
 /// The body pass: the ClientHello structure itself (RFC 8446 §4.1.2), always read from one contiguous span: in place
-/// for a hello in one record in one span, otherwise from the copy <see cref="ParseRecords"/> or <c>ReadCopy</c> made.
+/// for a hello in one record in one span, otherwise from the copy <see cref="ReadRecords"/> or <see cref="ReadCopy"/> made.
 /// </summary>
 public static partial class ClientHelloReader
 {
@@ -48,18 +48,27 @@ public static partial class ClientHelloReader
     /// </remarks>
     private static ClientHelloError ParseExtensionBlock(ReadOnlySpan<byte> block, ref ClientHelloInfo hello)
     {
-        var walker = new ExtensionWalker(block);
+        // The block is a whole extensions field, so the tracking state starts empty; it stays in registers and the
+        // count is written back once. Offsets are native-sized so that nothing is widened on the walk's load chain.
         Span<ushort> types = hello.ExtensionTypeSlots;     // MaxExtensions slots
-        int count = 0;
+        nint count = 0;
         ulong seenLow = 0;
         ulong seenHashed = 0;
         int serverName = -1;            // offsets in `block` of the parsed extensions' headers
         int alpn = -1;
         int supportedVersions = -1;
         ClientHelloError error = ClientHelloError.None;
-
-        while (walker.TryReadNext(out ushort type))
+        nint end = block.Length;
+        nint offset = 0;
+        while (offset != end)
         {
+            nint next = ExtensionWalker.Next(block, offset, out uint type);
+            if (next < 0)
+            {
+                error = ClientHelloError.LengthOutOfBounds;
+                break;
+            }
+
             // RFC 8446 §4.2: "There MUST NOT be more than one extension of the same type in a given extension block."
             // Duplicate detection without a per-type table: types below 64 get their own bit; the others (GREASE, ECH,
             // renegotiation_info, ...) share a hashed filter, confirmed on a hit (rare: distinct GREASE values,
@@ -68,7 +77,7 @@ public static partial class ClientHelloReader
             ulong special = 0;
             if (type < 64)
             {
-                ulong bit = 1UL << type;
+                ulong bit = 1UL << (int)type;
                 if ((seenLow & bit) != 0)
                 {
                     error = ClientHelloError.DuplicateExtension;
@@ -83,7 +92,7 @@ public static partial class ClientHelloReader
                 ulong bit = 1UL << (int)((type * 0x9E3779B1u) >> 26);
                 if ((seenHashed & bit) != 0)
                 {
-                    ReadOnlySpan<ushort> recorded = types[..count];
+                    ReadOnlySpan<ushort> recorded = types[..(int)count];
                     int i = 0;
                     while (i < recorded.Length && recorded[i] != type)
                     {
@@ -104,45 +113,45 @@ public static partial class ClientHelloReader
                 }
             }
 
-            // At most MaxExtensions types are kept; the slot test is also the bounds check of the store below.
-            if ((uint)count >= (uint)types.Length)
+            // At most MaxExtensions types are kept (the test is also the store's bounds check).
+            if ((nuint)count < (nuint)types.Length)
+            {
+                types[(int)count++] = (ushort)type;
+            }
+            else
             {
                 error = ClientHelloError.TooManyExtensions;
                 break;
             }
 
-            types[count++] = type;
             if (special != 0)
             {
                 if (type == ServerNameExtension)
                 {
-                    serverName = walker.Offset;
+                    serverName = (int)offset;
                 }
                 else if (type == AlpnExtension)
                 {
-                    alpn = walker.Offset;
+                    alpn = (int)offset;
                 }
                 else if (type == SupportedVersionsExtension)
                 {
-                    supportedVersions = walker.Offset;
+                    supportedVersions = (int)offset;
                 }
-                else if (!walker.Complete)
+                else if (next != end)
                 {
                     // RFC 8446 §4.2.11: "The "pre_shared_key" extension MUST be the last extension in the ClientHello".
                     // Judged when the next extension is read, so a next extension that overruns the block is
                     // LengthOutOfBounds, as it would be without the pre_shared_key before it.
-                    error = walker.TryReadNext(out _) ? ClientHelloError.PreSharedKeyNotLast : ClientHelloError.LengthOutOfBounds;
+                    error = ExtensionWalker.Next(block, next, out _) < 0 ? ClientHelloError.LengthOutOfBounds : ClientHelloError.PreSharedKeyNotLast;
                     break;
                 }
             }
+
+            offset = next;
         }
 
-        if (error == ClientHelloError.None && !walker.Complete)
-        {
-            error = ClientHelloError.LengthOutOfBounds;
-        }
-
-        hello.SetExtensionCount(count);
+        hello.SetExtensionCount((int)count);
         if ((serverName & alpn & supportedVersions) == -1)
         {
             return error;
@@ -162,7 +171,7 @@ public static partial class ClientHelloReader
             // The smallest recorded offset (an absent one is -1, i.e. uint.MaxValue when compared unsigned); the
             // walk checked its header and length, and which parser applies is known here, so it is called directly.
             int first = (int)Math.Min((uint)serverName, Math.Min((uint)alpn, (uint)supportedVersions));
-            ReadOnlySpan<byte> data = all.Slice(first + ExtensionWalker.HeaderLength, BinaryPrimitives.ReadUInt16BigEndian(all[(first + sizeof(ushort))..]));
+            ReadOnlySpan<byte> data = ExtensionWalker.Data(all, first);
             ClientHelloError error;
             if (first == serverName)
             {
