@@ -37,7 +37,7 @@ public struct ClientHelloInfo
     /// </summary>
     public const int MaxAlpnLength = 128;
 
-    // The buffers are only meaningful up to their lengths in _state; the reader resets _state alone (about 40 bytes),
+    // The buffers are only meaningful up to their lengths in _state; the reader resets _state alone (36 bytes),
     // not the whole ~0.6 KB struct, so stale bytes past those lengths are never exposed.
     private HostNameBuffer _serverName;
     private AlpnBuffer _alpn;
@@ -226,45 +226,12 @@ public struct ClientHelloInfo
 
     internal void SetAlpnLength(int length) => _state.AlpnLength = length;
 
-    /// <summary>Records the next extension type; the caller has checked <see cref="ExtensionCount"/> &lt; <see cref="MaxExtensions"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void AddExtensionType(ushort type)
-    {
-        int count = _state.ExtensionCount;
-        Unsafe.Add(ref _extensionTypes[0], count) = type;
-        _state.ExtensionCount = count + 1;
-    }
-
-    /// <summary>The first slot of the inline extension type list, for the contiguous walk to fill with its own count.</summary>
+    /// <summary>The whole inline extension type list (<see cref="MaxExtensions"/> slots), for the reader to fill before <see cref="SetExtensionCount"/>.</summary>
     [UnscopedRef]
-    internal ref ushort ExtensionTypeStorage => ref _extensionTypes[0];
+    internal Span<ushort> ExtensionTypeSlots => _extensionTypes;
 
-    /// <summary>Sets how many slots of <see cref="ExtensionTypeStorage"/> hold recorded types (at most <see cref="MaxExtensions"/>).</summary>
+    /// <summary>Sets how many slots of <see cref="ExtensionTypeSlots"/> hold recorded types (at most <see cref="MaxExtensions"/>).</summary>
     internal void SetExtensionCount(int count) => _state.ExtensionCount = count;
-
-    /// <summary>Bit per extension type below 64 seen so far (reader scratch, kept here so the walk keeps its registers for the walk).</summary>
-    [UnscopedRef]
-    internal ref ulong SeenLowTypes => ref _state.SeenLowTypes;
-
-    /// <summary>Hashed filter of the other extension types seen so far (reader scratch).</summary>
-    [UnscopedRef]
-    internal ref ulong SeenHashedTypes => ref _state.SeenHashedTypes;
-
-    /// <summary>Whether <paramref name="type"/> was recorded already: a plain loop, so the reader's walk makes no call.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal readonly bool ContainsExtensionType(ushort type)
-    {
-        int count = _state.ExtensionCount;
-        for (int i = 0; i < count; i++)
-        {
-            if (Unsafe.Add(ref Unsafe.AsRef(in _extensionTypes[0]), i) == type)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
 
     /// <summary>Starts a new read: clears every scalar and length, leaving the inline buffers as they are (see remarks on the fields).</summary>
     internal void Reset() => _state = default;
@@ -304,9 +271,5 @@ public struct ClientHelloInfo
         public bool HasEncryptedClientHello;
         public bool HasAlpn;
         public bool AlpnTruncated;
-
-        // Reader scratch: which extension types were seen (see ClientHelloReader.TrackExtension).
-        public ulong SeenLowTypes;
-        public ulong SeenHashedTypes;
     }
 }

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 
@@ -119,8 +118,7 @@ public struct ClientHelloLists
             return false;
         }
 
-        var cursor = new HandshakeCursor<RecordChunks<SpanInput>>(default, new RecordChunks<SpanInput>(new SpanInput(input[..consumed])));
-        return lists.Walk(ref cursor);
+        return lists.Read(input[..consumed]);
     }
 
     /// <summary>
@@ -133,21 +131,16 @@ public struct ClientHelloLists
     /// <returns>Whether the lists were read (see the span overload).</returns>
     public static bool TryRead(in ReadOnlySequence<byte> input, in ClientHelloInfo hello, out ClientHelloLists lists)
     {
-        if (input.IsSingleSegment)
+        // As the reader does: a hello in the first segment is read in place, any other copied once into one buffer.
+        int consumed = hello.BytesConsumed;
+        if (input.IsSingleSegment || input.FirstSpan.Length >= consumed || consumed <= 0 || input.Length < consumed)
         {
             return TryRead(input.FirstSpan, hello, out lists);
         }
 
         Unsafe.SkipInit(out lists);
         lists.Clear();
-        int consumed = hello.BytesConsumed;
-        if (consumed <= 0 || hello.Error != ClientHelloError.None || input.Length < consumed)
-        {
-            return false;
-        }
-
-        var cursor = new HandshakeCursor<RecordChunks<SequenceInput>>(default, new RecordChunks<SequenceInput>(new SequenceInput(input.Slice(0, consumed))));
-        return lists.Walk(ref cursor);
+        return hello.Error == ClientHelloError.None && lists.ReadRecords(new SequenceInput(input.Slice(0, consumed)), consumed);
     }
 
     private void Clear()
@@ -161,13 +154,72 @@ public struct ClientHelloLists
     }
 
     /// <summary>
-    /// The second walk. The reader has validated the hello, so this only keeps the lists, but it checks every length it
-    /// follows against its parent all the same (the caller may pass other bytes); any inconsistency answers false.
+    /// The second walk, over the <paramref name="records"/> of one hello. The reader has validated the hello, so this
+    /// only keeps the lists, but it checks the framing and every length it follows all the same (the caller may pass
+    /// other bytes); any inconsistency answers false. Same steps as the reader: in place for one record, else a copy.
     /// </summary>
-    private bool Walk<TSource>(ref HandshakeCursor<TSource> c)
-        where TSource : IChunkSource, allows ref struct
+    private bool Read(ReadOnlySpan<byte> records)
     {
-        bool ok = WalkCore(ref c) && !c.Overrun;
+        return ClientHelloReader.IsSingleRecordHello(records, records.Length, out int recordLength)
+               && ClientHelloReader.RecordHeaderLength + recordLength == records.Length
+            ? Walk(records[(ClientHelloReader.RecordHeaderLength + ClientHelloReader.HandshakeHeaderLength)..])
+            : ReadRecords(new SpanInput(records), records.Length);
+    }
+
+    /// <summary>A hello in several records or segments: framed and copied out of its records as the reader does, then walked.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool ReadRecords<TInput>(TInput records, int length)
+        where TInput : IRawInput, allows ref struct
+    {
+        TInput framingInput = records;
+        if (ClientHelloReader.ReadFraming(ref framingInput, ClientHelloReaderOptions.MaxAllowedHelloSize, int.MaxValue, out ClientHelloReader.Framing framing) != ClientHelloStatus.Done
+            || framing.Consumed != length)
+        {
+            return false;
+        }
+
+        using var message = new ScratchBytes(framing.MessageLength);
+        return ClientHelloReader.CopyMessage(ref records, message.Span) && Walk(message.Span[ClientHelloReader.HandshakeHeaderLength..]);
+    }
+
+    /// <summary>Keeps the lists of a ClientHello body (after the handshake header), with the reader's own steps.</summary>
+    private bool Walk(ReadOnlySpan<byte> body)
+    {
+        if (ClientHelloBody.TryParse(body, out ClientHelloBody parsed) != ClientHelloError.None)
+        {
+            return Done(false);
+        }
+
+        // CipherSuite cipher_suites<2..2^16-2>;
+        ReadOnlySpan<byte> suites = parsed.CipherSuites;
+        int keptSuites = Math.Min(suites.Length, MaxCipherSuites * 2);
+        suites[..keptSuites].CopyTo(_cipherSuites);
+        _cipherSuitesLength = (ushort)keptSuites;
+        _incomplete |= keptSuites < suites.Length;
+
+        ReadOnlySpan<byte> block = parsed.Extensions;
+        for (nint offset = 0; offset != block.Length;)
+        {
+            nint next = ExtensionWalker.Next(block, offset, out uint type);
+            if (next < 0)
+            {
+                return Done(false);
+            }
+
+            if (type is SupportedGroupsExtension or EcPointFormatsExtension or SignatureAlgorithmsExtension)
+            {
+                KeepList((ushort)type, ExtensionWalker.Data(block, (int)offset));
+            }
+
+            offset = next;
+        }
+
+        return Done(true);
+    }
+
+    /// <summary>Marks the lists read, or clears what was kept of them when the walk failed.</summary>
+    private bool Done(bool ok)
+    {
         if (!ok)
         {
             Clear();
@@ -177,118 +229,17 @@ public struct ClientHelloLists
         return ok;
     }
 
-    private bool WalkCore<TSource>(ref HandshakeCursor<TSource> c)
-        where TSource : IChunkSource, allows ref struct
-    {
-        // Handshake header: msg_type(1) uint24 length; then RFC 8446 §4.1.2 legacy_version(2) random(32) legacy_session_id<0..32>.
-        if (c.ReadByte() != ClientHelloReader.ClientHelloMessageType)
-        {
-            return false;
-        }
-
-        int end = ClientHelloReader.HandshakeHeaderLength + ((c.ReadByte() << 16) | c.ReadUInt16());
-        if (end - c.Position < 2 + 32 + 1)
-        {
-            return false;
-        }
-
-        c.Skip(2 + 32);
-        int sessionIdLength = c.ReadByte();
-        if (end - c.Position < sessionIdLength + sizeof(ushort))
-        {
-            return false;
-        }
-
-        // CipherSuite cipher_suites<2..2^16-2>;
-        c.Skip(sessionIdLength);
-        int suitesLength = c.ReadUInt16();
-        if (end - c.Position < suitesLength + 1)
-        {
-            return false;
-        }
-
-        int keptSuites = Math.Min(suitesLength, MaxCipherSuites * 2);
-        c.CopyTo(((Span<byte>)_cipherSuites)[..keptSuites]);
-        c.Skip(suitesLength - keptSuites);
-        _cipherSuitesLength = (ushort)keptSuites;
-        _incomplete |= keptSuites < suitesLength;
-
-        // opaque legacy_compression_methods<1..2^8-1>; then Extension extensions<8..2^16-1> (absent in old clients).
-        int compressionLength = c.ReadByte();
-        if (end - c.Position < compressionLength)
-        {
-            return false;
-        }
-
-        c.Skip(compressionLength);
-        if (c.Position == end)
-        {
-            return true;
-        }
-
-        if (end - c.Position < sizeof(ushort))
-        {
-            return false;
-        }
-
-        int extensionsLength = c.ReadUInt16();
-        if (extensionsLength != end - c.Position)
-        {
-            return false;
-        }
-
-        // struct { ExtensionType extension_type; opaque extension_data<0..2^16-1>; } Extension;
-        // A cursor that ran out of input (records shorter than the message claims) stops advancing: leave then, or the
-        // walk of bytes that are not the hello would never end (found by the million-mutation test).
-        while (c.Position < end && !c.Overrun)
-        {
-            if (end - c.Position < 4)
-            {
-                return false;
-            }
-
-            ushort type = c.ReadUInt16();
-            int length = c.ReadUInt16();
-            if (length > end - c.Position)
-            {
-                return false;
-            }
-
-            if (type is SupportedGroupsExtension or EcPointFormatsExtension or SignatureAlgorithmsExtension)
-            {
-                KeepList(ref c, type, length);
-            }
-            else
-            {
-                c.Skip(length);
-            }
-        }
-
-        return true;
-    }
-
     /// <summary>
     /// supported_groups / signature_algorithms (a uint16 vector of 2-byte codes) or ec_point_formats (a uint8 vector of
-    /// bytes); the cursor is at the extension_data of <paramref name="length"/> bytes and ends after it.
+    /// bytes) from its extension_data.
     /// </summary>
-    private void KeepList<TSource>(ref HandshakeCursor<TSource> c, ushort type, int length)
-        where TSource : IChunkSource, allows ref struct
+    private void KeepList(ushort type, ReadOnlySpan<byte> data)
     {
         // NamedGroup named_group_list<2..2^16-1>; SignatureScheme supported_signature_algorithms<2..2^16-2>;
         // ECPointFormat ec_point_format_list<1..2^8-1>;
         bool wide = type != EcPointFormatsExtension;
-        int prefix = wide ? sizeof(ushort) : 1;
-        if (length < prefix)
+        if (!TlsVector.TryRead(data, wide ? sizeof(ushort) : 1, 0, out ReadOnlySpan<byte> list) || (wide && (list.Length & 1) != 0))
         {
-            c.Skip(length);
-            _incomplete = true;
-            return;
-        }
-
-        int listLength = wide ? c.ReadUInt16() : c.ReadByte();
-        if (listLength != length - prefix || (wide && (listLength & 1) != 0))
-        {
-            c.Skip(length - prefix);
             _incomplete = true;
             return;
         }
@@ -300,10 +251,9 @@ public struct ClientHelloLists
             _ => _signatureAlgorithms,
         };
 
-        int kept = Math.Min(listLength, storage.Length);
-        c.CopyTo(storage[..kept]);
-        c.Skip(listLength - kept);
-        _incomplete |= kept < listLength;
+        int kept = Math.Min(list.Length, storage.Length);
+        list[..kept].CopyTo(storage);
+        _incomplete |= kept < list.Length;
         switch (type)
         {
             case SupportedGroupsExtension:

@@ -16,12 +16,12 @@ namespace MeshGateway.Tls;
 /// record holding the message's last byte. Every record-level rule and the size limit are decided here, as soon as the
 /// bytes that decide them are present; the answer is <see cref="ClientHelloStatus.NeedMoreData"/> until the whole
 /// message is there.</item>
-/// <item>Body: parse the ClientHello body (RFC 8446 §4.1.2), the handshake byte stream with the record headers skipped.
-/// When the message sits in one record in one contiguous span (the usual case) the
-/// body is walked in place; otherwise a cursor hops between record payloads and input segments, walking whatever lies
-/// wholly inside one piece as a span. Nothing is copied except the fields kept in <see cref="ClientHelloInfo"/>
-/// (host_name, ALPN list), and large fields such as key shares are skipped without being touched; the one exception
-/// is a single record of at most 2 KiB cut by a segment boundary, which is cheaper to copy to the stack (measured).</item>
+/// <item>Body: parse the ClientHello body (RFC 8446 §4.1.2) from one contiguous span, with one walk of the extensions
+/// (<see cref="ExtensionWalker"/>, shared with <see cref="ClientHelloLists"/>). When the message sits in one record in
+/// one span (the usual case) the body is walked in place; otherwise the handshake message is copied once out of its
+/// records and segments into one buffer (a pooled array; a single record of at most 2 KiB cut by a segment boundary
+/// goes to the stack, which measured cheaper) and walked there. Nothing else is copied except the fields kept in
+/// <see cref="ClientHelloInfo"/> (host_name, ALPN list).</item>
 /// </list>
 /// <para>The outcome depends only on the bytes, never on how they are split into segments. Each call starts from the
 /// beginning of the input: the state between calls is the input itself (as with <c>SslStream</c>'s own frame helper),
@@ -63,7 +63,7 @@ public static partial class ClientHelloReader
     /// </returns>
     public static ClientHelloStatus TryRead(ReadOnlySpan<byte> input, in ClientHelloReaderOptions options, out ClientHelloInfo hello)
     {
-        // Only the ~40 bytes of scalars are cleared, not the 0.6 KB of inline buffers (which are read only up to those lengths).
+        // Only the 36 bytes of scalars are cleared, not the 0.5 KB of inline buffers (which are read only up to those lengths).
         Unsafe.SkipInit(out hello);
         hello.Reset();
         int maxHelloSize = options.MaxHelloSize;
@@ -71,20 +71,10 @@ public static partial class ClientHelloReader
         // Fast path: the whole message in the first record, the whole record in the span.
         if (IsSingleRecordHello(input, maxHelloSize, out int recordLength))
         {
-            hello.RecordVersion = BinaryPrimitives.ReadUInt16BigEndian(input[RecordVersionOffset..]);
-            ReadOnlySpan<byte> helloBody = input.Slice(RecordHeaderLength + HandshakeHeaderLength, recordLength - HandshakeHeaderLength);
-            return Finish(ParseContiguousBody(helloBody, ref hello), RecordHeaderLength + recordLength, ref hello);
+            return ReadSingleRecord(input, recordLength, ref hello);
         }
 
-        var framingInput = new SpanInput(input);
-        ClientHelloStatus status = ReadFraming(ref framingInput, maxHelloSize, options.MaxEmptyRecords, ref hello, out int messageLength, out int consumed);
-        if (status != ClientHelloStatus.Done)
-        {
-            return status;
-        }
-
-        var body = new HandshakeCursor<RecordChunks<SpanInput>>(default, new RecordChunks<SpanInput>(new SpanInput(input)));
-        return Finish(ParseBody(ref body, messageLength, ref hello), consumed, ref hello);
+        return ReadRecords(new SpanInput(input), options, ref hello);
     }
 
     /// <summary>Reads a ClientHello from possibly multi-segment input with the default limits.</summary>
@@ -93,75 +83,120 @@ public static partial class ClientHelloReader
     /// <returns>The outcome.</returns>
     public static ClientHelloStatus TryRead(in ReadOnlySequence<byte> input, out ClientHelloInfo hello) => TryRead(input, default, out hello);
 
-    /// <summary>Reads a ClientHello from possibly multi-segment input, without copying it to one buffer.</summary>
+    /// <summary>Reads a ClientHello from possibly multi-segment input.</summary>
     /// <param name="input">The bytes received so far, starting with the first byte of the connection.</param>
     /// <param name="options">Limits.</param>
     /// <param name="hello">The result; see <see cref="ClientHelloInfo"/>.</param>
     /// <returns>The outcome, exactly as <see cref="TryRead(ReadOnlySpan{byte}, in ClientHelloReaderOptions, out ClientHelloInfo)"/>
     /// would return it for the same bytes in one span.</returns>
+    /// <remarks>
+    /// A hello that lies in the first segment is read in place. Otherwise the record headers are walked across the
+    /// segments (so an incomplete hello costs no copy), and once the whole hello is present its handshake bytes are
+    /// copied once into one buffer (the stack up to 4 KiB, else a pooled array) and read as a span.
+    /// </remarks>
     public static ClientHelloStatus TryRead(in ReadOnlySequence<byte> input, in ClientHelloReaderOptions options, out ClientHelloInfo hello)
     {
-        if (input.IsSingleSegment)
-        {
-            return TryRead(input.FirstSpan, options, out hello);
-        }
-
-        // Only the ~40 bytes of scalars are cleared, not the 0.6 KB of inline buffers (which are read only up to those lengths).
-        Unsafe.SkipInit(out hello);
-        hello.Reset();
-        int maxHelloSize = options.MaxHelloSize;
-
-        // The usual multi-segment case is a hello that arrived whole followed by more data: same fast path.
+        // The usual multi-segment case is a hello that arrived whole followed by more data: the span reader's fast path.
         ReadOnlySpan<byte> first = input.FirstSpan;
-        if (IsSingleRecordHello(first, maxHelloSize, out int recordLength))
+        int maxHelloSize = options.MaxHelloSize;
+        if (input.IsSingleSegment || IsSingleRecordHello(first, maxHelloSize, out _))
         {
-            hello.RecordVersion = BinaryPrimitives.ReadUInt16BigEndian(first[RecordVersionOffset..]);
-            ReadOnlySpan<byte> helloBody = first.Slice(RecordHeaderLength + HandshakeHeaderLength, recordLength - HandshakeHeaderLength);
-            return Finish(ParseContiguousBody(helloBody, ref hello), RecordHeaderLength + recordLength, ref hello);
+            return TryRead(first, options, out hello);
         }
 
-        // A single-record hello cut by a segment boundary (a 1.8 KB post-quantum hello in two TCP reads) is cheaper to
-        // copy to the stack and parse in place than to walk piecewise; the bytes and so the answer are the same.
+        // Next most usual: a hello in one record cut by a segment boundary (a 1.8 KB post-quantum hello in two TCP
+        // reads). Its first record header says where that record ends: read a copy of that record as a span. Unless
+        // that record is only the start of the hello (NeedMoreData), the answer is final: the span reader decides
+        // every rule as soon as the bytes that decide it are present, and these are the same bytes.
         if (first.Length >= RecordHeaderLength && first[0] == HandshakeContentType)
         {
-            int wholeRecord = RecordHeaderLength + BinaryPrimitives.ReadUInt16BigEndian(first[RecordLengthOffset..]);
-            if (wholeRecord <= MaxStackCopy && wholeRecord <= input.Length
-                && TryReadCopiedRecord(input, wholeRecord, maxHelloSize, ref hello, out ClientHelloStatus copied))
+            int firstRecord = RecordHeaderLength + BinaryPrimitives.ReadUInt16BigEndian(first[RecordLengthOffset..]);
+            if (firstRecord <= MaxStackCopy && firstRecord <= input.Length)
             {
-                return copied;
+                ClientHelloStatus copied = ReadCopy(input.Slice(0, firstRecord), options, out hello);
+                if (copied != ClientHelloStatus.NeedMoreData)
+                {
+                    return copied;
+                }
             }
         }
 
-        var framingInput = new SequenceInput(input);
-        ClientHelloStatus status = ReadFraming(ref framingInput, maxHelloSize, options.MaxEmptyRecords, ref hello, out int messageLength, out int consumed);
+        // Only the scalars are cleared, as in the span reader.
+        Unsafe.SkipInit(out hello);
+        hello.Reset();
+        return ReadRecords(new SequenceInput(input), options, ref hello);
+    }
+
+    /// <summary>The largest first record (header included) that a multi-segment read copies to the stack: 2 KiB + header.</summary>
+    private const int MaxStackCopy = 2048 + RecordHeaderLength;
+
+    /// <summary>Reads a copy of <paramref name="records"/> (at most <see cref="MaxStackCopy"/> bytes) as a span.</summary>
+    /// <remarks>
+    /// A fixed-size stack buffer, which the runtime zeroes: cheaper at this size than renting and returning a pooled
+    /// array (measured on the two-segment benchmark), and the size lets the JIT zero it with wide stores.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ClientHelloStatus ReadCopy(in ReadOnlySequence<byte> records, in ClientHelloReaderOptions options, out ClientHelloInfo hello)
+    {
+        Span<byte> copy = stackalloc byte[MaxStackCopy];
+        copy = copy[..(int)records.Length];
+        records.CopyTo(copy);
+        return TryRead(copy, options, out hello);
+    }
+
+    /// <summary>
+    /// The general path, for span and multi-segment input alike: the framing pass, then, once the whole hello is there,
+    /// its handshake message copied out of its records (and segments) into one buffer and parsed as a span.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ClientHelloStatus ReadRecords<TInput>(TInput records, in ClientHelloReaderOptions options, ref ClientHelloInfo hello)
+        where TInput : IRawInput, allows ref struct
+    {
+        TInput framingInput = records;
+        ClientHelloStatus status = ReadFraming(ref framingInput, options.MaxHelloSize, options.MaxEmptyRecords, out Framing framing);
+        hello.RecordVersion = framing.RecordVersion;
         if (status != ClientHelloStatus.Done)
         {
+            hello.Error = framing.Error;
             return status;
         }
 
-        var body = new HandshakeCursor<RecordChunks<SequenceInput>>(default, new RecordChunks<SequenceInput>(new SequenceInput(input)));
-        return Finish(ParseBody(ref body, messageLength, ref hello), consumed, ref hello);
+        using var message = new ScratchBytes(framing.MessageLength);
+        ClientHelloError error = CopyMessage(ref records, message.Span)
+            ? ParseContiguousBody(message.Span[HandshakeHeaderLength..], ref hello)
+            : ClientHelloError.LengthOutOfBounds;   // defence in depth: the framing pass found the whole message there
+        return Finish(error, framing.Consumed, ref hello);
     }
 
-    /// <summary>The largest record (header included) that a multi-segment read copies to the stack: 2 KiB + header.</summary>
-    private const int MaxStackCopy = 2048 + RecordHeaderLength;
-
-    /// <summary>Copies the first record to the stack and takes the in-place path when it holds the whole hello.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static bool TryReadCopiedRecord(in ReadOnlySequence<byte> input, int wholeRecord, int maxHelloSize, ref ClientHelloInfo hello, out ClientHelloStatus status)
+    /// <summary>
+    /// Copies the handshake message out of the records (RFC 8446 §5.1, headers skipped) that <paramref name="input"/>
+    /// starts with into <paramref name="message"/>; <see langword="false"/> when they do not hold that many bytes.
+    /// </summary>
+    internal static bool CopyMessage<TInput>(ref TInput input, scoped Span<byte> message)
+        where TInput : IRawInput, allows ref struct
     {
-        Span<byte> copy = stackalloc byte[MaxStackCopy];
-        copy = copy[..wholeRecord];
-        input.Slice(0, wholeRecord).CopyTo(copy);
-        if (!IsSingleRecordHello(copy, maxHelloSize, out int recordLength))
+        Span<byte> header = stackalloc byte[RecordHeaderLength];
+        while (!message.IsEmpty)
         {
-            status = default;
-            return false;
+            // struct { ContentType type; ProtocolVersion legacy_record_version; uint16 length; opaque fragment[length]; } TLSPlaintext;
+            if (input.Remaining < RecordHeaderLength)
+            {
+                return false;
+            }
+
+            input.Peek(header);
+            input.Advance(RecordHeaderLength);
+            int length = BinaryPrimitives.ReadUInt16BigEndian(header[RecordLengthOffset..]);
+            if (length > input.Remaining || length > message.Length)
+            {
+                return false;
+            }
+
+            input.Peek(message[..length]);
+            input.Advance(length);
+            message = message[length..];
         }
 
-        hello.RecordVersion = BinaryPrimitives.ReadUInt16BigEndian(copy[RecordVersionOffset..]);
-        ReadOnlySpan<byte> helloBody = copy.Slice(RecordHeaderLength + HandshakeHeaderLength, recordLength - HandshakeHeaderLength);
-        status = Finish(ParseContiguousBody(helloBody, ref hello), RecordHeaderLength + recordLength, ref hello);
         return true;
     }
 
@@ -171,7 +206,7 @@ public static partial class ClientHelloReader
     /// which reaches the same verdict on the same bytes.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool IsSingleRecordHello(ReadOnlySpan<byte> input, int maxHelloSize, out int recordLength)
+    internal static bool IsSingleRecordHello(ReadOnlySpan<byte> input, int maxHelloSize, out int recordLength)
     {
         // record header (5) + handshake header (4)
         if (input.Length >= RecordHeaderLength + HandshakeHeaderLength
@@ -191,6 +226,15 @@ public static partial class ClientHelloReader
         return false;
     }
 
+    /// <summary>Reads the hello that <see cref="IsSingleRecordHello"/> found at the start of <paramref name="input"/>, in place.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ClientHelloStatus ReadSingleRecord(ReadOnlySpan<byte> input, int recordLength, ref ClientHelloInfo hello)
+    {
+        hello.RecordVersion = BinaryPrimitives.ReadUInt16BigEndian(input[RecordVersionOffset..]);
+        ReadOnlySpan<byte> body = input.Slice(RecordHeaderLength + HandshakeHeaderLength, recordLength - HandshakeHeaderLength);
+        return Finish(ParseContiguousBody(body, ref hello), RecordHeaderLength + recordLength, ref hello);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ClientHelloStatus Finish(ClientHelloError error, int consumed, ref ClientHelloInfo hello)
     {
@@ -204,14 +248,29 @@ public static partial class ClientHelloReader
         return ClientHelloStatus.Invalid;
     }
 
+    /// <summary>What the framing pass learned.</summary>
+    internal struct Framing
+    {
+        /// <summary>The handshake message's length, its 4-byte header included (when <see cref="ClientHelloStatus.Done"/>).</summary>
+        public int MessageLength;
+
+        /// <summary>The end of the record that ends the message (when <see cref="ClientHelloStatus.Done"/>).</summary>
+        public int Consumed;
+
+        /// <summary>The first record's legacy_record_version, once its header was read.</summary>
+        public ushort RecordVersion;
+
+        /// <summary>Why the input was rejected, for the failure statuses.</summary>
+        public ClientHelloError Error;
+    }
+
     /// <summary>
     /// The framing pass: walks record headers (RFC 8446 §5.1) and the handshake header (RFC 8446 §4) until the record
     /// that ends the ClientHello. Returns <see cref="ClientHelloStatus.Done"/> when the whole message is present, with
-    /// <paramref name="messageLength"/> (handshake header included) and <paramref name="consumed"/> (the end of its
-    /// last record); otherwise the status to report, with <see cref="ClientHelloInfo.Error"/> set for failures.
+    /// <see cref="Framing.MessageLength"/> and <see cref="Framing.Consumed"/>; otherwise the status to report, with
+    /// <see cref="Framing.Error"/> set for failures.
     /// </summary>
-    private static ClientHelloStatus ReadFraming<TInput>(
-        ref TInput input, int maxHelloSize, int maxEmptyRecords, ref ClientHelloInfo hello, out int messageLength, out int consumed)
+    internal static ClientHelloStatus ReadFraming<TInput>(ref TInput input, int maxHelloSize, int maxEmptyRecords, out Framing framing)
         where TInput : IRawInput, allows ref struct
     {
         Span<byte> header = stackalloc byte[RecordHeaderLength];
@@ -220,8 +279,8 @@ public static partial class ClientHelloReader
         int position = 0;            // input offset of the current record header
         int handshakeBefore = 0;     // handshake bytes carried by the records before the current one
         int emptyRecords = 0;
-        messageLength = -1;          // 4 + uint24 length, once the handshake header is complete
-        consumed = 0;
+        int messageLength = -1;      // 4 + uint24 length, once the handshake header is complete
+        framing = default;
 
         while (true)
         {
@@ -240,13 +299,13 @@ public static partial class ClientHelloReader
                 // The first byte of the connection decides "is this TLS at all" (HTTP, SSH, SSLv2 hellos, ...);
                 // later a change_cipher_spec, alert or application_data record before the hello completes is invalid.
                 return position == 0
-                    ? Fail(ClientHelloStatus.NotTls, ClientHelloError.NotHandshakeRecord, ref hello)
-                    : Fail(ClientHelloStatus.Invalid, ClientHelloError.UnexpectedRecordType, ref hello);
+                    ? Fail(ClientHelloStatus.NotTls, ClientHelloError.NotHandshakeRecord, ref framing)
+                    : Fail(ClientHelloStatus.Invalid, ClientHelloError.UnexpectedRecordType, ref framing);
             }
 
             if (headerHave > RecordVersionOffset && header[RecordVersionOffset] != RecordVersionMajor)
             {
-                return Fail(ClientHelloStatus.Invalid, ClientHelloError.UnsupportedRecordVersion, ref hello);
+                return Fail(ClientHelloStatus.Invalid, ClientHelloError.UnsupportedRecordVersion, ref framing);
             }
 
             if (headerHave < RecordHeaderLength)
@@ -256,20 +315,20 @@ public static partial class ClientHelloReader
 
             if (position == 0)
             {
-                hello.RecordVersion = BinaryPrimitives.ReadUInt16BigEndian(header[RecordVersionOffset..]);
+                framing.RecordVersion = BinaryPrimitives.ReadUInt16BigEndian(header[RecordVersionOffset..]);
             }
 
             int recordLength = BinaryPrimitives.ReadUInt16BigEndian(header[RecordLengthOffset..]);
             if (recordLength > MaxRecordPayload)
             {
-                return Fail(ClientHelloStatus.Invalid, ClientHelloError.RecordTooLong, ref hello);
+                return Fail(ClientHelloStatus.Invalid, ClientHelloError.RecordTooLong, ref framing);
             }
 
             // The hello ends where a record ends, so every record we accept is counted whole.
             int recordEnd = position + RecordHeaderLength + recordLength;
             if (recordEnd > maxHelloSize)
             {
-                return Fail(ClientHelloStatus.TooLarge, ClientHelloError.HelloTooLarge, ref hello);
+                return Fail(ClientHelloStatus.TooLarge, ClientHelloError.HelloTooLarge, ref framing);
             }
 
             input.Advance(RecordHeaderLength);
@@ -278,7 +337,7 @@ public static partial class ClientHelloReader
                 // RFC 8446 §5.1: "Implementations MUST NOT send zero-length fragments of Handshake types"; tolerated up to a cap.
                 if (++emptyRecords > maxEmptyRecords)
                 {
-                    return Fail(ClientHelloStatus.Invalid, ClientHelloError.TooManyEmptyRecords, ref hello);
+                    return Fail(ClientHelloStatus.Invalid, ClientHelloError.TooManyEmptyRecords, ref framing);
                 }
 
                 position = recordEnd;
@@ -294,7 +353,7 @@ public static partial class ClientHelloReader
                 handshakeHeaderHave += take;
                 if (handshakeHeaderHave > 0 && handshakeHeader[0] != ClientHelloMessageType)
                 {
-                    return Fail(ClientHelloStatus.Invalid, ClientHelloError.NotClientHello, ref hello);
+                    return Fail(ClientHelloStatus.Invalid, ClientHelloError.NotClientHello, ref framing);
                 }
 
                 if (handshakeHeaderHave == HandshakeHeaderLength)
@@ -310,14 +369,14 @@ public static partial class ClientHelloReader
                 {
                     // The hello ends inside this record and other handshake bytes follow it: a client must wait for the
                     // ServerHello (RFC 8446 §4), so these bytes cannot belong to a well-behaved peer.
-                    return Fail(ClientHelloStatus.Invalid, ClientHelloError.TrailingHandshakeData, ref hello);
+                    return Fail(ClientHelloStatus.Invalid, ClientHelloError.TrailingHandshakeData, ref framing);
                 }
 
                 // The least the hello can still occupy: the rest of the message plus one header per 2^14 bytes of it.
                 long smallestEnd = recordEnd + (long)stillNeeded + (RecordHeaderLength * (((long)stillNeeded + MaxRecordPayload - 1) / MaxRecordPayload));
                 if (smallestEnd > maxHelloSize)
                 {
-                    return Fail(ClientHelloStatus.TooLarge, ClientHelloError.HelloTooLarge, ref hello);
+                    return Fail(ClientHelloStatus.TooLarge, ClientHelloError.HelloTooLarge, ref framing);
                 }
 
                 if (stillNeeded == 0)
@@ -327,7 +386,8 @@ public static partial class ClientHelloReader
                         return ClientHelloStatus.NeedMoreData;
                     }
 
-                    consumed = recordEnd;
+                    framing.MessageLength = messageLength;
+                    framing.Consumed = recordEnd;
                     return ClientHelloStatus.Done;
                 }
             }
@@ -343,9 +403,9 @@ public static partial class ClientHelloReader
         }
     }
 
-    private static ClientHelloStatus Fail(ClientHelloStatus status, ClientHelloError error, ref ClientHelloInfo hello)
+    private static ClientHelloStatus Fail(ClientHelloStatus status, ClientHelloError error, ref Framing framing)
     {
-        hello.Error = error;
+        framing.Error = error;
         return status;
     }
 }

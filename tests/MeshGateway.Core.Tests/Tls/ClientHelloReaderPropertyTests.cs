@@ -137,8 +137,9 @@ public sealed class ClientHelloReaderPropertyTests
     [Fact]
     public void TryRead_EveryBodyByteCorrupted_InPlaceAndFragmentedWalksAgree()
     {
-        // The in-place walk (one record, one span) and the cursor walk (records/segments) implement the same rules
-        // twice for speed; every single-byte corruption of the body must get the same verdict from both.
+        // The in-place read (one record, one span) and the copied reads (records copied out of their headers, a record
+        // cut by segments copied whole) share one body walk; every single-byte corruption of the body must get the
+        // same verdict from each shape.
         foreach (byte[] hello in new[] { Tls12Small, ChromeLike, s_valid[4] })
         {
             byte[] message = Unrecord(hello);
