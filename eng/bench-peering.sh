@@ -286,7 +286,7 @@ check_row() {
   if [[ $got == 200* ]]; then echo "  FAIL $row: no client certificate was NOT refused"; fails=$((fails + 1)); else echo "  ok   $row: no client certificate refused ($got)"; fi
   got=$("${cu[@]}" --cert "$RUN/pki/gateway.crt" --key "$RUN/pki/gateway.key" "https://$SNI:$port/" 2>/dev/null) || true
   if [[ $got == 200* ]]; then echo "  FAIL $row: a certificate of another trust domain was NOT refused"; fails=$((fails + 1)); else echo "  ok   $row: another trust domain refused ($got)"; fi
-  got=$(timeout -k 5 30 "$BIN" load --target "127.0.0.1:$port" --certs "$RUN/pki" --connections 2 --warmup-s 0 --duration-s 1 2>&1 | grep '^PEERING_RESULT') || true
+  got=$(timeout -k 5 30 "$BIN" load --target "127.0.0.1:$port" --certs "$RUN/pki" --connections 2 --warmup-s 1 --duration-s 2 2>&1 | grep '^PEERING_RESULT') || true
   if [[ $got =~ requests=([1-9][0-9]*).*err_connect=0\ err_read=0\ err_status=0\ err_timeout=0 ]]; then
     echo "  ok   $row: load client probe, ${BASH_REMATCH[1]} requests, no error"
   else echo "  FAIL $row: load client probe: '$got'"; fails=$((fails + 1)); fi
