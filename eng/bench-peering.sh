@@ -21,6 +21,7 @@ root=$PWD
 
 DURATION=${DURATION:-10}          # measured seconds per run
 WARMUP=${WARMUP:-2}               # unmeasured seconds per run on the same connections (after the handshakes)
+START_WARMUP=${START_WARMUP:-15}  # unmeasured load through each row once before round 1 (the JIT's tier-up)
 ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-16}
 ROWS=${ROWS:-"gateway yarp nginx"}
@@ -43,6 +44,8 @@ usage() {
 Options (environment variables of the same name work too):
   --duration S        measured seconds per run (default $DURATION)
   --warmup S          unmeasured seconds per run before it (default $WARMUP)
+  --start-warmup S    unmeasured seconds of load through each row once, before round 1 (default $START_WARMUP):
+                      the .NET rows reach steady state (tiered JIT, dynamic PGO) only after some seconds of load
   --rounds N          interleaved rounds (default $ROUNDS)
   --connections N     concurrent keep-alive connections (default $CONNECTIONS)
   --rows 'LIST'       rows among gateway yarp nginx (default "$ROWS")
@@ -50,7 +53,7 @@ Options (environment variables of the same name work too):
   --body-bytes N      response body size (default $BODY_BYTES)
   --base-port P       first of 4 loopback ports (default $BASE_PORT)
   --results DIR       where result folders go (default .bench-results)
-  --quick             --duration 4 --warmup 1 --rounds 1
+  --quick             --duration 4 --warmup 1 --rounds 1 --start-warmup 5
   --check-only        start everything, run the checks, stop
   --keep              keep the run directory (configs, certificates, logs)
 EOF
@@ -60,6 +63,7 @@ while (($#)); do
   case $1 in
     --duration) DURATION=$2; shift ;;
     --warmup) WARMUP=$2; shift ;;
+    --start-warmup) START_WARMUP=$2; shift ;;
     --rounds) ROUNDS=$2; shift ;;
     --connections) CONNECTIONS=$2; shift ;;
     --rows) ROWS=$2; shift ;;
@@ -67,7 +71,7 @@ while (($#)); do
     --body-bytes) BODY_BYTES=$2; shift ;;
     --base-port) BASE_PORT=$2; shift ;;
     --results) RESULTS_ROOT=$2; shift ;;
-    --quick) DURATION=4 WARMUP=1 ROUNDS=1 ;;
+    --quick) DURATION=4 WARMUP=1 ROUNDS=1 START_WARMUP=5 ;;
     --check-only) CHECK_ONLY=1 ;;
     --keep) KEEP_RUN=1 ;;
     -h|--help) usage; exit 0 ;;
@@ -78,7 +82,7 @@ done
 for v in DURATION ROUNDS CONNECTIONS NGINX_WORKERS BODY_BYTES BASE_PORT; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "--${v,,} must be a positive integer, not '${!v}'" >&2; exit 2; }
 done
-[[ $WARMUP =~ ^[0-9]+$ ]] || { echo "--warmup must be a non-negative integer" >&2; exit 2; }
+[[ $WARMUP =~ ^[0-9]+$ && $START_WARMUP =~ ^[0-9]+$ ]] || { echo "--warmup and --start-warmup must be non-negative integers" >&2; exit 2; }
 
 declare -A PORT=([backend]=$BASE_PORT [gateway]=$((BASE_PORT + 1)) [yarp]=$((BASE_PORT + 2)) [nginx]=$((BASE_PORT + 3)))
 for row in $ROWS; do [[ $row == gateway || $row == yarp || $row == nginx ]] || { echo "unknown row: $row" >&2; exit 2; }; done
@@ -395,7 +399,7 @@ RUN=$(mktemp -d "${TMPDIR:-/tmp}/peering-bench.XXXXXX")
 chmod 755 "$RUN"
 {
   echo "command: $0 ${ORIG_ARGS[*]:-}"
-  for v in DURATION WARMUP ROUNDS CONNECTIONS ROWS NGINX_WORKERS BODY_BYTES BASE_PORT QUIET_PCT QUIET_WAIT FOREIGN_MAX NET_ENV; do printf '%s=%q\n' "$v" "${!v}"; done
+  for v in DURATION WARMUP START_WARMUP ROUNDS CONNECTIONS ROWS NGINX_WORKERS BODY_BYTES BASE_PORT QUIET_PCT QUIET_WAIT FOREIGN_MAX NET_ENV; do printf '%s=%q\n' "$v" "${!v}"; done
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "kernel: $(uname -sr)   cpus: $NCPU   cpu: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
   echo "uptime: $(uptime)"
@@ -436,6 +440,19 @@ sed 's/^/  /' "$RESDIR/checks.txt" >&2
 ((fails == 0)) || die "$fails row(s) failed their checks (see above)"
 ((CHECK_ONLY)) && { log "check-only: done"; exit 0; }
 
+if ((START_WARMUP > 0)); then
+  # Measured in the first run of this script (2026-12-06): without it the .NET rows' first round cost ~1.6-2x the CPU
+  # per request of their later rounds (tier-0 code under load), while nginx was the same from the start.
+  log "start warm-up: ${START_WARMUP}s of load through each row"
+  for row in $ROWS; do
+    timeout -k 5 $((START_WARMUP + 60)) "$BIN" load --target "127.0.0.1:${PORT[$row]}" --certs "$RUN/pki" --connections "$CONNECTIONS" \
+      --warmup-s 0 --duration-s "$START_WARMUP" >"$RESDIR/runs/warmup-$row.txt" 2>&1 &
+    CLIENT_PID=$!
+    wait "$CLIENT_PID" || true
+    CLIENT_PID=""
+  done
+fi
+
 printf '%s\n' "$RAW_HEADER" >"$RESDIR/raw.tsv"
 read -r -a rowlist <<<"$ROWS"
 nrows=${#rowlist[@]}
@@ -450,7 +467,7 @@ done
 
 summarize >"$RESDIR/summary.tsv"
 {
-  echo "bench-peering.sh  $(date -u +%Y-%m-%dT%H:%M:%SZ)  rounds=$ROUNDS duration=${DURATION}s warmup=${WARMUP}s connections=$CONNECTIONS body=${BODY_BYTES}B nginx-workers=$NGINX_WORKERS cpus=$NCPU baseline-busy=${base_busy}%"
+  echo "bench-peering.sh  $(date -u +%Y-%m-%dT%H:%M:%SZ)  rounds=$ROUNDS duration=${DURATION}s warmup=${WARMUP}s start-warmup=${START_WARMUP}s connections=$CONNECTIONS body=${BODY_BYTES}B nginx-workers=$NGINX_WORKERS cpus=$NCPU baseline-busy=${base_busy}%"
   print_table "$RESDIR/summary.tsv"
 } | tee "$RESDIR/table.txt"
 log "raw: $RESDIR/raw.tsv  summary: $RESDIR/summary.tsv  table: $RESDIR/table.txt"
