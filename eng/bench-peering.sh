@@ -31,7 +31,13 @@ BASE_PORT=${BASE_PORT:-19540}     # backend, then gateway +1, yarp +2, nginx +3
 QUIET_PCT=${QUIET_PCT:-15}        # before each run wait until the machine is below this busy % ...
 QUIET_WAIT=${QUIET_WAIT:-20}      # ... for at most this many seconds
 FOREIGN_MAX=${FOREIGN_MAX:-10}    # the summary drops runs with more foreign CPU % than this when a cleaner round exists
-NET_ENV=${NET_ENV-}               # extra environment for the .NET servers (gateway, yarp, backend), e.g. DOTNET_gcServer=1
+# Environment of each .NET process. The gateway row runs with the runtime setting docs/data-plane.md prescribes for a
+# dedicated gateway process (and eng/bench-peers.sh uses): socket continuations inline on the sockets engine's threads.
+# Measured here (docs/benchmarks.md, issue 14): the gateway's CPU per request ~100-118 -> ~65-85 us; YARP alone got
+# no better with it (~90 -> ~115 us), so its row runs stock. Set GATEWAY_ENV= (empty) for the stock gateway.
+GATEWAY_ENV=${GATEWAY_ENV-DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1}
+YARP_ENV=${YARP_ENV-}
+BACKEND_ENV=${BACKEND_ENV-}
 RESULTS_ROOT=${RESULTS_ROOT:-$root/.bench-results}
 KEEP_RUN=0
 CHECK_ONLY=0
@@ -41,7 +47,8 @@ usage() {
   sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
   cat <<EOF
 
-Options (environment variables of the same name work too):
+Options (environment variables of the same name work too; GATEWAY_ENV, YARP_ENV and BACKEND_ENV set the
+environment of those processes, default GATEWAY_ENV=DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1, the others empty):
   --duration S        measured seconds per run (default $DURATION)
   --warmup S          unmeasured seconds per run before it (default $WARMUP)
   --start-warmup S    unmeasured seconds of load through each row once, before round 1 (default $START_WARMUP):
@@ -200,12 +207,12 @@ wait_quiet() {  # wait (bounded) until the machine is calm; prints the last busy
 }
 
 # ---------------------------------------------------------------- servers --
-start_dotnet() {  # ROW MODE ARGS...
-  local row=$1 mode=$2
-  shift 2
+start_dotnet() {  # ROW MODE ENV ARGS...
+  local row=$1 mode=$2 envs=$3
+  shift 3
   mkdir -p "$RUN/$row"
   # shellcheck disable=SC2086
-  start_proc "$row" "$RUN/$row/stdout.log" env $NET_ENV "$BIN" "$mode" --listen "127.0.0.1:${PORT[$row]}" --certs "$RUN/pki" "$@"
+  start_proc "$row" "$RUN/$row/stdout.log" env $envs "$BIN" "$mode" --listen "127.0.0.1:${PORT[$row]}" --certs "$RUN/pki" "$@"
   wait_port "${PORT[$row]}" "${PID_OF[$row]}" 60 || die "$row did not listen on 127.0.0.1:${PORT[$row]}: $(tail -5 "$RUN/$row/stdout.log")"
 }
 
@@ -399,7 +406,7 @@ RUN=$(mktemp -d "${TMPDIR:-/tmp}/peering-bench.XXXXXX")
 chmod 755 "$RUN"
 {
   echo "command: $0 ${ORIG_ARGS[*]:-}"
-  for v in DURATION WARMUP START_WARMUP ROUNDS CONNECTIONS ROWS NGINX_WORKERS BODY_BYTES BASE_PORT QUIET_PCT QUIET_WAIT FOREIGN_MAX NET_ENV; do printf '%s=%q\n' "$v" "${!v}"; done
+  for v in DURATION WARMUP START_WARMUP ROUNDS CONNECTIONS ROWS NGINX_WORKERS BODY_BYTES BASE_PORT QUIET_PCT QUIET_WAIT FOREIGN_MAX GATEWAY_ENV YARP_ENV BACKEND_ENV; do printf '%s=%q\n' "$v" "${!v}"; done
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "kernel: $(uname -sr)   cpus: $NCPU   cpu: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
   echo "uptime: $(uptime)"
@@ -419,12 +426,12 @@ chmod 755 "$RUN/pki"
 chmod 644 "$RUN/pki"/*
 mkdir -p "$RUN/backend"
 # shellcheck disable=SC2086
-start_proc backend "$RUN/backend/stdout.log" env $NET_ENV "$BIN" backend --listen "127.0.0.1:${PORT[backend]}" --certs "$RUN/pki" --body-bytes "$BODY_BYTES"
+start_proc backend "$RUN/backend/stdout.log" env $BACKEND_ENV "$BIN" backend --listen "127.0.0.1:${PORT[backend]}" --certs "$RUN/pki" --body-bytes "$BODY_BYTES"
 wait_port "${PORT[backend]}" "${PID_OF[backend]}" 60 || die "backend did not start: $(tail -5 "$RUN/backend/stdout.log")"
 for row in $ROWS; do
   case $row in
-    gateway) start_dotnet gateway gateway --backend "127.0.0.1:${PORT[backend]}" ;;
-    yarp) start_dotnet yarp yarp --backend "127.0.0.1:${PORT[backend]}" ;;
+    gateway) start_dotnet gateway gateway "$GATEWAY_ENV" --backend "127.0.0.1:${PORT[backend]}" ;;
+    yarp) start_dotnet yarp yarp "$YARP_ENV" --backend "127.0.0.1:${PORT[backend]}" ;;
     nginx) start_nginx ;;
   esac
 done
