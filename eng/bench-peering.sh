@@ -30,7 +30,10 @@ BODY_BYTES=${BODY_BYTES:-1024}
 BASE_PORT=${BASE_PORT:-19540}     # backend, then gateway +1, yarp +2, nginx +3
 QUIET_PCT=${QUIET_PCT:-15}        # before each run wait until the machine is below this busy % ...
 QUIET_WAIT=${QUIET_WAIT:-20}      # ... for at most this many seconds
-FOREIGN_MAX=${FOREIGN_MAX:-10}    # the summary drops runs with more foreign CPU % than this when a cleaner round exists
+# The summary drops runs with more foreign CPU % than this when the same row has a cleaner round. Off by default
+# (100): on a shared machine it dropped nginx's two busy rounds and kept its one quiet round while the other rows had
+# no quiet round, which favours one row (2026-12-06 21:39).
+FOREIGN_MAX=${FOREIGN_MAX:-100}
 # Environment of each .NET process. The gateway row runs with the runtime setting docs/data-plane.md prescribes for a
 # dedicated gateway process (and eng/bench-peers.sh uses): socket continuations inline on the sockets engine's threads.
 # Measured here (docs/benchmarks.md, issue 14): the gateway's CPU per request ~100-118 -> ~65-85 us; YARP alone got
@@ -41,6 +44,7 @@ BACKEND_ENV=${BACKEND_ENV-}
 RESULTS_ROOT=${RESULTS_ROOT:-$root/.bench-results}
 KEEP_RUN=0
 CHECK_ONLY=0
+REPORT_DIR=""
 ORIG_ARGS=("$@")
 
 usage() {
@@ -63,6 +67,7 @@ environment of those processes, default GATEWAY_ENV=DOTNET_SYSTEM_NET_SOCKETS_IN
   --quick             --duration 4 --warmup 1 --rounds 1 --start-warmup 5
   --check-only        start everything, run the checks, stop
   --keep              keep the run directory (configs, certificates, logs)
+  --report DIR        only rebuild summary.tsv and table.txt of a results folder (FOREIGN_MAX applies)
 EOF
 }
 
@@ -81,6 +86,7 @@ while (($#)); do
     --quick) DURATION=4 WARMUP=1 ROUNDS=1 START_WARMUP=5 ;;
     --check-only) CHECK_ONLY=1 ;;
     --keep) KEEP_RUN=1 ;;
+    --report) REPORT_DIR=$2; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -102,23 +108,25 @@ log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 # ------------------------------------------------------------------ tools --
-if ! command -v nginx >/dev/null 2>&1; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y nginx curl
-  # The package may start its own service on :80; stop it by the PID in its pid file.
-  if [ -s /run/nginx.pid ] && kill -0 "$(cat /run/nginx.pid)" 2>/dev/null; then $sudo kill "$(cat /run/nginx.pid)" || true; fi
-fi
-for t in nginx curl ss timeout awk dotnet; do command -v "$t" >/dev/null || die "missing tool: $t"; done
+prepare_tools() {
+  if ! command -v nginx >/dev/null 2>&1; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y nginx curl
+    # The package may start its own service on :80; stop it by the PID in its pid file.
+    if [ -s /run/nginx.pid ] && kill -0 "$(cat /run/nginx.pid)" 2>/dev/null; then $sudo kill "$(cat /run/nginx.pid)" || true; fi
+  fi
+  for t in nginx curl ss timeout awk dotnet; do command -v "$t" >/dev/null || die "missing tool: $t"; done
 
-# A published Release build, not `dotnet run`: the SDK's processes would count toward the servers' CPU.
-rid=linux-$(uname -m | sed -e 's/x86_64/x64/' -e 's/aarch64/arm64/')
-publish_dir=$root/.tools/peeringbench
-log "publishing benchmarks/PeeringBench to $publish_dir"
-dotnet publish benchmarks/PeeringBench -c Release -r "$rid" --self-contained false -p:PublishReadyToRun=true -o "$publish_dir" --nologo -v quiet
-BIN=$publish_dir/PeeringBench
-[ -x "$BIN" ] || die "publish did not produce $BIN"
+  # A published Release build, not `dotnet run`: the SDK's processes would count toward the servers' CPU.
+  rid=linux-$(uname -m | sed -e 's/x86_64/x64/' -e 's/aarch64/arm64/')
+  publish_dir=$root/.tools/peeringbench
+  log "publishing benchmarks/PeeringBench to $publish_dir"
+  dotnet publish benchmarks/PeeringBench -c Release -r "$rid" --self-contained false -p:PublishReadyToRun=true -o "$publish_dir" --nologo -v quiet
+  BIN=$publish_dir/PeeringBench
+  [ -x "$BIN" ] || die "publish did not produce $BIN"
+}
 
 # ----------------------------------------------------------- process care --
 STARTED=()
@@ -397,6 +405,15 @@ EOF
 }
 
 # ------------------------------------------------------------------- main --
+if [[ -n $REPORT_DIR ]]; then
+  RESDIR=${REPORT_DIR%/}
+  [[ -f $RESDIR/raw.tsv ]] || die "$RESDIR has no raw.tsv"
+  ROWS=$(awk -F'\t' 'NR > 1 && !seen[$2]++ { printf "%s%s", sep, $2; sep = " " }' "$RESDIR/raw.tsv")
+  summarize >"$RESDIR/summary.tsv"
+  { echo "bench-peering.sh (report rebuilt, foreign-max=$FOREIGN_MAX)  $(grep -m1 '^command:' "$RESDIR/settings.txt" 2>/dev/null)"; print_table "$RESDIR/summary.tsv"; } | tee "$RESDIR/table.txt"
+  exit 0
+fi
+prepare_tools
 for p in "${PORT[backend]}" $(for row in $ROWS; do echo "${PORT[$row]}"; done); do
   port_busy "$p" && die "port 127.0.0.1:$p is already in use (try --base-port)"
 done
