@@ -48,7 +48,7 @@ REPORT_DIR=""
 ORIG_ARGS=("$@")
 
 usage() {
-  sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,/^set -Eeuo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'
   cat <<EOF
 
 Options (environment variables of the same name work too; GATEWAY_ENV, YARP_ENV and BACKEND_ENV set the
