@@ -72,24 +72,8 @@ public static class UpstreamTargetPlanner
         string sni = ConsulSniName.ForPreparedQuery(upstream.Name, datacenter, request.TrustDomain).ToString();
         string where = $"prepared query '{upstream.Name}' (datacenter {datacenter})";
         bool unknown = !request.Mode.IsKnown;
-        if (catalog.TargetInstances.Count == 0)
-        {
-            return Unroutable(UpstreamTargetError.NoTargetInstances, sni, MeshGatewayModeKind.None, unknown,
-                $"{where} returned no instances.") with { ModeIgnored = true };
-        }
-
-        List<UpstreamDialEndpoint> endpoints = Endpoints(catalog.TargetInstances, caller, forceWan: false, request.OnlyPassing, overrideHealth: null, out bool wan);
-        return new UpstreamTarget
-        {
-            DialKind = UpstreamDialKind.TargetInstances,
-            Endpoints = endpoints,
-            UsesWanAddresses = wan,
-            Sni = sni,
-            AppliedMode = MeshGatewayModeKind.None,
-            ModeIgnored = true,
-            UnknownMode = unknown,
-            Explanation = $"{where} is dialled at the query's result instances (WAN addresses for other datacenters' nodes); prepared queries have no discovery chain, so no mesh gateway mode applies and mesh gateways do not route their names.",
-        };
+        return Direct(request, catalog, caller, sni, modeIgnored: true, unknown,
+            $"{where} is dialled at the query's result instances (WAN addresses for other datacenters' nodes); prepared queries have no discovery chain, so no mesh gateway mode applies and mesh gateways do not route their names");
     }
 
     private static UpstreamTarget PlanService(UpstreamTargetRequest request, MeshCatalogView catalog)
