@@ -14,7 +14,7 @@ namespace MeshGateway.Peering;
 /// <c>mesh-gateway</c>, needs <c>mesh:write</c>), the roots from <c>/v1/agent/connect/ca/roots</c>, the bundles from the
 /// peering trust-bundle endpoint, the services from <c>exported-services</c> and each service's compiled discovery
 /// chain (<c>/v1/discovery-chain/&lt;service&gt;</c>, flattened into <see cref="ExportedHttpService.Routes"/> and <see cref="ExportedHttpService.Targets"/>) with the healthy
-/// sidecar instances of each chain target (reference §11).
+/// sidecar instances of each chain target (docs/consul-behaviour.md §11).
 /// </remarks>
 public sealed record PeeringSnapshot
 {
@@ -66,7 +66,7 @@ public sealed record ExportedHttpService
     public required string Protocol { get; init; }
 
     /// <summary>
-    /// The peers the service is exported to, each with the exact server name (reference §2 form 8,
+    /// The peers the service is exported to, each with the exact server name (docs/consul-behaviour.md §2 form 8,
     /// <c>&lt;svc&gt;.&lt;ns&gt;.&lt;partition&gt;.&lt;peer&gt;.external.&lt;trust domain&gt;</c>) its connections arrive with.
     /// A client certificate is accepted when it chains to the trust bundle of any of these peers (one filter chain
     /// per service in Consul, whichever of its server names was sent).

@@ -18,7 +18,7 @@ using Yarp.ReverseProxy.Forwarder;
 namespace MeshGateway.Peering;
 
 /// <summary>
-/// Terminates the peers' mTLS sessions for HTTP-like services exported to cluster peers (reference §11, issue 14) and
+/// Terminates the peers' mTLS sessions for HTTP-like services exported to cluster peers (docs/consul-behaviour.md §11, issue 14) and
 /// forwards their requests to the local sidecars: a <see cref="ConnectionTerminator"/> for the gateway's
 /// <see cref="GatewayListener"/>, built on Kestrel (fed in process, no listening port of its own) and YARP.
 /// </summary>

@@ -51,11 +51,12 @@ namespace MeshGateway.Consul;
 /// another client (a gateway's, for example).
 /// </para>
 /// <para>Peered upstreams (<see cref="ConnectUpstream.Peer"/>, Consul 1.13+) follow Consul's sidecar (agent/xds/endpoints.go
-/// <c>makeUpstreamLoadAssignmentForPeerService</c>, reference §5.2): the imported instances come from
+/// <c>makeUpstreamLoadAssignmentForPeerService</c>, docs/consul-behaviour.md §5.2): the imported instances come from
 /// <c>/v1/health/connect/&lt;name&gt;?peer=&lt;peer&gt;</c> (cached like a remote datacenter's), the mode is <c>remote</c> unless
 /// <c>local</c> (unset and <c>none</c> dial the exporter's gateways at their WAN address, <c>local</c> the caller's gateways at
 /// LAN), the SNI is the first <c>Connect.PeerMeta.SNI</c>, the server must chain to the peer's CA
-/// (<c>/v1/peering/&lt;peer&gt;</c> <c>PeerCAPems</c>) and carry one of <c>Connect.PeerMeta.SpiffeID</c>. Thread-safe.</para>
+/// (its <c>PeerCAPems</c>, taken from the watched peerings and parsed once per change; <c>/v1/peering/&lt;peer&gt;</c> only
+/// while the watch has none) and carry one of <c>Connect.PeerMeta.SpiffeID</c>. Thread-safe.</para>
 /// </remarks>
 public sealed class ConsulConnectDialer : IAsyncDisposable
 {
@@ -66,6 +67,7 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
     private const string PeerKind = "peer";
     private static readonly ConsulConfigSnapshot EmptyConfig = new();
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (IReadOnlyList<string> Pems, ConnectRoots Roots)> _peerRoots = new(StringComparer.Ordinal);
     private readonly ConsulClient _client;
     private readonly ConsulConnectDialerOptions _options;
     private readonly TimeProvider _time;
@@ -303,7 +305,7 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
         ConsulAgentService? registration = _registration?.Service;
         MeshUpstream model = Definition(upstream, registration, callerDc);
 
-        // The destination's own service-defaults never count for a peered upstream (reference §5.1).
+        // The destination's own service-defaults never count for a peered upstream (docs/consul-behaviour.md §5.1).
         MeshGatewayModeResolution resolution = MeshGatewayModeResolver.Resolve(
             Inputs(config.ProxyDefaults, config.ServiceDefaults.GetValueOrDefault(_options.Service), null, registration), model);
         IReadOnlyList<CatalogServiceInstance> imported = await AnswerAsync(PeerKind, peer, upstream.Name, cancellationToken).ConfigureAwait(false);
@@ -359,10 +361,42 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
             throw new ConnectNoHealthyInstancesException($"{upstream} has no healthy imported instance, so every endpoint is unhealthy. {target.Explanation}", path);
         }
 
-        ConnectRoots peerRoots = ConnectRoots.FromPeer(peer, (await _client.GetPeeringAsync(peer, cancellationToken).ConfigureAwait(false)).Value.PeerCAPems);
+        ConnectRoots peerRoots = await PeerRootsAsync(peer, view, cancellationToken).ConfigureAwait(false);
         (Socket socket, UpstreamDialEndpoint endpoint) = await ConnectAnyAsync(healthy, path, cancellationToken).ConfigureAwait(false);
         path = path with { Endpoint = endpoint };
         return await HandshakeAsync(socket, leaf, peerRoots, path, started, cancellationToken, identities).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The peer's CA: its <c>PeerCAPems</c> from the watched view's peerings (read with each gateway poll), parsed once per
+    /// distinct list; asked of the agent (<c>/v1/peering/&lt;peer&gt;</c>) only while the view has no CA for that peer
+    /// (peering not read yet, or turned off in the watcher).
+    /// </summary>
+    private async ValueTask<ConnectRoots> PeerRootsAsync(string peer, ConsulCatalogView view, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<string>? pems = null;
+        foreach (ConsulPeering peering in view.Peering?.Peerings ?? [])
+        {
+            if (string.Equals(peering.Name, peer, StringComparison.Ordinal))
+            {
+                pems = peering.PeerCAPems;
+                break;
+            }
+        }
+
+        if (pems is not { Count: > 0 })
+        {
+            pems = (await _client.GetPeeringAsync(peer, cancellationToken).ConfigureAwait(false)).Value.PeerCAPems ?? [];
+        }
+
+        if (_peerRoots.TryGetValue(peer, out (IReadOnlyList<string> Pems, ConnectRoots Roots) cached) && cached.Pems.SequenceEqual(pems, StringComparer.Ordinal))
+        {
+            return cached.Roots;
+        }
+
+        ConnectRoots roots = ConnectRoots.FromPeer(peer, pems);
+        _peerRoots[peer] = (pems, roots);
+        return roots;
     }
 
     /// <summary>Stops the certificate, roots and registration watches, and the catalog watcher if the dialer owns it.</summary>

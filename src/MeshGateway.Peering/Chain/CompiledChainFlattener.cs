@@ -53,7 +53,7 @@ public sealed record FlattenedChain
 /// legs, a resolver's single target. Resolver subsets and redirects arrive already compiled into targets.
 /// </summary>
 /// <remarks>
-/// As Consul's exporting gateway does (reference §11), targets outside the gateway's datacenter and partition or on a
+/// As Consul's exporting gateway does (docs/consul-behaviour.md §11), targets outside the gateway's datacenter and partition or on a
 /// peer are ignored with a warning; a rule whose legs are all ignored is dropped. Failover targets, retries and
 /// request timeouts of the router are not applied.
 /// </remarks>

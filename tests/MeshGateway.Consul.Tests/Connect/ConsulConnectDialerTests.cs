@@ -308,6 +308,43 @@ public sealed class ConsulConnectDialerTests : IDisposable
     }
 
     [Fact]
+    public async Task DialAsync_PeeredUpstreamWithThePeeringWatched_TakesThePeerCaFromTheViewNotPerDial()
+    {
+        using var peerCa = new TestCa("Peer Connect CA");
+        using X509Certificate2 peerApi = peerCa.Issue(s_peerApi);
+        await using var exporterGateway = new TestTlsServer(peerApi);
+        FakeAgent agent = PeerAgent(peerCa, exporterGateway.Port);
+        // The list the watcher reads with each gateway poll (api/peering.go Peering, PeerCAPems included).
+        agent.Set("/v1/peerings", "[" + new System.Text.Json.Nodes.JsonObject
+        {
+            ["Name"] = "other",
+            ["State"] = "ACTIVE",
+            ["PeerCAPems"] = new System.Text.Json.Nodes.JsonArray(peerCa.RootPem),
+        }.ToJsonString() + "]");
+        await using var dialer = Dialer(agent);
+        await dialer.StartAsync();
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await foreach (ConsulCatalogView view in dialer.CatalogWatcher!.Views.ReadAllAsync(deadline.Token))
+        {
+            if (view.Peering?.Peerings.Any(p => p.Name == "other") == true)
+            {
+                break;
+            }
+        }
+
+        for (int i = 0; i < 2; i++)
+        {
+            await using ConsulConnectConnection connection = await dialer.DialAsync(new ConnectUpstream { Name = "api", Peer = "other" });
+            byte[] reply = new byte[4];
+            await connection.Stream.WriteAsync("ping"u8.ToArray());
+            await connection.Stream.ReadExactlyAsync(reply);
+            Assert.Equal("ping", Encoding.ASCII.GetString(reply));
+        }
+
+        Assert.Equal(0, agent.Count("/v1/peering/other"));
+    }
+
+    [Fact]
     public async Task DialAsync_PeeredUpstreamServedByALeafOfTheLocalCa_FailsTheHandshake()
     {
         // The peer's gateway must chain to the peer's CA (PeerCAPems), not to the local roots.
