@@ -287,8 +287,8 @@ internal sealed class ConsulPeeringFeed : ConnectionTerminator, IMeshGatewayPeer
                 Task previous = _watches;
                 _watches = Task.WhenAll(
                     previous,
-                    Watch(new BlockingQuery<ConsulLeafCertificate>((q, ct) => client.GetLeafCertificateAsync(service, q, ct), null, null, _time), "leaf certificate of " + service, () => _leafAnswer, a => _leafAnswer = a, stop),
-                    Watch(new BlockingQuery<ConsulCaRoots>((q, ct) => client.GetAgentCaRootsAsync(q, ct), null, null, _time), "CA roots", () => _rootsAnswer, a => _rootsAnswer = a, stop));
+                    Watch(new BlockingQuery<ConsulLeafCertificate>((q, ct) => client.GetLeafCertificateAsync(service, q, ct), null, null, _time) { Seed = leafRead.Result }, "leaf certificate of " + service, a => _leafAnswer = a, stop),
+                    Watch(new BlockingQuery<ConsulCaRoots>((q, ct) => client.GetAgentCaRootsAsync(q, ct), null, null, _time) { Seed = rootsRead.Result }, "CA roots", a => _rootsAnswer = a, stop));
             }
         }
 
@@ -296,11 +296,11 @@ internal sealed class ConsulPeeringFeed : ConnectionTerminator, IMeshGatewayPeer
     }
 
     /// <summary>
-    /// Runs one blocking watch: an answer whose body differs from the one the builds use replaces it and schedules a build.
-    /// The first answer repeats the read that started the watch (no build). Errors back off (BlockingQuery) and are logged
-    /// once per distinct message; the answers in use stay.
+    /// Runs one blocking watch, seeded with the answer the build just used: it blocks on that answer's index and publishes
+    /// only a changed body, which replaces the one the builds use and schedules a build. Errors back off (BlockingQuery)
+    /// and are logged once per distinct message (until the next change); the answers in use stay.
     /// </summary>
-    private Task Watch<T>(BlockingQuery<T> query, string what, Func<ConsulResponse<T>?> inUse, Action<ConsulResponse<T>> use, CancellationToken stop)
+    private Task Watch<T>(BlockingQuery<T> query, string what, Action<ConsulResponse<T>> use, CancellationToken stop)
     {
         query.ErrorObserved = (ex, _) =>
         {
@@ -312,22 +312,13 @@ internal sealed class ConsulPeeringFeed : ConnectionTerminator, IMeshGatewayPeer
         };
         return query.RunAsync((answer, _) =>
         {
-            bool changed;
             lock (_gate)
             {
-                changed = inUse() is not { } current || current.BodyHash != answer.BodyHash;
-                if (changed)
-                {
-                    use(answer);
-                }
+                use(answer);
             }
 
             Interlocked.Exchange(ref _lastWatchError, null);
-            if (changed)
-            {
-                Rebuild();
-            }
-
+            Rebuild();
             return ValueTask.CompletedTask;
         }, stop);
     }

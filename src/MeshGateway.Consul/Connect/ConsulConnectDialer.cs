@@ -389,7 +389,7 @@ public sealed class ConsulConnectDialer : IAsyncDisposable
             pems = (await _client.GetPeeringAsync(peer, cancellationToken).ConfigureAwait(false)).Value.PeerCAPems ?? [];
         }
 
-        if (_peerRoots.TryGetValue(peer, out (IReadOnlyList<string> Pems, ConnectRoots Roots) cached) && cached.Pems.SequenceEqual(pems, StringComparer.Ordinal))
+        if (_peerRoots.TryGetValue(peer, out (IReadOnlyList<string> Pems, ConnectRoots Roots) cached) && (ReferenceEquals(cached.Pems, pems) || cached.Pems.SequenceEqual(pems, StringComparer.Ordinal)))
         {
             return cached.Roots;
         }

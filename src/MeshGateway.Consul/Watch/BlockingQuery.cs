@@ -71,9 +71,9 @@ public sealed class BlockingQuery<T>
     /// <summary>The hash the next request sends when <see cref="ByContentHash"/> (null = non-blocking).</summary>
     internal string? NextHash { get; private set; }
 
-    /// <summary>An answer the caller already has (and has acted on): the loop starts blocking on its index and publishes
-    /// only answers that differ from it.</summary>
-    internal ConsulResponse<T>? Seed { get; init; }
+    /// <summary>An answer the caller already has (and has acted on): the loop starts blocking on its index (or hash) instead
+    /// of fetching it again, and publishes only answers that differ from it.</summary>
+    public ConsulResponse<T>? Seed { get; init; }
 
     /// <summary>
     /// The non-blocking read that starts the watch, and every one that starts it again after a reset (an index that went
