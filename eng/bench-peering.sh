@@ -37,8 +37,11 @@ FOREIGN_MAX=${FOREIGN_MAX:-100}
 # Environment of each .NET process. The gateway row runs with the runtime setting docs/data-plane.md prescribes for a
 # dedicated gateway process (and eng/bench-peers.sh uses): socket continuations inline on the sockets engine's threads.
 # Measured here (docs/benchmarks.md, issue 14): the gateway's CPU per request ~100-118 -> ~65-85 us; YARP alone got
-# no better with it (~90 -> ~115 us), so its row runs stock. Set GATEWAY_ENV= (empty) for the stock gateway.
-GATEWAY_ENV=${GATEWAY_ENV-DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1}
+# no better with it (~90 -> ~115 us), so its row runs stock. With inline completions the runtime starts one sockets
+# engine thread per core; one (as YARP alone has: stock, the runtime starts one per 30 cores) cut the gateway's CPU
+# per request ~82 -> ~63-67 us at the same requests/s (2026-12-06 23:29-23:37, alternating runs). Set GATEWAY_ENV=
+# (empty) for the stock gateway.
+GATEWAY_ENV=${GATEWAY_ENV-DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT=1}
 YARP_ENV=${YARP_ENV-}
 BACKEND_ENV=${BACKEND_ENV-}
 RESULTS_ROOT=${RESULTS_ROOT:-$root/.bench-results}
@@ -52,7 +55,7 @@ usage() {
   cat <<EOF
 
 Options (environment variables of the same name work too; GATEWAY_ENV, YARP_ENV and BACKEND_ENV set the
-environment of those processes, default GATEWAY_ENV=DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1, the others empty):
+environment of those processes, default GATEWAY_ENV="DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT=1", the others empty):
   --duration S        measured seconds per run (default $DURATION)
   --warmup S          unmeasured seconds per run before it (default $WARMUP)
   --start-warmup S    unmeasured seconds of load through each row once, before round 1 (default $START_WARMUP):

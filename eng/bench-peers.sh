@@ -4,12 +4,19 @@
 #   bash eng/bench-peers.sh --check-only          # start everything, run the routing checks, stop
 #   bash eng/bench-peers.sh --quick               # ~4 min smoke run
 #   bash eng/bench-peers.sh                       # full run (~20 min); copy table.txt into docs/benchmarks.md
+#   bash eng/bench-peers.sh --aot ...             # the same with the Native AOT build as the gateway row (meshgateway-aot)
 # Results go to .bench-results/<stamp>/ (ignored by git). PEERS_SH overrides where the harness is.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
 peers=${PEERS_SH:-$root/../shared/bench/peers.sh}
 publish_dir=$root/.tools/snigateway
+aot=0
+if [ "${1:-}" = "--aot" ]; then
+  aot=1
+  shift
+  publish_dir=$root/.tools/snigateway-aot
+fi
 [ -x "$peers" ] || [ -f "$peers" ] || { echo "peers.sh not found at $peers (set PEERS_SH)" >&2; exit 2; }
 
 # The harness's Debian packages (see ../shared/bench/README.md). Installing them may start the packaged services,
@@ -38,14 +45,26 @@ fi
 # A published Release build, not `dotnet run`: the SDK's processes would count toward the gateway's CPU and RSS.
 # ReadyToRun: precompiled code, so the JIT does not run during the first measured seconds.
 rid=linux-$(uname -m | sed -e 's/x86_64/x64/' -e 's/aarch64/arm64/')
-dotnet publish samples/SniGateway -c Release -r "$rid" --self-contained false -p:PublishReadyToRun=true -o "$publish_dir" --nologo -v quiet
+# --aot: the same program published with Native AOT (the row is named meshgateway-aot).
+gateway_name=meshgateway
+if [ "$aot" -eq 1 ]; then
+  dotnet publish samples/SniGateway -c Release -r "$rid" -p:PublishAot=true -o "$publish_dir" --nologo -v quiet
+  gateway_name=meshgateway-aot
+else
+  dotnet publish samples/SniGateway -c Release -r "$rid" --self-contained false -p:PublishReadyToRun=true -o "$publish_dir" --nologo -v quiet
+fi
 binary=$publish_dir/SniGateway
 [ -x "$binary" ] || { echo "publish did not produce $binary" >&2; exit 1; }
 
 # Runtime settings for a dedicated gateway process (docs/data-plane.md has the measurements); GATEWAY_ENV overrides:
 # - socket continuations run on the sockets engine's threads instead of hopping to the thread pool: the splice loops
 #   only issue the next non-blocking call, which is the case this switch is for;
+# - one sockets engine thread (with inline completions the runtime starts one per core): the whole data path then
+#   runs on one event loop, as sniproxy's and each nginx worker's does, instead of two threads waking each other on
+#   a 2-core box shared with the client and the backend (issue 15, docs/benchmarks.md: CPU per new connection and
+#   per keep-alive request about a fifth lower; connections/s at 128 concurrent handshakes varied between runs); a
+#   host meant to use N cores for the data path sets N;
 # - a 4 MiB gen0 budget keeps peak RSS ~12 MiB lower at no measurable CPU cost (env only: no runtimeconfig knob).
-gateway_env=${GATEWAY_ENV-DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 DOTNET_GCgen0size=0x400000}
-exec bash "$peers" --results "$root/.bench-results" --gateway-name meshgateway \
+gateway_env=${GATEWAY_ENV-DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT=1 DOTNET_GCgen0size=0x400000}
+exec bash "$peers" --results "$root/.bench-results" --gateway-name "$gateway_name" \
   --gateway-cmd "env $gateway_env $binary --listen {listen} --routes {routes}" "$@"
