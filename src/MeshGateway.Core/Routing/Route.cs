@@ -17,6 +17,7 @@ public sealed class Route
         ArgumentNullException.ThrowIfNull(cluster);
         Kind = Validate(pattern);
         Pattern = pattern.ToLowerInvariant();
+        PatternBytes = System.Text.Encoding.ASCII.GetBytes(Pattern);
         Cluster = cluster;
     }
 
@@ -35,6 +36,12 @@ public sealed class Route
     /// Null (the default) for passthrough routes.
     /// </summary>
     public MeshGateway.Gateway.ConnectionTerminator? Terminator { get; init; }
+
+    /// <summary>
+    /// <see cref="Pattern"/> as bytes (printable ASCII, validated): a connection whose server name is exactly these bytes
+    /// keeps a reference to them instead of a copy of the name.
+    /// </summary>
+    internal byte[] PatternBytes { get; }
 
     /// <summary>For a wildcard, the suffix after <c>*.</c>; for an exact route, the whole pattern.</summary>
     internal string Key => Kind == RouteKind.Wildcard ? Pattern[2..] : Pattern;
