@@ -87,7 +87,7 @@ public sealed class ConnectionBoundTests(ITestOutputHelper output)
     {
         // No verification sweep (a full one) falls due during the test: the sweep below is the one for the change.
         await using Watched run = await Watched.StartAsync(new CatalogShape { Services = 2_000, Instances = 4_000, Nodes = 200, Datacenters = 1, GatewaysPerDatacenter = 1 }, TimeSpan.FromMinutes(5));
-        (SimulatedConsulAgent agent, ConsulClient client, ConsulCatalogWatcher watcher, _) = run;
+        (SimulatedConsulAgent agent, _, ConsulCatalogWatcher watcher, _) = run;
         SimSnapshot snapshot = agent.Snapshot();
         // The sweep reads nodes in the order /v1/catalog/nodes lists them (by name).
         string[] nodes = [.. snapshot.Nodes.Select(n => n.Name).Order(StringComparer.Ordinal)];
@@ -95,13 +95,16 @@ public sealed class ConnectionBoundTests(ITestOutputHelper output)
         int position = Array.IndexOf(nodes, first);
 
         // One check-less change on the first node the sweep reads that has a Connect instance: the sweep stops there
-        // instead of reading all 200 nodes (the reads already in flight on the other lanes may finish).
+        // instead of reading all 200 nodes. How many reads start before it stops depends on timing: reads complete out of
+        // order, and while the carrying node's read is in flight the other lanes go on to further nodes (CI once counted
+        // 10 for the change on node 2, past the earlier bound of position + MaxConnections, 9). So the bound asserted is
+        // "stopped early": at most half the nodes, where a sweep that did not stop reads all of them.
         long before = agent.RequestsByEndpoint.GetValueOrDefault("catalog/node-services");
         agent.SetWeights(snapshot.Instances.First(i => i.Node == first && i.ConnectTarget is not null).Id, 5, 1);
         await SimulatedCatalog.WaitForTableAsync(watcher, SimulatedCatalog.Render(SimulatedCatalog.ReferenceView(agent)), TimeSpan.FromSeconds(30));
         long reads = agent.RequestsByEndpoint.GetValueOrDefault("catalog/node-services") - before;
         output.WriteLine($"node reads for a change on node {position + 1} of {nodes.Length}: {reads}");
-        Assert.InRange(reads, position + 1, position + client.Options.MaxConnections);
+        Assert.InRange(reads, position + 1, nodes.Length / 2);
     }
 
     [Fact]
