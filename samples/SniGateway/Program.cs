@@ -8,16 +8,17 @@ using SniGateway;
 const string Usage = """
     SniGateway --listen ADDR:PORT [--listen ADDR:PORT ...] --routes FILE
                [--connect-timeout-ms 5000] [--hello-timeout-ms 10000] [--idle-timeout-s 3600]
-               [--max-connections 50000] [--drain-s 5] [--access-log]
+               [--max-connections 50000] [--drain-s 5] [--splice-pipes 0] [--access-log]
 
     Routes TLS connections by SNI to the endpoints in FILE without decrypting them. Unknown or missing SNI is refused.
     FILE: {"routes":[{"sni":"web.default.dc1.internal.<uuid>.consul","endpoints":["127.0.0.1:19440"]}]}
+    --splice-pipes N: on Linux, move bulk bytes with splice(2) through at most N pipes (SpliceOptions.MaxKernelPipes; 0: off).
     SIGTERM or Ctrl+C stops accepting, drains open connections for --drain-s seconds, then closes the rest.
     """;
 
 var listen = new List<IPEndPoint>();
 string? routesPath = null;
-int connectTimeoutMs = 5000, helloTimeoutMs = 10_000, idleTimeoutS = 3600, maxConnections = GatewayListenerOptions.DefaultMaxConnections, drainS = 5;
+int connectTimeoutMs = 5000, helloTimeoutMs = 10_000, idleTimeoutS = 3600, maxConnections = GatewayListenerOptions.DefaultMaxConnections, drainS = 5, splicePipes = 0;
 bool accessLog = false;
 try
 {
@@ -37,6 +38,7 @@ try
             case "--idle-timeout-s": idleTimeoutS = Positive(args[i], Value()); break;
             case "--max-connections": maxConnections = Positive(args[i], Value()); break;
             case "--drain-s": drainS = Positive(args[i], Value()); break;
+            case "--splice-pipes": splicePipes = int.TryParse(Value(), out int pipes) && pipes >= 0 ? pipes : throw new FormatException($"--splice-pipes must be 0 or more, not '{args[i]}'."); break;
             case "--access-log": accessLog = true; break;
             case "-h" or "--help":
                 Console.WriteLine(Usage);
@@ -78,7 +80,7 @@ var options = new GatewayListenerOptions
 {
     HelloTimeout = TimeSpan.FromMilliseconds(helloTimeoutMs),
     MaxConnections = maxConnections,
-    Splice = new SpliceOptions { IdleTimeout = TimeSpan.FromSeconds(idleTimeoutS) },
+    Splice = new SpliceOptions { IdleTimeout = TimeSpan.FromSeconds(idleTimeoutS), MaxKernelPipes = splicePipes },
 };
 foreach (IPEndPoint endPoint in listen)
 {

@@ -84,8 +84,17 @@ public sealed class MeshGatewayOptions
     public TimeSpan? MaxConnectionDuration { get; set; }
 
     /// <summary>
+    /// Linux: the most kernel pipes open at once for moving bulk bytes with <c>splice(2)</c> instead of copying them
+    /// through the process (HAProxy's <c>option splice-auto</c>; see <see cref="MeshGateway.Splicing.SpliceOptions.MaxKernelPipes"/>).
+    /// A direction takes a pipe only for a burst of bulk data; each pipe is two descriptors, set aside from the
+    /// connection limit. Default 0: off (bytes are copied); 0 to 100000. Ignored on other systems.
+    /// </summary>
+    [OptionRange("0", "100000")]
+    public int SplicePipes { get; set; }
+
+    /// <summary>
     /// The most connections open at once; more are refused and counted. Default 50000; 1 to 10000000. Lowered at start
-    /// to what the open-file limit holds: (<c>ulimit -n</c> − 128 − <c>Consul:MaxConnections</c> − listeners) / 2
+    /// to what the open-file limit holds: (<c>ulimit -n</c> − 128 − <c>Consul:MaxConnections</c> − listeners − 2 × <see cref="SplicePipes"/>) / 2
     /// (see <see cref="MeshGateway.Gateway.GatewayListenerOptions.MaxConnections"/>); the value in use is logged (event 13).
     /// </summary>
     [OptionRange("1", "10000000")]

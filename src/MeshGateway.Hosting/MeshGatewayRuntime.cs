@@ -145,6 +145,7 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
             {
                 IdleTimeout = options.IdleTimeout,
                 MaxDuration = options.MaxConnectionDuration ?? Timeout.InfiniteTimeSpan,
+                MaxKernelPipes = options.SplicePipes,
             },
         };
         foreach (MeshGatewayListenerAddress address in plan)
@@ -188,7 +189,7 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
             MeshGatewayLog.Listening(_logger, plan[i].Name, bound[i]);
         }
 
-        MeshGatewayLog.ConnectionLimit(_logger, listener.ConnectionLimit, options.MaxConnections, listener.FileDescriptorLimit ?? -1, listenerOptions.FileDescriptorReserve);
+        MeshGatewayLog.ConnectionLimit(_logger, listener.ConnectionLimit, options.MaxConnections, listener.FileDescriptorLimit ?? -1, listenerOptions.FileDescriptorReserve, OperatingSystem.IsLinux() ? 2 * listenerOptions.Splice.MaxKernelPipes : 0);
         Volatile.Write(ref _listeners, listeners);
         if (_routeSource is IMeshGatewayRegistration registration)
         {

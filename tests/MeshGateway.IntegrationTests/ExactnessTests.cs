@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using MeshGateway.Testing;
 using MeshGateway.IntegrationTests.Infrastructure;
+using MeshGateway.Gateway;
 using MeshGateway.Splicing;
 
 namespace MeshGateway.IntegrationTests;
@@ -11,8 +12,10 @@ public sealed class ExactnessTests
 {
     private const string Name = "bulk.default.dc1.internal.td.consul";
 
-    [Fact]
-    public async Task Splice_ConcurrentRandomStreams_Sha256EqualOnBothEnds()
+    [Theory]
+    [InlineData(Relay.Copy)]
+    [InlineData(Relay.BulkKernelPipes)]
+    public async Task Splice_ConcurrentRandomStreams_Sha256EqualOnBothEnds(Relay relay)
     {
         // 12 streams, 64 MiB in total each way, random sizes and random write chunking (1 B to 64 KiB).
         const int Streams = 12;
@@ -36,7 +39,8 @@ public sealed class ExactnessTests
             (long bytes, byte[] hash) = await receive;
             upstreamHashes[index] = bytes == up[index] ? hash : [];
         });
-        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)]);
+        SpliceOptions splice = TestGateway.SpliceFor(relay);
+        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)], splice);
 
         var clients = Enumerable.Range(0, Streams).Select(index => Task.Run(async () =>
         {
@@ -64,10 +68,15 @@ public sealed class ExactnessTests
         Assert.Equal(Total + Streams * (hello.Length + 4L), gateway.Meters.Sum("meshgateway.bytes|meshgateway.direction=upstream"));
         Assert.Equal(Total, gateway.Meters.Sum("meshgateway.bytes|meshgateway.direction=downstream"));
         await gateway.WaitIdleAsync();
+
+        // 12 streams, 4 pipes: bursts splice while a pipe is free and copy otherwise, and every pipe is closed after.
+        TestGateway.AssertRelayed(relay, splice, atLeast: 1024 * 1024);
     }
 
-    [Fact]
-    public async Task Splice_ClientHalfCloses_UpstreamGetsEverythingThenAnswers()
+    [Theory]
+    [InlineData(Relay.Copy)]
+    [InlineData(Relay.KernelPipesOnly)]
+    public async Task Splice_ClientHalfCloses_UpstreamGetsEverythingThenAnswers(Relay relay)
     {
         byte[] hello = TestHello.Create(Name);
         byte[] request = RandomNumberGenerator.GetBytes(1_000_003);
@@ -83,7 +92,8 @@ public sealed class ExactnessTests
 
             socket.Shutdown(SocketShutdown.Send);
         });
-        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)]);
+        SpliceOptions splice = TestGateway.SpliceFor(relay);
+        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)], splice);
         using Socket client = await gateway.ConnectAsync();
         await client.SendAsync(hello);
         await client.SendAsync(request);
@@ -91,10 +101,14 @@ public sealed class ExactnessTests
         Assert.Equal(answer, await RawBackend.ReadToEndAsync(client).WaitAsync(TimeSpan.FromSeconds(60)));
         await gateway.Observer.WaitForEventsAsync(1);
         Assert.Equal(SpliceCloseReason.ClientClosed, Assert.Single(gateway.Observer.Closed).Reason);
+        // Request bytes that arrived with the hello are replayed from the hello's buffer (at most MaxHelloSize), not piped.
+        TestGateway.AssertRelayed(relay, splice, atLeast: request.Length + answer.Length - new GatewayListenerOptions().MaxHelloSize);
     }
 
-    [Fact]
-    public async Task Splice_UpstreamHalfCloses_ClientKeepsSending()
+    [Theory]
+    [InlineData(Relay.Copy)]
+    [InlineData(Relay.KernelPipesOnly)]
+    public async Task Splice_UpstreamHalfCloses_ClientKeepsSending(Relay relay)
     {
         byte[] hello = TestHello.Create(Name);
         byte[] late = RandomNumberGenerator.GetBytes(500_001);
@@ -106,7 +120,8 @@ public sealed class ExactnessTests
             socket.Shutdown(SocketShutdown.Send);
             received.TrySetResult(await RawBackend.ReadToEndAsync(socket));
         });
-        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)]);
+        SpliceOptions splice = TestGateway.SpliceFor(relay);
+        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)], splice);
         using Socket client = await gateway.ConnectAsync();
         await client.SendAsync(hello);
         Assert.Equal("done"u8.ToArray(), await RawBackend.ReadToEndAsync(client).WaitAsync(TimeSpan.FromSeconds(60)));
@@ -115,10 +130,13 @@ public sealed class ExactnessTests
         Assert.Equal(late, await received.Task.WaitAsync(TimeSpan.FromSeconds(60)));
         await gateway.Observer.WaitForEventsAsync(1);
         Assert.Equal(SpliceCloseReason.UpstreamClosed, Assert.Single(gateway.Observer.Closed).Reason);
+        TestGateway.AssertRelayed(relay, splice, atLeast: late.Length + 4);
     }
 
-    [Fact]
-    public async Task Splice_ClientResets_BackendSeesReset()
+    [Theory]
+    [InlineData(Relay.Copy)]
+    [InlineData(Relay.KernelPipesOnly)]
+    public async Task Splice_ClientResets_BackendSeesReset(Relay relay)
     {
         byte[] hello = TestHello.Create(Name);
         var outcome = new TaskCompletionSource<SocketError>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -136,7 +154,8 @@ public sealed class ExactnessTests
                 outcome.TrySetResult(ex.SocketErrorCode);
             }
         });
-        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)]);
+        SpliceOptions splice = TestGateway.SpliceFor(relay);
+        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)], splice);
         Socket client = await gateway.ConnectAsync();
         await client.SendAsync(hello);
         await RawBackend.ReadExactlyAsync(client, new byte[5]);
@@ -145,10 +164,13 @@ public sealed class ExactnessTests
         Assert.Equal(SocketError.ConnectionReset, await outcome.Task.WaitAsync(TimeSpan.FromSeconds(60)));
         await gateway.Observer.WaitForEventsAsync(1);
         Assert.Equal(SpliceCloseReason.ClientError, Assert.Single(gateway.Observer.Closed).Reason);
+        TestGateway.AssertRelayed(relay, splice, atLeast: 5);
     }
 
-    [Fact]
-    public async Task Splice_BackendDiesMidStream_ClientSeesReset()
+    [Theory]
+    [InlineData(Relay.Copy)]
+    [InlineData(Relay.KernelPipesOnly)]
+    public async Task Splice_BackendDiesMidStream_ClientSeesReset(Relay relay)
     {
         byte[] hello = TestHello.Create(Name);
         await using var backend = new RawBackend(async socket =>
@@ -158,7 +180,8 @@ public sealed class ExactnessTests
             socket.LingerState = new System.Net.Sockets.LingerOption(true, 0);
             socket.Close();
         });
-        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)]);
+        SpliceOptions splice = TestGateway.SpliceFor(relay);
+        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)], splice);
         using Socket client = await gateway.ConnectAsync();
         await client.SendAsync(hello);
         SocketException ex = await Assert.ThrowsAsync<SocketException>(async () =>
@@ -173,6 +196,8 @@ public sealed class ExactnessTests
         Assert.Equal(SocketError.ConnectionReset, ex.SocketErrorCode);
         await gateway.Observer.WaitForEventsAsync(1);
         Assert.Equal(SpliceCloseReason.UpstreamError, Assert.Single(gateway.Observer.Closed).Reason);
+        // How much crossed before the reset is up to the kernel; every pipe must be closed after.
+        TestGateway.AssertRelayed(relay, splice, atLeast: 0);
     }
 
     private static long[] Split(long total, int parts, Random random)

@@ -34,18 +34,24 @@ public sealed class ResetPropagationTests
     }
 
     [Theory]
-    [InlineData(Interleaving.Sending)]
-    [InlineData(Interleaving.HalfClosed)]
-    [InlineData(Interleaving.Idle)]
-    public Task UpstreamResets_ClientSeesResetEveryTime(Interleaving interleaving) => RunAsync(upstreamResets: true, interleaving);
+    [InlineData(Interleaving.Sending, Relay.Copy)]
+    [InlineData(Interleaving.HalfClosed, Relay.Copy)]
+    [InlineData(Interleaving.Idle, Relay.Copy)]
+    [InlineData(Interleaving.Sending, Relay.KernelPipesOnly)]
+    [InlineData(Interleaving.HalfClosed, Relay.KernelPipesOnly)]
+    [InlineData(Interleaving.Idle, Relay.KernelPipesOnly)]
+    public Task UpstreamResets_ClientSeesResetEveryTime(Interleaving interleaving, Relay relay) => RunAsync(upstreamResets: true, interleaving, relay);
 
     [Theory]
-    [InlineData(Interleaving.Sending)]
-    [InlineData(Interleaving.HalfClosed)]
-    [InlineData(Interleaving.Idle)]
-    public Task ClientResets_UpstreamSeesResetEveryTime(Interleaving interleaving) => RunAsync(upstreamResets: false, interleaving);
+    [InlineData(Interleaving.Sending, Relay.Copy)]
+    [InlineData(Interleaving.HalfClosed, Relay.Copy)]
+    [InlineData(Interleaving.Idle, Relay.Copy)]
+    [InlineData(Interleaving.Sending, Relay.KernelPipesOnly)]
+    [InlineData(Interleaving.HalfClosed, Relay.KernelPipesOnly)]
+    [InlineData(Interleaving.Idle, Relay.KernelPipesOnly)]
+    public Task ClientResets_UpstreamSeesResetEveryTime(Interleaving interleaving, Relay relay) => RunAsync(upstreamResets: false, interleaving, relay);
 
-    private static async Task RunAsync(bool upstreamResets, Interleaving interleaving)
+    private static async Task RunAsync(bool upstreamResets, Interleaving interleaving, Relay relay)
     {
         byte[] hello = TestHello.Create(Name);
         // The backend hands each upstream socket to the test and keeps it open until the test is done with it.
@@ -57,7 +63,8 @@ public sealed class ResetPropagationTests
             await upstreams.Writer.WriteAsync((socket, done));
             await done.Task;
         });
-        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)]);
+        SpliceOptions splice = TestGateway.SpliceFor(relay);
+        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)], splice);
 
         int resets = 0;
         var finRounds = new List<int>();
@@ -115,6 +122,7 @@ public sealed class ResetPropagationTests
         var reasons = gateway.Observer.Closed.GroupBy(c => c.Reason).ToDictionary(g => g.Key, g => g.Count());
         Assert.True(reasons.Count == 1 && reasons.ContainsKey(expected), $"close reasons: {string.Join(", ", reasons.Select(r => $"{r.Key}={r.Value}"))}");
         Assert.Empty(gateway.Observer.Rejections);
+        TestGateway.AssertRelayed(relay, splice, atLeast: interleaving == Interleaving.Sending ? Rounds * 1024 : 0);
     }
 
     /// <summary>

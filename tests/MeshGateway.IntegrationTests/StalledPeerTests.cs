@@ -13,8 +13,10 @@ public sealed class StalledPeerTests
     private const string Name = "stalled.default.dc1.internal.td.consul";
     private static readonly TimeSpan s_step = TimeSpan.FromSeconds(20);
 
-    [Fact]
-    public async Task ClientsResetWhileUpstreamStalled_BothSocketsReleasedWithinASecond()
+    [Theory]
+    [InlineData(Relay.Copy)]
+    [InlineData(Relay.KernelPipesOnly)]
+    public async Task ClientsResetWhileUpstreamStalled_BothSocketsReleasedWithinASecond(Relay relay)
     {
         const int Clients = 20;
         byte[] hello = TestHello.Create(Name);
@@ -28,7 +30,8 @@ public sealed class StalledPeerTests
             await upstreams.Writer.WriteAsync(socket);
             await done.Task;
         });
-        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)]);
+        SpliceOptions splice = TestGateway.SpliceFor(relay);
+        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)], splice);
         var clients = new List<Socket>();
         var stalledUpstreams = new List<Socket>();
         try
@@ -60,6 +63,7 @@ public sealed class StalledPeerTests
             clock.Stop();
 
             Assert.All(gateway.Observer.Closed, c => Assert.Equal(SpliceCloseReason.ClientError, c.Reason));
+            TestGateway.AssertRelayed(relay, splice);
 
             // The gateway reset each upstream connection rather than leave it open (or end it as if complete): what
             // was queued is still readable, then the reset.
@@ -79,8 +83,10 @@ public sealed class StalledPeerTests
         }
     }
 
-    [Fact]
-    public async Task UpstreamResetsWhileClientStalled_BothSocketsReleasedWithinASecond()
+    [Theory]
+    [InlineData(Relay.Copy)]
+    [InlineData(Relay.KernelPipesOnly)]
+    public async Task UpstreamResetsWhileClientStalled_BothSocketsReleasedWithinASecond(Relay relay)
     {
         byte[] hello = TestHello.Create(Name);
         var upstreams = Channel.CreateUnbounded<Socket>();
@@ -91,7 +97,8 @@ public sealed class StalledPeerTests
             await upstreams.Writer.WriteAsync(socket);
             await done.Task;
         });
-        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)]);
+        SpliceOptions splice = TestGateway.SpliceFor(relay);
+        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)], splice);
         try
         {
             // The client stops reading; the upstream fills every buffer toward it, then resets.
@@ -107,6 +114,7 @@ public sealed class StalledPeerTests
             await closed.WaitAsync(TimeSpan.FromSeconds(1));
 
             Assert.Equal(SpliceCloseReason.UpstreamError, Assert.Single(gateway.Observer.Closed).Reason);
+            TestGateway.AssertRelayed(relay, splice);
             SocketException ex = await Assert.ThrowsAsync<SocketException>(async () => await RawBackend.ReadToEndAsync(client).WaitAsync(s_step));
             Assert.Equal(SocketError.ConnectionReset, ex.SocketErrorCode);
         }

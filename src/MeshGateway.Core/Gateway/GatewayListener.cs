@@ -168,7 +168,9 @@ public sealed class GatewayListener : IAsyncDisposable
         long? fileLimit = OpenFileLimit.GetSoftLimit();
         if (fileLimit is long limit)
         {
-            int reserve = _options.FileDescriptorReserve + _options.EndPoints.Count;
+            // Each kernel pipe (SpliceOptions.MaxKernelPipes) holds two descriptors while a burst of bulk data moves.
+            int pipes = _options.Splice.UsesKernelPipes ? _options.Splice.MaxKernelPipes : 0;
+            int reserve = _options.FileDescriptorReserve + _options.EndPoints.Count + (pipes * 2);
             _fileDescriptorLimit = limit;
             Volatile.Write(ref _connectionLimit, Math.Min(_options.MaxConnections, OpenFileLimit.ConnectionsFor(limit, reserve)));
         }

@@ -107,7 +107,8 @@ public sealed class GatewayListenerOptions
     /// <see cref="GatewayListener.Start"/>): each connection holds two descriptors (client and upstream), and
     /// <see cref="FileDescriptorReserve"/> plus one per listening address are kept for everything else, so the
     /// effective limit (<see cref="GatewayListener.ConnectionLimit"/>) is
-    /// <c>min(MaxConnections, (limit − reserve − listeners) / 2)</c>. With <c>ulimit -n 1024</c> and one listener that is (1024 − 128 − 1) / 2 = 447.
+    /// <c>min(MaxConnections, (limit − reserve − listeners − 2 × pipes) / 2)</c>, where pipes is <see cref="SpliceOptions.MaxKernelPipes"/>
+    /// on Linux (two descriptors each), else 0. With <c>ulimit -n 1024</c>, one listener and no pipes that is (1024 − 128 − 1) / 2 = 447.
     /// Running out of descriptors would make the runtime abort the whole process; a full gateway only refuses new connections.
     /// </remarks>
     /// <exception cref="ArgumentOutOfRangeException">The value is not positive.</exception>

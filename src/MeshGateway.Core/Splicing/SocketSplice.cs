@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 
 namespace MeshGateway.Splicing;
 
@@ -136,6 +137,8 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
         Socket to = fromClient ? _upstream : _client;
         SocketOperation operation = fromClient ? _upOperation : _downOperation;
         byte[]? buffer = null;
+        KernelPipe? pipe = null;
+        bool kernel = Options.UsesKernelPipes;
         try
         {
             if (fromClient && TakePrefix() is { } prefix && !await ReplayAsync(prefix).ConfigureAwait(false))
@@ -143,8 +146,26 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
                 return;
             }
 
+            if (kernel && Options.KernelPipeFromFirstRead)
+            {
+                pipe = KernelPipe.TryCreate(Options.PipeBudget);
+            }
+
             while (true)
             {
+                if (pipe is not null)
+                {
+                    KernelBurstEnd end = await KernelBurstAsync(pipe, from, to, operation, fromClient).ConfigureAwait(false);
+                    pipe.Dispose();
+                    pipe = null;
+                    if (end == KernelBurstEnd.Over)
+                    {
+                        return;
+                    }
+
+                    kernel &= end != KernelBurstEnd.Unsupported;
+                }
+
                 if (buffer is null)
                 {
                     // Wait for data without holding a buffer: idle connections keep no memory (Kestrel, YARP).
@@ -166,57 +187,22 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
 
                 if (received == 0)
                 {
-                    StreamEnd end = HasShutDownSend(fromClient) ? StreamEnd.Fin : EndOf(from);
-                    if (end != StreamEnd.Fin || IsTornDown)
-                    {
-                        // Not a FIN. Reset: the peer reset and the other loop's send took the error (see EndOf).
-                        // ClosedHere, or a teardown under way: the other loop is failing the splice (it took the peer's
-                        // reset on its send, say) and closes both sockets with RST; a shutdown here would send FIN on
-                        // the other socket ahead of that RST, and the reset would arrive as a clean end of stream
-                        // (1 in 100 in ResetPropagationTests' Sending case). Fail does nothing once the teardown began.
-                        Fail(fromClient, SocketError.ConnectionReset);
-                        return;
-                    }
-
-                    OnEndOfStream(fromClient);
-                    MarkSendShutDown(toClient: !fromClient);
-                    ShutdownSend(to);
+                    OnEndOfSource(fromClient, from, to);
                     return;
                 }
 
                 Touch();
-                int sent = 0;
-                while (sent < received)
+                if (!await SendAllAsync(operation, to, buffer.AsMemory(0, received), fromClient).ConfigureAwait(false))
                 {
-                    ValueTask<int> send = operation.SendAsync(to, buffer.AsMemory(sent, received - sent));
-                    int n;
-                    if (send.IsCompleted)
-                    {
-                        n = await send.ConfigureAwait(false);
-                    }
-                    else
-                    {
-                        // The destination is not reading: watch the source while waiting (see remarks).
-                        int flag = fromClient ? ClientToUpstreamStalled : UpstreamToClientStalled;
-                        OnStalled(flag);
-                        n = await send.ConfigureAwait(false);
-                        Interlocked.And(ref _stalled, ~flag);
-                    }
-
-                    if (n <= 0)
-                    {
-                        Fail(!fromClient, operation.SocketError);
-                        return;
-                    }
-
-                    sent += n;
+                    return;
                 }
 
                 OnRelayed(fromClient, received);
 
                 // Keep the buffer only while more is queued (a full read and bytes still in the socket); otherwise give it
-                // back before waiting again, so a connection that goes idle after a full read holds nothing either.
-                if (received < buffer.Length || !HasQueuedBytes(from))
+                // back before waiting again, so a connection that goes idle after a full read holds nothing either. Bulk
+                // data (a full read, more queued) moves by splice(2) when pipes are allowed (SpliceOptions.MaxKernelPipes).
+                if (received < buffer.Length || !HasQueuedBytes(from) || (kernel && (pipe = KernelPipe.TryCreate(Options.PipeBudget)) is not null))
                 {
                     Options.BufferPool.Return(buffer);
                     buffer = null;
@@ -229,7 +215,167 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
             {
                 Options.BufferPool.Return(buffer);
             }
+
+            pipe?.Dispose();
         }
+    }
+
+    /// <summary>How a burst of <see cref="KernelBurstAsync"/> ended.</summary>
+    private enum KernelBurstEnd
+    {
+        /// <summary>The source has nothing more queued: copy again (the pipe is empty and goes back).</summary>
+        Drained,
+
+        /// <summary>The kernel cannot splice these sockets: copy from now on.</summary>
+        Unsupported,
+
+        /// <summary>The direction ended (end of stream forwarded, or the splice failed).</summary>
+        Over,
+    }
+
+    /// <summary>
+    /// Moves a burst of bulk data with <c>splice(2)</c>: source socket into <paramref name="pipe"/> (up to 64 KiB), pipe
+    /// into the destination, until the source has nothing queued. The same failure, end-of-stream, idle and byte-count
+    /// handling as the copy loop. When the destination has no room, the pipe's first bytes (at most
+    /// <see cref="WaitForRoomChunk"/>) are sent through the runtime, which waits for room and falls under the stall watch
+    /// like any send; the rest follows by splice.
+    /// </summary>
+    private async ValueTask<KernelBurstEnd> KernelBurstAsync(KernelPipe pipe, Socket from, Socket to, SocketOperation operation, bool fromClient)
+    {
+        while (true)
+        {
+            switch (pipe.Fill(from, out int moved, out SocketError error))
+            {
+                case KernelSpliceStatus.WouldBlock when Options.KernelPipeFromFirstRead:
+                    if (await operation.ReceiveAsync(from, Memory<byte>.Empty).ConfigureAwait(false) < 0)
+                    {
+                        Fail(fromClient, operation.SocketError);
+                        return KernelBurstEnd.Over;
+                    }
+
+                    continue;
+                case KernelSpliceStatus.WouldBlock:
+                    return KernelBurstEnd.Drained;
+                case KernelSpliceStatus.Unsupported:
+                    return KernelBurstEnd.Unsupported;
+                case KernelSpliceStatus.Failed:
+                    Fail(fromClient, error);
+                    return KernelBurstEnd.Over;
+            }
+
+            if (moved == 0)
+            {
+                OnEndOfSource(fromClient, from, to);
+                return KernelBurstEnd.Over;
+            }
+
+            Touch();
+            Options.PipeBudget.OnSpliced(moved);
+            int pending = moved;
+            while (pending > 0)
+            {
+                KernelSpliceStatus status = pipe.Drain(to, pending, out int sent, out error);
+                if (status == KernelSpliceStatus.Moved && sent > 0)
+                {
+                    pending -= sent;
+                    continue;
+                }
+
+                if (status == KernelSpliceStatus.Failed)
+                {
+                    Fail(!fromClient, error);
+                    return KernelBurstEnd.Over;
+                }
+
+                // No room (or no splice to this socket): send the first bytes through the runtime, which waits for room.
+                Options.PipeBudget.OnRoomWait();
+                byte[] chunk = Options.BufferPool.Rent(status == KernelSpliceStatus.WouldBlock ? WaitForRoomChunk : Options.BufferSize);
+                try
+                {
+                    int read = pipe.Read(chunk, pending);
+                    if (read <= 0)
+                    {
+                        // Cannot happen (the pipe holds what was moved in); end the splice rather than lose bytes.
+                        Fail(!fromClient, SocketError.SocketError);
+                        return KernelBurstEnd.Over;
+                    }
+
+                    if (!await SendAllAsync(operation, to, chunk.AsMemory(0, read), fromClient).ConfigureAwait(false))
+                    {
+                        return KernelBurstEnd.Over;
+                    }
+
+                    pending -= read;
+                }
+                finally
+                {
+                    Options.BufferPool.Return(chunk);
+                }
+            }
+
+            OnRelayed(fromClient, moved);
+        }
+    }
+
+    /// <summary>How much of a pipe a destination without room gets through the runtime (a copy) before splicing the rest.</summary>
+    /// <remarks>
+    /// Of 1, 4, 16 and 64 KiB (one or two bulk runs each, docs/benchmarks.md), 4 KiB had the lowest CPU per GiB: a larger
+    /// first send copies more of what the pipe would move for free, a smaller one wakes the loop more often.
+    /// </remarks>
+    private const int WaitForRoomChunk = 4096;
+
+    /// <summary>Sends all of <paramref name="data"/>, watching the source while a send waits (see remarks); false when the splice failed.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> SendAllAsync(SocketOperation operation, Socket to, ReadOnlyMemory<byte> data, bool fromClient)
+    {
+        int sent = 0;
+        while (sent < data.Length)
+        {
+            ValueTask<int> send = operation.SendAsync(to, data[sent..]);
+            int n;
+            if (send.IsCompleted)
+            {
+                n = await send.ConfigureAwait(false);
+            }
+            else
+            {
+                // The destination is not reading: watch the source while waiting (see remarks).
+                int flag = fromClient ? ClientToUpstreamStalled : UpstreamToClientStalled;
+                OnStalled(flag);
+                n = await send.ConfigureAwait(false);
+                Interlocked.And(ref _stalled, ~flag);
+            }
+
+            if (n <= 0)
+            {
+                Fail(!fromClient, operation.SocketError);
+                return false;
+            }
+
+            sent += n;
+        }
+
+        return true;
+    }
+
+    /// <summary>The source's read returned 0: forwards a true FIN (half-close), or fails the splice for anything else.</summary>
+    private void OnEndOfSource(bool fromClient, Socket from, Socket to)
+    {
+        StreamEnd end = HasShutDownSend(fromClient) ? StreamEnd.Fin : EndOf(from);
+        if (end != StreamEnd.Fin || IsTornDown)
+        {
+            // Not a FIN. Reset: the peer reset and the other loop's send took the error (see EndOf).
+            // ClosedHere, or a teardown under way: the other loop is failing the splice (it took the peer's
+            // reset on its send, say) and closes both sockets with RST; a shutdown here would send FIN on
+            // the other socket ahead of that RST, and the reset would arrive as a clean end of stream
+            // (1 in 100 in ResetPropagationTests' Sending case). Fail does nothing once the teardown began.
+            Fail(fromClient, SocketError.ConnectionReset);
+            return;
+        }
+
+        OnEndOfStream(fromClient);
+        MarkSendShutDown(toClient: !fromClient);
+        ShutdownSend(to);
     }
 
     protected override void CloseBoth(bool reset)

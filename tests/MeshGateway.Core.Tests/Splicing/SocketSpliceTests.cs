@@ -109,4 +109,123 @@ public sealed class SocketSpliceTests
             Assert.Equal(SocketError.ConnectionReset, reset.SocketErrorCode);
         }
     }
+
+    [Fact]
+    public async Task RunAsync_KernelPipes_SlowReaders_EveryByteInOrderBothWaysAndPipesClosed()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return; // splice(2) is Linux's; elsewhere the option copies, which the other tests cover.
+        }
+
+        // 8 MiB each way; both readers take 1 KiB at a time, slower than the gateway moves 64 KiB, so its destination is
+        // full again and again (a small receive buffer would make TCP itself the bottleneck, at delayed-ACK pace): the pipe's first bytes then go through the runtime's send (RoomWaits), the rest by splice.
+        var options = new SpliceOptions { MaxKernelPipes = 2 };
+        byte[] up = System.Security.Cryptography.RandomNumberGenerator.GetBytes(8 * 1024 * 1024);
+        byte[] down = System.Security.Cryptography.RandomNumberGenerator.GetBytes(8 * 1024 * 1024 + 1);
+        (Socket client, Socket clientSide) = await SocketPair.CreateAsync();
+        (Socket upstreamSide, Socket upstream) = await SocketPair.CreateAsync();
+        using (client)
+        using (upstream)
+        {
+            var splice = new SocketSplice(clientSide, upstreamSide, options, TimeProvider.System);
+            Task<SpliceResult> run = splice.RunAsync();
+
+            Task<byte[]> atUpstream = ReadSlowlyToEndAsync(upstream);
+            Task<byte[]> atClient = ReadSlowlyToEndAsync(client);
+            Task sendUp = SendAndFinishAsync(client, up);
+            Task sendDown = SendAndFinishAsync(upstream, down);
+            await Task.WhenAll(sendUp, sendDown).WaitAsync(TimeSpan.FromSeconds(120));
+
+            Assert.Equal(up, await atUpstream.WaitAsync(TimeSpan.FromSeconds(120)));
+            Assert.Equal(down, await atClient.WaitAsync(TimeSpan.FromSeconds(120)));
+            SpliceResult result = await run.WaitAsync(TimeSpan.FromSeconds(60));
+            splice.Dispose();
+            Assert.Equal(up.Length, result.BytesFromClient);
+            Assert.Equal(down.Length, result.BytesFromUpstream);
+        }
+
+        // Bulk bursts went through the pipes (the first read of each burst is a copy), and none is left open.
+        Assert.True(options.PipeBudget.SplicedBytes > (up.Length + down.Length) / 2, $"spliced {options.PipeBudget.SplicedBytes}");
+        Assert.True(options.PipeBudget.RoomWaits > 0);
+        Assert.Equal(0, options.PipeBudget.Open);
+    }
+
+    [Fact]
+    public void KernelPipeBudget_TakesUpToItsCap_AndAgainAfterAGive()
+    {
+        var budget = new KernelPipeBudget(2);
+        Assert.True(budget.TryTake());
+        Assert.True(budget.TryTake());
+        Assert.False(budget.TryTake());
+        Assert.Equal(2, budget.Open);
+        budget.Give();
+        Assert.True(budget.TryTake());
+        budget.Disable();
+        budget.Give();
+        Assert.False(budget.TryTake());
+    }
+
+    [Fact]
+    public async Task KernelPipe_OverTheCap_IsNotCreated_AndAClosedSocketFailsTheCall()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            Assert.Null(KernelPipe.TryCreate(new KernelPipeBudget(1)));
+            return;
+        }
+
+        var budget = new KernelPipeBudget(1);
+        using KernelPipe? pipe = KernelPipe.TryCreate(budget);
+        Assert.NotNull(pipe);
+        Assert.Null(KernelPipe.TryCreate(budget));
+
+        (Socket left, Socket right) = await SocketPair.CreateAsync();
+        using (right)
+        {
+            Assert.Equal(KernelSpliceStatus.WouldBlock, pipe.Fill(left, out _, out _));
+            await right.SendAsync("abc"u8.ToArray());
+            await left.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None);
+            Assert.Equal(KernelSpliceStatus.Moved, pipe.Fill(left, out int moved, out _));
+            Assert.Equal(3, moved);
+            byte[] read = new byte[8];
+            Assert.Equal(3, pipe.Read(read, 8));
+            Assert.Equal("abc"u8.ToArray(), read[..3]);
+
+            left.Dispose();
+            Assert.Equal(KernelSpliceStatus.Failed, pipe.Fill(left, out _, out SocketError error));
+            Assert.Equal(SocketError.OperationAborted, error);
+        }
+
+        pipe.Dispose();
+        Assert.Equal(0, budget.Open);
+        pipe.Dispose(); // once only
+        Assert.Equal(0, budget.Open);
+    }
+
+    private static async Task SendAndFinishAsync(Socket socket, byte[] data)
+    {
+        for (int sent = 0; sent < data.Length;)
+        {
+            sent += await socket.SendAsync(data.AsMemory(sent, Math.Min(256 * 1024, data.Length - sent)), SocketFlags.None);
+        }
+
+        socket.Shutdown(SocketShutdown.Send);
+    }
+
+    private static async Task<byte[]> ReadSlowlyToEndAsync(Socket socket)
+    {
+        var output = new MemoryStream();
+        byte[] buffer = new byte[1024];
+        while (true)
+        {
+            int n = await socket.ReceiveAsync(buffer.AsMemory(), SocketFlags.None);
+            if (n == 0)
+            {
+                return output.ToArray();
+            }
+
+            output.Write(buffer, 0, n);
+        }
+    }
 }

@@ -98,6 +98,7 @@ public sealed class HostLifecycleTests
     [InlineData("MeshGateway:Address", "not-an-ip", "Address")]
     [InlineData("MeshGateway:BindAddresses:extra", "10.0.0.1", "BindAddresses:extra")]
     [InlineData("MeshGateway:MaxConnectionDuration", "00:00:00.5", "MaxConnectionDuration")]
+    [InlineData("MeshGateway:SplicePipes", "-1", "SplicePipes")]
     [InlineData("MeshGateway:Consul:Address", "ftp://consul:8500", "Consul:Address")]
     [InlineData("MeshGateway:Consul:Meta:consul-version", "1", "consul-version")]
     [InlineData("MeshGateway:Routes:0:Endpoints:0", "127.0.0.1", "Routes:0:Endpoints:0")]
@@ -252,6 +253,7 @@ public sealed class HostLifecycleTests
         Assert.Equal(3, options.ConnectAttempts);
         Assert.Equal(TimeSpan.FromHours(1), options.IdleTimeout);
         Assert.Null(options.MaxConnectionDuration);
+        Assert.Equal(0, options.SplicePipes);
         Assert.Equal(50_000, options.MaxConnections);
         Assert.Equal(TimeSpan.FromSeconds(25), options.DrainTimeout);
         Assert.Null(options.Consul.Address); // CONSUL_HTTP_ADDR, else 127.0.0.1:8500

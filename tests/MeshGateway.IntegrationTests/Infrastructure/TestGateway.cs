@@ -5,8 +5,22 @@ using System.Net.Sockets;
 using System.Text;
 using MeshGateway.Gateway;
 using MeshGateway.Routing;
+using MeshGateway.Splicing;
 
 namespace MeshGateway.IntegrationTests.Infrastructure;
+
+/// <summary>How a test's gateway moves spliced bytes.</summary>
+public enum Relay
+{
+    /// <summary>Through user-space buffers (the default).</summary>
+    Copy,
+
+    /// <summary>Bursts of bulk data by <c>splice(2)</c> through at most 4 kernel pipes (<see cref="SpliceOptions.MaxKernelPipes"/>), the rest copied.</summary>
+    BulkKernelPipes,
+
+    /// <summary>Every byte by <c>splice(2)</c>, from the first read (<see cref="SpliceOptions.KernelPipeFromFirstRead"/>).</summary>
+    KernelPipesOnly,
+}
 
 /// <summary>A started <see cref="GatewayListener"/> on 127.0.0.1:0 with a recording observer and its own meter scope.</summary>
 internal sealed class TestGateway : IAsyncDisposable
@@ -39,6 +53,36 @@ internal sealed class TestGateway : IAsyncDisposable
         var listener = new GatewayListener(o, source, observer, meters, timeProvider);
         listener.Start();
         return new TestGateway(listener, observer, source, meters);
+    }
+
+    /// <summary>Splice options for <paramref name="relay"/>; keep them to ask their pipe budget what went through the kernel.</summary>
+    public static SpliceOptions SpliceFor(Relay relay) => relay switch
+    {
+        Relay.BulkKernelPipes => new SpliceOptions { MaxKernelPipes = 4 },
+        Relay.KernelPipesOnly => new SpliceOptions { MaxKernelPipes = 64, KernelPipeFromFirstRead = true },
+        _ => new SpliceOptions(),
+    };
+
+    /// <summary>Starts a gateway over <paramref name="routes"/> whose splices relay as <paramref name="splice"/> says.</summary>
+    public static TestGateway Start(IEnumerable<Route> routes, SpliceOptions splice) =>
+        Start(routes, () => new GatewayListenerOptions { Splice = splice });
+
+    /// <summary>
+    /// After the test's connections closed: on Linux, a kernel relay moved bytes through pipes (at least
+    /// <paramref name="atLeast"/>) and every pipe was closed; a copy relay opened none.
+    /// </summary>
+    public static void AssertRelayed(Relay relay, SpliceOptions splice, long atLeast = 1)
+    {
+        if (relay == Relay.Copy || !OperatingSystem.IsLinux())
+        {
+            Assert.Equal(0, splice.PipeBudget.SplicedBytes);
+        }
+        else
+        {
+            Assert.True(splice.PipeBudget.SplicedBytes >= atLeast, $"{splice.PipeBudget.SplicedBytes} bytes went through kernel pipes, expected at least {atLeast}");
+        }
+
+        Assert.Equal(0, splice.PipeBudget.Open);
     }
 
     public static Route Route(string pattern, params IPEndPoint[] endpoints)
