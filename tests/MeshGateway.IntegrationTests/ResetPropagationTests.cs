@@ -33,22 +33,23 @@ public sealed class ResetPropagationTests
         Idle,
     }
 
+    /// <summary>Every interleaving, with bytes copied and with every byte moved through kernel pipes.</summary>
+    public static TheoryData<Interleaving, Relay> Cases { get; } = new()
+    {
+        { Interleaving.Sending, Relay.Copy },
+        { Interleaving.HalfClosed, Relay.Copy },
+        { Interleaving.Idle, Relay.Copy },
+        { Interleaving.Sending, Relay.KernelPipesOnly },
+        { Interleaving.HalfClosed, Relay.KernelPipesOnly },
+        { Interleaving.Idle, Relay.KernelPipesOnly },
+    };
+
     [Theory]
-    [InlineData(Interleaving.Sending, Relay.Copy)]
-    [InlineData(Interleaving.HalfClosed, Relay.Copy)]
-    [InlineData(Interleaving.Idle, Relay.Copy)]
-    [InlineData(Interleaving.Sending, Relay.KernelPipesOnly)]
-    [InlineData(Interleaving.HalfClosed, Relay.KernelPipesOnly)]
-    [InlineData(Interleaving.Idle, Relay.KernelPipesOnly)]
+    [MemberData(nameof(Cases))]
     public Task UpstreamResets_ClientSeesResetEveryTime(Interleaving interleaving, Relay relay) => RunAsync(upstreamResets: true, interleaving, relay);
 
     [Theory]
-    [InlineData(Interleaving.Sending, Relay.Copy)]
-    [InlineData(Interleaving.HalfClosed, Relay.Copy)]
-    [InlineData(Interleaving.Idle, Relay.Copy)]
-    [InlineData(Interleaving.Sending, Relay.KernelPipesOnly)]
-    [InlineData(Interleaving.HalfClosed, Relay.KernelPipesOnly)]
-    [InlineData(Interleaving.Idle, Relay.KernelPipesOnly)]
+    [MemberData(nameof(Cases))]
     public Task ClientResets_UpstreamSeesResetEveryTime(Interleaving interleaving, Relay relay) => RunAsync(upstreamResets: false, interleaving, relay);
 
     private static async Task RunAsync(bool upstreamResets, Interleaving interleaving, Relay relay)
