@@ -240,6 +240,7 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
     /// <see cref="WaitForRoomChunk"/>) are sent through the runtime, which waits for room and falls under the stall watch
     /// like any send; the rest follows by splice.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<KernelBurstEnd> KernelBurstAsync(KernelPipe pipe, Socket from, Socket to, SocketOperation operation, bool fromClient)
     {
         while (true)
