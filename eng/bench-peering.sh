@@ -55,7 +55,8 @@ usage() {
   cat <<EOF
 
 Options (environment variables of the same name work too; GATEWAY_ENV, YARP_ENV and BACKEND_ENV set the
-environment of those processes, default GATEWAY_ENV="DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT=1", the others empty):
+environment of those processes, default GATEWAY_ENV="DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT=1", the others empty;
+GATEWAY_BIN runs the gateway row from another PeeringBench build, e.g. a Native AOT publish):
   --duration S        measured seconds per run (default $DURATION)
   --warmup S          unmeasured seconds per run before it (default $WARMUP)
   --start-warmup S    unmeasured seconds of load through each row once, before round 1 (default $START_WARMUP):
@@ -223,7 +224,10 @@ start_dotnet() {  # ROW MODE ENV ARGS...
   shift 3
   mkdir -p "$RUN/$row"
   # shellcheck disable=SC2086
-  start_proc "$row" "$RUN/$row/stdout.log" env $envs "$BIN" "$mode" --listen "127.0.0.1:${PORT[$row]}" --certs "$RUN/pki" "$@"
+  local bin=$BIN
+  # GATEWAY_BIN: another build of PeeringBench for the gateway row only (e.g. a Native AOT publish, `--aot`).
+  if [ "$row" = gateway ] && [ -n "${GATEWAY_BIN:-}" ]; then bin=$GATEWAY_BIN; fi
+  start_proc "$row" "$RUN/$row/stdout.log" env $envs "$bin" "$mode" --listen "127.0.0.1:${PORT[$row]}" --certs "$RUN/pki" "$@"
   wait_port "${PORT[$row]}" "${PID_OF[$row]}" 60 || die "$row did not listen on 127.0.0.1:${PORT[$row]}: $(tail -5 "$RUN/$row/stdout.log")"
 }
 
