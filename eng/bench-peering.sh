@@ -225,7 +225,7 @@ start_dotnet() {  # ROW MODE ENV ARGS...
   mkdir -p "$RUN/$row"
   # shellcheck disable=SC2086
   local bin=$BIN
-  # GATEWAY_BIN: another build of PeeringBench for the gateway row only (e.g. a Native AOT publish, `--aot`).
+  # GATEWAY_BIN: another build of PeeringBench for the gateway row only (e.g. a Native AOT publish of it).
   if [ "$row" = gateway ] && [ -n "${GATEWAY_BIN:-}" ]; then bin=$GATEWAY_BIN; fi
   start_proc "$row" "$RUN/$row/stdout.log" env $envs "$bin" "$mode" --listen "127.0.0.1:${PORT[$row]}" --certs "$RUN/pki" "$@"
   wait_port "${PORT[$row]}" "${PID_OF[$row]}" 60 || die "$row did not listen on 127.0.0.1:${PORT[$row]}: $(tail -5 "$RUN/$row/stdout.log")"

@@ -91,7 +91,7 @@ internal sealed class KernelPipe : IDisposable
     public KernelSpliceStatus Drain(Socket socket, int count, out int moved, out SocketError error) =>
         Splice(socket, fromSocket: false, count, out moved, out error);
 
-    /// <summary>Reads up to <paramref name="buffer"/>'s length of the pipe's bytes into user memory (the first bytes of a send that must wait for room).</summary>
+    /// <summary>Reads up to <paramref name="count"/> of the pipe's bytes (at most the buffer's length) into user memory: the first bytes of a send that must wait for room.</summary>
     /// <returns>The bytes read; 0 or less when the pipe had none (it never should: the caller knows what it holds).</returns>
     public int Read(byte[] buffer, int count)
     {
@@ -157,6 +157,8 @@ internal sealed class KernelPipe : IDisposable
                 return KernelSpliceStatus.Unsupported;
             }
 
+            // .NET's errno-to-SocketError table is internal to the runtime: the few errors a socket splice returns are
+            // mapped here the same way (EPIPE is Shutdown there too).
             error = errno switch
             {
                 Econnreset => SocketError.ConnectionReset,
