@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net.Sockets;
 using System.Threading.Channels;
 using MeshGateway.IntegrationTests.Infrastructure;
@@ -7,16 +6,24 @@ using MeshGateway.Testing;
 
 namespace MeshGateway.IntegrationTests;
 
-/// <summary>A peer that leaves while the gateway is stuck sending toward the other (non-reading) side is noticed at once.</summary>
+/// <summary>A peer that leaves while the gateway is stuck sending toward the other (non-reading) side is noticed, not held until the idle timeout.</summary>
+/// <remarks>
+/// The gateway checks the source of a stalled send every <see cref="SocketSplice.StallCheckInterval"/> (250 ms); without
+/// that watch both sockets would be held until the idle timeout (1 h). The tests wait <see cref="s_released"/> for the
+/// release: far below the idle timeout, so they fail without the watch, and far above the check interval, so a loaded CI
+/// machine (every test project starting at once on two cores) does not fail them. A 1 s bound did, once in CI. How fast
+/// the release comes is a timing claim, not asserted here.
+/// </remarks>
 public sealed class StalledPeerTests
 {
     private const string Name = "stalled.default.dc1.internal.td.consul";
     private static readonly TimeSpan s_step = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan s_released = TimeSpan.FromSeconds(20);
 
     [Theory]
     [InlineData(Relay.Copy)]
     [InlineData(Relay.KernelPipesOnly)]
-    public async Task ClientsResetWhileUpstreamStalled_BothSocketsReleasedWithinASecond(Relay relay)
+    public async Task ClientsResetWhileUpstreamStalled_BothSocketsReleasedBeforeTheIdleTimeout(Relay relay)
     {
         const int Clients = 20;
         byte[] hello = TestHello.Create(Name);
@@ -52,15 +59,13 @@ public sealed class StalledPeerTests
 
             // The clients leave (reset). Nothing else happens on the upstream side.
             Task allClosed = gateway.Observer.WaitForEventsAsync(Clients);
-            var clock = Stopwatch.StartNew();
             foreach (Socket client in clients)
             {
                 client.LingerState = new LingerOption(true, 0);
                 client.Dispose();
             }
 
-            await allClosed.WaitAsync(TimeSpan.FromSeconds(1));
-            clock.Stop();
+            await allClosed.WaitAsync(s_released);
 
             Assert.All(gateway.Observer.Closed, c => Assert.Equal(SpliceCloseReason.ClientError, c.Reason));
             TestGateway.AssertRelayed(relay, splice);
@@ -86,7 +91,7 @@ public sealed class StalledPeerTests
     [Theory]
     [InlineData(Relay.Copy)]
     [InlineData(Relay.KernelPipesOnly)]
-    public async Task UpstreamResetsWhileClientStalled_BothSocketsReleasedWithinASecond(Relay relay)
+    public async Task UpstreamResetsWhileClientStalled_BothSocketsReleasedBeforeTheIdleTimeout(Relay relay)
     {
         byte[] hello = TestHello.Create(Name);
         var upstreams = Channel.CreateUnbounded<Socket>();
@@ -111,7 +116,7 @@ public sealed class StalledPeerTests
             Task closed = gateway.Observer.WaitForEventsAsync(1);
             upstream.LingerState = new LingerOption(true, 0);
             upstream.Dispose();
-            await closed.WaitAsync(TimeSpan.FromSeconds(1));
+            await closed.WaitAsync(s_released);
 
             Assert.Equal(SpliceCloseReason.UpstreamError, Assert.Single(gateway.Observer.Closed).Reason);
             TestGateway.AssertRelayed(relay, splice);

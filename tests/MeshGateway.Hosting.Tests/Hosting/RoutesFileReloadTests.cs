@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using MeshGateway.Hosting;
@@ -76,7 +75,7 @@ public sealed class RoutesFileReloadTests
     }
 
     [Fact]
-    public async Task RoutesFile_ConfigMapSymlinkSwap_NewConnectionsUseNewRoutesWithinASecond()
+    public async Task RoutesFile_ConfigMapSymlinkSwap_NewConnectionsUseNewRoutes()
     {
         byte[] hello = TestHello.Create(Sni);
         await using RawBackend first = RawBackend.Named("first", hello);
@@ -92,11 +91,10 @@ public sealed class RoutesFileReloadTests
 
         // What the kubelet does on a ConfigMap update: a new timestamped directory, ..data renamed over atomically.
         Task<RoutesFileReload> reloaded = NextReload(watcher);
-        var swap = Stopwatch.StartNew();
+        // Nothing polls the file: only the directory's change notification can lead to this reload (how soon after the
+        // swap is a timing claim, the debounce's 100 ms plus scheduling, and not asserted on a shared CI machine).
         mount.Publish(RoutesJson(second));
         Assert.Equal(RoutesFileReload.Updated, await reloaded.WaitAsync(HostFixture.SafetyTimeout));
-        swap.Stop();
-        Assert.True(swap.Elapsed < TimeSpan.FromSeconds(1), $"the swap took {swap.Elapsed.TotalMilliseconds:0} ms to reach the routes");
         Assert.Equal("second", await RoundTripAsync(host, hello));
         await host.StopAsync();
     }
