@@ -4,6 +4,7 @@ using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Http;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Transforms;
 
 namespace MeshGateway.Peering;
 
@@ -222,7 +223,11 @@ internal sealed class ServiceState
                         Headers = [new RouteHeader { Name = PeeringState.RouteHeader, Values = [routeId], Mode = HeaderMatchMode.ExactHeader, IsCaseSensitive = true }],
                     },
                     Transforms = [new Dictionary<string, string>(StringComparer.Ordinal) { ["RequestHeaderRemove"] = PeeringState.RouteHeader }],
-                });
+                }
+                // X-Forwarded-Proto set, nothing else added: Consul's peer filter chain leaves Envoy's use_remote_address
+                // unset (agent/xds/listeners.go, makeHTTPFilter), so the peer's address is not appended to
+                // X-Forwarded-For and no host or prefix is added, where YARP's defaults would add all of them.
+                .WithTransformXForwarded(xDefault: ForwardedTransformActions.Off, xProto: ForwardedTransformActions.Set));
             }
 
             if (total <= 0)

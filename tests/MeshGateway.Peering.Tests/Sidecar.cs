@@ -12,7 +12,11 @@ using Microsoft.Extensions.DependencyInjection;
 namespace MeshGateway.Peering.Tests;
 
 /// <summary>What a sidecar saw of one request.</summary>
-internal sealed record SeenRequest(string Path, string Protocol, string[] ForwardedClientCert, bool HadRouteHeader, string? ClientSpiffeId);
+internal sealed record SeenRequest(string Path, string Protocol, string[] ForwardedClientCert, bool HadRouteHeader, string? ClientSpiffeId)
+{
+    /// <summary>The request's <c>X-Forwarded-*</c> headers other than XFCC, name → values.</summary>
+    public Dictionary<string, string> Forwarded { get; init; } = [];
+}
 
 /// <summary>
 /// A local service behind its Connect sidecar, stood in by Kestrel on 127.0.0.1:0: HTTPS with its SPIFFE leaf, a
@@ -105,7 +109,12 @@ internal sealed class Sidecar : IAsyncDisposable
             context.Request.Protocol,
             [.. context.Request.Headers["X-Forwarded-Client-Cert"].Select(v => v ?? "")],
             context.Request.Headers.ContainsKey("X-MeshGateway-Peering-Route"),
-            SpiffeIdOf(client)));
+            SpiffeIdOf(client))
+        {
+            Forwarded = context.Request.Headers
+                .Where(h => h.Key.StartsWith("X-Forwarded-", StringComparison.OrdinalIgnoreCase) && !h.Key.Equals("X-Forwarded-Client-Cert", StringComparison.OrdinalIgnoreCase))
+                .ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase),
+        });
         if (context.Request.Path == "/stream")
         {
             await context.Response.WriteAsync("first\n");

@@ -76,6 +76,27 @@ public sealed class TerminationTests
         Assert.Equal(0, harness.SidecarB.Requests);
     }
 
+    [Fact]
+    public async Task ForwardedHeaders_AsEnvoysMeshGateway_ProtoSetClientsForwardedForPassedAndNoAddressOrHostAdded()
+    {
+        // Consul's mesh gateway filter chain for a peer (agent/xds/listeners.go, makeHTTPFilter) leaves Envoy's
+        // use_remote_address unset: the peer's address is not appended to X-Forwarded-For and no host is added. YARP's
+        // defaults would add X-Forwarded-For/-Host (the peer gateway's address, inside the local datacenter).
+        await using PeeringHarness harness = await PeeringHarness.StartAsync();
+        using HttpClient client = harness.CreateClient(harness.PeerClient);
+        using HttpRequestMessage request = PeeringHarness.Get("/forwarded", HttpVersion.Version11);
+        request.Headers.TryAddWithoutValidation("X-Forwarded-For", "203.0.113.7");
+        request.Headers.TryAddWithoutValidation("X-Forwarded-Proto", "http");
+
+        using HttpResponseMessage response = await client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        SeenRequest seen = Assert.Single(harness.SidecarA.Seen);
+        Assert.Equal("203.0.113.7", seen.Forwarded["X-Forwarded-For"]);
+        Assert.Equal("https", seen.Forwarded["X-Forwarded-Proto"]);
+        Assert.Equal(["X-Forwarded-For", "X-Forwarded-Proto"], seen.Forwarded.Keys.Order(StringComparer.OrdinalIgnoreCase));
+    }
+
     public static TheoryData<string, HandshakeRefusal> Refusals => new()
     {
         { "stranger", HandshakeRefusal.UnknownTrustDomain },
