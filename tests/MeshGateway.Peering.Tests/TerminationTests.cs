@@ -57,15 +57,10 @@ public sealed class TerminationTests
             new HttpRouteRule { Match = new HttpRouteMatch { PathPrefix = "/b/" }, Splits = [new WeightedTarget(PeeringHarness.TargetB, 1)] },
             new HttpRouteRule { Splits = [new WeightedTarget(PeeringHarness.TargetA, 1)] },
         ]);
-        using HttpClient client = harness.CreateClient(harness.PeerClient);
-        using HttpRequestMessage request = PeeringHarness.Get("/xfcc", HttpVersion.Version11);
-        request.Headers.TryAddWithoutValidation("X-Forwarded-Client-Cert", "By=spiffe://forged;URI=spiffe://forged/svc/admin");
-        request.Headers.TryAddWithoutValidation("X-MeshGateway-Peering-Route", "default/default/web/0/0");
+        SeenRequest seen = await SendToSidecarAAsync(harness, "/xfcc",
+            ("X-Forwarded-Client-Cert", "By=spiffe://forged;URI=spiffe://forged/svc/admin"),
+            ("X-MeshGateway-Peering-Route", "default/default/web/0/0"));
 
-        using HttpResponseMessage response = await client.SendAsync(request);
-
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        SeenRequest seen = Assert.Single(harness.SidecarA.Seen);
         string xfcc = Assert.Single(seen.ForwardedClientCert);
         string hash = Convert.ToHexStringLower(SHA256.HashData(harness.PeerClient.RawData));
         Assert.StartsWith($"By={harness.GatewaySpiffeId};Hash={hash};Subject=\"CN=frontend\";URI={harness.PeerB.ServiceId("frontend", "dc2")};Cert=\"", xfcc, StringComparison.Ordinal);
@@ -83,18 +78,27 @@ public sealed class TerminationTests
         // use_remote_address unset: the peer's address is not appended to X-Forwarded-For and no host is added. YARP's
         // defaults would add X-Forwarded-For/-Host (the peer gateway's address, inside the local datacenter).
         await using PeeringHarness harness = await PeeringHarness.StartAsync();
-        using HttpClient client = harness.CreateClient(harness.PeerClient);
-        using HttpRequestMessage request = PeeringHarness.Get("/forwarded", HttpVersion.Version11);
-        request.Headers.TryAddWithoutValidation("X-Forwarded-For", "203.0.113.7");
-        request.Headers.TryAddWithoutValidation("X-Forwarded-Proto", "http");
 
-        using HttpResponseMessage response = await client.SendAsync(request);
+        SeenRequest seen = await SendToSidecarAAsync(harness, "/forwarded", ("X-Forwarded-For", "203.0.113.7"), ("X-Forwarded-Proto", "http"));
 
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        SeenRequest seen = Assert.Single(harness.SidecarA.Seen);
         Assert.Equal("203.0.113.7", seen.Forwarded["X-Forwarded-For"]);
         Assert.Equal("https", seen.Forwarded["X-Forwarded-Proto"]);
         Assert.Equal(["X-Forwarded-For", "X-Forwarded-Proto"], seen.Forwarded.Keys.Order(StringComparer.OrdinalIgnoreCase));
+    }
+
+    /// <summary>Sends a GET with the given headers as the peer's client, expects 200 and returns what sidecar A saw.</summary>
+    private static async Task<SeenRequest> SendToSidecarAAsync(PeeringHarness harness, string path, params (string Name, string Value)[] headers)
+    {
+        using HttpClient client = harness.CreateClient(harness.PeerClient);
+        using HttpRequestMessage request = PeeringHarness.Get(path, HttpVersion.Version11);
+        foreach ((string name, string value) in headers)
+        {
+            request.Headers.TryAddWithoutValidation(name, value);
+        }
+
+        using HttpResponseMessage response = await client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return Assert.Single(harness.SidecarA.Seen);
     }
 
     public static TheoryData<string, HandshakeRefusal> Refusals => new()
