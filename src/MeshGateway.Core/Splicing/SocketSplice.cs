@@ -477,6 +477,32 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
         }
     }
 
+    /// <summary>
+    /// Whether a zero-byte wait on <paramref name="socket"/> ended with nothing to read while the peer is still sending
+    /// (the sockets engine completes a pending zero-byte receive from an epoll event without a system call, and under load
+    /// that event can be a late one for bytes an earlier read already took): nothing queued, and the TCP state says the
+    /// peer has sent no FIN.
+    /// False when the system cannot tell (not Linux) or the socket failed: the next read then reports what happened.
+    /// </summary>
+    internal static bool WokeWithNothingToRead(Socket socket)
+    {
+        if (!OperatingSystem.IsLinux() || HasQueuedBytes(socket))
+        {
+            return false;
+        }
+
+        const int IpProtoTcp = 6, TcpInfo = 11, Established = 1, FinWait1 = 4, FinWait2 = 5;
+        Span<byte> info = stackalloc byte[8];
+        try
+        {
+            return socket.GetRawSocketOption(IpProtoTcp, TcpInfo, info) >= 1 && info[0] is Established or FinWait1 or FinWait2;
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
     private static void ShutdownSend(Socket socket) => Shutdown(socket, SocketShutdown.Send);
 
     /// <summary>Whether this splice shut down its send on the client (<paramref name="client"/>) or the upstream socket.</summary>

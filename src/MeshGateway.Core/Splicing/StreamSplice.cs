@@ -40,6 +40,13 @@ internal sealed class StreamSplice : SpliceSession, IDisposable
                     // Zero-byte read: streams that support it (NetworkStream, SslStream) wait here without a buffer;
                     // others return 0 at once, which says nothing about EOF, so a real read always follows (YARP's StreamCopier).
                     await from.ReadAsync(Memory<byte>.Empty, token).ConfigureAwait(false);
+                    if (from is NetworkStream network && SocketSplice.WokeWithNothingToRead(network.Socket))
+                    {
+                        // A late epoll event ended the wait (SocketSplice.WokeWithNothingToRead): a read now would wait
+                        // holding the buffer while the connection idles (SplicerBufferTests).
+                        continue;
+                    }
+
                     buffer = Options.BufferPool.Rent(Options.BufferSize);
                 }
 
