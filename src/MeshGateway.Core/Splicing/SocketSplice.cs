@@ -478,11 +478,11 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
     }
 
     /// <summary>
-    /// Whether a zero-byte wait on <paramref name="socket"/> ended with nothing to read while the peer is still sending
-    /// (the sockets engine completes a pending zero-byte receive from an epoll event without a system call, and under load
-    /// that event can be a late one for bytes an earlier read already took): nothing queued, and the TCP state says the
-    /// peer has sent no FIN.
-    /// False when the system cannot tell (not Linux) or the socket failed: the next read then reports what happened.
+    /// Whether a zero-byte wait on <paramref name="socket"/> ended with nothing to read while the peer is still sending:
+    /// nothing queued, and the TCP state says the peer has sent no FIN. Our reading of rare <c>SplicerBufferTests</c>
+    /// failures under load is that the sockets engine can end a pending zero-byte receive on a late epoll event, for bytes
+    /// an earlier read already took; a read then would wait holding a buffer while the connection idles. False when the
+    /// system cannot tell (not Linux) or the socket failed: the next read then reports what happened.
     /// </summary>
     internal static bool WokeWithNothingToRead(Socket socket)
     {
