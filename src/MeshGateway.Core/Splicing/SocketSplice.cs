@@ -447,17 +447,13 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
             return StreamEnd.Fin;
         }
 
-        const int IpProtoTcp = 6, TcpInfo = 11, TcpClose = 7;
-        Span<byte> info = stackalloc byte[8];
-        try
+        // A socket closed under us (-1) was closed by the teardown, which resets both sides (see remarks).
+        return TcpStateOf(socket) switch
         {
-            return socket.GetRawSocketOption(IpProtoTcp, TcpInfo, info) >= 1 && info[0] == TcpClose ? StreamEnd.Reset : StreamEnd.Fin;
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-            // Closed under us by the teardown, which resets both sides (see remarks).
-            return StreamEnd.ClosedHere;
-        }
+            < 0 => StreamEnd.ClosedHere,
+            TcpClose => StreamEnd.Reset,
+            _ => StreamEnd.Fin,
+        };
     }
 
     /// <summary>
@@ -486,20 +482,24 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
     /// </summary>
     internal static bool WokeWithNothingToRead(Socket socket)
     {
-        if (!OperatingSystem.IsLinux() || HasQueuedBytes(socket))
-        {
-            return false;
-        }
+        return OperatingSystem.IsLinux() && !HasQueuedBytes(socket) && TcpStateOf(socket) is TcpEstablished or TcpFinWait1 or TcpFinWait2;
+    }
 
-        const int IpProtoTcp = 6, TcpInfo = 11, Established = 1, FinWait1 = 4, FinWait2 = 5;
+    // Linux's TCP states (include/net/tcp_states.h) as TCP_INFO's first byte reports them.
+    private const int TcpEstablished = 1, TcpFinWait1 = 4, TcpFinWait2 = 5, TcpClose = 7;
+
+    /// <summary>The socket's TCP state (<c>TCP_INFO</c>'s <c>tcpi_state</c>, Linux), 0 if unreported, -1 if the socket is closed or failed.</summary>
+    private static int TcpStateOf(Socket socket)
+    {
+        const int IpProtoTcp = 6, TcpInfo = 11;
         Span<byte> info = stackalloc byte[8];
         try
         {
-            return socket.GetRawSocketOption(IpProtoTcp, TcpInfo, info) >= 1 && info[0] is Established or FinWait1 or FinWait2;
+            return socket.GetRawSocketOption(IpProtoTcp, TcpInfo, info) >= 1 ? info[0] : 0;
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {
-            return false;
+            return -1;
         }
     }
 
