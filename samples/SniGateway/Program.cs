@@ -9,10 +9,13 @@ const string Usage = """
     SniGateway --listen ADDR:PORT [--listen ADDR:PORT ...] --routes FILE
                [--connect-timeout-ms 5000] [--hello-timeout-ms 10000] [--idle-timeout-s 3600]
                [--max-connections 50000] [--drain-s 5] [--splice-pipes 0] [--access-log]
+               [--engine sockets|event-loop] [--event-loop-threads 1]
 
     Routes TLS connections by SNI to the endpoints in FILE without decrypting them. Unknown or missing SNI is refused.
     FILE: {"routes":[{"sni":"web.default.dc1.internal.<uuid>.consul","endpoints":["127.0.0.1:19440"]}]}
     --splice-pipes N: on Linux, move bulk bytes with splice(2) through at most N pipes (SpliceOptions.MaxKernelPipes; 0: off).
+    --engine event-loop: on Linux, the gateway's own epoll loops (GatewayIoEngine.EventLoop) instead of .NET's sockets;
+    --event-loop-threads N of them (GatewayListenerOptions.EventLoopThreads).
     SIGTERM or Ctrl+C stops accepting, drains open connections for --drain-s seconds, then closes the rest.
     """;
 
@@ -20,6 +23,8 @@ var listen = new List<IPEndPoint>();
 string? routesPath = null;
 int connectTimeoutMs = 5000, helloTimeoutMs = 10_000, idleTimeoutS = 3600, maxConnections = GatewayListenerOptions.DefaultMaxConnections, drainS = 5, splicePipes = 0;
 bool accessLog = false;
+GatewayIoEngine engine = GatewayIoEngine.Sockets;
+int loopThreads = 1;
 try
 {
     for (int i = 0; i < args.Length; i++)
@@ -40,6 +45,19 @@ try
             case "--drain-s": drainS = Positive(args[i], Value()); break;
             case "--splice-pipes": splicePipes = int.TryParse(Value(), out int pipes) && pipes >= 0 ? pipes : throw new FormatException($"--splice-pipes must be 0 or more, not '{args[i]}'."); break;
             case "--access-log": accessLog = true; break;
+            case "--engine":
+                string name = Value();
+                engine = name switch
+                {
+                    "sockets" => GatewayIoEngine.Sockets,
+                    "event-loop" => GatewayIoEngine.EventLoop,
+                    _ => throw new FormatException($"--engine must be sockets or event-loop, not '{name}'."),
+                };
+                break;
+            case "--event-loop-threads":
+                loopThreads = Positive(args[i], Value());
+                loopThreads = loopThreads <= 64 ? loopThreads : throw new FormatException($"--event-loop-threads must be 1 to 64, not {loopThreads}.");
+                break;
             case "-h" or "--help":
                 Console.WriteLine(Usage);
                 return 0;
@@ -80,6 +98,8 @@ var options = new GatewayListenerOptions
 {
     HelloTimeout = TimeSpan.FromMilliseconds(helloTimeoutMs),
     MaxConnections = maxConnections,
+    Engine = engine,
+    EventLoopThreads = loopThreads,
     Splice = new SpliceOptions { IdleTimeout = TimeSpan.FromSeconds(idleTimeoutS), MaxKernelPipes = splicePipes },
 };
 foreach (IPEndPoint endPoint in listen)
@@ -108,7 +128,7 @@ catch (System.Net.Sockets.SocketException ex)
     return 1;
 }
 
-Console.WriteLine($"SniGateway listening on {string.Join(", ", gateway.LocalEndPoints)} with {table.Routes.Count} routes, connection limit {gateway.ConnectionLimit} (open-file limit {gateway.FileDescriptorLimit?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none"})");
+Console.WriteLine($"SniGateway listening on {string.Join(", ", gateway.LocalEndPoints)} with {table.Routes.Count} routes, connection limit {gateway.ConnectionLimit} (open-file limit {gateway.FileDescriptorLimit?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none"}), {gateway.Engine} engine");
 await stop.Task;
 Console.WriteLine("SniGateway stopping");
 GatewayStopResult result = await gateway.StopAsync(TimeSpan.FromSeconds(drainS));

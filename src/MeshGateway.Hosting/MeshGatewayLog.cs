@@ -38,8 +38,8 @@ internal static partial class MeshGatewayLog
     [LoggerMessage(EventId = 6, EventName = "AcceptFailed", Level = LogLevel.Warning, Message = "Accept on {Listener} failed with {SocketError}; retrying in {RetryDelayMs} ms")]
     public static partial void AcceptFailed(ILogger logger, IPEndPoint listener, SocketError socketError, double retryDelayMs);
 
-    [LoggerMessage(EventId = 13, EventName = "ConnectionLimit", Level = LogLevel.Information, Message = "Connection limit {ConnectionLimit} (MaxConnections {MaxConnections}, open-file limit {FileDescriptorLimit} with {Reserve} descriptors kept for the runtime, the agent client and logs, and {PipeDescriptors} for kernel pipes; -1: no limit to read)")]
-    public static partial void ConnectionLimit(ILogger logger, int connectionLimit, int maxConnections, long fileDescriptorLimit, int reserve, int pipeDescriptors);
+    [LoggerMessage(EventId = 13, EventName = "ConnectionLimit", Level = LogLevel.Information, Message = "Connection limit {ConnectionLimit} (MaxConnections {MaxConnections}, open-file limit {FileDescriptorLimit} with {Reserve} descriptors kept for the runtime, the agent client and logs, and {PipeDescriptors} for kernel pipes; -1: no limit to read), {Engine} engine")]
+    public static partial void ConnectionLimit(ILogger logger, int connectionLimit, int maxConnections, long fileDescriptorLimit, int reserve, int pipeDescriptors, GatewayIoEngine engine);
 
     [LoggerMessage(EventId = 14, EventName = "LogSuppressed", Message = "{Count} {What} log lines left out in the last {Seconds:0.#} s (MeshGateway:LogRateLimit {Limit} per second; metrics count every one)")]
     public static partial void LogSuppressed(ILogger logger, LogLevel level, long count, string what, double seconds, int limit);

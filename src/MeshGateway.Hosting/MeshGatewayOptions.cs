@@ -93,6 +93,18 @@ public sealed class MeshGatewayOptions
     public int SplicePipes { get; set; }
 
     /// <summary>
+    /// The I/O engine: <c>Sockets</c> (.NET's sockets, any system; the default) or <c>EventLoop</c> (Linux x86-64/arm64:
+    /// the gateway's own epoll loops over raw descriptors, fewer system calls and thread switches per connection; see
+    /// <see cref="MeshGateway.Gateway.GatewayIoEngine"/>). Where the event loop cannot run (another system, or
+    /// <see cref="SplicePipes"/> set) the sockets engine serves; the engine in use is logged at start.
+    /// </summary>
+    public MeshGateway.Gateway.GatewayIoEngine Engine { get; set; }
+
+    /// <summary>Event-loop threads when <see cref="Engine"/> is <c>EventLoop</c> (see <see cref="MeshGateway.Gateway.GatewayListenerOptions.EventLoopThreads"/>). Default 1; 1 to 64.</summary>
+    [OptionRange("1", "64")]
+    public int EventLoopThreads { get; set; } = 1;
+
+    /// <summary>
     /// The most connections open at once; more are refused and counted. Default 50000; 1 to 10000000. Lowered at start
     /// to what the open-file limit holds: (<c>ulimit -n</c> − 128 − <c>Consul:MaxConnections</c> − listeners − 2 × <see cref="SplicePipes"/>) / 2
     /// (see <see cref="MeshGateway.Gateway.GatewayListenerOptions.MaxConnections"/>); the value in use is logged (event 13).

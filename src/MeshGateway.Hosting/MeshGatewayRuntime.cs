@@ -141,6 +141,8 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
             ListenBacklog = options.ListenBacklog,
             ClientTcpKeepAlive = options.ListenerTcpKeepalive.ToTcpKeepAlive(),
             SendProxyProtocol = options.SendProxyProtocol,
+            Engine = options.Engine,
+            EventLoopThreads = options.EventLoopThreads,
             Splice = new SpliceOptions
             {
                 IdleTimeout = options.IdleTimeout,
@@ -189,7 +191,7 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
             MeshGatewayLog.Listening(_logger, plan[i].Name, bound[i]);
         }
 
-        MeshGatewayLog.ConnectionLimit(_logger, listener.ConnectionLimit, options.MaxConnections, listener.FileDescriptorLimit ?? -1, listenerOptions.FileDescriptorReserve, OperatingSystem.IsLinux() ? 2 * listenerOptions.Splice.MaxKernelPipes : 0);
+        MeshGatewayLog.ConnectionLimit(_logger, listener.ConnectionLimit, options.MaxConnections, listener.FileDescriptorLimit ?? -1, listenerOptions.FileDescriptorReserve, OperatingSystem.IsLinux() ? 2 * listenerOptions.Splice.MaxKernelPipes : 0, listener.Engine);
         Volatile.Write(ref _listeners, listeners);
         if (_routeSource is IMeshGatewayRegistration registration)
         {

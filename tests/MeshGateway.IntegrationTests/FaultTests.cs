@@ -67,7 +67,7 @@ public sealed class FaultTests
     [Fact]
     public async Task Gateway_ObserverThrowsOnRejection_ClientStillClosedAndConnectionEnded()
     {
-        var options = new GatewayListenerOptions();
+        var options = new GatewayListenerOptions { Engine = TestEngine.Current };
         options.EndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
         var routes = new RouteTableSource(RouteTable.Create([]));
         await using var listener = new GatewayListener(options, routes, new ThrowingObserver());
@@ -84,7 +84,7 @@ public sealed class FaultTests
     [Fact]
     public async Task Gateway_ObserverThrowsOnLimitRejection_AcceptLoopKeepsRunning()
     {
-        var options = new GatewayListenerOptions { MaxConnections = 1 };
+        var options = new GatewayListenerOptions { MaxConnections = 1, Engine = TestEngine.Current };
         options.EndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
         var routes = new RouteTableSource(RouteTable.Create([]));
         await using var listener = new GatewayListener(options, routes, new ThrowingObserver());
@@ -121,7 +121,7 @@ public sealed class FaultTests
         IPEndPoint dead = DeadEndPoint();
         await using RawBackend backend = RawBackend.Named("live", TestHello.Create(Name));
         var cluster = new UpstreamCluster(Name, [new UpstreamEndpoint(dead), new UpstreamEndpoint(backend.EndPoint, isHealthy: false)]);
-        var options = new GatewayListenerOptions();
+        var options = new GatewayListenerOptions { Engine = TestEngine.Current };
         options.EndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
         var routes = new RouteTableSource(RouteTable.Create([new Route(Name, cluster)]));
         await using var listener = new GatewayListener(options, routes, new AlwaysThrowingObserver());

@@ -30,18 +30,17 @@ public sealed class KeepAliveTests
 
         using Socket toRemote = await OpenAsync(gateway, remoteHello);
         using Socket toLocal = await OpenAsync(gateway, localHello);
-        GatewayConnection[] open = [.. gateway.Listener.OpenConnections];
-        Assert.Equal(2, open.Length);
-        foreach (GatewayConnection connection in open)
+        IReadOnlyList<(Socket Client, Socket? Upstream)> open = await gateway.Listener.OpenSocketsAsync();
+        Assert.Equal(2, open.Count);
+        foreach ((Socket client, Socket? upstreamSocket) in open)
         {
-            Socket client = connection.ClientSocket;
             Assert.NotEqual(0, Option(client, SocketOptionLevel.Socket, SocketOptionName.KeepAlive));
             Assert.Equal((45, 9, 4), (
                 Option(client, SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime),
                 Option(client, SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval),
                 Option(client, SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount)));
 
-            Socket upstream = connection.UpstreamSocket!;
+            Socket upstream = upstreamSocket!;
             if (upstream.RemoteEndPoint!.Equals(remote.EndPoint))
             {
                 Assert.NotEqual(0, Option(upstream, SocketOptionLevel.Socket, SocketOptionName.KeepAlive));
@@ -66,8 +65,8 @@ public sealed class KeepAliveTests
         await using RawBackend local = RawBackend.Echo(hello);
         await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Local, local.EndPoint)]);
         using Socket client = await OpenAsync(gateway, hello);
-        GatewayConnection connection = Assert.Single(gateway.Listener.OpenConnections);
-        Assert.Equal(0, Option(connection.ClientSocket, SocketOptionLevel.Socket, SocketOptionName.KeepAlive));
+        (Socket accepted, _) = Assert.Single(await gateway.Listener.OpenSocketsAsync());
+        Assert.Equal(0, Option(accepted, SocketOptionLevel.Socket, SocketOptionName.KeepAlive));
     }
 
     private static async Task<Socket> OpenAsync(TestGateway gateway, byte[] hello)

@@ -17,7 +17,7 @@ public sealed class ListenerTests
     {
         byte[] hello = TestHello.Create(Name);
         await using RawBackend backend = RawBackend.Named("web", hello);
-        var options = new GatewayListenerOptions();
+        var options = new GatewayListenerOptions { Engine = TestEngine.Current };
         options.EndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
         options.EndPoints.Add(new IPEndPoint(IPAddress.IPv6Loopback, 0));
         await using var listener = new GatewayListener(options, new RouteTableSource(RouteTable.Create([TestGateway.Route(Name, backend.EndPoint)])));
@@ -109,7 +109,7 @@ public sealed class ListenerTests
         var freeEndPoint = (IPEndPoint)free.LocalEndPoint!;
         free.Close();
 
-        var options = new GatewayListenerOptions();
+        var options = new GatewayListenerOptions { Engine = TestEngine.Current };
         options.EndPoints.Add(freeEndPoint);
         options.EndPoints.Add((IPEndPoint)taken.LocalEndPoint!);
         await using var listener = new GatewayListener(options, new RouteTableSource());
@@ -125,7 +125,7 @@ public sealed class ListenerTests
     [Fact]
     public async Task Start_Twice_Throws()
     {
-        var options = new GatewayListenerOptions();
+        var options = new GatewayListenerOptions { Engine = TestEngine.Current };
         options.EndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
         await using var listener = new GatewayListener(options, new RouteTableSource());
         listener.Start();
@@ -135,20 +135,20 @@ public sealed class ListenerTests
     [Fact]
     public void Constructor_InvalidArguments_Throw()
     {
-        Assert.Throws<ArgumentException>(() => new GatewayListener(new GatewayListenerOptions(), new RouteTableSource()));
+        Assert.Throws<ArgumentException>(() => new GatewayListener(new GatewayListenerOptions { Engine = TestEngine.Current }, new RouteTableSource()));
         Assert.Throws<ArgumentNullException>(() => new GatewayListener(null!, new RouteTableSource()));
         Assert.Throws<ArgumentOutOfRangeException>(() => new GatewayListenerOptions { HelloTimeout = TimeSpan.Zero });
         Assert.Throws<ArgumentOutOfRangeException>(() => new GatewayListenerOptions { MaxHelloSize = 100 });
         Assert.Throws<ArgumentOutOfRangeException>(() => new GatewayListenerOptions { MaxHelloSize = ClientHelloReaderOptions.MaxAllowedHelloSize + 1 });
         Assert.Throws<ArgumentOutOfRangeException>(() => new GatewayListenerOptions { MaxConnections = 0 });
-        Assert.Equal(TimeSpan.FromSeconds(10), new GatewayListenerOptions().HelloTimeout);
-        Assert.Equal(16 * 1024, new GatewayListenerOptions().MaxHelloSize);
+        Assert.Equal(TimeSpan.FromSeconds(10), new GatewayListenerOptions { Engine = TestEngine.Current }.HelloTimeout);
+        Assert.Equal(16 * 1024, new GatewayListenerOptions { Engine = TestEngine.Current }.MaxHelloSize);
     }
 
     [Fact]
     public async Task StopAsync_CalledTwice_ReturnsTheSameResult()
     {
-        var options = new GatewayListenerOptions();
+        var options = new GatewayListenerOptions { Engine = TestEngine.Current };
         options.EndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
         await using var listener = new GatewayListener(options, new RouteTableSource());
         listener.Start();

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using MeshGateway.IntegrationTests.Infrastructure;
 using MeshGateway.Testing;
+using Microsoft.Extensions.Time.Testing;
 
 namespace MeshGateway.IntegrationTests;
 
@@ -178,22 +179,16 @@ public sealed partial class ResourceExhaustionTests
                 }
             }
 
-            var time = new SignallingTimeProvider();
-            int timerChanges = 0;
+            var time = new FakeTimeProvider();
             var connectArmed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            time.TimerChanged += () =>
-            {
-                // 1: the hello deadline is created; 2: it is re-armed for the first connect attempt.
-                if (Interlocked.Increment(ref timerChanges) == 2)
-                {
-                    connectArmed.TrySetResult();
-                }
-            };
 
             byte[] hello = TestHello.Create(Name);
             await using RawBackend live = RawBackend.Named("live", hello);
             var cluster = new MeshGateway.Routing.UpstreamCluster(Name, [new((IPEndPoint)silent.LocalEndPoint!), new(live.EndPoint, isHealthy: false)]);
             await using TestGateway gateway = TestGateway.Start([new MeshGateway.Routing.Route(Name, cluster)], timeProvider: time);
+
+            // The first attempt's timeout is armed (on either engine) when the gateway reports the attempt started.
+            gateway.Listener.ConnectStarted = endPoint => _ = endPoint.Equals(silent.LocalEndPoint) && connectArmed.TrySetResult();
             using Socket client = await gateway.ConnectAsync();
             await client.SendAsync(hello);
             client.Shutdown(SocketShutdown.Send);

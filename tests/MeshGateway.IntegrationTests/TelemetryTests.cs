@@ -54,7 +54,7 @@ public sealed class TelemetryTests
 
         // The healthy endpoint refuses, so the connection fails once, then picks the unhealthy one in panic mode.
         var cluster = new UpstreamCluster(Name, [new UpstreamEndpoint(dead), new UpstreamEndpoint(backend.EndPoint, isHealthy: false)]);
-        var options = new GatewayListenerOptions();
+        var options = new GatewayListenerOptions { Engine = TestEngine.Current };
         options.EndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
         var observer = new CountingObserver(observerThrows);
         using var meters = new TestMeterFactory();

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using MeshGateway.Gateway;
 using MeshGateway.Routing;
+using MeshGateway.Testing;
 
 namespace MeshGateway.Peering.Tests;
 
@@ -76,7 +77,7 @@ internal sealed class PeeringHarness : IAsyncDisposable
         SidecarA = await Sidecar.StartAsync("web-a", Local.Issue(Local.ServiceId("web", "dc1")), Local.Root, GatewaySpiffeId);
         SidecarB = await Sidecar.StartAsync("web-b", Local.Issue(Local.ServiceId("web", "dc1")), Local.Root, GatewaySpiffeId);
         Terminator = await PeeringTerminator.StartAsync(Snapshot(GatewayLeaf, routes, protocol));
-        var options = new GatewayListenerOptions();
+        var options = new GatewayListenerOptions { Engine = TestEngine.Current };
         options.EndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
         Gateway = new GatewayListener(options, new RouteTableSource(RouteTable.Create([.. Terminator.CreateRoutes(), .. extraRoutes ?? []])));
         Gateway.Start();

@@ -11,7 +11,7 @@ namespace MeshGateway.Gateway;
 /// <remarks>
 /// <para>Every event is reported to the gateway's <see cref="GatewayTelemetry"/> (counters, metrics and observer in one
 /// call) with the connection's <see cref="Context"/>; the listener hears back from the connection only when it ended
-/// (<see cref="GatewayListener.OnConnectionEnded"/>).</para>
+/// (<see cref="GatewayListener.OnConnectionEnded(GatewayConnection)"/>).</para>
 /// <para>
 /// One <see cref="ITimer"/> serves the hello deadline and then each connect timeout. The timer and the pipeline race
 /// through <see cref="_phase"/> with compare-and-swap, so exactly one of them decides the outcome of a phase: the
@@ -85,6 +85,36 @@ internal sealed class GatewayConnection : IDisposable
 
     /// <summary>Starts the connection on the calling thread; it runs until its first pending socket operation.</summary>
     public void Execute() => _ = RunAsync();
+
+    /// <summary>
+    /// Starts a connection the event loop read and routed to <paramref name="terminator"/> (see
+    /// <see cref="EventLoop.HandOver"/>): the hand-over to the terminator, then the listener's accounting.
+    /// </summary>
+    public void ExecuteTerminated(EndPoint? clientEndPoint, ConnectionTerminator terminator, byte[] hello, int start, int filled, Route route, ReadOnlyMemory<byte> serverName)
+    {
+        ClientEndPoint = clientEndPoint ?? ClientEndPoint;
+        _route = route;
+        _serverName = serverName;
+        _ = RunTerminatedAsync(terminator, hello, start, filled);
+    }
+
+    private async Task RunTerminatedAsync(ConnectionTerminator terminator, byte[] hello, int start, int filled)
+    {
+        try
+        {
+            await TerminateAsync(terminator, hello, start, filled).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or InvalidOperationException)
+        {
+            // As in RunAsync: never expected; the connection is closed either way.
+            Reset(_client);
+        }
+        finally
+        {
+            Dispose();
+            _owner.OnConnectionEnded(this);
+        }
+    }
 
     /// <summary>Releases the socket operations (the splice's, when there is one).</summary>
     public void Dispose()
@@ -282,10 +312,9 @@ internal sealed class GatewayConnection : IDisposable
     }
 
     /// <summary>
-    /// Reads the hello bytes so far and, once the hello is complete (or can no longer be), decides it: rejects it with
-    /// the reason (reported with the hello's server name and error) or routes it (<see cref="_route"/>,
-    /// <see cref="_serverName"/>). The parsed hello is a local of this synchronous method, never a field (see
-    /// <see cref="_serverName"/>).
+    /// Reads the hello bytes so far and, once the hello is complete (or can no longer be), decides it (see
+    /// <see cref="HelloRouting"/>): rejects it with the reason or routes it (<see cref="_route"/>, <see cref="_serverName"/>).
+    /// The parsed hello is a local of this synchronous method, never a field (see <see cref="_serverName"/>).
     /// </summary>
     /// <param name="input">The hello's bytes received so far.</param>
     /// <param name="full">Whether <paramref name="input"/> already holds the most a hello may take: incomplete is then too large.</param>
@@ -294,15 +323,9 @@ internal sealed class GatewayConnection : IDisposable
     private bool ReadHello(ReadOnlySpan<byte> input, bool full, out Route? route)
     {
         route = null;
-        ClientHelloStatus status = ClientHelloReader.TryRead(input, in _owner.ReaderOptions, out ClientHelloInfo hello);
-        if (status == ClientHelloStatus.NeedMoreData)
+        if (!HelloRouting.TryRead(_owner, input, full, out ClientHelloInfo hello, out ClientHelloStatus status))
         {
-            if (!full)
-            {
-                return false;
-            }
-
-            status = ClientHelloStatus.TooLarge;
+            return false;
         }
 
         if (Interlocked.CompareExchange(ref _phase, PhaseRouting, PhaseHello) != PhaseHello)
@@ -312,49 +335,15 @@ internal sealed class GatewayConnection : IDisposable
             return true;
         }
 
-        _telemetry.HelloRead(Listener, _time.GetElapsedTime(_accepted));
-        RejectionReason? rejection = status switch
+        route = HelloRouting.Decide(_owner, Listener, ClientEndPoint, in hello, status, _time.GetElapsedTime(_accepted), out _serverName);
+        if (route is null)
         {
-            ClientHelloStatus.Done => null,
-            ClientHelloStatus.NotTls => RejectionReason.NotTls,
-            ClientHelloStatus.TooLarge => RejectionReason.HelloTooLarge,
-            _ => RejectionReason.InvalidHello,
-        };
-
-        // The gateway's policy on host names the reader accepts but reports (ClientHelloInfo.ServerNameIssues): bytes
-        // outside ASCII and control characters or spaces (HostNameIssues.NonAscii, ControlOrSpace) are rejected, as
-        // Consul's SNI names are ASCII (a Unicode IDN must arrive as its A-label) and such bytes would reach logs; other
-        // departures from a DNS name (_ in a service name, empty or long labels) are left to the route table, where
-        // they simply fail to match or match a route configured with them. Those two issues are exactly the bytes
-        // outside visible ASCII: one vectorised scan here, not a full classification on every connection.
-        if (rejection is null && !hello.HasServerName)
-        {
-            rejection = RejectionReason.NoServerName;
-        }
-        else if (rejection is null && hello.ServerNameHasNonVisibleAscii)
-        {
-            rejection = RejectionReason.InvalidServerName;
-        }
-        else if (rejection is null && !_owner.Routes.Current.TryMatch(hello.ServerName, out route))
-        {
-            rejection = RejectionReason.NoRoute;
-        }
-
-        if (rejection is { } reason)
-        {
-            route = null;
-            ClientHelloError helloError = reason is RejectionReason.NotTls or RejectionReason.InvalidHello or RejectionReason.HelloTooLarge ? hello.Error : ClientHelloError.None;
-
-            // The name's classification is for the observer's event only: not computed when no one receives it.
-            Reject(new ConnectionContext(Listener, ClientEndPoint, hello.ServerName), reason, helloError, _telemetry.HasObserver ? hello.ServerNameIssues : HostNameIssues.None);
+            // Rejected (and reported) by Decide: close the client.
+            CloseRejected();
             return true;
         }
 
-        // Routed (route is set). An exact route's name (the usual case: the name is the pattern, lower case) is kept by
-        // reference; a wildcard's match or a name in other letter case is copied (one small array).
         _route = route;
-        ReadOnlySpan<byte> name = hello.ServerName;
-        _serverName = name.SequenceEqual(route!.PatternBytes) ? route.PatternBytes : name.ToArray();
         return true;
     }
 
@@ -426,6 +415,7 @@ internal sealed class GatewayConnection : IDisposable
             }
 
             Arm(cluster.ConnectTimeout, PhaseConnecting);
+            _owner.ConnectStarted?.Invoke(endPoint);
             int result = await _upOperation.ConnectAsync(upstream, endPoint).ConfigureAwait(false);
             bool timedOut = Interlocked.CompareExchange(ref _phase, PhaseRouting, PhaseConnecting) != PhaseConnecting;
             SocketError error = _upOperation.SocketError;
@@ -567,8 +557,6 @@ internal sealed class GatewayConnection : IDisposable
 
     private void Reject(ConnectionContext context, RejectionReason reason, ClientHelloError helloError, HostNameIssues nameIssues)
     {
-        _timer?.Dispose();
-        _timer = null;
         try
         {
             _telemetry.Rejected(context, reason, helloError, nameIssues);
@@ -576,8 +564,16 @@ internal sealed class GatewayConnection : IDisposable
         finally
         {
             // Closed even when the observer breaks its no-throw contract: the socket must not wait for the finalizer.
-            _client.Dispose();
+            CloseRejected();
         }
+    }
+
+    /// <summary>Closes the client of a rejected connection (and the timer).</summary>
+    private void CloseRejected()
+    {
+        _timer?.Dispose();
+        _timer = null;
+        _client.Dispose();
     }
 
     /// <summary>Arms the one timer for <paramref name="timeout"/> from now, for the given phase.</summary>

@@ -60,6 +60,8 @@ public sealed class GatewayListener : IAsyncDisposable
     private int _connectionLimit;
     private long? _fileDescriptorLimit;
     private readonly CountSignal _active = new();
+    private EventLoopEngine? _engine;
+    private GatewayIoEngine _engineKind;
     private int _drainedCount;
     private int _state;
 
@@ -140,6 +142,12 @@ public sealed class GatewayListener : IAsyncDisposable
     /// <summary>Running totals.</summary>
     public GatewayCounters Counters => _telemetry.Counters;
 
+    /// <summary>
+    /// The I/O engine serving the connections since <see cref="Start"/>: <see cref="GatewayListenerOptions.Engine"/>, or
+    /// <see cref="GatewayIoEngine.Sockets"/> where the event loop cannot run (see <see cref="GatewayIoEngine.EventLoop"/>).
+    /// </summary>
+    public GatewayIoEngine Engine => _engineKind;
+
     internal GatewayListenerOptions Options => _options;
 
     internal ref readonly ClientHelloReaderOptions ReaderOptions => ref _readerOptions;
@@ -151,8 +159,39 @@ public sealed class GatewayListener : IAsyncDisposable
     /// <summary>Where the gateway's connections report every event (counters, metrics and the observer at once).</summary>
     internal GatewayTelemetry Telemetry => _telemetry;
 
+    /// <summary>The descriptors held for the runtime should accept run out (see <see cref="DescriptorReserve"/>).</summary>
+    internal DescriptorReserve DescriptorReserve => _descriptorReserve;
+
     /// <summary>The open connections (tests read their sockets' options).</summary>
     internal ICollection<GatewayConnection> OpenConnections => _connections.Keys;
+
+    /// <summary>Tests: raised as each connect attempt starts, once its timeout is armed, with the endpoint dialled.</summary>
+    internal Action<IPEndPoint>? ConnectStarted { get; set; }
+
+    /// <summary>
+    /// Tests: the open connections' client and upstream sockets, on either engine (the event loop's descriptors as
+    /// non-owning <see cref="Socket"/> views, read while the loop is between events), to read their options.
+    /// </summary>
+    internal async Task<IReadOnlyList<(Socket Client, Socket? Upstream)>> OpenSocketsAsync()
+    {
+        var sockets = new List<(Socket, Socket?)>();
+        foreach (GatewayConnection connection in _connections.Keys)
+        {
+            sockets.Add((connection.ClientSocket, connection.UpstreamSocket));
+        }
+
+        if (_engine is not null)
+        {
+            foreach ((int client, int upstream) in await _engine.SnapshotAsync().ConfigureAwait(false))
+            {
+                sockets.Add((View(client), upstream < 0 ? null : View(upstream)));
+            }
+        }
+
+        return sockets;
+
+        static Socket View(int fd) => new(new SafeSocketHandle(fd, ownsHandle: false));
+    }
 
     /// <summary>Binds every address and starts accepting. Either every address is bound or none stays bound.</summary>
     /// <exception cref="InvalidOperationException">Already started or stopped.</exception>
@@ -211,15 +250,47 @@ public sealed class GatewayListener : IAsyncDisposable
 
         lock (_gate)
         {
+            var listeners = new List<(Socket, ListenerContext)>(sockets.Count);
             for (int i = 0; i < sockets.Count; i++)
             {
                 Socket socket = sockets[i];
                 var local = (IPEndPoint)socket.LocalEndPoint!;
                 string name = i < _options.EndPointNames.Count && !string.IsNullOrEmpty(_options.EndPointNames[i]) ? _options.EndPointNames[i] : local.ToString();
-                ListenerContext listener = _telemetry.CreateListener(local, name, proxied[i]);
+                listeners.Add((socket, _telemetry.CreateListener(local, name, proxied[i])));
                 _listenSockets.Add(socket);
                 _localEndPoints.Add(local);
-                _acceptLoops.Add(Task.Run(() => AcceptLoopAsync(socket, listener)));
+            }
+
+            if (_options.Engine == GatewayIoEngine.EventLoop && EventLoopEngine.CanRun(_options))
+            {
+                try
+                {
+                    _engine = new EventLoopEngine(this, listeners, _options.EventLoopThreads);
+                }
+                catch (SocketException)
+                {
+                    // No epoll or eventfd (out of descriptors or memory): nothing stays bound.
+                    foreach (Socket socket in sockets)
+                    {
+                        socket.Dispose();
+                    }
+
+                    _listenSockets.Clear();
+                    _localEndPoints.Clear();
+                    _descriptorReserve.Dispose();
+                    Volatile.Write(ref _state, 3);
+                    throw;
+                }
+
+                _engineKind = GatewayIoEngine.EventLoop;
+                _engine.Start();
+            }
+            else
+            {
+                foreach ((Socket socket, ListenerContext listener) in listeners)
+                {
+                    _acceptLoops.Add(Task.Run(() => AcceptLoopAsync(socket, listener)));
+                }
             }
         }
     }
@@ -244,6 +315,7 @@ public sealed class GatewayListener : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await StopAsync(TimeSpan.Zero).ConfigureAwait(false);
+        _engine?.Dispose();
         _telemetry.Dispose();
         _trimmer?.Dispose();
         _descriptorReserve.Dispose();
@@ -253,8 +325,16 @@ public sealed class GatewayListener : IAsyncDisposable
     internal void OnConnectionEnded(GatewayConnection connection)
     {
         _connections.TryRemove(connection, out _);
-        _telemetry.Ended(connection.Listener);
-        if (_stopping.IsCancellationRequested && !connection.IsCut)
+        OnConnectionEnded(connection.Listener, connection.IsCut);
+    }
+
+    /// <summary>An open connection ended (either engine): counts, drain signal and memory trimmer.</summary>
+    /// <param name="listener">Where it came in.</param>
+    /// <param name="cut">Whether the stop cut it (not counted as drained).</param>
+    internal void OnConnectionEnded(ListenerContext listener, bool cut)
+    {
+        _telemetry.Ended(listener);
+        if (_stopping.IsCancellationRequested && !cut)
         {
             Interlocked.Increment(ref _drainedCount);
         }
@@ -273,6 +353,12 @@ public sealed class GatewayListener : IAsyncDisposable
         Volatile.Write(ref _state, 2);
         _stopping.Cancel();
         Task[] loops;
+        if (_engine is not null)
+        {
+            // The loops stop watching the listeners before the sockets are disposed (their descriptors stay held until then).
+            await _engine.StopAcceptingAsync().ConfigureAwait(false);
+        }
+
         lock (_gate)
         {
             foreach (Socket socket in _listenSockets)
@@ -301,7 +387,7 @@ public sealed class GatewayListener : IAsyncDisposable
             }
         }
 
-        int cut = 0;
+        int cut = _engine is null ? 0 : await _engine.AbortAllAsync().ConfigureAwait(false);
         foreach (GatewayConnection connection in _connections.Keys)
         {
             if (connection.Abort())
@@ -397,23 +483,47 @@ public sealed class GatewayListener : IAsyncDisposable
         }
     }
 
-    private void OnAccepted(Socket accepted, ListenerContext listener)
+    /// <summary>
+    /// Counts an accepted connection and decides whether it may open (either engine): past the connection limit or while
+    /// stopping it may not, and the caller rejects it with <paramref name="refusal"/> and closes it with a reset.
+    /// </summary>
+    internal bool TryAdmit(ListenerContext listener, out RejectionReason refusal)
     {
         _telemetry.Accepted(listener);
         int active = (int)_active.Increment();
         if (active > _connectionLimit || _stopping.IsCancellationRequested)
         {
-            RejectNow(accepted, listener, _stopping.IsCancellationRequested ? RejectionReason.Stopping : RejectionReason.ConnectionLimit);
+            refusal = _stopping.IsCancellationRequested ? RejectionReason.Stopping : RejectionReason.ConnectionLimit;
             if (_active.Decrement() == 0 && _stopping.IsCancellationRequested)
             {
                 _drained.TrySetResult();
             }
 
+            return false;
+        }
+
+        refusal = default;
+        _trimmer?.OnOpened(active);
+        _telemetry.Opened(listener);
+        return true;
+    }
+
+    /// <summary>Takes over a connection the event loop routed to a terminator (it stays counted as open).</summary>
+    internal void StartTerminated(Socket client, ListenerContext listener, EndPoint? clientEndPoint, ConnectionTerminator terminator, byte[] hello, int start, int filled, Route route, ReadOnlyMemory<byte> serverName)
+    {
+        var connection = new GatewayConnection(this, client, listener);
+        _connections.TryAdd(connection, 0);
+        connection.ExecuteTerminated(clientEndPoint, terminator, hello, start, filled, route, serverName);
+    }
+
+    private void OnAccepted(Socket accepted, ListenerContext listener)
+    {
+        if (!TryAdmit(listener, out RejectionReason refusal))
+        {
+            RejectNow(accepted, listener, refusal);
             return;
         }
 
-        _trimmer?.OnOpened(active);
-        _telemetry.Opened(listener);
         _options.ClientTcpKeepAlive?.TryApply(accepted);
         var connection = new GatewayConnection(this, accepted, listener);
         _connections.TryAdd(connection, 0);

@@ -17,6 +17,8 @@ public sealed class GatewayListenerOptions
     public const int DefaultFileDescriptorReserve = 128;
 
     private readonly TimeSpan _helloTimeout = DefaultHelloTimeout;
+    private readonly int _eventLoopThreads = 1;
+    private GatewayIoEngine _engine;
     private readonly int _maxHelloSize = ClientHelloReaderOptions.DefaultMaxHelloSize;
     private readonly int _maxConnections = DefaultMaxConnections;
     private readonly int _fileDescriptorReserve = DefaultFileDescriptorReserve;
@@ -163,6 +165,38 @@ public sealed class GatewayListenerOptions
             _acceptRetryDelay = value;
         }
     }
+
+    /// <summary>
+    /// Which I/O engine moves the connections: <see cref="GatewayIoEngine.Sockets"/> (the default: .NET's sockets on any
+    /// system) or <see cref="GatewayIoEngine.EventLoop"/> (Linux: the gateway's own epoll loops over raw descriptors,
+    /// fewer system calls and thread switches per connection and per message; docs/data-plane.md). Where the event loop
+    /// cannot run, the sockets engine serves (<see cref="GatewayListener.Engine"/> tells which runs).
+    /// </summary>
+    public GatewayIoEngine Engine
+    {
+        get => _engine;
+        init => _engine = Enum.IsDefined(value) ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "Not a GatewayIoEngine value.");
+    }
+
+    /// <summary>
+    /// How many event-loop threads <see cref="GatewayIoEngine.EventLoop"/> runs; each accepts connections (one wakes per
+    /// arrival) and drives the ones it accepted. Default 1; 1 to 64. One loop moves bytes for tens of thousands of
+    /// connections; more help when one core is the limit and the machine has cores to spare for the gateway.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is outside 1 to 64.</exception>
+    public int EventLoopThreads
+    {
+        get => _eventLoopThreads;
+        init
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, 1);
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(value, 64);
+            _eventLoopThreads = value;
+        }
+    }
+
+    /// <summary>Tests: runs every listener of a test run on one engine (an environment switch of the test harness).</summary>
+    internal void OverrideEngine(GatewayIoEngine engine) => _engine = engine;
 
     /// <summary>How routed connections are spliced (idle timeout, maximum duration, buffer size).</summary>
     /// <exception cref="ArgumentNullException">The value is null.</exception>

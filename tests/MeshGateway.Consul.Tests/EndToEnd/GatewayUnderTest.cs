@@ -1,6 +1,7 @@
 using System.Net;
 using MeshGateway.Gateway;
 using MeshGateway.Routing;
+using MeshGateway.Testing;
 
 namespace MeshGateway.Consul.Tests.EndToEnd;
 
@@ -19,7 +20,7 @@ internal sealed class GatewayUnderTest : IAsyncDisposable
     {
         Name = name;
         _routes = routes;
-        var options = new GatewayListenerOptions();
+        var options = new GatewayListenerOptions { Engine = TestEngine.Current };
         foreach (IPEndPoint binding in bindings)
         {
             options.EndPoints.Add(binding);

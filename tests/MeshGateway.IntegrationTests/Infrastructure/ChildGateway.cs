@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
+using MeshGateway.Testing;
 
 namespace MeshGateway.IntegrationTests.Infrastructure;
 
@@ -39,7 +40,7 @@ internal sealed partial class ChildGateway : IDisposable
         };
         string limit = openFileLimit is { } n ? $"ulimit -n {n.ToString(CultureInfo.InvariantCulture)} && " : "";
         info.ArgumentList.Add("-c");
-        info.ArgumentList.Add($"{limit}exec \"$0\" \"$1\" --listen 127.0.0.1:0 --routes \"$2\" --hello-timeout-ms {helloTimeoutMs.ToString(CultureInfo.InvariantCulture)} --access-log");
+        info.ArgumentList.Add($"{limit}exec \"$0\" \"$1\" --listen 127.0.0.1:0 --routes \"$2\" --hello-timeout-ms {helloTimeoutMs.ToString(CultureInfo.InvariantCulture)} --engine {TestEngine.CommandLineName} --access-log");
         info.ArgumentList.Add(dotnet);
         info.ArgumentList.Add(dll);
         info.ArgumentList.Add(routesFile);

@@ -6,6 +6,7 @@ using System.Text;
 using MeshGateway.Gateway;
 using MeshGateway.Routing;
 using MeshGateway.Splicing;
+using MeshGateway.Testing;
 
 namespace MeshGateway.IntegrationTests.Infrastructure;
 
@@ -46,6 +47,11 @@ internal sealed class TestGateway : IAsyncDisposable
     public static TestGateway Start(IEnumerable<Route> routes, Func<GatewayListenerOptions>? options = null, TimeProvider? timeProvider = null, IPEndPoint? bind = null)
     {
         GatewayListenerOptions o = options?.Invoke() ?? new GatewayListenerOptions();
+        if (TestEngine.Current == GatewayIoEngine.EventLoop)
+        {
+            o.OverrideEngine(GatewayIoEngine.EventLoop);
+        }
+
         o.EndPoints.Add(bind ?? new IPEndPoint(IPAddress.Loopback, 0));
         var source = new RouteTableSource(RouteTable.Create(routes));
         var observer = new RecordingObserver();
