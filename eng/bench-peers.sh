@@ -66,8 +66,10 @@ binary=$publish_dir/SniGateway
 #   host meant to use N cores for the data path sets N;
 # - a 4 MiB gen0 budget keeps peak RSS ~12 MiB lower at no measurable CPU cost (env only: no runtimeconfig knob).
 gateway_env=${GATEWAY_ENV-DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT=1 DOTNET_GCgen0size=0x400000}
-# GATEWAY_ARGS: extra SniGateway arguments, e.g. GATEWAY_ARGS="--splice-pipes 1024" (splice(2) for bulk data);
-# GATEWAY_NAME renames the row (to compare variants side by side over runs).
+# GATEWAY_ARGS: SniGateway arguments beyond --listen and --routes; default the event-loop engine (GatewayIoEngine.EventLoop,
+# docs/data-plane.md). The sockets engine's row: GATEWAY_ARGS="--engine sockets"; splice(2) for bulk data (sockets engine):
+# GATEWAY_ARGS="--engine sockets --splice-pipes 1024". GATEWAY_NAME renames the row (to compare variants side by side).
+gateway_args=${GATEWAY_ARGS---engine event-loop}
 gateway_name=${GATEWAY_NAME:-$gateway_name}
 exec bash "$peers" --results "$root/.bench-results" --gateway-name "$gateway_name" \
-  --gateway-cmd "env $gateway_env $binary --listen {listen} --routes {routes} ${GATEWAY_ARGS:-}" "$@"
+  --gateway-cmd "env $gateway_env $binary --listen {listen} --routes {routes} $gateway_args" "$@"

@@ -60,6 +60,8 @@ internal sealed class EventLoopConnection
     private Route? _route;
     private ReadOnlyMemory<byte> _serverName;
     private int _attempt;
+    private int _firstSent;
+    private int _peerReset;
     private int _endpointIndex;
     private bool _panic;
     private TriedEndpoints _tried;
@@ -346,16 +348,38 @@ internal sealed class EventLoopConnection
             _upstream = fd;
             _endpointIndex = index;
             _connecting = endPoint;
-            UpstreamToken = _loop.Register(fd, this, upstream: true);
-            if (Connect(fd, endPoint) == 0)
-            {
-                OnConnected();
-                return;
-            }
 
-            int errno = Errno;
-            if (errno == EINPROGRESS)
+            // Registered only once the connect is under way: a socket not yet connecting polls as writable and hung up
+            // (state CLOSED), which would read as a finished connect. In SYN_SENT it polls as nothing until it settles.
+            int result = Connect(fd, endPoint);
+            int errno = result == 0 ? 0 : Errno;
+            if (result == 0 || errno == EINPROGRESS)
             {
+                UpstreamToken = _loop.Register(fd, this, upstream: true);
+                if (UpstreamToken == 0)
+                {
+                    // epoll refused it (out of memory, or max_user_watches): not the endpoint's fault, no retry.
+                    errno = Errno;
+                    CloseHandle(fd);
+                    _upstream = -1;
+                    _telemetry.ConnectFailed(Context, endPoint, _attempt, timedOut: false, ToSocketError(errno), _panic);
+                    break;
+                }
+
+                int first = result == 0 ? 1 : TrySendFirst(out errno);
+                if (first > 0)
+                {
+                    OnConnected();
+                    return;
+                }
+
+                if (first < 0)
+                {
+                    // The connect failed (the first send returned its error): the next attempt.
+                    OnConnectFailed(timedOut: false, ToSocketError(errno));
+                    continue;
+                }
+
                 _deadline = _time.GetTimestamp() + Ticks(cluster.ConnectTimeout);
                 _owner.ConnectStarted?.Invoke(endPoint);
                 return;
@@ -369,6 +393,35 @@ internal sealed class EventLoopConnection
         }
 
         Reject(_aborted ? RejectionReason.Stopping : RejectionReason.UpstreamUnreachable, reset: false);
+    }
+
+    /// <summary>
+    /// Sends the first replayed bytes on a socket whose connect is under way, before waiting for epoll: on loopback and
+    /// other near links the handshake is usually complete by now, and this saves the wait, the wake-up and the SO_ERROR
+    /// query. A socket still connecting refuses with EAGAIN (nothing was sent: wait as usual); one whose connect failed
+    /// returns the connect's error (the attempt failed: the next one is made here). Not with a PROXY header to prepend,
+    /// which is written at <see cref="OnConnected"/>.
+    /// </summary>
+    /// <param name="errno">The connect's error when it failed.</param>
+    /// <returns>1: connected (bytes were sent; <see cref="OnConnected"/> sends the rest); 0: still connecting; -1: failed.</returns>
+    private int TrySendFirst(out int errno)
+    {
+        errno = 0;
+        if (_owner.Options.SendProxyProtocol)
+        {
+            return 0;
+        }
+
+        nint sent = Send(_upstream, ref _hello![_helloStart], _filled - _helloStart);
+        if (sent > 0)
+        {
+            _helloStart += (int)sent;
+            _firstSent = (int)sent;
+            return 1;
+        }
+
+        errno = Errno;
+        return errno == EAGAIN ? 0 : -1;
     }
 
     private void FinishConnect()
@@ -429,8 +482,16 @@ internal sealed class EventLoopConnection
         _up.End = _filled;
         _up.Header = added;
         _hello = null;
+        if (_firstSent > 0)
+        {
+            // Sent by TrySendFirst: counted now that the splice began.
+            Relayed(ref _up, fromClient: true, _firstSent);
+        }
+
         _up.Writable = true;
-        _up.Readable = true;
+
+        // _up.Readable stays as the client's events left it (the hello read drained the socket, and every edge since was
+        // recorded): no blind read that would only see EAGAIN.
         Pump();
     }
 
@@ -469,6 +530,12 @@ internal sealed class EventLoopConnection
     }
 
     /// <summary>Moves what it can in one direction; false when the connection ended.</summary>
+    /// <remarks>
+    /// Reads go into the loop's buffer while the destination takes everything at once. Once it does not (a stall), the
+    /// rest is copied into a buffer of the flow's own, and while the flow stays bulk (reads that fill the buffer) it
+    /// reads into that buffer directly, so a later stall leaves the rest in place instead of copying it again. The first
+    /// short read (the source drained) gives the buffer back: an idle flow holds none.
+    /// </remarks>
     private bool Move(ref Flow flow, int from, int to, bool fromClient)
     {
         SpliceOptions options = _owner.Options.Splice;
@@ -501,14 +568,24 @@ internal sealed class EventLoopConnection
                 Relayed(ref flow, fromClient, (int)sent - headerPart);
             }
 
-            flow.Pending = null;
-            flow.Pool!.Return(pending);
+            if (flow.Pool == options.BufferPool && pending.Length >= options.BufferSize && !flow.Eof)
+            {
+                // A stalled bulk flow's own buffer: read into it next (see remarks).
+                flow.Offset = 0;
+                flow.End = 0;
+            }
+            else
+            {
+                flow.Pending = null;
+                flow.Pool!.Return(pending);
+            }
         }
 
-        byte[] scratch = _loop.Scratch;
         while (flow.Readable && !flow.Eof)
         {
-            nint received = Receive(from, ref scratch[0], scratch.Length);
+            byte[] buffer = flow.Pending ?? _loop.Scratch;
+            int size = flow.Pending is null ? buffer.Length : options.BufferSize;
+            nint received = Receive(from, ref buffer[0], size);
             if (received < 0)
             {
                 int errno = Errno;
@@ -538,7 +615,7 @@ internal sealed class EventLoopConnection
             }
 
             _lastActivity = _loop.Now;
-            nint sent = Send(to, ref scratch[0], (int)received);
+            nint sent = Send(to, ref buffer[0], (int)received);
             if (sent < 0)
             {
                 int errno = Errno;
@@ -554,25 +631,40 @@ internal sealed class EventLoopConnection
             Relayed(ref flow, fromClient, (int)sent);
             if (sent < received)
             {
-                // The destination is full: keep the rest (the only copy) and read this source again once it is sent.
-                int rest = (int)(received - sent);
-                byte[] keep = options.BufferPool.Rent(options.BufferSize);
-                scratch.AsSpan((int)sent, rest).CopyTo(keep);
-                flow.Pending = keep;
-                flow.Pool = options.BufferPool;
-                flow.Offset = 0;
-                flow.End = rest;
+                // The destination is full: keep the rest (in place when this is the flow's own buffer) and read this
+                // source again once it is sent.
+                if (flow.Pending is null)
+                {
+                    byte[] keep = options.BufferPool.Rent(options.BufferSize);
+                    buffer.AsSpan((int)sent, (int)(received - sent)).CopyTo(keep);
+                    flow.Pending = keep;
+                    flow.Pool = options.BufferPool;
+                    flow.Offset = 0;
+                    flow.End = (int)(received - sent);
+                }
+                else
+                {
+                    flow.Offset = (int)sent;
+                    flow.End = (int)received;
+                }
+
                 flow.Header = 0;
                 flow.Writable = false;
                 return true;
             }
 
-            if (received < scratch.Length && !flow.PeerFin)
+            if (received < size && !flow.PeerFin)
             {
-                // Drained (see remarks).
+                // Drained (see the class remarks): wait for the next edge, holding no buffer.
                 flow.Readable = false;
                 break;
             }
+        }
+
+        if (flow.Pending is { } idle && flow.Offset == flow.End)
+        {
+            flow.Pending = null;
+            flow.Pool!.Return(idle);
         }
 
         if (flow.Eof && !flow.FinSent)
@@ -621,6 +713,9 @@ internal sealed class EventLoopConnection
     private void Fail(bool clientSide, int errno)
     {
         SetReason(clientSide ? SpliceCloseReason.ClientError : SpliceCloseReason.UpstreamError, ToSocketError(errno));
+
+        // A side that reset the connection is closed already: it needs no SO_LINGER of its own (one system call less).
+        _peerReset = errno == ConnectionReset ? (clientSide ? 1 : 2) : 0;
         End(reset: true);
     }
 
@@ -704,10 +799,10 @@ internal sealed class EventLoopConnection
 
         _state = StateEnded;
         _end = _time.GetTimestamp();
-        Close(Client, reset);
+        Close(Client, reset && _peerReset != 1);
         if (_upstream >= 0)
         {
-            Close(_upstream, reset);
+            Close(_upstream, reset && _peerReset != 2);
         }
 
         ReturnBuffers();
