@@ -38,6 +38,80 @@ public sealed class ListenerTests
     }
 
     [Fact]
+    public async Task Engine_EventLoopRequested_RunsWhereSupportedAndFallsBackToSocketsWithKernelPipes()
+    {
+        bool supported = OperatingSystem.IsLinux() && System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture is System.Runtime.InteropServices.Architecture.X64 or System.Runtime.InteropServices.Architecture.Arm64;
+        var options = new GatewayListenerOptions { Engine = GatewayIoEngine.EventLoop };
+        options.EndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
+        await using (var listener = new GatewayListener(options, new RouteTableSource()))
+        {
+            Assert.Equal(GatewayIoEngine.Sockets, listener.Engine); // not started yet
+            listener.Start();
+            Assert.Equal(supported ? GatewayIoEngine.EventLoop : GatewayIoEngine.Sockets, listener.Engine);
+        }
+
+        var piped = new GatewayListenerOptions { Engine = GatewayIoEngine.EventLoop, Splice = new MeshGateway.Splicing.SpliceOptions { MaxKernelPipes = 4 } };
+        piped.EndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
+        await using var pipedListener = new GatewayListener(piped, new RouteTableSource());
+        pipedListener.Start();
+        Assert.Equal(GatewayIoEngine.Sockets, pipedListener.Engine);
+    }
+
+    [Fact]
+    public void Options_EngineAndLoopThreads_Validated()
+    {
+        Assert.Equal(GatewayIoEngine.Sockets, new GatewayListenerOptions().Engine);
+        Assert.Equal(1, new GatewayListenerOptions().EventLoopThreads);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new GatewayListenerOptions { Engine = (GatewayIoEngine)7 });
+        Assert.Throws<ArgumentOutOfRangeException>(() => new GatewayListenerOptions { EventLoopThreads = 0 });
+        Assert.Throws<ArgumentOutOfRangeException>(() => new GatewayListenerOptions { EventLoopThreads = 65 });
+        Assert.Equal(64, new GatewayListenerOptions { EventLoopThreads = 64 }.EventLoopThreads);
+    }
+
+    /// <summary>Several event loops share the listening socket: every connection is served, by whichever loop woke.</summary>
+    [Fact]
+    public async Task EventLoop_FourLoops_ServeConcurrentConnectionsAndStopCleanly()
+    {
+        byte[] hello = TestHello.Create(Name);
+        await using RawBackend backend = RawBackend.Echo(hello);
+        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)], () => new GatewayListenerOptions { Engine = GatewayIoEngine.EventLoop, EventLoopThreads = 4 });
+        const int Clients = 64;
+        var clients = new Socket[Clients];
+        try
+        {
+            for (int i = 0; i < Clients; i++)
+            {
+                clients[i] = await gateway.ConnectAsync();
+                await clients[i].SendAsync(hello);
+            }
+
+            for (int i = 0; i < Clients; i++)
+            {
+                // Each connection is spliced: a byte sent comes back through the echo backend.
+                await clients[i].SendAsync(new[] { (byte)i });
+                byte[] echo = new byte[1];
+                await RawBackend.ReadExactlyAsync(clients[i], echo).WaitAsync(TimeSpan.FromSeconds(60));
+                Assert.Equal((byte)i, echo[0]);
+            }
+
+            Assert.Equal(Clients, gateway.Listener.ActiveConnections);
+            Assert.Equal(Clients, (await gateway.Listener.OpenSocketsAsync()).Count);
+        }
+        finally
+        {
+            foreach (Socket? client in clients)
+            {
+                client?.Dispose();
+            }
+        }
+
+        await gateway.Listener.WhenActiveConnectionsAtMostAsync(0).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(Clients, gateway.Listener.Counters.Routed);
+        GatewayStopResult stopped = await gateway.Listener.StopAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(0, stopped.Cut);
+    }
+
+    [Fact]
     public async Task WhenActiveConnectionsAtMostAsync_ConnectionsEnd_CompletesAtEachBoundAndNotBefore()
     {
         byte[] hello = TestHello.Create(Name);

@@ -60,6 +60,32 @@ public sealed class HostLifecycleTests
     }
 
     [Fact]
+    public async Task Host_EventLoopEngineInConfiguration_BindsAndRoutes()
+    {
+        byte[] hello = TestHello.Create(Sni);
+        await using RawBackend backend = RawBackend.Echo(hello);
+        using IHost host = HostFixture.Build(_ => { }, new()
+        {
+            ["MeshGateway:Engine"] = "EventLoop",
+            ["MeshGateway:EventLoopThreads"] = "2",
+            ["MeshGateway:Routes:0:Sni"] = Sni,
+            ["MeshGateway:Routes:0:Endpoints:0"] = backend.EndPoint.ToString(),
+        });
+
+        MeshGatewayOptions options = host.Services.GetRequiredService<IOptions<MeshGatewayOptions>>().Value;
+        Assert.Equal(MeshGateway.Gateway.GatewayIoEngine.EventLoop, options.Engine);
+        Assert.Equal(2, options.EventLoopThreads);
+        await host.StartAsync();
+        using (Socket client = await HostFixture.ConnectAsync(HostFixture.GatewayEndPoint(host), hello))
+        {
+            await HostFixture.EchoAsync(client, "loop"u8.ToArray());
+        }
+
+        await host.StopAsync();
+        Assert.Equal(1, host.Services.GetRequiredService<MeshGatewayRuntime>().Counters!.Routed);
+    }
+
+    [Fact]
     public async Task Host_WithRoutesFile_RoutesAndStopsCleanly()
     {
         byte[] hello = TestHello.Create(Sni);
@@ -99,6 +125,7 @@ public sealed class HostLifecycleTests
     [InlineData("MeshGateway:BindAddresses:extra", "10.0.0.1", "BindAddresses:extra")]
     [InlineData("MeshGateway:MaxConnectionDuration", "00:00:00.5", "MaxConnectionDuration")]
     [InlineData("MeshGateway:SplicePipes", "-1", "SplicePipes")]
+    [InlineData("MeshGateway:EventLoopThreads", "0", "EventLoopThreads")]
     [InlineData("MeshGateway:Consul:Address", "ftp://consul:8500", "Consul:Address")]
     [InlineData("MeshGateway:Consul:Meta:consul-version", "1", "consul-version")]
     [InlineData("MeshGateway:Routes:0:Endpoints:0", "127.0.0.1", "Routes:0:Endpoints:0")]
@@ -254,6 +281,8 @@ public sealed class HostLifecycleTests
         Assert.Equal(TimeSpan.FromHours(1), options.IdleTimeout);
         Assert.Null(options.MaxConnectionDuration);
         Assert.Equal(0, options.SplicePipes);
+        Assert.Equal(MeshGateway.Gateway.GatewayIoEngine.Sockets, options.Engine);
+        Assert.Equal(1, options.EventLoopThreads);
         Assert.Equal(50_000, options.MaxConnections);
         Assert.Equal(TimeSpan.FromSeconds(25), options.DrainTimeout);
         Assert.Null(options.Consul.Address); // CONSUL_HTTP_ADDR, else 127.0.0.1:8500

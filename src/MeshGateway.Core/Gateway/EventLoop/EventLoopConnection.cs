@@ -193,6 +193,13 @@ internal sealed class EventLoopConnection
             }
 
             int offset = _hello is null ? 0 : _filled;
+            if (room <= 0)
+            {
+                // Cannot happen (a full hello is decided as too large before the buffer is full); never read into nothing.
+                Reject(RejectionReason.HelloTooLarge, reset: false);
+                return;
+            }
+
             nint received = Receive(Client, ref buffer[offset], room);
             if (received < 0 && Errno == EAGAIN)
             {

@@ -143,6 +143,9 @@ internal static class LinuxNative
         return getpeername(fd, address, &length) == 0 ? ReadAddress(new ReadOnlySpan<byte>(address, SockAddrSize)) : null;
     }
 
+    /// <summary>Gives the core to another runnable thread, if any (<c>sched_yield</c>; its result is always 0 on Linux).</summary>
+    public static void Yield() => _ = sched_yield();
+
     public static int ShutdownSend(int fd) => shutdown(fd, 1);
 
     public static int ShutdownBoth(int fd) => shutdown(fd, 2);
@@ -275,6 +278,10 @@ internal static class LinuxNative
     [DllImport("libc", SetLastError = true)]
     [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
     private static extern unsafe int getpeername(int fd, byte* addr, uint* addrlen);
+
+    [DllImport("libc")]
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    private static extern int sched_yield();
 
     [DllImport("libc", SetLastError = true)]
     [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
