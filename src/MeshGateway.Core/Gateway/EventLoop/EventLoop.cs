@@ -207,7 +207,21 @@ internal sealed unsafe class EventLoop : IDisposable
     {
         Control(_epoll, EPOLL_CTL_DEL, connection.Client, 0, 0);
         FreeSlot(connection.Slot);
-        var socket = new Socket(new SafeSocketHandle(connection.Client, ownsHandle: true));
+        Socket socket;
+        try
+        {
+            socket = new Socket(new SafeSocketHandle(connection.Client, ownsHandle: true));
+        }
+        catch (SocketException)
+        {
+            // Not expected for a connected TCP socket; the connection is rejected and released here rather than leaked.
+            System.Buffers.ArrayPool<byte>.Shared.Return(hello);
+            Owner.Telemetry.Rejected(new ConnectionContext(connection.Listener, connection.ClientEndPoint, serverName.Span, route), RejectionReason.TerminatorFailed);
+            Close(connection.Client, reset: true);
+            Owner.OnConnectionEnded(connection.Listener, cut: false);
+            return;
+        }
+
         Owner.StartTerminated(socket, connection.Listener, connection.ClientEndPoint ?? PeerOf(connection.Client), terminator, hello, start, filled, route, serverName);
     }
 
