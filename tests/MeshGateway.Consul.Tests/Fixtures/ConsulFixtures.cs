@@ -37,11 +37,16 @@ public sealed class TwoDatacenterFixture : IAsyncLifetime
             await ConsulWait.UntilAsync(async () => (await c1.GetDatacentersAsync().ConfigureAwait(false)).Value.Count == 2
                 && (await c2.GetDatacentersAsync().ConfigureAwait(false)).Value.Count == 2, "dc1 and dc2 WAN-joined", Dc2).ConfigureAwait(false);
             TrustDomain = await ConsulWait.TrustDomainAsync(Dc1).ConfigureAwait(false);
-            string td2 = await ConsulWait.TrustDomainAsync(Dc2).ConfigureAwait(false);
-            if (td2 != TrustDomain)
-            {
-                throw new InvalidOperationException($"dc2 trust domain {td2} differs from dc1's {TrustDomain}.");
-            }
+
+            // A secondary first serves the CA roots it bootstrapped itself and takes the primary's (its trust domain)
+            // once its CA replication has caught up: wait for that on a blocking query instead of comparing once (a
+            // single read right after the WAN join failed the whole fixture in one CI run, 2026-12-07).
+            string trustDomain = TrustDomain;
+            await ConsulWait.UntilChangedAsync(
+                q => c2.GetCaRootsAsync(q),
+                r => r.TrustDomain == trustDomain && r.Roots is { Count: > 0 },
+                $"dc2's CA roots replicated from dc1 (trust domain {trustDomain})",
+                Dc2).ConfigureAwait(false);
         }
         catch
         {
