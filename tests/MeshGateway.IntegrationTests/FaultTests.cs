@@ -159,12 +159,15 @@ public sealed class FaultTests
     public async Task Gateway_TruncatedHelloThenSilence_ClosedAtHelloTimeoutWithoutDial()
     {
         var time = new SignallingTimeProvider();
-        Task armed = WhenTimerArmed(time);
+        var armed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using RawBackend backend = RawBackend.Named("web");
         await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)], timeProvider: time);
+
+        // The connection's hello deadline counts from its accept on the clock (either engine): advance only after that.
+        gateway.Listener.HelloDeadlineArmed = () => armed.TrySetResult();
         using Socket client = await gateway.ConnectAsync();
         await client.SendAsync(TestHello.Create(Name).AsMemory(0, 20));
-        await armed.WaitAsync(TimeSpan.FromSeconds(30));
+        await armed.Task.WaitAsync(TimeSpan.FromSeconds(30));
 
         time.Advance(TimeSpan.FromSeconds(9.9));
         Assert.Empty(gateway.Observer.Rejections);

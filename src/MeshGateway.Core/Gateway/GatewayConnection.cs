@@ -188,6 +188,7 @@ internal sealed class GatewayConnection : IDisposable
         {
             GatewayListenerOptions options = _owner.Options;
             Arm(options.HelloTimeout, PhaseHello);
+            _owner.HelloDeadlineArmed?.Invoke();
 
             // Wait for the first bytes without a buffer: a silent connection holds no memory until its deadline.
             int received = await _upOperation.ReceiveAsync(_client, Memory<byte>.Empty).ConfigureAwait(false);

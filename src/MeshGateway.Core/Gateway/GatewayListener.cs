@@ -168,6 +168,9 @@ public sealed class GatewayListener : IAsyncDisposable
     /// <summary>Tests: raised as each connect attempt starts, once its timeout is armed, with the endpoint dialled.</summary>
     internal Action<IPEndPoint>? ConnectStarted { get; set; }
 
+    /// <summary>Tests: raised for each accepted connection once its hello deadline counts (on the listener's clock).</summary>
+    internal Action? HelloDeadlineArmed { get; set; }
+
     /// <summary>
     /// Tests: the open connections' client and upstream sockets, on either engine (the event loop's descriptors as
     /// non-owning <see cref="Socket"/> views, read while the loop is between events), to read their options.

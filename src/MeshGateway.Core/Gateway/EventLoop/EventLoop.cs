@@ -414,6 +414,7 @@ internal sealed unsafe class EventLoop : IDisposable
         }
 
         connection.ClientToken = token;
+        Owner.HelloDeadlineArmed?.Invoke();
     }
 
     private void PauseAccepting(ListenerContext listener, SocketError error)
