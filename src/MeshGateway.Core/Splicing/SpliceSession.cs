@@ -154,7 +154,7 @@ internal abstract class SpliceSession
     private void Report(IRelayedBytesSink sink, bool fromClient, long total, long now, ref long reported, ref long lastReport)
     {
         long pending = total - reported;
-        if (pending >= ReportBytes || now - lastReport >= _timeProvider.TimestampFrequency)
+        if (IsReportDue(pending, now, lastReport, _timeProvider.TimestampFrequency))
         {
             sink.OnRelayed(fromClient, pending);
             Volatile.Write(ref reported, total);
@@ -189,7 +189,7 @@ internal abstract class SpliceSession
         while (true)
         {
             int current = Volatile.Read(ref _reason);
-            bool replaceable = current == (int)SpliceCloseReason.None || (IsHalfClose(current) && !IsHalfClose((int)reason));
+            bool replaceable = Replaces((SpliceCloseReason)current, reason);
             if (!replaceable)
             {
                 return false;
@@ -201,9 +201,20 @@ internal abstract class SpliceSession
                 return true;
             }
         }
-
-        static bool IsHalfClose(int value) => value is (int)SpliceCloseReason.ClientClosed or (int)SpliceCloseReason.UpstreamClosed;
     }
+
+    /// <summary>
+    /// Whether <paramref name="reason"/> is recorded over <paramref name="current"/>: nothing recorded yet, or a clean FIN
+    /// (provisional) followed by anything that is not another FIN. Shared with the event loop's splice.
+    /// </summary>
+    internal static bool Replaces(SpliceCloseReason current, SpliceCloseReason reason) =>
+        current == SpliceCloseReason.None || (IsHalfClose(current) && !IsHalfClose(reason));
+
+    private static bool IsHalfClose(SpliceCloseReason value) => value is SpliceCloseReason.ClientClosed or SpliceCloseReason.UpstreamClosed;
+
+    /// <summary>Whether relayed bytes are due to the sink: <see cref="ReportBytes"/> gathered or a second passed since the last report.</summary>
+    internal static bool IsReportDue(long pending, long now, long lastReport, long frequency) =>
+        pending >= ReportBytes || now - lastReport >= frequency;
 
     private void TearDown(bool reset)
     {

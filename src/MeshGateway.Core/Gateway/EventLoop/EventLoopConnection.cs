@@ -611,7 +611,7 @@ internal sealed class EventLoopConnection
                 // A reset whose error another call took reads as 0: the TCP state tells (CLOSED, not CLOSE_WAIT),
                 // unless this splice already shut its own send down on the socket (a FIN also ends in CLOSED then).
                 ref Flow back = ref fromClient ? ref _down : ref _up;
-                if (!back.FinSent && TcpState(from) == TcpClosed)
+                if (!back.FinSent && TcpState(from) == LinuxNative.TcpClose)
                 {
                     Fail(clientSide: fromClient, ConnectionReset);
                     return false;
@@ -684,7 +684,7 @@ internal sealed class EventLoopConnection
         return true;
     }
 
-    private const int TcpClosed = 7, ConnectionReset = 104;
+    private const int ConnectionReset = 104;
 
     private void Relayed(ref Flow flow, bool fromClient, int count)
     {
@@ -697,7 +697,7 @@ internal sealed class EventLoopConnection
         long now = _loop.Now;
         _lastActivity = now;
         long pending = flow.Bytes - flow.Reported;
-        if (pending >= SpliceSession.ReportBytes || now - flow.LastReport >= _time.TimestampFrequency)
+        if (SpliceSession.IsReportDue(pending, now, flow.LastReport, _time.TimestampFrequency))
         {
             Listener.OnRelayed(fromClient, pending);
             flow.Reported = flow.Bytes;
@@ -708,9 +708,7 @@ internal sealed class EventLoopConnection
     /// <summary>Records <paramref name="reason"/> unless one is recorded; a clean FIN gives way to what came after it (as <see cref="SpliceSession"/>).</summary>
     private void SetReason(SpliceCloseReason reason, SocketError error)
     {
-        bool halfClose = _reason is SpliceCloseReason.ClientClosed or SpliceCloseReason.UpstreamClosed;
-        bool newHalfClose = reason is SpliceCloseReason.ClientClosed or SpliceCloseReason.UpstreamClosed;
-        if (_reason == SpliceCloseReason.None || (halfClose && !newHalfClose))
+        if (SpliceSession.Replaces(_reason, reason))
         {
             _reason = reason;
             _error = error;

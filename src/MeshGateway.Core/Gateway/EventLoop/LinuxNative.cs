@@ -104,6 +104,9 @@ internal static class LinuxNative
         return getsockopt(fd, SolSocket, SoError, &value, &length) == 0 ? value : Errno;
     }
 
+    /// <summary>Linux's TCP_CLOSE state (<c>include/net/tcp_states.h</c>): after a reset, or a FIN both ways.</summary>
+    public const int TcpClose = 7;
+
     /// <summary>The TCP state (TCP_INFO's first byte), 0 if unknown.</summary>
     public static unsafe int TcpState(int fd)
     {
