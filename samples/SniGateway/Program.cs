@@ -9,10 +9,11 @@ const string Usage = """
     SniGateway --listen ADDR:PORT [--listen ADDR:PORT ...] --routes FILE
                [--connect-timeout-ms 5000] [--hello-timeout-ms 10000] [--idle-timeout-s 3600]
                [--max-connections 50000] [--drain-s 5] [--splice-pipes 0] [--access-log]
-               [--engine sockets|event-loop] [--event-loop-threads 1]
+               [--engine sockets|event-loop] [--event-loop-threads 1] [--buffer-size 32768]
 
     Routes TLS connections by SNI to the endpoints in FILE without decrypting them. Unknown or missing SNI is refused.
     FILE: {"routes":[{"sni":"web.default.dc1.internal.<uuid>.consul","endpoints":["127.0.0.1:19440"]}]}
+    --buffer-size BYTES: the splice's read size per direction (SpliceOptions.BufferSize, 1024 to 1048576).
     --splice-pipes N: on Linux, move bulk bytes with splice(2) through at most N pipes (SpliceOptions.MaxKernelPipes; 0: off).
     --engine event-loop: on Linux, the gateway's own epoll loops (GatewayIoEngine.EventLoop) instead of .NET's sockets;
     --event-loop-threads N of them (GatewayListenerOptions.EventLoopThreads).
@@ -21,7 +22,7 @@ const string Usage = """
 
 var listen = new List<IPEndPoint>();
 string? routesPath = null;
-int connectTimeoutMs = 5000, helloTimeoutMs = 10_000, idleTimeoutS = 3600, maxConnections = GatewayListenerOptions.DefaultMaxConnections, drainS = 5, splicePipes = 0;
+int connectTimeoutMs = 5000, helloTimeoutMs = 10_000, idleTimeoutS = 3600, maxConnections = GatewayListenerOptions.DefaultMaxConnections, drainS = 5, splicePipes = 0, bufferSize = SpliceOptions.DefaultBufferSize;
 bool accessLog = false;
 GatewayIoEngine engine = GatewayIoEngine.Sockets;
 int loopThreads = 1;
@@ -44,6 +45,10 @@ try
             case "--max-connections": maxConnections = Positive(args[i], Value()); break;
             case "--drain-s": drainS = Positive(args[i], Value()); break;
             case "--splice-pipes": splicePipes = int.TryParse(Value(), out int pipes) && pipes >= 0 ? pipes : throw new FormatException($"--splice-pipes must be 0 or more, not '{args[i]}'."); break;
+            case "--buffer-size":
+                bufferSize = Positive(args[i], Value());
+                bufferSize = bufferSize is >= 1024 and <= 1024 * 1024 ? bufferSize : throw new FormatException($"--buffer-size must be 1024 to 1048576, not {bufferSize}.");
+                break;
             case "--access-log": accessLog = true; break;
             case "--engine":
                 string name = Value();
@@ -100,7 +105,7 @@ var options = new GatewayListenerOptions
     MaxConnections = maxConnections,
     Engine = engine,
     EventLoopThreads = loopThreads,
-    Splice = new SpliceOptions { IdleTimeout = TimeSpan.FromSeconds(idleTimeoutS), MaxKernelPipes = splicePipes },
+    Splice = new SpliceOptions { IdleTimeout = TimeSpan.FromSeconds(idleTimeoutS), MaxKernelPipes = splicePipes, BufferSize = bufferSize },
 };
 foreach (IPEndPoint endPoint in listen)
 {
