@@ -8,6 +8,7 @@ public sealed class PeeringCounters
     private long _handshakes;
     private long _requests;
     private long _unrouted;
+    private long _upstreamFailures;
 
     internal PeeringCounters()
     {
@@ -34,11 +35,17 @@ public sealed class PeeringCounters
         }
     }
 
-    /// <summary>Requests given a route and sent on to YARP.</summary>
+    /// <summary>Requests given a route and forwarded (or attempted) to a sidecar.</summary>
     public long Requests => Interlocked.Read(ref _requests);
 
     /// <summary>Requests no route rule matched (answered 404, as Envoy does).</summary>
     public long Unrouted => Interlocked.Read(ref _unrouted);
+
+    /// <summary>
+    /// Routed requests that did not complete with a sidecar: none available (answered 503), no connection or a refused
+    /// sidecar certificate (502), a timeout (504), or the exchange cut midway.
+    /// </summary>
+    public long UpstreamFailures => Interlocked.Read(ref _upstreamFailures);
 
     /// <summary>Handshakes refused for one reason.</summary>
     /// <param name="reason">The reason.</param>
@@ -54,4 +61,6 @@ public sealed class PeeringCounters
     internal void OnRequest() => Interlocked.Increment(ref _requests);
 
     internal void OnUnrouted() => Interlocked.Increment(ref _unrouted);
+
+    internal void OnUpstreamFailure() => Interlocked.Increment(ref _upstreamFailures);
 }

@@ -22,4 +22,10 @@ internal static partial class PeeringLog
 
     [LoggerMessage(4006, LogLevel.Warning, "Peering: {What}.")]
     public static partial void FeedWarning(ILogger logger, string what);
+
+    [LoggerMessage(4007, LogLevel.Warning, "Peering: a request to the sidecar {Destination} failed: {Error} ({Detail}).")]
+    public static partial void ForwardFailed(ILogger logger, string destination, Yarp.ReverseProxy.Forwarder.ForwarderError error, string? detail);
+
+    [LoggerMessage(4008, LogLevel.Warning, "Peering: no sidecar to forward to for {Target}: answered 503.")]
+    public static partial void NoSidecar(ILogger logger, string target);
 }

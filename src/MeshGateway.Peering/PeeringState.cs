@@ -2,19 +2,14 @@ using System.Net;
 using System.Net.Security;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Http;
-using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
-using Yarp.ReverseProxy.Transforms;
 
 namespace MeshGateway.Peering;
 
-/// <summary>A validated <see cref="PeeringSnapshot"/> compiled for the data path: SNI lookup, TLS contexts, route rules, YARP config.</summary>
+/// <summary>A validated <see cref="PeeringSnapshot"/> compiled for the data path: SNI lookup, TLS contexts, route rules, sidecar targets.</summary>
 internal sealed class PeeringState
 {
-    /// <summary>The request header carrying the chosen YARP route id from the rule middleware to YARP's matcher; never forwarded.</summary>
-    public const string RouteHeader = "X-MeshGateway-Peering-Route";
-
-    /// <summary>The cluster metadata key holding the sidecars' expected SPIFFE ID.</summary>
+    /// <summary>The cluster metadata key holding the sidecars' expected SPIFFE ID (read by the sidecar client factory).</summary>
     public const string SpiffeIdMetadata = "meshgateway.spiffe-id";
 
     private static readonly TimeSpan s_regexTimeout = TimeSpan.FromMilliseconds(100);
@@ -60,11 +55,10 @@ internal sealed class PeeringState
             _trustDomains.Add(bundle.TrustDomain);
         }
 
-        var routes = new List<RouteConfig>();
-        var clusters = new List<ClusterConfig>();
+        var targets = new Dictionary<string, SidecarTarget>(StringComparer.Ordinal);
         foreach (ExportedHttpService service in snapshot.Services ?? [])
         {
-            var compiled = new ServiceState(service, bundles, routes, clusters);
+            var compiled = new ServiceState(service, bundles, targets);
             foreach (ServiceConsumer consumer in service.Consumers)
             {
                 if (!_bySni.TryAdd(consumer.ServerName, compiled))
@@ -74,8 +68,7 @@ internal sealed class PeeringState
             }
         }
 
-        Routes = routes;
-        Clusters = clusters;
+        Targets = targets;
     }
 
     public PeeringSnapshot Snapshot { get; }
@@ -86,9 +79,8 @@ internal sealed class PeeringState
     /// <summary>The URI SANs of the gateway's leaf (XFCC <c>By</c>).</summary>
     public IReadOnlyList<string> LeafUris { get; }
 
-    public IReadOnlyList<RouteConfig> Routes { get; }
-
-    public IReadOnlyList<ClusterConfig> Clusters { get; }
+    /// <summary>Every chain target of every exported service, by cluster id (<c>partition/namespace/service/target</c>).</summary>
+    public IReadOnlyDictionary<string, SidecarTarget> Targets { get; }
 
     public IEnumerable<string> ServerNames => _bySni.Keys;
 
@@ -115,7 +107,7 @@ internal sealed class ServiceState
 {
     private readonly CompiledRule[] _rules;
 
-    public ServiceState(ExportedHttpService service, Dictionary<string, PeerTrustBundle> bundles, List<RouteConfig> routes, List<ClusterConfig> clusters)
+    public ServiceState(ExportedHttpService service, Dictionary<string, PeerTrustBundle> bundles, Dictionary<string, SidecarTarget> all)
     {
         ArgumentNullException.ThrowIfNull(service);
         ArgumentException.ThrowIfNullOrEmpty(service.Name);
@@ -146,37 +138,32 @@ internal sealed class ServiceState
 
         Bundles = own;
         string key = service.Partition + "/" + service.Namespace + "/" + service.Name;
-        var targets = new Dictionary<string, string>(StringComparer.Ordinal);
+        var targets = new Dictionary<string, SidecarTarget>(StringComparer.Ordinal);
+        // http: HTTP/1.1 as Envoy's default upstream codec; http2/grpc: HTTP/2 only (gRPC needs it).
+        var requestConfig = new ForwarderRequestConfig
+        {
+            Version = version,
+            VersionPolicy = version == HttpVersion.Version20 ? HttpVersionPolicy.RequestVersionExact : HttpVersionPolicy.RequestVersionOrLower,
+        };
         foreach (ChainTargetEndpoints target in service.Targets ?? [])
         {
             ArgumentException.ThrowIfNullOrEmpty(target.Id);
             ArgumentException.ThrowIfNullOrEmpty(target.SpiffeId);
-            string clusterId = key + "/" + target.Id;
-            if (!targets.TryAdd(target.Id, clusterId))
+            var destinations = new string[target.Endpoints.Count];
+            for (int i = 0; i < destinations.Length; i++)
+            {
+                DnsEndPoint endpoint = target.Endpoints[i];
+                string host = IPAddress.TryParse(endpoint.Host, out IPAddress? ip) && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "[" + endpoint.Host + "]" : endpoint.Host;
+                destinations[i] = "https://" + host + ":" + endpoint.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
+
+            var compiled = new SidecarTarget(key + "/" + target.Id, target.SpiffeId, destinations, requestConfig);
+            if (!targets.TryAdd(target.Id, compiled))
             {
                 throw new ArgumentException($"Exported service '{service.Name}' lists target '{target.Id}' twice.");
             }
 
-            var destinations = new Dictionary<string, DestinationConfig>(StringComparer.Ordinal);
-            for (int i = 0; i < target.Endpoints.Count; i++)
-            {
-                DnsEndPoint endpoint = target.Endpoints[i];
-                string host = IPAddress.TryParse(endpoint.Host, out IPAddress? ip) && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "[" + endpoint.Host + "]" : endpoint.Host;
-                destinations[i.ToString(System.Globalization.CultureInfo.InvariantCulture)] = new DestinationConfig { Address = "https://" + host + ":" + endpoint.Port.ToString(System.Globalization.CultureInfo.InvariantCulture) };
-            }
-
-            clusters.Add(new ClusterConfig
-            {
-                ClusterId = clusterId,
-                Destinations = destinations,
-                HttpRequest = new ForwarderRequestConfig
-                {
-                    Version = version,
-                    // http: HTTP/1.1 as Envoy's default upstream codec; http2/grpc: HTTP/2 only (gRPC needs it).
-                    VersionPolicy = version == HttpVersion.Version20 ? HttpVersionPolicy.RequestVersionExact : HttpVersionPolicy.RequestVersionOrLower,
-                },
-                Metadata = new Dictionary<string, string>(StringComparer.Ordinal) { [PeeringState.SpiffeIdMetadata] = target.SpiffeId },
-            });
+            all[compiled.ClusterId] = compiled;
         }
 
         if (service.Routes is null || service.Routes.Count == 0)
@@ -193,12 +180,12 @@ internal sealed class ServiceState
                 throw new ArgumentException($"Route {r} of exported service '{service.Name}' has no target.");
             }
 
-            var legs = new (string RouteId, double Cumulative)[rule.Splits.Count];
+            var legs = new (SidecarTarget Target, double Cumulative)[rule.Splits.Count];
             double total = 0;
             for (int l = 0; l < rule.Splits.Count; l++)
             {
                 WeightedTarget split = rule.Splits[l];
-                if (!targets.TryGetValue(split.TargetId, out string? clusterId))
+                if (!targets.TryGetValue(split.TargetId, out SidecarTarget? leg))
                 {
                     throw new ArgumentException($"Route {r} of exported service '{service.Name}' names target '{split.TargetId}', which is not among its targets.");
                 }
@@ -209,25 +196,7 @@ internal sealed class ServiceState
                 }
 
                 total += rule.Splits.Count == 1 ? 1 : split.Weight;
-                string routeId = key + "/" + r.ToString(System.Globalization.CultureInfo.InvariantCulture) + "/" + l.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                legs[l] = (routeId, total);
-                routes.Add(new RouteConfig
-                {
-                    RouteId = routeId,
-                    ClusterId = clusterId,
-                    // The rule middleware chose this route (Consul's match semantics, see PeeringMiddleware); YARP
-                    // matches only its id, and the header never leaves the gateway.
-                    Match = new RouteMatch
-                    {
-                        Path = "/{**catch-all}",
-                        Headers = [new RouteHeader { Name = PeeringState.RouteHeader, Values = [routeId], Mode = HeaderMatchMode.ExactHeader, IsCaseSensitive = true }],
-                    },
-                    Transforms = [new Dictionary<string, string>(StringComparer.Ordinal) { ["RequestHeaderRemove"] = PeeringState.RouteHeader }],
-                }
-                // X-Forwarded-Proto set, nothing else added: Consul's peer filter chain leaves Envoy's use_remote_address
-                // unset (agent/xds/listeners.go, makeHTTPFilter), so the peer's address is not appended to
-                // X-Forwarded-For and no host or prefix is added, where YARP's defaults would add all of them.
-                .WithTransformXForwarded(xDefault: ForwardedTransformActions.Off, xProto: ForwardedTransformActions.Set));
+                legs[l] = (leg, total);
             }
 
             if (total <= 0)
@@ -266,10 +235,10 @@ internal sealed class CompiledRule
     private readonly Regex? _pathRegex;
     private readonly Regex?[] _headerRegex;
     private readonly Regex?[] _queryRegex;
-    private readonly (string RouteId, double Cumulative)[] _legs;
+    private readonly (SidecarTarget Target, double Cumulative)[] _legs;
     private readonly double _total;
 
-    public CompiledRule(HttpRouteRule rule, (string RouteId, double Cumulative)[] legs, double total)
+    public CompiledRule(HttpRouteRule rule, (SidecarTarget Target, double Cumulative)[] legs, double total)
     {
         Rule = rule;
         _legs = legs;
@@ -283,14 +252,14 @@ internal sealed class CompiledRule
     public HttpRouteRule Rule { get; }
 
     /// <summary>Picks a leg in proportion to the weights; <paramref name="sample"/> is uniform in [0, 1).</summary>
-    public string PickRoute(double sample)
+    public SidecarTarget PickTarget(double sample)
     {
         double point = sample * _total;
-        foreach ((string routeId, double cumulative) in _legs)
+        foreach ((SidecarTarget target, double cumulative) in _legs)
         {
             if (point < cumulative)
             {
-                return routeId;
+                return target;
             }
         }
 
@@ -299,11 +268,11 @@ internal sealed class CompiledRule
         {
             if (_legs[i].Cumulative > _legs[i - 1].Cumulative)
             {
-                return _legs[i].RouteId;
+                return _legs[i].Target;
             }
         }
 
-        return _legs[0].RouteId;
+        return _legs[0].Target;
     }
 
     /// <summary>The path after the service-router <c>PrefixRewrite</c>, or the path unchanged.</summary>
@@ -395,4 +364,32 @@ internal sealed class CompiledRule
 
         return true;
     }
+}
+
+/// <summary>
+/// One chain target: its sidecars' addresses, the SPIFFE ID their certificates must carry, the HTTP version towards
+/// them, and the client that forwards to them (set by the terminator before the state is published).
+/// </summary>
+internal sealed class SidecarTarget(string clusterId, string spiffeId, string[] destinations, ForwarderRequestConfig requestConfig)
+{
+    private readonly string[] _destinations = destinations;
+    private uint _next;
+
+    /// <summary><c>partition/namespace/service/target</c>: names the target in logs and keys its client across snapshots.</summary>
+    public string ClusterId { get; } = clusterId;
+
+    public string SpiffeId { get; } = spiffeId;
+
+    public ForwarderRequestConfig RequestConfig { get; } = requestConfig;
+
+    /// <summary>The client towards this target's sidecars; a target with the same id and SPIFFE ID in the next snapshot keeps it (and its pooled connections).</summary>
+    public HttpMessageInvoker Client { get; set; } = null!;
+
+    /// <summary>The next sidecar in turn (round robin, Envoy's default load-balancing policy), or null when the target has none.</summary>
+    public string? NextDestination() => _destinations.Length switch
+    {
+        0 => null,
+        1 => _destinations[0],
+        _ => _destinations[(int)(Interlocked.Increment(ref _next) % (uint)_destinations.Length)],
+    };
 }

@@ -79,4 +79,47 @@ public sealed class RoutingTests
         Assert.Equal(1, harness.Terminator.Counters.Unrouted);
         Assert.Equal(0, harness.SidecarA.Requests + harness.SidecarB.Requests);
     }
+
+    [Fact]
+    public async Task TargetWithTwoSidecars_TakesThemInTurn()
+    {
+        const int Requests = 10;
+        await using PeeringHarness harness = await PeeringHarness.StartAsync();
+        ExportedHttpService web = harness.Snapshot(harness.GatewayLeaf).Services[0];
+        harness.Terminator.Update(harness.Snapshot(harness.GatewayLeaf) with
+        {
+            Services = [web with { Targets = [web.Targets[0] with { Endpoints = [harness.SidecarA.EndPoint, harness.SidecarB.EndPoint] }, web.Targets[1]] }],
+        });
+        using HttpClient client = harness.CreateClient(harness.PeerClient);
+
+        for (int i = 0; i < Requests; i++)
+        {
+            using HttpResponseMessage response = await client.SendAsync(PeeringHarness.Get("/turn", HttpVersion.Version11));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        // Round robin (Envoy's default policy): each sidecar gets every other request.
+        Assert.Equal(Requests / 2, harness.SidecarA.Requests);
+        Assert.Equal(Requests / 2, harness.SidecarB.Requests);
+        Assert.Equal(0, harness.Terminator.Counters.UpstreamFailures);
+    }
+
+    [Fact]
+    public async Task TargetWithoutSidecars_Answers503AndCountsIt()
+    {
+        await using PeeringHarness harness = await PeeringHarness.StartAsync();
+        ExportedHttpService web = harness.Snapshot(harness.GatewayLeaf).Services[0];
+        harness.Terminator.Update(harness.Snapshot(harness.GatewayLeaf) with
+        {
+            Services = [web with { Targets = [web.Targets[0] with { Endpoints = [] }, web.Targets[1]] }],
+        });
+        using HttpClient client = harness.CreateClient(harness.PeerClient);
+
+        using HttpResponseMessage response = await client.SendAsync(PeeringHarness.Get("/none", HttpVersion.Version11));
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal(1, harness.Terminator.Counters.UpstreamFailures);
+        Assert.Equal(1, harness.Terminator.Counters.Requests);
+        Assert.Equal(0, harness.SidecarA.Requests + harness.SidecarB.Requests);
+    }
 }

@@ -12,7 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace MeshGateway.Peering.Tests;
 
 /// <summary>What a sidecar saw of one request.</summary>
-internal sealed record SeenRequest(string Path, string Protocol, string[] ForwardedClientCert, bool HadRouteHeader, string? ClientSpiffeId)
+internal sealed record SeenRequest(string Path, string Protocol, string[] ForwardedClientCert, string? ClientSpiffeId)
 {
     /// <summary>The request's <c>X-Forwarded-*</c> headers other than XFCC, name → values.</summary>
     public Dictionary<string, string> Forwarded { get; init; } = [];
@@ -108,7 +108,6 @@ internal sealed class Sidecar : IAsyncDisposable
             context.Request.Path.Value ?? "",
             context.Request.Protocol,
             [.. context.Request.Headers["X-Forwarded-Client-Cert"].Select(v => v ?? "")],
-            context.Request.Headers.ContainsKey("X-MeshGateway-Peering-Route"),
             SpiffeIdOf(client))
         {
             Forwarded = context.Request.Headers

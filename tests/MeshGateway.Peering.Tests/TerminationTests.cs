@@ -26,7 +26,6 @@ public sealed class TerminationTests
         SeenRequest seen = Assert.Single(harness.SidecarA.Seen);
         Assert.Equal(harness.GatewaySpiffeId, seen.ClientSpiffeId);
         Assert.Equal("HTTP/1.1", seen.Protocol);
-        Assert.False(seen.HadRouteHeader);
         Assert.Equal(0, harness.SidecarB.Requests);
         Assert.Equal(1, harness.Terminator.Counters.HandshakesAccepted);
         Assert.Equal(0, harness.Terminator.Counters.HandshakesRefused);
@@ -51,15 +50,14 @@ public sealed class TerminationTests
     [Fact]
     public async Task ForwardedClientCert_ClientSuppliedValue_IsReplacedByTheValidatedPeer()
     {
-        // Rule 0 (/b/ only) goes to B, everything else to A: a client naming rule 0's route itself must still reach A.
+        // Rule 0 (/b/ only) goes to B, everything else to A: the forged XFCC must not steer or reach anything.
         await using PeeringHarness harness = await PeeringHarness.StartAsync(
         [
             new HttpRouteRule { Match = new HttpRouteMatch { PathPrefix = "/b/" }, Splits = [new WeightedTarget(PeeringHarness.TargetB, 1)] },
             new HttpRouteRule { Splits = [new WeightedTarget(PeeringHarness.TargetA, 1)] },
         ]);
         SeenRequest seen = await SendToSidecarAAsync(harness, "/xfcc",
-            ("X-Forwarded-Client-Cert", "By=spiffe://forged;URI=spiffe://forged/svc/admin"),
-            ("X-MeshGateway-Peering-Route", "default/default/web/0/0"));
+            ("X-Forwarded-Client-Cert", "By=spiffe://forged;URI=spiffe://forged/svc/admin"));
 
         string xfcc = Assert.Single(seen.ForwardedClientCert);
         string hash = Convert.ToHexStringLower(SHA256.HashData(harness.PeerClient.RawData));
@@ -67,7 +65,6 @@ public sealed class TerminationTests
         Assert.Contains("Cert=\"" + Uri.EscapeDataString(harness.PeerClient.ExportCertificatePem()) + "\"", xfcc, StringComparison.Ordinal);
         Assert.Contains(";Chain=\"" + Uri.EscapeDataString(harness.PeerClient.ExportCertificatePem()), xfcc, StringComparison.Ordinal);
         Assert.DoesNotContain("forged", xfcc, StringComparison.Ordinal);
-        Assert.False(seen.HadRouteHeader);
         Assert.Equal(0, harness.SidecarB.Requests);
     }
 
@@ -224,6 +221,7 @@ public sealed class TerminationTests
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         Assert.Equal(0, harness.SidecarB.Requests);
+        Assert.Equal(1, harness.Terminator.Counters.UpstreamFailures);
     }
 
     private sealed class ThrowingTerminator : ConnectionTerminator
