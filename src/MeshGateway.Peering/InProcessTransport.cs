@@ -1,10 +1,13 @@
 using System.IO.Pipelines;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using System.Threading.Channels;
 using MeshGateway.Gateway;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace MeshGateway.Peering;
@@ -99,37 +102,28 @@ internal sealed class PeeringConnectionFeature
 }
 
 /// <summary>
-/// A handed-over connection as Kestrel sees it: the bytes the gateway already read (the ClientHello), then the socket.
+/// A handed-over connection as Kestrel sees it, after the terminator's TLS handshake: the decrypted stream, with the TLS
+/// features Kestrel reads (the client certificate, the ALPN result that selects HTTP/2 or HTTP/1.1).
 /// </summary>
 /// <remarks>
-/// The pipes wrap a <see cref="NetworkStream"/> behind a stream that first returns the replayed prefix; Kestrel's own
-/// socket connection cannot be given bytes that were already read from its socket, and TLS termination dominates the
-/// cost of this path anyway.
+/// The TLS stream reads a <see cref="NetworkStream"/> behind a stream that first returns the replayed prefix (the
+/// ClientHello the gateway read); Kestrel's own socket connection cannot be given bytes already read from its socket.
 /// </remarks>
-internal sealed class TerminatedConnectionContext : ConnectionContext, IConnectionIdFeature, IConnectionItemsFeature, IConnectionLifetimeFeature, IConnectionEndPointFeature
+internal sealed class TerminatedConnectionContext : ConnectionContext, IConnectionIdFeature, IConnectionItemsFeature, IConnectionLifetimeFeature, IConnectionEndPointFeature, ITlsConnectionFeature, ITlsApplicationProtocolFeature
 {
     private static long s_ids;
     private readonly Socket _socket;
-    private readonly PrefixedStream _stream;
+    private readonly SslStream _stream;
     private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _closing = new();
     private int _disposed;
 
-    public TerminatedConnectionContext(TerminatedConnection connection, PeeringConnectionFeature feature)
+    public TerminatedConnectionContext(TerminatedConnection connection, SslStream tls, PeeringConnectionFeature feature)
     {
         _socket = connection.Socket;
-        try
-        {
-            // As Kestrel's socket transport does: responses go out in several writes (headers, body, TLS records), and
-            // Nagle's algorithm against the peer's delayed ACK stalled each HTTP/1.1 response by ~40-200 ms (measured).
-            _socket.NoDelay = true;
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-            // Already reset: the first read reports it.
-        }
-
-        _stream = new PrefixedStream(connection.Prefix, new NetworkStream(_socket, ownsSocket: true));
+        _stream = tls;
+        ClientCertificate = tls.RemoteCertificate as X509Certificate2;
+        ApplicationProtocol = tls.NegotiatedApplicationProtocol.Protocol;
         Transport = new DuplexPipe(PipeReader.Create(_stream), PipeWriter.Create(_stream));
         ConnectionId = "mgp-" + Interlocked.Increment(ref s_ids).ToString(System.Globalization.CultureInfo.InvariantCulture);
         RemoteEndPoint = connection.ClientEndPoint;
@@ -139,8 +133,16 @@ internal sealed class TerminatedConnectionContext : ConnectionContext, IConnecti
         Features.Set<IConnectionItemsFeature>(this);
         Features.Set<IConnectionLifetimeFeature>(this);
         Features.Set<IConnectionEndPointFeature>(this);
+        Features.Set<ITlsConnectionFeature>(this);
+        Features.Set<ITlsApplicationProtocolFeature>(this);
         Features.Set(feature);
     }
+
+    public X509Certificate2? ClientCertificate { get; set; }
+
+    public ReadOnlyMemory<byte> ApplicationProtocol { get; }
+
+    public Task<X509Certificate2?> GetClientCertificateAsync(CancellationToken cancellationToken) => Task.FromResult(ClientCertificate);
 
     /// <summary>Completes when Kestrel has disposed the connection (its socket is closed).</summary>
     public Task Closed => _closed.Task;

@@ -1,4 +1,5 @@
 using System.Net.Security;
+using System.Security.Authentication;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using MeshGateway.Gateway;
@@ -8,7 +9,6 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -51,12 +51,14 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
     private readonly PeeringCounters _counters = new();
     private WebApplication? _app;
     private IHttpForwarder? _forwarder;
+    private readonly TimeSpan _handshakeTimeout;
     private PeeringState _state;
     private int _disposed;
 
     private PeeringTerminator(PeeringState state, PeeringTerminatorOptions options)
     {
         _clients = new SidecarHttpClientFactory(this);
+        _handshakeTimeout = options.HandshakeTimeout;
         _state = state;
         _time = options.TimeProvider ?? TimeProvider.System;
         _logger = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("MeshGateway.Peering");
@@ -105,11 +107,9 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
             kestrel.Limits.MinRequestBodyDataRate = null;
             kestrel.Limits.MinResponseDataRate = null;
             kestrel.Limits.MaxRequestHeadersTotalSize = 60 * 1024;
-            kestrel.Listen(terminator._transport.EndPoint, listen =>
-            {
-                listen.Protocols = HttpProtocols.Http1AndHttp2;
-                listen.UseHttps(new TlsHandshakeCallbackOptions { OnConnection = terminator.OnTlsConnection, HandshakeTimeout = options.HandshakeTimeout });
-            });
+            // TLS is the terminator's own (RunAsync): Kestrel gets the decrypted stream with the TLS features set, and
+            // picks HTTP/2 or HTTP/1.1 from the ALPN result as it does behind its own HTTPS middleware.
+            kestrel.Listen(terminator._transport.EndPoint, listen => listen.Protocols = HttpProtocols.Http1AndHttp2);
         });
         builder.Services.AddHttpForwarder();
         WebApplication app = builder.Build();
@@ -158,14 +158,56 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
             return Task.CompletedTask;
         }
 
-        var context = new TerminatedConnectionContext(connection, new PeeringConnectionFeature(connection.ServerName, state, service));
+        return TerminateAsync(connection, new PeeringConnectionFeature(connection.ServerName, state, service));
+    }
+
+    /// <summary>
+    /// The TLS handshake on the handed-over socket (after the bytes the listener already read), then the decrypted
+    /// stream to Kestrel until it closes the connection.
+    /// </summary>
+    /// <remarks>
+    /// The handshake is done here rather than by Kestrel's HTTPS middleware: that middleware would put the socket's
+    /// stream behind a pipe and the TLS stream behind a second one; here Kestrel's one pipe reads the TLS stream directly.
+    /// </remarks>
+    private async Task TerminateAsync(TerminatedConnection connection, PeeringConnectionFeature feature)
+    {
+        Socket socket = connection.Socket;
+        try
+        {
+            // As Kestrel's socket transport does: responses go out in several writes (headers, body, TLS records), and
+            // Nagle's algorithm against the peer's delayed ACK stalled each HTTP/1.1 response by ~40-200 ms (measured).
+            socket.NoDelay = true;
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Already reset: the handshake reports it.
+        }
+
+        string? client = connection.ClientEndPoint?.ToString();
+        var tls = new SslStream(new PrefixedStream(connection.Prefix, new NetworkStream(socket, ownsSocket: true)), leaveInnerStreamOpen: false);
+        try
+        {
+            using var deadline = new CancellationTokenSource(_handshakeTimeout);
+            await tls.AuthenticateAsServerAsync(ServerOptions(feature, client), deadline.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+            // A refused certificate was counted and logged by ValidatePeer; anything else (the peer gave up, a timeout,
+            // not TLS) is the peer's: closed, as Kestrel's HTTPS middleware closes it.
+            PeeringLog.HandshakeFailed(_logger, feature.ServerName, client, ex.Message);
+            await tls.DisposeAsync().ConfigureAwait(false);
+            return;
+        }
+
+        var context = new TerminatedConnectionContext(connection, tls, feature);
         if (!_transport.TryQueue(context))
         {
             // Stopped: close it as the listener's drain would.
-            return context.DisposeAsync().AsTask();
+            await context.DisposeAsync().ConfigureAwait(false);
+            return;
         }
 
-        return context.Closed;
+        await context.Closed.ConfigureAwait(false);
     }
 
     /// <summary>Stops Kestrel (open connections are closed) and YARP.</summary>
@@ -218,12 +260,8 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
         socket.Dispose();
     }
 
-    private ValueTask<SslServerAuthenticationOptions> OnTlsConnection(TlsHandshakeCallbackContext context)
-    {
-        PeeringConnectionFeature feature = context.Connection.Features.Get<PeeringConnectionFeature>()
-            ?? throw new InvalidOperationException("A connection reached the peering listener without being handed over by the gateway.");
-        string? client = context.Connection.RemoteEndPoint?.ToString();
-        return ValueTask.FromResult(new SslServerAuthenticationOptions
+    private SslServerAuthenticationOptions ServerOptions(PeeringConnectionFeature feature, string? client) =>
+        new()
         {
             // Per handshake from the snapshot current at hand-over: rotation never touches established sessions.
             ServerCertificateContext = feature.State.ServerCertificate,
@@ -231,8 +269,7 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             ApplicationProtocols = s_alpn,
             RemoteCertificateValidationCallback = (_, certificate, chain, _) => ValidatePeer(feature, certificate, chain, client),
-        });
-    }
+        };
 
     private bool ValidatePeer(PeeringConnectionFeature feature, X509Certificate? certificate, X509Chain? chain, string? client)
     {
@@ -355,7 +392,8 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
         {
             await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken).ConfigureAwait(false);
             proxyRequest.Headers.Remove(ForwardedProto);
-            proxyRequest.Headers.TryAddWithoutValidation(ForwardedProto, httpContext.Request.Scheme);
+            // Always https: the terminator serves TLS only.
+            proxyRequest.Headers.TryAddWithoutValidation(ForwardedProto, "https");
         }
 
         private const string ForwardedProto = "X-Forwarded-Proto";

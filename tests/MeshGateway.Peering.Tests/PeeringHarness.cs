@@ -54,12 +54,12 @@ internal sealed class PeeringHarness : IAsyncDisposable
     /// <summary>The peer's client certificate: <c>frontend</c> in peer-b's dc2.</summary>
     public X509Certificate2 PeerClient { get; private set; } = null!;
 
-    public static async Task<PeeringHarness> StartAsync(IReadOnlyList<HttpRouteRule>? routes = null, IEnumerable<Route>? extraRoutes = null, string protocol = "http")
+    public static async Task<PeeringHarness> StartAsync(IReadOnlyList<HttpRouteRule>? routes = null, IEnumerable<Route>? extraRoutes = null, string protocol = "http", TimeSpan? handshakeTimeout = null)
     {
         var harness = new PeeringHarness();
         try
         {
-            await harness.InitAsync(routes, extraRoutes, protocol);
+            await harness.InitAsync(routes, extraRoutes, protocol, handshakeTimeout);
         }
         catch
         {
@@ -70,16 +70,17 @@ internal sealed class PeeringHarness : IAsyncDisposable
         return harness;
     }
 
-    private async Task InitAsync(IReadOnlyList<HttpRouteRule>? routes, IEnumerable<Route>? extraRoutes, string protocol)
+    private async Task InitAsync(IReadOnlyList<HttpRouteRule>? routes, IEnumerable<Route>? extraRoutes, string protocol, TimeSpan? handshakeTimeout)
     {
         GatewayLeaf = Local.Issue(GatewaySpiffeId);
         PeerClient = PeerB.Issue(PeerB.ServiceId("frontend", "dc2"));
         SidecarA = await Sidecar.StartAsync("web-a", Local.Issue(Local.ServiceId("web", "dc1")), Local.Root, GatewaySpiffeId);
         SidecarB = await Sidecar.StartAsync("web-b", Local.Issue(Local.ServiceId("web", "dc1")), Local.Root, GatewaySpiffeId);
-        Terminator = await PeeringTerminator.StartAsync(Snapshot(GatewayLeaf, routes, protocol));
-        var options = new GatewayListenerOptions { Engine = TestEngine.Current };
-        options.EndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
-        Gateway = new GatewayListener(options, new RouteTableSource(RouteTable.Create([.. Terminator.CreateRoutes(), .. extraRoutes ?? []])));
+        var options = handshakeTimeout is { } timeout ? new PeeringTerminatorOptions { HandshakeTimeout = timeout } : null;
+        Terminator = await PeeringTerminator.StartAsync(Snapshot(GatewayLeaf, routes, protocol), options);
+        var listenerOptions = new GatewayListenerOptions { Engine = TestEngine.Current };
+        listenerOptions.EndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
+        Gateway = new GatewayListener(listenerOptions, new RouteTableSource(RouteTable.Create([.. Terminator.CreateRoutes(), .. extraRoutes ?? []])));
         Gateway.Start();
     }
 

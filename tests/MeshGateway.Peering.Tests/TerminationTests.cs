@@ -138,6 +138,28 @@ public sealed class TerminationTests
     }
 
     [Fact]
+    public async Task Handshake_ThatStallsAfterTheServersFlight_IsClosedAtTheHandshakeTimeout()
+    {
+        await using PeeringHarness harness = await PeeringHarness.StartAsync(handshakeTimeout: TimeSpan.FromMilliseconds(300));
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        await socket.ConnectAsync(harness.GatewayEndPoint);
+        await using var stalling = new StallAfterFirstWriteStream(new System.Net.Sockets.NetworkStream(socket, ownsSocket: false));
+        await using var tls = new System.Net.Security.SslStream(stalling, leaveInnerStreamOpen: true, (_, certificate, _, _) => certificate is not null);
+
+        // A real ClientHello, then nothing: the client's second flight waits until the gateway closes the connection.
+        using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await Assert.ThrowsAnyAsync<IOException>(() => tls.AuthenticateAsClientAsync(
+            new System.Net.Security.SslClientAuthenticationOptions { TargetHost = PeeringHarness.WebSni, ClientCertificates = [harness.PeerClient] }, guard.Token));
+
+        Assert.True(stalling.ServerFlightRead, "the server's flight never came");
+        Assert.True(stalling.ClosedByServer, "the connection was not closed by the gateway");
+        Assert.Equal(1, harness.Terminator.Counters.Connections);
+        Assert.Equal(0, harness.Terminator.Counters.HandshakesAccepted);
+        Assert.Equal(0, harness.Terminator.Counters.Requests);
+        Assert.Equal(0, harness.SidecarA.Requests + harness.SidecarB.Requests);
+    }
+
+    [Fact]
     public async Task Handshake_WithoutClientCertificate_IsRefused()
     {
         await using PeeringHarness harness = await PeeringHarness.StartAsync();
@@ -222,6 +244,87 @@ public sealed class TerminationTests
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         Assert.Equal(0, harness.SidecarB.Requests);
         Assert.Equal(1, harness.Terminator.Counters.UpstreamFailures);
+    }
+
+    /// <summary>Passes the first write (the ClientHello) and reads; the next write waits for the peer's close, then fails.</summary>
+    private sealed class StallAfterFirstWriteStream(Stream inner) : Stream
+    {
+        private int _writes;
+
+        public bool ServerFlightRead { get; private set; }
+
+        public bool ClosedByServer { get; private set; }
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            int n = await inner.ReadAsync(buffer, cancellationToken);
+            ServerFlightRead |= n > 0;
+            return n;
+        }
+
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (++_writes == 1)
+            {
+                await inner.WriteAsync(buffer, cancellationToken);
+                return;
+            }
+
+            // Stalled: wait for the gateway to give up on the handshake (EOF or reset), never sending this flight.
+            byte[] scratch = new byte[4096];
+            try
+            {
+                while (await inner.ReadAsync(scratch, cancellationToken) > 0)
+                {
+                }
+
+                ClosedByServer = true;
+            }
+            catch (IOException)
+            {
+                ClosedByServer = true;
+            }
+
+            throw new IOException("stalled client: the server closed the connection");
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override void Flush()
+        {
+        }
+
+        public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
     }
 
     private sealed class ThrowingTerminator : ConnectionTerminator
