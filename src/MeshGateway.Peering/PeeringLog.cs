@@ -26,9 +26,9 @@ internal static partial class PeeringLog
     [LoggerMessage(4007, LogLevel.Warning, "Peering: a request to the sidecar {Destination} failed: {Error} ({Detail}).")]
     public static partial void ForwardFailed(ILogger logger, string destination, Yarp.ReverseProxy.Forwarder.ForwarderError error, string? detail);
 
-    [LoggerMessage(4009, LogLevel.Debug, "Peering: the TLS handshake for {ServerName} from {Client} failed: {Detail}.")]
-    public static partial void HandshakeFailed(ILogger logger, string serverName, string? client, string detail);
-
     [LoggerMessage(4008, LogLevel.Warning, "Peering: no sidecar to forward to for {Target}: answered 503.")]
     public static partial void NoSidecar(ILogger logger, string target);
+
+    [LoggerMessage(4009, LogLevel.Debug, "Peering: the TLS handshake for {ServerName} from {Client} failed: {Detail}.")]
+    public static partial void HandshakeFailed(ILogger logger, string serverName, string? client, string detail);
 }

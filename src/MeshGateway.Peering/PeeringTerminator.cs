@@ -24,10 +24,10 @@ namespace MeshGateway.Peering;
 /// </summary>
 /// <remarks>
 /// <para>Per connection: the gateway listener reads the ClientHello and matches the service's exact form-8 route
-/// (<see cref="CreateRoutes"/>), then hands the socket and the bytes it read to <see cref="RunAsync"/>. Kestrel performs
-/// the handshake with the gateway's leaf certificate (taken per handshake from the current snapshot, so a rotated leaf
-/// applies to new handshakes while established connections keep theirs), requires a client certificate and accepts it
-/// only when its single <c>spiffe://</c> URI names the trust domain of a peer the service is exported to and it chains
+/// (<see cref="CreateRoutes"/>), then hands the socket and the bytes it read to <see cref="RunAsync"/>, which performs
+/// the handshake (and gives Kestrel the decrypted stream) with the gateway's leaf certificate (taken per handshake from
+/// the current snapshot, so a rotated leaf applies to new handshakes while established connections keep theirs),
+/// requires a client certificate and accepts it only when its single <c>spiffe://</c> URI names the trust domain of a peer the service is exported to and it chains
 /// to that peer's bundle alone at the current time (<see cref="HandshakeRefusal"/> says why not; refusals are counted
 /// and logged, and nothing is forwarded). HTTP/1.1 and HTTP/2 are offered by ALPN.</para>
 /// <para>Per request: the service's route rules are applied with Consul's match semantics (first match wins; 404 when
@@ -185,21 +185,29 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
 
         string? client = connection.ClientEndPoint?.ToString();
         var tls = new SslStream(new PrefixedStream(connection.Prefix, new NetworkStream(socket, ownsSocket: true)), leaveInnerStreamOpen: false);
+        TerminatedConnectionContext? context = null;
         try
         {
             using var deadline = new CancellationTokenSource(_handshakeTimeout);
             await tls.AuthenticateAsServerAsync(ServerOptions(feature, client), deadline.Token).ConfigureAwait(false);
+            context = new TerminatedConnectionContext(connection, tls, feature);
         }
         catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException or SocketException or ObjectDisposedException)
         {
             // A refused certificate was counted and logged by ValidatePeer; anything else (the peer gave up, a timeout,
             // not TLS) is the peer's: closed, as Kestrel's HTTPS middleware closes it.
             PeeringLog.HandshakeFailed(_logger, feature.ServerName, client, ex.Message);
-            await tls.DisposeAsync().ConfigureAwait(false);
             return;
         }
+        finally
+        {
+            if (context is null)
+            {
+                // Whatever ended the handshake (an unexpected fault goes on to the listener's count), the socket closes.
+                await tls.DisposeAsync().ConfigureAwait(false);
+            }
+        }
 
-        var context = new TerminatedConnectionContext(connection, tls, feature);
         if (!_transport.TryQueue(context))
         {
             // Stopped: close it as the listener's drain would.
