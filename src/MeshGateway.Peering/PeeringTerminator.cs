@@ -27,9 +27,10 @@ namespace MeshGateway.Peering;
 /// (<see cref="CreateRoutes"/>), then hands the socket and the bytes it read to <see cref="RunAsync"/>, which performs
 /// the handshake (and gives Kestrel the decrypted stream) with the gateway's leaf certificate (taken per handshake from
 /// the current snapshot, so a rotated leaf applies to new handshakes while established connections keep theirs),
-/// requires a client certificate and accepts it only when its single <c>spiffe://</c> URI names the trust domain of a peer the service is exported to and it chains
-/// to that peer's bundle alone at the current time (<see cref="HandshakeRefusal"/> says why not; refusals are counted
-/// and logged, and nothing is forwarded). HTTP/1.1 and HTTP/2 are offered by ALPN.</para>
+/// requires a client certificate and accepts it only when its single <c>spiffe://</c> URI names the trust domain of a
+/// peer the service is exported to and it chains to that peer's bundle alone at the current time
+/// (<see cref="HandshakeRefusal"/> says why not; refusals are counted and logged, and nothing is forwarded). HTTP/1.1
+/// and HTTP/2 are offered by ALPN.</para>
 /// <para>Per request: the service's route rules are applied with Consul's match semantics (first match wins; 404 when
 /// none), a split leg is drawn by weight, <c>PrefixRewrite</c> applied, <c>X-Forwarded-Client-Cert</c> replaced by the
 /// validated client's details (Envoy's <c>SANITIZE_SET</c>) and YARP's <see cref="IHttpForwarder"/> forwards over new
