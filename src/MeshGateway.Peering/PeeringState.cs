@@ -9,9 +9,6 @@ namespace MeshGateway.Peering;
 /// <summary>A validated <see cref="PeeringSnapshot"/> compiled for the data path: SNI lookup, TLS contexts, route rules, sidecar targets.</summary>
 internal sealed class PeeringState
 {
-    /// <summary>The cluster metadata key holding the sidecars' expected SPIFFE ID (read by the sidecar client factory).</summary>
-    public const string SpiffeIdMetadata = "meshgateway.spiffe-id";
-
     private static readonly TimeSpan s_regexTimeout = TimeSpan.FromMilliseconds(100);
     private readonly Dictionary<string, ServiceState> _bySni = new(StringComparer.OrdinalIgnoreCase);
     private readonly HashSet<string> _trustDomains = new(StringComparer.OrdinalIgnoreCase);

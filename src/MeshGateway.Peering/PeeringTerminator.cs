@@ -368,23 +368,18 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
             return Task.CompletedTask;
         }
 
-        ValueTask<ForwarderError> sent = _forwarder!.SendAsync(context, destination, target.Client, target.RequestConfig, s_transformer);
-        return sent.IsCompletedSuccessfully ? Completed(sent.Result, context, destination) : AwaitAsync(sent, context, destination);
-
-        async Task AwaitAsync(ValueTask<ForwarderError> pending, HttpContext context, string destination) =>
-            await Completed(await pending.ConfigureAwait(false), context, destination).ConfigureAwait(false);
+        return SendAsync(context, target, destination);
     }
 
-    /// <summary>Counts and logs a request the forwarder could not complete (it has answered 502/504 when it still could).</summary>
-    private Task Completed(ForwarderError error, HttpContext context, string destination)
+    /// <summary>Forwards to one sidecar; counts and logs a request the forwarder could not complete (it has answered 502/504 when it still could).</summary>
+    private async Task SendAsync(HttpContext context, SidecarTarget target, string destination)
     {
+        ForwarderError error = await _forwarder!.SendAsync(context, destination, target.Client, target.RequestConfig, s_transformer).ConfigureAwait(false);
         if (error != ForwarderError.None)
         {
             _counters.OnUpstreamFailure();
             PeeringLog.ForwardFailed(_logger, destination, error, context.GetForwarderErrorFeature()?.Exception?.Message);
         }
-
-        return Task.CompletedTask;
     }
 
     private void LogSnapshot(PeeringState state) =>
@@ -411,12 +406,15 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
     /// <summary>YARP's client factory (its handler defaults: no proxy, redirects, cookies or decompression) with the gateway's mTLS towards the sidecars.</summary>
     private sealed class SidecarHttpClientFactory(PeeringTerminator owner) : ForwarderHttpClientFactory
     {
+        /// <summary>The metadata key carrying the target's SPIFFE ID from <see cref="Create"/> to <see cref="ConfigureHandler"/>.</summary>
+        private const string SpiffeIdMetadata = "meshgateway.spiffe-id";
+
         public HttpMessageInvoker Create(SidecarTarget target) => CreateClient(new ForwarderHttpClientContext
         {
             ClusterId = target.ClusterId,
             OldConfig = HttpClientConfig.Empty,
             NewConfig = HttpClientConfig.Empty,
-            NewMetadata = new Dictionary<string, string>(StringComparer.Ordinal) { [PeeringState.SpiffeIdMetadata] = target.SpiffeId },
+            NewMetadata = new Dictionary<string, string>(StringComparer.Ordinal) { [SpiffeIdMetadata] = target.SpiffeId },
         });
 
         protected override void ConfigureHandler(ForwarderHttpClientContext context, SocketsHttpHandler handler)
@@ -433,7 +431,7 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
         }
 
         private static string? SpiffeId(IReadOnlyDictionary<string, string>? metadata) =>
-            metadata is not null && metadata.TryGetValue(PeeringState.SpiffeIdMetadata, out string? value) ? value : null;
+            metadata is not null && metadata.TryGetValue(SpiffeIdMetadata, out string? value) ? value : null;
     }
 }
 
