@@ -1,11 +1,12 @@
 using System.Globalization;
 using System.Net;
+using Microsoft.Extensions.Logging;
 using PeeringBench;
 
 const string Usage = """
     PeeringBench certs --out DIR
     PeeringBench backend --listen IP:PORT --certs DIR [--body-bytes 1024]
-    PeeringBench gateway --listen IP:PORT --backend IP:PORT --certs DIR
+    PeeringBench gateway --listen IP:PORT --backend IP:PORT --certs DIR [--log-level LEVEL]
     PeeringBench yarp    --listen IP:PORT --backend IP:PORT --certs DIR
     PeeringBench load    --target IP:PORT --certs DIR [--connections 16] [--warmup-s 2] [--duration-s 10]
                          [--timeout-s 10] [--path /] [--proxy-pids PID,PID] [--backend-pids PID,PID]
@@ -13,7 +14,9 @@ const string Usage = """
     Issue 14's benchmark host (eng/bench-peering.sh runs it; docs/benchmarks.md has the results). Loopback only.
       certs    writes the PKI as PEM: local-ca, peer-ca; gateway, backend, client (.crt + .key)
       backend  the local service behind mTLS: answers every request with --body-bytes bytes
-      gateway  GatewayListener + PeeringTerminator (MeshGateway.Peering) terminating peer mTLS for `web`
+      gateway  GatewayListener + PeeringTerminator (MeshGateway.Peering) terminating peer mTLS for `web`;
+               --log-level (Trace ... Critical) logs to the console at that level, as a host's default logging
+               does (Information); without it nothing is logged
       yarp     Kestrel HTTPS (client certificate required) + YARP, no MeshGateway code
       load     HTTP/1.1 keep-alive load presenting the peer's client certificate; prints one PEERING_RESULT line
     Servers run until SIGTERM or SIGINT.
@@ -50,7 +53,8 @@ try
     {
         "certs" => ["--out"],
         "backend" => ["--listen", "--certs", "--body-bytes"],
-        "gateway" or "yarp" => ["--listen", "--backend", "--certs"],
+        "gateway" => ["--listen", "--backend", "--certs", "--log-level"],
+        "yarp" => ["--listen", "--backend", "--certs"],
         "load" => ["--target", "--certs", "--connections", "--warmup-s", "--duration-s", "--timeout-s", "--path", "--proxy-pids", "--backend-pids"],
         _ => throw new FormatException($"Unknown mode '{args[0]}'."),
     };
@@ -71,7 +75,10 @@ try
         case "backend":
             return await Servers.RunBackendAsync(EndPoint("--listen"), Required("--certs"), Int("--body-bytes", 1024));
         case "gateway":
-            return await Servers.RunGatewayAsync(EndPoint("--listen"), EndPoint("--backend"), Required("--certs"));
+            LogLevel? logLevel = !values.TryGetValue("--log-level", out string? level) ? null
+                : Enum.TryParse(level, ignoreCase: true, out LogLevel parsed) && Enum.IsDefined(parsed) && parsed != LogLevel.None ? parsed
+                : throw new FormatException($"--log-level must be one of Trace, Debug, Information, Warning, Error, Critical, not '{level}'.");
+            return await Servers.RunGatewayAsync(EndPoint("--listen"), EndPoint("--backend"), Required("--certs"), logLevel);
         case "yarp":
             return await Servers.RunYarpAsync(EndPoint("--listen"), EndPoint("--backend"), Required("--certs"));
         default:

@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -108,8 +109,10 @@ internal static class Servers
     /// to <see cref="PeeringTerminator"/> (Kestrel in process, SPIFFE validation against peer-b's bundle, the discovery
     /// chain's one rule, XFCC, YARP over mTLS with the gateway's leaf to the backend as target <c>web</c>).
     /// </summary>
-    public static async Task<int> RunGatewayAsync(IPEndPoint listen, IPEndPoint backend, string certs)
+    public static async Task<int> RunGatewayAsync(IPEndPoint listen, IPEndPoint backend, string certs, LogLevel? logLevel)
     {
+        // A host's default logging (console, Information) when asked; the terminator then writes what it writes in a host.
+        using ILoggerFactory? logging = logLevel is { } level ? LoggerFactory.Create(builder => builder.SetMinimumLevel(level).AddSimpleConsole()) : null;
         using X509Certificate2 leaf = Certificates.LoadLeaf(certs, "gateway");
         using X509Certificate2 peerRoot = Certificates.LoadRoot(certs, "peer-ca");
         using X509Certificate2 localRoot = Certificates.LoadRoot(certs, "local-ca");
@@ -140,7 +143,7 @@ internal static class Servers
                 },
             ],
         };
-        await using PeeringTerminator terminator = await PeeringTerminator.StartAsync(snapshot);
+        await using PeeringTerminator terminator = await PeeringTerminator.StartAsync(snapshot, new PeeringTerminatorOptions { LoggerFactory = logging });
         var options = new GatewayListenerOptions();
         options.EndPoints.Add(listen);
         await using var gateway = new GatewayListener(options, new RouteTableSource(RouteTable.Create(terminator.CreateRoutes())));

@@ -32,3 +32,60 @@ internal static partial class PeeringLog
     [LoggerMessage(4009, LogLevel.Debug, "Peering: the TLS handshake for {ServerName} from {Client} failed: {Detail}.")]
     public static partial void HandshakeFailed(ILogger logger, string serverName, string? client, string detail);
 }
+
+/// <summary>
+/// The host's logging as the terminator's private Kestrel and YARP see it: their categories (<c>Microsoft.AspNetCore.*</c>,
+/// <c>Yarp.*</c>) from Warning up, ASP.NET Core's hosting diagnostics not at all, every other category as the host
+/// configured it.
+/// </summary>
+/// <remarks>
+/// <para>Below Warning those categories write per request and per connection: the hosting diagnostics "Request
+/// starting" and "Request finished" and YARP's "Proxying to" and "Received HTTP response" at Information, Kestrel's
+/// connection events at Debug, i.e. four lines per forwarded request into a host whose default level is Information
+/// (measured with a console logger at Information: 0.70x the requests/s at 1.7x the CPU per request,
+/// docs/benchmarks.md, issue 14). A mesh gateway writes no access log unless asked (Envoy's has none by default); the
+/// terminator's own events (category <c>MeshGateway.Peering</c>) say what an operator needs and its counters count the
+/// rest.</para>
+/// <para>The hosting diagnostics category is silenced whole: enabled at any level, it starts an
+/// <see cref="System.Diagnostics.Activity"/> and a logging scope for every request (~5 us per request, measured), for
+/// events that are all per request; failures of the forwarding are logged by the terminator (4007) and unhandled
+/// exceptions by Kestrel's category.</para>
+/// </remarks>
+internal sealed class FrameworkWarningsLoggerFactory(ILoggerFactory host) : ILoggerFactory
+{
+    public ILogger CreateLogger(string categoryName)
+    {
+        if (categoryName == "Microsoft.AspNetCore.Hosting.Diagnostics")
+        {
+            return Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        }
+
+        ILogger logger = host.CreateLogger(categoryName);
+        return categoryName.StartsWith("Microsoft.AspNetCore", StringComparison.Ordinal) || categoryName.StartsWith("Yarp", StringComparison.Ordinal)
+            ? new WarningsOnly(logger)
+            : logger;
+    }
+
+    public void AddProvider(ILoggerProvider provider) => host.AddProvider(provider);
+
+    public void Dispose()
+    {
+        // The host owns its logging.
+    }
+
+    private sealed class WarningsOnly(ILogger inner) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => inner.BeginScope(state);
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning && inner.IsEnabled(logLevel);
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel))
+            {
+                inner.Log(logLevel, eventId, state, exception, formatter);
+            }
+        }
+    }
+}

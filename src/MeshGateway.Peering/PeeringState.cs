@@ -146,12 +146,12 @@ internal sealed class ServiceState
         {
             ArgumentException.ThrowIfNullOrEmpty(target.Id);
             ArgumentException.ThrowIfNullOrEmpty(target.SpiffeId);
-            var destinations = new string[target.Endpoints.Count];
+            var destinations = new SidecarDestination[target.Endpoints.Count];
             for (int i = 0; i < destinations.Length; i++)
             {
                 DnsEndPoint endpoint = target.Endpoints[i];
                 string host = IPAddress.TryParse(endpoint.Host, out IPAddress? ip) && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "[" + endpoint.Host + "]" : endpoint.Host;
-                destinations[i] = "https://" + host + ":" + endpoint.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                destinations[i] = new SidecarDestination("https://" + host + ":" + endpoint.Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
             }
 
             var compiled = new SidecarTarget(key + "/" + target.Id, target.SpiffeId, destinations, requestConfig);
@@ -367,9 +367,9 @@ internal sealed class CompiledRule
 /// One chain target: its sidecars' addresses, the SPIFFE ID their certificates must carry, the HTTP version towards
 /// them, and the client that forwards to them (set by the terminator before the state is published).
 /// </summary>
-internal sealed class SidecarTarget(string clusterId, string spiffeId, string[] destinations, ForwarderRequestConfig requestConfig)
+internal sealed class SidecarTarget(string clusterId, string spiffeId, SidecarDestination[] destinations, ForwarderRequestConfig requestConfig)
 {
-    private readonly string[] _destinations = destinations;
+    private readonly SidecarDestination[] _destinations = destinations;
     private uint _next;
 
     /// <summary><c>partition/namespace/service/target</c>: names the target in logs and keys its client across snapshots.</summary>
@@ -383,10 +383,86 @@ internal sealed class SidecarTarget(string clusterId, string spiffeId, string[] 
     public HttpMessageInvoker Client { get; set; } = null!;
 
     /// <summary>The next sidecar in turn (round robin, Envoy's default load-balancing policy), or null when the target has none.</summary>
-    public string? NextDestination() => _destinations.Length switch
+    public SidecarDestination? NextDestination() => _destinations.Length switch
     {
         0 => null,
         1 => _destinations[0],
         _ => _destinations[(int)(Interlocked.Increment(ref _next) % (uint)_destinations.Length)],
     };
+}
+
+/// <summary>
+/// One sidecar of a target: the address prefix requests are sent to and the request transformer for it, which sets
+/// <c>X-Forwarded-Proto: https</c> and reuses the request URI while requests keep the same path and query.
+/// </summary>
+/// <remarks>
+/// YARP builds (and parses) a new <see cref="Uri"/> per request when the transformer leaves
+/// <see cref="HttpRequestMessage.RequestUri"/> unset: ~1.7 % of the gateway's CPU per request in a profile of the
+/// benchmark (docs/benchmarks.md, issue 14). A <see cref="Uri"/> is immutable, so consecutive requests for the same
+/// path and query share one; any other path builds a new one as YARP would.
+/// </remarks>
+internal sealed class SidecarDestination
+{
+    public SidecarDestination(string prefix)
+    {
+        Prefix = prefix;
+        Transformer = new SidecarTransformer(prefix);
+    }
+
+    /// <summary><c>https://host:port</c>, as YARP's destination prefix.</summary>
+    public string Prefix { get; }
+
+    public HttpTransformer Transformer { get; }
+
+    public override string ToString() => Prefix;
+
+    /// <summary>
+    /// <c>X-Forwarded-Proto</c> set, nothing else added: Consul's peer filter chain leaves Envoy's use_remote_address
+    /// unset (agent/xds/listeners.go, makeHTTPFilter), so the peer's address is not appended to <c>X-Forwarded-For</c>
+    /// and no host or prefix is added. Headers are copied as YARP's default transformer copies them.
+    /// </summary>
+    private sealed class SidecarTransformer(string prefix) : HttpTransformer
+    {
+        private const string ForwardedProto = "X-Forwarded-Proto";
+        private LastUri? _last;
+
+        public override ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
+        {
+            HttpRequest request = httpContext.Request;
+            string path = request.Path.Value ?? string.Empty;
+            string query = request.QueryString.Value ?? string.Empty;
+            LastUri? last = Volatile.Read(ref _last);
+            if (last is null || !string.Equals(last.Path, path, StringComparison.Ordinal) || !string.Equals(last.Query, query, StringComparison.Ordinal))
+            {
+                last = new LastUri(path, query, RequestUtilities.MakeDestinationAddress(prefix, request.Path, request.QueryString));
+                Volatile.Write(ref _last, last);
+            }
+
+            // Set before the base copies the headers: YARP builds the URI only when the transformer left it unset.
+            proxyRequest.RequestUri = last.Uri;
+            ValueTask copied = base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken);
+            if (!copied.IsCompletedSuccessfully)
+            {
+                return SetProtoAfterAsync(copied, proxyRequest);
+            }
+
+            SetProto(proxyRequest);
+            return ValueTask.CompletedTask;
+        }
+
+        private static async ValueTask SetProtoAfterAsync(ValueTask copied, HttpRequestMessage proxyRequest)
+        {
+            await copied.ConfigureAwait(false);
+            SetProto(proxyRequest);
+        }
+
+        private static void SetProto(HttpRequestMessage proxyRequest)
+        {
+            proxyRequest.Headers.Remove(ForwardedProto);
+            // Always https: the terminator serves TLS only.
+            proxyRequest.Headers.TryAddWithoutValidation(ForwardedProto, "https");
+        }
+
+        private sealed record LastUri(string Path, string Query, Uri Uri);
+    }
 }

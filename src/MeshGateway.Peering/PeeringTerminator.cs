@@ -44,7 +44,6 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
 {
     private static readonly List<SslApplicationProtocol> s_alpn = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11];
 
-    private static readonly HttpTransformer s_transformer = new ProtoTransformer();
     private readonly InProcessTransport _transport = new();
     private readonly SidecarHttpClientFactory _clients;
     private readonly ILogger _logger;
@@ -90,7 +89,8 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
         builder.Services.AddLogging();
         if (options.LoggerFactory is { } loggerFactory)
         {
-            builder.Services.AddSingleton(loggerFactory);
+            // Kestrel's and YARP's per-request lines stay out of the host's log (FrameworkWarningsLoggerFactory says why).
+            builder.Services.AddSingleton<ILoggerFactory>(new FrameworkWarningsLoggerFactory(loggerFactory));
         }
 
         // Registered before Kestrel's defaults: Kestrel's socket transport is then never added (TryAdd), and this end
@@ -372,36 +372,18 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
     }
 
     /// <summary>Forwards to one sidecar; counts and logs a request the forwarder could not complete (it has answered 502/504 when it still could).</summary>
-    private async Task SendAsync(HttpContext context, SidecarTarget target, string destination)
+    private async Task SendAsync(HttpContext context, SidecarTarget target, SidecarDestination destination)
     {
-        ForwarderError error = await _forwarder!.SendAsync(context, destination, target.Client, target.RequestConfig, s_transformer).ConfigureAwait(false);
+        ForwarderError error = await _forwarder!.SendAsync(context, destination.Prefix, target.Client, target.RequestConfig, destination.Transformer).ConfigureAwait(false);
         if (error != ForwarderError.None)
         {
             _counters.OnUpstreamFailure();
-            PeeringLog.ForwardFailed(_logger, destination, error, context.GetForwarderErrorFeature()?.Exception?.Message);
+            PeeringLog.ForwardFailed(_logger, destination.Prefix, error, context.GetForwarderErrorFeature()?.Exception?.Message);
         }
     }
 
     private void LogSnapshot(PeeringState state) =>
         PeeringLog.SnapshotApplied(_logger, state.Snapshot.Services.Count, state.Snapshot.TrustBundles.Count, state.Snapshot.Leaf.Subject, state.Snapshot.Leaf.NotAfter.ToUniversalTime());
-
-    /// <summary>
-    /// <c>X-Forwarded-Proto</c> set, nothing else added: Consul's peer filter chain leaves Envoy's use_remote_address
-    /// unset (agent/xds/listeners.go, makeHTTPFilter), so the peer's address is not appended to <c>X-Forwarded-For</c>
-    /// and no host or prefix is added. Headers are copied as YARP's default transformer copies them.
-    /// </summary>
-    private sealed class ProtoTransformer : HttpTransformer
-    {
-        public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
-        {
-            await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken).ConfigureAwait(false);
-            proxyRequest.Headers.Remove(ForwardedProto);
-            // Always https: the terminator serves TLS only.
-            proxyRequest.Headers.TryAddWithoutValidation(ForwardedProto, "https");
-        }
-
-        private const string ForwardedProto = "X-Forwarded-Proto";
-    }
 
     /// <summary>YARP's client factory (its handler defaults: no proxy, redirects, cookies or decompression) with the gateway's mTLS towards the sidecars.</summary>
     private sealed class SidecarHttpClientFactory(PeeringTerminator owner) : ForwarderHttpClientFactory
@@ -438,7 +420,10 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
 /// <summary>Options of <see cref="PeeringTerminator.StartAsync"/>.</summary>
 public sealed class PeeringTerminatorOptions
 {
-    /// <summary>Where the terminator, Kestrel and YARP log; nowhere when null.</summary>
+    /// <summary>
+    /// Where the terminator logs (category <c>MeshGateway.Peering</c>), and its Kestrel and YARP from Warning up (their
+    /// per-request lines are not written; docs/peering.md, "Logging"); nowhere when null.
+    /// </summary>
     public ILoggerFactory? LoggerFactory { get; set; }
 
     /// <summary>The clock certificate validity is checked against. Default <see cref="TimeProvider.System"/>.</summary>

@@ -94,7 +94,7 @@ public sealed class CompiledChainFlattenerTests
         // PrefixRewrite replaces the matched prefix literally, as Envoy's prefix_rewrite does: "/admin" → "/" keeps the
         // following slash ("/admin/users" → "//users"); Consul's docs advise matching "/admin/" for that reason.
         Assert.Equal("web-b //users", await (await client.SendAsync(admin)).Content.ReadAsStringAsync());
-        Assert.Equal("web-b /v2", await (await client.SendAsync(PeeringHarness.Get("/v2?beta", HttpVersion.Version20))).Content.ReadAsStringAsync());
+        Assert.Equal("web-b /v2?beta", await (await client.SendAsync(PeeringHarness.Get("/v2?beta", HttpVersion.Version20))).Content.ReadAsStringAsync());
 
         // Without the query parameter /v2 falls to the 90/10 split: of 100 requests, B (10 %) takes fewer than 40.
         int toB = 0;

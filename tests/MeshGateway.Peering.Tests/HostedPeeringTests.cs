@@ -97,7 +97,7 @@ public sealed class HostedPeeringTests
                 // service-router: PathExact /v2 + query beta -> subset v2; /admin + x-debug: 1 + GET -> web-canary, prefix rewritten.
                 using HttpResponseMessage toV2 = await client.GetAsync("https://" + WebSni + "/v2?beta=1", deadline.Token);
                 Assert.Equal(HttpStatusCode.OK, toV2.StatusCode);
-                Assert.Equal("web-v2 /v2", await toV2.Content.ReadAsStringAsync(deadline.Token));
+                Assert.Equal("web-v2 /v2?beta=1", await toV2.Content.ReadAsStringAsync(deadline.Token));
 
                 using var admin = new HttpRequestMessage(HttpMethod.Get, "https://" + WebSni + "/admin/users");
                 admin.Headers.Add("x-debug", "1");
@@ -134,7 +134,7 @@ public sealed class HostedPeeringTests
             using (HttpClient client = CreateClient(gateway, peerClient, local.Root, gatewayId, server => presented = server.Thumbprint))
             {
                 using HttpResponseMessage again = await client.GetAsync("https://" + WebSni + "/v2?beta=1", deadline.Token);
-                Assert.Equal("web-v2 /v2", await again.Content.ReadAsStringAsync(deadline.Token));
+                Assert.Equal("web-v2 /v2?beta=1", await again.Content.ReadAsStringAsync(deadline.Token));
             }
 
             Assert.Equal(renewed.Thumbprint, presented);

@@ -5,6 +5,7 @@ using System.Security.Cryptography.X509Certificates;
 using MeshGateway.Gateway;
 using MeshGateway.Routing;
 using MeshGateway.Testing;
+using Microsoft.Extensions.Logging;
 
 namespace MeshGateway.Peering.Tests;
 
@@ -54,12 +55,18 @@ internal sealed class PeeringHarness : IAsyncDisposable
     /// <summary>The peer's client certificate: <c>frontend</c> in peer-b's dc2.</summary>
     public X509Certificate2 PeerClient { get; private set; } = null!;
 
-    public static async Task<PeeringHarness> StartAsync(IReadOnlyList<HttpRouteRule>? routes = null, IEnumerable<Route>? extraRoutes = null, string protocol = "http", TimeSpan? handshakeTimeout = null)
+    public static async Task<PeeringHarness> StartAsync(IReadOnlyList<HttpRouteRule>? routes = null, IEnumerable<Route>? extraRoutes = null, string protocol = "http", TimeSpan? handshakeTimeout = null, ILoggerFactory? loggerFactory = null)
     {
+        var options = new PeeringTerminatorOptions { LoggerFactory = loggerFactory };
+        if (handshakeTimeout is { } timeout)
+        {
+            options.HandshakeTimeout = timeout;
+        }
+
         var harness = new PeeringHarness();
         try
         {
-            await harness.InitAsync(routes, extraRoutes, protocol, handshakeTimeout);
+            await harness.InitAsync(routes, extraRoutes, protocol, options);
         }
         catch
         {
@@ -70,13 +77,12 @@ internal sealed class PeeringHarness : IAsyncDisposable
         return harness;
     }
 
-    private async Task InitAsync(IReadOnlyList<HttpRouteRule>? routes, IEnumerable<Route>? extraRoutes, string protocol, TimeSpan? handshakeTimeout)
+    private async Task InitAsync(IReadOnlyList<HttpRouteRule>? routes, IEnumerable<Route>? extraRoutes, string protocol, PeeringTerminatorOptions options)
     {
         GatewayLeaf = Local.Issue(GatewaySpiffeId);
         PeerClient = PeerB.Issue(PeerB.ServiceId("frontend", "dc2"));
         SidecarA = await Sidecar.StartAsync("web-a", Local.Issue(Local.ServiceId("web", "dc1")), Local.Root, GatewaySpiffeId);
         SidecarB = await Sidecar.StartAsync("web-b", Local.Issue(Local.ServiceId("web", "dc1")), Local.Root, GatewaySpiffeId);
-        var options = handshakeTimeout is { } timeout ? new PeeringTerminatorOptions { HandshakeTimeout = timeout } : null;
         Terminator = await PeeringTerminator.StartAsync(Snapshot(GatewayLeaf, routes, protocol), options);
         var listenerOptions = new GatewayListenerOptions { Engine = TestEngine.Current };
         listenerOptions.EndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));

@@ -105,6 +105,30 @@ public sealed class RoutingTests
     }
 
     [Fact]
+    public async Task RequestsOnOneConnection_ReachTheSidecarWithTheirOwnPathAndQuery()
+    {
+        // The terminator reuses a sidecar's request URI while the path and query repeat: each change must still be
+        // forwarded as the client sent it (Kestrel gives the sidecar the decoded path).
+        (string Sent, string Seen)[] requests =
+        [
+            ("/same?a=1", "/same?a=1"), ("/same?a=1", "/same?a=1"), ("/same?a=2", "/same?a=2"), ("/same", "/same"),
+            ("/other?a=1", "/other?a=1"), ("/same?a=1", "/same?a=1"), ("/caf%C3%A9?q=%20", "/caf\u00e9?q=%20"), ("/same", "/same"),
+        ];
+        await using PeeringHarness harness = await PeeringHarness.StartAsync(s_rules);
+        using HttpClient client = harness.CreateClient(harness.PeerClient);
+
+        foreach ((string sent, string seen) in requests)
+        {
+            using HttpRequestMessage request = PeeringHarness.Get(sent, HttpVersion.Version11);
+            request.Headers.Add("x-split", "all-a");
+            using HttpResponseMessage response = await client.SendAsync(request);
+            Assert.Equal("web-a " + seen, await response.Content.ReadAsStringAsync());
+        }
+
+        Assert.Equal(requests.Length, harness.SidecarA.Requests);
+    }
+
+    [Fact]
     public async Task TargetWithoutSidecars_Answers503AndCountsIt()
     {
         await using PeeringHarness harness = await PeeringHarness.StartAsync();

@@ -123,7 +123,7 @@ internal sealed class Sidecar : IAsyncDisposable
             return;
         }
 
-        await context.Response.WriteAsync(Name + " " + context.Request.Path.Value);
+        await context.Response.WriteAsync(Name + " " + context.Request.Path.Value + context.Request.QueryString.Value);
     }
 
     public async ValueTask DisposeAsync()
