@@ -114,6 +114,23 @@ internal sealed class Sidecar : IAsyncDisposable
                 .Where(h => h.Key.StartsWith("X-Forwarded-", StringComparison.OrdinalIgnoreCase) && !h.Key.Equals("X-Forwarded-Client-Cert", StringComparison.OrdinalIgnoreCase))
                 .ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase),
         });
+        if (context.Request.Path == "/body")
+        {
+            // The request body as received: its length and SHA-256, so a test can check every byte arrived in order.
+            using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+            byte[] buffer = new byte[16 * 1024];
+            long length = 0;
+            int read;
+            while ((read = await context.Request.Body.ReadAsync(buffer)) > 0)
+            {
+                hash.AppendData(buffer, 0, read);
+                length += read;
+            }
+
+            await context.Response.WriteAsync(Name + " " + length.ToString(System.Globalization.CultureInfo.InvariantCulture) + " " + Convert.ToHexString(hash.GetHashAndReset()));
+            return;
+        }
+
         if (context.Request.Path == "/stream")
         {
             await context.Response.WriteAsync("first\n");
