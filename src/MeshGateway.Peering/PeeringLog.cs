@@ -48,8 +48,9 @@ internal static partial class PeeringLog
 /// rest.</para>
 /// <para>The hosting diagnostics category is silenced whole: enabled at any level, it starts an
 /// <see cref="System.Diagnostics.Activity"/> and a logging scope for every request (~5 us per request, measured), for
-/// events that are all per request; failures of the forwarding are logged by the terminator (4007) and unhandled
-/// exceptions by Kestrel's category.</para>
+/// events that are per request or about a failed start (which <see cref="PeeringTerminator.StartAsync"/> throws to its
+/// caller anyway); failures of the forwarding are logged by the terminator (4007) and unhandled exceptions by Kestrel's
+/// category.</para>
 /// </remarks>
 internal sealed class FrameworkWarningsLoggerFactory(ILoggerFactory host) : ILoggerFactory
 {
