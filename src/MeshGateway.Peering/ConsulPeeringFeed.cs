@@ -33,7 +33,12 @@ public static class MeshGatewayPeeringBuilderExtensions
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.TryAddSingleton(sp =>
         {
-            var options = new PeeringTerminatorOptions { LoggerFactory = sp.GetService<ILoggerFactory>(), TimeProvider = sp.GetService<TimeProvider>() };
+            var options = new PeeringTerminatorOptions
+            {
+                LoggerFactory = sp.GetService<ILoggerFactory>(),
+                TimeProvider = sp.GetService<TimeProvider>(),
+                LogRateLimit = sp.GetService<Microsoft.Extensions.Options.IOptions<MeshGatewayOptions>>()?.Value.LogRateLimit ?? new PeeringTerminatorOptions().LogRateLimit,
+            };
             configure?.Invoke(options);
             return new ConsulPeeringFeed(options);
         });

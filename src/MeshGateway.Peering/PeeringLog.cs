@@ -31,12 +31,55 @@ internal static partial class PeeringLog
 
     [LoggerMessage(4009, LogLevel.Debug, "Peering: the TLS handshake for {ServerName} from {Client} failed: {Detail}.")]
     public static partial void HandshakeFailed(ILogger logger, string serverName, string? client, string detail);
+
+    [LoggerMessage(4010, LogLevel.Warning, "Peering: {Count} {What} log lines left out in the last {Seconds:0.#} s (LogRateLimit {Limit} per second; PeeringCounters count every one).")]
+    public static partial void Suppressed(ILogger logger, long count, string what, double seconds, int limit);
 }
 
 /// <summary>
-/// The host's logging as the terminator's private Kestrel and YARP see it: their categories (<c>Microsoft.AspNetCore.*</c>,
-/// <c>Yarp.*</c>) from Warning up, ASP.NET Core's hosting diagnostics not at all, every other category as the host
-/// configured it.
+/// Thins one kind of the terminator's per-connection or per-request warnings to <c>limit</c> a second, writing how many
+/// were left out before the next one let through (event 4010), as the gateway's own rejections are thinned
+/// (<see cref="MeshGateway.Gateway.LogRateLimiter"/>, <c>MeshGateway:LogRateLimit</c>).
+/// </summary>
+internal sealed class PeeringLogThrottle(ILogger logger, string what, int limit, TimeProvider time)
+{
+    /// <summary>Null when <c>limit</c> is 0: no limit, as <c>MeshGateway:LogRateLimit</c> 0.</summary>
+    private readonly MeshGateway.Gateway.LogRateLimiter? _limiter = limit == 0 ? null : new(limit, TimeSpan.FromSeconds(1), time);
+    private long _since = time.GetTimestamp();
+
+    /// <summary>Whether to write one more event of this kind; writes the "left out" line first when some were.</summary>
+    public bool Allow()
+    {
+        if (!logger.IsEnabled(LogLevel.Warning))
+        {
+            return false;
+        }
+
+        if (_limiter is null)
+        {
+            return true;
+        }
+
+        if (!_limiter.TryAcquire(out long suppressed))
+        {
+            return false;
+        }
+
+        long now = time.GetTimestamp();
+        if (suppressed > 0)
+        {
+            PeeringLog.Suppressed(logger, suppressed, what, time.GetElapsedTime(Interlocked.Read(ref _since), now).TotalSeconds, limit);
+        }
+
+        Interlocked.Exchange(ref _since, now);
+        return true;
+    }
+}
+
+/// <summary>
+/// The host's logging as the terminator's private Kestrel and YARP see it: the framework's categories
+/// (<c>Microsoft.*</c>: ASP.NET Core, hosting; <c>Yarp.*</c>) from Warning up, ASP.NET Core's hosting diagnostics and
+/// YARP's forwarder not at all, every other category (the terminator's own) as the host configured it.
 /// </summary>
 /// <remarks>
 /// <para>Below Warning those categories write per request and per connection: the hosting diagnostics "Request
@@ -51,18 +94,21 @@ internal static partial class PeeringLog
 /// events that are per request or about a failed start (which <see cref="PeeringTerminator.StartAsync"/> throws to its
 /// caller anyway); failures of the forwarding are logged by the terminator (4007) and unhandled exceptions by Kestrel's
 /// category.</para>
+/// <para>YARP's forwarder category is silenced whole too: its one warning is "error proxying", once per failed request,
+/// which the terminator's own event 4007 says with the same error and is thinned to the rate limit
+/// (<see cref="PeeringLogThrottle"/>); unthinned, a sidecar that went away would write two warnings per request.</para>
 /// </remarks>
 internal sealed class FrameworkWarningsLoggerFactory(ILoggerFactory host) : ILoggerFactory
 {
     public ILogger CreateLogger(string categoryName)
     {
-        if (categoryName == "Microsoft.AspNetCore.Hosting.Diagnostics")
+        if (categoryName is "Microsoft.AspNetCore.Hosting.Diagnostics" or "Yarp.ReverseProxy.Forwarder.HttpForwarder")
         {
             return Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         }
 
         ILogger logger = host.CreateLogger(categoryName);
-        return categoryName.StartsWith("Microsoft.AspNetCore", StringComparison.Ordinal) || categoryName.StartsWith("Yarp", StringComparison.Ordinal)
+        return categoryName.StartsWith("Microsoft.", StringComparison.Ordinal) || categoryName.StartsWith("Yarp", StringComparison.Ordinal)
             ? new WarningsOnly(logger)
             : logger;
     }

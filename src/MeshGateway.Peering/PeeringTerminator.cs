@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Yarp.ReverseProxy.Configuration;
@@ -48,6 +49,8 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
     private readonly SidecarHttpClientFactory _clients;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
+    private readonly PeeringLogThrottle _refusalLog;
+    private readonly PeeringLogThrottle _failureLog;
     private readonly PeeringCounters _counters = new();
     private WebApplication? _app;
     private IHttpForwarder? _forwarder;
@@ -62,6 +65,8 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
         _state = state;
         _time = options.TimeProvider ?? TimeProvider.System;
         _logger = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("MeshGateway.Peering");
+        _refusalLog = new PeeringLogThrottle(_logger, "refused handshake", options.LogRateLimit, _time);
+        _failureLog = new PeeringLogThrottle(_logger, "failed request", options.LogRateLimit, _time);
     }
 
     /// <summary>Running totals: connections, handshakes accepted and refused by reason, requests routed and unrouted.</summary>
@@ -82,6 +87,7 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         options ??= new PeeringTerminatorOptions();
+        ArgumentOutOfRangeException.ThrowIfNegative(options.LogRateLimit, "options.LogRateLimit");
         var state = new PeeringState(snapshot);
         var terminator = new PeeringTerminator(state, options);
         terminator.BindClients(state, previous: null);
@@ -96,6 +102,9 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
         // Registered before Kestrel's defaults: Kestrel's socket transport is then never added (TryAdd), and this end
         // point binds no port.
         builder.Services.AddSingleton<IConnectionListenerFactory>(terminator._transport);
+        // Not the console lifetime the builder registers: that one would catch the process's SIGINT/SIGTERM (and keep
+        // a process without a host of its own from ending on them) and log "Application started" for this private app.
+        builder.Services.AddSingleton<IHostLifetime, EmbeddedLifetime>();
         builder.WebHost.UseKestrelCore();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -251,7 +260,11 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
             return true;
         }
 
-        PeeringLog.SidecarRefused(_logger, destination, spiffeId);
+        if (_refusalLog.Allow())
+        {
+            PeeringLog.SidecarRefused(_logger, destination, spiffeId);
+        }
+
         return false;
     }
 
@@ -311,7 +324,10 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
     private void Refuse(HandshakeRefusal reason, string serverName, string? client, string? detail)
     {
         _counters.OnRefused(reason);
-        PeeringLog.HandshakeRefused(_logger, serverName, client, reason, detail);
+        if (_refusalLog.Allow())
+        {
+            PeeringLog.HandshakeRefused(_logger, serverName, client, reason, detail);
+        }
     }
 
     /// <summary>
@@ -363,7 +379,11 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
         {
             // No healthy sidecar: Envoy answers 503 (no healthy upstream).
             _counters.OnUpstreamFailure();
-            PeeringLog.NoSidecar(_logger, target.ClusterId);
+            if (_failureLog.Allow())
+            {
+                PeeringLog.NoSidecar(_logger, target.ClusterId);
+            }
+
             context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
             return Task.CompletedTask;
         }
@@ -378,7 +398,10 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
         if (error != ForwarderError.None)
         {
             _counters.OnUpstreamFailure();
-            PeeringLog.ForwardFailed(_logger, destination.Prefix, error, context.GetForwarderErrorFeature()?.Exception?.Message);
+            if (_failureLog.Allow())
+            {
+                PeeringLog.ForwardFailed(_logger, destination.Prefix, error, context.GetForwarderErrorFeature()?.Exception?.Message);
+            }
         }
     }
 
@@ -429,6 +452,22 @@ public sealed class PeeringTerminatorOptions
     /// <summary>The clock certificate validity is checked against. Default <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider? TimeProvider { get; set; }
 
+    /// <summary>
+    /// Warnings a second about refused handshakes (events 4001, 4004) and, separately, about failed requests (4007,
+    /// 4008); the rest are counted in <see cref="PeeringCounters"/> and summarised in the next line let through (event
+    /// 4010); 0 for no limit. Default 20, as the gateway's <c>MeshGateway:LogRateLimit</c> (hosted, that option's value is
+    /// used).
+    /// </summary>
+    public int LogRateLimit { get; set; } = 20;
+
     /// <summary>How long a peer may take to complete the TLS handshake. Default 10 s (the gateway's hello timeout).</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
+}
+
+/// <summary>The private application's lifetime: no signal handling and no lifetime logs (the process's host, if any, owns both).</summary>
+internal sealed class EmbeddedLifetime : IHostLifetime
+{
+    public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

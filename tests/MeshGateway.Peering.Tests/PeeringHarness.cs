@@ -5,7 +5,6 @@ using System.Security.Cryptography.X509Certificates;
 using MeshGateway.Gateway;
 using MeshGateway.Routing;
 using MeshGateway.Testing;
-using Microsoft.Extensions.Logging;
 
 namespace MeshGateway.Peering.Tests;
 
@@ -55,13 +54,15 @@ internal sealed class PeeringHarness : IAsyncDisposable
     /// <summary>The peer's client certificate: <c>frontend</c> in peer-b's dc2.</summary>
     public X509Certificate2 PeerClient { get; private set; } = null!;
 
-    public static async Task<PeeringHarness> StartAsync(IReadOnlyList<HttpRouteRule>? routes = null, IEnumerable<Route>? extraRoutes = null, string protocol = "http", TimeSpan? handshakeTimeout = null, ILoggerFactory? loggerFactory = null)
+    public static async Task<PeeringHarness> StartAsync(IReadOnlyList<HttpRouteRule>? routes = null, IEnumerable<Route>? extraRoutes = null, string protocol = "http", TimeSpan? handshakeTimeout = null, Action<PeeringTerminatorOptions>? configure = null)
     {
-        var options = new PeeringTerminatorOptions { LoggerFactory = loggerFactory };
+        var options = new PeeringTerminatorOptions();
         if (handshakeTimeout is { } timeout)
         {
             options.HandshakeTimeout = timeout;
         }
+
+        configure?.Invoke(options);
 
         var harness = new PeeringHarness();
         try
