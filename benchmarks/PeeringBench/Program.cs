@@ -8,6 +8,7 @@ const string Usage = """
     PeeringBench backend --listen IP:PORT --certs DIR [--body-bytes 1024]
     PeeringBench gateway --listen IP:PORT --backend IP:PORT --certs DIR [--log-level LEVEL]
     PeeringBench yarp    --listen IP:PORT --backend IP:PORT --certs DIR
+    PeeringBench embedded --certs DIR
     PeeringBench load    --target IP:PORT --certs DIR [--connections 16] [--warmup-s 2] [--duration-s 10]
                          [--timeout-s 10] [--path /] [--proxy-pids PID,PID] [--backend-pids PID,PID]
 
@@ -18,6 +19,7 @@ const string Usage = """
                --log-level (Trace ... Critical) logs to the console at that level, as a host's default logging
                does (Information); without it nothing is logged
       yarp     Kestrel HTTPS (client certificate required) + YARP, no MeshGateway code
+      embedded only a PeeringTerminator, no signal handling of its own (a test checks that SIGTERM ends it)
       load     HTTP/1.1 keep-alive load presenting the peer's client certificate; prints one PEERING_RESULT line
     Servers run until SIGTERM or SIGINT.
     """;
@@ -55,6 +57,7 @@ try
         "backend" => ["--listen", "--certs", "--body-bytes"],
         "gateway" => ["--listen", "--backend", "--certs", "--log-level"],
         "yarp" => ["--listen", "--backend", "--certs"],
+        "embedded" => ["--certs"],
         "load" => ["--target", "--certs", "--connections", "--warmup-s", "--duration-s", "--timeout-s", "--path", "--proxy-pids", "--backend-pids"],
         _ => throw new FormatException($"Unknown mode '{args[0]}'."),
     };
@@ -79,6 +82,8 @@ try
                 : Enum.TryParse(level, ignoreCase: true, out LogLevel parsed) && Enum.IsDefined(parsed) && parsed != LogLevel.None ? parsed
                 : throw new FormatException($"--log-level must be one of Trace, Debug, Information, Warning, Error, Critical, not '{level}'.");
             return await Servers.RunGatewayAsync(EndPoint("--listen"), EndPoint("--backend"), Required("--certs"), logLevel);
+        case "embedded":
+            return await Servers.RunEmbeddedAsync(Required("--certs"));
         case "yarp":
             return await Servers.RunYarpAsync(EndPoint("--listen"), EndPoint("--backend"), Required("--certs"));
         default:

@@ -116,8 +116,45 @@ internal static class Servers
         using X509Certificate2 leaf = Certificates.LoadLeaf(certs, "gateway");
         using X509Certificate2 peerRoot = Certificates.LoadRoot(certs, "peer-ca");
         using X509Certificate2 localRoot = Certificates.LoadRoot(certs, "local-ca");
+        PeeringSnapshot snapshot = Snapshot(leaf, peerRoot, localRoot, backend);
+        await using PeeringTerminator terminator = await PeeringTerminator.StartAsync(snapshot, new PeeringTerminatorOptions { LoggerFactory = logging });
+        var options = new GatewayListenerOptions();
+        options.EndPoints.Add(listen);
+        await using var gateway = new GatewayListener(options, new RouteTableSource(RouteTable.Create(terminator.CreateRoutes())));
+        int rc = await RunUntilSignalAsync(
+            "gateway",
+            listen,
+            _ =>
+            {
+                gateway.Start();
+                return Task.CompletedTask;
+            },
+            token => gateway.StopAsync(TimeSpan.FromSeconds(2), token));
+        Console.WriteLine($"gateway: {terminator.Counters.HandshakesAccepted} handshakes accepted, {terminator.Counters.HandshakesRefused} refused, {terminator.Counters.Requests} requests");
+        return rc;
+    }
+
+    /// <summary>
+    /// Only a <see cref="PeeringTerminator"/>, started as a program that embeds it without a host of its own would: no
+    /// listener, no signal handling here. Prints <c>embedded: started</c> and waits; SIGTERM must end the process (the
+    /// runtime's default), which <c>tests/MeshGateway.Peering.Tests/EmbeddingTests.cs</c> checks.
+    /// </summary>
+    public static async Task<int> RunEmbeddedAsync(string certs)
+    {
+        using X509Certificate2 leaf = Certificates.LoadLeaf(certs, "gateway");
+        using X509Certificate2 peerRoot = Certificates.LoadRoot(certs, "peer-ca");
+        using X509Certificate2 localRoot = Certificates.LoadRoot(certs, "local-ca");
+        await using PeeringTerminator terminator = await PeeringTerminator.StartAsync(Snapshot(leaf, peerRoot, localRoot, new IPEndPoint(IPAddress.Loopback, 9)));
+        Console.WriteLine("embedded: started");
+        await Task.Delay(Timeout.Infinite);
+        return 0;
+    }
+
+    /// <summary><c>web</c> exported to peer-b, one rule to target <c>web</c> at <paramref name="backend"/>.</summary>
+    private static PeeringSnapshot Snapshot(X509Certificate2 leaf, X509Certificate2 peerRoot, X509Certificate2 localRoot, IPEndPoint backend)
+    {
         const string target = "web.default.default.dc1";
-        var snapshot = new PeeringSnapshot
+        return new PeeringSnapshot
         {
             Leaf = leaf,
             TrustDomain = Certificates.LocalTrustDomain,
@@ -143,21 +180,6 @@ internal static class Servers
                 },
             ],
         };
-        await using PeeringTerminator terminator = await PeeringTerminator.StartAsync(snapshot, new PeeringTerminatorOptions { LoggerFactory = logging });
-        var options = new GatewayListenerOptions();
-        options.EndPoints.Add(listen);
-        await using var gateway = new GatewayListener(options, new RouteTableSource(RouteTable.Create(terminator.CreateRoutes())));
-        int rc = await RunUntilSignalAsync(
-            "gateway",
-            listen,
-            _ =>
-            {
-                gateway.Start();
-                return Task.CompletedTask;
-            },
-            token => gateway.StopAsync(TimeSpan.FromSeconds(2), token));
-        Console.WriteLine($"gateway: {terminator.Counters.HandshakesAccepted} handshakes accepted, {terminator.Counters.HandshakesRefused} refused, {terminator.Counters.Requests} requests");
-        return rc;
     }
 
     private static async Task<int> RunUntilSignalAsync(string name, IPEndPoint listen, Func<CancellationToken, Task> start, Func<CancellationToken, Task> stop)
