@@ -109,7 +109,7 @@ internal sealed class FrameworkWarningsLoggerFactory(ILoggerFactory host) : ILog
 
         ILogger logger = host.CreateLogger(categoryName);
         return categoryName.StartsWith("Microsoft.", StringComparison.Ordinal) || categoryName.StartsWith("Yarp", StringComparison.Ordinal)
-            ? new WarningsOnly(logger)
+            ? new WarningsOnly(logger, categoryName == "Microsoft.AspNetCore.Server.Kestrel")
             : logger;
     }
 
@@ -120,7 +120,13 @@ internal sealed class FrameworkWarningsLoggerFactory(ILoggerFactory host) : ILog
         // The host owns its logging.
     }
 
-    private sealed class WarningsOnly(ILogger inner) : ILogger
+    /// <param name="inner">The host's logger for the category.</param>
+    /// <param name="kestrel">
+    /// Kestrel's own category, whose start-up warning "HTTP/2 is not enabled ... TLS is not enabled" is left out: it
+    /// judges the in-process end point, which carries no TLS because the terminator does the handshake; each connection
+    /// brings its TLS and ALPN features, and <c>h2</c> selects HTTP/2 (tested by the routing tests over HTTP/2).
+    /// </param>
+    private sealed class WarningsOnly(ILogger inner, bool kestrel) : ILogger
     {
         public IDisposable? BeginScope<TState>(TState state)
             where TState : notnull => inner.BeginScope(state);
@@ -129,7 +135,7 @@ internal sealed class FrameworkWarningsLoggerFactory(ILoggerFactory host) : ILog
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
-            if (IsEnabled(logLevel))
+            if (IsEnabled(logLevel) && !(kestrel && eventId.Name == "Http2DisabledWithHttp1AndNoTls"))
             {
                 inner.Log(logLevel, eventId, state, exception, formatter);
             }
