@@ -40,7 +40,7 @@ public static class MeshGatewayPeeringBuilderExtensions
                 LogRateLimit = sp.GetService<Microsoft.Extensions.Options.IOptions<MeshGatewayOptions>>()?.Value.LogRateLimit ?? new PeeringTerminatorOptions().LogRateLimit,
             };
             configure?.Invoke(options);
-            return new ConsulPeeringFeed(options);
+            return new ConsulPeeringFeed(options, sp.GetService<System.Diagnostics.Metrics.IMeterFactory>());
         });
         builder.Services.TryAddSingleton<IMeshGatewayPeeringConnectionTerminator>(static sp => sp.GetRequiredService<ConsulPeeringFeed>());
         return builder;
@@ -80,9 +80,11 @@ internal sealed class ConsulPeeringFeed : ConnectionTerminator, IMeshGatewayPeer
     private ITimer? _rebuild;
     private PeeringTerminator? _terminator;
     private TaskCompletionSource _applied = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly PeeringMetrics _metrics;
 
-    public ConsulPeeringFeed(PeeringTerminatorOptions options)
+    public ConsulPeeringFeed(PeeringTerminatorOptions options, System.Diagnostics.Metrics.IMeterFactory? meterFactory = null)
     {
+        _metrics = new PeeringMetrics(() => Current?.Counters, meterFactory);
         _options = options;
         _time = options.TimeProvider ?? TimeProvider.System;
         _logger = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("MeshGateway.Peering");
@@ -182,6 +184,7 @@ internal sealed class ConsulPeeringFeed : ConnectionTerminator, IMeshGatewayPeer
             await terminator.DisposeAsync().ConfigureAwait(false);
         }
 
+        _metrics.Dispose();
         _stop.Dispose();
     }
 

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
@@ -124,6 +125,16 @@ public sealed class HostedPeeringTests
             Assert.Single(v2.Seen);
             Assert.Single(canary.Seen);
 
+            // The counters are instruments of the gateway's meter, as the listener's are (the admin endpoint's Prometheus
+            // page and OpenTelemetry read them from the host's meter factory).
+            Dictionary<string, long> metrics = ObservePeeringMetrics(host.Services.GetRequiredService<IMeterFactory>());
+            Assert.Equal(2, metrics["meshgateway.peering.requests|routed"]);
+            Assert.Equal(0, metrics["meshgateway.peering.requests|unrouted"]);
+            Assert.Equal(terminator.Counters.HandshakesAccepted, metrics["meshgateway.peering.handshakes|accepted"]);
+            Assert.Equal(terminator.Counters.GetRefused(HandshakeRefusal.UnknownTrustDomain), metrics["meshgateway.peering.handshakes|unknown_trust_domain"]);
+            Assert.Equal(terminator.Counters.Connections, metrics["meshgateway.peering.connections"]);
+            Assert.Equal(0, metrics["meshgateway.peering.upstream_failures"]);
+
             // Leaf rotation: the agent renews the leaf; the feed's blocking watch of the leaf endpoint wakes (no catalog
             // change is needed), and new handshakes get the new leaf while the terminator stays the same.
             using X509Certificate2 renewed = local.Issue(gatewayId);
@@ -182,6 +193,35 @@ public sealed class HostedPeeringTests
             })
             .AddMeshGatewayPeering();
         return builder.Build();
+    }
+
+    /// <summary>The <c>meshgateway.peering.*</c> instruments of <paramref name="factory"/>'s meters, collected once: name|tag values → value.</summary>
+    private static Dictionary<string, long> ObservePeeringMetrics(IMeterFactory factory)
+    {
+        var values = new Dictionary<string, long>(StringComparer.Ordinal);
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Name.StartsWith("meshgateway.peering.", StringComparison.Ordinal) && ReferenceEquals(instrument.Meter.Scope, factory))
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            string key = instrument.Name;
+            foreach (KeyValuePair<string, object?> tag in tags)
+            {
+                key += "|" + tag.Value;
+            }
+
+            values[key] = value;
+        });
+        listener.Start();
+        listener.RecordObservableInstruments();
+        return values;
     }
 
     /// <summary>A peer's sidecar: dials the gateway whatever the host, sends the URI host as SNI, presents <paramref name="certificate"/>, trusts the local CA's gateway only.</summary>

@@ -1,0 +1,84 @@
+using System.Diagnostics.Metrics;
+using MeshGateway.Gateway;
+
+namespace MeshGateway.Peering;
+
+/// <summary>
+/// A hosted terminator's <see cref="PeeringCounters"/> as observable instruments of the gateway's <c>MeshGateway</c>
+/// meter, created through the host's <see cref="IMeterFactory"/>: the admin endpoint's Prometheus page and OpenTelemetry
+/// see them next to the listener's and the clusters' instruments.
+/// </summary>
+/// <remarks>
+/// Observable, read at collection time from the counters the terminator keeps anyway: nothing is added to the request
+/// path. Before the first snapshot (no terminator yet) every instrument reports 0.
+/// </remarks>
+internal sealed class PeeringMetrics : IDisposable
+{
+    public const string Connections = "meshgateway.peering.connections";
+    public const string Handshakes = "meshgateway.peering.handshakes";
+    public const string Requests = "meshgateway.peering.requests";
+    public const string UpstreamFailures = "meshgateway.peering.upstream_failures";
+    public const string HandshakeResultTag = "meshgateway.peering.handshake.result";
+    public const string RequestResultTag = "meshgateway.peering.request.result";
+
+    private static readonly (HandshakeRefusal Reason, string Tag)[] s_refusals =
+        [.. Enum.GetValues<HandshakeRefusal>().Select(r => (r, SnakeCase(r.ToString())))];
+
+    private readonly Meter _meter;
+    private readonly bool _ownsMeter;
+
+    public PeeringMetrics(Func<PeeringCounters?> counters, IMeterFactory? meterFactory)
+    {
+        _ownsMeter = meterFactory is null;
+        _meter = meterFactory?.Create(new MeterOptions(GatewayMetricNames.MeterName)) ?? new Meter(GatewayMetricNames.MeterName);
+        _meter.CreateObservableCounter(Connections, () => counters()?.Connections ?? 0, "{connection}", "Connections handed to the peering terminator (HTTP-like exports).");
+        _meter.CreateObservableCounter(Handshakes, () => HandshakeMeasurements(counters()), "{handshake}", "Peer TLS handshakes: accepted, or refused and why.");
+        _meter.CreateObservableCounter(Requests, () => RequestMeasurements(counters()), "{request}", "Terminated requests: routed to a chain target, or unrouted (404).");
+        _meter.CreateObservableCounter(UpstreamFailures, () => counters()?.UpstreamFailures ?? 0, "{request}", "Requests no sidecar answered (502, 503, 504).");
+    }
+
+    public void Dispose()
+    {
+        if (_ownsMeter)
+        {
+            _meter.Dispose();
+        }
+    }
+
+    private static List<Measurement<long>> HandshakeMeasurements(PeeringCounters? counters)
+    {
+        var measurements = new List<Measurement<long>>(s_refusals.Length + 1)
+        {
+            new(counters?.HandshakesAccepted ?? 0, new KeyValuePair<string, object?>(HandshakeResultTag, "accepted")),
+        };
+        foreach ((HandshakeRefusal reason, string tag) in s_refusals)
+        {
+            measurements.Add(new(counters?.GetRefused(reason) ?? 0, new KeyValuePair<string, object?>(HandshakeResultTag, tag)));
+        }
+
+        return measurements;
+    }
+
+    private static Measurement<long>[] RequestMeasurements(PeeringCounters? counters) =>
+    [
+        new(counters?.Requests ?? 0, new KeyValuePair<string, object?>(RequestResultTag, "routed")),
+        new(counters?.Unrouted ?? 0, new KeyValuePair<string, object?>(RequestResultTag, "unrouted")),
+    ];
+
+    /// <summary><c>UnknownTrustDomain</c> → <c>unknown_trust_domain</c>, as the listener's rejection reasons are tagged.</summary>
+    private static string SnakeCase(string name)
+    {
+        var text = new System.Text.StringBuilder(name.Length + 8);
+        for (int i = 0; i < name.Length; i++)
+        {
+            if (char.IsUpper(name[i]) && i > 0)
+            {
+                text.Append('_');
+            }
+
+            text.Append(char.ToLowerInvariant(name[i]));
+        }
+
+        return text.ToString();
+    }
+}
