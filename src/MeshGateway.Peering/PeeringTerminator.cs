@@ -65,7 +65,7 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
         _state = state;
         _time = options.TimeProvider ?? TimeProvider.System;
         _logger = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("MeshGateway.Peering");
-        _refusalLog = new PeeringLogThrottle(_logger, "refused handshake", options.LogRateLimit, _time);
+        _refusalLog = new PeeringLogThrottle(_logger, "refused certificate", options.LogRateLimit, _time);
         _failureLog = new PeeringLogThrottle(_logger, "failed request", options.LogRateLimit, _time);
     }
 
@@ -453,9 +453,9 @@ public sealed class PeeringTerminatorOptions
     public TimeProvider? TimeProvider { get; set; }
 
     /// <summary>
-    /// Warnings a second about refused handshakes (events 4001, 4004) and, separately, about failed requests (4007,
-    /// 4008); the rest are counted in <see cref="PeeringCounters"/> and summarised in the next line let through (event
-    /// 4010); 0 for no limit. Default 20, as the gateway's <c>MeshGateway:LogRateLimit</c> (hosted, that option's value is
+    /// Warnings a second about refused certificates (a peer's, event 4001; a sidecar's, 4004) and, separately, about
+    /// failed requests (4007, 4008); the rest are counted in <see cref="PeeringCounters"/> and summarised in the next line
+    /// let through (event 4010); 0 for no limit. Default 20, as the gateway's <c>MeshGateway:LogRateLimit</c> (hosted, that option's value is
     /// used).
     /// </summary>
     public int LogRateLimit { get; set; } = 20;
