@@ -133,30 +133,22 @@ internal sealed class LoggingGatewayObserver : GatewayObserver
 {
     private readonly ILogger _gateway;
     private readonly ILogger _accessLog;
-    private readonly TimeProvider _time;
     private readonly int _limit;
     private readonly LogRateLimiter? _rejections;
     private readonly LogRateLimiter? _connectFailures;
     private readonly LogRateLimiter? _acceptFailures;
-    private long _rejectionsSince;
-    private long _connectFailuresSince;
-    private long _acceptFailuresSince;
 
     public LoggingGatewayObserver(ILoggerFactory loggerFactory, int logRateLimit = 0, TimeProvider? timeProvider = null)
     {
         _gateway = loggerFactory.CreateLogger(MeshGatewayLog.GatewayCategory);
         _accessLog = loggerFactory.CreateLogger(MeshGatewayLog.AccessLogCategory);
-        _time = timeProvider ?? TimeProvider.System;
         _limit = logRateLimit;
         if (logRateLimit > 0)
         {
-            _rejections = new LogRateLimiter(logRateLimit, TimeSpan.FromSeconds(1), _time);
-            _connectFailures = new LogRateLimiter(logRateLimit, TimeSpan.FromSeconds(1), _time);
-            _acceptFailures = new LogRateLimiter(logRateLimit, TimeSpan.FromSeconds(1), _time);
+            _rejections = new LogRateLimiter(logRateLimit, TimeSpan.FromSeconds(1), timeProvider);
+            _connectFailures = new LogRateLimiter(logRateLimit, TimeSpan.FromSeconds(1), timeProvider);
+            _acceptFailures = new LogRateLimiter(logRateLimit, TimeSpan.FromSeconds(1), timeProvider);
         }
-
-        long now = _time.GetTimestamp();
-        _rejectionsSince = _connectFailuresSince = _acceptFailuresSince = now;
     }
 
     public override void OnConnectionClosed(in ConnectionClosedEvent connection)
@@ -171,7 +163,7 @@ internal sealed class LoggingGatewayObserver : GatewayObserver
 
     public override void OnConnectionRejected(in ConnectionRejectedEvent rejection)
     {
-        if (_gateway.IsEnabled(LogLevel.Information) && Allow(_rejections, ref _rejectionsSince, LogLevel.Information, "rejected-connection"))
+        if (_gateway.IsEnabled(LogLevel.Information) && Allow(_rejections, LogLevel.Information, "rejected-connection"))
         {
             string serverName = Ascii(rejection.ServerName);
             MeshGatewayLog.ConnectionRejected(_gateway, rejection.ClientEndPoint, rejection.ListenerEndPoint, rejection.Reason, serverName, rejection.HelloError);
@@ -180,7 +172,7 @@ internal sealed class LoggingGatewayObserver : GatewayObserver
 
     public override void OnUpstreamConnectFailed(in UpstreamConnectFailedEvent failure)
     {
-        if (_gateway.IsEnabled(LogLevel.Warning) && Allow(_connectFailures, ref _connectFailuresSince, LogLevel.Warning, "upstream-connect-failure"))
+        if (_gateway.IsEnabled(LogLevel.Warning) && Allow(_connectFailures, LogLevel.Warning, "upstream-connect-failure"))
         {
             MeshGatewayLog.UpstreamConnectFailed(_gateway, failure.UpstreamEndPoint, failure.Route.Pattern, failure.Attempt, failure.TimedOut, failure.Error, failure.Panic);
         }
@@ -188,7 +180,7 @@ internal sealed class LoggingGatewayObserver : GatewayObserver
 
     public override void OnAcceptFailed(IPEndPoint listener, SocketError socketError, TimeSpan retryDelay)
     {
-        if (Allow(_acceptFailures, ref _acceptFailuresSince, LogLevel.Warning, "accept-failure"))
+        if (Allow(_acceptFailures, LogLevel.Warning, "accept-failure"))
         {
             MeshGatewayLog.AcceptFailed(_gateway, listener, socketError, retryDelay.TotalMilliseconds);
         }
@@ -230,26 +222,23 @@ internal sealed class LoggingGatewayObserver : GatewayObserver
     }
 
     /// <summary>Whether to log one event of a kind; logs the "left out" summary first when some were.</summary>
-    private bool Allow(LogRateLimiter? limiter, ref long since, LogLevel level, string what)
+    private bool Allow(LogRateLimiter? limiter, LogLevel level, string what)
     {
         if (limiter is null)
         {
             return true;
         }
 
-        if (!limiter.TryAcquire(out long suppressed))
+        if (!limiter.TryAcquire(out long suppressed, out TimeSpan since))
         {
             return false;
         }
 
-        long now = _time.GetTimestamp();
         if (suppressed > 0 && _gateway.IsEnabled(level))
         {
-            double seconds = _time.GetElapsedTime(Interlocked.Read(ref since), now).TotalSeconds;
-            MeshGatewayLog.LogSuppressed(_gateway, level, suppressed, what, seconds, _limit);
+            MeshGatewayLog.LogSuppressed(_gateway, level, suppressed, what, since.TotalSeconds, _limit);
         }
 
-        Interlocked.Exchange(ref since, now);
         return true;
     }
 

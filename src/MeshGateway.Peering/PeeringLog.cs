@@ -45,7 +45,6 @@ internal sealed class PeeringLogThrottle(ILogger logger, string what, int limit,
 {
     /// <summary>Null when <c>limit</c> is 0: no limit, as <c>MeshGateway:LogRateLimit</c> 0.</summary>
     private readonly MeshGateway.Gateway.LogRateLimiter? _limiter = limit == 0 ? null : new(limit, TimeSpan.FromSeconds(1), time);
-    private long _since = time.GetTimestamp();
 
     /// <summary>Whether to write one more event of this kind; writes the "left out" line first when some were.</summary>
     public bool Allow()
@@ -60,18 +59,16 @@ internal sealed class PeeringLogThrottle(ILogger logger, string what, int limit,
             return true;
         }
 
-        if (!_limiter.TryAcquire(out long suppressed))
+        if (!_limiter.TryAcquire(out long suppressed, out TimeSpan since))
         {
             return false;
         }
 
-        long now = time.GetTimestamp();
         if (suppressed > 0)
         {
-            PeeringLog.Suppressed(logger, suppressed, what, time.GetElapsedTime(Interlocked.Read(ref _since), now).TotalSeconds, limit);
+            PeeringLog.Suppressed(logger, suppressed, what, since.TotalSeconds, limit);
         }
 
-        Interlocked.Exchange(ref _since, now);
         return true;
     }
 }

@@ -4,7 +4,7 @@ namespace MeshGateway.Gateway;
 /// Lets the first <see cref="Limit"/> events of each <see cref="Interval"/> through and counts the rest, so a flood of
 /// rejected connections or failed upstream connects costs a few log lines per second instead of one per event, and the
 /// number left out is still reported: the first event let through in a later interval carries it
-/// (<see cref="TryAcquire"/>'s <c>suppressed</c>) for a "suppressed K" summary line.
+/// (<see cref="TryAcquire(out long, out TimeSpan)"/>'s <c>suppressed</c>) for a "suppressed K" summary line.
 /// </summary>
 /// <remarks>
 /// Metrics and <see cref="GatewayCounters"/> count every event; only the log is thinned. Thread-safe; one short lock
@@ -28,6 +28,7 @@ public sealed class LogRateLimiter
     private readonly long _intervalTicks;
     private readonly Lock _gate = new();
     private long _windowStart;
+    private long _lastAcquired;
     private int _inWindow;
     private long _suppressed;
     private bool _started;
@@ -45,6 +46,7 @@ public sealed class LogRateLimiter
         Interval = interval;
         _time = timeProvider ?? TimeProvider.System;
         _intervalTicks = Math.Max(1, (long)(interval.TotalSeconds * _time.TimestampFrequency));
+        _lastAcquired = _time.GetTimestamp();
     }
 
     /// <summary>Events let through per interval.</summary>
@@ -53,7 +55,7 @@ public sealed class LogRateLimiter
     /// <summary>The interval.</summary>
     public TimeSpan Interval { get; }
 
-    /// <summary>Events held back and not yet reported through <see cref="TryAcquire"/>.</summary>
+    /// <summary>Events held back and not yet reported through <see cref="TryAcquire(out long, out TimeSpan)"/>.</summary>
     public long PendingSuppressed
     {
         get
@@ -71,7 +73,19 @@ public sealed class LogRateLimiter
     /// it is not 0). Otherwise 0.
     /// </param>
     /// <returns>True to log the event; false when the interval's limit is used up (the event is counted).</returns>
-    public bool TryAcquire(out long suppressed)
+    public bool TryAcquire(out long suppressed) => TryAcquire(out suppressed, out _);
+
+    /// <summary>Asks whether to log one event, and how long the summary of the events held back covers.</summary>
+    /// <param name="suppressed">
+    /// When true is returned: how many events were held back since the last event let through (log a summary when
+    /// it is not 0). Otherwise 0.
+    /// </param>
+    /// <param name="sinceLastAcquired">
+    /// When true is returned: the time since the last event let through (since the limiter was created for the first),
+    /// the period <paramref name="suppressed"/> covers. Otherwise <see cref="TimeSpan.Zero"/>.
+    /// </param>
+    /// <returns>True to log the event; false when the interval's limit is used up (the event is counted).</returns>
+    public bool TryAcquire(out long suppressed, out TimeSpan sinceLastAcquired)
     {
         long now = _time.GetTimestamp();
         lock (_gate)
@@ -88,11 +102,14 @@ public sealed class LogRateLimiter
                 _inWindow++;
                 suppressed = _suppressed;
                 _suppressed = 0;
+                sinceLastAcquired = _time.GetElapsedTime(_lastAcquired, now);
+                _lastAcquired = now;
                 return true;
             }
 
             _suppressed++;
             suppressed = 0;
+            sinceLastAcquired = TimeSpan.Zero;
             return false;
         }
     }

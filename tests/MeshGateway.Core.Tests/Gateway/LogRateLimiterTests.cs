@@ -26,6 +26,25 @@ public sealed class LogRateLimiterTests
     }
 
     [Fact]
+    public void TryAcquire_WithPeriod_SaysHowLongTheSummaryCovers()
+    {
+        // The period a "K left out in the last S s" line covers: from the last event let through (or the limiter's
+        // creation) to the one now let through; held-back events report none.
+        var time = new FakeTimeProvider();
+        var limiter = new LogRateLimiter(1, TimeSpan.FromSeconds(1), time);
+        time.Advance(TimeSpan.FromMilliseconds(300));
+
+        Assert.True(limiter.TryAcquire(out long suppressed, out TimeSpan since));
+        Assert.Equal((0, TimeSpan.FromMilliseconds(300)), (suppressed, since));
+        time.Advance(TimeSpan.FromMilliseconds(200));
+        Assert.False(limiter.TryAcquire(out suppressed, out since));
+        Assert.Equal((0, TimeSpan.Zero), (suppressed, since));
+        time.Advance(TimeSpan.FromMilliseconds(2500));
+        Assert.True(limiter.TryAcquire(out suppressed, out since));
+        Assert.Equal((1, TimeSpan.FromMilliseconds(2700)), (suppressed, since));
+    }
+
+    [Fact]
     public void TryAcquire_NextInterval_FirstEventCarriesTheSuppressedCountOnce()
     {
         var time = new FakeTimeProvider();
