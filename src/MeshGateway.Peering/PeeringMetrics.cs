@@ -21,8 +21,11 @@ internal sealed class PeeringMetrics : IDisposable
     public const string HandshakeResultTag = "meshgateway.peering.handshake.result";
     public const string RequestResultTag = "meshgateway.peering.request.result";
 
-    private static readonly (HandshakeRefusal Reason, string Tag)[] s_refusals =
-        [.. Enum.GetValues<HandshakeRefusal>().Select(r => (r, SnakeCase(r.ToString())))];
+    /// <summary>Tag values by <see cref="HandshakeRefusal"/> value, written out as the listener's rejection reasons are (GatewayMetrics).</summary>
+    private static readonly string[] s_refusalTags =
+    [
+        "unknown_server_name", "no_client_certificate", "no_spiffe_id", "unknown_trust_domain", "not_exported_to_peer", "expired", "untrusted_chain",
+    ];
 
     private readonly Meter _meter;
     private readonly bool _ownsMeter;
@@ -47,13 +50,13 @@ internal sealed class PeeringMetrics : IDisposable
 
     private static List<Measurement<long>> HandshakeMeasurements(PeeringCounters? counters)
     {
-        var measurements = new List<Measurement<long>>(s_refusals.Length + 1)
+        var measurements = new List<Measurement<long>>(s_refusalTags.Length + 1)
         {
             new(counters?.HandshakesAccepted ?? 0, new KeyValuePair<string, object?>(HandshakeResultTag, "accepted")),
         };
-        foreach ((HandshakeRefusal reason, string tag) in s_refusals)
+        for (int reason = 0; reason < s_refusalTags.Length; reason++)
         {
-            measurements.Add(new(counters?.GetRefused(reason) ?? 0, new KeyValuePair<string, object?>(HandshakeResultTag, tag)));
+            measurements.Add(new(counters?.GetRefused((HandshakeRefusal)reason) ?? 0, new KeyValuePair<string, object?>(HandshakeResultTag, s_refusalTags[reason])));
         }
 
         return measurements;
@@ -64,21 +67,4 @@ internal sealed class PeeringMetrics : IDisposable
         new(counters?.Requests ?? 0, new KeyValuePair<string, object?>(RequestResultTag, "routed")),
         new(counters?.Unrouted ?? 0, new KeyValuePair<string, object?>(RequestResultTag, "unrouted")),
     ];
-
-    /// <summary><c>UnknownTrustDomain</c> → <c>unknown_trust_domain</c>, as the listener's rejection reasons are tagged.</summary>
-    private static string SnakeCase(string name)
-    {
-        var text = new System.Text.StringBuilder(name.Length + 8);
-        for (int i = 0; i < name.Length; i++)
-        {
-            if (char.IsUpper(name[i]) && i > 0)
-            {
-                text.Append('_');
-            }
-
-            text.Append(char.ToLowerInvariant(name[i]));
-        }
-
-        return text.ToString();
-    }
 }
