@@ -99,6 +99,13 @@ internal sealed class PeeringConnectionFeature
 
     /// <summary>The validated client identity, set by the handshake's certificate validation.</summary>
     public PeerIdentity? Identity { get; set; }
+
+    /// <summary>
+    /// The connection's service in <paramref name="current"/>, the snapshot in force: the one found at hand-over while
+    /// that snapshot is still current (no lookup per request), else looked up again (null once it is no longer exported).
+    /// </summary>
+    public ServiceState? ServiceIn(PeeringState current) =>
+        ReferenceEquals(current, State) ? Service : current.TryGetService(ServerName, out ServiceState? service) ? service : null;
 }
 
 /// <summary>

@@ -349,14 +349,14 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
     private Task ForwardAsync(HttpContext context)
     {
         PeeringConnectionFeature? feature = context.Features.Get<PeeringConnectionFeature>();
-        if (feature?.Identity is not { } identity || !State.TryGetService(feature.ServerName, out ServiceState? service))
+        if (feature?.Identity is not { } identity || feature.ServiceIn(State) is not { } service)
         {
             // No validated client (cannot happen past the handshake) or the service is no longer exported.
             context.Response.StatusCode = StatusCodes.Status403Forbidden;
             return Task.CompletedTask;
         }
 
-        CompiledRule? rule = service!.Match(context.Request);
+        CompiledRule? rule = service.Match(context.Request);
         if (rule is null)
         {
             _counters.OnUnrouted();

@@ -129,6 +129,26 @@ public sealed class RoutingTests
     }
 
     [Fact]
+    public async Task EstablishedConnection_AfterTheServiceIsNoLongerExported_Answers403WithoutForwarding()
+    {
+        // Requests follow the snapshot in force, not the one of the handshake: an export withdrawn while a peer's
+        // connection stays open stops reaching the sidecars on that connection too.
+        await using PeeringHarness harness = await PeeringHarness.StartAsync();
+        using HttpClient client = harness.CreateClient(harness.PeerClient);
+        using (HttpResponseMessage before = await client.SendAsync(PeeringHarness.Get("/before", HttpVersion.Version11)))
+        {
+            Assert.Equal(HttpStatusCode.OK, before.StatusCode);
+        }
+
+        harness.Terminator.Update(harness.Snapshot(harness.GatewayLeaf) with { Services = [] });
+        using HttpResponseMessage after = await client.SendAsync(PeeringHarness.Get("/after", HttpVersion.Version11));
+
+        Assert.Equal(HttpStatusCode.Forbidden, after.StatusCode);
+        Assert.Equal(1, harness.Terminator.Counters.HandshakesAccepted);
+        Assert.Equal(1, harness.SidecarA.Requests + harness.SidecarB.Requests);
+    }
+
+    [Fact]
     public async Task TargetWithoutSidecars_Answers503AndCountsIt()
     {
         await using PeeringHarness harness = await PeeringHarness.StartAsync();
