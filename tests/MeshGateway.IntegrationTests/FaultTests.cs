@@ -22,14 +22,6 @@ public sealed class FaultTests
 
     private readonly struct TimerArmed;
 
-    /// <summary>A loopback port with nothing listening (connects are refused).</summary>
-    private static IPEndPoint DeadEndPoint()
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return (IPEndPoint)socket.LocalEndPoint!;
-    }
-
     /// <summary>Reads until the gateway closes; returns whether it closed with a reset (otherwise a FIN).</summary>
     private static async Task<int> ReadUntilClosedAsync(Socket client)
     {
@@ -118,7 +110,8 @@ public sealed class FaultTests
     [Fact]
     public async Task Gateway_ObserverThrowsOnEveryEvent_ConnectionStillSplicedAndStopCompletes()
     {
-        IPEndPoint dead = DeadEndPoint();
+        using var deadPort = new DeadPort();
+        IPEndPoint dead = deadPort.EndPoint;
         await using RawBackend backend = RawBackend.Named("live", TestHello.Create(Name));
         var cluster = new UpstreamCluster(Name, [new UpstreamEndpoint(dead), new UpstreamEndpoint(backend.EndPoint, isHealthy: false)]);
         var options = new GatewayListenerOptions { Engine = TestEngine.Current };
@@ -226,7 +219,8 @@ public sealed class FaultTests
     [Fact]
     public async Task Gateway_OnlyHealthyEndpointDown_RetriesOnTheOtherInPanicMode()
     {
-        IPEndPoint dead = DeadEndPoint();
+        using var deadPort = new DeadPort();
+        IPEndPoint dead = deadPort.EndPoint;
         await using RawBackend backend = RawBackend.Named("live", TestHello.Create(Name));
         var cluster = new UpstreamCluster(Name, [new UpstreamEndpoint(dead), new UpstreamEndpoint(backend.EndPoint, isHealthy: false)]);
         await using TestGateway gateway = TestGateway.Start([new Route(Name, cluster)]);
@@ -247,7 +241,8 @@ public sealed class FaultTests
     [Fact]
     public async Task Gateway_OneOfTwoEndpointsDown_EveryConnectionServedAndDeadOneEjected()
     {
-        IPEndPoint dead = DeadEndPoint();
+        using var deadPort = new DeadPort();
+        IPEndPoint dead = deadPort.EndPoint;
         await using RawBackend backend = RawBackend.Named("live");
         var cluster = new UpstreamCluster(Name, [new UpstreamEndpoint(dead, weight: 100), new UpstreamEndpoint(backend.EndPoint)]);
         await using TestGateway gateway = TestGateway.Start([new Route(Name, cluster)]);
@@ -269,7 +264,9 @@ public sealed class FaultTests
     [Fact]
     public async Task Gateway_AllEndpointsDown_RejectedAsUnreachable()
     {
-        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, DeadEndPoint(), DeadEndPoint())]);
+        using var dead1 = new DeadPort();
+        using var dead2 = new DeadPort();
+        await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, dead1.EndPoint, dead2.EndPoint)]);
         using Socket client = await gateway.ConnectAsync();
         await client.SendAsync(TestHello.Create(Name));
         Assert.Equal(0, await ReadUntilClosedAsync(client));

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Threading.Channels;
+using MeshGateway.Gateway;
 using MeshGateway.IntegrationTests.Infrastructure;
 using MeshGateway.Splicing;
 using MeshGateway.Testing;
@@ -48,7 +49,7 @@ public sealed class StalledPeerTests
                 Socket client = await gateway.ConnectAsync();
                 clients.Add(client);
                 await client.SendAsync(hello);
-                stalledUpstreams.Add(await upstreams.Reader.ReadAsync().AsTask().WaitAsync(s_step));
+                stalledUpstreams.Add(await WithStateOnTimeoutAsync(upstreams.Reader.ReadAsync().AsTask(), gateway, backend, $"client {i + 1} of {Clients}: its upstream connection"));
 
                 // Every buffer between the client and the upstream is full: the gateway's send toward the upstream is pending.
                 ResetPropagationTests.FillPath(client);
@@ -65,7 +66,7 @@ public sealed class StalledPeerTests
                 client.Dispose();
             }
 
-            await allClosed.WaitAsync(s_released);
+            await WithStateOnTimeoutAsync(allClosed, gateway, backend, $"{Clients} closes after the clients' resets");
 
             Assert.All(gateway.Observer.Closed, c => Assert.Equal(SpliceCloseReason.ClientError, c.Reason));
             TestGateway.AssertRelayed(relay, splice);
@@ -85,6 +86,33 @@ public sealed class StalledPeerTests
             {
                 client.Dispose();
             }
+        }
+    }
+
+    /// <summary>
+    /// Awaits <paramref name="task"/> for <see cref="s_released"/>; a timeout names what was awaited and the gateway's
+    /// counts (a CI run once timed out here with nothing else to go on).
+    /// </summary>
+    private static async Task<T> WithStateOnTimeoutAsync<T>(Task<T> task, TestGateway gateway, RawBackend backend, string what)
+    {
+        await WithStateOnTimeoutAsync((Task)task, gateway, backend, what);
+        return await task;
+    }
+
+    private static async Task WithStateOnTimeoutAsync(Task task, TestGateway gateway, RawBackend backend, string what)
+    {
+        try
+        {
+            await task.WaitAsync(s_released);
+        }
+        catch (TimeoutException ex)
+        {
+            GatewayCounters c = gateway.Listener.Counters;
+            throw new TimeoutException(
+                $"{what}: not within {s_released.TotalSeconds} s. Gateway: accepted {c.Accepted}, routed {c.Routed}, rejected {c.Rejected}, " +
+                $"connect failures {c.UpstreamConnectFailures}, accept errors {c.AcceptErrors}, open {gateway.Listener.ActiveConnections}, " +
+                $"closes seen {gateway.Observer.Closed.Count}; backend accepted {backend.Accepted}.",
+                ex);
         }
     }
 

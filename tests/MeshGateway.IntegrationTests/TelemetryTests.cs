@@ -18,14 +18,6 @@ public sealed class TelemetryTests
 {
     private const string Name = "web.default.dc1.internal.td.consul";
 
-    /// <summary>A loopback port with nothing listening (connects are refused).</summary>
-    private static IPEndPoint DeadEndPoint()
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return (IPEndPoint)socket.LocalEndPoint!;
-    }
-
     private static async Task<byte[]> SendAndReadToEndAsync(IPEndPoint gateway, byte[] bytes)
     {
         using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -48,7 +40,8 @@ public sealed class TelemetryTests
     [InlineData(true)]
     public async Task EveryEvent_ReachesCountersMetricsAndObserver_ThrowingObserverCountedAndHarmless(bool observerThrows)
     {
-        IPEndPoint dead = DeadEndPoint();
+        using var deadPort = new DeadPort();
+        IPEndPoint dead = deadPort.EndPoint;
         byte[] hello = TestHello.Create(Name);
         await using RawBackend backend = RawBackend.Named("live", hello);
 

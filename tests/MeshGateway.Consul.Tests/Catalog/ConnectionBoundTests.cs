@@ -97,14 +97,17 @@ public sealed class ConnectionBoundTests(ITestOutputHelper output)
         // One check-less change on the first node the sweep reads that has a Connect instance: the sweep stops there
         // instead of reading all 200 nodes. How many reads start before it stops depends on timing: reads complete out of
         // order, and while the carrying node's read is in flight the other lanes go on to further nodes (CI once counted
-        // 10 for the change on node 2, past the earlier bound of position + MaxConnections, 9). So the bound asserted is
-        // "stopped early": at most half the nodes, where a sweep that did not stop reads all of them.
+        // 10 for the change on node 2, past the earlier bound of position + MaxConnections, 9); nor need the earlier nodes'
+        // reads reach the agent first: the lanes start together, and the carrying node's answer can stop the sweep before
+        // the others are sent (a run counted 1 for the change on node 2, below the earlier lower bound, position + 1). So
+        // the bounds asserted are "read the carrying node, and stopped early": at least one read, at most half the nodes,
+        // where a sweep that did not stop reads all of them.
         long before = agent.RequestsByEndpoint.GetValueOrDefault("catalog/node-services");
         agent.SetWeights(snapshot.Instances.First(i => i.Node == first && i.ConnectTarget is not null).Id, 5, 1);
         await SimulatedCatalog.WaitForTableAsync(watcher, SimulatedCatalog.Render(SimulatedCatalog.ReferenceView(agent)), TimeSpan.FromSeconds(30));
         long reads = agent.RequestsByEndpoint.GetValueOrDefault("catalog/node-services") - before;
         output.WriteLine($"node reads for a change on node {position + 1} of {nodes.Length}: {reads}");
-        Assert.InRange(reads, position + 1, nodes.Length / 2);
+        Assert.InRange(reads, 1, nodes.Length / 2);
     }
 
     [Fact]
