@@ -102,6 +102,22 @@ public sealed record HttpRouteRule
 
     /// <summary>The service-router <c>Destination.PrefixRewrite</c>: replaces the matched path prefix (or exact path); null keeps the path.</summary>
     public string? PrefixRewrite { get; init; }
+
+    /// <summary>
+    /// The service-router <c>Destination.RequestTimeout</c> (Envoy's route timeout): the longest a request may wait for
+    /// its sidecar's complete response, retries included; past it the request is answered 504 (or, once the response has
+    /// begun, reset). Null (Consul's 0): no timeout, unlike Envoy's default of 15 s (docs/peering.md, "Timeouts and retries").
+    /// </summary>
+    public TimeSpan? RequestTimeout { get; init; }
+
+    /// <summary>The service-router <c>Destination.NumRetries</c>: retries per request when a retry condition holds; 0 with a condition set means Envoy's default, 1.</summary>
+    public int NumRetries { get; init; }
+
+    /// <summary>The service-router <c>Destination.RetryOnConnectFailure</c>: retry (on the next sidecar) a request whose sidecar connection could not be made.</summary>
+    public bool RetryOnConnectFailure { get; init; }
+
+    /// <summary>The service-router <c>Destination.RetryOnStatusCodes</c>: retry a request the sidecar answered with one of these statuses.</summary>
+    public IReadOnlyList<int> RetryOnStatusCodes { get; init; } = [];
 }
 
 /// <summary>A service-router <c>Match.HTTP</c> (Consul's semantics, which are Envoy's route matching).</summary>

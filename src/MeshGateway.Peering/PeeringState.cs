@@ -201,6 +201,16 @@ internal sealed class ServiceState
                 throw new ArgumentException($"Route {r} of exported service '{service.Name}' has splits whose weights are all 0.");
             }
 
+            if (rule.RequestTimeout is { } timeout && (timeout <= TimeSpan.Zero || timeout.TotalMilliseconds > int.MaxValue))
+            {
+                throw new ArgumentException($"Route {r} of exported service '{service.Name}' has the request timeout {timeout}: it must be positive (null for none) and at most {int.MaxValue} ms.");
+            }
+
+            if (rule.NumRetries < 0 || (rule.RetryOnStatusCodes ?? []).Any(code => code is < 100 or > 599))
+            {
+                throw new ArgumentException($"Route {r} of exported service '{service.Name}' has {rule.NumRetries} retries on statuses [{string.Join(", ", rule.RetryOnStatusCodes ?? [])}]: retries must not be negative and statuses must lie in 100-599.");
+            }
+
             _rules[r] = new CompiledRule(rule, legs, total);
         }
     }
@@ -241,12 +251,19 @@ internal sealed class CompiledRule
         _legs = legs;
         _total = total;
         _match = rule.Match;
+        HasPolicy = rule.RequestTimeout is not null || rule.RetryOnConnectFailure || rule.RetryOnStatusCodes is { Count: > 0 };
         _pathRegex = _match?.PathRegex is { } pathRegex ? PeeringState.CompileRegex(pathRegex, "PathRegex") : null;
         _headerRegex = [.. (_match?.Headers ?? []).Select(h => h.Regex is null ? null : PeeringState.CompileRegex(h.Regex, "header " + h.Name))];
         _queryRegex = [.. (_match?.QueryParameters ?? []).Select(q => q.Regex is null ? null : PeeringState.CompileRegex(q.Regex, "query parameter " + q.Name))];
     }
 
     public HttpRouteRule Rule { get; }
+
+    /// <summary>Whether the rule has a request timeout or a retry condition (the forwarding then takes the slower path that applies them).</summary>
+    public bool HasPolicy { get; }
+
+    /// <summary>How many retries a request may have when a retry condition holds: <c>NumRetries</c>, or Envoy's default of 1 when it is 0.</summary>
+    public int Retries => Rule.NumRetries > 0 ? Rule.NumRetries : 1;
 
     /// <summary>Picks a leg in proportion to the weights; <paramref name="sample"/> is uniform in [0, 1).</summary>
     public SidecarTarget PickTarget(double sample)

@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -388,7 +389,7 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
             return Task.CompletedTask;
         }
 
-        return SendAsync(context, target, destination);
+        return rule.HasPolicy ? SendWithPolicyAsync(context, rule, target, destination) : SendAsync(context, target, destination);
     }
 
     /// <summary>Forwards to one sidecar; counts and logs a request the forwarder could not complete (it has answered 502/504 when it still could).</summary>
@@ -403,6 +404,109 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
                 PeeringLog.ForwardFailed(_logger, destination.Prefix, error, context.GetForwarderErrorFeature()?.Exception?.Message);
             }
         }
+    }
+
+    /// <summary>
+    /// Forwards under the rule's request timeout and retries (service-router <c>RequestTimeout</c>, <c>NumRetries</c>,
+    /// <c>RetryOnConnectFailure</c>, <c>RetryOnStatusCodes</c>), as Envoy's route timeout and retry policy do: the timeout
+    /// covers every attempt and answers 504 when no response has begun; a retry goes to the target's next sidecar. Only a
+    /// request without a body is retried: its bytes are not kept for a second attempt (Envoy buffers a body up to a limit).
+    /// </summary>
+    private async Task SendWithPolicyAsync(HttpContext context, CompiledRule rule, SidecarTarget target, SidecarDestination destination)
+    {
+        HttpRouteRule policy = rule.Rule;
+        using CancellationTokenSource? timeout = policy.RequestTimeout is { } limit ? new CancellationTokenSource(limit, _time) : null;
+        CancellationToken token = timeout?.Token ?? CancellationToken.None;
+        bool replayable = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == false;
+        int retriesLeft = replayable && (policy.RetryOnConnectFailure || policy.RetryOnStatusCodes is { Count: > 0 }) ? rule.Retries : 0;
+        StatusRetryTransformer? statusRetry = retriesLeft > 0 && policy.RetryOnStatusCodes is { Count: > 0 } ? new StatusRetryTransformer(policy.RetryOnStatusCodes) : null;
+        while (true)
+        {
+            HttpTransformer transformer = destination.Transformer;
+            if (statusRetry is not null)
+            {
+                statusRetry.Prepare(destination.Transformer, retriesLeft > 0);
+                transformer = statusRetry;
+            }
+
+            ForwarderError error = await _forwarder!.SendAsync(context, destination.Prefix, target.Client, target.RequestConfig, transformer, token).ConfigureAwait(false);
+            bool retry = retriesLeft > 0 && !context.Response.HasStarted && !token.IsCancellationRequested && !context.RequestAborted.IsCancellationRequested
+                && (error == ForwarderError.None ? statusRetry?.Declined == true : policy.RetryOnConnectFailure && IsConnectFailure(context));
+            if (retry && target.NextDestination() is { } next)
+            {
+                // Nothing reached the client: the next sidecar gets the request as if it were the first attempt.
+                retriesLeft--;
+                destination = next;
+                context.Response.Clear();
+                context.Features.Set<IForwarderErrorFeature>(null);
+                continue;
+            }
+
+            if (statusRetry?.Declined == true)
+            {
+                // Declined for a retry that cannot happen after all (the request was cancelled meanwhile): nothing was sent.
+                error = ForwarderError.RequestCanceled;
+            }
+
+            if (error != ForwarderError.None)
+            {
+                if (timeout?.IsCancellationRequested == true && !context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
+                {
+                    // Envoy's "upstream request timeout".
+                    context.Response.Clear();
+                    context.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
+                }
+
+                _counters.OnUpstreamFailure();
+                if (_failureLog.Allow())
+                {
+                    PeeringLog.ForwardFailed(_logger, destination.Prefix, error, context.GetForwarderErrorFeature()?.Exception?.Message);
+                }
+            }
+
+            return;
+        }
+
+        static bool IsConnectFailure(HttpContext context) =>
+            context.GetForwarderErrorFeature() is { Error: ForwarderError.Request, Exception: HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.SecureConnectionError } };
+    }
+
+    /// <summary>
+    /// The sidecar's transformer, except that a response with a status the rule retries on is declined (not copied to the
+    /// client) while a retry is left (YARP's <see cref="HttpTransformer.TransformResponseAsync(HttpContext, HttpResponseMessage?, CancellationToken)"/>
+    /// returning false). One per request that has status retries.
+    /// </summary>
+    private sealed class StatusRetryTransformer(IReadOnlyList<int> statuses) : HttpTransformer
+    {
+        private HttpTransformer _inner = Default;
+        private bool _mayDecline;
+
+        /// <summary>Whether the last attempt's response was declined for a retry.</summary>
+        public bool Declined { get; private set; }
+
+        public void Prepare(HttpTransformer inner, bool mayDecline)
+        {
+            _inner = inner;
+            _mayDecline = mayDecline;
+            Declined = false;
+        }
+
+        public override ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken) =>
+            _inner.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken);
+
+        public override ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
+        {
+            if (_mayDecline && proxyResponse is not null && statuses.Contains((int)proxyResponse.StatusCode))
+            {
+                Declined = true;
+                return ValueTask.FromResult(false);
+            }
+
+            return _inner.TransformResponseAsync(httpContext, proxyResponse, cancellationToken);
+        }
+
+        public override ValueTask TransformResponseTrailersAsync(HttpContext httpContext, HttpResponseMessage proxyResponse, CancellationToken cancellationToken) =>
+            _inner.TransformResponseTrailersAsync(httpContext, proxyResponse, cancellationToken);
     }
 
     private void LogSnapshot(PeeringState state) =>

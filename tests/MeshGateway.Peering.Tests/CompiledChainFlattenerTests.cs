@@ -42,6 +42,40 @@ public sealed class CompiledChainFlattenerTests
     }
 
     [Fact]
+    public void Flatten_RouterTimeoutAndRetries_GoOntoTheirRule()
+    {
+        FlattenedChain chain = CompiledChainFlattener.Flatten(File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "discovery-chain-api-timeouts.json")), "dc1");
+
+        Assert.Equal(3, chain.Routes.Count);
+        HttpRouteRule slow = chain.Routes[0];
+        Assert.Equal("/slow", slow.Match!.PathPrefix);
+        Assert.Equal(TimeSpan.FromMilliseconds(1500), slow.RequestTimeout);
+        Assert.Equal(3, slow.NumRetries);
+        Assert.True(slow.RetryOnConnectFailure);
+        Assert.Equal([503, 429], slow.RetryOnStatusCodes);
+
+        // "0s" is "not set": the agent leaves it out, as it does for a route with nothing of the kind.
+        foreach (HttpRouteRule plain in chain.Routes.Skip(1))
+        {
+            Assert.Null(plain.RequestTimeout);
+            Assert.Equal(0, plain.NumRetries);
+            Assert.False(plain.RetryOnConnectFailure);
+            Assert.Empty(plain.RetryOnStatusCodes);
+        }
+    }
+
+    [Theory]
+    [InlineData("\"soon\"")]
+    [InlineData("\"-1s\"")]
+    public void Flatten_RequestTimeoutNotADuration_ThrowsFormatException(string timeout)
+    {
+        string json = Encoding.UTF8.GetString(WebChain()).Replace("\"PrefixRewrite\": \"/\"", "\"PrefixRewrite\": \"/\", \"RequestTimeout\": " + timeout, StringComparison.Ordinal);
+        Assert.Contains("RequestTimeout", json, StringComparison.Ordinal);
+        FormatException ex = Assert.Throws<FormatException>(() => CompiledChainFlattener.Flatten(Encoding.UTF8.GetBytes(json), "dc1"));
+        Assert.Contains("RequestTimeout", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Flatten_TargetsInAnotherDatacenter_AreLeftOutWithWarnings()
     {
         FlattenedChain chain = CompiledChainFlattener.Flatten(WebChain(), "dc2");

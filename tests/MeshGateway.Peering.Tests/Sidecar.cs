@@ -47,6 +47,14 @@ internal sealed class Sidecar : IAsyncDisposable
 
     public void ReleaseStream() => _release.TrySetResult();
 
+    /// <summary>The status <c>/flaky</c> answers with (200 and the sidecar's name when null).</summary>
+    public int? FlakyStatus { get; set; }
+
+    /// <summary>Completes when a <c>/hang</c> request (which never gets an answer) is aborted by the gateway.</summary>
+    public Task HangAborted => _hangAborted.Task;
+
+    private readonly TaskCompletionSource _hangAborted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     public static async Task<Sidecar> StartAsync(string name, X509Certificate2 certificate, X509Certificate2 localRoot, string gatewaySpiffeId)
     {
         WebApplicationBuilder builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
@@ -128,6 +136,27 @@ internal sealed class Sidecar : IAsyncDisposable
             }
 
             await context.Response.WriteAsync(Name + " " + length.ToString(System.Globalization.CultureInfo.InvariantCulture) + " " + Convert.ToHexString(hash.GetHashAndReset()));
+            return;
+        }
+
+        if (context.Request.Path == "/hang")
+        {
+            // Never answers: only the gateway giving up ends the request (bounded, so a broken test cannot hang).
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(60), context.RequestAborted);
+            }
+            catch (OperationCanceledException)
+            {
+                _hangAborted.TrySetResult();
+            }
+
+            return;
+        }
+
+        if (context.Request.Path == "/flaky" && FlakyStatus is { } status)
+        {
+            context.Response.StatusCode = status;
             return;
         }
 

@@ -54,8 +54,9 @@ public sealed record FlattenedChain
 /// </summary>
 /// <remarks>
 /// As Consul's exporting gateway does (docs/consul-behaviour.md §11), targets outside the gateway's datacenter and partition or on a
-/// peer are ignored with a warning; a rule whose legs are all ignored is dropped. Failover targets, retries and
-/// request timeouts of the router are not applied.
+/// peer are ignored with a warning; a rule whose legs are all ignored is dropped. A router route's request timeout and
+/// retries (<c>RequestTimeout</c>, <c>NumRetries</c>, <c>RetryOnConnectFailure</c>, <c>RetryOnStatusCodes</c>) go onto its
+/// rule; failover targets are not applied.
 /// </remarks>
 public static class CompiledChainFlattener
 {
@@ -90,7 +91,7 @@ public static class CompiledChainFlattener
         {
             foreach (ChainRoute route in start.Routes ?? [])
             {
-                AddRule(route.Definition?.Match?.HTTP, route.Definition?.Destination?.PrefixRewrite, Node(nodes, route.NextNode, "a route's NextNode"));
+                AddRule(route.Definition?.Match?.HTTP, route.Definition?.Destination, Node(nodes, route.NextNode, "a route's NextNode"));
             }
         }
         else
@@ -100,7 +101,7 @@ public static class CompiledChainFlattener
 
         return new FlattenedChain { Protocol = chain.Protocol ?? "tcp", Routes = rules, Targets = [.. used.Values], Warnings = warnings };
 
-        void AddRule(ChainHttpMatch? match, string? prefixRewrite, ChainNode next)
+        void AddRule(ChainHttpMatch? match, ChainRouteDestination? destination, ChainNode next)
         {
             var legs = new List<WeightedTarget>();
             if (next.Type == "splitter")
@@ -121,7 +122,32 @@ public static class CompiledChainFlattener
                 return;
             }
 
-            rules.Add(new HttpRouteRule { Match = ToMatch(match), PrefixRewrite = string.IsNullOrEmpty(prefixRewrite) ? null : prefixRewrite, Splits = legs });
+            rules.Add(new HttpRouteRule
+            {
+                Match = ToMatch(match),
+                PrefixRewrite = string.IsNullOrEmpty(destination?.PrefixRewrite) ? null : destination.PrefixRewrite,
+                Splits = legs,
+                RequestTimeout = Timeout(destination?.RequestTimeout),
+                NumRetries = Math.Max(0, destination?.NumRetries ?? 0),
+                RetryOnConnectFailure = destination?.RetryOnConnectFailure ?? false,
+                RetryOnStatusCodes = destination?.RetryOnStatusCodes ?? [],
+            });
+        }
+
+        TimeSpan? Timeout(string? text)
+        {
+            if (string.IsNullOrEmpty(text))
+            {
+                return null;
+            }
+
+            if (!GoDuration.TryParse(text, out TimeSpan timeout) || timeout < TimeSpan.Zero)
+            {
+                throw new FormatException($"A route of {chain.ServiceName} has RequestTimeout '{text}', which is not a duration.");
+            }
+
+            // Consul's 0 is "not set": no timeout of the route's own.
+            return timeout == TimeSpan.Zero ? null : timeout;
         }
 
         void AddLeg(List<WeightedTarget> legs, ChainNode resolver, double weight)

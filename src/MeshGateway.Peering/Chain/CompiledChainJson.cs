@@ -108,6 +108,15 @@ internal sealed class ChainQueryMatch
 internal sealed class ChainRouteDestination
 {
     public string? PrefixRewrite { get; set; }
+
+    /// <summary>A Go duration string ("1.5s"), as the real 1.8.7 agent writes it.</summary>
+    public string? RequestTimeout { get; set; }
+
+    public int NumRetries { get; set; }
+
+    public bool RetryOnConnectFailure { get; set; }
+
+    public List<int>? RetryOnStatusCodes { get; set; }
 }
 
 internal sealed class ChainSplit
