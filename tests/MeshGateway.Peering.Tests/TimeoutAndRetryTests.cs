@@ -26,6 +26,22 @@ public sealed class TimeoutAndRetryTests
         };
     }
 
+    /// <summary>A harness whose target A has two sidecars, <paramref name="dead"/> (refuses connections) and A, under <paramref name="rule"/>.</summary>
+    private static async Task<PeeringHarness> StartWithADownSidecarAsync(DeadPort dead, HttpRouteRule rule)
+    {
+        PeeringHarness harness = await PeeringHarness.StartAsync();
+        try
+        {
+            harness.Terminator.Update(WithTargetA(harness, rule, new DnsEndPoint("127.0.0.1", dead.EndPoint.Port), harness.SidecarA.EndPoint));
+            return harness;
+        }
+        catch
+        {
+            await harness.DisposeAsync();
+            throw;
+        }
+    }
+
     private static HttpRouteRule ToA(TimeSpan? timeout = null, bool onConnectFailure = false, int[]? statuses = null, int retries = 0) => new()
     {
         Splits = [new WeightedTarget(PeeringHarness.TargetA, 100)],
@@ -72,8 +88,7 @@ public sealed class TimeoutAndRetryTests
     public async Task RetryOnConnectFailure_OneSidecarDown_EveryBodilessRequestAnswered()
     {
         using var dead = new DeadPort();
-        await using PeeringHarness harness = await PeeringHarness.StartAsync();
-        harness.Terminator.Update(WithTargetA(harness, ToA(onConnectFailure: true), new DnsEndPoint("127.0.0.1", dead.EndPoint.Port), harness.SidecarA.EndPoint));
+        await using PeeringHarness harness = await StartWithADownSidecarAsync(dead, ToA(onConnectFailure: true));
         using HttpClient client = harness.CreateClient(harness.PeerClient);
 
         for (int i = 0; i < 6; i++)
@@ -90,8 +105,7 @@ public sealed class TimeoutAndRetryTests
     public async Task NoRetryPolicy_OneSidecarDown_ItsTurnsAnswer502()
     {
         using var dead = new DeadPort();
-        await using PeeringHarness harness = await PeeringHarness.StartAsync();
-        harness.Terminator.Update(WithTargetA(harness, ToA(), new DnsEndPoint("127.0.0.1", dead.EndPoint.Port), harness.SidecarA.EndPoint));
+        await using PeeringHarness harness = await StartWithADownSidecarAsync(dead, ToA());
         using HttpClient client = harness.CreateClient(harness.PeerClient);
 
         var statuses = new List<HttpStatusCode>();
@@ -111,8 +125,7 @@ public sealed class TimeoutAndRetryTests
     public async Task RetryOnConnectFailure_RequestWithABody_IsNotRetried()
     {
         using var dead = new DeadPort();
-        await using PeeringHarness harness = await PeeringHarness.StartAsync();
-        harness.Terminator.Update(WithTargetA(harness, ToA(onConnectFailure: true, retries: 3), new DnsEndPoint("127.0.0.1", dead.EndPoint.Port), harness.SidecarA.EndPoint));
+        await using PeeringHarness harness = await StartWithADownSidecarAsync(dead, ToA(onConnectFailure: true, retries: 3));
         using HttpClient client = harness.CreateClient(harness.PeerClient);
 
         var statuses = new List<HttpStatusCode>();
