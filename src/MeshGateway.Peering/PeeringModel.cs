@@ -118,6 +118,29 @@ public sealed record HttpRouteRule
 
     /// <summary>The service-router <c>Destination.RetryOnStatusCodes</c>: retry a request the sidecar answered with one of these statuses.</summary>
     public IReadOnlyList<int> RetryOnStatusCodes { get; init; } = [];
+
+    /// <summary>The service-router <c>Destination.RequestHeaders</c> (Consul 1.9+): applied after the chosen leg's, so they win over them (Envoy's order).</summary>
+    public HttpHeaderModifiers? RequestHeaders { get; init; }
+
+    /// <summary>The service-router <c>Destination.ResponseHeaders</c> (Consul 1.9+): applied after the chosen leg's.</summary>
+    public HttpHeaderModifiers? ResponseHeaders { get; init; }
+}
+
+/// <summary>
+/// Consul's <c>HTTPHeaderModifiers</c> (service-router destinations and service-splitter legs, 1.9+), as Envoy applies
+/// them: <see cref="Remove"/> first, then <see cref="Add"/> (another value besides those present) and <see cref="Set"/>
+/// (replaces every value).
+/// </summary>
+public sealed record HttpHeaderModifiers
+{
+    /// <summary>Headers to append a value to (Envoy's <c>append: true</c>).</summary>
+    public IReadOnlyDictionary<string, string> Add { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Headers to set, replacing any value (Envoy's <c>append: false</c>).</summary>
+    public IReadOnlyDictionary<string, string> Set { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Headers to remove.</summary>
+    public IReadOnlyList<string> Remove { get; init; } = [];
 }
 
 /// <summary>A service-router <c>Match.HTTP</c> (Consul's semantics, which are Envoy's route matching).</summary>
@@ -186,7 +209,14 @@ public sealed record HttpQueryMatch
 /// <summary>One leg of a split.</summary>
 /// <param name="TargetId">A <see cref="ChainTargetEndpoints.Id"/> of the service.</param>
 /// <param name="Weight">The share, as Consul gives it (percent).</param>
-public sealed record WeightedTarget(string TargetId, double Weight);
+public sealed record WeightedTarget(string TargetId, double Weight)
+{
+    /// <summary>The service-splitter leg's <c>RequestHeaders</c> (Consul 1.9+), applied before the route's.</summary>
+    public HttpHeaderModifiers? RequestHeaders { get; init; }
+
+    /// <summary>The service-splitter leg's <c>ResponseHeaders</c> (Consul 1.9+), applied before the route's.</summary>
+    public HttpHeaderModifiers? ResponseHeaders { get; init; }
+}
 
 /// <summary>A compiled chain target and its healthy sidecar instances (the public listeners of their Connect proxies).</summary>
 public sealed record ChainTargetEndpoints

@@ -177,7 +177,7 @@ internal sealed class ServiceState
                 throw new ArgumentException($"Route {r} of exported service '{service.Name}' has no target.");
             }
 
-            var legs = new (SidecarTarget Target, double Cumulative)[rule.Splits.Count];
+            var legs = new (SidecarTarget Target, double Cumulative, WeightedTarget Split)[rule.Splits.Count];
             double total = 0;
             for (int l = 0; l < rule.Splits.Count; l++)
             {
@@ -193,7 +193,8 @@ internal sealed class ServiceState
                 }
 
                 total += rule.Splits.Count == 1 ? 1 : split.Weight;
-                legs[l] = (leg, total);
+                legs[l] = (leg, total, split);
+                ValidateModifiers(split.RequestHeaders, split.ResponseHeaders, $"Leg {l} of route {r} of exported service '{service.Name}'");
             }
 
             if (total <= 0)
@@ -211,11 +212,40 @@ internal sealed class ServiceState
                 throw new ArgumentException($"Route {r} of exported service '{service.Name}' has {rule.NumRetries} retries on statuses [{string.Join(", ", rule.RetryOnStatusCodes ?? [])}]: retries must not be negative and statuses must lie in 100-599.");
             }
 
+            ValidateModifiers(rule.RequestHeaders, rule.ResponseHeaders, $"Route {r} of exported service '{service.Name}'");
             _rules[r] = new CompiledRule(rule, legs, total);
         }
     }
 
     public ExportedHttpService Service { get; }
+
+    /// <summary>Header modifiers must name real header tokens and carry values without line breaks (they reach the wire).</summary>
+    private static void ValidateModifiers(HttpHeaderModifiers? request, HttpHeaderModifiers? response, string where)
+    {
+        foreach (HttpHeaderModifiers? modifiers in (ReadOnlySpan<HttpHeaderModifiers?>)[request, response])
+        {
+            if (modifiers is null)
+            {
+                continue;
+            }
+
+            foreach (string name in modifiers.Add.Keys.Concat(modifiers.Set.Keys).Concat(modifiers.Remove))
+            {
+                if (string.IsNullOrEmpty(name) || name.Any(c => c <= ' ' || c >= 127 || "()<>@,;:\\\"/[]?={}".Contains(c, StringComparison.Ordinal)))
+                {
+                    throw new ArgumentException($"{where} modifies the header '{name}', which is not a valid header name.");
+                }
+            }
+
+            foreach (KeyValuePair<string, string> header in modifiers.Add.Concat(modifiers.Set))
+            {
+                if (header.Value is null || header.Value.AsSpan().IndexOfAny('\r', '\n', '\0') >= 0)
+                {
+                    throw new ArgumentException($"{where} gives the header '{header.Key}' a value with a line break (or none).");
+                }
+            }
+        }
+    }
 
     /// <summary>The trust bundles of the peers this service is exported to.</summary>
     public IReadOnlyList<PeerTrustBundle> Bundles { get; }
@@ -242,16 +272,17 @@ internal sealed class CompiledRule
     private readonly Regex? _pathRegex;
     private readonly Regex?[] _headerRegex;
     private readonly Regex?[] _queryRegex;
-    private readonly (SidecarTarget Target, double Cumulative)[] _legs;
+    private readonly (SidecarTarget Target, double Cumulative, WeightedTarget Split)[] _legs;
     private readonly double _total;
 
-    public CompiledRule(HttpRouteRule rule, (SidecarTarget Target, double Cumulative)[] legs, double total)
+    public CompiledRule(HttpRouteRule rule, (SidecarTarget Target, double Cumulative, WeightedTarget Split)[] legs, double total)
     {
         Rule = rule;
         _legs = legs;
         _total = total;
         _match = rule.Match;
-        HasPolicy = rule.RequestTimeout is not null || rule.RetryOnConnectFailure || rule.RetryOnStatusCodes is { Count: > 0 };
+        HasPolicy = rule.RequestTimeout is not null || rule.RetryOnConnectFailure || rule.RetryOnStatusCodes is { Count: > 0 }
+            || rule.RequestHeaders is not null || rule.ResponseHeaders is not null || legs.Any(l => l.Split.RequestHeaders is not null || l.Split.ResponseHeaders is not null);
         _pathRegex = _match?.PathRegex is { } pathRegex ? PeeringState.CompileRegex(pathRegex, "PathRegex") : null;
         _headerRegex = [.. (_match?.Headers ?? []).Select(h => h.Regex is null ? null : PeeringState.CompileRegex(h.Regex, "header " + h.Name))];
         _queryRegex = [.. (_match?.QueryParameters ?? []).Select(q => q.Regex is null ? null : PeeringState.CompileRegex(q.Regex, "query parameter " + q.Name))];
@@ -259,20 +290,21 @@ internal sealed class CompiledRule
 
     public HttpRouteRule Rule { get; }
 
-    /// <summary>Whether the rule has a request timeout or a retry condition (the forwarding then takes the slower path that applies them).</summary>
+    /// <summary>Whether the rule has a request timeout, a retry condition or header modifiers (the forwarding then takes the slower path that applies them).</summary>
     public bool HasPolicy { get; }
 
     /// <summary>How many retries a request may have when a retry condition holds: <c>NumRetries</c>, or Envoy's default of 1 when it is 0.</summary>
     public int Retries => Rule.NumRetries > 0 ? Rule.NumRetries : 1;
 
     /// <summary>Picks a leg in proportion to the weights; <paramref name="sample"/> is uniform in [0, 1).</summary>
-    public SidecarTarget PickTarget(double sample)
+    public SidecarTarget PickTarget(double sample, out WeightedTarget split)
     {
         double point = sample * _total;
-        foreach ((SidecarTarget target, double cumulative) in _legs)
+        foreach ((SidecarTarget target, double cumulative, WeightedTarget leg) in _legs)
         {
             if (point < cumulative)
             {
+                split = leg;
                 return target;
             }
         }
@@ -282,10 +314,12 @@ internal sealed class CompiledRule
         {
             if (_legs[i].Cumulative > _legs[i - 1].Cumulative)
             {
+                split = _legs[i].Split;
                 return _legs[i].Target;
             }
         }
 
+        split = _legs[0].Split;
         return _legs[0].Target;
     }
 

@@ -374,7 +374,7 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
 
         // SANITIZE_SET: whatever the client sent is replaced by what the gateway validated.
         context.Request.Headers[PeerCertificates.ForwardedClientCertHeader] = identity.ForwardedClientCert;
-        SidecarTarget target = rule.PickTarget(Random.Shared.NextDouble());
+        SidecarTarget target = rule.PickTarget(Random.Shared.NextDouble(), out WeightedTarget split);
         _counters.OnRequest();
         if (target.NextDestination() is not { } destination)
         {
@@ -389,7 +389,7 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
             return Task.CompletedTask;
         }
 
-        return rule.HasPolicy ? SendWithPolicyAsync(context, rule, target, destination) : SendAsync(context, target, destination);
+        return rule.HasPolicy ? SendWithPolicyAsync(context, rule, split, target, destination) : SendAsync(context, target, destination);
     }
 
     /// <summary>Forwards to one sidecar; counts and logs a request the forwarder could not complete (it has answered 502/504 when it still could).</summary>
@@ -411,27 +411,34 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
     /// <c>RetryOnConnectFailure</c>, <c>RetryOnStatusCodes</c>), as Envoy's route timeout and retry policy do: the timeout
     /// covers every attempt and answers 504 when no response has begun; a retry goes to the target's next sidecar. Only a
     /// request without a body is retried: its bytes are not kept for a second attempt (Envoy buffers a body up to a limit).
+    /// The leg's header modifiers and then the route's apply to the request and to the sidecar's response (Envoy's order:
+    /// the more general level last, so it wins).
     /// </summary>
-    private async Task SendWithPolicyAsync(HttpContext context, CompiledRule rule, SidecarTarget target, SidecarDestination destination)
+    private async Task SendWithPolicyAsync(HttpContext context, CompiledRule rule, WeightedTarget split, SidecarTarget target, SidecarDestination destination)
     {
         HttpRouteRule policy = rule.Rule;
+        ApplyHeaders(context.Request.Headers, split.RequestHeaders);
+        ApplyHeaders(context.Request.Headers, policy.RequestHeaders);
         using CancellationTokenSource? timeout = policy.RequestTimeout is { } limit ? new CancellationTokenSource(limit, _time) : null;
         CancellationToken token = timeout?.Token ?? CancellationToken.None;
         bool replayable = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == false;
         int retriesLeft = replayable && (policy.RetryOnConnectFailure || policy.RetryOnStatusCodes is { Count: > 0 }) ? rule.Retries : 0;
-        StatusRetryTransformer? statusRetry = retriesLeft > 0 && policy.RetryOnStatusCodes is { Count: > 0 } ? new StatusRetryTransformer(policy.RetryOnStatusCodes) : null;
+        bool statusRetries = retriesLeft > 0 && policy.RetryOnStatusCodes is { Count: > 0 };
+        PolicyTransformer? policyTransformer = statusRetries || split.ResponseHeaders is not null || policy.ResponseHeaders is not null
+            ? new PolicyTransformer(statusRetries ? policy.RetryOnStatusCodes : [], split.ResponseHeaders, policy.ResponseHeaders)
+            : null;
         while (true)
         {
             HttpTransformer transformer = destination.Transformer;
-            if (statusRetry is not null)
+            if (policyTransformer is not null)
             {
-                statusRetry.Prepare(destination.Transformer, retriesLeft > 0);
-                transformer = statusRetry;
+                policyTransformer.Prepare(destination.Transformer, retriesLeft > 0);
+                transformer = policyTransformer;
             }
 
             ForwarderError error = await _forwarder!.SendAsync(context, destination.Prefix, target.Client, target.RequestConfig, transformer, token).ConfigureAwait(false);
             bool retry = retriesLeft > 0 && !context.Response.HasStarted && !token.IsCancellationRequested && !context.RequestAborted.IsCancellationRequested
-                && (error == ForwarderError.None ? statusRetry?.Declined == true : policy.RetryOnConnectFailure && IsConnectFailure(context));
+                && (error == ForwarderError.None ? policyTransformer?.Declined == true : policy.RetryOnConnectFailure && IsConnectFailure(context));
             if (retry && target.NextDestination() is { } next)
             {
                 // Nothing reached the client: the next sidecar gets the request as if it were the first attempt.
@@ -442,7 +449,7 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
                 continue;
             }
 
-            if (statusRetry?.Declined == true)
+            if (policyTransformer?.Declined == true)
             {
                 // Declined for a retry that cannot happen after all (the request was cancelled meanwhile): nothing was sent.
                 error = ForwarderError.RequestCanceled;
@@ -471,12 +478,37 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
             context.GetForwarderErrorFeature() is { Error: ForwarderError.Request, Exception: HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.SecureConnectionError } };
     }
 
+    /// <summary>Consul's header modifiers as Envoy applies them: removals, then additions, then replacements.</summary>
+    private static void ApplyHeaders(IHeaderDictionary headers, HttpHeaderModifiers? modifiers)
+    {
+        if (modifiers is null)
+        {
+            return;
+        }
+
+        foreach (string name in modifiers.Remove)
+        {
+            headers.Remove(name);
+        }
+
+        foreach (KeyValuePair<string, string> header in modifiers.Add)
+        {
+            headers.Append(header.Key, header.Value);
+        }
+
+        foreach (KeyValuePair<string, string> header in modifiers.Set)
+        {
+            headers[header.Key] = header.Value;
+        }
+    }
+
     /// <summary>
     /// The sidecar's transformer, except that a response with a status the rule retries on is declined (not copied to the
     /// client) while a retry is left (YARP's <see cref="HttpTransformer.TransformResponseAsync(HttpContext, HttpResponseMessage?, CancellationToken)"/>
-    /// returning false). One per request that has status retries.
+    /// returning false), and that a response passed on gets the leg's and the route's header modifiers. One per request
+    /// that has either.
     /// </summary>
-    private sealed class StatusRetryTransformer(IReadOnlyList<int> statuses) : HttpTransformer
+    private sealed class PolicyTransformer(IReadOnlyList<int> statuses, HttpHeaderModifiers? legHeaders, HttpHeaderModifiers? routeHeaders) : HttpTransformer
     {
         private HttpTransformer _inner = Default;
         private bool _mayDecline;
@@ -494,15 +526,22 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
         public override ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken) =>
             _inner.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken);
 
-        public override ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
+        public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
         {
             if (_mayDecline && proxyResponse is not null && statuses.Contains((int)proxyResponse.StatusCode))
             {
                 Declined = true;
-                return ValueTask.FromResult(false);
+                return false;
             }
 
-            return _inner.TransformResponseAsync(httpContext, proxyResponse, cancellationToken);
+            bool copy = await _inner.TransformResponseAsync(httpContext, proxyResponse, cancellationToken).ConfigureAwait(false);
+            if (copy && proxyResponse is not null)
+            {
+                ApplyHeaders(httpContext.Response.Headers, legHeaders);
+                ApplyHeaders(httpContext.Response.Headers, routeHeaders);
+            }
+
+            return copy;
         }
 
         public override ValueTask TransformResponseTrailersAsync(HttpContext httpContext, HttpResponseMessage proxyResponse, CancellationToken cancellationToken) =>

@@ -64,6 +64,33 @@ public sealed class CompiledChainFlattenerTests
         }
     }
 
+    [Fact]
+    public void Flatten_HeaderModifiersOfRouteAndSplitLegs_GoOntoTheirRuleAndLeg()
+    {
+        // The 1.8.7 fixture with the fields Consul 1.9+ adds: Destination.RequestHeaders/ResponseHeaders on a router route
+        // (structs.ServiceRouteDestination, HTTPHeaderModifiers: Add, Set, Remove) and the compiled split's Definition
+        // (structs.DiscoverySplit.Definition, a ServiceSplit with its own RequestHeaders/ResponseHeaders; Consul's
+        // agent/structs/discovery_chain.go).
+        string json = Encoding.UTF8.GetString(WebChain())
+            .Replace("\"PrefixRewrite\": \"/\"", "\"PrefixRewrite\": \"/\", \"RequestHeaders\": { \"Add\": { \"x-a\": \"1\" }, \"Set\": { \"x-s\": \"2\" }, \"Remove\": [ \"x-r\" ] }, \"ResponseHeaders\": { \"Remove\": [ \"server\" ] }", StringComparison.Ordinal)
+            .Replace("\"Weight\": 90,", "\"Definition\": { \"Weight\": 90, \"RequestHeaders\": { \"Set\": { \"x-leg\": \"v1\" } } }, \"Weight\": 90,", StringComparison.Ordinal);
+        Assert.Contains("x-leg", json, StringComparison.Ordinal);
+
+        FlattenedChain chain = CompiledChainFlattener.Flatten(Encoding.UTF8.GetBytes(json), "dc1");
+
+        HttpRouteRule admin = chain.Routes[0];
+        Assert.Equal("1", admin.RequestHeaders!.Add["x-a"]);
+        Assert.Equal("2", admin.RequestHeaders.Set["x-s"]);
+        Assert.Equal(["x-r"], admin.RequestHeaders.Remove);
+        Assert.Equal(["server"], admin.ResponseHeaders!.Remove);
+        Assert.Null(chain.Routes[1].RequestHeaders);
+
+        WeightedTarget v1 = chain.Routes[2].Splits[0];
+        Assert.Equal("v1", v1.RequestHeaders!.Set["x-leg"]);
+        Assert.Null(v1.ResponseHeaders);
+        Assert.Null(chain.Routes[2].Splits[1].RequestHeaders);
+    }
+
     [Theory]
     [InlineData("\"soon\"")]
     [InlineData("\"-1s\"")]

@@ -16,6 +16,9 @@ internal sealed record SeenRequest(string Path, string Protocol, string[] Forwar
 {
     /// <summary>The request's <c>X-Forwarded-*</c> headers other than XFCC, name → values.</summary>
     public Dictionary<string, string> Forwarded { get; init; } = [];
+
+    /// <summary>The request's <c>x-test-*</c> headers, name → values (comma-joined).</summary>
+    public Dictionary<string, string> TestHeaders { get; init; } = [];
 }
 
 /// <summary>
@@ -121,7 +124,13 @@ internal sealed class Sidecar : IAsyncDisposable
             Forwarded = context.Request.Headers
                 .Where(h => h.Key.StartsWith("X-Forwarded-", StringComparison.OrdinalIgnoreCase) && !h.Key.Equals("X-Forwarded-Client-Cert", StringComparison.OrdinalIgnoreCase))
                 .ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase),
+            TestHeaders = context.Request.Headers
+                .Where(h => h.Key.StartsWith("x-test-", StringComparison.OrdinalIgnoreCase))
+                .ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase),
         });
+
+        // Identifies the sidecar in the response headers too (a route's ResponseHeaders may remove or change it).
+        context.Response.Headers["x-test-sidecar"] = Name;
         if (context.Request.Path == "/body")
         {
             // The request body as received: its length and SHA-256, so a test can check every byte arrived in order.

@@ -55,8 +55,8 @@ public sealed record FlattenedChain
 /// <remarks>
 /// As Consul's exporting gateway does (docs/consul-behaviour.md §11), targets outside the gateway's datacenter and partition or on a
 /// peer are ignored with a warning; a rule whose legs are all ignored is dropped. A router route's request timeout and
-/// retries (<c>RequestTimeout</c>, <c>NumRetries</c>, <c>RetryOnConnectFailure</c>, <c>RetryOnStatusCodes</c>) go onto its
-/// rule; failover targets are not applied.
+/// retries (<c>RequestTimeout</c>, <c>NumRetries</c>, <c>RetryOnConnectFailure</c>, <c>RetryOnStatusCodes</c>) and header
+/// modifiers go onto its rule, a splitter leg's header modifiers onto its leg; failover targets are not applied.
 /// </remarks>
 public static class CompiledChainFlattener
 {
@@ -108,12 +108,12 @@ public static class CompiledChainFlattener
             {
                 foreach (ChainSplit split in next.Splits ?? [])
                 {
-                    AddLeg(legs, Node(nodes, split.NextNode, "a split's NextNode"), split.Weight);
+                    AddLeg(legs, Node(nodes, split.NextNode, "a split's NextNode"), split.Weight, split.Definition);
                 }
             }
             else
             {
-                AddLeg(legs, next, 100);
+                AddLeg(legs, next, 100, null);
             }
 
             if (legs.Count == 0)
@@ -131,6 +131,8 @@ public static class CompiledChainFlattener
                 NumRetries = Math.Max(0, destination?.NumRetries ?? 0),
                 RetryOnConnectFailure = destination?.RetryOnConnectFailure ?? false,
                 RetryOnStatusCodes = destination?.RetryOnStatusCodes ?? [],
+                RequestHeaders = Modifiers(destination?.RequestHeaders),
+                ResponseHeaders = Modifiers(destination?.ResponseHeaders),
             });
         }
 
@@ -150,7 +152,7 @@ public static class CompiledChainFlattener
             return timeout == TimeSpan.Zero ? null : timeout;
         }
 
-        void AddLeg(List<WeightedTarget> legs, ChainNode resolver, double weight)
+        void AddLeg(List<WeightedTarget> legs, ChainNode resolver, double weight, ChainSplitDefinition? split)
         {
             if (resolver.Type != "resolver" || resolver.Resolver?.Target is not { } id)
             {
@@ -180,9 +182,15 @@ public static class CompiledChainFlattener
                 SubsetFilter = string.IsNullOrEmpty(target.Subset?.Filter) ? null : target.Subset.Filter,
                 OnlyPassing = target.Subset?.OnlyPassing ?? false,
             });
-            legs.Add(new WeightedTarget(id, weight));
+            legs.Add(new WeightedTarget(id, weight) { RequestHeaders = Modifiers(split?.RequestHeaders), ResponseHeaders = Modifiers(split?.ResponseHeaders) });
         }
     }
+
+    /// <summary>Consul's header modifiers, or null when they change nothing.</summary>
+    private static HttpHeaderModifiers? Modifiers(ChainHeaderModifiers? json) =>
+        json is null || ((json.Add?.Count ?? 0) == 0 && (json.Set?.Count ?? 0) == 0 && (json.Remove?.Count ?? 0) == 0)
+            ? null
+            : new HttpHeaderModifiers { Add = json.Add ?? [], Set = json.Set ?? [], Remove = json.Remove ?? [] };
 
     private static ChainNode Node(Dictionary<string, ChainNode> nodes, string? name, string what) =>
         name is not null && nodes.TryGetValue(name, out ChainNode? node) ? node : throw new FormatException($"The discovery chain's {what} '{name}' is not among its Nodes.");

@@ -117,10 +117,34 @@ internal sealed class ChainRouteDestination
     public bool RetryOnConnectFailure { get; set; }
 
     public List<int>? RetryOnStatusCodes { get; set; }
+
+    public ChainHeaderModifiers? RequestHeaders { get; set; }
+
+    public ChainHeaderModifiers? ResponseHeaders { get; set; }
+}
+
+/// <summary>Consul's HTTPHeaderModifiers (1.9+; structs.HTTPHeaderModifiers).</summary>
+internal sealed class ChainHeaderModifiers
+{
+    public Dictionary<string, string>? Add { get; set; }
+
+    public Dictionary<string, string>? Set { get; set; }
+
+    public List<string>? Remove { get; set; }
+}
+
+/// <summary>The splitter's own definition of a leg (structs.ServiceSplit), carried by the compiled split (1.9+).</summary>
+internal sealed class ChainSplitDefinition
+{
+    public ChainHeaderModifiers? RequestHeaders { get; set; }
+
+    public ChainHeaderModifiers? ResponseHeaders { get; set; }
 }
 
 internal sealed class ChainSplit
 {
+    public ChainSplitDefinition? Definition { get; set; }
+
     public double Weight { get; set; }
 
     public string? NextNode { get; set; }
