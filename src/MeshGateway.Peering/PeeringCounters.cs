@@ -9,6 +9,8 @@ public sealed class PeeringCounters
     private long _requests;
     private long _unrouted;
     private long _upstreamFailures;
+    private long _retries;
+    private long _timeouts;
 
     internal PeeringCounters()
     {
@@ -47,6 +49,12 @@ public sealed class PeeringCounters
     /// </summary>
     public long UpstreamFailures => Interlocked.Read(ref _upstreamFailures);
 
+    /// <summary>Retries of routed requests (a route's <c>RetryOnConnectFailure</c> or <c>RetryOnStatusCodes</c>), each on the target's next sidecar: Envoy's <c>upstream_rq_retry</c>.</summary>
+    public long Retries => Interlocked.Read(ref _retries);
+
+    /// <summary>Routed requests a route's <c>RequestTimeout</c> ended (answered 504 when no response had begun, else reset): Envoy's <c>upstream_rq_timeout</c>. Also counted in <see cref="UpstreamFailures"/>.</summary>
+    public long Timeouts => Interlocked.Read(ref _timeouts);
+
     /// <summary>Handshakes refused for one reason.</summary>
     /// <param name="reason">The reason.</param>
     /// <returns>The count.</returns>
@@ -63,4 +71,8 @@ public sealed class PeeringCounters
     internal void OnUnrouted() => Interlocked.Increment(ref _unrouted);
 
     internal void OnUpstreamFailure() => Interlocked.Increment(ref _upstreamFailures);
+
+    internal void OnRetry() => Interlocked.Increment(ref _retries);
+
+    internal void OnTimeout() => Interlocked.Increment(ref _timeouts);
 }

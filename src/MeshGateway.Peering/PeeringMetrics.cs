@@ -18,6 +18,8 @@ internal sealed class PeeringMetrics : IDisposable
     public const string Handshakes = "meshgateway.peering.handshakes";
     public const string Requests = "meshgateway.peering.requests";
     public const string UpstreamFailures = "meshgateway.peering.upstream_failures";
+    public const string Retries = "meshgateway.peering.retries";
+    public const string Timeouts = "meshgateway.peering.timeouts";
     public const string HandshakeResultTag = "meshgateway.peering.handshake.result";
     public const string RequestResultTag = "meshgateway.peering.request.result";
 
@@ -38,6 +40,8 @@ internal sealed class PeeringMetrics : IDisposable
         _meter.CreateObservableCounter(Handshakes, () => HandshakeMeasurements(counters()), "{handshake}", "Peer TLS handshakes: accepted, or refused and why.");
         _meter.CreateObservableCounter(Requests, () => RequestMeasurements(counters()), "{request}", "Terminated requests: routed to a chain target, or unrouted (404).");
         _meter.CreateObservableCounter(UpstreamFailures, () => counters()?.UpstreamFailures ?? 0, "{request}", "Requests no sidecar answered (502, 503, 504).");
+        _meter.CreateObservableCounter(Retries, () => counters()?.Retries ?? 0, "{retry}", "Retries of requests on the next sidecar (a route's RetryOnConnectFailure or RetryOnStatusCodes).");
+        _meter.CreateObservableCounter(Timeouts, () => counters()?.Timeouts ?? 0, "{request}", "Requests a route's RequestTimeout ended (504).");
     }
 
     public void Dispose()

@@ -442,6 +442,7 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
             if (retry && target.NextDestination() is { } next)
             {
                 // Nothing reached the client: the next sidecar gets the request as if it were the first attempt.
+                _counters.OnRetry();
                 retriesLeft--;
                 destination = next;
                 context.Response.Clear();
@@ -457,11 +458,15 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
 
             if (error != ForwarderError.None)
             {
-                if (timeout?.IsCancellationRequested == true && !context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
+                if (timeout?.IsCancellationRequested == true && !context.RequestAborted.IsCancellationRequested)
                 {
-                    // Envoy's "upstream request timeout".
-                    context.Response.Clear();
-                    context.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
+                    _counters.OnTimeout();
+                    if (!context.Response.HasStarted)
+                    {
+                        // Envoy's "upstream request timeout".
+                        context.Response.Clear();
+                        context.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
+                    }
                 }
 
                 _counters.OnUpstreamFailure();

@@ -134,6 +134,8 @@ public sealed class HostedPeeringTests
             Assert.Equal(terminator.Counters.GetRefused(HandshakeRefusal.UnknownTrustDomain), metrics["meshgateway.peering.handshakes|unknown_trust_domain"]);
             Assert.Equal(terminator.Counters.Connections, metrics["meshgateway.peering.connections"]);
             Assert.Equal(0, metrics["meshgateway.peering.upstream_failures"]);
+            Assert.Equal(0, metrics["meshgateway.peering.retries"]);
+            Assert.Equal(0, metrics["meshgateway.peering.timeouts"]);
 
             // Leaf rotation: the agent renews the leaf; the feed's blocking watch of the leaf endpoint wakes (no catalog
             // change is needed), and new handshakes get the new leaf while the terminator stays the same.

@@ -78,6 +78,7 @@ public sealed class TimeoutAndRetryTests
         Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
         await harness.SidecarA.HangAborted.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(1, harness.Terminator.Counters.UpstreamFailures);
+        Assert.Equal(1, harness.Terminator.Counters.Timeouts);
 
         // The connection stays usable, and a request within the timeout is answered.
         using HttpResponseMessage next = await client.SendAsync(PeeringHarness.Get("/fast", HttpVersion.Version11));
@@ -160,6 +161,7 @@ public sealed class TimeoutAndRetryTests
         // robin; a retry takes a turn too, so it is every one after the first that met B).
         Assert.Equal(6, harness.SidecarA.Requests);
         Assert.InRange(harness.SidecarB.Requests, 3, 6);
+        Assert.Equal(harness.SidecarB.Requests, harness.Terminator.Counters.Retries);
         Assert.Equal(0, harness.Terminator.Counters.UpstreamFailures);
     }
 
@@ -177,5 +179,7 @@ public sealed class TimeoutAndRetryTests
         // One attempt and two retries, each answered 503; the third answer reaches the client.
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         Assert.Equal(3, harness.SidecarA.Requests + harness.SidecarB.Requests);
+        Assert.Equal(2, harness.Terminator.Counters.Retries);
+        Assert.Equal(0, harness.Terminator.Counters.Timeouts);
     }
 }
