@@ -421,6 +421,7 @@ internal sealed class ConsulPeeringFeed : ConnectionTerminator, IMeshGatewayPeer
                     Id = t.Id,
                     SpiffeId = ConsulSpiffeId.ForService(trustDomain, t.Namespace, t.Datacenter, t.Service, t.Partition),
                     Endpoints = Sidecars(view, t),
+                    FailoverTargetIds = t.FailoverTargetIds,
                 })],
             });
         }

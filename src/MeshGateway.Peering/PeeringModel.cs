@@ -229,4 +229,11 @@ public sealed record ChainTargetEndpoints
 
     /// <summary>The sidecar public listeners to forward to.</summary>
     public required IReadOnlyList<DnsEndPoint> Endpoints { get; init; }
+
+    /// <summary>
+    /// The service-resolver's failover targets (ids of other targets of the service), in order: when this target has no
+    /// sidecar, requests go to the first of them that has one, as Consul's Envoy clusters fail over when the primary
+    /// has no healthy endpoint.
+    /// </summary>
+    public IReadOnlyList<string> FailoverTargetIds { get; init; } = [];
 }

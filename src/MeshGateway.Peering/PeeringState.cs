@@ -163,6 +163,22 @@ internal sealed class ServiceState
             all[compiled.ClusterId] = compiled;
         }
 
+        foreach (ChainTargetEndpoints target in service.Targets ?? [])
+        {
+            var failover = new List<SidecarTarget>();
+            foreach (string id in target.FailoverTargetIds ?? [])
+            {
+                if (!targets.TryGetValue(id, out SidecarTarget? next) || id == target.Id)
+                {
+                    throw new ArgumentException($"Target '{target.Id}' of exported service '{service.Name}' fails over to '{id}', which is {(id == target.Id ? "itself" : "not among its targets")}.");
+                }
+
+                failover.Add(next);
+            }
+
+            targets[target.Id].Failover = [.. failover];
+        }
+
         if (service.Routes is null || service.Routes.Count == 0)
         {
             throw new ArgumentException($"Exported service '{service.Name}' has no route (a chain without a router has one rule without a match).");
@@ -432,6 +448,31 @@ internal sealed class SidecarTarget(string clusterId, string spiffeId, SidecarDe
 
     /// <summary>The client towards this target's sidecars; a target with the same id and SPIFFE ID in the next snapshot keeps it (and its pooled connections).</summary>
     public HttpMessageInvoker Client { get; set; } = null!;
+
+    /// <summary>The service-resolver's failover targets, in order (empty without failover).</summary>
+    public SidecarTarget[] Failover { get; set; } = [];
+
+    /// <summary>
+    /// The target requests go to: this one while it has a sidecar, else the first failover target that has one (Consul's
+    /// failover: only when the primary has no healthy instance), else this one (which answers 503).
+    /// </summary>
+    public SidecarTarget Serving()
+    {
+        if (_destinations.Length > 0)
+        {
+            return this;
+        }
+
+        foreach (SidecarTarget failover in Failover)
+        {
+            if (failover._destinations.Length > 0)
+            {
+                return failover;
+            }
+        }
+
+        return this;
+    }
 
     /// <summary>The next sidecar in turn (round robin, Envoy's default load-balancing policy), or null when the target has none.</summary>
     public SidecarDestination? NextDestination() => _destinations.Length switch

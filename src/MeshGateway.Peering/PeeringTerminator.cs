@@ -374,7 +374,7 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
 
         // SANITIZE_SET: whatever the client sent is replaced by what the gateway validated.
         context.Request.Headers[PeerCertificates.ForwardedClientCertHeader] = identity.ForwardedClientCert;
-        SidecarTarget target = rule.PickTarget(Random.Shared.NextDouble(), out WeightedTarget split);
+        SidecarTarget target = rule.PickTarget(Random.Shared.NextDouble(), out WeightedTarget split).Serving();
         _counters.OnRequest();
         if (target.NextDestination() is not { } destination)
         {

@@ -65,6 +65,22 @@ public sealed class CompiledChainFlattenerTests
     }
 
     [Fact]
+    public void Flatten_ResolverFailover_LocalTargetsOnThePrimaryOthersLeftOutWithAWarning()
+    {
+        FlattenedChain chain = CompiledChainFlattener.Flatten(File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "discovery-chain-api-failover.json")), "dc1");
+
+        HttpRouteRule only = Assert.Single(chain.Routes);
+        Assert.Equal([new WeightedTarget("api.default.dc1", 100)], only.Splits);
+        ChainTargetReference primary = Assert.Single(chain.Targets, t => t.Id == "api.default.dc1");
+        Assert.Equal(["api-backup.default.dc1"], primary.FailoverTargetIds);
+        ChainTargetReference backup = Assert.Single(chain.Targets, t => t.Id == "api-backup.default.dc1");
+        Assert.Equal(("api-backup", "dc1"), (backup.Service, backup.Datacenter));
+        Assert.Empty(backup.FailoverTargetIds);
+        Assert.Equal(2, chain.Targets.Count);
+        Assert.Contains(chain.Warnings, w => w.StartsWith("Target api-backup.default.dc2 of api is ignored", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Flatten_HeaderModifiersOfRouteAndSplitLegs_GoOntoTheirRuleAndLeg()
     {
         // The 1.8.7 fixture with the fields Consul 1.9+ adds: Destination.RequestHeaders/ResponseHeaders on a router route

@@ -29,6 +29,9 @@ public sealed record ChainTargetReference
 
     /// <summary>Whether the subset takes passing instances only.</summary>
     public bool OnlyPassing { get; init; }
+
+    /// <summary>The resolver's failover targets in this datacenter and partition, in order (ids of other references of the chain).</summary>
+    public IReadOnlyList<string> FailoverTargetIds { get; init; } = [];
 }
 
 /// <summary>A compiled discovery chain turned into terminator route rules.</summary>
@@ -56,7 +59,8 @@ public sealed record FlattenedChain
 /// As Consul's exporting gateway does (docs/consul-behaviour.md §11), targets outside the gateway's datacenter and partition or on a
 /// peer are ignored with a warning; a rule whose legs are all ignored is dropped. A router route's request timeout and
 /// retries (<c>RequestTimeout</c>, <c>NumRetries</c>, <c>RetryOnConnectFailure</c>, <c>RetryOnStatusCodes</c>) and header
-/// modifiers go onto its rule, a splitter leg's header modifiers onto its leg; failover targets are not applied.
+/// modifiers go onto its rule, a splitter leg's header modifiers onto its leg, a resolver's local failover targets onto
+/// its target (<see cref="ChainTargetReference.FailoverTargetIds"/>).
 /// </remarks>
 public static class CompiledChainFlattener
 {
@@ -164,14 +168,46 @@ public static class CompiledChainFlattener
                 throw new FormatException($"The chain of {chain.ServiceName} names target '{id}', which is not in its Targets.");
             }
 
+            if (Reference(id, target) is not { } reference)
+            {
+                return;
+            }
+
+            // The resolver's failover targets (tried in order when the primary has no healthy instance), the local ones.
+            var failovers = new List<string>();
+            foreach (string failoverId in resolver.Resolver.Failover?.Targets ?? [])
+            {
+                if (!targets.TryGetValue(failoverId, out ChainTargetJson? failover))
+                {
+                    throw new FormatException($"The chain of {chain.ServiceName} names failover target '{failoverId}', which is not in its Targets.");
+                }
+
+                if (failoverId != id && Reference(failoverId, failover) is not null)
+                {
+                    failovers.Add(failoverId);
+                }
+            }
+
+            // Set, not added: a target first met as another's failover gets its own failover list as a leg's target.
+            used[id] = reference with { FailoverTargetIds = failovers };
+            legs.Add(new WeightedTarget(id, weight) { RequestHeaders = Modifiers(split?.RequestHeaders), ResponseHeaders = Modifiers(split?.ResponseHeaders) });
+        }
+
+        ChainTargetReference? Reference(string id, ChainTargetJson target)
+        {
             string targetPartition = string.IsNullOrEmpty(target.Partition) ? "default" : target.Partition;
             if (!string.IsNullOrEmpty(target.Peer) || target.Datacenter != localDatacenter || targetPartition != partition)
             {
                 warnings.Add($"Target {id} of {chain.ServiceName} is ignored: it leaves datacenter {localDatacenter}, partition {partition} (Consul's exporting gateway does the same).");
-                return;
+                return null;
             }
 
-            used.TryAdd(id, new ChainTargetReference
+            if (used.TryGetValue(id, out ChainTargetReference? known))
+            {
+                return known;
+            }
+
+            var reference = new ChainTargetReference
             {
                 Id = id,
                 Service = target.Service ?? throw new FormatException($"Target '{id}' of {chain.ServiceName} has no Service."),
@@ -181,8 +217,9 @@ public static class CompiledChainFlattener
                 Datacenter = target.Datacenter!,
                 SubsetFilter = string.IsNullOrEmpty(target.Subset?.Filter) ? null : target.Subset.Filter,
                 OnlyPassing = target.Subset?.OnlyPassing ?? false,
-            });
-            legs.Add(new WeightedTarget(id, weight) { RequestHeaders = Modifiers(split?.RequestHeaders), ResponseHeaders = Modifiers(split?.ResponseHeaders) });
+            };
+            used.Add(id, reference);
+            return reference;
         }
     }
 

@@ -153,6 +153,14 @@ internal sealed class ChainSplit
 internal sealed class ChainResolver
 {
     public string? Target { get; set; }
+
+    public ChainFailover? Failover { get; set; }
+}
+
+/// <summary>A resolver's compiled failover (structs.DiscoveryFailover): the targets tried in order when the primary has no healthy instance.</summary>
+internal sealed class ChainFailover
+{
+    public List<string>? Targets { get; set; }
 }
 
 internal sealed class ChainTargetJson
