@@ -217,7 +217,7 @@ internal sealed class KernelPipeBudget(int max)
 {
     private int _open;
     private long _splicedBytes;
-    private long _roomWaits;
+    private readonly CountSignal _roomWaits = new();
     private volatile bool _disabled;
 
     /// <summary>Pipes open now.</summary>
@@ -227,7 +227,10 @@ internal sealed class KernelPipeBudget(int max)
     public long SplicedBytes => Interlocked.Read(ref _splicedBytes);
 
     /// <summary>How often a destination had no room, so the pipe's first bytes went through the runtime's send.</summary>
-    public long RoomWaits => Interlocked.Read(ref _roomWaits);
+    public long RoomWaits => _roomWaits.Value;
+
+    /// <summary>Completes once <see cref="RoomWaits"/> reaches <paramref name="minimum"/> (a change signal: tests await it instead of polling).</summary>
+    public Task WhenRoomWaitsAtLeastAsync(long minimum, CancellationToken cancellationToken = default) => _roomWaits.WhenAtLeastAsync(minimum, cancellationToken);
 
     public bool TryTake()
     {
@@ -252,5 +255,5 @@ internal sealed class KernelPipeBudget(int max)
 
     public void OnSpliced(int bytes) => Interlocked.Add(ref _splicedBytes, bytes);
 
-    public void OnRoomWait() => Interlocked.Increment(ref _roomWaits);
+    public void OnRoomWait() => _roomWaits.Increment();
 }

@@ -118,8 +118,11 @@ public sealed class SocketSpliceTests
             return; // splice(2) is Linux's; elsewhere the option copies, which the other tests cover.
         }
 
-        // 8 MiB each way; both readers take 1 KiB at a time, slower than the gateway moves 64 KiB, so its destination is
-        // full again and again (a small receive buffer would make TCP itself the bottleneck, at delayed-ACK pace): the pipe's first bytes then go through the runtime's send (RoomWaits), the rest by splice.
+        // 8 MiB each way; the readers start only once a destination was full (the budget's room-wait signal: how fast they
+        // read otherwise decides whether it ever is, and a loaded CI machine once had none), then take 1 KiB at a time,
+        // slower than the gateway moves 64 KiB, so the destinations fill again and again (a small receive buffer would make
+        // TCP itself the bottleneck, at delayed-ACK pace): a pipe's first bytes then go through the runtime's send
+        // (RoomWaits), the rest by splice.
         var options = new SpliceOptions { MaxKernelPipes = 2 };
         byte[] up = System.Security.Cryptography.RandomNumberGenerator.GetBytes(8 * 1024 * 1024);
         byte[] down = System.Security.Cryptography.RandomNumberGenerator.GetBytes(8 * 1024 * 1024 + 1);
@@ -131,10 +134,11 @@ public sealed class SocketSpliceTests
             var splice = new SocketSplice(clientSide, upstreamSide, options, TimeProvider.System);
             Task<SpliceResult> run = splice.RunAsync();
 
-            Task<byte[]> atUpstream = ReadSlowlyToEndAsync(upstream);
-            Task<byte[]> atClient = ReadSlowlyToEndAsync(client);
             Task sendUp = SendAndFinishAsync(client, up);
             Task sendDown = SendAndFinishAsync(upstream, down);
+            await options.PipeBudget.WhenRoomWaitsAtLeastAsync(1).WaitAsync(TimeSpan.FromSeconds(120));
+            Task<byte[]> atUpstream = ReadSlowlyToEndAsync(upstream);
+            Task<byte[]> atClient = ReadSlowlyToEndAsync(client);
             await Task.WhenAll(sendUp, sendDown).WaitAsync(TimeSpan.FromSeconds(120));
 
             Assert.Equal(up, await atUpstream.WaitAsync(TimeSpan.FromSeconds(120)));
