@@ -245,6 +245,11 @@ internal sealed class ServiceState
                 continue;
             }
 
+            if (modifiers.Add is null || modifiers.Set is null || modifiers.Remove is null)
+            {
+                throw new ArgumentException($"{where} has header modifiers with a null Add, Set or Remove (empty ones change nothing).");
+            }
+
             foreach (string name in modifiers.Add.Keys.Concat(modifiers.Set.Keys).Concat(modifiers.Remove))
             {
                 if (string.IsNullOrEmpty(name) || name.Any(c => c <= ' ' || c >= 127 || "()<>@,;:\\\"/[]?={}".Contains(c, StringComparison.Ordinal)))
