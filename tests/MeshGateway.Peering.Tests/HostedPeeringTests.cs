@@ -44,28 +44,14 @@ public sealed class HostedPeeringTests
         await using Sidecar canary = await Sidecar.StartAsync("web-canary", local.Issue(local.ServiceId("web-canary", "dc1")), local.Root, gatewayId);
 
         await using SimulatedConsulAgent agent = await SimulatedConsulAgent.StartAsync("dc1", Td);
-        agent.PeeringSupported = true;
+        ServePeeringBasics(agent, local, peer, gatewayLeaf, gatewayId);
         agent.Register(new SimInstance
         {
             Id = "web-2", Name = "web", Node = "n-web", Address = "127.0.0.1", Port = v2.EndPoint.Port, Native = true,
             Meta = new Dictionary<string, string> { ["version"] = "v2" },
         });
         agent.Register(new SimInstance { Id = "web-canary-1", Name = "web-canary", Node = "n-web", Address = "127.0.0.1", Port = canary.EndPoint.Port, Native = true });
-        agent.SetConfigEntry("service-defaults", "web", """{"Protocol":"http"}""");
-        agent.SetConfigEntry("exported-services", "default", """{"Services":[{"Name":"web","Consumers":[{"Peer":"peer-b"}]}]}""");
-
-        // api/peering.go Peering: PeerCAPems and PeerServerName = server.<dc>.peering.<peer TD> (connect.PeeringServerSAN).
-        agent.AddPeering(new SimPeering { Name = "peer-b", PeerCaPems = [peer.Root.ExportCertificatePem()], PeerServerName = "server.dc2.peering." + PeerTd });
-
-        // api/agent.go LeafCert and api/connect_ca.go CARootList (the fields the gateway reads).
-        agent.ServeJson("/v1/agent/connect/ca/leaf/mesh-gateway", LeafJson(gatewayLeaf, gatewayId));
-        agent.ServeJson("/v1/agent/connect/ca/roots", JsonSerializer.Serialize(new Dictionary<string, object>
-        {
-            ["ActiveRootID"] = "local-root",
-            ["TrustDomain"] = Td,
-            ["Roots"] = new[] { new Dictionary<string, object> { ["ID"] = "local-root", ["Name"] = "Consul CA Root Cert", ["RootCert"] = local.Root.ExportCertificatePem(), ["Active"] = true } },
-        }));
-        agent.ServeJson("/v1/discovery-chain/web", await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "Fixtures", "discovery-chain-web.json")));
+        await ExportToPeerBAsync(agent, "web", "discovery-chain-web.json");
 
         using IHost host = BuildHost(agent);
         await host.StartAsync();
@@ -158,6 +144,53 @@ public sealed class HostedPeeringTests
         }
     }
 
+    [Fact]
+    public async Task HostedGateway_ResolverFailover_PrimaryWithoutHealthyInstances_RequestsReachTheFailoverService()
+    {
+        using var local = new SpiffeAuthority(Td);
+        using var peer = new SpiffeAuthority(PeerTd);
+        string gatewayId = local.ServiceId("mesh-gateway", "dc1");
+        using X509Certificate2 gatewayLeaf = local.Issue(gatewayId);
+        using X509Certificate2 peerClient = peer.Issue(peer.ServiceId("frontend", "dc2"));
+        await using Sidecar backup = await Sidecar.StartAsync("api-backup", local.Issue(local.ServiceId("api-backup", "dc1")), local.Root, gatewayId);
+
+        await using SimulatedConsulAgent agent = await SimulatedConsulAgent.StartAsync("dc1", Td);
+        ServePeeringBasics(agent, local, peer, gatewayLeaf, gatewayId);
+
+        // api's one instance is critical (no healthy sidecar; an exported service needs an instance in the catalog to be
+        // exported at all); api-backup has a healthy one. The real 1.8.7 chain of api fails over to api-backup in dc1 and dc2.
+        agent.Register(new SimInstance { Id = "api-1", Name = "api", Node = "n-api", Address = "127.0.0.1", Port = 9, Native = true }, checkStatus: "critical");
+        agent.Register(new SimInstance { Id = "api-backup-1", Name = "api-backup", Node = "n-api", Address = "127.0.0.1", Port = backup.EndPoint.Port, Native = true });
+        await ExportToPeerBAsync(agent, "api", "discovery-chain-api-failover.json");
+
+        using IHost host = BuildHost(agent);
+        await host.StartAsync();
+        try
+        {
+            const string ApiSni = "api.default.default.peer-b.external." + Td;
+            MeshGatewayRuntime runtime = host.Services.GetRequiredService<MeshGatewayRuntime>();
+            var feed = host.Services.GetRequiredService<ConsulPeeringFeed>();
+            using var deadline = new CancellationTokenSource(s_safety);
+            await runtime.Routes.WaitForAsync(t => t.TryMatch(ApiSni, out _), deadline.Token);
+            PeeringSnapshot snapshot = await feed.WaitForSnapshotAsync(s => s.Services.Count == 1, deadline.Token);
+            ExportedHttpService api = Assert.Single(snapshot.Services);
+            ChainTargetEndpoints primary = Assert.Single(api.Targets, t => t.Id == "api.default.dc1");
+            Assert.Empty(primary.Endpoints);
+            Assert.Equal(["api-backup.default.dc1"], primary.FailoverTargetIds);
+            Assert.Equal(local.ServiceId("api-backup", "dc1"), Assert.Single(api.Targets, t => t.Id == "api-backup.default.dc1").SpiffeId);
+
+            using HttpClient client = CreateClient(runtime.Listeners[0].EndPoint, peerClient, local.Root, gatewayId);
+            using HttpResponseMessage response = await client.GetAsync("https://" + ApiSni + "/orders", deadline.Token);
+
+            Assert.Equal("api-backup /orders", await response.Content.ReadAsStringAsync(deadline.Token));
+            Assert.Equal(0, backup.RefusedClients);
+        }
+        finally
+        {
+            await host.StopAsync();
+        }
+    }
+
     [Theory]
     [InlineData("server.dc2.peering." + PeerTd, PeerTd)]
     [InlineData("server.dc2.peering.", null)]
@@ -165,6 +198,32 @@ public sealed class HostedPeeringTests
     [InlineData(null, null)]
     public void PeerTrustDomain_IsReadFromThePeerServerName(string? serverName, string? expected) =>
         Assert.Equal(expected, ConsulPeeringFeed.PeerTrustDomain(serverName));
+
+    /// <summary>Peering on, the peering with peer-b, the gateway's leaf and the local roots, as the simulated 1.13+ agent serves them.</summary>
+    private static void ServePeeringBasics(SimulatedConsulAgent agent, SpiffeAuthority local, SpiffeAuthority peer, X509Certificate2 gatewayLeaf, string gatewayId)
+    {
+        agent.PeeringSupported = true;
+
+        // api/peering.go Peering: PeerCAPems and PeerServerName = server.<dc>.peering.<peer TD> (connect.PeeringServerSAN).
+        agent.AddPeering(new SimPeering { Name = "peer-b", PeerCaPems = [peer.Root.ExportCertificatePem()], PeerServerName = "server.dc2.peering." + PeerTd });
+
+        // api/agent.go LeafCert and api/connect_ca.go CARootList (the fields the gateway reads).
+        agent.ServeJson("/v1/agent/connect/ca/leaf/mesh-gateway", LeafJson(gatewayLeaf, gatewayId));
+        agent.ServeJson("/v1/agent/connect/ca/roots", JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["ActiveRootID"] = "local-root",
+            ["TrustDomain"] = Td,
+            ["Roots"] = new[] { new Dictionary<string, object> { ["ID"] = "local-root", ["Name"] = "Consul CA Root Cert", ["RootCert"] = local.Root.ExportCertificatePem(), ["Active"] = true } },
+        }));
+    }
+
+    /// <summary><paramref name="service"/> as <c>http</c> (service-defaults), exported to peer-b, with the discovery chain of <paramref name="chainFixture"/>.</summary>
+    private static async Task ExportToPeerBAsync(SimulatedConsulAgent agent, string service, string chainFixture)
+    {
+        agent.SetConfigEntry("service-defaults", service, """{"Protocol":"http"}""");
+        agent.SetConfigEntry("exported-services", "default", $$"""{"Services":[{"Name":"{{service}}","Consumers":[{"Peer":"peer-b"}]}]}""");
+        agent.ServeJson("/v1/discovery-chain/" + service, await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "Fixtures", chainFixture)));
+    }
 
     /// <summary>The answer of <c>/v1/agent/connect/ca/leaf/&lt;svc&gt;</c> (api/agent.go <c>LeafCert</c>).</summary>
     private static string LeafJson(X509Certificate2 leaf, string serviceUri) => JsonSerializer.Serialize(new Dictionary<string, object>
