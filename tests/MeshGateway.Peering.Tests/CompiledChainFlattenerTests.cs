@@ -77,7 +77,7 @@ public sealed class CompiledChainFlattenerTests
         Assert.Equal(("api-backup", "dc1"), (backup.Service, backup.Datacenter));
         Assert.Empty(backup.FailoverTargetIds);
         Assert.Equal(2, chain.Targets.Count);
-        Assert.Contains(chain.Warnings, w => w.StartsWith("Target api-backup.default.dc2 of api is ignored", StringComparison.Ordinal));
+        Assert.Single(chain.Warnings, w => w.StartsWith("Target api-backup.default.dc2 of api is ignored", StringComparison.Ordinal));
     }
 
     [Fact]

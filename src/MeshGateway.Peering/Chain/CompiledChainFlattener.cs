@@ -198,7 +198,13 @@ public static class CompiledChainFlattener
             string targetPartition = string.IsNullOrEmpty(target.Partition) ? "default" : target.Partition;
             if (!string.IsNullOrEmpty(target.Peer) || target.Datacenter != localDatacenter || targetPartition != partition)
             {
-                warnings.Add($"Target {id} of {chain.ServiceName} is ignored: it leaves datacenter {localDatacenter}, partition {partition} (Consul's exporting gateway does the same).");
+                string warning = $"Target {id} of {chain.ServiceName} is ignored: it leaves datacenter {localDatacenter}, partition {partition} (Consul's exporting gateway does the same).";
+                if (!warnings.Contains(warning))
+                {
+                    // Once per target, however many legs and failovers name it.
+                    warnings.Add(warning);
+                }
+
                 return null;
             }
 
