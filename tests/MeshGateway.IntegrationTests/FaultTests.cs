@@ -23,7 +23,7 @@ public sealed class FaultTests
     private readonly struct TimerArmed;
 
     /// <summary>Reads until the gateway closes; returns whether it closed with a reset (otherwise a FIN).</summary>
-    private static async Task<int> ReadUntilClosedAsync(Socket client)
+    private static async Task<int> ReadUntilClosedAsync(Socket client, TestGateway? gateway = null)
     {
         byte[] buffer = new byte[1024];
         int total = 0;
@@ -39,6 +39,10 @@ public sealed class FaultTests
         {
             // A reset is a close too.
         }
+        catch (TimeoutException ex) when (gateway is not null)
+        {
+            throw new TimeoutException($"The gateway did not close the connection within 60 s ({total} bytes read). {gateway.DescribeState()}", ex);
+        }
 
         return total;
     }
@@ -50,7 +54,7 @@ public sealed class FaultTests
         await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, backend.EndPoint)]);
         using Socket client = await gateway.ConnectAsync();
         await client.SendAsync("GET / HTTP/1.1\r\nHost: web\r\n\r\n"u8.ToArray());
-        Assert.Equal(0, await ReadUntilClosedAsync(client));
+        Assert.Equal(0, await ReadUntilClosedAsync(client, gateway));
         await gateway.Observer.WaitForEventsAsync(1);
         Assert.Equal(RejectionReason.NotTls, Assert.Single(gateway.Observer.Rejections).Reason);
         Assert.Equal(0, backend.Accepted);
@@ -165,7 +169,7 @@ public sealed class FaultTests
         time.Advance(TimeSpan.FromSeconds(9.9));
         Assert.Empty(gateway.Observer.Rejections);
         time.Advance(TimeSpan.FromSeconds(0.1));
-        Assert.Equal(0, await ReadUntilClosedAsync(client));
+        Assert.Equal(0, await ReadUntilClosedAsync(client, gateway));
         await gateway.Observer.WaitForEventsAsync(1);
         Assert.Equal(RejectionReason.HelloTimeout, Assert.Single(gateway.Observer.Rejections).Reason);
         Assert.Equal(1, gateway.Meters.Sum("meshgateway.connections.rejected|error.type=hello_timeout"));
@@ -189,7 +193,7 @@ public sealed class FaultTests
             // The gateway may close before the client finished writing.
         }
 
-        Assert.Equal(0, await ReadUntilClosedAsync(client));
+        Assert.Equal(0, await ReadUntilClosedAsync(client, gateway));
         await gateway.Observer.WaitForEventsAsync(1);
         Assert.Equal(RejectionReason.HelloTooLarge, Assert.Single(gateway.Observer.Rejections).Reason);
         Assert.Equal(0, backend.Accepted);
@@ -269,7 +273,7 @@ public sealed class FaultTests
         await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name, dead1.EndPoint, dead2.EndPoint)]);
         using Socket client = await gateway.ConnectAsync();
         await client.SendAsync(TestHello.Create(Name));
-        Assert.Equal(0, await ReadUntilClosedAsync(client));
+        Assert.Equal(0, await ReadUntilClosedAsync(client, gateway));
         await gateway.Observer.WaitForEventsAsync(1);
         var rejection = Assert.Single(gateway.Observer.Rejections);
         Assert.Equal(RejectionReason.UpstreamUnreachable, rejection.Reason);
@@ -283,7 +287,7 @@ public sealed class FaultTests
         await using TestGateway gateway = TestGateway.Start([TestGateway.Route(Name)]);
         using Socket client = await gateway.ConnectAsync();
         await client.SendAsync(TestHello.Create(Name));
-        Assert.Equal(0, await ReadUntilClosedAsync(client));
+        Assert.Equal(0, await ReadUntilClosedAsync(client, gateway));
         await gateway.Observer.WaitForEventsAsync(1);
         Assert.Equal(RejectionReason.NoEndpoint, Assert.Single(gateway.Observer.Rejections).Reason);
     }
@@ -307,7 +311,7 @@ public sealed class FaultTests
         try
         {
             using Socket third = await gateway.ConnectAsync();
-            Assert.Equal(0, await ReadUntilClosedAsync(third));
+            Assert.Equal(0, await ReadUntilClosedAsync(third, gateway));
         }
         catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionReset)
         {

@@ -1,6 +1,5 @@
 using System.Net.Sockets;
 using System.Threading.Channels;
-using MeshGateway.Gateway;
 using MeshGateway.IntegrationTests.Infrastructure;
 using MeshGateway.Splicing;
 using MeshGateway.Testing;
@@ -107,12 +106,7 @@ public sealed class StalledPeerTests
         }
         catch (TimeoutException ex)
         {
-            GatewayCounters c = gateway.Listener.Counters;
-            throw new TimeoutException(
-                $"{what}: not within {s_released.TotalSeconds} s. Gateway: accepted {c.Accepted}, routed {c.Routed}, rejected {c.Rejected}, " +
-                $"connect failures {c.UpstreamConnectFailures}, accept errors {c.AcceptErrors}, open {gateway.Listener.ActiveConnections}, " +
-                $"closes seen {gateway.Observer.Closed.Count}; backend accepted {backend.Accepted}.",
-                ex);
+            throw new TimeoutException($"{what}: not within {s_released.TotalSeconds} s. {gateway.DescribeState()} Backend accepted {backend.Accepted}.", ex);
         }
     }
 

@@ -94,6 +94,14 @@ internal sealed class TestGateway : IAsyncDisposable
     public static Route Route(string pattern, params IPEndPoint[] endpoints)
         => new(pattern, new UpstreamCluster(pattern, endpoints.Select(e => new UpstreamEndpoint(e))));
 
+    /// <summary>The gateway's counts in one line, for a timeout's message (what it did before the wait gave up).</summary>
+    public string DescribeState()
+    {
+        GatewayCounters c = Listener.Counters;
+        return $"Gateway: accepted {c.Accepted}, routed {c.Routed}, rejected {c.Rejected}, connect failures {c.UpstreamConnectFailures}, " +
+            $"accept errors {c.AcceptErrors}, open {Listener.ActiveConnections}, closes seen {Observer.Closed.Count}, rejections seen {Observer.Rejections.Count}.";
+    }
+
     public async Task<Socket> ConnectAsync()
     {
         var socket = new Socket(EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
