@@ -406,11 +406,16 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
         }
     }
 
+    /// <summary>The largest request body kept for a retry (Envoy's default buffer limit, 1 MiB); a larger or unannounced one is forwarded once.</summary>
+    internal const int MaxReplayedBodyBytes = 1024 * 1024;
+
     /// <summary>
     /// Forwards under the rule's request timeout and retries (service-router <c>RequestTimeout</c>, <c>NumRetries</c>,
     /// <c>RetryOnConnectFailure</c>, <c>RetryOnStatusCodes</c>), as Envoy's route timeout and retry policy do: the timeout
-    /// covers every attempt and answers 504 when no response has begun; a retry goes to the target's next sidecar. Only a
-    /// request without a body is retried: its bytes are not kept for a second attempt (Envoy buffers a body up to a limit).
+    /// covers every attempt and answers 504 when no response has begun; a retry goes to the target's next sidecar. A
+    /// request body is kept for the retries only when its length is announced and at most
+    /// <see cref="MaxReplayedBodyBytes"/> (read whole, in memory, before the first attempt); any other body is forwarded
+    /// once (Envoy likewise retries only what fits its buffer).
     /// The leg's header modifiers and then the route's apply to the request and to the sidecar's response (Envoy's order:
     /// the more general level last, so it wins).
     /// </summary>
@@ -421,8 +426,30 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
         ApplyHeaders(context.Request.Headers, policy.RequestHeaders);
         using CancellationTokenSource? timeout = policy.RequestTimeout is { } limit ? new CancellationTokenSource(limit, _time) : null;
         CancellationToken token = timeout?.Token ?? CancellationToken.None;
-        bool replayable = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == false;
-        int retriesLeft = replayable && (policy.RetryOnConnectFailure || policy.RetryOnStatusCodes is { Count: > 0 }) ? rule.Retries : 0;
+        int retriesLeft = policy.RetryOnConnectFailure || policy.RetryOnStatusCodes is { Count: > 0 } ? rule.Retries : 0;
+        bool bodiless = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == false;
+        if (retriesLeft > 0 && !bodiless)
+        {
+            try
+            {
+                if (!await TryKeepBodyAsync(context, token).ConfigureAwait(false))
+                {
+                    retriesLeft = 0;
+                }
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or IOException or Microsoft.AspNetCore.Http.BadHttpRequestException)
+            {
+                // The body did not arrive whole: the client went away, sent less than it announced, or was too slow for
+                // the route's timeout. Nothing was forwarded; the client gets 408 or 400 if it is still there.
+                if (!context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
+                {
+                    context.Response.StatusCode = ex is OperationCanceledException ? StatusCodes.Status408RequestTimeout : StatusCodes.Status400BadRequest;
+                }
+
+                return;
+            }
+        }
+
         bool statusRetries = retriesLeft > 0 && policy.RetryOnStatusCodes is { Count: > 0 };
         PolicyTransformer? policyTransformer = statusRetries || split.ResponseHeaders is not null || policy.ResponseHeaders is not null
             ? new PolicyTransformer(statusRetries ? policy.RetryOnStatusCodes : [], split.ResponseHeaders, policy.ResponseHeaders)
@@ -445,6 +472,12 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
                 _counters.OnRetry();
                 retriesLeft--;
                 destination = next;
+                if (!bodiless)
+                {
+                    // The kept body, from its first byte (TryKeepBodyAsync).
+                    context.Request.Body.Position = 0;
+                }
+
                 context.Response.Clear();
                 context.Features.Set<IForwarderErrorFeature>(null);
                 continue;
@@ -477,6 +510,21 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
             }
 
             return;
+        }
+
+        // Reads a body of announced length up to MaxReplayedBodyBytes into memory (seekable from then on); false otherwise.
+        static async Task<bool> TryKeepBodyAsync(HttpContext context, CancellationToken timeout)
+        {
+            if (context.Request.ContentLength is not long length || length > MaxReplayedBodyBytes)
+            {
+                return false;
+            }
+
+            context.Request.EnableBuffering(bufferThreshold: MaxReplayedBodyBytes, bufferLimit: MaxReplayedBodyBytes);
+            using CancellationTokenSource either = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, timeout);
+            await Microsoft.AspNetCore.WebUtilities.StreamHelperExtensions.DrainAsync(context.Request.Body, either.Token).ConfigureAwait(false);
+            context.Request.Body.Position = 0;
+            return true;
         }
 
         static bool IsConnectFailure(HttpContext context) =>
