@@ -398,11 +398,17 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
         ForwarderError error = await _forwarder!.SendAsync(context, destination.Prefix, target.Client, target.RequestConfig, destination.Transformer).ConfigureAwait(false);
         if (error != ForwarderError.None)
         {
-            _counters.OnUpstreamFailure();
-            if (_failureLog.Allow())
-            {
-                PeeringLog.ForwardFailed(_logger, destination.Prefix, error, context.GetForwarderErrorFeature()?.Exception?.Message);
-            }
+            ReportForwardFailure(context, destination, error);
+        }
+    }
+
+    /// <summary>Counts a request the forwarder could not complete with a sidecar and logs it within the rate limit (event 4007).</summary>
+    private void ReportForwardFailure(HttpContext context, SidecarDestination destination, ForwarderError error)
+    {
+        _counters.OnUpstreamFailure();
+        if (_failureLog.Allow())
+        {
+            PeeringLog.ForwardFailed(_logger, destination.Prefix, error, context.GetForwarderErrorFeature()?.Exception?.Message);
         }
     }
 
@@ -502,11 +508,7 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
                     }
                 }
 
-                _counters.OnUpstreamFailure();
-                if (_failureLog.Allow())
-                {
-                    PeeringLog.ForwardFailed(_logger, destination.Prefix, error, context.GetForwarderErrorFeature()?.Exception?.Message);
-                }
+                ReportForwardFailure(context, destination, error);
             }
 
             return;
