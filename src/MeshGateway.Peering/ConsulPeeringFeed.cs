@@ -420,6 +420,7 @@ internal sealed class ConsulPeeringFeed : ConnectionTerminator, IMeshGatewayPeer
                 {
                     Id = t.Id,
                     SpiffeId = ConsulSpiffeId.ForService(trustDomain, t.Namespace, t.Datacenter, t.Service, t.Partition),
+                    ServerName = ConsulSniName.ForService(t.Service, t.Namespace, t.Partition, t.Datacenter, trustDomain, t.ServiceSubset).ToString(),
                     Endpoints = Sidecars(view, t),
                     FailoverTargetIds = t.FailoverTargetIds,
                 })],

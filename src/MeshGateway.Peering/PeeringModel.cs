@@ -231,6 +231,14 @@ public sealed record ChainTargetEndpoints
     public required IReadOnlyList<DnsEndPoint> Endpoints { get; init; }
 
     /// <summary>
+    /// The server name (SNI) the gateway sends when it connects to these sidecars: the target's own SNI, as Consul's
+    /// mesh gateway cluster for an exported HTTP service sets it (<c>[&lt;subset&gt;.]&lt;service&gt;.&lt;ns&gt;.&lt;dc&gt;.internal.&lt;td&gt;.consul</c>;
+    /// see <see cref="MeshGateway.Model.ConsulSniName.ForService"/>). When null, the sidecar's address is sent. Never the
+    /// request's <c>Host</c> header, so requests for any host share one pool of connections per sidecar.
+    /// </summary>
+    public string? ServerName { get; init; }
+
+    /// <summary>
     /// The service-resolver's failover targets (ids of other targets of the service), in order: when this target has no
     /// sidecar, requests go to the first of them that has one, as Consul's Envoy clusters fail over when the primary
     /// has no healthy endpoint.

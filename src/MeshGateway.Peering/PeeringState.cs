@@ -151,10 +151,10 @@ internal sealed class ServiceState
             {
                 DnsEndPoint endpoint = target.Endpoints[i];
                 string host = IPAddress.TryParse(endpoint.Host, out IPAddress? ip) && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "[" + endpoint.Host + "]" : endpoint.Host;
-                destinations[i] = new SidecarDestination("https://" + host + ":" + endpoint.Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                destinations[i] = new SidecarDestination(host + ":" + endpoint.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), http2: version == HttpVersion.Version20);
             }
 
-            var compiled = new SidecarTarget(key + "/" + target.Id, target.SpiffeId, destinations, requestConfig);
+            var compiled = new SidecarTarget(key + "/" + target.Id, target.SpiffeId, string.IsNullOrEmpty(target.ServerName) ? null : target.ServerName, destinations, requestConfig);
             if (!targets.TryAdd(target.Id, compiled))
             {
                 throw new ArgumentException($"Exported service '{service.Name}' lists target '{target.Id}' twice.");
@@ -439,7 +439,7 @@ internal sealed class CompiledRule
 /// One chain target: its sidecars' addresses, the SPIFFE ID their certificates must carry, the HTTP version towards
 /// them, and the client that forwards to them (set by the terminator before the state is published).
 /// </summary>
-internal sealed class SidecarTarget(string clusterId, string spiffeId, SidecarDestination[] destinations, ForwarderRequestConfig requestConfig)
+internal sealed class SidecarTarget(string clusterId, string spiffeId, string? serverName, SidecarDestination[] destinations, ForwarderRequestConfig requestConfig)
 {
     private readonly SidecarDestination[] _destinations = destinations;
     private uint _next;
@@ -448,6 +448,9 @@ internal sealed class SidecarTarget(string clusterId, string spiffeId, SidecarDe
     public string ClusterId { get; } = clusterId;
 
     public string SpiffeId { get; } = spiffeId;
+
+    /// <summary>The SNI sent to this target's sidecars (<see cref="ChainTargetEndpoints.ServerName"/>); null for the sidecar's address.</summary>
+    public string? ServerName { get; } = serverName;
 
     public ForwarderRequestConfig RequestConfig { get; } = requestConfig;
 
@@ -493,6 +496,16 @@ internal sealed class SidecarTarget(string clusterId, string spiffeId, SidecarDe
 /// <c>X-Forwarded-Proto: https</c> and reuses the request URI while requests keep the same path and query.
 /// </summary>
 /// <remarks>
+/// Every connection to a sidecar is mTLS made by the terminator's connect callback
+/// (<c>PeeringTerminator.ConnectSidecarAsync</c>) with the target's SNI, as Consul's gateway sends it whatever the
+/// request's <c>Host</c>; <see cref="SocketsHttpHandler"/> on its own would send the <c>Host</c> header as the SNI. For
+/// HTTP/1.1 targets the prefix YARP gets is <c>http://host:port</c> all the same: with <c>https</c> the handler keeps a
+/// separate connection pool per <c>Host</c> value, so a peer choosing hosts would choose how many connections the gateway
+/// opens to a sidecar (an HTTP/1.1 request line carries no scheme, so nothing else changes). HTTP/2 targets keep
+/// <c>https</c>: HTTP/2 sends the scheme (<c>:scheme</c>), which must match the TLS connection; there the pool is per
+/// <c>:authority</c> (one multiplexed connection each, closed when idle; docs/peering.md).
+/// </remarks>
+/// <remarks>
 /// YARP builds (and parses) a new <see cref="Uri"/> per request when the transformer leaves
 /// <see cref="HttpRequestMessage.RequestUri"/> unset: ~1.7 % of the gateway's CPU per request in a profile of the
 /// benchmark (docs/benchmarks.md, issue 14). A <see cref="Uri"/> is immutable, so consecutive requests for the same
@@ -500,18 +513,24 @@ internal sealed class SidecarTarget(string clusterId, string spiffeId, SidecarDe
 /// </remarks>
 internal sealed class SidecarDestination
 {
-    public SidecarDestination(string prefix)
+    /// <param name="authority"><c>host:port</c> (an IPv6 host in brackets).</param>
+    /// <param name="http2">The target is served over HTTP/2.</param>
+    public SidecarDestination(string authority, bool http2)
     {
-        Prefix = prefix;
-        Transformer = new SidecarTransformer(prefix);
+        Address = "https://" + authority;
+        Prefix = http2 ? Address : "http://" + authority;
+        Transformer = new SidecarTransformer(Prefix);
     }
 
-    /// <summary><c>https://host:port</c>, as YARP's destination prefix.</summary>
+    /// <summary>YARP's destination prefix: <c>http://host:port</c> for HTTP/1.1, <c>https://host:port</c> for HTTP/2 (see the remarks).</summary>
     public string Prefix { get; }
+
+    /// <summary><c>https://host:port</c>: the sidecar as logs name it.</summary>
+    public string Address { get; }
 
     public HttpTransformer Transformer { get; }
 
-    public override string ToString() => Prefix;
+    public override string ToString() => Address;
 
     /// <summary>
     /// <c>X-Forwarded-Proto</c> set, nothing else added: Consul's peer filter chain leaves Envoy's use_remote_address

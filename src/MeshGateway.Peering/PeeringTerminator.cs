@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Security;
 using System.Security.Authentication;
 using System.Net.Sockets;
@@ -408,7 +409,7 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
         _counters.OnUpstreamFailure();
         if (_failureLog.Allow())
         {
-            PeeringLog.ForwardFailed(_logger, destination.Prefix, error, context.GetForwarderErrorFeature()?.Exception?.Message);
+            PeeringLog.ForwardFailed(_logger, destination.Address, error, context.GetForwarderErrorFeature()?.Exception?.Message);
         }
     }
 
@@ -606,35 +607,101 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
     private void LogSnapshot(PeeringState state) =>
         PeeringLog.SnapshotApplied(_logger, state.Snapshot.Services.Count, state.Snapshot.TrustBundles.Count, state.Snapshot.Leaf.Subject, state.Snapshot.Leaf.NotAfter.ToUniversalTime());
 
-    /// <summary>YARP's client factory (its handler defaults: no proxy, redirects, cookies or decompression) with the gateway's mTLS towards the sidecars.</summary>
+    /// <summary>
+    /// YARP's client factory (its handler defaults: no proxy, redirects, cookies or decompression) with the gateway's mTLS
+    /// towards the sidecars, made by <see cref="ConnectSidecarAsync"/> (see <see cref="SidecarDestination"/> for why).
+    /// </summary>
     private sealed class SidecarHttpClientFactory(PeeringTerminator owner) : ForwarderHttpClientFactory
     {
-        /// <summary>The metadata key carrying the target's SPIFFE ID from <see cref="Create"/> to <see cref="ConfigureHandler"/>.</summary>
+        // The target's details travel from Create to ConfigureHandler in the context's metadata (YARP's only channel).
         private const string SpiffeIdMetadata = "meshgateway.spiffe-id";
+        private const string ServerNameMetadata = "meshgateway.server-name";
+        private const string Http2Metadata = "meshgateway.http2";
 
-        public HttpMessageInvoker Create(SidecarTarget target) => CreateClient(new ForwarderHttpClientContext
+        public HttpMessageInvoker Create(SidecarTarget target)
         {
-            ClusterId = target.ClusterId,
-            OldConfig = HttpClientConfig.Empty,
-            NewConfig = HttpClientConfig.Empty,
-            NewMetadata = new Dictionary<string, string>(StringComparer.Ordinal) { [SpiffeIdMetadata] = target.SpiffeId },
-        });
+            var metadata = new Dictionary<string, string>(StringComparer.Ordinal) { [SpiffeIdMetadata] = target.SpiffeId };
+            if (target.ServerName is { } serverName)
+            {
+                metadata[ServerNameMetadata] = serverName;
+            }
+
+            if (target.RequestConfig.Version == System.Net.HttpVersion.Version20)
+            {
+                metadata[Http2Metadata] = "true";
+            }
+
+            return CreateClient(new ForwarderHttpClientContext
+            {
+                ClusterId = target.ClusterId,
+                OldConfig = HttpClientConfig.Empty,
+                NewConfig = HttpClientConfig.Empty,
+                NewMetadata = metadata,
+            });
+        }
 
         protected override void ConfigureHandler(ForwarderHttpClientContext context, SocketsHttpHandler handler)
         {
             base.ConfigureHandler(context, handler);
-            string spiffeId = SpiffeId(context.NewMetadata)
-                ?? throw new InvalidOperationException($"The peering cluster '{context.ClusterId}' has no expected SPIFFE ID.");
-            string cluster = context.ClusterId;
+            IReadOnlyDictionary<string, string> metadata = context.NewMetadata
+                ?? throw new InvalidOperationException($"The peering cluster '{context.ClusterId}' has no metadata.");
+            if (!metadata.TryGetValue(SpiffeIdMetadata, out string? spiffeId))
+            {
+                throw new InvalidOperationException($"The peering cluster '{context.ClusterId}' has no expected SPIFFE ID.");
+            }
 
-            // Per connection to a sidecar, from the current snapshot: a rotated leaf or root applies to new connections.
-            handler.SslOptions.LocalCertificateSelectionCallback = (_, _, _, _, _) => owner.State.Snapshot.Leaf;
-            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, chain, _) => owner.ValidateSidecar(certificate, chain, spiffeId, cluster);
-            handler.SslOptions.CertificateRevocationCheckMode = X509RevocationMode.NoCheck;
+            var sidecar = new SidecarConnection(
+                context.ClusterId,
+                spiffeId,
+                metadata.GetValueOrDefault(ServerNameMetadata),
+                metadata.ContainsKey(Http2Metadata) ? s_h2 : s_http11);
+            handler.ConnectCallback = (connection, cancellationToken) => owner.ConnectSidecarAsync(connection.DnsEndPoint, sidecar, cancellationToken);
         }
+    }
 
-        private static string? SpiffeId(IReadOnlyDictionary<string, string>? metadata) =>
-            metadata is not null && metadata.TryGetValue(SpiffeIdMetadata, out string? value) ? value : null;
+    private static readonly List<SslApplicationProtocol> s_h2 = [SslApplicationProtocol.Http2];
+    private static readonly List<SslApplicationProtocol> s_http11 = [SslApplicationProtocol.Http11];
+
+    /// <summary>What the connections to one target's sidecars need: who they must be, the SNI to send, the ALPN to offer.</summary>
+    private sealed record SidecarConnection(string Cluster, string SpiffeId, string? ServerName, List<SslApplicationProtocol> Protocols);
+
+    /// <summary>
+    /// One connection to a sidecar (the handler's connect callback): TCP without Nagle's delay, then TLS with the target's
+    /// SNI (Consul's cluster <c>sni</c>, never the request's <c>Host</c>), the gateway's current leaf and its
+    /// intermediates, and the sidecar's certificate checked against the current local roots and the target's SPIFFE ID.
+    /// The handler counts a failure here as a connection failure (a retry on connect failure takes the next sidecar).
+    /// </summary>
+    private async ValueTask<Stream> ConnectSidecarAsync(DnsEndPoint endPoint, SidecarConnection sidecar, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        SslStream? tls = null;
+        try
+        {
+            await socket.ConnectAsync(endPoint, cancellationToken).ConfigureAwait(false);
+            tls = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false);
+            await tls.AuthenticateAsClientAsync(
+                new SslClientAuthenticationOptions
+                {
+                    TargetHost = sidecar.ServerName ?? endPoint.Host,
+                    ApplicationProtocols = sidecar.Protocols,
+                    // Per connection, from the snapshot in force: a rotated leaf or root applies to new connections.
+                    ClientCertificateContext = State.ServerCertificate,
+                    CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+                    RemoteCertificateValidationCallback = (_, certificate, chain, _) => ValidateSidecar(certificate, chain, sidecar.SpiffeId, sidecar.Cluster),
+                },
+                cancellationToken).ConfigureAwait(false);
+            return tls;
+        }
+        catch
+        {
+            if (tls is not null)
+            {
+                await tls.DisposeAsync().ConfigureAwait(false);
+            }
+
+            socket.Dispose();
+            throw;
+        }
     }
 }
 

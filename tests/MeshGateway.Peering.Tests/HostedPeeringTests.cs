@@ -75,6 +75,9 @@ public sealed class HostedPeeringTests
             ChainTargetEndpoints v2Target = Assert.Single(web.Targets, t => t.Id == "v2.web.default.dc1");
             Assert.Equal([v2.EndPoint], v2Target.Endpoints);
             Assert.Equal(local.ServiceId("web", "dc1"), v2Target.SpiffeId);
+            // The chain's own target SNI has this form (Fixtures/discovery-chain-web.json, "SNI"), with the local trust domain.
+            Assert.Equal("v2.web.default.dc1.internal." + Td, v2Target.ServerName);
+            Assert.Equal("web-canary.default.dc1.internal." + Td, Assert.Single(web.Targets, t => t.Id == "web-canary.default.dc1").ServerName);
             Assert.Empty(Assert.Single(web.Targets, t => t.Id == "v1.web.default.dc1").Endpoints);
             Assert.Equal([canary.EndPoint], Assert.Single(web.Targets, t => t.Id == "web-canary.default.dc1").Endpoints);
 
@@ -85,6 +88,7 @@ public sealed class HostedPeeringTests
                 using HttpResponseMessage toV2 = await client.GetAsync("https://" + WebSni + "/v2?beta=1", deadline.Token);
                 Assert.Equal(HttpStatusCode.OK, toV2.StatusCode);
                 Assert.Equal("web-v2 /v2?beta=1", await toV2.Content.ReadAsStringAsync(deadline.Token));
+                Assert.Equal("v2.web.default.dc1.internal." + Td, Assert.Single(v2.Seen).ServerName);
 
                 using var admin = new HttpRequestMessage(HttpMethod.Get, "https://" + WebSni + "/admin/users");
                 admin.Headers.Add("x-debug", "1");

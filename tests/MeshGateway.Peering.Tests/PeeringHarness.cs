@@ -22,6 +22,9 @@ internal sealed class PeeringHarness : IAsyncDisposable
     public const string TargetA = "a.web.default.default.dc1";
     public const string TargetB = "b.web.default.default.dc1";
 
+    /// <summary>Target A's SNI as Consul names it (target B's is left out: its sidecar gets the address).</summary>
+    public const string TargetAServerName = "a.web.default.dc1.internal." + LocalTrustDomain;
+
     /// <summary>The form-8 SNI of <c>web</c> exported to <c>peer-b</c>.</summary>
     public const string WebSni = "web.default.default.peer-b.external." + LocalTrustDomain;
 
@@ -112,7 +115,7 @@ internal sealed class PeeringHarness : IAsyncDisposable
                 Routes = routes ?? [new HttpRouteRule { Splits = [new WeightedTarget(TargetA, 100)] }],
                 Targets =
                 [
-                    new ChainTargetEndpoints { Id = TargetA, SpiffeId = Local.ServiceId("web", "dc1"), Endpoints = [SidecarA.EndPoint] },
+                    new ChainTargetEndpoints { Id = TargetA, SpiffeId = Local.ServiceId("web", "dc1"), Endpoints = [SidecarA.EndPoint], ServerName = TargetAServerName },
                     new ChainTargetEndpoints { Id = TargetB, SpiffeId = Local.ServiceId("web", "dc1"), Endpoints = [SidecarB.EndPoint] },
                 ],
             },
@@ -120,22 +123,56 @@ internal sealed class PeeringHarness : IAsyncDisposable
     };
 
     /// <summary>
-    /// An HttpClient acting as a peer's sidecar: dials the gateway whatever the host, sends the URI's host as SNI,
-    /// presents <paramref name="clientCertificate"/> and trusts the local CA only; <paramref name="onServerCertificate"/>
-    /// sees the gateway certificate of every handshake.
+    /// An HttpClient acting as a peer's sidecar: dials the gateway whatever the host, sends the URI's host as SNI (or
+    /// <paramref name="serverName"/> whatever the request's <c>Host</c>, when given), presents
+    /// <paramref name="clientCertificate"/> and trusts the local CA only; <paramref name="onServerCertificate"/> sees the
+    /// gateway certificate of every handshake.
     /// </summary>
-    public HttpClient CreateClient(X509Certificate2? clientCertificate, Action<X509Certificate2>? onServerCertificate = null)
+    public HttpClient CreateClient(X509Certificate2? clientCertificate, Action<X509Certificate2>? onServerCertificate = null, string? serverName = null)
     {
+        var tlsOptions = new SslClientAuthenticationOptions
+        {
+            LocalCertificateSelectionCallback = (_, _, _, _, _) => clientCertificate!,
+            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            RemoteCertificateValidationCallback = (_, certificate, _, _) =>
+            {
+                var server = (X509Certificate2)certificate!;
+                onServerCertificate?.Invoke(server);
+                using var chain = new X509Chain();
+                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                chain.ChainPolicy.CustomTrustStore.Add(Local.Root);
+                return chain.Build(server) && Sidecar.SpiffeIdOf(server) == GatewaySpiffeId;
+            },
+        };
         var handler = new SocketsHttpHandler
         {
             PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
-            ConnectCallback = async (_, cancellationToken) =>
+            ConnectCallback = async (context, cancellationToken) =>
             {
                 var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
                 try
                 {
                     await socket.ConnectAsync(GatewayEndPoint, cancellationToken);
-                    return new NetworkStream(socket, ownsSocket: true);
+                    var stream = new NetworkStream(socket, ownsSocket: true);
+                    if (serverName is null)
+                    {
+                        return stream;
+                    }
+
+                    // The handler uses an authenticated SslStream as it is (.NET 7+): the SNI stays fixed whatever the Host.
+                    var tls = new SslStream(stream);
+                    await tls.AuthenticateAsClientAsync(
+                        new SslClientAuthenticationOptions
+                        {
+                            TargetHost = serverName,
+                            ApplicationProtocols = [context.InitialRequestMessage.Version == HttpVersion.Version20 ? SslApplicationProtocol.Http2 : SslApplicationProtocol.Http11],
+                            LocalCertificateSelectionCallback = tlsOptions.LocalCertificateSelectionCallback,
+                            CertificateRevocationCheckMode = tlsOptions.CertificateRevocationCheckMode,
+                            RemoteCertificateValidationCallback = tlsOptions.RemoteCertificateValidationCallback,
+                        },
+                        cancellationToken);
+                    return tls;
                 }
                 catch
                 {
@@ -143,21 +180,7 @@ internal sealed class PeeringHarness : IAsyncDisposable
                     throw;
                 }
             },
-            SslOptions = new SslClientAuthenticationOptions
-            {
-                LocalCertificateSelectionCallback = (_, _, _, _, _) => clientCertificate!,
-                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-                RemoteCertificateValidationCallback = (_, certificate, _, _) =>
-                {
-                    var server = (X509Certificate2)certificate!;
-                    onServerCertificate?.Invoke(server);
-                    using var chain = new X509Chain();
-                    chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                    chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                    chain.ChainPolicy.CustomTrustStore.Add(Local.Root);
-                    return chain.Build(server) && Sidecar.SpiffeIdOf(server) == GatewaySpiffeId;
-                },
-            },
+            SslOptions = tlsOptions,
         };
         return new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(60) };
     }

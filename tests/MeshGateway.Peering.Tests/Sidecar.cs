@@ -19,6 +19,15 @@ internal sealed record SeenRequest(string Path, string Protocol, string[] Forwar
 
     /// <summary>The request's <c>x-test-*</c> headers, name → values (comma-joined).</summary>
     public Dictionary<string, string> TestHeaders { get; init; } = [];
+
+    /// <summary>The SNI of the TLS connection the request came on (null when none was sent).</summary>
+    public string? ServerName { get; init; }
+
+    /// <summary>The request's <c>Host</c> header (HTTP/2's <c>:authority</c>).</summary>
+    public string Host { get; init; } = "";
+
+    /// <summary>Kestrel's id of the connection the request came on.</summary>
+    public string ConnectionId { get; init; } = "";
 }
 
 /// <summary>
@@ -30,6 +39,7 @@ internal sealed class Sidecar : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ConcurrentDictionary<string, string?> _serverNames = new();
 
     private Sidecar(string name, WebApplication app)
     {
@@ -65,7 +75,16 @@ internal sealed class Sidecar : IAsyncDisposable
         Sidecar? self = null;
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.UseHttps(new HttpsConnectionAdapterOptions
         {
-            ServerCertificate = certificate,
+            // The selector sees the SNI of each handshake: kept per connection for SeenRequest.ServerName.
+            ServerCertificateSelector = (connection, serverName) =>
+            {
+                if (connection is not null)
+                {
+                    self!._serverNames[connection.ConnectionId] = serverName;
+                }
+
+                return certificate;
+            },
             ClientCertificateMode = ClientCertificateMode.RequireCertificate,
             CheckCertificateRevocation = false,
             ClientCertificateValidation = (client, _, _) =>
@@ -127,6 +146,9 @@ internal sealed class Sidecar : IAsyncDisposable
             TestHeaders = context.Request.Headers
                 .Where(h => h.Key.StartsWith("x-test-", StringComparison.OrdinalIgnoreCase))
                 .ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase),
+            ServerName = _serverNames.TryGetValue(context.Connection.Id, out string? sni) && !string.IsNullOrEmpty(sni) ? sni : null,
+            Host = context.Request.Host.Value ?? "",
+            ConnectionId = context.Connection.Id,
         });
 
         // Identifies the sidecar in the response headers too (a route's ResponseHeaders may remove or change it).

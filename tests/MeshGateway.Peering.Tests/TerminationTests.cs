@@ -277,6 +277,55 @@ public sealed class TerminationTests
         Assert.Equal(1, harness.Terminator.Counters.UpstreamFailures);
     }
 
+    [Theory]
+    [InlineData("http", "1.1")]
+    [InlineData("http", "2.0")]
+    [InlineData("http2", "1.1")]
+    public async Task RequestsForManyHosts_ReachTheSidecarWithTheTargetsServerName(string protocol, string clientVersion)
+    {
+        // Consul's gateway cluster for an exported HTTP service sends the target's SNI to its sidecars
+        // (agent/xds/testdata/clusters/mesh-gateway-with-exported-peered-services-http.latest.golden, "sni"), and keeps the
+        // request's Host. The Host must not pick the SNI, nor (HTTP/1.1 to the sidecar) a connection pool of its own;
+        // HTTP/2 connections stay one per :authority (PeeringState.cs, SidecarDestination's remarks).
+        const int Hosts = 5;
+        await using PeeringHarness harness = await PeeringHarness.StartAsync(protocol: protocol);
+        using HttpClient client = harness.CreateClient(harness.PeerClient, serverName: PeeringHarness.WebSni);
+
+        for (int i = 0; i < Hosts; i++)
+        {
+            using HttpRequestMessage request = PeeringHarness.Get("/host" + i, Version.Parse(clientVersion));
+            request.Headers.Host = "h" + i + ".example";
+            using HttpResponseMessage response = await client.SendAsync(request);
+            Assert.Equal("web-a /host" + i, await response.Content.ReadAsStringAsync());
+        }
+
+        SeenRequest[] seen = [.. harness.SidecarA.Seen];
+        Assert.Equal(Hosts, seen.Length);
+        Assert.All(seen, r => Assert.Equal(PeeringHarness.TargetAServerName, r.ServerName));
+        Assert.Equal([.. Enumerable.Range(0, Hosts).Select(i => "h" + i + ".example")], seen.Select(r => r.Host));
+        if (protocol == "http")
+        {
+            Assert.Single(seen.Select(r => r.ConnectionId).Distinct());
+        }
+
+        Assert.Equal(Hosts, harness.Terminator.Counters.HandshakesAccepted);
+    }
+
+    [Fact]
+    public async Task Target_WithoutServerName_SendsNoHostAsSni()
+    {
+        await using PeeringHarness harness = await PeeringHarness.StartAsync([new HttpRouteRule { Splits = [new WeightedTarget(PeeringHarness.TargetB, 1)] }]);
+        using HttpClient client = harness.CreateClient(harness.PeerClient);
+
+        using HttpResponseMessage response = await client.SendAsync(PeeringHarness.Get("/b", HttpVersion.Version11));
+
+        Assert.Equal("web-b /b", await response.Content.ReadAsStringAsync());
+        SeenRequest seen = Assert.Single(harness.SidecarB.Seen);
+        // The sidecar's address is 127.0.0.1, and an address is never sent as a server name (RFC 6066, section 3).
+        Assert.Null(seen.ServerName);
+        Assert.Equal(PeeringHarness.WebSni, seen.Host);
+    }
+
     /// <summary>Passes the first write (the ClientHello) and reads; the next write waits for the peer's close, then fails.</summary>
     private sealed class StallAfterFirstWriteStream(Stream inner) : Stream
     {
