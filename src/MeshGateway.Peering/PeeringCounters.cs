@@ -49,10 +49,10 @@ public sealed class PeeringCounters
     /// </summary>
     public long UpstreamFailures => Interlocked.Read(ref _upstreamFailures);
 
-    /// <summary>Retries of routed requests (a route's <c>RetryOnConnectFailure</c> or <c>RetryOnStatusCodes</c>), each on the target's next sidecar: Envoy's <c>upstream_rq_retry</c>.</summary>
+    /// <summary>Retries of routed requests (a route's <c>RetryOn</c>, <c>RetryOnConnectFailure</c> or <c>RetryOnStatusCodes</c>), each on the target's next sidecar: Envoy's <c>upstream_rq_retry</c>.</summary>
     public long Retries => Interlocked.Read(ref _retries);
 
-    /// <summary>Routed requests a route's <c>RequestTimeout</c> ended (answered 504 when no response had begun, else reset): Envoy's <c>upstream_rq_timeout</c>. Also counted in <see cref="UpstreamFailures"/>.</summary>
+    /// <summary>Routed requests a timeout ended: a route's <c>RequestTimeout</c> (answered 504 when no response had begun, else reset; Envoy's <c>upstream_rq_timeout</c>) or the idle timeout (408, else reset). Also counted in <see cref="UpstreamFailures"/>.</summary>
     public long Timeouts => Interlocked.Read(ref _timeouts);
 
     /// <summary>Handshakes refused for one reason.</summary>

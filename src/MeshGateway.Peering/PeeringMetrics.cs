@@ -40,8 +40,8 @@ internal sealed class PeeringMetrics : IDisposable
         _meter.CreateObservableCounter(Handshakes, () => HandshakeMeasurements(counters()), "{handshake}", "Peer TLS handshakes: accepted, or refused and why.");
         _meter.CreateObservableCounter(Requests, () => RequestMeasurements(counters()), "{request}", "Terminated requests: routed to a chain target, or unrouted (404).");
         _meter.CreateObservableCounter(UpstreamFailures, () => counters()?.UpstreamFailures ?? 0, "{request}", "Requests no sidecar answered (502, 503, 504).");
-        _meter.CreateObservableCounter(Retries, () => counters()?.Retries ?? 0, "{retry}", "Retries of requests on the next sidecar (a route's RetryOnConnectFailure or RetryOnStatusCodes).");
-        _meter.CreateObservableCounter(Timeouts, () => counters()?.Timeouts ?? 0, "{request}", "Requests a route's RequestTimeout ended (504).");
+        _meter.CreateObservableCounter(Retries, () => counters()?.Retries ?? 0, "{retry}", "Retries of requests on the next sidecar (a route's RetryOn, RetryOnConnectFailure or RetryOnStatusCodes).");
+        _meter.CreateObservableCounter(Timeouts, () => counters()?.Timeouts ?? 0, "{request}", "Requests a timeout ended: a route's RequestTimeout (504) or the idle timeout (408).");
     }
 
     public void Dispose()

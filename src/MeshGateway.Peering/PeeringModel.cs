@@ -119,6 +119,26 @@ public sealed record HttpRouteRule
     /// <summary>The service-router <c>Destination.RetryOnStatusCodes</c>: retry a request the sidecar answered with one of these statuses.</summary>
     public IReadOnlyList<int> RetryOnStatusCodes { get; init; } = [];
 
+    /// <summary>
+    /// The service-router <c>Destination.RetryOn</c> (Consul 1.15+): Envoy's retry conditions, as its router reads them
+    /// (a retry goes to the target's next sidecar, up to <see cref="NumRetries"/>): <c>5xx</c> (a 5xx answer, or none at
+    /// all), <c>gateway-error</c> (502, 503 or 504, or none at all), <c>reset</c> (no answer: the connection failed or
+    /// broke), <c>connect-failure</c>, <c>refused-stream</c> (HTTP/2 <c>REFUSED_STREAM</c>), <c>retriable-4xx</c> (409),
+    /// <c>envoy-ratelimited</c> (the answer carries <c>x-envoy-ratelimited</c>), <c>retriable-status-codes</c> (as
+    /// <see cref="RetryOnStatusCodes"/>), and the gRPC statuses in the answer's headers <c>cancelled</c>,
+    /// <c>deadline-exceeded</c>, <c>internal</c>, <c>resource-exhausted</c>, <c>unavailable</c>. Any other value is refused
+    /// when the snapshot is applied.
+    /// </summary>
+    public IReadOnlyList<string> RetryOn { get; init; } = [];
+
+    /// <summary>
+    /// The service-router <c>Destination.IdleTimeout</c> (Consul 1.15+; Envoy's route <c>idle_timeout</c>): a request
+    /// whose bytes stop moving, both ways, for this long is ended: answered 408 when the sidecar's response has not
+    /// begun, reset after. Null (Consul's 0): <see cref="PeeringTerminator.DefaultIdleTimeout"/>;
+    /// <see cref="Timeout.InfiniteTimeSpan"/> (Consul's negative value): no limit at all.
+    /// </summary>
+    public TimeSpan? IdleTimeout { get; init; }
+
     /// <summary>The service-router <c>Destination.RequestHeaders</c> (Consul 1.9+): applied after the chosen leg's, so they win over them (Envoy's order).</summary>
     public HttpHeaderModifiers? RequestHeaders { get; init; }
 

@@ -139,6 +139,9 @@ internal sealed class ServiceState
         // http: HTTP/1.1 as Envoy's default upstream codec; http2/grpc: HTTP/2 only (gRPC needs it).
         var requestConfig = new ForwarderRequestConfig
         {
+            // Envoy's stream idle timeout (5 minutes, which Consul leaves as it is), not YARP's 100 s: a quiet stream such
+            // as a gRPC watch lives as long as through Consul's gateway. A route's IdleTimeout replaces it per request.
+            ActivityTimeout = PeeringTerminator.DefaultIdleTimeout,
             Version = version,
             VersionPolicy = version == HttpVersion.Version20 ? HttpVersionPolicy.RequestVersionExact : HttpVersionPolicy.RequestVersionOrLower,
         };
@@ -228,6 +231,19 @@ internal sealed class ServiceState
                 throw new ArgumentException($"Route {r} of exported service '{service.Name}' has {rule.NumRetries} retries on statuses [{string.Join(", ", rule.RetryOnStatusCodes ?? [])}]: retries must not be negative and statuses must lie in 100-599.");
             }
 
+            if (rule.IdleTimeout is { } idle && idle != Timeout.InfiniteTimeSpan && (idle <= TimeSpan.Zero || idle.TotalMilliseconds > int.MaxValue))
+            {
+                throw new ArgumentException($"Route {r} of exported service '{service.Name}' has the idle timeout {idle}: it must be positive and at most {int.MaxValue} ms (null for the default, Timeout.InfiniteTimeSpan for none).");
+            }
+
+            foreach (string condition in rule.RetryOn ?? throw new ArgumentException($"Route {r} of exported service '{service.Name}' has a null RetryOn (empty for none)."))
+            {
+                if (RetryConditions.Parse(condition) == RetryCondition.None)
+                {
+                    throw new ArgumentException($"Route {r} of exported service '{service.Name}' retries on '{condition}', which is none of {string.Join(", ", RetryConditions.Names)}.");
+                }
+            }
+
             ValidateModifiers(rule.RequestHeaders, rule.ResponseHeaders, $"Route {r} of exported service '{service.Name}'");
             _rules[r] = new CompiledRule(rule, legs, total);
         }
@@ -302,7 +318,8 @@ internal sealed class CompiledRule
         _legs = legs;
         _total = total;
         _match = rule.Match;
-        HasPolicy = rule.RequestTimeout is not null || rule.RetryOnConnectFailure || rule.RetryOnStatusCodes is { Count: > 0 }
+        RetryOn = RetryConditions.Of(rule);
+        HasPolicy = rule.RequestTimeout is not null || rule.IdleTimeout is not null || RetryOn != RetryCondition.None
             || rule.RequestHeaders is not null || rule.ResponseHeaders is not null || legs.Any(l => l.Split.RequestHeaders is not null || l.Split.ResponseHeaders is not null);
         _pathRegex = _match?.PathRegex is { } pathRegex ? PeeringState.CompileRegex(pathRegex, "PathRegex") : null;
         _headerRegex = [.. (_match?.Headers ?? []).Select(h => h.Regex is null ? null : PeeringState.CompileRegex(h.Regex, "header " + h.Name))];
@@ -311,7 +328,10 @@ internal sealed class CompiledRule
 
     public HttpRouteRule Rule { get; }
 
-    /// <summary>Whether the rule has a request timeout, a retry condition or header modifiers (the forwarding then takes the slower path that applies them).</summary>
+    /// <summary>The rule's retry conditions (<c>RetryOn</c>, <c>RetryOnConnectFailure</c>, <c>RetryOnStatusCodes</c>) together.</summary>
+    public RetryCondition RetryOn { get; }
+
+    /// <summary>Whether the rule has a timeout, a retry condition or header modifiers (the forwarding then takes the slower path that applies them).</summary>
     public bool HasPolicy { get; }
 
     /// <summary>How many retries a request may have when a retry condition holds: <c>NumRetries</c>, or Envoy's default of 1 when it is 0.</summary>
@@ -580,5 +600,137 @@ internal sealed class SidecarDestination
         }
 
         private sealed record LastUri(string Path, string Query, Uri Uri);
+    }
+}
+
+/// <summary>Envoy's retry conditions (its router's <c>retry_on</c> flags) that Consul's service-router can set.</summary>
+[Flags]
+internal enum RetryCondition
+{
+    None = 0,
+    ServerError = 1 << 0,
+    GatewayError = 1 << 1,
+    Reset = 1 << 2,
+    ConnectFailure = 1 << 3,
+    RefusedStream = 1 << 4,
+    Retriable4xx = 1 << 5,
+    EnvoyRateLimited = 1 << 6,
+    StatusCodes = 1 << 7,
+    GrpcCancelled = 1 << 8,
+    GrpcDeadlineExceeded = 1 << 9,
+    GrpcInternal = 1 << 10,
+    GrpcResourceExhausted = 1 << 11,
+    GrpcUnavailable = 1 << 12,
+}
+
+/// <summary>
+/// When a sidecar's answer (or its absence) is retried, as Envoy's router decides (source/common/router/retry_state_impl.cc:
+/// <c>wouldRetryFromHeaders</c>, <c>wouldRetryFromReset</c>); Consul passes the route's <c>RetryOn</c> through unchanged and
+/// adds <c>connect-failure</c> and <c>retriable-status-codes</c> for its two older fields (agent/xds/routes.go,
+/// <c>getRetryPolicyForDestination</c>).
+/// </summary>
+internal static class RetryConditions
+{
+    private static readonly (string Name, RetryCondition Condition)[] s_names =
+    [
+        ("5xx", RetryCondition.ServerError),
+        ("gateway-error", RetryCondition.GatewayError),
+        ("reset", RetryCondition.Reset),
+        ("connect-failure", RetryCondition.ConnectFailure),
+        ("refused-stream", RetryCondition.RefusedStream),
+        ("retriable-4xx", RetryCondition.Retriable4xx),
+        ("envoy-ratelimited", RetryCondition.EnvoyRateLimited),
+        ("retriable-status-codes", RetryCondition.StatusCodes),
+        ("cancelled", RetryCondition.GrpcCancelled),
+        ("deadline-exceeded", RetryCondition.GrpcDeadlineExceeded),
+        ("internal", RetryCondition.GrpcInternal),
+        ("resource-exhausted", RetryCondition.GrpcResourceExhausted),
+        ("unavailable", RetryCondition.GrpcUnavailable),
+    ];
+
+    private const RetryCondition Grpc = RetryCondition.GrpcCancelled | RetryCondition.GrpcDeadlineExceeded | RetryCondition.GrpcInternal
+        | RetryCondition.GrpcResourceExhausted | RetryCondition.GrpcUnavailable;
+
+    /// <summary>The condition names, as Envoy spells them.</summary>
+    public static IEnumerable<string> Names => s_names.Select(n => n.Name);
+
+    /// <summary>The condition a name stands for (Envoy's names are case-sensitive), or <see cref="RetryCondition.None"/>.</summary>
+    public static RetryCondition Parse(string? name)
+    {
+        foreach ((string known, RetryCondition condition) in s_names)
+        {
+            if (string.Equals(name, known, StringComparison.Ordinal))
+            {
+                return condition;
+            }
+        }
+
+        return RetryCondition.None;
+    }
+
+    /// <summary>A rule's conditions: its <c>RetryOn</c> names, <c>RetryOnConnectFailure</c>, and <c>RetryOnStatusCodes</c> when it lists any.</summary>
+    public static RetryCondition Of(HttpRouteRule rule)
+    {
+        RetryCondition conditions = rule.RetryOnConnectFailure ? RetryCondition.ConnectFailure : RetryCondition.None;
+        foreach (string name in rule.RetryOn ?? [])
+        {
+            conditions |= Parse(name);
+        }
+
+        // Envoy's retriable-status-codes retries nothing without codes; Consul adds it only with codes.
+        return rule.RetryOnStatusCodes is { Count: > 0 } ? conditions | RetryCondition.StatusCodes : conditions & ~RetryCondition.StatusCodes;
+    }
+
+    /// <summary>Whether an answer the sidecar gave is retried (<c>wouldRetryFromHeaders</c>).</summary>
+    public static bool RetriesAnswer(RetryCondition conditions, HttpResponseMessage response, IReadOnlyList<int> statuses)
+    {
+        int status = (int)response.StatusCode;
+        if (((conditions & RetryCondition.ServerError) != 0 && status is >= 500 and <= 599)
+            || ((conditions & RetryCondition.GatewayError) != 0 && status is 502 or 503 or 504)
+            || ((conditions & RetryCondition.Retriable4xx) != 0 && status == 409)
+            || ((conditions & RetryCondition.StatusCodes) != 0 && statuses.Contains(status))
+            || ((conditions & RetryCondition.EnvoyRateLimited) != 0 && response.Headers.Contains("x-envoy-ratelimited")))
+        {
+            return true;
+        }
+
+        if ((conditions & Grpc) == 0 || !response.Headers.TryGetValues("grpc-status", out IEnumerable<string>? values)
+            || !int.TryParse(values.FirstOrDefault(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int grpc))
+        {
+            return false;
+        }
+
+        // gRPC status codes: CANCELLED 1, DEADLINE_EXCEEDED 4, RESOURCE_EXHAUSTED 8, INTERNAL 13, UNAVAILABLE 14.
+        RetryCondition matching = grpc switch
+        {
+            1 => RetryCondition.GrpcCancelled,
+            4 => RetryCondition.GrpcDeadlineExceeded,
+            8 => RetryCondition.GrpcResourceExhausted,
+            13 => RetryCondition.GrpcInternal,
+            14 => RetryCondition.GrpcUnavailable,
+            _ => RetryCondition.None,
+        };
+        return (conditions & matching) != 0;
+    }
+
+    /// <summary>
+    /// Whether a request the sidecar did not answer is retried (<c>wouldRetryFromReset</c>): any failure for <c>reset</c>,
+    /// <c>5xx</c> and <c>gateway-error</c> (Envoy counts a reset as a 5xx), a failed connection for
+    /// <c>connect-failure</c>, HTTP/2 <c>REFUSED_STREAM</c> for <c>refused-stream</c>.
+    /// </summary>
+    public static bool RetriesFailure(RetryCondition conditions, Exception? failure)
+    {
+        if ((conditions & (RetryCondition.Reset | RetryCondition.ServerError | RetryCondition.GatewayError)) != 0)
+        {
+            return true;
+        }
+
+        if (failure is not HttpRequestException http)
+        {
+            return false;
+        }
+
+        return ((conditions & RetryCondition.ConnectFailure) != 0 && http.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.SecureConnectionError)
+            || ((conditions & RetryCondition.RefusedStream) != 0 && http.InnerException is HttpProtocolException { ErrorCode: 0x7 });
     }
 }

@@ -71,6 +71,13 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
         _failureLog = new PeeringLogThrottle(_logger, "failed request", options.LogRateLimit, _time);
     }
 
+    /// <summary>
+    /// How long a forwarded request may go without a byte moving either way before it is ended (408 before the response
+    /// begins, reset after), unless its route sets <see cref="HttpRouteRule.IdleTimeout"/>: 5 minutes, Envoy's default
+    /// stream idle timeout, which Consul's gateway keeps.
+    /// </summary>
+    public static TimeSpan DefaultIdleTimeout { get; } = TimeSpan.FromMinutes(5);
+
     /// <summary>Running totals: connections, handshakes accepted and refused by reason, requests routed and unrouted.</summary>
     public PeeringCounters Counters => _counters;
 
@@ -403,9 +410,27 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
         }
     }
 
-    /// <summary>Counts a request the forwarder could not complete with a sidecar and logs it within the rate limit (event 4007).</summary>
-    private void ReportForwardFailure(HttpContext context, SidecarDestination destination, ForwarderError error)
+    /// <summary>
+    /// Counts a request the forwarder could not complete with a sidecar and logs it within the rate limit (event 4007).
+    /// One whose bytes stopped moving for the idle timeout (YARP's activity timeout) is a timeout too, answered 408 as
+    /// Envoy answers its stream idle timeout when no response has begun (YARP would answer 504).
+    /// </summary>
+    /// <param name="context">The request.</param>
+    /// <param name="destination">The sidecar that failed it.</param>
+    /// <param name="error">The forwarder's error.</param>
+    /// <param name="routeTimedOut">The route's request timeout ended it (counted and answered already).</param>
+    private void ReportForwardFailure(HttpContext context, SidecarDestination destination, ForwarderError error, bool routeTimedOut = false)
     {
+        if (error == ForwarderError.RequestTimedOut && !routeTimedOut)
+        {
+            _counters.OnTimeout();
+            if (!context.Response.HasStarted)
+            {
+                context.Response.Clear();
+                context.Response.StatusCode = StatusCodes.Status408RequestTimeout;
+            }
+        }
+
         _counters.OnUpstreamFailure();
         if (_failureLog.Allow())
         {
@@ -433,7 +458,9 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
         ApplyHeaders(context.Request.Headers, policy.RequestHeaders);
         using CancellationTokenSource? timeout = policy.RequestTimeout is { } limit ? new CancellationTokenSource(limit, _time) : null;
         CancellationToken token = timeout?.Token ?? CancellationToken.None;
-        int retriesLeft = policy.RetryOnConnectFailure || policy.RetryOnStatusCodes is { Count: > 0 } ? rule.Retries : 0;
+        int retriesLeft = rule.RetryOn != RetryCondition.None ? rule.Retries : 0;
+        // The route's idle timeout replaces the default one (Envoy's route idle_timeout over its stream idle timeout).
+        ForwarderRequestConfig config = policy.IdleTimeout is { } idle ? target.RequestConfig with { ActivityTimeout = idle } : target.RequestConfig;
         bool bodiless = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == false;
         if (retriesLeft > 0 && !bodiless)
         {
@@ -457,9 +484,9 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
             }
         }
 
-        bool statusRetries = retriesLeft > 0 && policy.RetryOnStatusCodes is { Count: > 0 };
-        PolicyTransformer? policyTransformer = statusRetries || split.ResponseHeaders is not null || policy.ResponseHeaders is not null
-            ? new PolicyTransformer(statusRetries ? policy.RetryOnStatusCodes : [], split.ResponseHeaders, policy.ResponseHeaders)
+        RetryCondition answerRetries = retriesLeft > 0 ? rule.RetryOn : RetryCondition.None;
+        PolicyTransformer? policyTransformer = answerRetries != RetryCondition.None || split.ResponseHeaders is not null || policy.ResponseHeaders is not null
+            ? new PolicyTransformer(answerRetries, policy.RetryOnStatusCodes, split.ResponseHeaders, policy.ResponseHeaders)
             : null;
         while (true)
         {
@@ -470,9 +497,9 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
                 transformer = policyTransformer;
             }
 
-            ForwarderError error = await _forwarder!.SendAsync(context, destination.Prefix, target.Client, target.RequestConfig, transformer, token).ConfigureAwait(false);
+            ForwarderError error = await _forwarder!.SendAsync(context, destination.Prefix, target.Client, config, transformer, token).ConfigureAwait(false);
             bool retry = retriesLeft > 0 && !context.Response.HasStarted && !token.IsCancellationRequested && !context.RequestAborted.IsCancellationRequested
-                && (error == ForwarderError.None ? policyTransformer?.Declined == true : policy.RetryOnConnectFailure && IsConnectFailure(context));
+                && (error == ForwarderError.None ? policyTransformer?.Declined == true : error is ForwarderError.Request or ForwarderError.RequestBodyDestination && RetryConditions.RetriesFailure(rule.RetryOn, context.GetForwarderErrorFeature()?.Exception));
             if (retry && target.NextDestination() is { } next)
             {
                 // Nothing reached the client: the next sidecar gets the request as if it were the first attempt.
@@ -498,7 +525,8 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
 
             if (error != ForwarderError.None)
             {
-                if (timeout?.IsCancellationRequested == true && !context.RequestAborted.IsCancellationRequested)
+                bool timedOut = timeout?.IsCancellationRequested == true && !context.RequestAborted.IsCancellationRequested;
+                if (timedOut)
                 {
                     _counters.OnTimeout();
                     if (!context.Response.HasStarted)
@@ -509,7 +537,7 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
                     }
                 }
 
-                ReportForwardFailure(context, destination, error);
+                ReportForwardFailure(context, destination, error, timedOut);
             }
 
             return;
@@ -529,9 +557,6 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
             context.Request.Body.Position = 0;
             return true;
         }
-
-        static bool IsConnectFailure(HttpContext context) =>
-            context.GetForwarderErrorFeature() is { Error: ForwarderError.Request, Exception: HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.SecureConnectionError } };
     }
 
     /// <summary>Consul's header modifiers as Envoy applies them: removals, then additions, then replacements.</summary>
@@ -564,7 +589,7 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
     /// returning false), and that a response passed on gets the leg's and the route's header modifiers. One per request
     /// that has either.
     /// </summary>
-    private sealed class PolicyTransformer(IReadOnlyList<int> statuses, HttpHeaderModifiers? legHeaders, HttpHeaderModifiers? routeHeaders) : HttpTransformer
+    private sealed class PolicyTransformer(RetryCondition retryOn, IReadOnlyList<int> statuses, HttpHeaderModifiers? legHeaders, HttpHeaderModifiers? routeHeaders) : HttpTransformer
     {
         private HttpTransformer _inner = Default;
         private bool _mayDecline;
@@ -584,7 +609,7 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
 
         public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
         {
-            if (_mayDecline && proxyResponse is not null && statuses.Contains((int)proxyResponse.StatusCode))
+            if (_mayDecline && proxyResponse is not null && RetryConditions.RetriesAnswer(retryOn, proxyResponse, statuses))
             {
                 Declined = true;
                 return false;

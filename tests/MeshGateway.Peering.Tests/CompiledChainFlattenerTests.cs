@@ -107,9 +107,51 @@ public sealed class CompiledChainFlattenerTests
         Assert.Null(chain.Routes[2].Splits[1].RequestHeaders);
     }
 
+    [Fact]
+    public void Flatten_Consul115RouteFields_RetryOnAndIdleTimeout_NegativeTimeoutsTurnLimitsOff()
+    {
+        // The real 1.8.7 chain with the fields Consul 1.15+ adds to a route's destination (agent/structs/config_entry_routes.go,
+        // ServiceRouteDestination: RetryOn []string; IdleTimeout, which its MarshalJSON writes as a Go duration string like
+        // RequestTimeout), and negative timeouts, which agent/xds/routes.go turns into "no timeout" (Envoy's 0).
+        string json = Encoding.UTF8.GetString(File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "discovery-chain-api-timeouts.json")))
+            .Replace("\"NumRetries\": 3,", "\"NumRetries\": 3, \"RetryOn\": [ \"5xx\", \"unavailable\" ], \"IdleTimeout\": \"2.5s\",", StringComparison.Ordinal)
+            .Replace("\"Destination\": {}", "\"Destination\": { \"RequestTimeout\": \"-1s\", \"IdleTimeout\": \"-1s\" }", StringComparison.Ordinal);
+        Assert.Contains("unavailable", json, StringComparison.Ordinal);
+        Assert.Contains("\"-1s\"", json, StringComparison.Ordinal);
+
+        FlattenedChain chain = CompiledChainFlattener.Flatten(Encoding.UTF8.GetBytes(json), "dc1");
+
+        HttpRouteRule slow = chain.Routes[0];
+        Assert.Equal(["5xx", "unavailable"], slow.RetryOn);
+        Assert.Equal(TimeSpan.FromMilliseconds(2500), slow.IdleTimeout);
+        Assert.Equal(TimeSpan.FromMilliseconds(1500), slow.RequestTimeout);
+        HttpRouteRule off = chain.Routes[1];
+        Assert.Null(off.RequestTimeout);
+        Assert.Equal(Timeout.InfiniteTimeSpan, off.IdleTimeout);
+        Assert.Empty(off.RetryOn);
+        Assert.Null(chain.Routes[2].IdleTimeout);
+    }
+
+    [Theory]
+    [InlineData("2500000000")]
+    [InlineData("\"2.5s\"")]
+    public void Flatten_ResolverStartNodeWithRequestTimeout_TheDefaultRouteGetsIt(string timeout)
+    {
+        // Consul 1.15+'s service-resolver RequestTimeout: DiscoveryResolver.MarshalJSON (agent/structs/discovery_chain.go)
+        // converts only ConnectTimeout, so it arrives as time.Duration nanoseconds; agent/xds/routes.go puts it on the route
+        // of a chain that starts at the resolver.
+        string json = Encoding.UTF8.GetString(File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "discovery-chain-api-failover.json")))
+            .Replace("\"ConnectTimeout\": \"5s\",", "\"ConnectTimeout\": \"5s\", \"RequestTimeout\": " + timeout + ",", StringComparison.Ordinal);
+        Assert.Contains("RequestTimeout", json, StringComparison.Ordinal);
+
+        HttpRouteRule only = Assert.Single(CompiledChainFlattener.Flatten(Encoding.UTF8.GetBytes(json), "dc1").Routes);
+
+        Assert.Equal(TimeSpan.FromMilliseconds(2500), only.RequestTimeout);
+    }
+
     [Theory]
     [InlineData("\"soon\"")]
-    [InlineData("\"-1s\"")]
+    [InlineData("\"1.5\"")]
     public void Flatten_RequestTimeoutNotADuration_ThrowsFormatException(string timeout)
     {
         string json = Encoding.UTF8.GetString(WebChain()).Replace("\"PrefixRewrite\": \"/\"", "\"PrefixRewrite\": \"/\", \"RequestTimeout\": " + timeout, StringComparison.Ordinal);

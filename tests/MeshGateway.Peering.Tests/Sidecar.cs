@@ -63,6 +63,9 @@ internal sealed class Sidecar : IAsyncDisposable
     /// <summary>The status <c>/flaky</c> answers with (200 and the sidecar's name when null).</summary>
     public int? FlakyStatus { get; set; }
 
+    /// <summary>A header <c>/flaky</c> adds to that answer (a gRPC status, a rate-limit mark), if any.</summary>
+    public KeyValuePair<string, string>? FlakyHeader { get; set; }
+
     /// <summary>Completes when a <c>/hang</c> request (which never gets an answer) is aborted by the gateway.</summary>
     public Task HangAborted => _hangAborted.Task;
 
@@ -188,6 +191,11 @@ internal sealed class Sidecar : IAsyncDisposable
         if (context.Request.Path == "/flaky" && FlakyStatus is { } status)
         {
             context.Response.StatusCode = status;
+            if (FlakyHeader is { } header)
+            {
+                context.Response.Headers[header.Key] = header.Value;
+            }
+
             return;
         }
 

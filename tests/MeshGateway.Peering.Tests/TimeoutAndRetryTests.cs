@@ -216,4 +216,133 @@ public sealed class TimeoutAndRetryTests
         Assert.Equal(2, harness.Terminator.Counters.Retries);
         Assert.Equal(0, harness.Terminator.Counters.Timeouts);
     }
+
+    public static TheoryData<string, int, string?, bool> AnswersRetried => new()
+    {
+        // Envoy's retry_on conditions on an answer (source/common/router/retry_state_impl.cc, wouldRetryFromHeaders).
+        { "5xx", 500, null, true },
+        { "gateway-error", 500, null, false },
+        { "gateway-error", 503, null, true },
+        { "retriable-4xx", 409, null, true },
+        { "retriable-4xx", 404, null, false },
+        { "envoy-ratelimited", 429, "x-envoy-ratelimited", true },
+        { "envoy-ratelimited", 429, null, false },
+        { "unavailable", 200, "grpc-status:14", true },
+        { "cancelled", 200, "grpc-status:14", false },
+    };
+
+    [Theory]
+    [MemberData(nameof(AnswersRetried))]
+    public async Task RetryOn_AnswerOfOneSidecar_RetriedOnTheOtherOnlyWhenTheConditionHolds(string condition, int status, string? header, bool retried)
+    {
+        await using PeeringHarness harness = await PeeringHarness.StartAsync();
+        harness.SidecarB.FlakyStatus = status;
+        if (header is not null)
+        {
+            string[] parts = header.Split(':');
+            harness.SidecarB.FlakyHeader = new(parts[0], parts.Length > 1 ? parts[1] : "true");
+        }
+
+        harness.Terminator.Update(WithTargetA(harness, ToA() with { RetryOn = [condition] }, harness.SidecarB.EndPoint, harness.SidecarA.EndPoint));
+        using HttpClient client = harness.CreateClient(harness.PeerClient);
+
+        int fromB = 0;
+        for (int i = 0; i < 4; i++)
+        {
+            using HttpResponseMessage response = await client.SendAsync(PeeringHarness.Get("/flaky", HttpVersion.Version11));
+            if (response.Headers.TryGetValues("x-test-sidecar", out IEnumerable<string>? from) && from.Single() == "web-b")
+            {
+                fromB++;
+                Assert.Equal(status, (int)response.StatusCode);
+            }
+            else
+            {
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            }
+        }
+
+        // Round robin gives B some first attempts; retried, none of its answers reaches the client.
+        Assert.True(harness.SidecarB.Requests >= 1, "B was never tried");
+        Assert.Equal(retried ? 0 : harness.SidecarB.Requests, fromB);
+        Assert.Equal(retried ? harness.SidecarB.Requests : 0, harness.Terminator.Counters.Retries);
+    }
+
+    [Theory]
+    [InlineData("reset")]
+    [InlineData("5xx")]
+    [InlineData("gateway-error")]
+    [InlineData("connect-failure")]
+    public async Task RetryOn_SidecarDown_RetriedForEveryConditionThatCoversNoAnswer(string condition)
+    {
+        using var dead = new DeadPort();
+        await using PeeringHarness harness = await StartWithADownSidecarAsync(dead, ToA() with { RetryOn = [condition] });
+        using HttpClient client = harness.CreateClient(harness.PeerClient);
+
+        for (int i = 0; i < 4; i++)
+        {
+            using HttpResponseMessage response = await client.SendAsync(PeeringHarness.Get("/r" + i, HttpVersion.Version11));
+            Assert.Equal("web-a /r" + i, await response.Content.ReadAsStringAsync());
+        }
+
+        Assert.True(harness.Terminator.Counters.Retries >= 1, "no retry was counted");
+        Assert.Equal(0, harness.Terminator.Counters.UpstreamFailures);
+    }
+
+    [Fact]
+    public async Task RetryOn_RefusedStreamOnly_SidecarDown_NotRetried()
+    {
+        using var dead = new DeadPort();
+        await using PeeringHarness harness = await StartWithADownSidecarAsync(dead, ToA() with { RetryOn = ["refused-stream"] });
+        using HttpClient client = harness.CreateClient(harness.PeerClient);
+
+        var statuses = new List<HttpStatusCode>();
+        for (int i = 0; i < 4; i++)
+        {
+            using HttpResponseMessage response = await client.SendAsync(PeeringHarness.Get("/r" + i, HttpVersion.Version11));
+            statuses.Add(response.StatusCode);
+        }
+
+        Assert.Contains(HttpStatusCode.BadGateway, statuses);
+        Assert.Equal(0, harness.Terminator.Counters.Retries);
+    }
+
+    [Fact]
+    public async Task IdleTimeout_SidecarNeverAnswers_408AndTheSidecarRequestAborted()
+    {
+        await using PeeringHarness harness = await PeeringHarness.StartAsync();
+        harness.Terminator.Update(WithTargetA(harness, ToA() with { IdleTimeout = TimeSpan.FromMilliseconds(300) }, harness.SidecarA.EndPoint));
+        using HttpClient client = harness.CreateClient(harness.PeerClient);
+
+        using HttpResponseMessage response = await client.SendAsync(PeeringHarness.Get("/hang", HttpVersion.Version20));
+
+        // Envoy's stream idle timeout answers 408 when no response has begun.
+        Assert.Equal(HttpStatusCode.RequestTimeout, response.StatusCode);
+        await harness.SidecarA.HangAborted.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(1, harness.Terminator.Counters.Timeouts);
+        Assert.Equal(1, harness.Terminator.Counters.UpstreamFailures);
+    }
+
+    [Theory]
+    [InlineData("5XX")]
+    [InlineData("retry-everything")]
+    public async Task Update_UnknownRetryCondition_RefusedWithTheConditionNamed(string condition)
+    {
+        await using PeeringHarness harness = await PeeringHarness.StartAsync();
+
+        ArgumentException ex = Assert.Throws<ArgumentException>(() => harness.Terminator.Update(WithTargetA(harness, ToA() with { RetryOn = [condition] }, harness.SidecarA.EndPoint)));
+
+        Assert.Contains("'" + condition + "'", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("gateway-error", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Targets_WithoutARouteIdleTimeout_GetEnvoysFiveMinuteStreamIdleTimeout()
+    {
+        // Not YARP's 100 s: a quiet stream (a gRPC watch) lives as long as through Consul's gateway.
+        await using PeeringHarness harness = await PeeringHarness.StartAsync();
+
+        Assert.Equal(TimeSpan.FromMinutes(5), PeeringTerminator.DefaultIdleTimeout);
+        Assert.NotEmpty(harness.Terminator.State.Targets);
+        Assert.All(harness.Terminator.State.Targets.Values, t => Assert.Equal(PeeringTerminator.DefaultIdleTimeout, t.RequestConfig.ActivityTimeout));
+    }
 }

@@ -58,7 +58,8 @@ public sealed record FlattenedChain
 /// <remarks>
 /// As Consul's exporting gateway does (docs/consul-behaviour.md §11), targets outside the gateway's datacenter and partition or on a
 /// peer are ignored with a warning; a rule whose legs are all ignored is dropped. A router route's request timeout and
-/// retries (<c>RequestTimeout</c>, <c>NumRetries</c>, <c>RetryOnConnectFailure</c>, <c>RetryOnStatusCodes</c>) and header
+/// retries (<c>RequestTimeout</c>, <c>IdleTimeout</c>, <c>NumRetries</c>, <c>RetryOnConnectFailure</c>, <c>RetryOnStatusCodes</c>,
+/// <c>RetryOn</c>; a resolver start node's <c>RequestTimeout</c> onto its one rule) and header
 /// modifiers go onto its rule, a splitter leg's header modifiers onto its leg, a resolver's local failover targets onto
 /// its target (<see cref="ChainTargetReference.FailoverTargetIds"/>).
 /// </remarks>
@@ -100,12 +101,14 @@ public static class CompiledChainFlattener
         }
         else
         {
-            AddRule(null, null, start);
+            // A chain that starts at its resolver: the resolver's own request timeout is the route's (Consul 1.15+,
+            // agent/xds/routes.go: "if startNode.Resolver.RequestTimeout > 0"; only for a resolver start node).
+            AddRule(null, null, start, ResolverTimeout(start.Type == "resolver" ? start.Resolver?.RequestTimeout : null));
         }
 
         return new FlattenedChain { Protocol = chain.Protocol ?? "tcp", Routes = rules, Targets = [.. used.Values], Warnings = warnings };
 
-        void AddRule(ChainHttpMatch? match, ChainRouteDestination? destination, ChainNode next)
+        void AddRule(ChainHttpMatch? match, ChainRouteDestination? destination, ChainNode next, TimeSpan? resolverTimeout = null)
         {
             var legs = new List<WeightedTarget>();
             if (next.Type == "splitter")
@@ -131,29 +134,51 @@ public static class CompiledChainFlattener
                 Match = ToMatch(match),
                 PrefixRewrite = string.IsNullOrEmpty(destination?.PrefixRewrite) ? null : destination.PrefixRewrite,
                 Splits = legs,
-                RequestTimeout = Timeout(destination?.RequestTimeout),
+                RequestTimeout = resolverTimeout ?? Timeout(destination?.RequestTimeout, "RequestTimeout", negative: null),
+                IdleTimeout = Timeout(destination?.IdleTimeout, "IdleTimeout", negative: System.Threading.Timeout.InfiniteTimeSpan),
                 NumRetries = Math.Max(0, destination?.NumRetries ?? 0),
                 RetryOnConnectFailure = destination?.RetryOnConnectFailure ?? false,
                 RetryOnStatusCodes = destination?.RetryOnStatusCodes ?? [],
+                RetryOn = destination?.RetryOn ?? [],
                 RequestHeaders = Modifiers(destination?.RequestHeaders),
                 ResponseHeaders = Modifiers(destination?.ResponseHeaders),
             });
         }
 
-        TimeSpan? Timeout(string? text)
+        // Consul's 0 is "not set"; a negative value turns the limit off (agent/xds/routes.go: "Disable the timeout if user
+        // specifies negative value", Envoy's 0): no request timeout (null here too), no idle timeout (infinite).
+        TimeSpan? Timeout(string? text, string field, TimeSpan? negative)
         {
             if (string.IsNullOrEmpty(text))
             {
                 return null;
             }
 
-            if (!GoDuration.TryParse(text, out TimeSpan timeout) || timeout < TimeSpan.Zero)
+            if (!GoDuration.TryParse(text, out TimeSpan timeout))
             {
-                throw new FormatException($"A route of {chain.ServiceName} has RequestTimeout '{text}', which is not a duration.");
+                throw new FormatException($"A route of {chain.ServiceName} has {field} '{text}', which is not a duration.");
             }
 
-            // Consul's 0 is "not set": no timeout of the route's own.
-            return timeout == TimeSpan.Zero ? null : timeout;
+            return timeout == TimeSpan.Zero ? null : timeout < TimeSpan.Zero ? negative : timeout;
+        }
+
+        TimeSpan? ResolverTimeout(JsonElement? value)
+        {
+            TimeSpan timeout;
+            switch (value)
+            {
+                case { ValueKind: JsonValueKind.Number } number when number.TryGetInt64(out long nanoseconds):
+                    timeout = TimeSpan.FromTicks(nanoseconds / 100);
+                    break;
+                case { ValueKind: JsonValueKind.String } text when GoDuration.TryParse(text.GetString(), out timeout):
+                    break;
+                case null or { ValueKind: JsonValueKind.Null }:
+                    return null;
+                default:
+                    throw new FormatException($"The resolver of {chain.ServiceName} has RequestTimeout {value}, which is not a duration.");
+            }
+
+            return timeout > TimeSpan.Zero ? timeout : null;
         }
 
         void AddLeg(List<WeightedTarget> legs, ChainNode resolver, double weight, ChainSplitDefinition? split)

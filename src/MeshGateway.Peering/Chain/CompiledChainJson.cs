@@ -118,6 +118,12 @@ internal sealed class ChainRouteDestination
 
     public List<int>? RetryOnStatusCodes { get; set; }
 
+    /// <summary>Envoy retry conditions (Consul 1.15+, agent/structs/config_entry_routes.go: <c>RetryOn []string</c>).</summary>
+    public List<string>? RetryOn { get; set; }
+
+    /// <summary>A Go duration string (Consul 1.15+: <c>ServiceRouteDestination.MarshalJSON</c> writes it as <c>RequestTimeout</c> is written).</summary>
+    public string? IdleTimeout { get; set; }
+
     public ChainHeaderModifiers? RequestHeaders { get; set; }
 
     public ChainHeaderModifiers? ResponseHeaders { get; set; }
@@ -153,6 +159,13 @@ internal sealed class ChainSplit
 internal sealed class ChainResolver
 {
     public string? Target { get; set; }
+
+    /// <summary>
+    /// The service-resolver's <c>RequestTimeout</c> (Consul 1.15+). <c>DiscoveryResolver.MarshalJSON</c>
+    /// (agent/structs/discovery_chain.go) converts only <c>ConnectTimeout</c> to a string, so this one arrives as Go's
+    /// <c>time.Duration</c>, an integer of nanoseconds; a duration string is read too.
+    /// </summary>
+    public System.Text.Json.JsonElement? RequestTimeout { get; set; }
 
     public ChainFailover? Failover { get; set; }
 }
