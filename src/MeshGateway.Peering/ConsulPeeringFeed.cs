@@ -99,6 +99,9 @@ internal sealed class ConsulPeeringFeed : ConnectionTerminator, IMeshGatewayPeer
     /// <summary>The last build's error, or null when it succeeded.</summary>
     internal string? LastError { get; private set; }
 
+    /// <summary>The warnings of the last completed build (only the one background worker builds).</summary>
+    private HashSet<string> _warned = new(StringComparer.Ordinal);
+
     /// <inheritdoc />
     public void ExportsChanged(MeshGatewayPeeringUpdate update)
     {
@@ -333,6 +336,9 @@ internal sealed class ConsulPeeringFeed : ConnectionTerminator, IMeshGatewayPeer
 
     private async Task<PeeringSnapshot> BuildAsync(MeshGatewayPeeringUpdate update, CancellationToken cancellationToken)
     {
+        // A warning repeats in every build while its cause stays (builds follow catalog changes): logged when it first
+        // appears, again only after a build without it.
+        var warned = new HashSet<string>(StringComparer.Ordinal);
         ConsulClient client = update.Client;
         ConsulCatalogView view = update.View;
 
@@ -365,7 +371,7 @@ internal sealed class ConsulPeeringFeed : ConnectionTerminator, IMeshGatewayPeer
             string? peerDomain = PeerTrustDomain(peering?.PeerServerName);
             if (peering?.PeerCAPems is not { Count: > 0 } pems || peerDomain is null)
             {
-                PeeringLog.FeedWarning(_logger, $"peer '{peer}' has no CA certificates or trust domain yet (is the peering ACTIVE?): its exports are not served");
+                Warn(warned, $"peer '{peer}' has no CA certificates or trust domain yet (is the peering ACTIVE?): its exports are not served");
                 continue;
             }
 
@@ -375,11 +381,12 @@ internal sealed class ConsulPeeringFeed : ConnectionTerminator, IMeshGatewayPeer
             }
             catch (CryptographicException ex)
             {
-                PeeringLog.FeedWarning(_logger, $"peer '{peer}' has unreadable PeerCAPems ({ex.Message}): its exports are not served");
+                Warn(warned, $"peer '{peer}' has unreadable PeerCAPems ({ex.Message}): its exports are not served");
             }
         }
 
         var services = new List<ExportedHttpService>();
+        Dictionary<string, PeerTrustBundle> bundlesByPeer = bundles.ToDictionary(static b => b.PeerName, StringComparer.Ordinal);
         foreach (IGrouping<(string Service, string Namespace, string Partition), ConsulTerminatedExport> group in update.Exports
             .GroupBy(static e => (e.Service, e.Namespace, e.Partition)).OrderBy(static g => g.Key.Service, StringComparer.Ordinal))
         {
@@ -399,16 +406,16 @@ internal sealed class ConsulPeeringFeed : ConnectionTerminator, IMeshGatewayPeer
             catch (Exception ex) when (ex is ConsulStatusException or ArgumentException or InvalidOperationException or FormatException or System.Text.Json.JsonException)
             {
                 // One service's chain does not hold back the others (a transport failure still fails the whole build).
-                PeeringLog.FeedWarning(_logger, $"the discovery chain of '{name}' could not be read ({ex.Message}): it is not served");
+                Warn(warned, $"the discovery chain of '{name}' could not be read ({ex.Message}): it is not served");
                 continue;
             }
 
             foreach (string warning in flat.Warnings)
             {
-                PeeringLog.FeedWarning(_logger, $"discovery chain of '{name}': {warning}");
+                Warn(warned, $"discovery chain of '{name}': {warning}");
             }
 
-            services.Add(new ExportedHttpService
+            var service = new ExportedHttpService
             {
                 Name = name,
                 Namespace = ns,
@@ -424,9 +431,24 @@ internal sealed class ConsulPeeringFeed : ConnectionTerminator, IMeshGatewayPeer
                     Endpoints = Sidecars(view, t),
                     FailoverTargetIds = t.FailoverTargetIds,
                 })],
-            });
+            };
+
+            try
+            {
+                // Compiled alone first, as the snapshot will compile it: a route the terminator cannot apply (a regular
+                // expression .NET does not take, an unknown retry condition) leaves this service out, not the snapshot.
+                _ = new ServiceState(service, bundlesByPeer, new Dictionary<string, SidecarTarget>(StringComparer.Ordinal));
+            }
+            catch (ArgumentException ex)
+            {
+                Warn(warned, $"the discovery chain of '{name}' cannot be applied ({ex.Message}): it is not served");
+                continue;
+            }
+
+            services.Add(service);
         }
 
+        _warned = warned;
         return new PeeringSnapshot
         {
             Leaf = leaf,
@@ -436,6 +458,14 @@ internal sealed class ConsulPeeringFeed : ConnectionTerminator, IMeshGatewayPeer
             TrustBundles = bundles,
             Services = services,
         };
+    }
+
+    private void Warn(HashSet<string> warned, string what)
+    {
+        if (warned.Add(what) && !_warned.Contains(what))
+        {
+            PeeringLog.FeedWarning(_logger, what);
+        }
     }
 
     /// <summary>

@@ -516,20 +516,18 @@ internal sealed class SidecarTarget(string clusterId, string spiffeId, string? s
 /// <c>X-Forwarded-Proto: https</c> and reuses the request URI while requests keep the same path and query.
 /// </summary>
 /// <remarks>
-/// Every connection to a sidecar is mTLS made by the terminator's connect callback
+/// <para>Every connection to a sidecar is mTLS made by the terminator's connect callback
 /// (<c>PeeringTerminator.ConnectSidecarAsync</c>) with the target's SNI, as Consul's gateway sends it whatever the
 /// request's <c>Host</c>; <see cref="SocketsHttpHandler"/> on its own would send the <c>Host</c> header as the SNI. For
 /// HTTP/1.1 targets the prefix YARP gets is <c>http://host:port</c> all the same: with <c>https</c> the handler keeps a
 /// separate connection pool per <c>Host</c> value, so a peer choosing hosts would choose how many connections the gateway
 /// opens to a sidecar (an HTTP/1.1 request line carries no scheme, so nothing else changes). HTTP/2 targets keep
 /// <c>https</c>: HTTP/2 sends the scheme (<c>:scheme</c>), which must match the TLS connection; there the pool is per
-/// <c>:authority</c> (one multiplexed connection each, closed when idle; docs/peering.md).
-/// </remarks>
-/// <remarks>
-/// YARP builds (and parses) a new <see cref="Uri"/> per request when the transformer leaves
+/// <c>:authority</c> (one multiplexed connection each, closed when idle; docs/peering.md).</para>
+/// <para>YARP builds (and parses) a new <see cref="Uri"/> per request when the transformer leaves
 /// <see cref="HttpRequestMessage.RequestUri"/> unset: ~1.7 % of the gateway's CPU per request in a profile of the
 /// benchmark (docs/benchmarks.md, issue 14). A <see cref="Uri"/> is immutable, so consecutive requests for the same
-/// path and query share one; any other path builds a new one as YARP would.
+/// path and query share one; any other path builds a new one as YARP would.</para>
 /// </remarks>
 internal sealed class SidecarDestination
 {

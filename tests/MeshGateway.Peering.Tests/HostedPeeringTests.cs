@@ -195,6 +195,61 @@ public sealed class HostedPeeringTests
         }
     }
 
+    [Fact]
+    public async Task HostedGateway_OneServiceWithARouteTheTerminatorCannotApply_IsLeftOut_TheOthersAreServed()
+    {
+        using var local = new SpiffeAuthority(Td);
+        using var peer = new SpiffeAuthority(PeerTd);
+        string gatewayId = local.ServiceId("mesh-gateway", "dc1");
+        using X509Certificate2 gatewayLeaf = local.Issue(gatewayId);
+        using X509Certificate2 peerClient = peer.Issue(peer.ServiceId("frontend", "dc2"));
+        await using Sidecar backup = await Sidecar.StartAsync("api-backup", local.Issue(local.ServiceId("api-backup", "dc1")), local.Root, gatewayId);
+
+        await using SimulatedConsulAgent agent = await SimulatedConsulAgent.StartAsync("dc1", Td);
+        ServePeeringBasics(agent, local, peer, gatewayLeaf, gatewayId);
+        agent.Register(new SimInstance { Id = "api-1", Name = "api", Node = "n-api", Address = "127.0.0.1", Port = 9, Native = true }, checkStatus: "critical");
+        agent.Register(new SimInstance { Id = "api-backup-1", Name = "api-backup", Node = "n-api", Address = "127.0.0.1", Port = backup.EndPoint.Port, Native = true });
+        agent.Register(new SimInstance { Id = "web-1", Name = "web", Node = "n-web", Address = "127.0.0.1", Port = 9, Native = true });
+        await ExportToPeerBAsync(agent, "api", "discovery-chain-api-failover.json");
+        agent.SetConfigEntry("service-defaults", "web", """{"Protocol":"http"}""");
+        agent.SetConfigEntry("exported-services", "default", """{"Services":[{"Name":"api","Consumers":[{"Peer":"peer-b"}]},{"Name":"web","Consumers":[{"Peer":"peer-b"}]}]}""");
+        // web's real 1.8.7 chain with a route regex in RE2's named-group syntax, which Consul and Envoy take and .NET's
+        // regular expressions do not: web cannot be terminated as Consul would, api still can.
+        string webChain = (await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "Fixtures", "discovery-chain-web.json")))
+            .Replace("\"PathExact\": \"/v2\"", "\"PathRegex\": \"/v2(?P<rest>/.*)?\"", StringComparison.Ordinal);
+        Assert.Contains("(?P<rest>", webChain, StringComparison.Ordinal);
+        agent.ServeJson("/v1/discovery-chain/web", webChain);
+
+        var logs = new RecordingLoggerProvider();
+        using IHost host = BuildHost(agent, logs);
+        await host.StartAsync();
+        try
+        {
+            const string ApiSni = "api.default.default.peer-b.external." + Td;
+            MeshGatewayRuntime runtime = host.Services.GetRequiredService<MeshGatewayRuntime>();
+            var feed = host.Services.GetRequiredService<ConsulPeeringFeed>();
+            using var deadline = new CancellationTokenSource(s_safety);
+            await runtime.Routes.WaitForAsync(t => t.TryMatch(ApiSni, out _), deadline.Token);
+            PeeringSnapshot snapshot = await feed.WaitForSnapshotAsync(s => s.Services.Count >= 1, deadline.Token);
+
+            Assert.Equal("api", Assert.Single(snapshot.Services).Name);
+            Assert.Null(feed.LastError);
+            using HttpClient client = CreateClient(runtime.Listeners[0].EndPoint, peerClient, local.Root, gatewayId);
+            using HttpResponseMessage response = await client.GetAsync("https://" + ApiSni + "/orders", deadline.Token);
+            Assert.Equal("api-backup /orders", await response.Content.ReadAsStringAsync(deadline.Token));
+
+            // A catalog change builds again (api-backup gets a second instance): web is still left out, and its warning,
+            // logged by the first build, is not repeated.
+            agent.Register(new SimInstance { Id = "api-backup-2", Name = "api-backup", Node = "n-api", Address = "127.0.0.1", Port = 10, Native = true });
+            await feed.WaitForSnapshotAsync(s => s.Services.Count == 1 && s.Services[0].Targets.Any(t => t.Endpoints.Count == 2), deadline.Token);
+            Assert.Single(logs.Entries, e => e.EventId == 4006 && e.Message.Contains("'web' cannot be applied", StringComparison.Ordinal));
+        }
+        finally
+        {
+            await host.StopAsync();
+        }
+    }
+
     [Theory]
     [InlineData("server.dc2.peering." + PeerTd, PeerTd)]
     [InlineData("server.dc2.peering.", null)]
@@ -243,11 +298,18 @@ public sealed class HostedPeeringTests
         ["ModifyIndex"] = 1,
     });
 
-    private static IHost BuildHost(SimulatedConsulAgent agent)
+    private static IHost BuildHost(SimulatedConsulAgent agent, ILoggerProvider? logs = null)
     {
         HostApplicationBuilder builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["MeshGateway:Address"] = "127.0.0.1", ["MeshGateway:Port"] = "0" });
-        builder.Services.AddLogging(logging => logging.SetMinimumLevel(LogLevel.Warning));
+        builder.Services.AddLogging(logging =>
+        {
+            logging.SetMinimumLevel(LogLevel.Warning);
+            if (logs is not null)
+            {
+                logging.AddProvider(logs);
+            }
+        });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = s_safety);
         builder.Services.AddMeshGateway()
             .UseConsulCatalog(c =>

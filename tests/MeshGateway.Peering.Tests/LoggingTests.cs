@@ -78,26 +78,4 @@ public sealed class LoggingTests
         Assert.Equal(4, recorder.Entries.Count(e => e.EventId == 4007));
         Assert.Equal(21, harness.Terminator.Counters.UpstreamFailures);
     }
-
-    private sealed class RecordingLoggerProvider : ILoggerProvider
-    {
-        public ConcurrentQueue<(string Category, LogLevel Level, int EventId)> Entries { get; } = new();
-
-        public ILogger CreateLogger(string categoryName) => new Recorder(categoryName, Entries);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Recorder(string category, ConcurrentQueue<(string Category, LogLevel Level, int EventId)> entries) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => true;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-                entries.Enqueue((category, logLevel, eventId.Id));
-        }
-    }
 }
