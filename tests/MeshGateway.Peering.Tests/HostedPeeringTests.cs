@@ -151,43 +151,21 @@ public sealed class HostedPeeringTests
     [Fact]
     public async Task HostedGateway_ResolverFailover_PrimaryWithoutHealthyInstances_RequestsReachTheFailoverService()
     {
-        using var local = new SpiffeAuthority(Td);
-        using var peer = new SpiffeAuthority(PeerTd);
-        string gatewayId = local.ServiceId("mesh-gateway", "dc1");
-        using X509Certificate2 gatewayLeaf = local.Issue(gatewayId);
-        using X509Certificate2 peerClient = peer.Issue(peer.ServiceId("frontend", "dc2"));
-        await using Sidecar backup = await Sidecar.StartAsync("api-backup", local.Issue(local.ServiceId("api-backup", "dc1")), local.Root, gatewayId);
-
-        await using SimulatedConsulAgent agent = await SimulatedConsulAgent.StartAsync("dc1", Td);
-        ServePeeringBasics(agent, local, peer, gatewayLeaf, gatewayId);
-
-        // api's one instance is critical (no healthy sidecar; an exported service needs an instance in the catalog to be
-        // exported at all); api-backup has a healthy one. The real 1.8.7 chain of api fails over to api-backup in dc1 and dc2.
-        agent.Register(new SimInstance { Id = "api-1", Name = "api", Node = "n-api", Address = "127.0.0.1", Port = 9, Native = true }, checkStatus: "critical");
-        agent.Register(new SimInstance { Id = "api-backup-1", Name = "api-backup", Node = "n-api", Address = "127.0.0.1", Port = backup.EndPoint.Port, Native = true });
-        await ExportToPeerBAsync(agent, "api", "discovery-chain-api-failover.json");
-
-        using IHost host = BuildHost(agent);
+        await using ApiFailoverScene scene = await ApiFailoverScene.StartAsync();
+        using IHost host = BuildHost(scene.Agent);
         await host.StartAsync();
         try
         {
-            const string ApiSni = "api.default.default.peer-b.external." + Td;
-            MeshGatewayRuntime runtime = host.Services.GetRequiredService<MeshGatewayRuntime>();
-            var feed = host.Services.GetRequiredService<ConsulPeeringFeed>();
             using var deadline = new CancellationTokenSource(s_safety);
-            await runtime.Routes.WaitForAsync(t => t.TryMatch(ApiSni, out _), deadline.Token);
-            PeeringSnapshot snapshot = await feed.WaitForSnapshotAsync(s => s.Services.Count == 1, deadline.Token);
+            (ConsulPeeringFeed feed, PeeringSnapshot snapshot) = await ApiFailoverScene.WaitForApiAsync(host, deadline.Token);
             ExportedHttpService api = Assert.Single(snapshot.Services);
             ChainTargetEndpoints primary = Assert.Single(api.Targets, t => t.Id == "api.default.dc1");
             Assert.Empty(primary.Endpoints);
             Assert.Equal(["api-backup.default.dc1"], primary.FailoverTargetIds);
-            Assert.Equal(local.ServiceId("api-backup", "dc1"), Assert.Single(api.Targets, t => t.Id == "api-backup.default.dc1").SpiffeId);
+            Assert.Equal(scene.Local.ServiceId("api-backup", "dc1"), Assert.Single(api.Targets, t => t.Id == "api-backup.default.dc1").SpiffeId);
 
-            using HttpClient client = CreateClient(runtime.Listeners[0].EndPoint, peerClient, local.Root, gatewayId);
-            using HttpResponseMessage response = await client.GetAsync("https://" + ApiSni + "/orders", deadline.Token);
-
-            Assert.Equal("api-backup /orders", await response.Content.ReadAsStringAsync(deadline.Token));
-            Assert.Equal(0, backup.RefusedClients);
+            Assert.Equal("api-backup /orders", await scene.GetAsync(host, "/orders", deadline.Token));
+            Assert.Equal(0, scene.Backup.RefusedClients);
         }
         finally
         {
@@ -198,19 +176,9 @@ public sealed class HostedPeeringTests
     [Fact]
     public async Task HostedGateway_OneServiceWithARouteTheTerminatorCannotApply_IsLeftOut_TheOthersAreServed()
     {
-        using var local = new SpiffeAuthority(Td);
-        using var peer = new SpiffeAuthority(PeerTd);
-        string gatewayId = local.ServiceId("mesh-gateway", "dc1");
-        using X509Certificate2 gatewayLeaf = local.Issue(gatewayId);
-        using X509Certificate2 peerClient = peer.Issue(peer.ServiceId("frontend", "dc2"));
-        await using Sidecar backup = await Sidecar.StartAsync("api-backup", local.Issue(local.ServiceId("api-backup", "dc1")), local.Root, gatewayId);
-
-        await using SimulatedConsulAgent agent = await SimulatedConsulAgent.StartAsync("dc1", Td);
-        ServePeeringBasics(agent, local, peer, gatewayLeaf, gatewayId);
-        agent.Register(new SimInstance { Id = "api-1", Name = "api", Node = "n-api", Address = "127.0.0.1", Port = 9, Native = true }, checkStatus: "critical");
-        agent.Register(new SimInstance { Id = "api-backup-1", Name = "api-backup", Node = "n-api", Address = "127.0.0.1", Port = backup.EndPoint.Port, Native = true });
+        await using ApiFailoverScene scene = await ApiFailoverScene.StartAsync();
+        SimulatedConsulAgent agent = scene.Agent;
         agent.Register(new SimInstance { Id = "web-1", Name = "web", Node = "n-web", Address = "127.0.0.1", Port = 9, Native = true });
-        await ExportToPeerBAsync(agent, "api", "discovery-chain-api-failover.json");
         agent.SetConfigEntry("service-defaults", "web", """{"Protocol":"http"}""");
         agent.SetConfigEntry("exported-services", "default", """{"Services":[{"Name":"api","Consumers":[{"Peer":"peer-b"}]},{"Name":"web","Consumers":[{"Peer":"peer-b"}]}]}""");
         // web's real 1.8.7 chain with a route regex under RE2's ungreedy flag, which Consul and Envoy take and .NET's
@@ -225,18 +193,12 @@ public sealed class HostedPeeringTests
         await host.StartAsync();
         try
         {
-            const string ApiSni = "api.default.default.peer-b.external." + Td;
-            MeshGatewayRuntime runtime = host.Services.GetRequiredService<MeshGatewayRuntime>();
-            var feed = host.Services.GetRequiredService<ConsulPeeringFeed>();
             using var deadline = new CancellationTokenSource(s_safety);
-            await runtime.Routes.WaitForAsync(t => t.TryMatch(ApiSni, out _), deadline.Token);
-            PeeringSnapshot snapshot = await feed.WaitForSnapshotAsync(s => s.Services.Count >= 1, deadline.Token);
+            (ConsulPeeringFeed feed, PeeringSnapshot snapshot) = await ApiFailoverScene.WaitForApiAsync(host, deadline.Token);
 
             Assert.Equal("api", Assert.Single(snapshot.Services).Name);
             Assert.Null(feed.LastError);
-            using HttpClient client = CreateClient(runtime.Listeners[0].EndPoint, peerClient, local.Root, gatewayId);
-            using HttpResponseMessage response = await client.GetAsync("https://" + ApiSni + "/orders", deadline.Token);
-            Assert.Equal("api-backup /orders", await response.Content.ReadAsStringAsync(deadline.Token));
+            Assert.Equal("api-backup /orders", await scene.GetAsync(host, "/orders", deadline.Token));
 
             // A catalog change builds again (api-backup gets a second instance): web is still left out, and its warning,
             // logged by the first build, is not repeated.
@@ -247,6 +209,99 @@ public sealed class HostedPeeringTests
         finally
         {
             await host.StopAsync();
+        }
+    }
+
+    /// <summary>
+    /// The simulated 1.13+ agent with <c>api</c> exported to peer-b under the real 1.8.7 failover chain: api's one instance
+    /// is critical (an exported service needs an instance in the catalog to be exported at all), api-backup has a healthy
+    /// one, a real sidecar (the chain fails over to api-backup in dc1 and dc2).
+    /// </summary>
+    private sealed class ApiFailoverScene : IAsyncDisposable
+    {
+        public const string ApiSni = "api.default.default.peer-b.external." + Td;
+
+        private ApiFailoverScene(SpiffeAuthority local, SpiffeAuthority peer, string gatewayId, X509Certificate2 gatewayLeaf, X509Certificate2 peerClient)
+        {
+            Local = local;
+            Peer = peer;
+            GatewayId = gatewayId;
+            GatewayLeaf = gatewayLeaf;
+            PeerClient = peerClient;
+        }
+
+        public SpiffeAuthority Local { get; }
+
+        public SpiffeAuthority Peer { get; }
+
+        public string GatewayId { get; }
+
+        public X509Certificate2 GatewayLeaf { get; }
+
+        public X509Certificate2 PeerClient { get; }
+
+        public Sidecar Backup { get; private set; } = null!;
+
+        public SimulatedConsulAgent Agent { get; private set; } = null!;
+
+        public static async Task<ApiFailoverScene> StartAsync()
+        {
+            var local = new SpiffeAuthority(Td);
+            var peer = new SpiffeAuthority(PeerTd);
+            string gatewayId = local.ServiceId("mesh-gateway", "dc1");
+            var scene = new ApiFailoverScene(local, peer, gatewayId, local.Issue(gatewayId), peer.Issue(peer.ServiceId("frontend", "dc2")));
+            try
+            {
+                scene.Backup = await Sidecar.StartAsync("api-backup", local.Issue(local.ServiceId("api-backup", "dc1")), local.Root, gatewayId);
+                scene.Agent = await SimulatedConsulAgent.StartAsync("dc1", Td);
+                ServePeeringBasics(scene.Agent, local, peer, scene.GatewayLeaf, gatewayId);
+                scene.Agent.Register(new SimInstance { Id = "api-1", Name = "api", Node = "n-api", Address = "127.0.0.1", Port = 9, Native = true }, checkStatus: "critical");
+                scene.Agent.Register(new SimInstance { Id = "api-backup-1", Name = "api-backup", Node = "n-api", Address = "127.0.0.1", Port = scene.Backup.EndPoint.Port, Native = true });
+                await ExportToPeerBAsync(scene.Agent, "api", "discovery-chain-api-failover.json");
+                return scene;
+            }
+            catch
+            {
+                await scene.DisposeAsync();
+                throw;
+            }
+        }
+
+        /// <summary>Waits for api's route and a snapshot that serves it.</summary>
+        public static async Task<(ConsulPeeringFeed Feed, PeeringSnapshot Snapshot)> WaitForApiAsync(IHost host, CancellationToken cancellationToken)
+        {
+            MeshGatewayRuntime runtime = host.Services.GetRequiredService<MeshGatewayRuntime>();
+            var feed = host.Services.GetRequiredService<ConsulPeeringFeed>();
+            await runtime.Routes.WaitForAsync(t => t.TryMatch(ApiSni, out _), cancellationToken);
+            PeeringSnapshot snapshot = await feed.WaitForSnapshotAsync(s => s.Services.Any(x => x.Name == "api"), cancellationToken);
+            return (feed, snapshot);
+        }
+
+        /// <summary>A GET through the hosted gateway as peer-b's frontend; the body.</summary>
+        public async Task<string> GetAsync(IHost host, string path, CancellationToken cancellationToken)
+        {
+            IPEndPoint gateway = host.Services.GetRequiredService<MeshGatewayRuntime>().Listeners[0].EndPoint;
+            using HttpClient client = CreateClient(gateway, PeerClient, Local.Root, GatewayId);
+            using HttpResponseMessage response = await client.GetAsync("https://" + ApiSni + path, cancellationToken);
+            return await response.Content.ReadAsStringAsync(cancellationToken);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (Agent is not null)
+            {
+                await Agent.DisposeAsync();
+            }
+
+            if (Backup is not null)
+            {
+                await Backup.DisposeAsync();
+            }
+
+            PeerClient.Dispose();
+            GatewayLeaf.Dispose();
+            Peer.Dispose();
+            Local.Dispose();
         }
     }
 
