@@ -25,7 +25,9 @@ namespace MeshGateway.Peering;
 /// </list>
 /// <para>RE2 constructs .NET has no equivalent for are refused with <see cref="ArgumentException"/>: the ungreedy flag
 /// <c>U</c>, <c>\C</c>, a negated POSIX class or <c>\D</c>, <c>\S</c>, <c>\W</c> among other items of a class,
-/// <c>\Q</c> inside a class, a code point above U+FFFF.</para>
+/// <c>\Q</c> inside a class, a code point above U+FFFF. Left as they are: <c>\b</c> (Unicode word characters here,
+/// ASCII in RE2), and <c>.</c> or a negated class against a character above U+FFFF (one code point in RE2, two UTF-16
+/// units here); request paths and header values seldom hold either.</para>
 /// </remarks>
 internal static class Re2Pattern
 {
