@@ -11,6 +11,8 @@ public sealed class PeeringCounters
     private long _upstreamFailures;
     private long _retries;
     private long _timeouts;
+    private long _sidecarConnections;
+    private long _sidecarConnectFailures;
 
     internal PeeringCounters()
     {
@@ -55,6 +57,12 @@ public sealed class PeeringCounters
     /// <summary>Routed requests a timeout ended: a route's <c>RequestTimeout</c> (answered 504 when no response had begun, else reset; Envoy's <c>upstream_rq_timeout</c>) or the idle timeout (408, else reset). Also counted in <see cref="UpstreamFailures"/>.</summary>
     public long Timeouts => Interlocked.Read(ref _timeouts);
 
+    /// <summary>Connections the terminator opened to sidecars (TCP and mTLS both completed): Envoy's <c>upstream_cx_total</c> less its failures.</summary>
+    public long SidecarConnections => Interlocked.Read(ref _sidecarConnections);
+
+    /// <summary>Connections to sidecars that failed (TCP refused or timed out, or the mTLS handshake failed, a refused sidecar certificate included): Envoy's <c>upstream_cx_connect_fail</c> and <c>upstream_cx_connect_timeout</c>.</summary>
+    public long SidecarConnectFailures => Interlocked.Read(ref _sidecarConnectFailures);
+
     /// <summary>Handshakes refused for one reason.</summary>
     /// <param name="reason">The reason.</param>
     /// <returns>The count.</returns>
@@ -75,4 +83,6 @@ public sealed class PeeringCounters
     internal void OnRetry() => Interlocked.Increment(ref _retries);
 
     internal void OnTimeout() => Interlocked.Increment(ref _timeouts);
+
+    internal void OnSidecarConnection(bool opened) => Interlocked.Increment(ref opened ? ref _sidecarConnections : ref _sidecarConnectFailures);
 }

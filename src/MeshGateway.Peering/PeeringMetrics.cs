@@ -20,8 +20,10 @@ internal sealed class PeeringMetrics : IDisposable
     public const string UpstreamFailures = "meshgateway.peering.upstream_failures";
     public const string Retries = "meshgateway.peering.retries";
     public const string Timeouts = "meshgateway.peering.timeouts";
+    public const string SidecarConnections = "meshgateway.peering.sidecar_connections";
     public const string HandshakeResultTag = "meshgateway.peering.handshake.result";
     public const string RequestResultTag = "meshgateway.peering.request.result";
+    public const string SidecarConnectionResultTag = "meshgateway.peering.sidecar_connection.result";
 
     /// <summary>Tag values by <see cref="HandshakeRefusal"/> value, written out as the listener's rejection reasons are (GatewayMetrics).</summary>
     private static readonly string[] s_refusalTags =
@@ -39,9 +41,10 @@ internal sealed class PeeringMetrics : IDisposable
         _meter.CreateObservableCounter(Connections, () => counters()?.Connections ?? 0, "{connection}", "Connections handed to the peering terminator (HTTP-like exports).");
         _meter.CreateObservableCounter(Handshakes, () => HandshakeMeasurements(counters()), "{handshake}", "Peer TLS handshakes: accepted, or refused and why.");
         _meter.CreateObservableCounter(Requests, () => RequestMeasurements(counters()), "{request}", "Terminated requests: routed to a chain target, or unrouted (404).");
-        _meter.CreateObservableCounter(UpstreamFailures, () => counters()?.UpstreamFailures ?? 0, "{request}", "Requests no sidecar answered (502, 503, 504).");
+        _meter.CreateObservableCounter(UpstreamFailures, () => counters()?.UpstreamFailures ?? 0, "{request}", "Requests no sidecar answered (502, 503, 504, 408).");
         _meter.CreateObservableCounter(Retries, () => counters()?.Retries ?? 0, "{retry}", "Retries of requests on the next sidecar (a route's RetryOn, RetryOnConnectFailure or RetryOnStatusCodes).");
         _meter.CreateObservableCounter(Timeouts, () => counters()?.Timeouts ?? 0, "{request}", "Requests a timeout ended: a route's RequestTimeout (504) or the idle timeout (408).");
+        _meter.CreateObservableCounter(SidecarConnections, () => SidecarConnectionMeasurements(counters()), "{connection}", "Connections to local sidecars: opened (TCP and mTLS), or failed.");
     }
 
     public void Dispose()
@@ -65,6 +68,12 @@ internal sealed class PeeringMetrics : IDisposable
 
         return measurements;
     }
+
+    private static Measurement<long>[] SidecarConnectionMeasurements(PeeringCounters? counters) =>
+    [
+        new(counters?.SidecarConnections ?? 0, new KeyValuePair<string, object?>(SidecarConnectionResultTag, "opened")),
+        new(counters?.SidecarConnectFailures ?? 0, new KeyValuePair<string, object?>(SidecarConnectionResultTag, "failed")),
+    ];
 
     private static Measurement<long>[] RequestMeasurements(PeeringCounters? counters) =>
     [

@@ -715,10 +715,14 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
                     RemoteCertificateValidationCallback = (_, certificate, chain, _) => ValidateSidecar(certificate, chain, sidecar.SpiffeId, sidecar.Cluster),
                 },
                 cancellationToken).ConfigureAwait(false);
+            _counters.OnSidecarConnection(opened: true);
             return tls;
         }
         catch
         {
+            // Cancelled too: the handler runs connection attempts apart from requests, so what cancels one is its connect
+            // timeout (or the client being disposed).
+            _counters.OnSidecarConnection(opened: false);
             if (tls is not null)
             {
                 await tls.DisposeAsync().ConfigureAwait(false);

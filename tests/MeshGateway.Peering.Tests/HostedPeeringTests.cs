@@ -126,6 +126,9 @@ public sealed class HostedPeeringTests
             Assert.Equal(0, metrics["meshgateway.peering.upstream_failures"]);
             Assert.Equal(0, metrics["meshgateway.peering.retries"]);
             Assert.Equal(0, metrics["meshgateway.peering.timeouts"]);
+            Assert.Equal(terminator.Counters.SidecarConnections, metrics["meshgateway.peering.sidecar_connections|opened"]);
+            Assert.True(metrics["meshgateway.peering.sidecar_connections|opened"] >= 1);
+            Assert.Equal(0, metrics["meshgateway.peering.sidecar_connections|failed"]);
 
             // Leaf rotation: the agent renews the leaf; the feed's blocking watch of the leaf endpoint wakes (no catalog
             // change is needed), and new handshakes get the new leaf while the terminator stays the same.

@@ -275,6 +275,9 @@ public sealed class TerminationTests
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         Assert.Equal(0, harness.SidecarB.Requests);
         Assert.Equal(1, harness.Terminator.Counters.UpstreamFailures);
+        // The refused certificate failed the connection (counted as Envoy's upstream_cx_connect_fail).
+        Assert.True(harness.Terminator.Counters.SidecarConnectFailures >= 1);
+        Assert.Equal(0, harness.Terminator.Counters.SidecarConnections);
     }
 
     [Theory]
@@ -306,7 +309,10 @@ public sealed class TerminationTests
         if (protocol == "http")
         {
             Assert.Single(seen.Select(r => r.ConnectionId).Distinct());
+            Assert.Equal(1, harness.Terminator.Counters.SidecarConnections);
         }
+
+        Assert.Equal(0, harness.Terminator.Counters.SidecarConnectFailures);
 
         Assert.Equal(Hosts, harness.Terminator.Counters.HandshakesAccepted);
     }
