@@ -651,7 +651,7 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
                 metadata[ServerNameMetadata] = serverName;
             }
 
-            if (target.RequestConfig.Version == System.Net.HttpVersion.Version20)
+            if (target.RequestConfig.Version == HttpVersion.Version20)
             {
                 metadata[Http2Metadata] = "true";
             }

@@ -69,6 +69,8 @@ public sealed class Re2PatternTests
     [InlineData(@"\x{1F600}", "U+1F600")]
     [InlineData("[abc", "closing ]")]
     [InlineData("a(b", "a(b")]
+    [InlineData("(?=a)a", "(?=a)a")]
+    [InlineData("(?>a+)b", "(?>a+)b")]
     public void CompileFullMatch_WhatDotNetCannotMatchTheSameWay_IsRefusedAndNamed(string re2, string named)
     {
         ArgumentException ex = Assert.Throws<ArgumentException>(() => Re2Pattern.CompileFullMatch(re2, "PathRegex"));

@@ -63,8 +63,10 @@ internal static class Re2Pattern
         {
             return new Regex(@"\A(?:" + ToDotNet(re2) + @")\z", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking);
         }
-        catch (ArgumentException ex)
+        catch (Exception ex) when (ex is ArgumentException or NotSupportedException)
         {
+            // NotSupportedException: a construct RE2 has not either (lookaround, backreference, atomic group), which the
+            // non-backtracking engine refuses.
             throw new ArgumentException($"The {what} regular expression '{re2}' is invalid: {ex.Message}", ex);
         }
     }
