@@ -83,9 +83,6 @@ internal sealed class PeeringState
     public bool TryGetService(string serverName, out ServiceState? service) => _bySni.TryGetValue(serverName, out service);
 
     public bool IsKnownTrustDomain(string trustDomain) => _trustDomains.Contains(trustDomain);
-
-    /// <summary>A route's RE2 expression as Envoy's <c>safe_regex</c> matches it: the whole value, in linear time (<see cref="Re2Pattern"/>).</summary>
-    internal static Regex CompileRegex(string pattern, string what) => Re2Pattern.CompileFullMatch(pattern, what);
 }
 
 /// <summary>One exported service compiled: the bundles of its consumer peers and its route rules.</summary>
@@ -310,9 +307,9 @@ internal sealed class CompiledRule
         RetryOn = RetryConditions.Of(rule);
         HasPolicy = rule.RequestTimeout is not null || rule.IdleTimeout is not null || RetryOn != RetryCondition.None
             || rule.RequestHeaders is not null || rule.ResponseHeaders is not null || legs.Any(l => l.Split.RequestHeaders is not null || l.Split.ResponseHeaders is not null);
-        _pathRegex = _match?.PathRegex is { } pathRegex ? PeeringState.CompileRegex(pathRegex, "PathRegex") : null;
-        _headerRegex = [.. (_match?.Headers ?? []).Select(h => h.Regex is null ? null : PeeringState.CompileRegex(h.Regex, "header " + h.Name))];
-        _queryRegex = [.. (_match?.QueryParameters ?? []).Select(q => q.Regex is null ? null : PeeringState.CompileRegex(q.Regex, "query parameter " + q.Name))];
+        _pathRegex = _match?.PathRegex is { } pathRegex ? Re2Pattern.CompileFullMatch(pathRegex, "PathRegex") : null;
+        _headerRegex = [.. (_match?.Headers ?? []).Select(h => h.Regex is null ? null : Re2Pattern.CompileFullMatch(h.Regex, "header " + h.Name))];
+        _queryRegex = [.. (_match?.QueryParameters ?? []).Select(q => q.Regex is null ? null : Re2Pattern.CompileFullMatch(q.Regex, "query parameter " + q.Name))];
     }
 
     public HttpRouteRule Rule { get; }

@@ -49,6 +49,15 @@ internal static class Re2Pattern
         ["xdigit"] = "0-9A-Fa-f",
     };
 
+    /// <summary>
+    /// Compiled expressions by RE2 text. Every snapshot compiles every route again (and the feed compiles a service alone
+    /// before the snapshot does), while the expressions seldom change and a <see cref="Regex"/> is immutable and safe to
+    /// share between threads; the non-backtracking engine costs more to build than the backtracking one.
+    /// </summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Regex> s_compiled = new(StringComparer.Ordinal);
+
+    private const int MaxCompiled = 4096;
+
     private const string Digit = "0-9";
     private const string Space = @"\t\n\f\r ";
     private const string Word = "0-9A-Za-z_";
@@ -59,9 +68,23 @@ internal static class Re2Pattern
     /// <exception cref="ArgumentException">It is not a valid RE2 expression, or uses a construct .NET cannot match the same way.</exception>
     public static Regex CompileFullMatch(string re2, string what)
     {
+        ArgumentNullException.ThrowIfNull(re2);
+        if (s_compiled.TryGetValue(re2, out Regex? known))
+        {
+            return known;
+        }
+
         try
         {
-            return new Regex(@"\A(?:" + ToDotNet(re2) + @")\z", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking);
+            Regex regex = new(@"\A(?:" + ToDotNet(re2) + @")\z", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking);
+            if (s_compiled.Count >= MaxCompiled)
+            {
+                // Patterns come from config entries and change rarely; a bound only in case they churn.
+                s_compiled.Clear();
+            }
+
+            s_compiled[re2] = regex;
+            return regex;
         }
         catch (Exception ex) when (ex is ArgumentException or NotSupportedException)
         {
