@@ -412,22 +412,23 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
 
     /// <summary>
     /// Counts a request the forwarder could not complete with a sidecar and logs it within the rate limit (event 4007).
-    /// One whose bytes stopped moving for the idle timeout (YARP's activity timeout) is a timeout too, answered 408 as
-    /// Envoy answers its stream idle timeout when no response has begun (YARP would answer 504).
+    /// A timeout is counted as one too and, when no response has begun, answered as Envoy answers it: the route's request
+    /// timeout 504 ("upstream request timeout"), the idle timeout (YARP's activity timeout, which YARP would answer 504)
+    /// 408 as Envoy's stream idle timeout.
     /// </summary>
     /// <param name="context">The request.</param>
     /// <param name="destination">The sidecar that failed it.</param>
     /// <param name="error">The forwarder's error.</param>
-    /// <param name="routeTimedOut">The route's request timeout ended it (counted and answered already).</param>
+    /// <param name="routeTimedOut">The route's request timeout ended it.</param>
     private void ReportForwardFailure(HttpContext context, SidecarDestination destination, ForwarderError error, bool routeTimedOut = false)
     {
-        if (error == ForwarderError.RequestTimedOut && !routeTimedOut)
+        if (routeTimedOut || error == ForwarderError.RequestTimedOut)
         {
             _counters.OnTimeout();
             if (!context.Response.HasStarted)
             {
                 context.Response.Clear();
-                context.Response.StatusCode = StatusCodes.Status408RequestTimeout;
+                context.Response.StatusCode = routeTimedOut ? StatusCodes.Status504GatewayTimeout : StatusCodes.Status408RequestTimeout;
             }
         }
 
@@ -442,9 +443,10 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
     internal const int MaxReplayedBodyBytes = 1024 * 1024;
 
     /// <summary>
-    /// Forwards under the rule's request timeout and retries (service-router <c>RequestTimeout</c>, <c>NumRetries</c>,
-    /// <c>RetryOnConnectFailure</c>, <c>RetryOnStatusCodes</c>), as Envoy's route timeout and retry policy do: the timeout
-    /// covers every attempt and answers 504 when no response has begun; a retry goes to the target's next sidecar. A
+    /// Forwards under the rule's timeouts and retries (service-router <c>RequestTimeout</c>, <c>IdleTimeout</c>,
+    /// <c>NumRetries</c>, <c>RetryOn</c>, <c>RetryOnConnectFailure</c>, <c>RetryOnStatusCodes</c>), as Envoy's route timeout
+    /// and retry policy do: the request timeout covers every attempt and answers 504 when no response has begun; a retry
+    /// (<see cref="RetryConditions"/>) goes to the target's next sidecar. A
     /// request body is kept for the retries only when its length is announced and at most
     /// <see cref="MaxReplayedBodyBytes"/> (read whole, in memory, before the first attempt); any other body is forwarded
     /// once (Envoy likewise retries only what fits its buffer).
@@ -525,19 +527,7 @@ public sealed class PeeringTerminator : ConnectionTerminator, IAsyncDisposable
 
             if (error != ForwarderError.None)
             {
-                bool timedOut = timeout?.IsCancellationRequested == true && !context.RequestAborted.IsCancellationRequested;
-                if (timedOut)
-                {
-                    _counters.OnTimeout();
-                    if (!context.Response.HasStarted)
-                    {
-                        // Envoy's "upstream request timeout".
-                        context.Response.Clear();
-                        context.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
-                    }
-                }
-
-                ReportForwardFailure(context, destination, error, timedOut);
+                ReportForwardFailure(context, destination, error, routeTimedOut: timeout?.IsCancellationRequested == true && !context.RequestAborted.IsCancellationRequested);
             }
 
             return;
