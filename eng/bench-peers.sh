@@ -68,7 +68,8 @@ binary=$publish_dir/SniGateway
 gateway_env=${GATEWAY_ENV-DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT=1 DOTNET_GCgen0size=0x400000}
 # GATEWAY_ARGS: SniGateway arguments beyond --listen and --routes; default the event-loop engine (GatewayIoEngine.EventLoop,
 # docs/data-plane.md). The sockets engine's row: GATEWAY_ARGS="--engine sockets"; splice(2) for bulk data (sockets engine):
-# GATEWAY_ARGS="--engine sockets --splice-pipes 1024". GATEWAY_NAME renames the row (to compare variants side by side).
+# GATEWAY_ARGS="--engine sockets --splice-pipes 1024"; the event loop without its pause after bulk reads:
+# GATEWAY_ARGS="--engine event-loop --event-loop-bulk-pause-us 0". GATEWAY_NAME renames the row (to compare variants side by side).
 gateway_args=${GATEWAY_ARGS---engine event-loop}
 gateway_name=${GATEWAY_NAME:-$gateway_name}
 exec bash "$peers" --results "$root/.bench-results" --gateway-name "$gateway_name" \

@@ -9,14 +9,15 @@ const string Usage = """
     SniGateway --listen ADDR:PORT [--listen ADDR:PORT ...] --routes FILE
                [--connect-timeout-ms 5000] [--hello-timeout-ms 10000] [--idle-timeout-s 3600]
                [--max-connections 50000] [--drain-s 5] [--splice-pipes 0] [--access-log]
-               [--engine sockets|event-loop] [--event-loop-threads 1] [--buffer-size 32768]
+               [--engine sockets|event-loop] [--event-loop-threads 1] [--event-loop-bulk-pause-us 100] [--buffer-size 32768]
 
     Routes TLS connections by SNI to the endpoints in FILE without decrypting them. Unknown or missing SNI is refused.
     FILE: {"routes":[{"sni":"web.default.dc1.internal.<uuid>.consul","endpoints":["127.0.0.1:19440"]}]}
     --buffer-size BYTES: the splice's read size per direction (SpliceOptions.BufferSize, 1024 to 1048576).
     --splice-pipes N: on Linux, move bulk bytes with splice(2) through at most N pipes (SpliceOptions.MaxKernelPipes; 0: off).
     --engine event-loop: on Linux, the gateway's own epoll loops (GatewayIoEngine.EventLoop) instead of .NET's sockets;
-    --event-loop-threads N of them (GatewayListenerOptions.EventLoopThreads).
+    --event-loop-threads N of them (GatewayListenerOptions.EventLoopThreads); --event-loop-bulk-pause-us: their sleep after
+    a turn that read a bulk amount (GatewayListenerOptions.EventLoopBulkPause, 0 to 1000; 0: off).
     SIGTERM or Ctrl+C stops accepting, drains open connections for --drain-s seconds, then closes the rest.
     """;
 
@@ -26,6 +27,7 @@ int connectTimeoutMs = 5000, helloTimeoutMs = 10_000, idleTimeoutS = 3600, maxCo
 bool accessLog = false;
 GatewayIoEngine engine = GatewayIoEngine.Sockets;
 int loopThreads = 1;
+TimeSpan bulkPause = GatewayListenerOptions.DefaultEventLoopBulkPause;
 try
 {
     for (int i = 0; i < args.Length; i++)
@@ -62,6 +64,11 @@ try
             case "--event-loop-threads":
                 loopThreads = Positive(args[i], Value());
                 loopThreads = loopThreads <= 64 ? loopThreads : throw new FormatException($"--event-loop-threads must be 1 to 64, not {loopThreads}.");
+                break;
+            case "--event-loop-bulk-pause-us":
+                string pause = Value();
+                bulkPause = int.TryParse(pause, out int us) && us is >= 0 and <= 1000 ? TimeSpan.FromMicroseconds(us)
+                    : throw new FormatException($"--event-loop-bulk-pause-us must be 0 to 1000, not '{pause}'.");
                 break;
             case "-h" or "--help":
                 Console.WriteLine(Usage);
@@ -105,6 +112,7 @@ var options = new GatewayListenerOptions
     MaxConnections = maxConnections,
     Engine = engine,
     EventLoopThreads = loopThreads,
+    EventLoopBulkPause = bulkPause,
     Splice = new SpliceOptions { IdleTimeout = TimeSpan.FromSeconds(idleTimeoutS), MaxKernelPipes = splicePipes, BufferSize = bufferSize },
 };
 foreach (IPEndPoint endPoint in listen)

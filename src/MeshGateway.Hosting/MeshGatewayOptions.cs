@@ -105,6 +105,15 @@ public sealed class MeshGatewayOptions
     public int EventLoopThreads { get; set; } = 1;
 
     /// <summary>
+    /// How long an event loop sleeps after a turn in which a connection read a bulk amount (at least 16 KiB), so that
+    /// the next turn moves several TLS records per socket at once (see
+    /// <see cref="MeshGateway.Gateway.GatewayListenerOptions.EventLoopBulkPause"/>): less CPU per GiB relayed. Default
+    /// 100 µs (<c>00:00:00.0001</c>); 0 turns it off; at most 1 ms. Only with <see cref="Engine"/> <c>EventLoop</c>.
+    /// </summary>
+    [OptionRange("00:00:00", "00:00:00.001")]
+    public TimeSpan EventLoopBulkPause { get; set; } = MeshGateway.Gateway.GatewayListenerOptions.DefaultEventLoopBulkPause;
+
+    /// <summary>
     /// The most connections open at once; more are refused and counted. Default 50000; 1 to 10000000. Lowered at start
     /// to what the open-file limit holds: (<c>ulimit -n</c> − 128 − <c>Consul:MaxConnections</c> − listeners − 2 × <see cref="SplicePipes"/>) / 2
     /// (see <see cref="MeshGateway.Gateway.GatewayListenerOptions.MaxConnections"/>); the value in use is logged (event 13).

@@ -40,6 +40,9 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
         _logger = loggerFactory.CreateLogger(MeshGatewayLog.GatewayCategory);
     }
 
+    /// <summary>Tests: the options the listener was made with (null before start).</summary>
+    internal GatewayListenerOptions? ListenerOptions { get; private set; }
+
     /// <summary>The routing table holder the gateway routes with (fed by the route source).</summary>
     public RouteTableSource Routes { get; } = new();
 
@@ -143,6 +146,7 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
             SendProxyProtocol = options.SendProxyProtocol,
             Engine = options.Engine,
             EventLoopThreads = options.EventLoopThreads,
+            EventLoopBulkPause = options.EventLoopBulkPause,
             Splice = new SpliceOptions
             {
                 IdleTimeout = options.IdleTimeout,
@@ -183,6 +187,7 @@ public sealed class MeshGatewayRuntime : IAsyncDisposable
         }
 
         _listener = listener;
+        ListenerOptions = listenerOptions;
         IReadOnlyList<IPEndPoint> bound = listener.LocalEndPoints;
         var listeners = new List<MeshGatewayListenerAddress>(plan.Count);
         for (int i = 0; i < plan.Count; i++)

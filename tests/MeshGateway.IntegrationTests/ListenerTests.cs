@@ -68,6 +68,130 @@ public sealed class ListenerTests
         Assert.Equal(64, new GatewayListenerOptions { EventLoopThreads = 64 }.EventLoopThreads);
     }
 
+    [Fact]
+    public void Options_EventLoopBulkPause_DefaultsTo100MicrosecondsAndIsBounded()
+    {
+        Assert.Equal(TimeSpan.FromMicroseconds(100), new GatewayListenerOptions().EventLoopBulkPause);
+        Assert.Equal(TimeSpan.Zero, new GatewayListenerOptions { EventLoopBulkPause = TimeSpan.Zero }.EventLoopBulkPause);
+        Assert.Equal(TimeSpan.FromMilliseconds(1), new GatewayListenerOptions { EventLoopBulkPause = TimeSpan.FromMilliseconds(1) }.EventLoopBulkPause);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new GatewayListenerOptions { EventLoopBulkPause = TimeSpan.FromTicks(-1) });
+        Assert.Throws<ArgumentOutOfRangeException>(() => new GatewayListenerOptions { EventLoopBulkPause = TimeSpan.FromMilliseconds(1) + TimeSpan.FromTicks(1) });
+    }
+
+    /// <summary>
+    /// Bulk transfers (64 KiB writes, so the loop reads full buffers) make the loop pause before its next turn, which
+    /// delays bytes and never loses or reorders them: several connections each send 4 MiB through the echo backend while
+    /// reading it back, and every byte returns in order; with the pause off the loop never pauses.
+    /// </summary>
+    [Theory]
+    [InlineData(50)]
+    [InlineData(0)]
+    public async Task EventLoop_BulkPause_BulkTransfersPauseAndKeepEveryByteInOrder(int pauseMicroseconds)
+    {
+        byte[] hello = TestHello.Create(Name);
+        await using RawBackend backend = RawBackend.Echo(hello);
+        await using TestGateway gateway = TestGateway.Start(
+            [TestGateway.Route(Name, backend.EndPoint)],
+            () => new GatewayListenerOptions { Engine = GatewayIoEngine.EventLoop, EventLoopBulkPause = TimeSpan.FromMicroseconds(pauseMicroseconds) });
+        Assert.Equal(GatewayIoEngine.EventLoop, gateway.Listener.Engine);
+        const int Clients = 4, Size = 4 * 1024 * 1024, Chunk = 64 * 1024;
+        var clients = new Socket[Clients];
+        try
+        {
+            for (int i = 0; i < Clients; i++)
+            {
+                clients[i] = await gateway.ConnectAsync();
+                await clients[i].SendAsync(hello);
+            }
+
+            await Task.WhenAll(clients.Select(async (client, c) =>
+            {
+                byte[] sent = new byte[Size];
+                new Random(c + 1).NextBytes(sent);
+                Task send = Task.Run(async () =>
+                {
+                    for (int offset = 0; offset < Size; offset += Chunk)
+                    {
+                        await client.SendAsync(sent.AsMemory(offset, Chunk));
+                    }
+                });
+                byte[] echo = new byte[Size];
+                await RawBackend.ReadExactlyAsync(client, echo);
+                await send;
+                Assert.True(sent.AsSpan().SequenceEqual(echo), $"Connection {c}: the echo differs from what was sent.");
+            })).WaitAsync(TimeSpan.FromSeconds(120));
+        }
+        finally
+        {
+            foreach (Socket? client in clients)
+            {
+                client?.Dispose();
+            }
+        }
+
+        await gateway.Listener.WhenActiveConnectionsAtMostAsync(0).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(Clients, gateway.Listener.Counters.Routed);
+        if (pauseMicroseconds > 0)
+        {
+            Assert.True(gateway.Listener.EventLoopBulkPauses > 0, "The loop never paused after a bulk read.");
+        }
+        else
+        {
+            Assert.Equal(0, gateway.Listener.EventLoopBulkPauses);
+        }
+    }
+
+    /// <summary>
+    /// Connections that carry only small messages (request and response under 16 KiB, as keep-alive traffic) never make
+    /// the loop pause, so their latency is untouched by the bulk pause.
+    /// </summary>
+    [Fact]
+    public async Task EventLoop_BulkPause_SmallMessagesNeverPause()
+    {
+        byte[] hello = TestHello.Create(Name);
+        await using RawBackend backend = RawBackend.Echo(hello);
+        await using TestGateway gateway = TestGateway.Start(
+            [TestGateway.Route(Name, backend.EndPoint)],
+            () => new GatewayListenerOptions { Engine = GatewayIoEngine.EventLoop, EventLoopBulkPause = TimeSpan.FromMilliseconds(1) });
+        const int Clients = 16, Messages = 50, Size = 700;
+        var clients = new Socket[Clients];
+        try
+        {
+            for (int i = 0; i < Clients; i++)
+            {
+                clients[i] = await gateway.ConnectAsync();
+                await clients[i].SendAsync(hello);
+            }
+
+            await Task.WhenAll(clients.Select(async (client, c) =>
+            {
+                byte[] sent = new byte[Size], echo = new byte[Size];
+                for (int m = 0; m < Messages; m++)
+                {
+                    for (int b = 0; b < Size; b++)
+                    {
+                        sent[b] = (byte)((c * 31) + (m * 7) + b);
+                    }
+
+                    await client.SendAsync(sent);
+                    await RawBackend.ReadExactlyAsync(client, echo);
+                    Assert.Equal(sent, echo);
+                }
+            })).WaitAsync(TimeSpan.FromSeconds(60));
+        }
+        finally
+        {
+            foreach (Socket? client in clients)
+            {
+                client?.Dispose();
+            }
+        }
+
+        await gateway.Listener.WhenActiveConnectionsAtMostAsync(0).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(Clients, gateway.Listener.Counters.Routed);
+        Assert.Equal(0, gateway.Listener.EventLoopBulkPauses);
+    }
+
     /// <summary>Several event loops share the listening socket: every connection is served, by whichever loop woke.</summary>
     [Fact]
     public async Task EventLoop_FourLoops_ServeConcurrentConnectionsAndStopCleanly()

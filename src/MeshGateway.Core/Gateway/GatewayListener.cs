@@ -148,6 +148,9 @@ public sealed class GatewayListener : IAsyncDisposable
     /// </summary>
     public GatewayIoEngine Engine => _engineKind;
 
+    /// <summary>Tests: the event loops' pauses after bulk turns (0 on the sockets engine).</summary>
+    internal long EventLoopBulkPauses => Volatile.Read(ref _engine)?.BulkPauses ?? 0;
+
     internal GatewayListenerOptions Options => _options;
 
     internal ref readonly ClientHelloReaderOptions ReaderOptions => ref _readerOptions;

@@ -68,6 +68,7 @@ public sealed class HostLifecycleTests
         {
             ["MeshGateway:Engine"] = "EventLoop",
             ["MeshGateway:EventLoopThreads"] = "2",
+            ["MeshGateway:EventLoopBulkPause"] = "00:00:00.00025",
             ["MeshGateway:Routes:0:Sni"] = Sni,
             ["MeshGateway:Routes:0:Endpoints:0"] = backend.EndPoint.ToString(),
         });
@@ -75,7 +76,9 @@ public sealed class HostLifecycleTests
         MeshGatewayOptions options = host.Services.GetRequiredService<IOptions<MeshGatewayOptions>>().Value;
         Assert.Equal(MeshGateway.Gateway.GatewayIoEngine.EventLoop, options.Engine);
         Assert.Equal(2, options.EventLoopThreads);
+        Assert.Equal(TimeSpan.FromMicroseconds(250), options.EventLoopBulkPause);
         await host.StartAsync();
+        Assert.Equal(TimeSpan.FromMicroseconds(250), host.Services.GetRequiredService<MeshGatewayRuntime>().ListenerOptions!.EventLoopBulkPause);
         using (Socket client = await HostFixture.ConnectAsync(HostFixture.GatewayEndPoint(host), hello))
         {
             await HostFixture.EchoAsync(client, "loop"u8.ToArray());
@@ -126,6 +129,7 @@ public sealed class HostLifecycleTests
     [InlineData("MeshGateway:MaxConnectionDuration", "00:00:00.5", "MaxConnectionDuration")]
     [InlineData("MeshGateway:SplicePipes", "-1", "SplicePipes")]
     [InlineData("MeshGateway:EventLoopThreads", "0", "EventLoopThreads")]
+    [InlineData("MeshGateway:EventLoopBulkPause", "00:00:00.002", "EventLoopBulkPause")]
     [InlineData("MeshGateway:Consul:Address", "ftp://consul:8500", "Consul:Address")]
     [InlineData("MeshGateway:Consul:Meta:consul-version", "1", "consul-version")]
     [InlineData("MeshGateway:Routes:0:Endpoints:0", "127.0.0.1", "Routes:0:Endpoints:0")]
@@ -283,6 +287,7 @@ public sealed class HostLifecycleTests
         Assert.Equal(0, options.SplicePipes);
         Assert.Equal(MeshGateway.Gateway.GatewayIoEngine.Sockets, options.Engine);
         Assert.Equal(1, options.EventLoopThreads);
+        Assert.Equal(TimeSpan.FromMicroseconds(100), options.EventLoopBulkPause);
         Assert.Equal(50_000, options.MaxConnections);
         Assert.Equal(TimeSpan.FromSeconds(25), options.DrainTimeout);
         Assert.Null(options.Consul.Address); // CONSUL_HTTP_ADDR, else 127.0.0.1:8500

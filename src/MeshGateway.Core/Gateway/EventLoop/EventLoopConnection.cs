@@ -660,6 +660,12 @@ internal sealed class EventLoopConnection
                 return true;
             }
 
+            if (received >= BulkRead || received == size)
+            {
+                // A bulk sender (a full TLS record, or a full buffer): the loop pauses before its next turn.
+                _loop.OnBulkRead();
+            }
+
             if (received < size && !flow.PeerFin)
             {
                 // Drained (see the class remarks): wait for the next edge, holding no buffer.
@@ -685,6 +691,9 @@ internal sealed class EventLoopConnection
     }
 
     private const int ConnectionReset = 104;
+
+    /// <summary>A read this large came from a bulk sender (<see cref="EventLoop.OnBulkRead"/>): one full TLS record's plaintext size.</summary>
+    private const int BulkRead = 16 * 1024;
 
     private void Relayed(ref Flow flow, bool fromClient, int count)
     {

@@ -62,6 +62,21 @@ internal sealed class EventLoopEngine : IDisposable
         ReleaseListeners();
     }
 
+    /// <summary>The loops' pauses after bulk turns, summed (<see cref="EventLoop.BulkPauses"/>).</summary>
+    public long BulkPauses
+    {
+        get
+        {
+            long total = 0;
+            foreach (EventLoop loop in _loops)
+            {
+                total += loop.BulkPauses;
+            }
+
+            return total;
+        }
+    }
+
     /// <summary>Tests: the open connections' descriptors (client, upstream or -1), each loop's read on its own thread.</summary>
     public async Task<(int Client, int Upstream)[]> SnapshotAsync()
     {
