@@ -88,56 +88,30 @@ public sealed class ListenerTests
     [InlineData(0)]
     public async Task EventLoop_BulkPause_BulkTransfersPauseAndKeepEveryByteInOrder(int pauseMicroseconds)
     {
-        byte[] hello = TestHello.Create(Name);
-        await using RawBackend backend = RawBackend.Echo(hello);
-        await using TestGateway gateway = TestGateway.Start(
-            [TestGateway.Route(Name, backend.EndPoint)],
-            () => new GatewayListenerOptions { Engine = GatewayIoEngine.EventLoop, EventLoopBulkPause = TimeSpan.FromMicroseconds(pauseMicroseconds) });
-        Assert.Equal(GatewayIoEngine.EventLoop, gateway.Listener.Engine);
-        const int Clients = 4, Size = 4 * 1024 * 1024, Chunk = 64 * 1024;
-        var clients = new Socket[Clients];
-        try
+        const int Size = 4 * 1024 * 1024, Chunk = 64 * 1024;
+        long pauses = await EchoThroughEventLoopAsync(TimeSpan.FromMicroseconds(pauseMicroseconds), clients: 4, async (client, c) =>
         {
-            for (int i = 0; i < Clients; i++)
+            byte[] sent = new byte[Size];
+            new Random(c + 1).NextBytes(sent);
+            Task send = Task.Run(async () =>
             {
-                clients[i] = await gateway.ConnectAsync();
-                await clients[i].SendAsync(hello);
-            }
-
-            await Task.WhenAll(clients.Select(async (client, c) =>
-            {
-                byte[] sent = new byte[Size];
-                new Random(c + 1).NextBytes(sent);
-                Task send = Task.Run(async () =>
+                for (int offset = 0; offset < Size; offset += Chunk)
                 {
-                    for (int offset = 0; offset < Size; offset += Chunk)
-                    {
-                        await client.SendAsync(sent.AsMemory(offset, Chunk));
-                    }
-                });
-                byte[] echo = new byte[Size];
-                await RawBackend.ReadExactlyAsync(client, echo);
-                await send;
-                Assert.True(sent.AsSpan().SequenceEqual(echo), $"Connection {c}: the echo differs from what was sent.");
-            })).WaitAsync(TimeSpan.FromSeconds(120));
-        }
-        finally
-        {
-            foreach (Socket? client in clients)
-            {
-                client?.Dispose();
-            }
-        }
-
-        await gateway.Listener.WhenActiveConnectionsAtMostAsync(0).WaitAsync(TimeSpan.FromSeconds(60));
-        Assert.Equal(Clients, gateway.Listener.Counters.Routed);
+                    await client.SendAsync(sent.AsMemory(offset, Chunk));
+                }
+            });
+            byte[] echo = new byte[Size];
+            await RawBackend.ReadExactlyAsync(client, echo);
+            await send;
+            Assert.True(sent.AsSpan().SequenceEqual(echo), $"Connection {c}: the echo differs from what was sent.");
+        });
         if (pauseMicroseconds > 0)
         {
-            Assert.True(gateway.Listener.EventLoopBulkPauses > 0, "The loop never paused after a bulk read.");
+            Assert.True(pauses > 0, "The loop never paused after a bulk read.");
         }
         else
         {
-            Assert.Equal(0, gateway.Listener.EventLoopBulkPauses);
+            Assert.Equal(0, pauses);
         }
     }
 
@@ -148,48 +122,60 @@ public sealed class ListenerTests
     [Fact]
     public async Task EventLoop_BulkPause_SmallMessagesNeverPause()
     {
+        const int Messages = 50, Size = 700;
+        long pauses = await EchoThroughEventLoopAsync(TimeSpan.FromMilliseconds(1), clients: 16, async (client, c) =>
+        {
+            byte[] sent = new byte[Size], echo = new byte[Size];
+            for (int m = 0; m < Messages; m++)
+            {
+                for (int b = 0; b < Size; b++)
+                {
+                    sent[b] = (byte)((c * 31) + (m * 7) + b);
+                }
+
+                await client.SendAsync(sent);
+                await RawBackend.ReadExactlyAsync(client, echo);
+                Assert.Equal(sent, echo);
+            }
+        });
+        Assert.Equal(0, pauses);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="exchange"/> on <paramref name="clients"/> connections at once through an event-loop gateway
+    /// with the given bulk pause in front of the echo backend; once every connection ended, the loop's bulk pauses.
+    /// </summary>
+    private static async Task<long> EchoThroughEventLoopAsync(TimeSpan bulkPause, int clients, Func<Socket, int, Task> exchange)
+    {
         byte[] hello = TestHello.Create(Name);
         await using RawBackend backend = RawBackend.Echo(hello);
         await using TestGateway gateway = TestGateway.Start(
             [TestGateway.Route(Name, backend.EndPoint)],
-            () => new GatewayListenerOptions { Engine = GatewayIoEngine.EventLoop, EventLoopBulkPause = TimeSpan.FromMilliseconds(1) });
-        const int Clients = 16, Messages = 50, Size = 700;
-        var clients = new Socket[Clients];
+            () => new GatewayListenerOptions { Engine = GatewayIoEngine.EventLoop, EventLoopBulkPause = bulkPause });
+        Assert.Equal(GatewayIoEngine.EventLoop, gateway.Listener.Engine);
+        var sockets = new Socket[clients];
         try
         {
-            for (int i = 0; i < Clients; i++)
+            for (int i = 0; i < clients; i++)
             {
-                clients[i] = await gateway.ConnectAsync();
-                await clients[i].SendAsync(hello);
+                sockets[i] = await gateway.ConnectAsync();
+                await sockets[i].SendAsync(hello);
             }
 
-            await Task.WhenAll(clients.Select(async (client, c) =>
-            {
-                byte[] sent = new byte[Size], echo = new byte[Size];
-                for (int m = 0; m < Messages; m++)
-                {
-                    for (int b = 0; b < Size; b++)
-                    {
-                        sent[b] = (byte)((c * 31) + (m * 7) + b);
-                    }
-
-                    await client.SendAsync(sent);
-                    await RawBackend.ReadExactlyAsync(client, echo);
-                    Assert.Equal(sent, echo);
-                }
-            })).WaitAsync(TimeSpan.FromSeconds(60));
+            // All connections talk at once, so turns carry events of several of them.
+            await Task.WhenAll(sockets.Select(exchange)).WaitAsync(TimeSpan.FromSeconds(120));
         }
         finally
         {
-            foreach (Socket? client in clients)
+            foreach (Socket? socket in sockets)
             {
-                client?.Dispose();
+                socket?.Dispose();
             }
         }
 
         await gateway.Listener.WhenActiveConnectionsAtMostAsync(0).WaitAsync(TimeSpan.FromSeconds(60));
-        Assert.Equal(Clients, gateway.Listener.Counters.Routed);
-        Assert.Equal(0, gateway.Listener.EventLoopBulkPauses);
+        Assert.Equal(clients, gateway.Listener.Counters.Routed);
+        return gateway.Listener.EventLoopBulkPauses;
     }
 
     /// <summary>Several event loops share the listening socket: every connection is served, by whichever loop woke.</summary>
