@@ -175,6 +175,13 @@ internal sealed class SocketSplice : SpliceSession, IDisposable
                         return;
                     }
 
+                    if (!IsTornDown && WokeWithNothingToRead(from))
+                    {
+                        // A late epoll event ended the wait (see WokeWithNothingToRead): a read now would wait holding the
+                        // buffer while the connection idles, so wait again (as the stream loop does).
+                        continue;
+                    }
+
                     buffer = Options.BufferPool.Rent(Options.BufferSize);
                 }
 

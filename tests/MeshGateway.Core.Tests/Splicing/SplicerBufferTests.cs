@@ -8,9 +8,9 @@ namespace MeshGateway.Tests.Splicing;
 /// The splice loops hold no buffer while a connection idles. Run alone (<see cref="SplicerBufferRunAlone"/>): under the
 /// load of the other tests in this process a loop once in a while kept a buffer for the whole 30 s wait. Our reading (not
 /// reproduced on demand): the sockets engine delivered an epoll event late, after the bytes it was for were read, and
-/// the zero-byte wait it ended was followed by a read that waits holding the buffer (the stream loop now
-/// checks for that, <c>SocketSplice.WokeWithNothingToRead</c>; the socket loop, on the gateway's hot path, does not yet:
-/// one more system call per message). That failed clean-clone CI twice and one loaded local run of this suite in 8.
+/// the zero-byte wait it ended was followed by a read that waits holding the buffer. Both loops now check for that after
+/// each wait (<c>SocketSplice.WokeWithNothingToRead</c>; the socket loop since a third clean-clone CI failure, at one
+/// <c>FIONREAD</c> per message). Before, it failed clean-clone CI three times and one loaded local run of this suite in 8.
 /// </summary>
 [Collection(nameof(SplicerBufferRunAlone))]
 public sealed class SplicerBufferTests
