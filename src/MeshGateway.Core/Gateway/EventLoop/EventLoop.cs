@@ -250,10 +250,11 @@ internal sealed unsafe class EventLoop : IDisposable
         while (!_quit)
         {
             int count;
-            if (_bulkTurn && _bulkPauseNanoseconds > 0)
+            bool bulkTurn = _bulkTurn;
+            _bulkTurn = false;
+            if (bulkTurn && _bulkPauseNanoseconds > 0)
             {
                 // A bulk turn (see remarks): let the senders queue more, then take it without blocking, or wait as usual.
-                _bulkTurn = false;
                 Volatile.Write(ref _bulkPauses, _bulkPauses + 1);
                 LinuxNative.Sleep(_bulkPauseNanoseconds);
                 count = Wait(_epoll, events, MaxEvents, 0);
@@ -265,7 +266,6 @@ internal sealed unsafe class EventLoop : IDisposable
             else
             {
                 // Let whatever else is runnable on this core go first (see remarks): more events are then ready per wait.
-                _bulkTurn = false;
                 LinuxNative.Yield();
                 count = Wait(_epoll, events, MaxEvents, TickMilliseconds);
             }
